@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadServeConfig } from './config.ts';
+
+test('defaults', () => {
+  const config = loadServeConfig([], {});
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.port, 8787);
+  assert.equal(config.driver, 'bwrap');
+  assert.deepEqual(config.lifecycle, { idleTimeoutSeconds: 900, maxLifetimeSeconds: 28_800 });
+  assert.match(config.home, /\.berth$/);
+});
+
+test('flags win over the environment', () => {
+  const config = loadServeConfig(['--port', '9001', '--driver', 'process', '--home', 'rel/home'], {
+    BERTH_PORT: '9000',
+    BERTH_HOST: '0.0.0.0',
+  });
+  assert.equal(config.port, 9001);
+  assert.equal(config.host, '0.0.0.0');
+  assert.equal(config.driver, 'process');
+  assert.ok(config.home.startsWith('/') && config.home.endsWith('rel/home'));
+});
+
+test('bad values name the setting and what it takes', () => {
+  assert.throws(() => loadServeConfig(['--port', 'abc'], {}), /--port must be an integer from 0 to 65535, got "abc"/);
+  assert.throws(() => loadServeConfig([], { BERTH_DRIVER: 'docker' }), /BERTH_DRIVER must be one of bwrap, process, gvisor/);
+  assert.throws(() => loadServeConfig([], { BERTH_SANDBOX_CPUS: 'lots' }), /BERTH_SANDBOX_CPUS must be a number/);
+  assert.throws(() => loadServeConfig(['--bogus'], {}), /Unknown option '--bogus'.*berth serve takes/);
+});

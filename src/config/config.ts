@@ -1,0 +1,143 @@
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BerthError } from '../core/errors.ts';
+
+/**
+ * berth's one configuration. It is built once at start from `berth serve` flags, then `BERTH_*` environment
+ * variables, then defaults, and validated as a whole; every other module receives the values it needs from its
+ * caller and never reads the environment.
+ */
+export interface Config {
+  /** Address the edge listens on. Flag `--host`, env `BERTH_HOST`. Default `127.0.0.1`. */
+  host: string;
+  /** Port the edge listens on; 0 picks a free one. Flag `--port`, env `BERTH_PORT`. Default 8787. */
+  port: number;
+  /** berth's home: the store, artifacts, session workspaces. Flag `--home`, env `BERTH_HOME`. Default `~/.berth`. */
+  home: string;
+  /** What makes sandboxes. Flag `--driver`, env `BERTH_DRIVER`. Default `bwrap`. */
+  driver: DriverName;
+  /** `BERTH_LOG_LEVEL`: debug, info, warn or error. Default info. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `BERTH_LOG_FORMAT`: text or json. Default text. */
+  logFormat: 'text' | 'json';
+  /** Largest MCP request body accepted, in bytes (`BERTH_MAX_BODY_BYTES`, default 4 MiB); larger gets 413. */
+  maxBodyBytes: number;
+  /** Largest artifact upload, in bytes (`BERTH_MAX_ARTIFACT_BYTES`, default 1 GiB). */
+  maxArtifactBytes: number;
+  /** Live sessions this node holds at most (`BERTH_MAX_SESSIONS`, default 2000); past it, new sessions get 429. */
+  maxSessions: number;
+  /** How long a new sandbox's server has to become ready (`BERTH_START_TIMEOUT_MS`, default 30 000). */
+  startTimeoutMs: number;
+  /** Defaults a runtime's lifecycle falls back on. */
+  lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
+  /** Limits every sandbox gets unless its runtime says otherwise. */
+  sandbox: SandboxDefaults;
+}
+
+export type DriverName = 'bwrap' | 'process' | 'gvisor';
+export const DRIVER_NAMES: readonly DriverName[] = ['bwrap', 'process', 'gvisor'];
+
+export interface SandboxDefaults {
+  /** `BERTH_SANDBOX_MEMORY_MB`, default 512. */
+  memoryBytes: number;
+  /** `BERTH_SANDBOX_PIDS`, default 256. */
+  pids: number;
+  /** CPU share in cores, `BERTH_SANDBOX_CPUS`, default 1. */
+  cpus: number;
+  /** Size of the private `/tmp`, `BERTH_SANDBOX_TMP_MB`, default 64. */
+  tmpBytes: number;
+  /** First host uid handed to sandboxes (`BERTH_SANDBOX_UID_BASE`, default 200000); each live sandbox gets its own. */
+  uidBase: number;
+  /** How many uids from `uidBase` berth may use (`BERTH_SANDBOX_UID_COUNT`, default 65536). */
+  uidCount: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const MIB = 1024 * 1024;
+
+/** Parses `berth serve` flags and the environment into a validated Config; throws a BerthError naming the bad input. */
+export function loadServeConfig(argv: readonly string[], env: Env): Config {
+  const flags = parseFlags(argv);
+  const source = (flag: string | undefined, envName: string): { value: string | undefined; name: string } =>
+    flag !== undefined ? { value: flag, name: `--${envName.slice('BERTH_'.length).toLowerCase()}` } : { value: env[envName], name: envName };
+
+  return {
+    host: text(source(flags.host, 'BERTH_HOST'), '127.0.0.1'),
+    port: integer(source(flags.port, 'BERTH_PORT'), 8787, 0, 65535),
+    home: resolve(text(source(flags.home, 'BERTH_HOME'), resolve(homedir(), '.berth'))),
+    driver: oneOf(source(flags.driver, 'BERTH_DRIVER'), 'bwrap', DRIVER_NAMES),
+    logLevel: oneOf({ value: env.BERTH_LOG_LEVEL, name: 'BERTH_LOG_LEVEL' }, 'info', ['debug', 'info', 'warn', 'error'] as const),
+    logFormat: oneOf({ value: env.BERTH_LOG_FORMAT, name: 'BERTH_LOG_FORMAT' }, 'text', ['text', 'json'] as const),
+    maxBodyBytes: integer({ value: env.BERTH_MAX_BODY_BYTES, name: 'BERTH_MAX_BODY_BYTES' }, 4 * MIB, 1024, 1024 * MIB),
+    maxArtifactBytes: integer({ value: env.BERTH_MAX_ARTIFACT_BYTES, name: 'BERTH_MAX_ARTIFACT_BYTES' }, 1024 * MIB, MIB, 64 * 1024 * MIB),
+    maxSessions: integer({ value: env.BERTH_MAX_SESSIONS, name: 'BERTH_MAX_SESSIONS' }, 2000, 1, 1_000_000),
+    startTimeoutMs: integer({ value: env.BERTH_START_TIMEOUT_MS, name: 'BERTH_START_TIMEOUT_MS' }, 30_000, 100, 600_000),
+    lifecycle: {
+      idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
+      maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),
+    },
+    sandbox: {
+      memoryBytes: integer({ value: env.BERTH_SANDBOX_MEMORY_MB, name: 'BERTH_SANDBOX_MEMORY_MB' }, 512, 16, 1024 * 1024) * MIB,
+      pids: integer({ value: env.BERTH_SANDBOX_PIDS, name: 'BERTH_SANDBOX_PIDS' }, 256, 8, 1_000_000),
+      cpus: decimal({ value: env.BERTH_SANDBOX_CPUS, name: 'BERTH_SANDBOX_CPUS' }, 1, 0.01, 1024),
+      tmpBytes: integer({ value: env.BERTH_SANDBOX_TMP_MB, name: 'BERTH_SANDBOX_TMP_MB' }, 64, 1, 1024 * 1024) * MIB,
+      uidBase: integer({ value: env.BERTH_SANDBOX_UID_BASE, name: 'BERTH_SANDBOX_UID_BASE' }, 200_000, 1000, 4_000_000_000),
+      uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
+    },
+  };
+}
+
+function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string } {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: { host: { type: 'string' }, port: { type: 'string' }, home: { type: 'string' }, driver: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    });
+    return values;
+  } catch (error) {
+    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home and --driver`);
+  }
+}
+
+interface Source {
+  value: string | undefined;
+  name: string;
+}
+
+function invalid(source: Source, expected: string): BerthError {
+  return new BerthError('validation_failed', `${source.name} must be ${expected}, got ${JSON.stringify(source.value)}`, {
+    details: { setting: source.name },
+  });
+}
+
+function text(source: Source, fallback: string): string {
+  if (source.value === undefined) return fallback;
+  if (source.value.trim() === '') throw invalid(source, 'a non-empty string');
+  return source.value;
+}
+
+function integer(source: Source, fallback: number, min: number, max: number): number {
+  if (source.value === undefined) return fallback;
+  const value = /^-?\d+$/.test(source.value.trim()) ? Number(source.value) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw invalid(source, `an integer from ${min} to ${max}`);
+  return value;
+}
+
+function decimal(source: Source, fallback: number, min: number, max: number): number {
+  if (source.value === undefined) return fallback;
+  const value = Number(source.value);
+  if (source.value.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw invalid(source, `a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function oneOf<const T extends string>(source: Source, fallback: T, allowed: readonly T[]): T {
+  if (source.value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(source.value)) throw invalid(source, `one of ${allowed.join(', ')}`);
+  return source.value as T;
+}

@@ -1,0 +1,142 @@
+/**
+ * The one error registry. Every error berth reports has a stable string code; the code alone decides the HTTP
+ * status and the JSON-RPC code, so a new code cannot ship without both.
+ *
+ * Wire shapes (the same fields everywhere):
+ *   REST:     { "error": { "code": "runtime_not_found", "message": "...", "details": { ... } } }
+ *   JSON-RPC: { "jsonrpc": "2.0", "id": 1, "error": { "code": -32001, "message": "...",
+ *               "data": { "code": "runtime_not_found", "details": { ... } } } }
+ */
+
+interface ErrorKind {
+  /** HTTP status of a response that carries this error. */
+  readonly status: number;
+  /** JSON-RPC error code when the error answers an MCP request. -32000..-32019 are implementation-defined. */
+  readonly rpc: number;
+}
+
+const RPC_PARSE_ERROR = -32700;
+const RPC_INVALID_REQUEST = -32600;
+const RPC_INVALID_PARAMS = -32602;
+const RPC_INTERNAL = -32603;
+/** berth could not reach, start or keep the session's server. */
+const RPC_UPSTREAM = -32000;
+/** A named thing (runtime, session, endpoint) does not exist. */
+const RPC_NOT_FOUND = -32001;
+/** berth is at a capacity limit; the caller may retry after `Retry-After`. */
+const RPC_BUSY = -32005;
+
+export const ERROR_KINDS = {
+  parse_error: { status: 400, rpc: RPC_PARSE_ERROR },
+  invalid_request: { status: 400, rpc: RPC_INVALID_REQUEST },
+  invalid_params: { status: 400, rpc: RPC_INVALID_PARAMS },
+  invalid_session_id: { status: 400, rpc: RPC_INVALID_REQUEST },
+  validation_failed: { status: 400, rpc: RPC_INVALID_PARAMS },
+  unauthorized: { status: 401, rpc: RPC_INVALID_REQUEST },
+  forbidden: { status: 403, rpc: RPC_INVALID_REQUEST },
+  not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  runtime_not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  version_not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  endpoint_not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  session_not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  artifact_not_found: { status: 404, rpc: RPC_NOT_FOUND },
+  method_not_allowed: { status: 405, rpc: RPC_INVALID_REQUEST },
+  not_acceptable: { status: 406, rpc: RPC_INVALID_REQUEST },
+  conflict: { status: 409, rpc: RPC_INVALID_REQUEST },
+  session_runtime_mismatch: { status: 409, rpc: RPC_INVALID_REQUEST },
+  body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST },
+  unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST },
+  session_limit: { status: 429, rpc: RPC_BUSY },
+  server_crashed: { status: 502, rpc: RPC_UPSTREAM },
+  sandbox_failed: { status: 502, rpc: RPC_UPSTREAM },
+  sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM },
+  shutting_down: { status: 503, rpc: RPC_UPSTREAM },
+  server_start_timeout: { status: 504, rpc: RPC_UPSTREAM },
+  internal: { status: 500, rpc: RPC_INTERNAL },
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERROR_KINDS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_KINDS, value);
+}
+
+export type ErrorDetails = Record<string, unknown>;
+
+/** The error body both wire shapes carry. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: ErrorDetails;
+}
+
+const BRAND = Symbol.for('berth.error');
+
+export interface BerthErrorOptions {
+  details?: ErrorDetails;
+  cause?: unknown;
+  /** Seconds the caller should wait before retrying; becomes `Retry-After`. */
+  retryAfter?: number;
+}
+
+/**
+ * An error with a registry code. `message` is what a user reads: it says what happened and what to do. The
+ * internal `cause` is kept for logs and never sent on the wire.
+ */
+export class BerthError extends Error {
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails | undefined;
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: BerthErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BerthError';
+    this.code = code;
+    this.details = options.details;
+    this.retryAfter = options.retryAfter;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  get status(): number {
+    return ERROR_KINDS[this.code].status;
+  }
+
+  get rpcCode(): number {
+    return ERROR_KINDS[this.code].rpc;
+  }
+
+  toBody(): ErrorBody {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Brand check, so errors from another copy of this module (a bundle, a test helper) still match. */
+export function isBerthError(value: unknown): value is BerthError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+/** Any thrown value as a BerthError; unknown failures become `internal` with a message that hides internals. */
+export function toBerthError(value: unknown): BerthError {
+  if (isBerthError(value)) return value;
+  return new BerthError('internal', 'berth hit an internal error; the logs hold the cause', { cause: value });
+}
+
+export type JsonRpcId = string | number | null;
+
+export interface JsonRpcErrorMessage {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  error: { code: number; message: string; data: { code: ErrorCode; details?: ErrorDetails } };
+}
+
+export function restErrorBody(error: BerthError): { error: ErrorBody } {
+  return { error: error.toBody() };
+}
+
+export function jsonRpcErrorBody(error: BerthError, id: JsonRpcId): JsonRpcErrorMessage {
+  const data: JsonRpcErrorMessage['error']['data'] =
+    error.details === undefined ? { code: error.code } : { code: error.code, details: error.details };
+  return { jsonrpc: '2.0', id, error: { code: error.rpcCode, message: error.message, data } };
+}

@@ -1,0 +1,71 @@
+/**
+ * The sandbox driver port. A driver turns a SandboxSpec into a running Sandbox: an isolated instance of one runtime
+ * version with berth's supervisor inside, reachable through its channel socket. The session manager sees only
+ * this interface; every driver passes the shared contract suite in `contract.ts`.
+ */
+
+export interface SandboxLimits {
+  memoryBytes: number;
+  pids: number;
+  /** CPU share in cores. */
+  cpus: number;
+  /** Size of the private `/tmp`. */
+  tmpBytes: number;
+}
+
+export interface SandboxSpec {
+  /** Short unique id, such as `sbx_3kq7m2ab9xfe`; names the sandbox's directories and cgroups. */
+  id: string;
+  /** Runtime name, for messages and logs. */
+  runtime: string;
+  /** Host directory holding the runtime version's code; the sandbox sees it read-only as its working directory. */
+  artifactDir: string;
+  command: string;
+  transport: 'stdio' | 'http';
+  /** For `http`: where the server listens inside the sandbox. */
+  port: number;
+  path: string;
+  /** The variables the runtime declares; berth adds only PATH, HOME and (for `http`) PORT. */
+  env: Record<string, string>;
+  limits: SandboxLimits;
+  startTimeoutMs: number;
+}
+
+/** Why a sandbox ended. `limit` names the resource when the kernel enforced one. */
+export interface SandboxExit {
+  reason: 'stopped' | 'server-exit' | 'failed' | 'killed';
+  exitCode?: number | null;
+  signal?: string | null;
+  limit?: 'memory' | 'pids';
+}
+
+export interface SandboxStats {
+  /** Memory charged to the sandbox (cgroup usage, or the process tree's RSS where there is no cgroup). */
+  memoryBytes?: number;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  /** Host pid of the sandbox's outermost process. */
+  readonly pid: number;
+  /** Host path of the channel's Unix socket. */
+  readonly socketPath: string;
+  /** Settles once the sandbox is gone and cleaned up; never rejects. */
+  readonly exited: Promise<SandboxExit>;
+  stats(): SandboxStats;
+  /** Kills everything in the sandbox and removes its private files. Idempotent; resolves when done. */
+  stop(): Promise<void>;
+}
+
+export interface SandboxDriver {
+  readonly name: string;
+  /** False for drivers that run servers as plain processes: no boundary between sessions. */
+  readonly isolated: boolean;
+  /**
+   * Starts a sandbox and resolves when its server is ready for requests. Rejects with a BerthError
+   * (`server_start_timeout`, `sandbox_failed`) whose message names the runtime and says what went wrong.
+   */
+  start(spec: SandboxSpec): Promise<Sandbox>;
+  /** Stops every sandbox this driver started. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,257 @@
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Per-sandbox cgroups for memory, pids and CPU. berth nests every sandbox under its own cgroup in each hierarchy
+ * (`<own>/berth-<node>/<sandbox>`), so limits stack under whatever limits berth itself runs with, and several berth
+ * nodes on one machine never touch each other's sandboxes. Works on cgroup v1 (each controller its own hierarchy)
+ * and on a delegated cgroup v2 tree.
+ */
+
+const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+type Controller = (typeof CONTROLLERS)[number];
+
+export interface CgroupLimits {
+  memoryBytes: number;
+  pids: number;
+  /** CPU share in cores: 0.5 is half of one core. */
+  cpus: number;
+}
+
+const CPU_PERIOD_US = 100_000;
+
+interface Mount {
+  fstype: string;
+  mountpoint: string;
+  root: string;
+  options: string[];
+}
+
+function readMounts(): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const fields = left.split(' ');
+    const [fstype, , superOptions] = right.split(' ');
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    mounts.push({ fstype, root: fields[3] ?? '/', mountpoint: fields[4] ?? '', options: (superOptions ?? '').split(',') });
+  }
+  return mounts;
+}
+
+/** `/proc/self/cgroup`: hierarchy controllers → our path in it ("" names the v2 hierarchy). */
+function readOwnPaths(): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, controllers = '', path = '/'] = line.split(':');
+    for (const name of controllers.split(',')) paths.set(name, path);
+  }
+  return paths;
+}
+
+function under(mount: Mount, ownPath: string): string {
+  const relative = mount.root !== '/' && ownPath.startsWith(mount.root) ? ownPath.slice(mount.root.length) : ownPath;
+  return join(mount.mountpoint, relative);
+}
+
+/** Where a node's sandbox cgroups live; `version` says how limits are written. */
+export class CgroupRoot {
+  readonly version: 1 | 2;
+  /** v1: one parent per controller; v2: the same directory three times. */
+  readonly #parents: Record<Controller, string>;
+
+  private constructor(version: 1 | 2, parents: Record<Controller, string>) {
+    this.version = version;
+    this.#parents = parents;
+  }
+
+  /** Finds or creates this node's cgroup parents; throws with the reason when limits cannot be enforced here. */
+  static open(nodeTag: string): CgroupRoot {
+    const mounts = readMounts();
+    const own = readOwnPaths();
+    const v1: Partial<Record<Controller, string>> = {};
+    for (const controller of CONTROLLERS) {
+      const mount = mounts.find((m) => m.fstype === 'cgroup' && m.options.includes(controller));
+      if (mount) v1[controller] = join(under(mount, own.get(controller) ?? '/'), `berth-${nodeTag}`);
+    }
+    if (v1.memory && v1.pids && v1.cpu) {
+      const parents = v1 as Record<Controller, string>;
+      for (const dir of Object.values(parents)) mkdirSync(dir, { recursive: true });
+      return new CgroupRoot(1, parents);
+    }
+    const unified = mounts.find((m) => m.fstype === 'cgroup2');
+    if (!unified) {
+      throw new Error(`no cgroup hierarchy offers ${CONTROLLERS.filter((c) => !v1[c]).join(', ')}: mount cgroup v1 controllers or cgroup v2`);
+    }
+    const base = under(unified, own.get('') ?? '/');
+    const available = readFileSync(join(base, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+    const missing = CONTROLLERS.filter((c) => !available.includes(c));
+    if (missing.length > 0) {
+      throw new Error(`cgroup v2 at ${base} does not delegate ${missing.join(', ')}: run berth in a cgroup with those controllers delegated (for example systemd-run --scope -p Delegate=yes)`);
+    }
+    const parent = join(base, `berth-${nodeTag}`);
+    try {
+      writeFileSync(join(base, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      mkdirSync(parent, { recursive: true });
+      writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory +pids +cpu');
+    } catch (error) {
+      throw new Error(`cgroup v2: cannot enable memory, pids and cpu under ${base} (${(error as NodeJS.ErrnoException).code}); berth needs a delegated cgroup of its own whose processes sit in a leaf`);
+    }
+    return new CgroupRoot(2, { memory: parent, pids: parent, cpu: parent });
+  }
+
+  /** Creates a sandbox's cgroups with their limits; `uid` may then join them (it writes its own pid). */
+  create(id: string, limits: CgroupLimits, uid: number): SandboxCgroups {
+    const dirs = this.#uniqueDirs().map((parent) => join(parent, id));
+    for (const dir of dirs) mkdirSync(dir);
+    const cgroups = new SandboxCgroups(this.version, dirs, {
+      memory: join(this.#parents.memory, id),
+      pids: join(this.#parents.pids, id),
+      cpu: join(this.#parents.cpu, id),
+    });
+    cgroups.applyLimits(limits);
+    for (const dir of dirs) chownSync(join(dir, 'cgroup.procs'), uid, uid);
+    return cgroups;
+  }
+
+  /** Removes cgroups a previous run of this node left behind (berth was killed), killing what still runs there. */
+  removeStale(): string[] {
+    const removed: string[] = [];
+    for (const parent of this.#uniqueDirs()) {
+      for (const entry of readdirSync(parent, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        const dir = join(parent, entry.name);
+        killAll(dir);
+        if (tryRmdir(dir)) removed.push(entry.name);
+      }
+    }
+    return removed;
+  }
+
+  #uniqueDirs(): string[] {
+    return [...new Set(Object.values(this.#parents))];
+  }
+}
+
+/** One sandbox's cgroups. */
+export class SandboxCgroups {
+  readonly #version: 1 | 2;
+  readonly #dirs: string[];
+  readonly #byController: Record<Controller, string>;
+
+  constructor(version: 1 | 2, dirs: string[], byController: Record<Controller, string>) {
+    this.#version = version;
+    this.#dirs = dirs;
+    this.#byController = byController;
+  }
+
+  /** The `cgroup.procs` files a process writes its pid into to join. */
+  get procsFiles(): string[] {
+    return this.#dirs.map((dir) => join(dir, 'cgroup.procs'));
+  }
+
+  applyLimits(limits: CgroupLimits): void {
+    const { memory, pids, cpu } = this.#byController;
+    const quota = Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US));
+    if (this.#version === 1) {
+      writeFileSync(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      // Swap would let a sandbox hold memory past its limit; where the kernel accounts swap, cap it at the same figure.
+      if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      writeFileSync(join(pids, 'pids.max'), String(limits.pids));
+      writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(quota));
+      return;
+    }
+    writeFileSync(join(memory, 'memory.max'), String(limits.memoryBytes));
+    if (existsSync(join(memory, 'memory.swap.max'))) writeFileSync(join(memory, 'memory.swap.max'), '0');
+    writeFileSync(join(pids, 'pids.max'), String(limits.pids));
+    writeFileSync(join(cpu, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+  }
+
+  memoryBytes(): number | undefined {
+    const file = join(this.#byController.memory, this.#version === 1 ? 'memory.usage_in_bytes' : 'memory.current');
+    return readNumber(file);
+  }
+
+  /** How many times the kernel's OOM killer ended a process of this sandbox. */
+  oomKills(): number {
+    const file = join(this.#byController.memory, this.#version === 1 ? 'memory.oom_control' : 'memory.events');
+    try {
+      const match = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+      return match ? Number(match[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Whether the pids limit refused a fork at some point. */
+  pidsLimitHit(): boolean {
+    const file = join(this.#byController.pids, 'pids.events');
+    try {
+      const match = /^max (\d+)$/m.exec(readFileSync(file, 'utf8'));
+      return match !== null && Number(match[1]) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  pids(): number[] {
+    return readPids(this.#byController.pids);
+  }
+
+  /** Kills every process left in the sandbox's cgroups and removes them. */
+  async destroy(): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      for (const dir of this.#dirs) killAll(dir);
+      if (this.#dirs.every((dir) => !existsSync(dir) || tryRmdir(dir))) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`cgroups ${this.#dirs.join(', ')} still hold processes after repeated SIGKILL`);
+  }
+}
+
+function readNumber(file: string): number | undefined {
+  try {
+    const value = Number(readFileSync(file, 'utf8').trim());
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readPids(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function killAll(dir: string): void {
+  if (existsSync(join(dir, 'cgroup.kill'))) {
+    try {
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
+      return;
+    } catch {
+      // fall through to killing one by one
+    }
+  }
+  for (const pid of readPids(dir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    return false;
+  }
+}

@@ -1,0 +1,230 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SupervisorSpec } from '../../../core/channel.ts';
+import { BerthError } from '../../../core/errors.ts';
+import type { Logger } from '../../../observability/logger.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
+import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
+import { closeInheritedFds } from '../../inherited-fds.ts';
+import { placeFile, untraversableAncestor } from '../../host-paths.ts';
+import { SupervisedSandbox } from '../../supervised.ts';
+import { CgroupRoot, type SandboxCgroups } from './cgroups.ts';
+import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
+import { UidPool } from './uids.ts';
+
+/** Where things appear inside every bwrap sandbox. */
+const INSIDE = {
+  app: '/app',
+  home: '/workspace',
+  run: '/run/berth',
+  node: '/opt/berth/bin/node',
+  supervisor: '/opt/berth/supervisor.mjs',
+  path: '/opt/berth/bin:/usr/local/bin:/usr/bin:/bin',
+  uid: 1000,
+} as const;
+
+const ETC_FILES: Record<string, string> = {
+  passwd: `root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:${INSIDE.uid}:${INSIDE.uid}:sandbox:${INSIDE.home}:/bin/sh\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n`,
+  group: `root:x:0:\nsandbox:x:${INSIDE.uid}:\nnogroup:x:65534:\n`,
+  hosts: '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n',
+  'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
+};
+
+export interface BwrapDriverOptions {
+  /** Where sandboxes' private directories, cgroup tags and the shared `/etc` live. */
+  stateDir: string;
+  /** The bundled supervisor (see supervisor-program.ts). */
+  supervisorPath: string;
+  /** The Node binary berth runs on; sandboxes get the same one as `node`. */
+  nodePath: string;
+  uidBase: number;
+  uidCount: number;
+  logger: Logger;
+  /** Path of the bwrap binary; found on PATH when not given. */
+  bwrapPath?: string;
+}
+
+/**
+ * The default driver: bubblewrap. Each sandbox gets every namespace (user, pid, net, ipc, uts, cgroup, mount), runs
+ * as its own unprivileged host uid with no capabilities under a seccomp filter, sees read-only system directories,
+ * its artifact read-only, a private `/tmp` and workspace, no network but its own loopback, and lives in cgroups that
+ * cap its memory, pids and CPU. It dies with berth (`--die-with-parent`).
+ */
+export class BwrapDriver implements SandboxDriver {
+  readonly name = 'bwrap';
+  readonly isolated = true;
+  readonly #options: BwrapDriverOptions;
+  readonly #bwrap: string;
+  readonly #uids: UidPool;
+  readonly #cgroups: CgroupRoot;
+  readonly #seccompPath: string;
+  readonly #etcDir: string;
+  readonly #nodePath: string;
+  readonly #supervisorPath: string;
+  readonly #live = new Set<Sandbox>();
+
+  private constructor(options: BwrapDriverOptions, bwrap: string, cgroups: CgroupRoot) {
+    this.#options = options;
+    this.#bwrap = bwrap;
+    this.#cgroups = cgroups;
+    this.#uids = new UidPool(options.uidBase, options.uidCount);
+    this.#seccompPath = join(options.stateDir, 'seccomp.bpf');
+    writeFileSync(this.#seccompPath, buildSeccompFilter(), { mode: 0o644 });
+    this.#etcDir = join(options.stateDir, 'etc');
+    mkdirSync(this.#etcDir, { recursive: true, mode: 0o755 });
+    for (const [name, content] of Object.entries(ETC_FILES)) writeFileSync(join(this.#etcDir, name), content, { mode: 0o644 });
+    // Sandboxes bind these by path, so they must sit where sandbox uids can reach them, whatever berth's own install path.
+    const bin = join(options.stateDir, 'bin');
+    this.#nodePath = placeFile(options.nodePath, bin, 'node');
+    this.#supervisorPath = placeFile(options.supervisorPath, bin, 'supervisor.mjs');
+  }
+
+  /** Checks this host can run bwrap sandboxes; throws an Error whose message says exactly what is missing. */
+  static unsupportedReason(bwrapPath?: string): string | undefined {
+    if (process.platform !== 'linux') return 'bwrap sandboxes need Linux';
+    if (process.getuid?.() !== 0) {
+      return 'the bwrap driver runs as root: it gives each sandbox its own uid and cgroups (run berth as root, or use --driver process for development)';
+    }
+    const seccomp = seccompUnsupportedReason();
+    if (seccomp) return seccomp;
+    if (!findBwrap(bwrapPath)) return 'bubblewrap is not installed: apt-get install -y bubblewrap';
+    return undefined;
+  }
+
+  static create(options: BwrapDriverOptions): BwrapDriver {
+    const reason = BwrapDriver.unsupportedReason(options.bwrapPath);
+    if (reason) throw new Error(reason);
+    mkdirSync(options.stateDir, { recursive: true, mode: 0o711 });
+    const blocked = untraversableAncestor(options.stateDir);
+    if (blocked) throw new Error(unreachableMessage(options.stateDir, blocked));
+    const tag = createHash('sha256').update(realpathSync(options.stateDir)).digest('hex').slice(0, 10);
+    const cgroups = CgroupRoot.open(tag);
+    const leaked = closeInheritedFds();
+    if (leaked.length > 0) options.logger.info('closed inherited file descriptors so sandboxes cannot reach them', { fds: leaked.join(',') });
+    const removed = cgroups.removeStale();
+    if (removed.length > 0) options.logger.warn('removed sandbox cgroups left by an earlier run', { count: removed.length });
+    return new BwrapDriver(options, findBwrap(options.bwrapPath) as string, cgroups);
+  }
+
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    const { logger } = this.#options;
+    const blocked = untraversableAncestor(spec.artifactDir);
+    if (blocked) throw new BerthError('sandbox_failed', unreachableMessage(spec.artifactDir, blocked));
+    const uid = this.#uids.take();
+    const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
+    let cgroups: SandboxCgroups | undefined;
+    let launched = false;
+    let seccompFd: number | undefined;
+    try {
+      dirs.create({ uid, gid: uid });
+      cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
+      seccompFd = openSync(this.#seccompPath, 'r');
+      const supervisorSpec: SupervisorSpec = {
+        runtime: spec.runtime,
+        command: spec.command,
+        transport: spec.transport,
+        port: spec.port,
+        path: spec.path,
+        env: serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }),
+        cwd: INSIDE.app,
+        socketPath: `${INSIDE.run}/${CHANNEL_SOCKET_NAME}`,
+        startTimeoutMs: spec.startTimeoutMs,
+      };
+      const args = [
+        '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
+        '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid), '--hostname', 'sandbox',
+        '--seccomp', '3',
+        '--ro-bind', '/usr', '/usr',
+        '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin',
+        '--proc', '/proc', '--dev', '/dev',
+        '--size', String(spec.limits.tmpBytes), '--tmpfs', '/tmp',
+        '--ro-bind', this.#etcDir, '/etc',
+        '--ro-bind', this.#nodePath, INSIDE.node,
+        '--ro-bind', this.#supervisorPath, INSIDE.supervisor,
+        '--ro-bind', spec.artifactDir, INSIDE.app,
+        '--bind', dirs.home, INSIDE.home,
+        '--bind', dirs.run, INSIDE.run,
+        '--chdir', INSIDE.app,
+        '--clearenv', '--setenv', 'PATH', INSIDE.path, '--setenv', 'BERTH_SUPERVISOR_SPEC', JSON.stringify(supervisorSpec),
+        '--', INSIDE.node, ...SUPERVISOR_NODE_FLAGS, INSIDE.supervisor,
+      ];
+      const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe', seccompFd],
+        uid,
+        gid: uid,
+        env: {},
+      });
+      closeSync(seccompFd);
+      seccompFd = undefined;
+      const ownCgroups = cgroups;
+      const sandbox = new SupervisedSandbox({
+        spec,
+        child,
+        socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
+        logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
+        stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
+        limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
+        cleanup: async () => {
+          this.#live.delete(sandbox);
+          try {
+            await ownCgroups.destroy();
+          } finally {
+            dirs.remove();
+            this.#uids.release(uid);
+          }
+        },
+      });
+      launched = true;
+      this.#live.add(sandbox);
+      await sandbox.ready();
+      return sandbox;
+    } catch (error) {
+      if (seccompFd !== undefined) closeSync(seccompFd);
+      if (!launched) {
+        // A launched sandbox cleans up after itself; otherwise undo what this call created.
+        if (cgroups) await cgroups.destroy().catch(() => {});
+        dirs.remove();
+        this.#uids.release(uid);
+      }
+      throw error instanceof BerthError
+        ? error
+        : new BerthError('sandbox_failed', `runtime "${spec.runtime}" could not get a sandbox: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+  }
+}
+
+/** The server's whole environment: berth's PATH and HOME, then what the runtime declares, then PORT for http. */
+export function serverEnv(spec: SandboxSpec, base: { PATH: string; HOME: string }): Record<string, string> {
+  const env: Record<string, string> = { ...base, ...spec.env };
+  if (spec.transport === 'http') env.PORT = String(spec.port);
+  return env;
+}
+
+/**
+ * The first program of a sandbox, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks,
+ * then becomes bwrap.
+ */
+function launcherScript(procsFiles: string[], bwrap: string): string {
+  const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+  return [
+    ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
+    `exec ${quote(bwrap)} "$@"`,
+  ].join('\n');
+}
+
+function unreachableMessage(path: string, blocked: string): string {
+  return `sandbox uids cannot reach ${path}: ${blocked} does not let others traverse it (mode o+x); give berth a --home whose parent directories all allow that, such as /var/lib/berth`;
+}
+
+function findBwrap(explicit?: string): string | undefined {
+  const candidates = explicit ? [explicit] : ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'];
+  return candidates.find((path) => existsSync(path));
+}
+

@@ -1,0 +1,37 @@
+import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * A sandbox's private host directories under the driver's state directory: `home` (the writable workspace the
+ * server sees as HOME) and `run` (the channel socket). Both belong to the sandbox's uid and go when it ends.
+ */
+export class SandboxDirs {
+  readonly root: string;
+  readonly home: string;
+  readonly run: string;
+
+  constructor(stateDir: string, id: string) {
+    this.root = join(stateDir, id);
+    this.home = join(this.root, 'home');
+    this.run = join(this.root, 'run');
+  }
+
+  /** With an owner, `root` is left traversable (0711) so the owner's bwrap can reach `home` and `run` by path. */
+  create(owner?: { uid: number; gid: number }): void {
+    mkdirSync(this.root, { mode: 0o700 });
+    mkdirSync(this.home, { mode: 0o700 });
+    mkdirSync(this.run, { mode: 0o700 });
+    if (owner) {
+      chmodSync(this.root, 0o711);
+      chownSync(this.home, owner.uid, owner.gid);
+      chownSync(this.run, owner.uid, owner.gid);
+    }
+  }
+
+  remove(): void {
+    rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** The Unix socket file name inside `run`; short, so host paths stay under the 108-byte socket path limit. */
+export const CHANNEL_SOCKET_NAME = 'c.sock';

@@ -1,0 +1,136 @@
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
+import { BerthError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Sandbox, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+
+/** The host gives the supervisor this long beyond the server's own start timeout before it declares the sandbox hung. */
+const READY_GRACE_MS = 5_000;
+const MAX_OUTPUT_LINE = 4096;
+const OUTPUT_TAIL_LINES = 20;
+
+export interface SupervisedOptions {
+  spec: SandboxSpec;
+  /** The sandbox's outermost host process; killing it ends the sandbox. */
+  child: ChildProcess;
+  socketPath: string;
+  logger: Logger;
+  /** Kills what may be left and removes the sandbox's private state. Runs once, after the child exits. */
+  cleanup: () => Promise<void>;
+  stats: () => SandboxStats;
+  /** Read just before cleanup: which kernel limit, if any, the sandbox ran into. */
+  limitHit?: () => SandboxExit['limit'];
+  /** How to kill the sandbox's processes; defaults to SIGKILL on the child. */
+  kill?: () => void;
+}
+
+/**
+ * A sandbox whose supervisor reports on stdout: the lifecycle both drivers share. It waits for `ready`, turns
+ * `failed` and early exits into errors that name the runtime, logs the server's output, and cleans up exactly once.
+ */
+export class SupervisedSandbox implements Sandbox {
+  readonly id: string;
+  readonly pid: number;
+  readonly socketPath: string;
+  readonly exited: Promise<SandboxExit>;
+  readonly #options: SupervisedOptions;
+  readonly #tail: string[] = [];
+  #stopping = false;
+  #lastStatus: SupervisorStatus | undefined;
+  #onStatus: ((status: SupervisorStatus) => void) | undefined;
+
+  constructor(options: SupervisedOptions) {
+    this.#options = options;
+    this.id = options.spec.id;
+    this.pid = options.child.pid ?? -1;
+    this.socketPath = options.socketPath;
+    const { child, logger } = options;
+    if (child.stdout) {
+      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+        const status = parseSupervisorStatus(line);
+        if (!status) return;
+        this.#lastStatus = status;
+        this.#onStatus?.(status);
+      });
+    }
+    if (child.stderr) {
+      createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
+        const text = line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}…` : line;
+        this.#tail.push(text);
+        if (this.#tail.length > OUTPUT_TAIL_LINES) this.#tail.shift();
+        logger.debug('server output', { line: text });
+      });
+    }
+    const childExit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    this.exited = childExit.then(async () => {
+      const exit = this.#describeExit();
+      try {
+        await options.cleanup();
+      } catch (error) {
+        logger.error('sandbox cleanup failed', { err: error });
+      }
+      return exit;
+    });
+  }
+
+  /** Resolves when the supervisor reports its server ready; rejects (and stops the sandbox) otherwise. */
+  async ready(): Promise<void> {
+    const { spec, logger } = this.#options;
+    const outcome = await new Promise<SupervisorStatus | 'exited' | 'timeout'>((resolve) => {
+      if (this.#lastStatus) resolve(this.#lastStatus);
+      this.#onStatus = resolve;
+      void this.exited.then(() => resolve('exited'));
+      setTimeout(() => resolve('timeout'), spec.startTimeoutMs + READY_GRACE_MS).unref();
+    });
+    this.#onStatus = undefined;
+    if (typeof outcome === 'object' && outcome.type === 'ready') return;
+    await this.stop();
+    const output = this.#tail.join('\n');
+    logger.warn('sandbox failed to start', { runtime: spec.runtime, outcome: typeof outcome === 'string' ? outcome : outcome.type, output });
+    if (typeof outcome === 'object' && outcome.type === 'failed') {
+      throw new BerthError(outcome.code, `runtime "${spec.runtime}" failed to start: ${outcome.message}`, { details: { runtime: spec.runtime } });
+    }
+    if (outcome === 'timeout') {
+      throw new BerthError('server_start_timeout', `runtime "${spec.runtime}" was not ready within ${spec.startTimeoutMs + READY_GRACE_MS} ms`, {
+        details: { runtime: spec.runtime },
+      });
+    }
+    const exit = await this.exited;
+    const how = exit.exitCode !== undefined && exit.exitCode !== null ? `exit code ${exit.exitCode}` : `signal ${exit.signal ?? 'unknown'}`;
+    throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" exited during start (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}`, {
+      details: { runtime: spec.runtime },
+    });
+  }
+
+  stats(): SandboxStats {
+    return this.#options.stats();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      const { child, kill } = this.#options;
+      if (child.exitCode === null && child.signalCode === null) {
+        if (kill) kill();
+        else child.kill('SIGKILL');
+      }
+    }
+    await this.exited;
+  }
+
+  #describeExit(): SandboxExit {
+    const limit = this.#options.limitHit?.();
+    const status = this.#lastStatus;
+    const base: SandboxExit = this.#stopping
+      ? { reason: 'stopped' }
+      : status?.type === 'server-exit'
+        ? { reason: 'server-exit', exitCode: status.exitCode, signal: status.signal }
+        : status?.type === 'failed'
+          ? { reason: 'failed' }
+          : { reason: 'killed' };
+    return limit ? { ...base, limit } : base;
+  }
+}

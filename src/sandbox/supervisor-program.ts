@@ -1,0 +1,34 @@
+import { mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ENTRY = fileURLToPath(new URL('../supervisor/main.ts', import.meta.url));
+
+/**
+ * Bundles the supervisor into one plain-JavaScript file. Every sandbox starts it, so it must load fast: one file,
+ * no type stripping, no module resolution at start. Built once per berth start into `dir`.
+ */
+export async function buildSupervisor(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, 'supervisor.mjs');
+  const temp = `${out}.${process.pid}.tmp`;
+  await build({
+    entryPoints: [ENTRY],
+    outfile: temp,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  renameSync(temp, out);
+  return out;
+}
+
+/**
+ * Node flags for the supervisor: a small heap is plenty for a proxy, and keeps berth's own memory per session low.
+ */
+export const SUPERVISOR_NODE_FLAGS = ['--max-old-space-size=48', '--max-semi-space-size=1', '--stack-size=984'];

@@ -1,0 +1,32 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import { CHANNEL_HEALTH_PATH, CHANNEL_MCP_PATH } from '../core/channel.ts';
+import { replyError } from './reply.ts';
+
+export type ChannelHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The supervisor's side of the channel: HTTP on a Unix socket inside the sandbox. Calls may run for hours (listen
+ * streams, long tools), so no request timeout applies here; the host decides when a call ends.
+ */
+export function listenChannel(socketPath: string, mcp: ChannelHandler, health: () => Record<string, unknown>): Promise<Server> {
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+    const path = req.url ?? '';
+    if (path === CHANNEL_MCP_PATH && req.method === 'POST') {
+      mcp(req, res);
+      return;
+    }
+    if (path === CHANNEL_HEALTH_PATH && req.method === 'GET') {
+      const body = JSON.stringify(health());
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      return;
+    }
+    replyError(res, 'not_found', `the supervisor serves POST ${CHANNEL_MCP_PATH} and GET ${CHANNEL_HEALTH_PATH}, not ${req.method} ${path}`);
+  });
+  server.headersTimeout = 30_000;
+  rmSync(socketPath, { force: true });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve(server));
+  });
+}

@@ -1,0 +1,40 @@
+import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { SupervisorSpec } from '../core/channel.ts';
+import { forwardableHeaders, replyError } from './reply.ts';
+import { describeExit, type ServerExit } from './server-process.ts';
+
+/**
+ * Forwards channel requests to a server listening on a port inside the sandbox. Bodies stream both ways untouched;
+ * when the channel request goes away before its answer ends (the client disconnected), the upstream request is
+ * destroyed, which is how a Streamable HTTP server learns of cancellation.
+ */
+export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExit: Promise<ServerExit>) {
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  const authority = host.includes(':') ? `[${host}]:${spec.port}` : `${host}:${spec.port}`;
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const headers = forwardableHeaders(req.headers);
+    headers.host = authority;
+    if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
+    const upstream = request({ host, port: spec.port, path: spec.path, method: req.method, headers, agent });
+
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    upstream.on('response', (answer: IncomingMessage) => {
+      const out = forwardableHeaders(answer.headers);
+      res.writeHead(answer.statusCode ?? 502, out);
+      answer.pipe(res);
+      answer.on('error', () => res.destroy());
+      answer.on('aborted', () => res.destroy());
+    });
+    upstream.on('error', async () => {
+      // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
+      const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
+      if (res.destroyed) return;
+      if (exit) replyError(res, 'server_crashed', `the runtime's server exited (${describeExit(exit)}) during the call; the next request starts a fresh sandbox`);
+      else replyError(res, 'sandbox_unavailable', "the runtime's server closed the connection before answering");
+    });
+    req.pipe(upstream);
+  };
+}
