@@ -8,7 +8,7 @@ test('defaults', () => {
   assert.equal(config.port, 8787);
   assert.equal(config.driver, 'bwrap');
   assert.deepEqual(config.lifecycle, { idleTimeoutSeconds: 900, maxLifetimeSeconds: 28_800 });
-  assert.match(config.home, /\.berth$/);
+  assert.match(config.home, /(\/var\/lib\/berth|\.berth)$/);
 });
 
 test('flags win over the environment', () => {

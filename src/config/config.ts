@@ -13,7 +13,10 @@ export interface Config {
   host: string;
   /** Port the edge listens on; 0 picks a free one. Flag `--port`, env `BERTH_PORT`. Default 8787. */
   port: number;
-  /** berth's home: the store, artifacts, session workspaces. Flag `--home`, env `BERTH_HOME`. Default `~/.berth`. */
+  /**
+   * berth's home: the store, artifacts, session workspaces. Flag `--home`, env `BERTH_HOME`. Default
+   * `/var/lib/berth` for root (sandbox uids must be able to traverse to it), else `~/.berth`.
+   */
   home: string;
   /** What makes sandboxes. Flag `--driver`, env `BERTH_DRIVER`. Default `bwrap`. */
   driver: DriverName;
@@ -66,7 +69,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
   return {
     host: text(source(flags.host, 'BERTH_HOST'), '127.0.0.1'),
     port: integer(source(flags.port, 'BERTH_PORT'), 8787, 0, 65535),
-    home: resolve(text(source(flags.home, 'BERTH_HOME'), resolve(homedir(), '.berth'))),
+    home: resolve(text(source(flags.home, 'BERTH_HOME'), defaultHome())),
     driver: oneOf(source(flags.driver, 'BERTH_DRIVER'), 'bwrap', DRIVER_NAMES),
     logLevel: oneOf({ value: env.BERTH_LOG_LEVEL, name: 'BERTH_LOG_LEVEL' }, 'info', ['debug', 'info', 'warn', 'error'] as const),
     logFormat: oneOf({ value: env.BERTH_LOG_FORMAT, name: 'BERTH_LOG_FORMAT' }, 'text', ['text', 'json'] as const),
@@ -87,6 +90,10 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },
   };
+}
+
+function defaultHome(): string {
+  return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');
 }
 
 function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string } {

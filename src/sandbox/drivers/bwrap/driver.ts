@@ -10,6 +10,7 @@ import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
 import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { placeFile, untraversableAncestor } from '../../host-paths.ts';
+import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { CgroupRoot, type SandboxCgroups } from './cgroups.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
@@ -198,13 +199,6 @@ export class BwrapDriver implements SandboxDriver {
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
   }
-}
-
-/** The server's whole environment: berth's PATH and HOME, then what the runtime declares, then PORT for http. */
-export function serverEnv(spec: SandboxSpec, base: { PATH: string; HOME: string }): Record<string, string> {
-  const env: Record<string, string> = { ...base, ...spec.env };
-  if (spec.transport === 'http') env.PORT = String(spec.port);
-  return env;
 }
 
 /**

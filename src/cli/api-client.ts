@@ -1,0 +1,93 @@
+import { Readable } from 'node:stream';
+
+/** An error answer from berth's API (or no answer), with a message fit to print. */
+export class ApiError extends Error {
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(message: string, status?: number, code?: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface RuntimeView {
+  name: string;
+  id: string;
+  latestVersion: number;
+  createdAt: string;
+  updatedAt: string;
+  liveSessions: number;
+  spec: { command: string; transport: string; protocol: string };
+}
+
+export interface SessionView {
+  id: string;
+  runtime: string;
+  version: number;
+  state: string;
+  createdAt: string;
+  lastActiveAt: string;
+  pid?: number;
+  memoryBytes?: number;
+}
+
+/** The typed client of berth's `/v1` API that the CLI uses. */
+export class ApiClient {
+  readonly #base: string;
+
+  constructor(base: string) {
+    this.#base = base.replace(/\/+$/, '');
+  }
+
+  async uploadArtifact(body: Readable): Promise<{ artifactId: string }> {
+    return this.#call('POST', '/v1/artifacts', {
+      body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
+      duplex: 'half',
+      headers: { 'content-type': 'application/gzip' },
+    } as RequestInit);
+  }
+
+  deploy(name: string, body: Record<string, unknown>): Promise<{ runtime: string; version: number }> {
+    return this.#call('PUT', `/v1/runtimes/${encodeURIComponent(name)}`, {
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
+  }
+
+  async runtimes(): Promise<RuntimeView[]> {
+    return (await this.#call<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  }
+
+  async sessions(runtime?: string): Promise<SessionView[]> {
+    const query = runtime === undefined ? '' : `?runtime=${encodeURIComponent(runtime)}`;
+    return (await this.#call<{ sessions: SessionView[] }>('GET', `/v1/sessions${query}`)).sessions;
+  }
+
+  async stopSession(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  async #call<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.#base}${path}`, { ...init, method });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new ApiError(`cannot reach berth at ${this.#base} (${cause}); is \`berth serve\` running there? (--url or BERTH_URL picks another)`);
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw new ApiError(`berth at ${this.#base} answered ${response.status} with a body that is not JSON`, response.status);
+    }
+    if (!response.ok) {
+      const error = (body as { error?: { code?: string; message?: string } }).error;
+      throw new ApiError(error?.message ?? `berth answered ${response.status}`, response.status, error?.code);
+    }
+    return body as T;
+  }
+}

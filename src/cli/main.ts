@@ -1,0 +1,182 @@
+/**
+ * The `berth` command (every subcommand but `serve`, which bin/berth hands to src/server.ts). It talks to a berth
+ * node only through the `/v1` HTTP API.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Env } from '../config/config.ts';
+import { ApiClient, ApiError } from './api-client.ts';
+import { packDirectory } from './pack.ts';
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const USAGE = `usage: berth <command> [options]
+
+  serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process]
+  deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
+            [--protocol mcp|http] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+  runtimes
+  sessions  [--runtime NAME]
+  stop      SESSION
+
+Every command but serve takes --url (default http://127.0.0.1:8787, or BERTH_URL).
+`;
+
+class UsageError extends Error {}
+
+export async function main(argv: readonly string[], env: Env, io: Io = defaultIo()): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'deploy':
+        return await deploy(rest, env, io);
+      case 'runtimes':
+        return await runtimes(rest, env, io);
+      case 'sessions':
+        return await sessions(rest, env, io);
+      case 'stop':
+        return await stop(rest, env, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`berth ${command ?? ''}: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`berth ${command}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function defaultIo(): Io {
+  return { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, positionals: number) {
+  try {
+    const parsed = parseArgs({ args: [...args], options: { ...options, url: { type: 'string' } }, strict: true, allowPositionals: positionals > 0 });
+    if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
+    return parsed;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function client(url: string | undefined, env: Env): ApiClient {
+  return new ApiClient(url ?? env.BERTH_URL ?? 'http://127.0.0.1:8787');
+}
+
+function integerFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+function oneOfFlag<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+async function deploy(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      name: { type: 'string' },
+      command: { type: 'string' },
+      transport: { type: 'string' },
+      port: { type: 'string' },
+      path: { type: 'string' },
+      protocol: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      'idle-timeout': { type: 'string' },
+      'max-lifetime': { type: 'string' },
+    },
+    1,
+  );
+  const dirArg = positionals[0];
+  if (dirArg === undefined) throw new UsageError('name the directory to deploy: berth deploy DIR --name NAME --command CMD');
+  const dir = resolve(dirArg);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new UsageError(`directory ${dir} does not exist`);
+  }
+  if (!isDir) throw new UsageError(`${dir} is not a directory; deploy takes the directory that holds the server's code`);
+  if (values.name === undefined) throw new UsageError('--name is required: the runtime name clients will call');
+  if (values.command === undefined) throw new UsageError('--command is required: how to start the server, such as --command "node server.js"');
+  const variables: Record<string, string> = {};
+  for (const pair of values.env ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env takes K=V, got "${pair}"`);
+    variables[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const body: Record<string, unknown> = {
+    command: values.command,
+    transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const),
+    port: integerFlag(values.port, '--port', 1, 65535),
+    path: values.path,
+    protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http'] as const),
+    env: variables,
+    idleTimeoutSeconds: integerFlag(values['idle-timeout'], '--idle-timeout', 1, 28_800),
+    maxLifetimeSeconds: integerFlag(values['max-lifetime'], '--max-lifetime', 1, 1_209_600),
+  };
+  const api = client(values.url, env);
+  const artifact = await api.uploadArtifact(packDirectory(dir));
+  const version = await api.deploy(values.name, { ...body, artifactId: artifact.artifactId });
+  io.out(`${version.runtime} v${version.version}\n`);
+  return 0;
+}
+
+async function runtimes(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values } = parse(args, {}, 0);
+  const list = await client(values.url, env).runtimes();
+  const rows = list.map((r) => [r.name, `v${r.latestVersion}`, r.spec.transport, r.spec.command, String(r.liveSessions), r.updatedAt]);
+  io.out(table(['NAME', 'VERSION', 'TRANSPORT', 'COMMAND', 'SESSIONS', 'UPDATED'], rows));
+  return 0;
+}
+
+async function sessions(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values } = parse(args, { runtime: { type: 'string' } }, 0);
+  const list = await client(values.url, env).sessions(values.runtime);
+  const rows = list.map((s) => [s.id, s.runtime, `v${s.version}`, s.state, String(s.pid ?? '-'), formatBytes(s.memoryBytes), s.createdAt, s.lastActiveAt]);
+  io.out(table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE'], rows));
+  return 0;
+}
+
+async function stop(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1);
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError('name the session to stop: berth stop SESSION');
+  await client(values.url, env).stopSession(id);
+  io.out(`stopped ${id}\n`);
+  return 0;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ');
+  return `${[header, ...rows].map(line).join('\n')}\n`;
+}
+
+function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return '-';
+  return `${(bytes / (1024 * 1024)).toFixed(1)}M`;
+}

@@ -1,0 +1,148 @@
+import type { Readable } from 'node:stream';
+import * as z from 'zod';
+import { BerthError } from '../core/errors.ts';
+import { checkRuntimeName } from '../core/ids.ts';
+import type { ArtifactStore } from '../store/artifacts.ts';
+import type { ArtifactRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
+import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
+
+/** The name every runtime has, always pointing at its latest version. */
+export const DEFAULT_ENDPOINT = 'DEFAULT';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
+const DeployInput = z.strictObject({
+  artifactId: z.string().regex(/^art_[a-z2-7]+$/, 'must be an artifact id from POST /v1/artifacts'),
+  command: z.string().trim().min(1, 'must name the program that starts the server').max(4096),
+  transport: z.enum(['stdio', 'http']).default('http'),
+  port: z.number().int().min(1).max(65535).default(8000),
+  path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
+  protocol: z.enum(['mcp', 'http']).default('mcp'),
+  env: z
+    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024))
+    .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
+    .default({}),
+  idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
+  maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
+  description: z.string().max(1200).optional(),
+});
+
+export interface RuntimeDefaults {
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+  startTimeoutMs: number;
+  limits: SessionTarget['sandbox']['limits'];
+}
+
+export interface ResolvedRuntime {
+  runtime: RuntimeRecord;
+  version: VersionRecord;
+}
+
+/** Runtimes and their immutable versions: deploy, look up, resolve to what a session runs, delete. */
+export class RuntimeService {
+  readonly #store: Store;
+  readonly #artifacts: ArtifactStore;
+  readonly #sessions: SessionManager;
+  readonly #defaults: RuntimeDefaults;
+
+  constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, defaults: RuntimeDefaults) {
+    this.#store = store;
+    this.#artifacts = artifacts;
+    this.#sessions = sessions;
+    this.#defaults = defaults;
+  }
+
+  async uploadArtifact(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
+    const record = await this.#artifacts.receive(body, maxBytes);
+    this.#store.putArtifact(record);
+    return record;
+  }
+
+  /** Stores a new version of `name` (version 1 creates the runtime). */
+  deploy(name: string, input: unknown): VersionRecord {
+    checkRuntimeName(name);
+    const parsed = DeployInput.safeParse(input);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+      throw new BerthError('validation_failed', `runtime "${name}" was not deployed: ${issues.join('; ')}`, { details: { issues } });
+    }
+    const value = parsed.data;
+    if (!this.#store.getArtifact(value.artifactId) || !this.#artifacts.exists(value.artifactId)) {
+      throw new BerthError('artifact_not_found', `artifact ${value.artifactId} does not exist; upload the code with POST /v1/artifacts first`);
+    }
+    const spec: RuntimeSpec = {
+      artifactId: value.artifactId,
+      command: value.command,
+      transport: value.transport,
+      port: value.port,
+      path: value.path,
+      protocol: value.protocol,
+      env: value.env,
+      idleTimeoutSeconds: value.idleTimeoutSeconds ?? this.#defaults.idleTimeoutSeconds,
+      maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
+    };
+    if (value.description !== undefined) spec.description = value.description;
+    return this.#store.putVersion(name, spec);
+  }
+
+  list(): RuntimeRecord[] {
+    return this.#store.listRuntimes();
+  }
+
+  get(name: string): RuntimeRecord {
+    const runtime = this.#store.getRuntime(name);
+    if (!runtime) throw new BerthError('runtime_not_found', `no runtime named "${name}"; berth runtimes lists the deployed ones`, { details: { runtime: name } });
+    return runtime;
+  }
+
+  versions(name: string): VersionRecord[] {
+    this.get(name);
+    return this.#store.listVersions(name);
+  }
+
+  version(name: string, version: number): VersionRecord {
+    const record = this.#store.getVersion(name, version);
+    if (!record) throw new BerthError('version_not_found', `runtime "${name}" has no version ${version}`);
+    return record;
+  }
+
+  /** The version an endpoint of `name` points at. */
+  resolve(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime {
+    const runtime = this.get(name);
+    if (endpoint !== DEFAULT_ENDPOINT) {
+      throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"; it has ${DEFAULT_ENDPOINT}`);
+    }
+    return { runtime, version: this.version(name, runtime.latestVersion) };
+  }
+
+  /** What a new session of this version runs. */
+  targetFor({ runtime, version }: ResolvedRuntime): SessionTarget {
+    const spec = version.spec;
+    return {
+      runtime: runtime.name,
+      version: version.version,
+      idleTimeoutSeconds: spec.idleTimeoutSeconds,
+      maxLifetimeSeconds: spec.maxLifetimeSeconds,
+      sandbox: {
+        runtime: runtime.name,
+        artifactDir: this.#artifacts.path(spec.artifactId),
+        command: spec.command,
+        transport: spec.transport,
+        port: spec.port,
+        path: spec.path,
+        env: spec.env,
+        limits: this.#defaults.limits,
+        startTimeoutMs: this.#defaults.startTimeoutMs,
+      },
+    };
+  }
+
+  /** Deletes the runtime, first ending its live sessions. */
+  async delete(name: string): Promise<void> {
+    this.get(name);
+    await Promise.all(this.#sessions.list({ runtime: name }).map((session) => this.#sessions.stop(session.id)));
+    this.#store.deleteRuntime(name);
+  }
+}

@@ -1,0 +1,94 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { BerthError } from '../core/errors.ts';
+import { jsonResponse, readJsonObject } from '../core/http.ts';
+import type { Route } from '../core/router.ts';
+import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
+import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
+import type { RuntimeService } from './runtimes.ts';
+
+export interface V1Options {
+  runtimes: RuntimeService;
+  sessions: SessionManager;
+  maxArtifactBytes: number;
+}
+
+/** berth's native control-plane API under `/v1`; the CLI uses only this. */
+export function v1Routes({ runtimes, sessions, maxArtifactBytes }: V1Options): Route[] {
+  const runtimeView = (runtime: RuntimeRecord): Record<string, unknown> => {
+    const latest = runtimes.version(runtime.name, runtime.latestVersion);
+    return {
+      name: runtime.name,
+      id: runtime.id,
+      latestVersion: runtime.latestVersion,
+      createdAt: runtime.createdAt,
+      updatedAt: runtime.updatedAt,
+      spec: latest.spec,
+      liveSessions: sessions.list({ runtime: runtime.name }).length,
+    };
+  };
+  const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version });
+
+  return [
+    {
+      method: 'POST',
+      pattern: '/v1/artifacts',
+      handler: async (request) => {
+        if (!request.body) throw new BerthError('validation_failed', 'send the code directory as a tar archive (gzip allowed) in the request body');
+        const record = await runtimes.uploadArtifact(Readable.fromWeb(request.body as NodeReadableStream), maxArtifactBytes);
+        return jsonResponse(201, { artifactId: record.id, bytes: record.bytes, files: record.files, createdAt: record.createdAt });
+      },
+    },
+    { method: 'GET', pattern: '/v1/runtimes', handler: () => jsonResponse(200, { runtimes: runtimes.list().map(runtimeView) }) },
+    { method: 'GET', pattern: '/v1/runtimes/:name', handler: (_r, { name }) => jsonResponse(200, runtimeView(runtimes.get(name as string))) },
+    {
+      method: 'PUT',
+      pattern: '/v1/runtimes/:name',
+      handler: async (request, { name }) => {
+        const version = runtimes.deploy(name as string, await readJsonObject(request));
+        return jsonResponse(version.version === 1 ? 201 : 200, versionView(version));
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/v1/runtimes/:name',
+      handler: async (_r, { name }) => {
+        await runtimes.delete(name as string);
+        return jsonResponse(200, { deleted: name });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/runtimes/:name/versions',
+      handler: (_r, { name }) => jsonResponse(200, { versions: runtimes.versions(name as string).map(versionView) }),
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/sessions',
+      handler: (_r, _p, url) => {
+        const runtime = url.searchParams.get('runtime') ?? undefined;
+        const list: SessionInfo[] = sessions.list(runtime === undefined ? {} : { runtime });
+        return jsonResponse(200, { sessions: list });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/sessions/:id',
+      handler: (_r, { id }) => {
+        const live = sessions.get(id as string);
+        if (live) return jsonResponse(200, live);
+        const ended = sessions.ended(id as string);
+        if (ended) return jsonResponse(200, { ...ended, state: 'ended' });
+        throw new BerthError('session_not_found', `no session ${id}`);
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/v1/sessions/:id',
+      handler: async (_r, { id }) => {
+        if (!(await sessions.stop(id as string))) throw new BerthError('session_not_found', `no live session ${id}`);
+        return jsonResponse(200, { stopped: id });
+      },
+    },
+  ];
+}

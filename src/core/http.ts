@@ -1,0 +1,68 @@
+import { BerthError, restErrorBody, toBerthError } from './errors.ts';
+
+/** Web-standard helpers every HTTP handler of berth shares. */
+
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}
+
+/** A REST error in the one wire shape, with `Retry-After` when the error carries one. */
+export function errorResponse(error: unknown): Response {
+  const err = toBerthError(error);
+  const headers: Record<string, string> = {};
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  return jsonResponse(err.status, restErrorBody(err), headers);
+}
+
+/**
+ * Reads a whole request body, refusing (413) past `limit` bytes whether or not the client declared a length.
+ */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+function tooLarge(limit: number): BerthError {
+  return new BerthError('body_too_large', `request body is larger than the ${limit}-byte limit`, { details: { limit } });
+}
+
+/** A JSON object body, or a `validation_failed`/`parse_error` error that says what is wrong. */
+export async function readJsonObject(request: Request, limit = 1024 * 1024): Promise<Record<string, unknown>> {
+  const type = request.headers.get('content-type') ?? '';
+  if (!type.includes('application/json')) {
+    throw new BerthError('unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+  }
+  const text = new TextDecoder().decode(await readBody(request, limit));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new BerthError('parse_error', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BerthError('validation_failed', 'request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}

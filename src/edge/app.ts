@@ -1,0 +1,74 @@
+import { BerthError, isBerthError } from '../core/errors.ts';
+import { errorResponse, jsonResponse } from '../core/http.ts';
+import { Router, type Route } from '../core/router.ts';
+import type { RuntimeService } from '../control/runtimes.ts';
+import { v1Routes } from '../control/v1.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SessionManager } from '../sessions/manager.ts';
+import { createMcpEndpoint, rpcErrorResponse } from './mcp-endpoint.ts';
+
+export interface EdgeOptions {
+  runtimes: RuntimeService;
+  sessions: SessionManager;
+  logger: Logger;
+  metrics: Metrics;
+  maxBodyBytes: number;
+  maxArtifactBytes: number;
+}
+
+const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
+
+/**
+ * berth's edge as one web-standard handler: the MCP endpoints, the `/v1` control plane, health and metrics.
+ * Every failure leaves here in the wire shape its endpoint speaks (JSON-RPC for MCP, the REST error otherwise).
+ */
+export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
+  const { runtimes, sessions, logger, metrics } = options;
+  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger });
+  const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
+  metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
+
+  const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
+    { method: 'POST', pattern, handler: mcp },
+    ...['GET', 'DELETE'].map((method) => ({
+      method,
+      pattern,
+      handler: () => rpcErrorResponse(new BerthError('method_not_allowed', `${method} is not served on MCP endpoints of this berth; send each JSON-RPC message as a POST`), null),
+    })),
+  ]);
+  const router = new Router().add(
+    ...mcpRoutes,
+    {
+      method: 'POST',
+      pattern: '/runtimes/:name/invocations',
+      handler: (_r, { name }) => {
+        runtimes.get(name as string);
+        throw new BerthError('not_found', `runtime "${name}": /invocations serves http-protocol agents, which this berth does not run yet; MCP runtimes take POST /runtimes/${name}/mcp`);
+      },
+    },
+    { method: 'GET', pattern: '/healthz', handler: () => jsonResponse(200, { ok: true, sessions: sessions.size }) },
+    {
+      method: 'GET',
+      pattern: '/metrics',
+      handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
+    },
+    ...v1Routes({ runtimes, sessions, maxArtifactBytes: options.maxArtifactBytes }),
+  );
+
+  return async (request) => {
+    const url = new URL(request.url);
+    let route = 'unmatched';
+    let response: Response;
+    try {
+      const { handler, params, pattern } = router.match(request.method, url.pathname);
+      route = pattern;
+      response = await handler(request, params, url);
+    } catch (error) {
+      if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
+      response = errorResponse(error);
+    }
+    requests({ route, status: String(response.status) });
+    return response;
+  };
+}

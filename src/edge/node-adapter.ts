@@ -1,0 +1,59 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+/**
+ * The thin adapter from `node:http` to berth's web-standard handler. The request's `signal` aborts when the client
+ * goes away before its answer is complete; answer bodies are written chunk by chunk as they arrive, never collected.
+ */
+export function createNodeServer(handler: FetchHandler, onError: (error: unknown) => void): Server {
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+    void serve(handler, req, res).catch((error: unknown) => {
+      onError(error);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
+      else res.destroy();
+    });
+  });
+  server.headersTimeout = 30_000;
+  return server;
+}
+
+async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const method = req.method ?? 'GET';
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
+    method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : null,
+    duplex: 'half',
+    signal: controller.signal,
+  } as RequestInit);
+
+  const response = await handler(request);
+  const out: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name === 'set-cookie') return;
+    out[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) out['set-cookie'] = cookies;
+  res.writeHead(response.status, out);
+  if (!response.body || method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const body = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+  // SSE frames go out as they come; Nagle's algorithm would otherwise hold small writes back.
+  res.socket?.setNoDelay(true);
+  body.on('error', () => res.destroy());
+  res.once('close', () => body.destroy());
+  body.pipe(res);
+}

@@ -1,0 +1,27 @@
+import { Pool } from 'undici';
+import type { Sandbox } from './driver.ts';
+
+const clients = new WeakMap<Sandbox, Pool>();
+
+/**
+ * The host side of a sandbox's channel: a keep-alive connection pool per sandbox over its Unix socket, closed when
+ * the sandbox ends. Concurrent calls each get their own connection (no pipelining, no cap), so a long answer never
+ * holds up another, and destroying one call's connection cancels exactly that call.
+ */
+export function channelClient(sandbox: Sandbox): Pool {
+  let client = clients.get(sandbox);
+  if (!client) {
+    const created = new Pool('http://sandbox', {
+      socketPath: sandbox.socketPath,
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    client = created;
+    clients.set(sandbox, created);
+    void sandbox.exited.then(() => created.destroy().catch(() => {}));
+  }
+  return client;
+}

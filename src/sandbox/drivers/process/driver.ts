@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { SupervisorSpec } from '../../../core/channel.ts';
+import { BerthError } from '../../../core/errors.ts';
+import type { Logger } from '../../../observability/logger.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
+import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
+import { SupervisedSandbox } from '../../supervised.ts';
+import { serverEnv } from '../../server-env.ts';
+
+export interface ProcessDriverOptions {
+  stateDir: string;
+  supervisorPath: string;
+  nodePath: string;
+  logger: Logger;
+}
+
+/** Said once when the driver starts, so nobody mistakes it for isolation. */
+export const PROCESS_DRIVER_WARNING =
+  'driver "process" runs every server as a plain process of berth\'s user: NO isolation between sessions or from this machine; use it for development only';
+
+/**
+ * The development driver: the supervisor and the server run as ordinary child processes, with a cleared
+ * environment and a private workspace directory as HOME, but the same user, filesystem, network and pid space as
+ * berth. The sandbox is its own process group, so stopping it ends the server too.
+ */
+export class ProcessDriver implements SandboxDriver {
+  readonly name = 'process';
+  readonly isolated = false;
+  readonly #options: ProcessDriverOptions;
+  readonly #live = new Set<Sandbox>();
+
+  constructor(options: ProcessDriverOptions) {
+    this.#options = options;
+    mkdirSync(options.stateDir, { recursive: true });
+    options.logger.warn(PROCESS_DRIVER_WARNING);
+  }
+
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
+    dirs.create();
+    let launched = false;
+    try {
+      const supervisorSpec: SupervisorSpec = {
+        runtime: spec.runtime,
+        command: spec.command,
+        transport: spec.transport,
+        port: spec.port,
+        path: spec.path,
+        env: serverEnv(spec, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
+        cwd: spec.artifactDir,
+        socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
+        startTimeoutMs: spec.startTimeoutMs,
+      };
+      const child = spawn(this.#options.nodePath, [...SUPERVISOR_NODE_FLAGS, this.#options.supervisorPath], {
+        cwd: spec.artifactDir,
+        env: { BERTH_SUPERVISOR_SPEC: JSON.stringify(supervisorSpec) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const pid = child.pid;
+      const sandbox = new SupervisedSandbox({
+        spec,
+        child,
+        socketPath: supervisorSpec.socketPath,
+        logger: this.#options.logger.child({ sandbox: spec.id, runtime: spec.runtime }),
+        stats: () => ({ memoryBytes: pid === undefined ? undefined : groupRss(pid) }),
+        kill: () => {
+          if (pid !== undefined) killGroup(pid);
+        },
+        cleanup: async () => {
+          this.#live.delete(sandbox);
+          if (pid !== undefined) killGroup(pid);
+          dirs.remove();
+        },
+      });
+      launched = true;
+      this.#live.add(sandbox);
+      await sandbox.ready();
+      return sandbox;
+    } catch (error) {
+      if (!launched) dirs.remove();
+      throw error instanceof BerthError
+        ? error
+        : new BerthError('sandbox_failed', `runtime "${spec.runtime}" could not start: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone
+  }
+}
+
+/** Resident memory of the supervisor and its server (the process driver has no cgroup to ask). */
+function groupRss(pid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    let total = 0;
+    for (const p of [pid, ...children]) {
+      const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (match) total += Number(match[1]) * 1024;
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The composition root: one berth node. It reads the configuration, builds the store, the sandbox driver, the
+ * session manager, the control plane and the edge, listens, and shuts all of it down in order on SIGINT/SIGTERM.
+ * Nothing imports this file; `bin/berth serve` runs `main`.
+ */
+import { chmodSync, mkdirSync, realpathSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { loadServeConfig, type Config, type Env } from './config/config.ts';
+import { isBerthError } from './core/errors.ts';
+import { RuntimeService } from './control/runtimes.ts';
+import { createEdge } from './edge/app.ts';
+import { createNodeServer } from './edge/node-adapter.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
+import type { SandboxDriver } from './sandbox/driver.ts';
+import { BwrapDriver } from './sandbox/drivers/bwrap/driver.ts';
+import { ProcessDriver } from './sandbox/drivers/process/driver.ts';
+import { buildSupervisor } from './sandbox/supervisor-program.ts';
+import { SessionManager } from './sessions/manager.ts';
+import { ArtifactStore } from './store/artifacts.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+
+export interface RunningNode {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startNode(config: Config, logger: Logger): Promise<RunningNode> {
+  mkdirSync(config.home, { recursive: true, mode: 0o711 });
+  const store = new SqliteStore(join(config.home, 'berth.db'));
+  const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
+  const supervisorPath = await buildSupervisor(join(config.home, 'cache'));
+  const driver = createDriver(config, supervisorPath, logger);
+  const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions });
+  const runtimes = new RuntimeService(store, artifacts, sessions, {
+    idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
+    maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
+    startTimeoutMs: config.startTimeoutMs,
+    limits: { memoryBytes: config.sandbox.memoryBytes, pids: config.sandbox.pids, cpus: config.sandbox.cpus, tmpBytes: config.sandbox.tmpBytes },
+  });
+  const edge = createEdge({
+    runtimes,
+    sessions,
+    logger,
+    metrics: new Metrics(),
+    maxBodyBytes: config.maxBodyBytes,
+    maxArtifactBytes: config.maxArtifactBytes,
+  });
+  const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info(`berth listening on ${url}`, { driver: driver.name, home: config.home });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await sessions.close();
+        await driver.close();
+        server.closeAllConnections();
+        await closed;
+        store.close();
+      })()),
+  };
+}
+
+function createDriver(config: Config, supervisorPath: string, logger: Logger): SandboxDriver {
+  const stateDir = join(config.home, 'sandboxes');
+  const nodePath = realpathSync(process.execPath);
+  switch (config.driver) {
+    case 'bwrap': {
+      mkdirSync(stateDir, { recursive: true });
+      chmodSync(stateDir, 0o711);
+      const { uidBase, uidCount } = config.sandbox;
+      return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger });
+    }
+    case 'process':
+      return new ProcessDriver({ stateDir, supervisorPath, nodePath, logger });
+    case 'gvisor':
+      throw new Error('the gvisor driver is not built yet; use --driver bwrap (default) or --driver process');
+  }
+}
+
+/** `berth serve`: runs a node until SIGINT or SIGTERM. */
+export async function main(argv: readonly string[], env: Env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadServeConfig(argv, env);
+  } catch (error) {
+    process.stderr.write(`berth serve: ${isBerthError(error) ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat, write: (line) => process.stderr.write(`${line}\n`) });
+  let node: RunningNode;
+  try {
+    node = await startNode(config, logger);
+  } catch (error) {
+    logger.error(`berth could not start: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const stop = (signal: string): void => {
+    logger.info('berth stopping', { signal });
+    setTimeout(() => process.exit(1), 15_000).unref();
+    void node.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

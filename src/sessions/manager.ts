@@ -1,0 +1,290 @@
+import { BerthError } from '../core/errors.ts';
+import { randomId } from '../core/ids.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
+
+/** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
+export interface SessionTarget {
+  runtime: string;
+  version: number;
+  sandbox: Omit<SandboxSpec, 'id'>;
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+}
+
+export type SessionState = 'starting' | 'ready' | 'stopping';
+export type EndReason = 'stopped' | 'idle' | 'lifetime' | 'sandbox-exit' | 'shutdown';
+
+export interface SessionInfo {
+  id: string;
+  runtime: string;
+  version: number;
+  state: SessionState;
+  createdAt: string;
+  lastActiveAt: string;
+  /** Requests in flight right now. */
+  inFlight: number;
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+  sandboxId: string;
+  /** Host pid of the sandbox's outermost process. */
+  pid?: number;
+  memoryBytes?: number;
+}
+
+export interface EndedSession {
+  id: string;
+  runtime: string;
+  version: number;
+  endedAt: string;
+  reason: EndReason;
+  exit?: SandboxExit;
+}
+
+/** A claim on a session's sandbox for one request; `release` it when the request's answer is over. */
+export interface Lease {
+  readonly sessionId: string;
+  readonly sandbox: Sandbox;
+  /** True when this request made the session. */
+  readonly created: boolean;
+  release(): void;
+}
+
+interface Session {
+  id: string;
+  target: SessionTarget;
+  sandboxId: string;
+  state: SessionState;
+  createdAt: number;
+  lastActiveAt: number;
+  inFlight: number;
+  sandbox?: Sandbox;
+  ready: Promise<Sandbox>;
+  idleTimer?: NodeJS.Timeout;
+  lifetimeTimer?: NodeJS.Timeout;
+  ending?: Promise<void>;
+}
+
+export interface SessionManagerOptions {
+  driver: SandboxDriver;
+  logger: Logger;
+  /** Live sessions this node holds at most; a new one past it gets 429. */
+  maxSessions: number;
+  /** Ended sessions remembered for inspection. */
+  historySize?: number;
+}
+
+const CAPACITY_RETRY_AFTER_SECONDS = 10;
+
+/**
+ * The session directory: session id → the one sandbox that holds its state. It creates sandboxes on first use
+ * (concurrent first requests share one start), counts requests in flight, ends a session when it has been idle
+ * (nothing in flight) for its idle timeout or has lived its maximum lifetime, and forgets a session whose sandbox
+ * died, so its next request gets a fresh sandbox.
+ */
+export class SessionManager {
+  readonly #options: SessionManagerOptions;
+  readonly #sessions = new Map<string, Session>();
+  readonly #ended = new Map<string, EndedSession>();
+  #closed = false;
+
+  constructor(options: SessionManagerOptions) {
+    this.#options = options;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  async acquire(sessionId: string, target: SessionTarget): Promise<Lease> {
+    if (this.#closed) throw new BerthError('shutting_down', 'berth is shutting down; retry against another node');
+    let session = this.#sessions.get(sessionId);
+    if (session?.state === 'stopping') {
+      await session.ending;
+      session = this.#sessions.get(sessionId);
+    }
+    if (session && session.target.runtime !== target.runtime) {
+      throw new BerthError('session_runtime_mismatch', `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`, {
+        details: { session: sessionId },
+      });
+    }
+    const created = !session;
+    if (!session) session = this.#create(sessionId, target);
+    session.inFlight++;
+    this.#clearIdle(session);
+    let sandbox: Sandbox;
+    try {
+      sandbox = await session.ready;
+    } catch (error) {
+      session.inFlight--;
+      throw error;
+    }
+    let released = false;
+    const claimed = session;
+    return {
+      sessionId,
+      sandbox,
+      created,
+      release: () => {
+        if (released) return;
+        released = true;
+        claimed.inFlight--;
+        claimed.lastActiveAt = Date.now();
+        if (claimed.inFlight === 0 && claimed.state === 'ready') this.#armIdle(claimed);
+      },
+    };
+  }
+
+  #create(id: string, target: SessionTarget): Session {
+    if (this.#sessions.size >= this.#options.maxSessions) {
+      throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
+        retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
+      });
+    }
+    const now = Date.now();
+    const sandboxId = randomId('sbx');
+    const session: Session = {
+      id,
+      target,
+      sandboxId,
+      state: 'starting',
+      createdAt: now,
+      lastActiveAt: now,
+      inFlight: 0,
+      ready: this.#options.driver.start({ ...target.sandbox, id: sandboxId }),
+    };
+    this.#sessions.set(id, session);
+    const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: sandboxId });
+    session.ready.then(
+      (sandbox) => {
+        session.sandbox = sandbox;
+        if (session.state === 'starting') session.state = 'ready';
+        session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), target.maxLifetimeSeconds * 1000);
+        session.lifetimeTimer.unref();
+        if (session.inFlight === 0) this.#armIdle(session);
+        log.info('session started', { version: target.version, pid: sandbox.pid });
+        void sandbox.exited.then((exit) => {
+          if (this.#sessions.get(id) === session && session.state !== 'stopping') {
+            log.warn('session sandbox exited', { exit: exit.reason, exitCode: exit.exitCode, signal: exit.signal, limit: exit.limit });
+            this.#forget(session, 'sandbox-exit', exit);
+          }
+        });
+      },
+      (error: unknown) => {
+        log.warn('session failed to start', { err: error });
+        if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+      },
+    );
+    return session;
+  }
+
+  /** Stops a session's sandbox and forgets it; false when there is no such live session. */
+  async stop(sessionId: string): Promise<boolean> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) return false;
+    await this.#end(session, 'stopped');
+    return true;
+  }
+
+  get(sessionId: string): SessionInfo | undefined {
+    const session = this.#sessions.get(sessionId);
+    return session ? this.#info(session) : undefined;
+  }
+
+  ended(sessionId: string): EndedSession | undefined {
+    return this.#ended.get(sessionId);
+  }
+
+  list(filter: { runtime?: string } = {}): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    for (const session of this.#sessions.values()) {
+      if (filter.runtime === undefined || session.target.runtime === filter.runtime) out.push(this.#info(session));
+    }
+    return out;
+  }
+
+  /** Ends every session; new requests are refused from now on. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#sessions.values()].map((session) => this.#end(session, 'shutdown')));
+  }
+
+  #info(session: Session): SessionInfo {
+    const { target } = session;
+    const info: SessionInfo = {
+      id: session.id,
+      runtime: target.runtime,
+      version: target.version,
+      state: session.state,
+      createdAt: new Date(session.createdAt).toISOString(),
+      lastActiveAt: new Date(session.lastActiveAt).toISOString(),
+      inFlight: session.inFlight,
+      idleTimeoutSeconds: target.idleTimeoutSeconds,
+      maxLifetimeSeconds: target.maxLifetimeSeconds,
+      sandboxId: session.sandboxId,
+    };
+    if (session.sandbox) {
+      info.pid = session.sandbox.pid;
+      const memory = session.sandbox.stats().memoryBytes;
+      if (memory !== undefined) info.memoryBytes = memory;
+    }
+    return info;
+  }
+
+  #end(session: Session, reason: EndReason): Promise<void> {
+    if (session.ending) return session.ending;
+    session.state = 'stopping';
+    this.#clearIdle(session);
+    if (session.lifetimeTimer) clearTimeout(session.lifetimeTimer);
+    session.ending = (async () => {
+      let exit: SandboxExit | undefined;
+      try {
+        const sandbox = await session.ready;
+        await sandbox.stop();
+        exit = await sandbox.exited;
+      } catch {
+        // it never started: nothing to stop
+      }
+      this.#options.logger.info('session ended', { session: session.id, runtime: session.target.runtime, reason });
+      this.#forget(session, reason, exit);
+    })();
+    return session.ending;
+  }
+
+  #forget(session: Session, reason: EndReason, exit: SandboxExit | undefined): void {
+    this.#clearIdle(session);
+    if (session.lifetimeTimer) clearTimeout(session.lifetimeTimer);
+    if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    const record: EndedSession = {
+      id: session.id,
+      runtime: session.target.runtime,
+      version: session.target.version,
+      endedAt: new Date().toISOString(),
+      reason,
+    };
+    if (exit) record.exit = exit;
+    this.#ended.delete(session.id);
+    this.#ended.set(session.id, record);
+    const limit = this.#options.historySize ?? 1000;
+    while (this.#ended.size > limit) {
+      const oldest = this.#ended.keys().next().value;
+      if (oldest === undefined) break;
+      this.#ended.delete(oldest);
+    }
+  }
+
+  #armIdle(session: Session): void {
+    this.#clearIdle(session);
+    session.idleTimer = setTimeout(() => {
+      if (session.inFlight === 0) void this.#end(session, 'idle');
+    }, session.target.idleTimeoutSeconds * 1000);
+    session.idleTimer.unref();
+  }
+
+  #clearIdle(session: Session): void {
+    if (session.idleTimer) {
+      clearTimeout(session.idleTimer);
+      session.idleTimer = undefined;
+    }
+  }
+}

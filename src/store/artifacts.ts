@@ -1,0 +1,107 @@
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { x as extract, type ReadEntry } from 'tar';
+import { BerthError } from '../core/errors.ts';
+import { randomId } from '../core/ids.ts';
+import type { ArtifactRecord } from './store.ts';
+
+/** Entry types an artifact may hold; devices, fifos and the like are dropped. */
+const KEPT_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+const MAX_FILES = 200_000;
+
+/**
+ * Artifacts: the code directories runtime versions run, unpacked under `<dir>/<id>` and never changed again.
+ * An upload is a tar stream (gzip optional); it is unpacked beside the store and moved into place only when whole,
+ * so a failed or oversized upload leaves nothing behind. Every file is made readable by sandbox uids (they run as
+ * "others"), and write bits are removed: versions are immutable.
+ */
+export class ArtifactStore {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    // 0711: sandbox uids may traverse to an artifact they are given, not list the others.
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o711);
+  }
+
+  path(id: string): string {
+    return join(this.#dir, id);
+  }
+
+  exists(id: string): boolean {
+    return /^art_[a-z2-7]+$/.test(id) && existsSync(this.path(id));
+  }
+
+  async receive(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
+    const id = randomId('art', 16);
+    const staging = join(this.#dir, `.incoming-${id}`);
+    mkdirSync(staging, { mode: 0o700 });
+    let bytes = 0;
+    let files = 0;
+    let refused: string | undefined;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        if (bytes > maxBytes) done(new BerthError('body_too_large', `artifact is larger than the ${maxBytes}-byte limit (BERTH_MAX_ARTIFACT_BYTES)`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(
+        body,
+        counter,
+        extract({
+          cwd: staging,
+          strict: true,
+          preserveOwner: false,
+          filter: (path: string, entry: ReadEntry | unknown) => {
+            const type = (entry as ReadEntry).type;
+            if (!KEPT_TYPES.has(type)) return false;
+            if (++files > MAX_FILES) refused ??= `artifact holds more than ${MAX_FILES} files`;
+            return refused === undefined;
+          },
+        }),
+      );
+      if (refused) throw new BerthError('validation_failed', refused);
+      sealTree(staging);
+      renameSync(staging, this.path(id));
+      chmodSync(this.path(id), 0o555);
+      return { id, bytes, files, createdAt: new Date().toISOString() };
+    } catch (error) {
+      rmSync(staging, { recursive: true, force: true });
+      if (error instanceof BerthError) throw error;
+      throw new BerthError('validation_failed', `artifact upload is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  remove(id: string): void {
+    const path = this.path(id);
+    if (!existsSync(path)) return;
+    unsealTree(path);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** Directories 0555, files 0444 or 0555 (any execute bit kept): readable by sandbox uids, writable by no one. */
+function sealTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    if (entry.isDirectory()) {
+      sealTree(path);
+      chmodSync(path, 0o555);
+    } else {
+      chmodSync(path, lstatSync(path).mode & 0o111 ? 0o555 : 0o444);
+    }
+  }
+}
+
+function unsealTree(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) unsealTree(join(dir, entry.name));
+  }
+}

@@ -1,0 +1,23 @@
+/** Schema migrations, applied in order and never edited once released: add a new one instead. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runtimes (
+     id TEXT NOT NULL UNIQUE,
+     name TEXT PRIMARY KEY,
+     latest_version INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE runtime_versions (
+     runtime TEXT NOT NULL REFERENCES runtimes(name) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     spec TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (runtime, version)
+   );
+   CREATE TABLE artifacts (
+     id TEXT PRIMARY KEY,
+     bytes INTEGER NOT NULL,
+     files INTEGER NOT NULL,
+     created_at TEXT NOT NULL
+   );`,
+];

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from './sqlite-store.ts';
+import type { RuntimeSpec } from '../store.ts';
+
+const spec = (command: string): RuntimeSpec => ({
+  artifactId: 'art_1',
+  command,
+  transport: 'stdio',
+  port: 8000,
+  path: '/mcp',
+  protocol: 'mcp',
+  env: { A: '1' },
+  idleTimeoutSeconds: 900,
+  maxLifetimeSeconds: 28800,
+});
+
+test('versions are numbered from 1 and survive reopening the file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'berth.db');
+  const store = new SqliteStore(file);
+  assert.equal(store.putVersion('counter', spec('node a.js')).version, 1);
+  assert.equal(store.putVersion('counter', spec('node b.js')).version, 2);
+  store.putArtifact({ id: 'art_1', bytes: 10, files: 1, createdAt: new Date().toISOString() });
+  const id = store.getRuntime('counter')?.id;
+  assert.match(id ?? '', /^counter-[A-Za-z0-9]{10}$/);
+  store.close();
+
+  const reopened = new SqliteStore(file);
+  t.after(() => reopened.close());
+  assert.equal(reopened.getRuntime('counter')?.latestVersion, 2);
+  assert.equal(reopened.getRuntime('counter')?.id, id);
+  assert.equal(reopened.getVersion('counter', 1)?.spec.command, 'node a.js');
+  assert.deepEqual(reopened.listVersions('counter').map((v) => v.version), [1, 2]);
+  assert.equal(reopened.getArtifact('art_1')?.bytes, 10);
+  assert.equal(reopened.listRuntimes().length, 1);
+  assert.ok(reopened.deleteRuntime('counter'));
+  assert.equal(reopened.getRuntime('counter'), undefined);
+  assert.equal(reopened.listVersions('counter').length, 0);
+  assert.ok(!reopened.deleteRuntime('counter'));
+});

@@ -1,0 +1,153 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { randomBytes } from 'node:crypto';
+import { BerthError } from '../../core/errors.ts';
+import type { ArtifactRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+type Row = Record<string, unknown>;
+
+/**
+ * The embedded store: one SQLite file in berth's home. WAL with `synchronous=FULL` makes every committed change
+ * survive a crash of berth or of the machine; migrations run in order inside a transaction at open.
+ */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.#db = new DatabaseSync(file);
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const row = this.#db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as Row;
+    const current = Number(row.v);
+    if (current > MIGRATIONS.length) {
+      throw new Error(`the store is at schema version ${current}, newer than this berth knows (${MIGRATIONS.length}); upgrade berth`);
+    }
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[version - 1] as string);
+        this.#db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(version, now());
+      });
+    }
+  }
+
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      this.#db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  putVersion(name: string, spec: RuntimeSpec): VersionRecord {
+    return this.#transaction(() => {
+      const at = now();
+      const existing = this.getRuntime(name);
+      const version = existing ? existing.latestVersion + 1 : 1;
+      if (existing) {
+        this.#prepare('UPDATE runtimes SET latest_version = ?, updated_at = ? WHERE name = ?').run(version, at, name);
+      } else {
+        this.#prepare('INSERT INTO runtimes (id, name, latest_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(
+          `${name.replaceAll('-', '_')}-${randomSuffix()}`,
+          name,
+          version,
+          at,
+          at,
+        );
+      }
+      this.#prepare('INSERT INTO runtime_versions (runtime, version, spec, created_at) VALUES (?, ?, ?, ?)').run(name, version, JSON.stringify(spec), at);
+      return { runtime: name, version, spec, createdAt: at };
+    });
+  }
+
+  getRuntime(name: string): RuntimeRecord | undefined {
+    const row = this.#prepare('SELECT * FROM runtimes WHERE name = ?').get(name) as Row | undefined;
+    return row ? toRuntime(row) : undefined;
+  }
+
+  listRuntimes(): RuntimeRecord[] {
+    return (this.#prepare('SELECT * FROM runtimes ORDER BY name').all() as Row[]).map(toRuntime);
+  }
+
+  getVersion(name: string, version: number): VersionRecord | undefined {
+    const row = this.#prepare('SELECT * FROM runtime_versions WHERE runtime = ? AND version = ?').get(name, version) as Row | undefined;
+    return row ? toVersion(row) : undefined;
+  }
+
+  listVersions(name: string): VersionRecord[] {
+    return (this.#prepare('SELECT * FROM runtime_versions WHERE runtime = ? ORDER BY version').all(name) as Row[]).map(toVersion);
+  }
+
+  deleteRuntime(name: string): boolean {
+    return this.#transaction(() => {
+      this.#prepare('DELETE FROM runtime_versions WHERE runtime = ?').run(name);
+      return Number(this.#prepare('DELETE FROM runtimes WHERE name = ?').run(name).changes) > 0;
+    });
+  }
+
+  putArtifact(record: ArtifactRecord): void {
+    this.#prepare('INSERT INTO artifacts (id, bytes, files, created_at) VALUES (?, ?, ?, ?)').run(record.id, record.bytes, record.files, record.createdAt);
+  }
+
+  getArtifact(id: string): ArtifactRecord | undefined {
+    const row = this.#prepare('SELECT * FROM artifacts WHERE id = ?').get(id) as Row | undefined;
+    return row ? { id: String(row.id), bytes: Number(row.bytes), files: Number(row.files), createdAt: String(row.created_at) } : undefined;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    this.#db.close();
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+const ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+function randomSuffix(): string {
+  let out = '';
+  for (const byte of randomBytes(10)) out += ALPHANUMERIC[byte % ALPHANUMERIC.length];
+  return out;
+}
+
+function toRuntime(row: Row): RuntimeRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    latestVersion: Number(row.latest_version),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+function toVersion(row: Row): VersionRecord {
+  let spec: RuntimeSpec;
+  try {
+    spec = JSON.parse(String(row.spec)) as RuntimeSpec;
+  } catch (error) {
+    throw new BerthError('internal', `stored spec of ${String(row.runtime)} v${String(row.version)} is unreadable`, { cause: error });
+  }
+  return { runtime: String(row.runtime), version: Number(row.version), spec, createdAt: String(row.created_at) };
+}

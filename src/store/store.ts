@@ -1,0 +1,57 @@
+/**
+ * Persistence ports. The control plane and the session manager see only these interfaces; SQLite (embedded, the
+ * default) and PostgreSQL (a cluster) implement them with the same migrations and the same answers.
+ */
+
+/** How one runtime version runs; immutable once stored. */
+export interface RuntimeSpec {
+  artifactId: string;
+  command: string;
+  /** How the server speaks MCP: over stdin/stdout, or HTTP on `port` and `path` inside the sandbox. */
+  transport: 'stdio' | 'http';
+  port: number;
+  path: string;
+  /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
+  protocol: 'mcp' | 'http';
+  env: Record<string, string>;
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+  description?: string;
+}
+
+export interface RuntimeRecord {
+  /** Stable id in AgentCore's format: the name, a dash, ten random characters. */
+  id: string;
+  name: string;
+  latestVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface VersionRecord {
+  runtime: string;
+  version: number;
+  spec: RuntimeSpec;
+  createdAt: string;
+}
+
+export interface ArtifactRecord {
+  id: string;
+  bytes: number;
+  files: number;
+  createdAt: string;
+}
+
+export interface Store {
+  /** Stores `spec` as the next version of runtime `name`, creating the runtime at version 1. Atomic. */
+  putVersion(name: string, spec: RuntimeSpec): VersionRecord;
+  getRuntime(name: string): RuntimeRecord | undefined;
+  listRuntimes(): RuntimeRecord[];
+  getVersion(name: string, version: number): VersionRecord | undefined;
+  listVersions(name: string): VersionRecord[];
+  /** Deletes the runtime and its versions; false when there was none. */
+  deleteRuntime(name: string): boolean;
+  putArtifact(record: ArtifactRecord): void;
+  getArtifact(id: string): ArtifactRecord | undefined;
+  close(): void;
+}

@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/cli/api-client.ts';
+import { packDirectory } from '../../src/cli/pack.ts';
+
+export const BIN = fileURLToPath(new URL('../../bin/berth', import.meta.url));
+export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
+
+export interface BerthNode {
+  url: string;
+  home: string;
+  api: ApiClient;
+  process: ChildProcess;
+  /** Everything berth logged so far. */
+  logs(): string;
+  /** Stops berth (SIGTERM, as an operator would) and waits for it to exit. */
+  stop(): Promise<number | null>;
+}
+
+export interface StartOptions {
+  driver?: 'bwrap' | 'process';
+  env?: Record<string, string>;
+  home?: string;
+}
+
+let nodes = 0;
+
+/**
+ * Starts a real berth node (`bin/berth serve`) on an ephemeral port with its own home and sandbox uid range, and
+ * resolves when it logs that it listens.
+ */
+export async function startBerth(options: StartOptions = {}): Promise<BerthNode> {
+  const home = options.home ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
+  chmodSync(home, 0o711);
+  const uidBase = 300_000 + ((process.pid % 500) * 20 + (nodes++ % 20)) * 1000;
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--home', home, '--driver', options.driver ?? 'bwrap'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_SANDBOX_UID_BASE: String(uidBase), BERTH_SANDBOX_UID_COUNT: '1000', ...options.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`berth did not start within 20 s:\n${logs}`)), 20_000);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      logs += chunk;
+      const match = /berth listening on (http:\/\/\S+)/.exec(logs);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`berth exited with ${code} before listening:\n${logs}`));
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    url,
+    home,
+    api: new ApiClient(url),
+    process: child,
+    logs: () => logs,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const code = await exited;
+      if (!options.home) rmSync(home, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+export interface DeployOptions {
+  command?: string;
+  transport?: 'stdio' | 'http';
+  env?: Record<string, string>;
+  idleTimeoutSeconds?: number;
+  maxLifetimeSeconds?: number;
+}
+
+/** Deploys a directory through the `/v1` API, as `berth deploy` does. */
+export async function deploy(node: BerthNode, name: string, dir: string, options: DeployOptions = {}): Promise<number> {
+  const transport = options.transport ?? 'stdio';
+  const { artifactId } = await node.api.uploadArtifact(packDirectory(dir));
+  const body: Record<string, unknown> = {
+    artifactId,
+    command: options.command ?? `node server.mjs ${transport}`,
+    transport,
+    env: options.env ?? {},
+  };
+  if (options.idleTimeoutSeconds !== undefined) body.idleTimeoutSeconds = options.idleTimeoutSeconds;
+  if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
+  return (await node.api.deploy(name, body)).version;
+}
