@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
@@ -24,7 +25,8 @@ export const PROCESS_DRIVER_WARNING =
 /**
  * The development driver: the supervisor and the server run as ordinary child processes, with a cleared
  * environment and a private workspace directory as HOME, but the same user, filesystem, network and pid space as
- * berth. The sandbox is its own process group, so stopping it ends the server too.
+ * berth. The sandbox is its own process group, so stopping it ends the server too. HTTP servers are told a free
+ * port through PORT instead of the runtime's own, since they all share the host's ports.
  */
 export class ProcessDriver implements SandboxDriver {
   readonly name = 'process';
@@ -43,13 +45,15 @@ export class ProcessDriver implements SandboxDriver {
     dirs.create();
     let launched = false;
     try {
+      // Without a network namespace every server shares the host's ports: each gets a free one through PORT.
+      const port = spec.transport === 'http' ? await freePort() : spec.port;
       const supervisorSpec: SupervisorSpec = {
         runtime: spec.runtime,
         command: spec.command,
         transport: spec.transport,
-        port: spec.port,
+        port,
         path: spec.path,
-        env: serverEnv(spec, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
+        env: serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
         cwd: spec.artifactDir,
         socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
         startTimeoutMs: spec.startTimeoutMs,
@@ -91,6 +95,17 @@ export class ProcessDriver implements SandboxDriver {
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function killGroup(pid: number): void {
