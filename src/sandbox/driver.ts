@@ -50,6 +50,11 @@ export interface Sandbox {
   readonly pid: number;
   /** Host path of the channel's Unix socket. */
   readonly socketPath: string;
+  /**
+   * Settles as soon as the sandbox takes no new requests: its server exited, or it is being stopped. Answers
+   * already under way may still be finishing (a crash reports itself to its in-flight calls); never rejects.
+   */
+  readonly closing: Promise<void>;
   /** Settles once the sandbox is gone and cleaned up; never rejects. */
   readonly exited: Promise<SandboxExit>;
   stats(): SandboxStats;

@@ -9,6 +9,8 @@ import type { Sandbox, SandboxExit, SandboxSpec, SandboxStats } from './driver.t
 const READY_GRACE_MS = 5_000;
 const MAX_OUTPUT_LINE = 4096;
 const OUTPUT_TAIL_LINES = 20;
+/** After its server exits the supervisor ends the sandbox itself; past this, berth kills it. */
+const EXIT_GRACE_MS = 2_000;
 
 export interface SupervisedOptions {
   spec: SandboxSpec;
@@ -34,6 +36,8 @@ export class SupervisedSandbox implements Sandbox {
   readonly pid: number;
   readonly socketPath: string;
   readonly exited: Promise<SandboxExit>;
+  readonly closing: Promise<void>;
+  readonly #markClosing: () => void;
   readonly #options: SupervisedOptions;
   readonly #tail: string[] = [];
   #stopping = false;
@@ -46,12 +50,19 @@ export class SupervisedSandbox implements Sandbox {
     this.pid = options.child.pid ?? -1;
     this.socketPath = options.socketPath;
     const { child, logger } = options;
+    let markClosing = (): void => {};
+    this.closing = new Promise<void>((resolve) => (markClosing = resolve));
+    this.#markClosing = markClosing;
     if (child.stdout) {
       createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
         const status = parseSupervisorStatus(line);
         if (!status) return;
         this.#lastStatus = status;
         this.#onStatus?.(status);
+        if (status.type === 'server-exit') {
+          this.#markClosing();
+          setTimeout(() => this.#kill(), EXIT_GRACE_MS).unref();
+        }
       });
     }
     if (child.stderr) {
@@ -66,6 +77,7 @@ export class SupervisedSandbox implements Sandbox {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     this.exited = childExit.then(async () => {
+      this.#markClosing();
       const exit = this.#describeExit();
       try {
         await options.cleanup();
@@ -112,13 +124,17 @@ export class SupervisedSandbox implements Sandbox {
   async stop(): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = true;
-      const { child, kill } = this.#options;
-      if (child.exitCode === null && child.signalCode === null) {
-        if (kill) kill();
-        else child.kill('SIGKILL');
-      }
+      this.#markClosing();
+      this.#kill();
     }
     await this.exited;
+  }
+
+  #kill(): void {
+    const { child, kill } = this.#options;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (kill) kill();
+    else child.kill('SIGKILL');
   }
 
   #describeExit(): SandboxExit {

@@ -163,10 +163,15 @@ export class SessionManager {
         session.lifetimeTimer.unref();
         if (session.inFlight === 0) this.#armIdle(session);
         log.info('session started', { version: target.version, pid: sandbox.pid });
-        void sandbox.exited.then((exit) => {
+        // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
+        void sandbox.closing.then(() => {
           if (this.#sessions.get(id) === session && session.state !== 'stopping') {
-            log.warn('session sandbox exited', { exit: exit.reason, exitCode: exit.exitCode, signal: exit.signal, limit: exit.limit });
-            this.#forget(session, 'sandbox-exit', exit);
+            session.state = 'stopping';
+            this.#sessions.delete(id);
+            void sandbox.exited.then((exit) => {
+              log.warn('session sandbox exited', { exit: exit.reason, exitCode: exit.exitCode, signal: exit.signal, limit: exit.limit });
+              this.#forget(session, 'sandbox-exit', exit);
+            });
           }
         });
       },

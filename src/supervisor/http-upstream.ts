@@ -1,7 +1,7 @@
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { SupervisorSpec } from '../core/channel.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
-import { describeExit, type ServerExit } from './server-process.ts';
+import { crashMessage, type ServerExit } from './server-process.ts';
 
 /**
  * Forwards channel requests to a server listening on a port inside the sandbox. Bodies stream both ways untouched;
@@ -32,8 +32,8 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
       // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
       const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
       if (res.destroyed) return;
-      if (exit) replyError(res, 'server_crashed', `the runtime's server exited (${describeExit(exit)}) during the call; the next request starts a fresh sandbox`);
-      else replyError(res, 'sandbox_unavailable', "the runtime's server closed the connection before answering");
+      if (exit) replyError(res, 'server_crashed', crashMessage(spec.runtime, exit));
+      else replyError(res, 'sandbox_unavailable', `runtime "${spec.runtime}": its server closed the connection before answering`);
     });
     req.pipe(upstream);
   };

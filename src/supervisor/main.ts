@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const { child, host, exited } = server;
   const handler =
     spec.transport === 'stdio'
-      ? new StdioUpstream(child, exited, (line) => process.stderr.write(`${line}\n`)).handle
+      ? new StdioUpstream(spec.runtime, child, exited, (line) => process.stderr.write(`${line}\n`)).handle
       : createHttpUpstream(spec, host, exited);
   await listenChannel(spec.socketPath, handler, () => ({ ok: true, serverPid: child.pid }));
   report({ type: 'ready', serverPid: child.pid ?? -1 });

@@ -67,6 +67,11 @@ export function describeExit(exit: ServerExit): string {
   return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.exitCode}`;
 }
 
+/** What a client whose call the server's exit cut short reads. */
+export function crashMessage(runtime: string, exit: ServerExit): string {
+  return `runtime "${runtime}": its server exited (${describeExit(exit)}) before answering; the session's state is gone and its next request starts a fresh sandbox`;
+}
+
 function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });

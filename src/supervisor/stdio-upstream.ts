@@ -13,7 +13,7 @@ import {
 } from '../mcp/jsonrpc.ts';
 import { SSE_HEADERS, sseEvent } from '../mcp/sse.ts';
 import { replyError } from './reply.ts';
-import { describeExit, type ServerExit } from './server-process.ts';
+import { crashMessage, type ServerExit } from './server-process.ts';
 
 const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
 const LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
@@ -70,8 +70,8 @@ class PendingCall {
     if (!this.done) this.#res.end();
   }
 
-  fail(exit: ServerExit): void {
-    replyError(this.#res, 'server_crashed', `the runtime's server exited (${describeExit(exit)}) during the call; the next request starts a fresh sandbox`);
+  fail(message: string): void {
+    replyError(this.#res, 'server_crashed', message);
   }
 }
 
@@ -85,10 +85,12 @@ export class StdioUpstream {
   readonly #calls = new Map<number, PendingCall>();
   readonly #byToken = new Map<string, { call: PendingCall; id: number }>();
   readonly #onOutput: (line: string) => void;
+  readonly #runtime: string;
   #nextId = 1;
   #exit: ServerExit | undefined;
 
-  constructor(child: ChildProcess, exited: Promise<ServerExit>, onOutput: (line: string) => void) {
+  constructor(runtime: string, child: ChildProcess, exited: Promise<ServerExit>, onOutput: (line: string) => void) {
+    this.#runtime = runtime;
     this.#child = child;
     this.#onOutput = onOutput;
     if (!child.stdout || !child.stdin) throw new Error('stdio server needs piped stdin and stdout');
@@ -96,7 +98,7 @@ export class StdioUpstream {
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.#fromServer(line));
     void exited.then((exit) => {
       this.#exit = exit;
-      for (const call of this.#calls.values()) call.fail(exit);
+      for (const call of this.#calls.values()) call.fail(crashMessage(runtime, exit));
       this.#calls.clear();
       this.#byToken.clear();
     });
@@ -123,7 +125,7 @@ export class StdioUpstream {
       return;
     }
     if (this.#exit) {
-      replyError(res, 'server_crashed', `the runtime's server has exited (${describeExit(this.#exit)}); the next request starts a fresh sandbox`);
+      replyError(res, 'server_crashed', crashMessage(this.#runtime, this.#exit));
       return;
     }
     if (!isRequest(message)) {
