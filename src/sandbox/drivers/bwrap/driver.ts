@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
@@ -148,6 +148,8 @@ export class BwrapDriver implements SandboxDriver {
         '--ro-bind', spec.artifactDir, INSIDE.app,
         '--bind', dirs.home, INSIDE.home,
         '--bind', dirs.run, INSIDE.run,
+        // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable.
+        '--remount-ro', '/',
         '--chdir', INSIDE.app,
         '--clearenv', '--setenv', 'PATH', INSIDE.path, '--setenv', 'BERTH_SUPERVISOR_SPEC', JSON.stringify(supervisorSpec),
         '--', INSIDE.node, ...SUPERVISOR_NODE_FLAGS, INSIDE.supervisor,
@@ -167,6 +169,7 @@ export class BwrapDriver implements SandboxDriver {
         socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
+        kill: () => killSandbox(child.pid),
         limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           this.#live.delete(sandbox);
@@ -211,6 +214,27 @@ function launcherScript(procsFiles: string[], bwrap: string): string {
     ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
     `exec ${quote(bwrap)} "$@"`,
   ].join('\n');
+}
+
+/**
+ * Kills the sandbox through its pid-namespace init (the inner bwrap): the kernel then kills everything in the
+ * namespace, and the outer bwrap reaps the init and exits. Killing the outer bwrap first would orphan the init to
+ * the host's pid 1, which may take its time to reap it.
+ */
+function killSandbox(outer: number | undefined): void {
+  if (outer === undefined) return;
+  let target = outer;
+  try {
+    const inner = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
+    if (Number.isInteger(inner) && inner > 0) target = inner;
+  } catch {
+    // the outer bwrap is gone or has no child yet
+  }
+  try {
+    process.kill(target, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 function unreachableMessage(path: string, blocked: string): string {

@@ -1,0 +1,124 @@
+/**
+ * The `berth` command against a real node: deploy, runtimes, sessions, stop; what it says about bad input; and
+ * runtimes surviving a restart of berth on the same home.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { BIN, startBerth } from '../helpers/berth.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { connectSession } from '../helpers/mcp.ts';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function berth(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH } }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  const home = mkdtempSync(join(tmpdir(), 'berth-cli-'));
+  chmodSync(home, 0o711);
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  test('deploys, lists, stops, and keeps runtimes across a restart', async () => {
+    const dir = await fixtureDir('counter-server');
+    let node = await startBerth({ home });
+    try {
+      const first = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.mjs stdio', '--transport', 'stdio', '--env', 'GREETING=hi', '--url', node.url);
+      assert.deepEqual(first, { code: 0, stdout: 'cli-counter v1\n', stderr: '' });
+      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.mjs stdio', '--transport', 'stdio', '--url', node.url);
+      assert.equal(second.stdout, 'cli-counter v2\n');
+
+      const runtimes = await berth('runtimes', '--url', node.url);
+      assert.equal(runtimes.code, 0);
+      assert.match(runtimes.stdout, /^NAME\s+VERSION\s+TRANSPORT/);
+      assert.match(runtimes.stdout, /cli-counter\s+v2\s+stdio\s+node server\.mjs stdio/);
+
+      const session = await connectSession(node.url, 'cli-counter');
+      await session.call('increment');
+      const sessions = await berth('sessions', '--runtime', 'cli-counter', '--url', node.url);
+      assert.match(sessions.stdout, new RegExp(`${session.sessionId}\\s+cli-counter\\s+v2\\s+ready`));
+      const stopped = await berth('stop', session.sessionId, '--url', node.url);
+      assert.deepEqual(stopped, { code: 0, stdout: `stopped ${session.sessionId}\n`, stderr: '' });
+      assert.equal((await node.api.sessions()).length, 0);
+      const again = await berth('stop', session.sessionId, '--url', node.url);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /no live session/);
+      await session.close();
+    } finally {
+      await node.stop();
+    }
+
+    node = await startBerth({ home });
+    try {
+      const runtimes = await berth('runtimes', '--url', node.url);
+      assert.match(runtimes.stdout, /cli-counter\s+v2/);
+      const versions = (await (await fetch(`${node.url}/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string> } }> };
+      assert.deepEqual(versions.versions.map((v) => v.version), [1, 2]);
+      assert.deepEqual(versions.versions[0]?.spec.env, { GREETING: 'hi' });
+      const session = await connectSession(node.url, 'cli-counter');
+      assert.deepEqual(await session.call('increment'), { count: 1 });
+      await session.close();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('bad deploys say what to fix', async () => {
+    const dir = await fixtureDir('counter-server');
+    const missing = await berth('deploy', '/no/such/dir', '--name', 'x', '--command', 'node s.js');
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /directory \/no\/such\/dir does not exist/);
+    const bogus = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--bogus');
+    assert.equal(bogus.code, 2);
+    assert.match(bogus.stderr, /Unknown option '--bogus'/);
+    assert.match(bogus.stderr, /usage: berth/);
+    const transport = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--transport', 'pigeon');
+    assert.match(transport.stderr, /--transport must be one of stdio, http, got "pigeon"/);
+    const noName = await berth('deploy', dir, '--command', 'node s.js');
+    assert.match(noName.stderr, /--name is required/);
+    const noCommand = await berth('deploy', dir, '--name', 'x');
+    assert.match(noCommand.stderr, /--command is required/);
+    const badEnv = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--env', 'NOEQUALS');
+    assert.match(badEnv.stderr, /--env takes K=V/);
+    const unreachable = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--url', 'http://127.0.0.1:9');
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach berth at http:\/\/127\.0\.0\.1:9/);
+    const unknown = await berth('frobnicate');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  });
+
+  test('the server refuses what only it can check, and the command says so', async () => {
+    const node = await startBerth();
+    try {
+      const dir = await fixtureDir('counter-server');
+      const badName = await berth('deploy', dir, '--name', '9lives', '--command', 'node s.js', '--url', node.url);
+      assert.equal(badName.code, 1);
+      assert.match(badName.stderr, /runtime name "9lives" is not valid/);
+      const badVar = await berth('deploy', dir, '--name', 'ok', '--command', 'node s.js', '--env', '1X=y', '--url', node.url);
+      assert.equal(badVar.code, 1);
+      assert.match(badVar.stderr, /env\.1X/);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('berth serve refuses bad flags before doing anything', async () => {
+    const run = await berth('serve', '--port', 'eighty');
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--port must be an integer from 0 to 65535, got "eighty"/);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * What a bwrap sandbox must not allow, tried from inside by the fixture's probes, through a real berth node.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { connectSession, type SessionClient } from '../helpers/mcp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/** Host uid of a process, from /proc. */
+function uidOf(pid: number): number {
+  const match = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1]);
+}
+
+/** Host pids running as `uid`. */
+function pidsOfUid(uid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (uidOf(Number(entry)) === uid) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  let node: BerthNode;
+  let hostService: Server;
+  let hostPort: number;
+  const secret = join(tmpdir(), `berth-host-secret-${process.pid}`);
+  let a: SessionClient;
+  let b: SessionClient;
+
+  before(async () => {
+    writeFileSync(secret, 'host secret', { mode: 0o644 });
+    hostService = createServer((socket) => socket.end('hello from the host\n'));
+    await new Promise<void>((resolve) => hostService.listen(0, '127.0.0.1', resolve));
+    hostPort = (hostService.address() as { port: number }).port;
+    node = await startBerth({ env: { BERTH_SANDBOX_MEMORY_MB: '192', BERTH_SANDBOX_PIDS: '64' } });
+    const dir = await fixtureDir('counter-server');
+    await deploy(node, 'iso-stdio', dir, { transport: 'stdio' });
+    await deploy(node, 'iso-http', dir, { transport: 'http' });
+    a = await connectSession(node.url, 'iso-stdio');
+    b = await connectSession(node.url, 'iso-http');
+  });
+  after(async () => {
+    await Promise.allSettled([a?.close(), b?.close()]);
+    await node?.stop();
+    hostService?.close();
+    rmSync(secret, { force: true });
+  });
+
+  test('the host filesystem outside the sandbox mounts cannot be read', async () => {
+    for (const path of [secret, join(node.home, 'berth.db'), '/etc/shadow', '/root/.bashrc', `/proc/1/root${secret}`]) {
+      const result = (await a.call('probe_read', { path })) as { ok: boolean; error?: string };
+      assert.equal(result.ok, false, `read ${path}`);
+    }
+  });
+
+  test('nothing outside /tmp and the workspace can be written', async () => {
+    for (const path of ['/usr/local/evil', '/app/evil', '/etc/evil', '/evil', '/opt/berth/bin/evil']) {
+      const result = (await a.call('probe_write', { path })) as { ok: boolean; error?: string };
+      assert.equal(result.ok, false, `write ${path}`);
+      assert.ok(['EROFS', 'EACCES', 'EPERM', 'ENOENT'].includes(result.error ?? ''), `${path}: ${result.error}`);
+    }
+    assert.deepEqual(await a.call('probe_write', { path: '/tmp/fine' }), { ok: true });
+  });
+
+  test('no network: not the outside, not the host loopback, not berth itself', async () => {
+    const berthPort = Number(new URL(node.url).port);
+    for (const [host, port] of [['1.1.1.1', 443], ['127.0.0.1', hostPort], ['127.0.0.1', berthPort], ['10.0.0.1', 80]] as const) {
+      const result = (await b.call('probe_connect', { host, port })) as { ok: boolean; error?: string };
+      assert.equal(result.ok, false, `${host}:${port} must be unreachable`);
+    }
+  });
+
+  test('a sandbox sees only its own processes, runs under its own host uid, and gets only declared variables', async () => {
+    const seen = (await a.call('probe_processes')) as { value: string[] };
+    assert.ok(seen.value.length < 10, seen.value.join('; '));
+    assert.ok(seen.value.every((line) => !line.includes('server.mjs http') && !line.includes('berth serve')), seen.value.join('; '));
+    const sessions = await node.api.sessions();
+    const uids = sessions.map((s) => uidOf(s.pid as number));
+    assert.equal(new Set(uids).size, uids.length, 'each sandbox has its own host uid');
+    assert.ok(uids.every((uid) => uid >= 300_000), `sandbox uids ${uids.join(',')} are unprivileged`);
+    const me = (await a.call('whoami')) as { env: Record<string, string>; uid: number };
+    assert.deepEqual(Object.keys(me.env).sort(), ['HOME', 'PATH']);
+    assert.equal(me.uid, 1000);
+  });
+
+  test('a memory hog is killed at its limit while other sessions keep answering', async () => {
+    const hog = await connectSession(node.url, 'iso-stdio', randomUUID());
+    try {
+      await hog.call('increment');
+      await assert.rejects(hog.call('hog_memory', { mb: 600 }), /server_crashed|exited/);
+      assert.deepEqual(await b.call('increment'), await b.call('get_count'));
+      await waitFor(async () => (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json()) as { state: string }).state === 'ended', 'the hog session to end');
+      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
+      assert.equal(ended.exit.limit, 'memory');
+      assert.deepEqual(await hog.call('increment'), { count: 1 }, 'the hog session starts fresh');
+    } finally {
+      await hog.close();
+    }
+  });
+
+  test('a fork bomb hits its pids limit while other sessions keep answering; stopping it leaves no process', async () => {
+    const bomb = await connectSession(node.url, 'iso-stdio', randomUUID());
+    try {
+      const result = (await bomb.call('fork_bomb', { n: 200 })) as { started: number; failed: number };
+      assert.ok(result.started < 64 && result.failed > 0, JSON.stringify(result));
+      assert.ok(((await b.call('increment')) as { count: number }).count > 0);
+      const info = (await node.api.sessions()).find((s) => s.id === bomb.sessionId);
+      const uid = uidOf(info?.pid as number);
+      assert.ok(pidsOfUid(uid).length > result.started);
+      await fetch(`${node.url}/v1/sessions/${bomb.sessionId}`, { method: 'DELETE' });
+      assert.deepEqual(pidsOfUid(uid), [], 'every process of the stopped sandbox is gone');
+    } finally {
+      await bomb.close();
+    }
+  });
+});
