@@ -21,10 +21,10 @@ if (unsupported) process.stderr.write(`demo: the bwrap driver cannot run here ($
 const artifact = mkdtempSync(join(tmpdir(), 'berth-demo-'));
 await build({
   entryPoints: [fileURLToPath(new URL('../examples/notes/server.ts', import.meta.url))],
-  outfile: join(artifact, 'server.mjs'),
+  outfile: join(artifact, 'server.js'),
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node24',
   logLevel: 'silent',
 });
@@ -48,7 +48,7 @@ berth.stderr.on('data', (chunk: string) => {
 async function deployDemo(url: string): Promise<void> {
   const api = new ApiClient(url);
   const { artifactId } = await api.uploadArtifact(packDirectory(artifact));
-  const { version } = await api.deploy('notes', { artifactId, command: 'node server.mjs', transport: 'stdio' });
+  const { version } = await api.deploy('notes', { artifactId, command: 'node server.js', transport: 'stdio' });
   const session = randomUUID();
   process.stdout.write(`
 The demo runtime "notes" (v${version}) is deployed. Each session gets its own sandbox; try:

@@ -55,7 +55,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info(`berth listening on ${url}`, { driver: driver.name, home: config.home });
+  logger.info('edge ready', { url, driver: driver.name, home: config.home });
 
   let closing: Promise<void> | undefined;
   return {
@@ -107,6 +107,8 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
     logger.error(`berth could not start: ${(error as Error).message}`);
     process.exit(1);
   }
+  // The pinned announcement: printed whatever the log level, once berth accepts requests.
+  process.stderr.write(`berth listening on ${node.url}\n`);
   const stop = (signal: string): void => {
     logger.info('berth stopping', { signal });
     setTimeout(() => process.exit(1), 15_000).unref();

@@ -8,18 +8,21 @@ export const CHANNEL_MCP_PATH = '/mcp';
 /** Liveness of the supervisor and the server it runs. */
 export const CHANNEL_HEALTH_PATH = '/health';
 
-/** Everything the supervisor needs to start the user's server; built by the host, validated by the supervisor. */
+/**
+ * What the supervisor needs to serve the runtime's server, which the sandbox's launcher has already started beside
+ * it (see src/sandbox/launcher.ts). Built by the host, passed as the supervisor's first argument, validated there.
+ */
 export interface SupervisorSpec {
   runtime: string;
-  /** The runtime's start command, run in `cwd`. */
+  /** The runtime's start command, for messages. */
   command: string;
   transport: 'stdio' | 'http';
   /** For `http`: where the server listens inside the sandbox. */
   port: number;
   path: string;
-  /** The server's whole environment; nothing else is inherited. */
-  env: Record<string, string>;
-  cwd: string;
+  /** For `stdio`: the FIFOs the launcher connected to the server's stdin and stdout. */
+  stdinPath: string;
+  stdoutPath: string;
   /** The channel socket, as seen inside the sandbox. */
   socketPath: string;
   /** How long the server has to become ready before the supervisor gives up. */

@@ -16,7 +16,7 @@ import type { Sandbox, SandboxDriver, SandboxSpec } from './driver.ts';
 export interface ContractOptions {
   /** Makes a fresh driver; called once for the suite. */
   makeDriver: () => Promise<SandboxDriver> | SandboxDriver;
-  /** Directory holding the bundled counter fixture as `server.mjs`. */
+  /** Directory holding the bundled counter fixture as `server.js`. */
   fixtureDir: () => Promise<string>;
   /** Directories of the two misbehaving fixtures, bundled the same way. */
   neverListensDir: () => Promise<string>;
@@ -59,7 +59,7 @@ function spec(dir: string, transport: 'stdio' | 'http', overrides: Partial<Sandb
     id: randomId('sbx'),
     runtime: 'contract',
     artifactDir: dir,
-    command: `node server.mjs ${transport}`,
+    command: `node server.js ${transport}`,
     transport,
     port: 8000,
     path: '/mcp',
@@ -112,7 +112,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
         else assert.match(me.env.PORT ?? '', /^\d+$/);
         assert.deepEqual(await callTool(sandbox, 'write_file', { name: 'x', content: 'y' }), { ok: true });
         if (driver.isolated) {
-          const write = (await callTool(sandbox, 'probe_write', { path: `${me.cwd}/server.mjs` })) as { ok: boolean; error: string };
+          const write = (await callTool(sandbox, 'probe_write', { path: `${me.cwd}/server.js` })) as { ok: boolean; error: string };
           assert.equal(write.ok, false, 'the artifact must be read-only');
         }
       } finally {
@@ -147,7 +147,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
 
     test('a command that does not exist fails the start with a clear error', async () => {
       await assert.rejects(
-        driver.start(spec(dir, 'stdio', { runtime: 'typo', command: 'nodee server.mjs' })),
+        driver.start(spec(dir, 'stdio', { runtime: 'typo', command: 'nodee server.js' })),
         (error) => isBerthError(error) && error.code === 'sandbox_failed' && /runtime "typo"/.test(error.message) && /nodee/.test(error.message),
       );
     });
@@ -164,7 +164,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
           await callTool(a, 'write_file', { name: 'secret.txt', content: 'a-only' });
           assert.deepEqual(await callTool(b, 'list_files'), { ok: true, value: [] });
           const seen = (await callTool(b, 'probe_processes')) as { value: string[] };
-          assert.ok(!seen.value.some((line) => line.includes('stdio')), `b sees a's server: ${seen.value.join('; ')}`);
+          assert.ok(!seen.value.some((line) => line.includes(a.id)), `b sees a's processes: ${seen.value.join('; ')}`);
           const me = (await callTool(b, 'whoami')) as { pid: number };
           assert.ok(me.pid < 100, `pid ${me.pid} should be low in a fresh pid namespace`);
         } finally {

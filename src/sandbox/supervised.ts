@@ -76,9 +76,9 @@ export class SupervisedSandbox implements Sandbox {
     const childExit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
     });
-    this.exited = childExit.then(async () => {
+    this.exited = childExit.then(async (outer) => {
       this.#markClosing();
-      const exit = this.#describeExit();
+      const exit = this.#describeExit(outer);
       try {
         await options.cleanup();
       } catch (error) {
@@ -137,16 +137,15 @@ export class SupervisedSandbox implements Sandbox {
     else child.kill('SIGKILL');
   }
 
-  #describeExit(): SandboxExit {
+  /** Why the sandbox ended: the server's own exit when the supervisor reported one, else the outer process's. */
+  #describeExit(outer: { code: number | null; signal: string | null }): SandboxExit {
     const limit = this.#options.limitHit?.();
     const status = this.#lastStatus;
     const base: SandboxExit = this.#stopping
       ? { reason: 'stopped' }
       : status?.type === 'server-exit'
         ? { reason: 'server-exit', exitCode: status.exitCode, signal: status.signal }
-        : status?.type === 'failed'
-          ? { reason: 'failed' }
-          : { reason: 'killed' };
+        : { reason: status?.type === 'failed' ? 'failed' : 'killed', exitCode: outer.code, signal: outer.signal };
     return limit ? { ...base, limit } : base;
   }
 }

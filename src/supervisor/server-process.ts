@@ -1,64 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { constants, openSync, readFileSync } from 'node:fs';
+import { connect, Socket } from 'node:net';
 import type { SupervisorSpec } from '../core/channel.ts';
-
-/** A command made only of plain words runs without a shell, which saves a process and keeps signals direct. */
-const PLAIN_WORDS = /^[\w./@:=+,%-]+(?: +[\w./@:=+,%-]+)*$/;
-
-export function commandArgv(command: string): [string, ...string[]] {
-  const trimmed = command.trim();
-  if (PLAIN_WORDS.test(trimmed)) return trimmed.split(/ +/) as [string, ...string[]];
-  return ['/bin/sh', '-c', trimmed];
-}
 
 export interface ServerExit {
   exitCode: number | null;
   signal: string | null;
 }
 
-export interface StartedServer {
-  child: ChildProcess;
+export interface AttachedServer {
+  pid: number;
   /** For `http`: the address that accepted the readiness probe. */
   host: string;
+  /** For `stdio`: the server's stdin and stdout. */
+  stdin?: Socket;
+  stdout?: Socket;
   exited: Promise<ServerExit>;
-}
-
-/**
- * Starts the runtime's server and resolves once it is ready: spawned (stdio) or accepting connections on its port
- * (http). Rejects with a message for the user when the server exits first or never becomes ready in time.
- */
-export async function startServer(spec: SupervisorSpec): Promise<StartedServer> {
-  const [file, ...args] = commandArgv(spec.command);
-  // stdio servers speak JSON-RPC on stdin/stdout; anything else a server prints goes to stderr, which berth collects.
-  const child = spawn(file, args, {
-    cwd: spec.cwd,
-    env: spec.env,
-    stdio: spec.transport === 'stdio' ? ['pipe', 'pipe', 'inherit'] : ['ignore', process.stderr, 'inherit'],
-  });
-  const exited = new Promise<ServerExit>((resolve) => {
-    child.once('exit', (exitCode, signal) => resolve({ exitCode, signal }));
-  });
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (error) => reject(new Error(`cannot start "${spec.command}": ${error.message}`)));
-  });
-  await spawned;
-  if (spec.transport === 'stdio') return { child, host: '', exited };
-
-  const deadline = Date.now() + spec.startTimeoutMs;
-  let gone: ServerExit | undefined;
-  void exited.then((exit) => (gone = exit));
-  for (let attempt = 0; ; attempt++) {
-    if (gone) throw new Error(`the server exited (${describeExit(gone)}) before it listened on port ${spec.port}`);
-    for (const host of ['127.0.0.1', '::1']) {
-      if (await accepts(host, spec.port)) return { child, host, exited };
-    }
-    if (Date.now() >= deadline) {
-      child.kill('SIGKILL');
-      throw new StartTimeout(`the server did not listen on port ${spec.port} within ${spec.startTimeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, attempt < 50 ? 2 : 20));
-  }
 }
 
 export class StartTimeout extends Error {}
@@ -70,6 +26,93 @@ export function describeExit(exit: ServerExit): string {
 /** What a client whose call the server's exit cut short reads. */
 export function crashMessage(runtime: string, exit: ServerExit): string {
   return `runtime "${runtime}": its server exited (${describeExit(exit)}) before answering; the session's state is gone and its next request starts a fresh sandbox`;
+}
+
+/**
+ * Takes charge of the server the launcher started (it is this process's child since the launcher became the
+ * supervisor) and resolves once it is ready: at once for stdio, once its port accepts connections for http.
+ * Rejects with a message for the user when the server exits first or is not ready in time.
+ */
+export async function attachServer(spec: SupervisorSpec, pid: number): Promise<AttachedServer> {
+  const exited = watchExit(pid);
+  let gone: ServerExit | undefined;
+  void exited.then((exit) => (gone = exit));
+  if (spec.transport === 'stdio') {
+    // The launcher opened both FIFOs read-write for the server, so these opens never wait; the write end can only
+    // fail (ENXIO) when the server is already gone.
+    let stdinFd: number;
+    try {
+      stdinFd = openSync(spec.stdinPath, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+      throw new Error(exitedEarly(spec, await exited, 'was ready'));
+    }
+    const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
+    const stdout = new Socket({ fd: openSync(spec.stdoutPath, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
+    return { pid, host: '', stdin, stdout, exited };
+  }
+  const deadline = Date.now() + spec.startTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    if (gone) throw new Error(exitedEarly(spec, gone, `listened on port ${spec.port}`));
+    for (const host of ['127.0.0.1', '::1']) {
+      if (await accepts(host, spec.port)) return { pid, host, exited };
+    }
+    if (Date.now() >= deadline) {
+      kill(pid);
+      throw new StartTimeout(`the server did not listen on port ${spec.port} within ${spec.startTimeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, attempt < 50 ? 2 : 20));
+  }
+}
+
+/** Exit code 127 is the shell's "command not found"; say so, since it is the usual cause. */
+function exitedEarly(spec: SupervisorSpec, exit: ServerExit, before: string): string {
+  const hint = exit.exitCode === 127 ? `; "${spec.command}" was not found: check the command and that the program is in the artifact or on PATH` : '';
+  return `the server exited (${describeExit(exit)}) before it ${before}${hint}`;
+}
+
+export function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/**
+ * Resolves when `pid` (a child this process did not spawn through Node) exits. SIGCHLD says a child changed; the
+ * child's /proc entry then says whether it is a zombie and with what status. The zombie stays unreaped: the
+ * sandbox ends with the server anyway.
+ */
+function watchExit(pid: number): Promise<ServerExit> {
+  return new Promise((resolve) => {
+    const check = (): boolean => {
+      const exit = zombieStatus(pid);
+      if (!exit) return false;
+      process.off('SIGCHLD', check);
+      resolve(exit);
+      return true;
+    };
+    process.on('SIGCHLD', check);
+    check();
+  });
+}
+
+const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
+function zombieStatus(pid: number): ServerExit | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return { exitCode: null, signal: 'unknown' };
+  }
+  // Fields after the command name (which may hold spaces) start at the state; exit_code is field 52 of the line.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] !== 'Z' && fields[0] !== 'X') return undefined;
+  const status = Number(fields[49]);
+  const signal = status & 0x7f;
+  return signal === 0 ? { exitCode: (status >> 8) & 0xff, signal: null } : { exitCode: null, signal: SIGNALS[signal] ?? `signal ${signal}` };
 }
 
 function accepts(host: string, port: number): Promise<boolean> {

@@ -1,5 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import {
   asJsonRpcMessage,
@@ -81,7 +81,7 @@ class PendingCall {
  * and maps them back on the way out. A client that goes away gets `notifications/cancelled` sent on its behalf.
  */
 export class StdioUpstream {
-  readonly #child: ChildProcess;
+  readonly #stdin: Writable;
   readonly #calls = new Map<number, PendingCall>();
   readonly #byToken = new Map<string, { call: PendingCall; id: number }>();
   readonly #onOutput: (line: string) => void;
@@ -89,13 +89,13 @@ export class StdioUpstream {
   #nextId = 1;
   #exit: ServerExit | undefined;
 
-  constructor(runtime: string, child: ChildProcess, exited: Promise<ServerExit>, onOutput: (line: string) => void) {
+  constructor(runtime: string, stdin: Writable, stdout: Readable, exited: Promise<ServerExit>, onOutput: (line: string) => void) {
     this.#runtime = runtime;
-    this.#child = child;
+    this.#stdin = stdin;
     this.#onOutput = onOutput;
-    if (!child.stdout || !child.stdin) throw new Error('stdio server needs piped stdin and stdout');
-    child.stdin.on('error', () => {});
-    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.#fromServer(line));
+    stdin.on('error', () => {});
+    stdout.on('error', () => {});
+    createInterface({ input: stdout, crlfDelay: Infinity }).on('line', (line) => this.#fromServer(line));
     void exited.then((exit) => {
       this.#exit = exit;
       for (const call of this.#calls.values()) call.fail(crashMessage(runtime, exit));
@@ -234,7 +234,7 @@ export class StdioUpstream {
   }
 
   #send(message: JsonRpcMessage): void {
-    this.#child.stdin?.write(`${JSON.stringify(message)}\n`);
+    this.#stdin.write(`${JSON.stringify(message)}\n`);
   }
 }
 

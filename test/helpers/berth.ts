@@ -87,7 +87,7 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   const { artifactId } = await node.api.uploadArtifact(packDirectory(dir));
   const body: Record<string, unknown> = {
     artifactId,
-    command: options.command ?? `node server.mjs ${transport}`,
+    command: options.command ?? `node server.js ${transport}`,
     transport,
     env: options.env ?? {},
   };

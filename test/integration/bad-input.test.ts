@@ -34,9 +34,9 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     const counter = await fixtureDir('counter-server');
     await deploy(node, 'good-stdio', counter, { transport: 'stdio' });
     await deploy(node, 'good-http', counter, { transport: 'http' });
-    await deploy(node, 'never-listens', await fixtureDir('never-listens'), { transport: 'http', command: 'node server.mjs' });
-    await deploy(node, 'exits-at-start', await fixtureDir('exits-at-start'), { transport: 'http', command: 'node server.mjs' });
-    await deploy(node, 'exits-at-start-stdio', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.mjs' });
+    await deploy(node, 'never-listens', await fixtureDir('never-listens'), { transport: 'http', command: 'node server.js' });
+    await deploy(node, 'exits-at-start', await fixtureDir('exits-at-start'), { transport: 'http', command: 'node server.js' });
+    await deploy(node, 'exits-at-start-stdio', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.js' });
   });
   after(async () => {
     await node?.stop();

@@ -36,9 +36,9 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     const dir = await fixtureDir('counter-server');
     let node = await startBerth({ home });
     try {
-      const first = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.mjs stdio', '--transport', 'stdio', '--env', 'GREETING=hi', '--url', node.url);
+      const first = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--env', 'GREETING=hi', '--url', node.url);
       assert.deepEqual(first, { code: 0, stdout: 'cli-counter v1\n', stderr: '' });
-      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.mjs stdio', '--transport', 'stdio', '--url', node.url);
+      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--url', node.url);
       assert.equal(second.stdout, 'cli-counter v2\n');
 
       const runtimes = await berth('runtimes', '--url', node.url);

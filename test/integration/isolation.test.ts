@@ -88,7 +88,7 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
   test('a sandbox sees only its own processes, runs under its own host uid, and gets only declared variables', async () => {
     const seen = (await a.call('probe_processes')) as { value: string[] };
     assert.ok(seen.value.length < 10, seen.value.join('; '));
-    assert.ok(seen.value.every((line) => !line.includes('server.mjs http') && !line.includes('berth serve')), seen.value.join('; '));
+    assert.ok(seen.value.every((line) => !line.includes('server.js http') && !line.includes('berth serve')), seen.value.join('; '));
     const sessions = await node.api.sessions();
     const uids = sessions.map((s) => uidOf(s.pid as number));
     assert.equal(new Set(uids).size, uids.length, 'each sandbox has its own host uid');

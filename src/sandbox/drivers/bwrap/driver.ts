@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,9 +8,9 @@ import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
-import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { placeFile, untraversableAncestor } from '../../host-paths.ts';
+import { launcherArgv, stdioPaths } from '../../launcher.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { CgroupRoot, type SandboxCgroups } from './cgroups.ts';
@@ -22,7 +23,7 @@ const INSIDE = {
   home: '/workspace',
   run: '/run/berth',
   node: '/opt/berth/bin/node',
-  supervisor: '/opt/berth/supervisor.mjs',
+  supervisor: '/opt/berth/supervisor.cjs',
   path: '/opt/berth/bin:/usr/local/bin:/usr/bin:/bin',
   uid: 1000,
 } as const;
@@ -80,7 +81,7 @@ export class BwrapDriver implements SandboxDriver {
     // Sandboxes bind these by path, so they must sit where sandbox uids can reach them, whatever berth's own install path.
     const bin = join(options.stateDir, 'bin');
     this.#nodePath = placeFile(options.nodePath, bin, 'node');
-    this.#supervisorPath = placeFile(options.supervisorPath, bin, 'supervisor.mjs');
+    this.#supervisorPath = placeFile(options.supervisorPath, bin, 'supervisor.cjs');
   }
 
   /** Checks this host can run bwrap sandboxes; throws an Error whose message says exactly what is missing. */
@@ -129,11 +130,11 @@ export class BwrapDriver implements SandboxDriver {
         transport: spec.transport,
         port: spec.port,
         path: spec.path,
-        env: serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }),
-        cwd: INSIDE.app,
+        ...stdioPaths(INSIDE.run),
         socketPath: `${INSIDE.run}/${CHANNEL_SOCKET_NAME}`,
         startTimeoutMs: spec.startTimeoutMs,
       };
+      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
       const args = [
         '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
         '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid), '--hostname', 'sandbox',
@@ -151,15 +152,20 @@ export class BwrapDriver implements SandboxDriver {
         // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable.
         '--remount-ro', '/',
         '--chdir', INSIDE.app,
-        '--clearenv', '--setenv', 'PATH', INSIDE.path, '--setenv', 'BERTH_SUPERVISOR_SPEC', JSON.stringify(supervisorSpec),
-        '--', INSIDE.node, ...SUPERVISOR_NODE_FLAGS, INSIDE.supervisor,
+        '--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
       ];
-      const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', ...args], {
-        stdio: ['ignore', 'pipe', 'pipe', seccompFd],
+      const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec);
+      // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
+      // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
+      const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', '--args', '4', '--', ...command], {
+        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe'],
         uid,
         gid: uid,
         env: {},
       });
+      const argsPipe = child.stdio[4] as Writable;
+      argsPipe.on('error', () => {});
+      argsPipe.end(`${args.join('\0')}\0`);
       closeSync(seccompFd);
       seccompFd = undefined;
       const ownCgroups = cgroups;

@@ -7,7 +7,7 @@ import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
-import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
+import { launcherArgv, stdioPaths } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
 
@@ -53,14 +53,17 @@ export class ProcessDriver implements SandboxDriver {
         transport: spec.transport,
         port,
         path: spec.path,
-        env: serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
-        cwd: spec.artifactDir,
+        ...stdioPaths(dirs.run),
         socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
         startTimeoutMs: spec.startTimeoutMs,
       };
-      const child = spawn(this.#options.nodePath, [...SUPERVISOR_NODE_FLAGS, this.#options.supervisorPath], {
+      const [shell, ...args] = launcherArgv(
+        { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
+        supervisorSpec,
+      );
+      const child = spawn(shell as string, args, {
+        env: serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
         cwd: spec.artifactDir,
-        env: { BERTH_SUPERVISOR_SPEC: JSON.stringify(supervisorSpec) },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench`: berth's figures beside DESIGN.md's budgets. It starts a real berth node (bwrap driver) and prints
+ *   - new session → first tools/call answer (no pool), p50 and p95;
+ *   - warm tools/call latency through berth and straight to the same server, and their difference;
+ *   - requests per second both ways under concurrent load, and their ratio;
+ *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions.
+ * It prints figures; it never fails on them.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { Pool } from 'undici';
+import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
+import { fixtureDir } from '../test/helpers/fixtures.ts';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+const NEW_SESSIONS = QUICK ? 10 : 40;
+const WARM_CALLS = QUICK ? 300 : 2000;
+const LOAD_SECONDS = QUICK ? 2 : 5;
+const CONCURRENCY = 16;
+const LIVE_SESSIONS = QUICK ? 20 : 100;
+
+const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+const CALL_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'increment', arguments: {}, _meta: META } });
+const CALL_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'increment',
+};
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+const ms = (value: number): string => `${value.toFixed(2)} ms`;
+
+async function call(pool: Pool, path: string, sessionId?: string): Promise<void> {
+  const headers: Record<string, string> = sessionId === undefined ? CALL_HEADERS : { ...CALL_HEADERS, [SESSION_HEADER]: sessionId };
+  const { statusCode, body } = await pool.request({ path, method: 'POST', headers, body: CALL_BODY });
+  const text = await body.text();
+  if (statusCode !== 200 || !text.includes('count')) throw new Error(`call failed (${statusCode}): ${text.slice(0, 300)}`);
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < NEW_SESSIONS; i++) {
+    const id = randomUUID();
+    samples.push(await timed(() => call(pool, `/runtimes/${runtime}/mcp`, id)));
+    await fetch(`${node.url}/v1/sessions/${id}`, { method: 'DELETE' });
+  }
+  return samples;
+}
+
+async function sequential(pool: Pool, path: string, sessionId?: string): Promise<number[]> {
+  for (let i = 0; i < 50; i++) await call(pool, path, sessionId);
+  const samples: number[] = [];
+  for (let i = 0; i < WARM_CALLS; i++) samples.push(await timed(() => call(pool, path, sessionId)));
+  return samples;
+}
+
+async function throughput(pool: Pool, path: string, sessionId?: string): Promise<number> {
+  const end = performance.now() + LOAD_SECONDS * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        await call(pool, path, sessionId);
+        done++;
+      }
+    }),
+  );
+  return done / LOAD_SECONDS;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The fixture server run natively on the host, as the sandbox runs it (cleared environment). */
+async function straightServer(dir: string): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['server.js', 'http'], { cwd: dir, env: { PATH: '/usr/bin:/bin', PORT: String(port) }, stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 500; i++) {
+    try {
+      await fetch(`${url}/mcp`, { method: 'POST', headers: CALL_HEADERS, body: CALL_BODY });
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  return { url, stop: () => child.kill('SIGKILL') };
+}
+
+function pss(pid: number): number {
+  try {
+    const match = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** berth's processes of one sandbox: outer bwrap → inner bwrap → supervisor; the server below them is the user's. */
+function sandboxProcesses(outer: number): { berth: number[]; server: number[] } {
+  const inner = children(outer);
+  const supervisor = inner.flatMap(children);
+  const server = supervisor.flatMap(children);
+  return { berth: [outer, ...inner, ...supervisor], server };
+}
+
+async function main(): Promise<void> {
+  const unsupported = BwrapDriver.unsupportedReason();
+  if (unsupported) {
+    process.stdout.write(`bench: the bwrap driver cannot run here (${unsupported}); nothing measured\n`);
+    return;
+  }
+  const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_MAX_SESSIONS: String(LIVE_SESSIONS + 50) } });
+  const pool = new Pool(node.url, { connections: CONCURRENCY * 2 });
+  const out = (line = ''): boolean => process.stdout.write(`${line}\n`);
+  try {
+    const minimal = await fixtureDir('minimal-server');
+    const counter = await fixtureDir('counter-server');
+    await deploy(node, 'minimal-stdio', minimal, { transport: 'stdio' });
+    await deploy(node, 'minimal-http', minimal, { transport: 'http' });
+    await deploy(node, 'sdk-stdio', counter, { transport: 'stdio' });
+    await deploy(node, 'sdk-http', counter, { transport: 'http' });
+
+    out(`berth bench: bwrap driver, Node ${process.version}, ${NEW_SESSIONS} new sessions, ${WARM_CALLS} warm calls, ${CONCURRENCY}-way load for ${LOAD_SECONDS} s`);
+    out();
+    out('new session → first tools/call answer, no pool (budget p50 ≤ 60 ms)');
+    for (const runtime of ['minimal-stdio', 'minimal-http', 'sdk-stdio', 'sdk-http']) {
+      const samples = await newSessionLatency(pool, node, runtime);
+      out(`  ${runtime.padEnd(14)} p50 ${ms(percentile(samples, 50)).padStart(10)}   p95 ${ms(percentile(samples, 95)).padStart(10)}`);
+    }
+
+    out();
+    out('warm tools/call, one session, through berth vs straight to the same server (budget +≤ 0.5 ms p50, throughput ≥ 0.85×)');
+    for (const [runtime, dir] of [['minimal-http', minimal], ['sdk-http', counter]] as const) {
+      const straight = await straightServer(dir);
+      const direct = new Pool(straight.url, { connections: CONCURRENCY * 2 });
+      const session = randomUUID();
+      try {
+        const viaBerth = await sequential(pool, `/runtimes/${runtime}/mcp`, session);
+        const viaDirect = await sequential(direct, '/mcp');
+        const berthRps = await throughput(pool, `/runtimes/${runtime}/mcp`, session);
+        const directRps = await throughput(direct, '/mcp');
+        const p50b = percentile(viaBerth, 50);
+        const p50d = percentile(viaDirect, 50);
+        out(`  ${runtime}`);
+        out(`    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}`);
+        out(`    requests/s straight ${directRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / directRps).toFixed(2)}×`);
+      } finally {
+        await direct.close();
+        straight.stop();
+        await fetch(`${node.url}/v1/sessions/${session}`, { method: 'DELETE' });
+      }
+    }
+
+    out();
+    out(`memory with ${LIVE_SESSIONS} live sessions of the minimal stdio server (budget ≤ 12 MB PSS per session)`);
+    const berthBefore = pss(node.process.pid as number);
+    const ids: string[] = Array.from({ length: LIVE_SESSIONS }, () => randomUUID());
+    for (let i = 0; i < ids.length; i += 10) await Promise.all(ids.slice(i, i + 10).map((id) => call(pool, '/runtimes/minimal-stdio/mcp', id)));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const sessions = (await node.api.sessions('minimal-stdio')).filter((s) => ids.includes(s.id));
+    let supervisorPss = 0;
+    let serverPss = 0;
+    for (const session of sessions) {
+      const { berth, server } = sandboxProcesses(session.pid as number);
+      supervisorPss += berth.reduce((sum, pid) => sum + pss(pid), 0);
+      serverPss += server.reduce((sum, pid) => sum + pss(pid), 0);
+    }
+    const berthGrowth = pss(node.process.pid as number) - berthBefore;
+    const perSession = (supervisorPss + Math.max(0, berthGrowth)) / sessions.length;
+    const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+    out(`  live sessions ${sessions.length}`);
+    out(`  supervisor + bwrap PSS per session ${mb(supervisorPss / sessions.length)}   berth bookkeeping per session ${mb(Math.max(0, berthGrowth) / sessions.length)}`);
+    out(`  berth's own memory per session ${mb(perSession)}   (the user's server: ${mb(serverPss / sessions.length)} PSS per session)`);
+  } finally {
+    await pool.close();
+    await node.stop();
+  }
+}
+
+await main();
