@@ -45,6 +45,12 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) out['set-cookie'] = cookies;
+  if (hasBody && !req.complete) {
+    // The handler answered without reading the whole body (an early error): this connection cannot carry another
+    // request, so say so, and drop it once the answer is out.
+    out.connection = 'close';
+    res.once('finish', () => req.destroy());
+  }
   res.writeHead(response.status, out);
   if (!response.body || method === 'HEAD') {
     res.end();

@@ -128,11 +128,12 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     assert.equal(http.status, 502);
     assert.equal(http.json.error.data.code, 'sandbox_failed');
     assert.match(http.json.error.message, /runtime "exits-at-start".*exit code 4.*before it listened/);
-    // A stdio server is ready once started; its exit is then a crash of the call it was given.
+    // A stdio server counts as ready once it runs, so whether its exit is seen before or after readiness is a race:
+    // either answer is a clear error that names the runtime and the exit code.
     const stdio = await post(node, '/runtimes/exits-at-start-stdio/mcp', toolCall('increment'));
     assert.equal(stdio.status, 502);
-    assert.equal(stdio.json.error.data.code, 'server_crashed');
-    assert.match(stdio.json.error.message, /runtime "exits-at-start-stdio": its server exited \(exit code 4\)/);
+    assert.ok(['sandbox_failed', 'server_crashed'].includes(stdio.json.error.data.code), stdio.json.error.data.code);
+    assert.match(stdio.json.error.message, /runtime "exits-at-start-stdio".*exit code 4/);
   });
 
   test('the control plane answers bad deploys with what to fix', async () => {

@@ -44,7 +44,7 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       const runtimes = await berth('runtimes', '--url', node.url);
       assert.equal(runtimes.code, 0);
       assert.match(runtimes.stdout, /^NAME\s+VERSION\s+TRANSPORT/);
-      assert.match(runtimes.stdout, /cli-counter\s+v2\s+stdio\s+node server\.mjs stdio/);
+      assert.match(runtimes.stdout, /cli-counter\s+v2\s+stdio\s+node server\.js stdio/);
 
       const session = await connectSession(node.url, 'cli-counter');
       await session.call('increment');

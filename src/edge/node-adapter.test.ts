@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'undici';
+import { createNodeServer } from './node-adapter.ts';
+
+test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
+  const server = createNodeServer(async (request) => {
+    if (request.method === 'POST') return new Response('refused', { status: 415 });
+    return new Response('ok');
+  }, () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const client = new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  t.after(() => client.close());
+  const refused = await client.request({ path: '/', method: 'POST', body: Buffer.alloc(4 * 1024 * 1024, 1) });
+  assert.equal(refused.statusCode, 415);
+  assert.equal(await refused.body.text(), 'refused');
+  const next = await client.request({ path: '/', method: 'GET' });
+  assert.equal(next.statusCode, 200);
+  assert.equal(await next.body.text(), 'ok');
+});
+
+test('streams an answer chunk by chunk and aborts the request signal when the client leaves', { timeout: 20_000 }, async (t) => {
+  let aborted: () => void = () => {};
+  const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
+  const server = createNodeServer(async (request) => {
+    request.signal.addEventListener('abort', () => aborted());
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('first\n'));
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'text/plain' } });
+  }, () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const controller = new AbortController();
+  const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: controller.signal });
+  const reader = response.body!.getReader();
+  const { value } = await reader.read();
+  assert.equal(new TextDecoder().decode(value), 'first\n');
+  controller.abort();
+  await wasAborted;
+});
