@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import layers from './scripts/lint/layers.js';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '**/*.mjs', 'test/fixtures/**/dist/**'] },
+  { ignores: ['node_modules/**', '**/*.mjs', '.scratch/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

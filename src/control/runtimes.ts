@@ -38,6 +38,8 @@ export interface RuntimeDefaults {
 export interface ResolvedRuntime {
   runtime: RuntimeRecord;
   version: VersionRecord;
+  /** What a new session of this version runs. */
+  target: SessionTarget;
 }
 
 /** Runtimes and their immutable versions: deploy, look up, resolve to what a session runs, delete. */
@@ -46,6 +48,11 @@ export class RuntimeService {
   readonly #artifacts: ArtifactStore;
   readonly #sessions: SessionManager;
   readonly #defaults: RuntimeDefaults;
+  /**
+   * Resolutions by runtime and endpoint: every MCP request needs one, and they change only when this node deploys
+   * or deletes (the embedded store has no other writer). Cleared on every such change.
+   */
+  readonly #resolved = new Map<string, ResolvedRuntime>();
 
   constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, defaults: RuntimeDefaults) {
     this.#store = store;
@@ -84,6 +91,7 @@ export class RuntimeService {
       maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
     };
     if (value.description !== undefined) spec.description = value.description;
+    this.#resolved.clear();
     return this.#store.putVersion(name, spec);
   }
 
@@ -108,17 +116,22 @@ export class RuntimeService {
     return record;
   }
 
-  /** The version an endpoint of `name` points at. */
+  /** The version an endpoint of `name` points at, and what a new session of it runs. */
   resolve(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime {
+    const key = `${name}\0${endpoint}`;
+    const cached = this.#resolved.get(key);
+    if (cached) return cached;
     const runtime = this.get(name);
     if (endpoint !== DEFAULT_ENDPOINT) {
       throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"; it has ${DEFAULT_ENDPOINT}`);
     }
-    return { runtime, version: this.version(name, runtime.latestVersion) };
+    const version = this.version(name, runtime.latestVersion);
+    const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
+    this.#resolved.set(key, resolved);
+    return resolved;
   }
 
-  /** What a new session of this version runs. */
-  targetFor({ runtime, version }: ResolvedRuntime): SessionTarget {
+  #targetFor(runtime: RuntimeRecord, version: VersionRecord): SessionTarget {
     const spec = version.spec;
     return {
       runtime: runtime.name,
@@ -142,7 +155,9 @@ export class RuntimeService {
   /** Deletes the runtime, first ending its live sessions. */
   async delete(name: string): Promise<void> {
     this.get(name);
+    this.#resolved.clear();
     await Promise.all(this.#sessions.list({ runtime: name }).map((session) => this.#sessions.stop(session.id)));
     this.#store.deleteRuntime(name);
+    this.#resolved.clear();
   }
 }

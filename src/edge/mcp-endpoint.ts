@@ -1,13 +1,12 @@
-import { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../core/channel.ts';
 import { BerthError, isErrorCode, jsonRpcErrorBody, toBerthError, type JsonRpcId } from '../core/errors.ts';
-import { readBody } from '../core/http.ts';
 import { checkSessionId, mintSessionId } from '../core/ids.ts';
 import type { Params } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import { asJsonRpcMessage, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import type { Logger } from '../observability/logger.ts';
 import { channelClient } from '../sandbox/channel-client.ts';
+import { readRequestBody, streamingResponse } from './node-bodies.ts';
 import type { Lease, SessionManager } from '../sessions/manager.ts';
 
 export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
@@ -44,7 +43,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       if (!type.includes('application/json')) {
         throw new BerthError('unsupported_media_type', 'MCP requests are JSON: send Content-Type: application/json');
       }
-      const body = await readBody(request, maxBodyBytes);
+      const body = await readRequestBody(request, maxBodyBytes);
       const message = parseMessage(body);
       if ('id' in message && message.id !== undefined) rpcId = message.id;
 
@@ -53,7 +52,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${resolved.runtime.name}" is an http agent: call POST /runtimes/${resolved.runtime.name}/invocations`);
       }
-      lease = await sessions.acquire(sessionId, runtimes.targetFor(resolved));
+      lease = await sessions.acquire(sessionId, resolved.target);
       return await forward(request, body, lease, rpcId, logger);
     } catch (error) {
       lease?.release();
@@ -130,7 +129,7 @@ async function forward(request: Request, body: Uint8Array, lease: Lease, rpcId: 
     stream.resume();
     return new Response(null, { status: answer.statusCode, headers: out });
   }
-  return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: answer.statusCode, headers: out });
+  return streamingResponse(stream, { status: answer.statusCode, headers: out });
 }
 
 function supervisorError(code: string, text: string): BerthError {

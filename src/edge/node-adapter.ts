@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
 
 export type FetchHandler = (request: Request) => Promise<Response>;
 
@@ -29,13 +30,9 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-    method,
-    headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : null,
-    duplex: 'half',
-    signal: controller.signal,
-  } as RequestInit);
+  const init = { method, headers, body: hasBody ? lazyWebStream(req) : null, duplex: 'half', signal: controller.signal };
+  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init as RequestInit);
+  if (hasBody) withNodeRequestBody(request, req);
 
   const response = await handler(request);
   const out: Record<string, string | string[]> = {};
@@ -56,7 +53,7 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
     res.end();
     return;
   }
-  const body = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+  const body = nodeResponseBody(response) ?? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
   // SSE frames go out as they come; Nagle's algorithm would otherwise hold small writes back.
   res.socket?.setNoDelay(true);
   body.on('error', () => res.destroy());

@@ -58,7 +58,8 @@ export class Metrics {
 }
 
 function seriesFor(family: Family, labels: Labels): Series {
-  const key = JSON.stringify(labels);
+  let key = '';
+  for (const name in labels) key += `${name}\0${labels[name]}\0`;
   let series = family.series.get(key);
   if (!series) {
     series = { labels, value: 0 };
