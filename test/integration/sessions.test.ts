@@ -160,6 +160,18 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
     await fetch(`${node.url}/v1/sessions/${minted}`, { method: 'DELETE' });
   });
 
+  test('concurrent first requests of one new session share one sandbox', async () => {
+    const id = randomUUID();
+    const clients = await Promise.all(Array.from({ length: 5 }, () => connectSession(node.url, 'counter-stdio', id)));
+    try {
+      const counts = (await Promise.all(clients.map((c) => c.call('increment')))) as Array<{ count: number }>;
+      assert.deepEqual(counts.map((c) => c.count).sort(), [1, 2, 3, 4, 5]);
+      assert.equal((await node.api.sessions('counter-stdio')).filter((s) => s.id === id).length, 1);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
   test('a session id belongs to one runtime', async () => {
     const id = randomUUID();
     const s = await connectSession(node.url, 'counter-stdio', id);
