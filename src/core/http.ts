@@ -44,7 +44,7 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   return out;
 }
 
-function tooLarge(limit: number): BerthError {
+export function tooLarge(limit: number): BerthError {
   return new BerthError('body_too_large', `request body is larger than the ${limit}-byte limit`, { details: { limit } });
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { Client } from 'undici';
 import { createNodeServer } from './node-adapter.ts';
 
@@ -42,4 +42,24 @@ test('streams an answer chunk by chunk and aborts the request signal when the cl
   assert.equal(new TextDecoder().decode(value), 'first\n');
   controller.abort();
   await wasAborted;
+});
+
+test('a request target that is not a path, or a malformed Host, gets a clear answer rather than a crash', { timeout: 20_000 }, async (t) => {
+  const errors: unknown[] = [];
+  const server = createNodeServer(async (request) => new Response(new URL(request.url).pathname), (error) => errors.push(error));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const raw = (text: string): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(text));
+      let out = '';
+      socket.on('data', (chunk) => (out += chunk));
+      socket.on('close', () => resolve(out));
+    });
+  assert.match(await raw('GET http://elsewhere/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400/);
+  const badHost = await raw('GET /fine HTTP/1.1\r\nHost: bad host/with?junk\r\nConnection: close\r\n\r\n');
+  assert.match(badHost, /^HTTP\/1\.1 200/);
+  assert.match(badHost, /\r\n\/fine\r\n/);
+  assert.deepEqual(errors, []);
 });

@@ -21,7 +21,17 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
   return server;
 }
 
+/** A Host header that is safe to build the request URL from; anything else is replaced (routing uses only the path). */
+const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
 async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const target = req.url ?? '/';
+  if (!target.startsWith('/')) {
+    res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
+    res.end('{"error":{"code":"invalid_request","message":"request target must be a path starting with \\"/\\""}}');
+    return;
+  }
+  const host = req.headers.host !== undefined && PLAIN_HOST.test(req.headers.host) ? req.headers.host : 'localhost';
   const controller = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
@@ -31,7 +41,7 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const init = { method, headers, body: hasBody ? lazyWebStream(req) : null, duplex: 'half', signal: controller.signal };
-  const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, init as RequestInit);
+  const request = new Request(`http://${host}${target}`, init as RequestInit);
   if (hasBody) withNodeRequestBody(request, req);
 
   const response = await handler(request);

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import { BerthError } from '../core/errors.ts';
-import { readBody } from '../core/http.ts';
+import { readBody, tooLarge } from '../core/http.ts';
 
 /**
  * Request and answer bodies that are Node streams underneath. Handlers still see web-standard `Request` and
@@ -66,8 +65,4 @@ export async function readRequestBody(request: Request, limit: number): Promise<
     chunks.push(chunk);
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-}
-
-function tooLarge(limit: number): BerthError {
-  return new BerthError('body_too_large', `request body is larger than the ${limit}-byte limit`, { details: { limit } });
 }

@@ -31,6 +31,7 @@ export async function buildSupervisor(dir: string): Promise<string> {
 }
 
 /**
- * Node flags for the supervisor: a small heap is plenty for a proxy, and keeps berth's own memory per session low.
+ * Node flags for the supervisor: a small heap is plenty for a proxy and keeps berth's own memory per session low;
+ * one V8 worker thread instead of one per core keeps its task count (which the pids limit counts) at four.
  */
-export const SUPERVISOR_NODE_FLAGS = ['--max-old-space-size=48', '--max-semi-space-size=1', '--stack-size=984'];
+export const SUPERVISOR_NODE_FLAGS = ['--max-old-space-size=48', '--max-semi-space-size=1', '--v8-pool-size=1'];

@@ -159,7 +159,8 @@ export class SessionManager {
       (sandbox) => {
         session.sandbox = sandbox;
         if (session.state === 'starting') session.state = 'ready';
-        session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), target.maxLifetimeSeconds * 1000);
+        const lifetimeLeft = session.createdAt + target.maxLifetimeSeconds * 1000 - Date.now();
+        session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));
         session.lifetimeTimer.unref();
         if (session.inFlight === 0) this.#armIdle(session);
         log.info('session started', { version: target.version, pid: sandbox.pid });
