@@ -18,7 +18,12 @@ interface ErrorKind {
 const RPC_PARSE_ERROR = -32700;
 const RPC_INVALID_REQUEST = -32600;
 const RPC_INVALID_PARAMS = -32602;
+const RPC_METHOD_NOT_FOUND = -32601;
 const RPC_INTERNAL = -32603;
+/** MCP 2026-07-28's own codes. */
+const RPC_HEADER_MISMATCH = -32020;
+const RPC_MISSING_CAPABILITY = -32021;
+const RPC_UNSUPPORTED_VERSION = -32022;
 /** berth could not reach, start or keep the session's server. */
 const RPC_UPSTREAM = -32000;
 /** A named thing (runtime, session, endpoint) does not exist. */
@@ -32,6 +37,13 @@ export const ERROR_KINDS = {
   invalid_params: { status: 400, rpc: RPC_INVALID_PARAMS },
   invalid_session_id: { status: 400, rpc: RPC_INVALID_REQUEST },
   validation_failed: { status: 400, rpc: RPC_INVALID_PARAMS },
+  header_mismatch: { status: 400, rpc: RPC_HEADER_MISMATCH },
+  unsupported_protocol_version: { status: 400, rpc: RPC_UNSUPPORTED_VERSION },
+  missing_client_capability: { status: 400, rpc: RPC_MISSING_CAPABILITY },
+  method_not_found: { status: 404, rpc: RPC_METHOD_NOT_FOUND },
+  request_state_invalid: { status: 400, rpc: RPC_INVALID_PARAMS },
+  request_state_expired: { status: 400, rpc: RPC_INVALID_PARAMS },
+  request_state_mismatch: { status: 400, rpc: RPC_INVALID_PARAMS },
   unauthorized: { status: 401, rpc: RPC_INVALID_REQUEST },
   forbidden: { status: 403, rpc: RPC_INVALID_REQUEST },
   not_found: { status: 404, rpc: RPC_NOT_FOUND },

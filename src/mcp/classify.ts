@@ -1,0 +1,135 @@
+import { BerthError } from '../core/errors.ts';
+import { isRequest, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
+
+/**
+ * Classifies one inbound Streamable HTTP message: which protocol revision it speaks, its method and name, and
+ * whether its headers agree with its body. Each message is classified once, at the edge, before any sandbox sees
+ * it; a modern (2026-07-28) request that breaks the transport's rules is refused here with the code the
+ * specification gives.
+ */
+
+export const MODERN_VERSION = '2026-07-28';
+/** Revisions of the stateful era that berth serves to legacy clients, newest first. */
+export const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
+export const SUPPORTED_VERSIONS: readonly string[] = [MODERN_VERSION, ...LEGACY_VERSIONS];
+
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+export const META_CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+export const META_LOG_LEVEL = 'io.modelcontextprotocol/logLevel';
+export const META_SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
+export const META_SERVER_INFO = 'io.modelcontextprotocol/serverInfo';
+
+/** Methods 2026-07-28 removed; a modern request naming one gets "method not found". */
+const REMOVED_METHODS = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
+
+/** Where each named method keeps its name, which the `Mcp-Name` header must repeat. */
+const NAME_PARAM: Record<string, string> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+  'tasks/get': 'taskId',
+  'tasks/update': 'taskId',
+  'tasks/cancel': 'taskId',
+};
+
+/** Methods whose result may be `input_required` (MRTR). */
+export const INPUT_CAPABLE_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+export interface ModernRequest {
+  era: 'modern';
+  id: JsonRpcId;
+  method: string;
+  /** Tool or prompt name, resource URI or task id, for methods that have one. */
+  name?: string;
+  params: Record<string, unknown>;
+  capabilities: Record<string, unknown>;
+}
+
+export interface ModernNotification {
+  era: 'modern-notification';
+  method: string;
+}
+
+export interface LegacyMessage {
+  era: 'legacy';
+  /** The version the client claims in `MCP-Protocol-Version`, if any. */
+  version?: string;
+}
+
+export type Classified = ModernRequest | ModernNotification | LegacyMessage;
+
+/** A header value per SEP-2243: `=?base64?…?=` carries UTF-8 that plain ASCII cannot. */
+export function decodeHeaderValue(value: string): string {
+  const match = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
+  return match ? Buffer.from(match[1] as string, 'base64').toString('utf8') : value;
+}
+
+function unsupported(requested: string): BerthError {
+  return new BerthError('unsupported_protocol_version', `protocol version ${requested} is not supported; berth speaks ${SUPPORTED_VERSIONS.join(', ')}`, {
+    details: { supported: [...SUPPORTED_VERSIONS], requested },
+  });
+}
+
+function mismatch(message: string, header: string, body: string): BerthError {
+  return new BerthError('header_mismatch', `the request headers and body disagree: ${message}`, { details: { mismatch: { header, body } } });
+}
+
+export function classify(headers: Headers, message: JsonRpcMessage): Classified {
+  const headerVersion = headers.get('mcp-protocol-version') ?? undefined;
+  const params = ('params' in message ? message.params : undefined) ?? {};
+  const meta = (typeof params._meta === 'object' && params._meta !== null ? params._meta : {}) as Record<string, unknown>;
+  const bodyVersion = meta[META_PROTOCOL_VERSION];
+  const claimsModern = headerVersion === MODERN_VERSION || bodyVersion !== undefined;
+
+  if (!claimsModern) {
+    if (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion)) throw unsupported(headerVersion);
+    return headerVersion === undefined ? { era: 'legacy' } : { era: 'legacy', version: headerVersion };
+  }
+  if (!('method' in message)) {
+    throw new BerthError('invalid_request', 'JSON-RPC responses are not sent to a 2026-07-28 server: servers send no requests in that revision');
+  }
+  if (typeof bodyVersion === 'string' && !SUPPORTED_VERSIONS.includes(bodyVersion)) throw unsupported(bodyVersion);
+  if (headerVersion !== undefined && headerVersion !== MODERN_VERSION && !SUPPORTED_VERSIONS.includes(headerVersion)) throw unsupported(headerVersion);
+  if (headerVersion === undefined) throw mismatch('the MCP-Protocol-Version header is missing', '(missing)', String(bodyVersion));
+  if (bodyVersion !== undefined && bodyVersion !== headerVersion) {
+    throw mismatch(`MCP-Protocol-Version is ${headerVersion} but _meta names ${String(bodyVersion)}`, headerVersion, String(bodyVersion));
+  }
+
+  const method = message.method;
+  const methodHeader = headers.get('mcp-method');
+  if (!isRequest(message)) {
+    if (methodHeader !== null && decodeHeaderValue(methodHeader) !== method) throw mismatch(`Mcp-Method is ${methodHeader} but the body names ${method}`, methodHeader, method);
+    return { era: 'modern-notification', method };
+  }
+  if (methodHeader === null) throw mismatch(`the body names method ${method} but the required Mcp-Method header is absent`, '(missing)', method);
+  if (decodeHeaderValue(methodHeader) !== method) throw mismatch(`Mcp-Method is ${methodHeader} but the body names ${method}`, methodHeader, method);
+
+  let name: string | undefined;
+  const nameParam = NAME_PARAM[method];
+  if (nameParam !== undefined) {
+    const bodyName = params[nameParam];
+    const nameHeader = headers.get('mcp-name');
+    if (typeof bodyName === 'string') name = bodyName;
+    if (nameHeader === null) throw mismatch(`${method} needs the Mcp-Name header (the ${nameParam})`, '(missing)', String(bodyName));
+    if (decodeHeaderValue(nameHeader) !== bodyName) throw mismatch(`Mcp-Name is ${nameHeader} but the body's ${nameParam} is ${String(bodyName)}`, nameHeader, String(bodyName));
+  }
+
+  if (bodyVersion === undefined) {
+    throw new BerthError('invalid_params', `Invalid _meta envelope for protocol revision ${MODERN_VERSION}: ${META_PROTOCOL_VERSION}: missing`, {
+      details: { envelope: { key: META_PROTOCOL_VERSION, problem: 'missing' } },
+    });
+  }
+  const capabilities = meta[META_CLIENT_CAPABILITIES];
+  if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
+    throw new BerthError('invalid_params', `Invalid _meta envelope for protocol revision ${MODERN_VERSION}: ${META_CLIENT_CAPABILITIES}: ${capabilities === undefined ? 'missing' : 'not an object'}`, {
+      details: { envelope: { key: META_CLIENT_CAPABILITIES, problem: capabilities === undefined ? 'missing' : 'invalid' } },
+    });
+  }
+  if (REMOVED_METHODS.has(method)) {
+    throw new BerthError('method_not_found', `Method not found: ${method} is not part of protocol revision ${MODERN_VERSION}`);
+  }
+  const request: ModernRequest = { era: 'modern', id: message.id, method, params, capabilities: capabilities as Record<string, unknown> };
+  if (name !== undefined) request.name = name;
+  return request;
+}
