@@ -37,6 +37,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
     maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
     startTimeoutMs: config.startTimeoutMs,
+    inputTimeoutMs: config.inputTimeoutMs,
     limits: { memoryBytes: config.sandbox.memoryBytes, pids: config.sandbox.pids, cpus: config.sandbox.cpus, tmpBytes: config.sandbox.tmpBytes },
   });
   const edge = createEdge({

@@ -18,7 +18,7 @@ const USAGE = `usage: berth <command> [options]
 
   serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
-            [--protocol mcp|http] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+            [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
   runtimes
   sessions  [--runtime NAME]
   stop      SESSION
@@ -104,6 +104,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       port: { type: 'string' },
       path: { type: 'string' },
       protocol: { type: 'string' },
+      'server-era': { type: 'string' },
       env: { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
@@ -134,6 +135,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     port: integerFlag(values.port, '--port', 1, 65535),
     path: values.path,
     protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http'] as const),
+    serverEra: oneOfFlag(values['server-era'], '--server-era', ['auto', 'modern', 'legacy'] as const),
     env: variables,
     idleTimeoutSeconds: integerFlag(values['idle-timeout'], '--idle-timeout', 1, 28_800),
     maxLifetimeSeconds: integerFlag(values['max-lifetime'], '--max-lifetime', 1, 1_209_600),

@@ -32,6 +32,11 @@ export interface Config {
   maxSessions: number;
   /** How long a new sandbox's server has to become ready (`BERTH_START_TIMEOUT_MS`, default 30 000). */
   startTimeoutMs: number;
+  /**
+   * How long a call that asked its client something (MRTR `input_required`) waits for the answer before berth
+   * cancels it; also how long the sealed requestState is good for (`BERTH_INPUT_TIMEOUT_MS`, default 300 000).
+   */
+  inputTimeoutMs: number;
   /** Defaults a runtime's lifecycle falls back on. */
   lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
   /** Limits every sandbox gets unless its runtime says otherwise. */
@@ -77,6 +82,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
     maxArtifactBytes: integer({ value: env.BERTH_MAX_ARTIFACT_BYTES, name: 'BERTH_MAX_ARTIFACT_BYTES' }, 1024 * MIB, MIB, 64 * 1024 * MIB),
     maxSessions: integer({ value: env.BERTH_MAX_SESSIONS, name: 'BERTH_MAX_SESSIONS' }, 2000, 1, 1_000_000),
     startTimeoutMs: integer({ value: env.BERTH_START_TIMEOUT_MS, name: 'BERTH_START_TIMEOUT_MS' }, 30_000, 100, 600_000),
+    inputTimeoutMs: integer({ value: env.BERTH_INPUT_TIMEOUT_MS, name: 'BERTH_INPUT_TIMEOUT_MS' }, 300_000, 100, 86_400_000),
     lifecycle: {
       idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
       maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),

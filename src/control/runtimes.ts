@@ -19,9 +19,11 @@ const DeployInput = z.strictObject({
   port: z.number().int().min(1).max(65535).default(8000),
   path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
   protocol: z.enum(['mcp', 'http']).default('mcp'),
+  serverEra: z.enum(['auto', 'modern', 'legacy']).default('auto'),
   env: z
     .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024))
     .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
+  .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all')
     .default({}),
   idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
   maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
@@ -32,6 +34,7 @@ export interface RuntimeDefaults {
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   startTimeoutMs: number;
+  inputTimeoutMs: number;
   limits: SessionTarget['sandbox']['limits'];
 }
 
@@ -86,6 +89,7 @@ export class RuntimeService {
       port: value.port,
       path: value.path,
       protocol: value.protocol,
+      serverEra: value.serverEra,
       env: value.env,
       idleTimeoutSeconds: value.idleTimeoutSeconds ?? this.#defaults.idleTimeoutSeconds,
       maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
@@ -148,6 +152,8 @@ export class RuntimeService {
         env: spec.env,
         limits: this.#defaults.limits,
         startTimeoutMs: this.#defaults.startTimeoutMs,
+        era: spec.serverEra,
+        inputTimeoutMs: this.#defaults.inputTimeoutMs,
       },
     };
   }

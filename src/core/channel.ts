@@ -27,10 +27,16 @@ export interface SupervisorSpec {
   socketPath: string;
   /** How long the server has to become ready before the supervisor gives up. */
   startTimeoutMs: number;
+  /** Which MCP revision the server speaks; `auto` asks it (`server/discover`). */
+  era: 'auto' | 'modern' | 'legacy';
+  /** How long a call waits for its client to answer the server's questions before berth cancels it. */
+  inputTimeoutMs: number;
 }
 
 export type SupervisorStatus =
-  | { type: 'ready'; serverPid: number }
+  | { type: 'ready'; serverPid: number; era: 'modern' | 'legacy' }
+  /** Calls whose clients owe answers to the server's questions: while any do, the session is not idle. */
+  | { type: 'activity'; waiting: number }
   | { type: 'failed'; code: 'server_start_timeout' | 'sandbox_failed'; message: string }
   | { type: 'server-exit'; exitCode: number | null; signal: string | null };
 
@@ -46,7 +52,9 @@ export function parseSupervisorStatus(line: string): SupervisorStatus | undefine
   const v = value as Record<string, unknown>;
   switch (v.type) {
     case 'ready':
-      return Number.isSafeInteger(v.serverPid) ? { type: 'ready', serverPid: v.serverPid as number } : undefined;
+      return Number.isSafeInteger(v.serverPid) ? { type: 'ready', serverPid: v.serverPid as number, era: v.era === 'legacy' ? 'legacy' : 'modern' } : undefined;
+    case 'activity':
+      return Number.isSafeInteger(v.waiting) && (v.waiting as number) >= 0 ? { type: 'activity', waiting: v.waiting as number } : undefined;
     case 'failed':
       return (v.code === 'server_start_timeout' || v.code === 'sandbox_failed') && typeof v.message === 'string'
         ? { type: 'failed', code: v.code, message: v.message.slice(0, 2000) }

@@ -66,6 +66,8 @@ function spec(dir: string, transport: 'stdio' | 'http', overrides: Partial<Sandb
     env: { CONTRACT_VAR: 'declared' },
     limits: { memoryBytes: 512 * 1024 * 1024, pids: 128, cpus: 1, tmpBytes: 16 * 1024 * 1024 },
     startTimeoutMs: 15_000,
+    era: 'auto',
+    inputTimeoutMs: 60_000,
     ...overrides,
   };
 }

@@ -29,6 +29,10 @@ export interface SandboxSpec {
   env: Record<string, string>;
   limits: SandboxLimits;
   startTimeoutMs: number;
+  /** Which MCP revision the server speaks; `auto` lets the supervisor ask it. */
+  era: 'auto' | 'modern' | 'legacy';
+  /** How long a bridged call waits for its client's answers before it is cancelled. */
+  inputTimeoutMs: number;
 }
 
 /** Why a sandbox ended. `limit` names the resource when the kernel enforced one. */
@@ -46,6 +50,12 @@ export interface SandboxStats {
 
 export interface Sandbox {
   readonly id: string;
+  /** The MCP revision the server turned out to speak. */
+  readonly era: 'modern' | 'legacy';
+  /** Calls whose clients owe answers to the server's questions right now. */
+  readonly waiting: number;
+  /** Hears `waiting` change. */
+  onActivity(listener: (waiting: number) => void): void;
   /** Host pid of the sandbox's outermost process. */
   readonly pid: number;
   /** Host path of the channel's Unix socket. */

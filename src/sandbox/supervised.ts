@@ -37,6 +37,9 @@ export class SupervisedSandbox implements Sandbox {
   readonly socketPath: string;
   readonly exited: Promise<SandboxExit>;
   readonly closing: Promise<void>;
+  era: 'modern' | 'legacy' = 'modern';
+  waiting = 0;
+  readonly #activityListeners: Array<(waiting: number) => void> = [];
   readonly #markClosing: () => void;
   readonly #options: SupervisedOptions;
   readonly #tail: string[] = [];
@@ -57,6 +60,12 @@ export class SupervisedSandbox implements Sandbox {
       createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
         const status = parseSupervisorStatus(line);
         if (!status) return;
+        if (status.type === 'activity') {
+          this.waiting = status.waiting;
+          for (const listener of this.#activityListeners) listener(status.waiting);
+          return;
+        }
+        if (status.type === 'ready') this.era = status.era;
         this.#lastStatus = status;
         this.#onStatus?.(status);
         if (status.type === 'server-exit') {
@@ -115,6 +124,10 @@ export class SupervisedSandbox implements Sandbox {
     throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" exited during start (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}`, {
       details: { runtime: spec.runtime },
     });
+  }
+
+  onActivity(listener: (waiting: number) => void): void {
+    this.#activityListeners.push(listener);
   }
 
   stats(): SandboxStats {

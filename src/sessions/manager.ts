@@ -130,7 +130,7 @@ export class SessionManager {
         released = true;
         claimed.inFlight--;
         claimed.lastActiveAt = Date.now();
-        if (claimed.inFlight === 0 && claimed.state === 'ready') this.#armIdle(claimed);
+        if (claimed.inFlight === 0 && claimed.state === 'ready' && sandbox.waiting === 0) this.#armIdle(claimed);
       },
     };
   }
@@ -163,7 +163,12 @@ export class SessionManager {
         session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));
         session.lifetimeTimer.unref();
         if (session.inFlight === 0) this.#armIdle(session);
-        log.info('session started', { version: target.version, pid: sandbox.pid });
+        // A call waiting on its client's answers keeps the session busy though no request is in flight.
+        sandbox.onActivity((waiting) => {
+          if (waiting > 0) this.#clearIdle(session);
+          else if (session.inFlight === 0 && session.state === 'ready') this.#armIdle(session);
+        });
+        log.info('session started', { version: target.version, pid: sandbox.pid, era: sandbox.era });
         // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
         void sandbox.closing.then(() => {
           if (this.#sessions.get(id) === session && session.state !== 'stopping') {

@@ -13,6 +13,8 @@ export interface RuntimeSpec {
   path: string;
   /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
   protocol: 'mcp' | 'http';
+  /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */
+  serverEra: 'auto' | 'modern' | 'legacy';
   env: Record<string, string>;
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;

@@ -1,40 +1,101 @@
 /**
  * berth's supervisor, started by the sandbox's launcher right after the runtime's server (see
- * src/sandbox/launcher.ts): `supervisor SPEC_JSON SERVER_PID`. It takes charge of the server, serves the channel on
- * a Unix socket, and reports on stdout, one JSON line each: `ready`, `failed`, or `server-exit`. When the server
- * exits, the supervisor exits too, so the sandbox ends with it and the session's next request gets a fresh one.
+ * src/sandbox/launcher.ts): `supervisor SPEC_JSON SERVER_PID`. It takes charge of the server, finds out which MCP
+ * revision it speaks, serves the channel on a Unix socket — passing modern traffic through, or bridging it for a
+ * legacy server — and reports on stdout, one JSON line each: `ready`, `activity`, `failed`, or `server-exit`. When
+ * the server exits, the supervisor exits too, so the sandbox ends with it and the session's next request gets a
+ * fresh one.
  */
-import type { SupervisorStatus } from '../core/channel.ts';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SupervisorSpec, SupervisorStatus } from '../core/channel.ts';
+import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { listenChannel } from './channel-server.ts';
+import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
-import { attachServer, StartTimeout } from './server-process.ts';
+import { LegacyBridge } from './legacy/bridge.ts';
+import { HttpLegacyPeer } from './legacy/http-peer.ts';
+import type { BridgeSink } from './legacy/peer.ts';
+import { attachServer, crashMessage, StartTimeout, type AttachedServer } from './server-process.ts';
 import { parseSpec } from './spec.ts';
+import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const PROBE_TIMEOUT_MS = 10_000;
+const INIT_TIMEOUT_MS = 30_000;
 
 function report(status: SupervisorStatus): void {
   process.stdout.write(`${JSON.stringify(status)}\n`);
+}
+
+function onOutput(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Reports the number of calls waiting on their clients whenever it changes. */
+function activityReporter(): (waiting: number) => void {
+  let last = 0;
+  return (waiting) => {
+    if (waiting === last) return;
+    last = waiting;
+    report({ type: 'activity', waiting });
+  };
+}
+
+async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
+  let route: (message: JsonRpcMessage) => void = () => {};
+  const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), onOutput);
+  const era = spec.era === 'auto' ? await probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS) : spec.era;
+  if (era === 'modern') {
+    const upstream = new StdioUpstream(spec.runtime, peer, server.exited);
+    route = upstream.fromServer;
+    return { handler: upstream.handle, era };
+  }
+  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: false, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
+  route = bridge.fromServer;
+  failOnExit(peer, server.exited, (call, exit) => (call as BridgeSink).onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
+  await bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS));
+  return { handler: bridge.handle, era };
+}
+
+async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
+  const era = spec.era === 'auto' ? await probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS) : spec.era;
+  if (era === 'modern') return { handler: createHttpUpstream(spec, server.host, server.exited), era };
+  let route: (message: JsonRpcMessage) => void = () => {};
+  const peer = new HttpLegacyPeer({ host: server.host, port: spec.port, path: spec.path, onServerMessage: (message) => route(message), reinitialize: () => open() });
+  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
+  route = bridge.fromServer;
+  const open = async (): Promise<void> => {
+    await bridge.open(async (params) => {
+      const { response, sessionId } = await peer.initialize(params, INIT_TIMEOUT_MS);
+      const version = typeof response.result?.protocolVersion === 'string' ? response.result.protocolVersion : '2025-11-25';
+      peer.established({ sessionId, version });
+      return response;
+    });
+  };
+  void server.exited.then((exit) => bridge.serverExited(crashMessage(spec.runtime, exit)));
+  await open();
+  return { handler: bridge.handle, era };
 }
 
 async function main(): Promise<void> {
   const spec = parseSpec(process.argv[2]);
   const pid = Number(process.argv[3]);
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the launcher passed no server pid (got "${process.argv[3]}")`);
-  let server;
+  let served: { handler: Handler; era: Era };
+  let server: AttachedServer;
   try {
     server = await attachServer(spec, pid);
+    served = spec.transport === 'stdio' ? await serveStdio(spec, server) : await serveHttp(spec, server);
+    await listenChannel(spec.socketPath, served.handler, () => ({ ok: true, serverPid: pid, era: served.era }));
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });
     process.exit(1);
   }
-  const { host, exited, stdin, stdout } = server;
-  const handler =
-    stdin && stdout
-      ? new StdioUpstream(spec.runtime, stdin, stdout, exited, (line) => process.stderr.write(`${line}\n`)).handle
-      : createHttpUpstream(spec, host, exited);
-  await listenChannel(spec.socketPath, handler, () => ({ ok: true, serverPid: pid }));
-  report({ type: 'ready', serverPid: pid });
-  const exit = await exited;
+  report({ type: 'ready', serverPid: pid, era: served.era });
+  const exit = await server.exited;
   report({ type: 'server-exit', exitCode: exit.exitCode, signal: exit.signal });
   // Give in-flight answers a moment to flush their "server exited" errors, then end the sandbox.
   setTimeout(() => process.exit(0), 100);

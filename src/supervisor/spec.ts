@@ -14,6 +14,8 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (typeof value.stdoutPath !== 'string') problems.push('stdoutPath');
   if (typeof value.socketPath !== 'string') problems.push('socketPath');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
+  if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
+  if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
   if (problems.length > 0) throw new Error(`supervisor spec is missing or has bad fields: ${problems.join(', ')}`);
   return value as SupervisorSpec;
 }

@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable, Writable } from 'node:stream';
 import { META_LOG_LEVEL } from '../mcp/classify.ts';
 import { asJsonRpcMessage, isNotification, isRequest, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { readBody, ResponseWriter } from './response-writer.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
-import { failOnExit, StdioPeer, type PeerCall } from './stdio-peer.ts';
+import { failOnExit, type PeerCall, type StdioPeer } from './stdio-peer.ts';
 
 /** A channel call to a modern stdio server: where its notifications and answer go. */
 class Call implements PeerCall {
@@ -40,9 +39,9 @@ export class StdioUpstream {
   readonly #calls = new Set<Call>();
   #exit: ServerExit | undefined;
 
-  constructor(runtime: string, stdin: Writable, stdout: Readable, exited: Promise<ServerExit>, onOutput: (line: string) => void) {
+  constructor(runtime: string, peer: StdioPeer, exited: Promise<ServerExit>) {
     this.#runtime = runtime;
-    this.#peer = new StdioPeer(stdin, stdout, (message) => this.#fromServer(message), onOutput);
+    this.#peer = peer;
     void exited.then((exit) => (this.#exit = exit));
     failOnExit(this.#peer, exited, (call, exit) => (call as Call).writer.fail('server_crashed', crashMessage(runtime, exit)));
   }
@@ -84,7 +83,8 @@ export class StdioUpstream {
     writer.onDone(() => this.#calls.delete(call));
   }
 
-  #fromServer(message: JsonRpcMessage): void {
+  /** What the server sends that is not part of one answer (the peer hands it here). */
+  fromServer = (message: JsonRpcMessage): void => {
     if (isRequest(message)) {
       // A modern server sends no requests (2026-07-28 asks through input_required results); refuse, do not hang it.
       this.#peer.respond({ jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `berth does not relay ${message.method}: 2026-07-28 servers ask through input_required results` } });
@@ -94,5 +94,5 @@ export class StdioUpstream {
       // stdio gives log lines no request id: every call that asked for logs hears them (all are this session's).
       for (const call of this.#calls) if (call.wantsLogs) call.writer.notify(message);
     }
-  }
+  };
 }

@@ -13,6 +13,7 @@ const spec = (command: string): RuntimeSpec => ({
   port: 8000,
   path: '/mcp',
   protocol: 'mcp',
+  serverEra: 'auto',
   env: { A: '1' },
   idleTimeoutSeconds: 900,
   maxLifetimeSeconds: 28800,

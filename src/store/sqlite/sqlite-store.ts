@@ -145,7 +145,8 @@ function toRuntime(row: Row): RuntimeRecord {
 function toVersion(row: Row): VersionRecord {
   let spec: RuntimeSpec;
   try {
-    spec = JSON.parse(String(row.spec)) as RuntimeSpec;
+    // Fields added after a version was stored take their defaults.
+    spec = { serverEra: 'auto', ...(JSON.parse(String(row.spec)) as Partial<RuntimeSpec>) } as RuntimeSpec;
   } catch (error) {
     throw new BerthError('internal', `stored spec of ${String(row.runtime)} v${String(row.version)} is unreadable`, { cause: error });
   }

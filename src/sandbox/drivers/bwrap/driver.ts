@@ -137,6 +137,8 @@ export class BwrapDriver implements SandboxDriver {
         ...stdioPaths(INSIDE.run),
         socketPath: `${INSIDE.run}/${CHANNEL_SOCKET_NAME}`,
         startTimeoutMs: spec.startTimeoutMs,
+        era: spec.era,
+        inputTimeoutMs: spec.inputTimeoutMs,
       };
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
       const args = [

@@ -56,6 +56,8 @@ export class ProcessDriver implements SandboxDriver {
         ...stdioPaths(dirs.run),
         socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
         startTimeoutMs: spec.startTimeoutMs,
+        era: spec.era,
+        inputTimeoutMs: spec.inputTimeoutMs,
       };
       const [shell, ...args] = launcherArgv(
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },

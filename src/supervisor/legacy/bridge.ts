@@ -1,0 +1,220 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { INPUT_CAPABLE_METHODS, META_LOG_LEVEL } from '../../mcp/classify.ts';
+import {
+  BRIDGE_CLIENT_CAPABILITIES,
+  BERTH_CLIENT_INFO,
+  discoverFromInitialize,
+  logLevelPasses,
+  moreVerbose,
+  toLegacyParams,
+  toModernError,
+  toModernResult,
+  type InitializeResult,
+} from '../../mcp/legacy.ts';
+import { asJsonRpcMessage, isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
+import { readBody, ResponseWriter } from '../response-writer.ts';
+import { BridgedCall } from './bridged-call.ts';
+import type { LegacyPeer } from './peer.ts';
+import { Subscriptions } from './subscriptions.ts';
+
+const INIT_TIMEOUT_MS = 30_000;
+
+export interface BridgeOptions {
+  runtime: string;
+  peer: LegacyPeer;
+  /** Whether the transport says which call a server request belongs to (HTTP) or not (stdio). */
+  attributesServerRequests: boolean;
+  inputTimeoutMs: number;
+  /** Told the number of calls whose clients owe answers, whenever it may have changed. */
+  onActivity: (waiting: number) => void;
+}
+
+/**
+ * The stateful bridge: serves 2026-07-28 requests from a server written for the stateful revisions. berth holds
+ * the one legacy session with the server for the sandbox's life (it initializes with every capability it can
+ * relay), answers `server/discover` from the server's `initialize` result, turns the server's questions during a
+ * call into `input_required` rounds (BridgedCall), streams progress and logs on the call's own answer, and feeds
+ * `subscriptions/listen` streams from the server's change notifications.
+ */
+export class LegacyBridge {
+  readonly #options: BridgeOptions;
+  readonly #calls = new Map<string, BridgedCall>();
+  #init: InitializeResult | undefined;
+  #serverLogLevel: string | undefined;
+  #subscriptions: Subscriptions | undefined;
+
+  constructor(options: BridgeOptions) {
+    this.#options = options;
+  }
+
+  get init(): InitializeResult | undefined {
+    return this.#init;
+  }
+
+  /** Calls whose clients owe answers. */
+  get waitingCalls(): number {
+    let waiting = 0;
+    for (const call of this.#calls.values()) if (call.waiting) waiting++;
+    return waiting;
+  }
+
+  /** `initialize` and `notifications/initialized`: the start of the legacy session. */
+  async open(initialize: (params: Record<string, unknown>) => Promise<JsonRpcResponse>): Promise<InitializeResult> {
+    const response = await initialize({ protocolVersion: '2025-11-25', capabilities: BRIDGE_CLIENT_CAPABILITIES, clientInfo: BERTH_CLIENT_INFO });
+    if (!response.result) throw new Error(`the server refused initialize: ${response.error?.message ?? 'no result'}`);
+    const init = response.result as unknown as InitializeResult;
+    this.#init = init;
+    this.#serverLogLevel = undefined;
+    this.#subscriptions = new Subscriptions(this.#options.peer, init.capabilities);
+    this.#options.peer.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return init;
+  }
+
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const writer = new ResponseWriter(req, res);
+    void readBody(req).then(
+      (body) => this.#fromClient(writer, body),
+      () => writer.fail('body_too_large', 'request body is over the supervisor limit'),
+    );
+  };
+
+  /** What the server sends outside the answer to any one request. */
+  fromServer = (message: JsonRpcMessage): void => {
+    if (isRequest(message)) {
+      this.#serverRequest(message);
+      return;
+    }
+    if (!('method' in message)) return;
+    const notification = message as JsonRpcNotification;
+    if (notification.method === 'notifications/message') {
+      for (const call of this.#calls.values()) {
+        if (call.logLevel !== undefined && logLevelPasses(notification.params?.level, call.logLevel)) call.notify(notification);
+      }
+      return;
+    }
+    this.#subscriptions?.deliver(notification);
+  };
+
+  /** The server died: every call in flight learns so, with `message`. */
+  serverExited(message: string): void {
+    for (const call of this.#calls.values()) call.onFailure(message, 'server_crashed');
+    this.#subscriptions?.closeAll();
+  }
+
+  #fromClient(writer: ResponseWriter, body: string): void {
+    let message: JsonRpcMessage | undefined;
+    try {
+      message = asJsonRpcMessage(JSON.parse(body));
+    } catch {
+      writer.fail('parse_error', 'request body is not valid JSON');
+      return;
+    }
+    if (!message) {
+      writer.fail('invalid_request', 'request body is not a JSON-RPC 2.0 message');
+      return;
+    }
+    const init = this.#init;
+    if (!init) {
+      writer.fail('sandbox_unavailable', `runtime "${this.#options.runtime}": its legacy session is being re-established; retry`);
+      return;
+    }
+    if (!isRequest(message)) {
+      // 2026-07-28 clients send no notifications over HTTP that a legacy server needs.
+      writer.finishEmpty(202);
+      return;
+    }
+    const params = message.params ?? {};
+    if (typeof params.requestState === 'string') {
+      const call = this.#calls.get(params.requestState);
+      if (!call) {
+        writer.fail('request_state_expired', 'the call this requestState continues is no longer waiting (it timed out, or its sandbox restarted); send the request again without inputResponses and requestState');
+        return;
+      }
+      call.resume(message, writer);
+      return;
+    }
+    this.#raiseLogLevel(params);
+    switch (message.method) {
+      case 'server/discover':
+        writer.finish({ jsonrpc: '2.0', id: message.id, result: discoverFromInitialize(init) });
+        return;
+      case 'subscriptions/listen':
+        this.#subscriptions?.listen(message, writer);
+        return;
+    }
+    const legacy = toLegacyRequest(message);
+    if (INPUT_CAPABLE_METHODS.has(message.method)) {
+      const call = new BridgedCall(
+        {
+          peer: this.#options.peer,
+          runtime: this.#options.runtime,
+          init,
+          inputTimeoutMs: this.#options.inputTimeoutMs,
+          changed: () => this.#options.onActivity(this.waitingCalls),
+          ended: (done) => {
+            this.#calls.delete(done.id);
+            this.#options.onActivity(this.waitingCalls);
+          },
+        },
+        message,
+        writer,
+      );
+      this.#calls.set(call.id, call);
+      call.start(legacy);
+      return;
+    }
+    const id = this.#options.peer.request(legacy, {
+      onNotification: (note) => writer.notify(note),
+      onResponse: (response) =>
+        writer.finish(
+          response.error
+            ? { jsonrpc: '2.0', id: response.id, error: toModernError(response.error) }
+            : { jsonrpc: '2.0', id: response.id, result: toModernResult(message.method, response.result ?? {}, init.serverInfo) },
+        ),
+      onServerRequest: (request) => this.#serverRequest(request),
+      onFailure: (why, code) => writer.fail(code ?? 'sandbox_unavailable', why),
+    });
+    writer.onAbandoned(() => this.#options.peer.cancel(id, 'the client disconnected'));
+  }
+
+  /**
+   * A server request that no transport attributed to a call (stdio has no way to). It goes to the one call that is
+   * running; with several running, to the oldest of them, since stdio gives nothing better to go on. With none,
+   * berth answers what it can: no roots, and a pong.
+   */
+  #serverRequest(request: JsonRpcRequest): void {
+    if (request.method === 'ping') {
+      this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, result: {} });
+      return;
+    }
+    let owner: BridgedCall | undefined;
+    for (const call of this.#calls.values()) {
+      if (call.running && (!owner || call.startedAt < owner.startedAt)) owner = call;
+    }
+    if (owner) {
+      owner.ask(request);
+      return;
+    }
+    if (request.method === 'roots/list') {
+      this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
+      return;
+    }
+    this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `no client request is waiting that could answer ${request.method}` } });
+  }
+
+  /** Legacy servers log per session, not per request: make the server as verbose as the most verbose caller asks. */
+  #raiseLogLevel(params: Record<string, unknown>): void {
+    const meta = params._meta as Record<string, unknown> | undefined;
+    const wanted = meta?.[META_LOG_LEVEL];
+    if (typeof wanted !== 'string' || this.#init?.capabilities.logging === undefined) return;
+    const level = moreVerbose(this.#serverLogLevel, wanted);
+    if (level === this.#serverLogLevel) return;
+    this.#serverLogLevel = level;
+    void this.#options.peer.call('logging/setLevel', { level }, INIT_TIMEOUT_MS).catch(() => {});
+  }
+}
+
+function toLegacyRequest(message: JsonRpcRequest): JsonRpcRequest {
+  const params = toLegacyParams(message.params);
+  return params === undefined ? { jsonrpc: '2.0', id: message.id, method: message.method } : { jsonrpc: '2.0', id: message.id, method: message.method, params };
+}

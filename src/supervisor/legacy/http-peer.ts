@@ -1,0 +1,270 @@
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
+import {
+  asJsonRpcMessage,
+  isNotification,
+  isRequest,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../../mcp/jsonrpc.ts';
+import { SseParser } from '../../mcp/sse.ts';
+import type { BridgeSink, LegacyPeer } from './peer.ts';
+
+interface Entry {
+  sink: BridgeSink;
+  clientId: JsonRpcId;
+  clientToken?: string | number;
+  req?: ClientRequest;
+}
+
+const GET_STREAM_RETRY_MS = 1000;
+
+/**
+ * berth's legacy Streamable HTTP client for a server inside the sandbox (2025-03-26 to 2025-11-25): it holds the
+ * server's `Mcp-Session-Id` and its GET stream for the sandbox's life. A request the server answers on an SSE
+ * stream brings the server's own requests and progress for it on that stream, which is how the bridge knows which
+ * call a question belongs to. When the server forgets the session (404), berth initializes a new one.
+ */
+export class HttpLegacyPeer implements LegacyPeer {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #path: string;
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  readonly #entries = new Map<number, Entry>();
+  readonly #byToken = new Map<string, number>();
+  readonly #onServerMessage: (message: JsonRpcMessage) => void;
+  readonly #reinitialize: () => Promise<void>;
+  #sessionId: string | undefined;
+  #version: string = LEGACY_VERSIONS[0];
+  #nextId = 1;
+  #closed = false;
+  #getStream: ClientRequest | undefined;
+
+  constructor(options: { host: string; port: number; path: string; onServerMessage: (message: JsonRpcMessage) => void; reinitialize: () => Promise<void> }) {
+    this.#host = options.host;
+    this.#port = options.port;
+    this.#path = options.path;
+    this.#onServerMessage = options.onServerMessage;
+    this.#reinitialize = options.reinitialize;
+  }
+
+  /** Records the session the server gave at `initialize`, and opens the GET stream for what it sends unasked. */
+  established(response: { sessionId: string | undefined; version: string }): void {
+    this.#sessionId = response.sessionId;
+    this.#version = response.version;
+    this.#openGetStream();
+  }
+
+  /** `initialize` itself: sent without a session; returns the answer and the session the server created. */
+  async initialize(params: Record<string, unknown>, timeoutMs: number): Promise<{ response: JsonRpcResponse; sessionId: string | undefined }> {
+    this.#sessionId = undefined;
+    this.#getStream?.destroy();
+    let sessionId: string | undefined;
+    const response = await this.#callWith('initialize', params, timeoutMs, (res) => {
+      const header = res.headers['mcp-session-id'];
+      if (typeof header === 'string') sessionId = header;
+    });
+    return { response, sessionId };
+  }
+
+  request(message: JsonRpcRequest, sink: BridgeSink, onHeaders?: (res: IncomingMessage) => void): number {
+    const id = this.#nextId++;
+    const entry: Entry = { sink, clientId: message.id };
+    let params = message.params;
+    const meta = params?._meta as Record<string, unknown> | undefined;
+    const token = meta?.progressToken;
+    if (params && meta && (typeof token === 'string' || typeof token === 'number')) {
+      entry.clientToken = token;
+      this.#byToken.set(`berth-${id}`, id);
+      params = { ...params, _meta: { ...meta, progressToken: `berth-${id}` } };
+    }
+    this.#entries.set(id, entry);
+    const body = params === undefined ? { ...message, id } : { ...message, id, params };
+    entry.req = this.#post(body, (res) => {
+      onHeaders?.(res);
+      this.#readAnswer(res, id, message.method);
+    }, (error) => this.#fail(id, `the server's HTTP endpoint failed: ${error.message}`));
+    return id;
+  }
+
+  cancel(id: number, reason: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#forget(id);
+    entry.req?.destroy();
+    // In the stateful revisions a dropped stream is not a cancellation; the server must be told.
+    this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+  }
+
+  notify(message: JsonRpcNotification): void {
+    this.#post(message, (res) => res.resume(), () => {});
+  }
+
+  respond(message: JsonRpcResponse): void {
+    this.#post(message, (res) => res.resume(), () => {});
+  }
+
+  call(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<JsonRpcResponse> {
+    return this.#callWith(method, params, timeoutMs);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#getStream?.destroy();
+    this.#agent.destroy();
+  }
+
+  #callWith(method: string, params: Record<string, unknown> | undefined, timeoutMs: number, onHeaders?: (res: IncomingMessage) => void): Promise<JsonRpcResponse> {
+    return new Promise((resolve, reject) => {
+      let id = 0;
+      const timer = setTimeout(() => {
+        this.cancel(id, 'timed out');
+        reject(new Error(`the server did not answer ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const message: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: 0, method } : { jsonrpc: '2.0', id: 0, method, params };
+      id = this.request(
+        message,
+        {
+          onNotification: () => {},
+          onResponse: (response) => {
+            clearTimeout(timer);
+            resolve(response);
+          },
+          onServerRequest: (request) => this.#onServerMessage(request),
+          onFailure: (why) => {
+            clearTimeout(timer);
+            reject(new Error(why));
+          },
+        },
+        onHeaders,
+      );
+    });
+  }
+
+  #headers(): Record<string, string> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': this.#version,
+    };
+    if (this.#sessionId !== undefined) headers['mcp-session-id'] = this.#sessionId;
+    return headers;
+  }
+
+  #post(message: JsonRpcMessage, onResponse: (res: IncomingMessage) => void, onError: (error: Error) => void): ClientRequest {
+    const body = JSON.stringify(message);
+    const req = httpRequest(
+      { host: this.#host, port: this.#port, path: this.#path, method: 'POST', agent: this.#agent, headers: { ...this.#headers(), 'content-length': String(Buffer.byteLength(body)) } },
+      onResponse,
+    );
+    req.on('error', onError);
+    req.end(body);
+    return req;
+  }
+
+  /** An answer to one of our requests: plain JSON, or an SSE stream of related messages ending in the response. */
+  #readAnswer(res: IncomingMessage, id: number, method: string): void {
+    const type = String(res.headers['content-type'] ?? '');
+    if (res.statusCode === 404 && this.#sessionId !== undefined && method !== 'initialize') {
+      res.resume();
+      this.#fail(id, 'the server forgot its session; berth is starting a new one, send the request again');
+      void this.#reinitialize();
+      return;
+    }
+    if (type.includes('text/event-stream')) {
+      const parser = new SseParser();
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        for (const event of parser.push(chunk)) this.#fromStream(event.data, id);
+      });
+      res.on('end', () => this.#fail(id, 'the server closed its answer stream before answering'));
+      res.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
+      return;
+    }
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (text += chunk));
+    res.on('end', () => {
+      if (text.trim() === '') {
+        this.#fail(id, `the server answered HTTP ${res.statusCode} with no body`);
+        return;
+      }
+      this.#fromStream(text, id);
+      this.#fail(id, `the server answered HTTP ${res.statusCode} without a JSON-RPC response`);
+    });
+    res.on('error', () => this.#fail(id, 'the server broke off its answer'));
+  }
+
+  #fromStream(data: string, streamOf: number | undefined): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const message = asJsonRpcMessage(parsed);
+    if (!message) return;
+    if (isRequest(message)) {
+      const entry = streamOf === undefined ? undefined : this.#entries.get(streamOf);
+      if (entry?.sink.onServerRequest) entry.sink.onServerRequest(message);
+      else this.#onServerMessage(message);
+      return;
+    }
+    if (isNotification(message)) {
+      if (message.method === 'notifications/progress') {
+        const id = this.#byToken.get(String(message.params?.progressToken));
+        const entry = id === undefined ? undefined : this.#entries.get(id);
+        if (entry && entry.clientToken !== undefined) entry.sink.onNotification({ ...message, params: { ...message.params, progressToken: entry.clientToken } });
+        return;
+      }
+      this.#onServerMessage(message);
+      return;
+    }
+    const id = typeof message.id === 'number' ? message.id : Number.NaN;
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#forget(id);
+    entry.sink.onResponse({ ...message, id: entry.clientId });
+  }
+
+  #fail(id: number, why: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#forget(id);
+    entry.sink.onFailure?.(why);
+  }
+
+  #forget(id: number): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#entries.delete(id);
+    if (entry.clientToken !== undefined) this.#byToken.delete(`berth-${id}`);
+  }
+
+  /** The GET stream: what the server sends outside any request (list changes, updates, its own requests). */
+  #openGetStream(): void {
+    if (this.#closed || this.#sessionId === undefined) return;
+    const headers = { accept: 'text/event-stream', 'mcp-protocol-version': this.#version, 'mcp-session-id': this.#sessionId };
+    const req = httpRequest({ host: this.#host, port: this.#port, path: this.#path, method: 'GET', agent: this.#agent, headers }, (res) => {
+      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+        // 405: this server offers no GET stream; that is allowed.
+        res.resume();
+        return;
+      }
+      const parser = new SseParser();
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        for (const event of parser.push(chunk)) this.#fromStream(event.data, undefined);
+      });
+      res.on('close', () => {
+        if (!this.#closed && this.#getStream === req) setTimeout(() => this.#openGetStream(), GET_STREAM_RETRY_MS).unref();
+      });
+    });
+    req.on('error', () => {});
+    req.end();
+    this.#getStream = req;
+  }
+}
