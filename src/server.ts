@@ -3,7 +3,8 @@
  * session manager, the control plane and the edge, listens, and shuts all of it down in order on SIGINT/SIGTERM.
  * Nothing imports this file; `bin/berth serve` runs `main`.
  */
-import { chmodSync, mkdirSync, realpathSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { loadServeConfig, type Config, type Env } from './config/config.ts';
@@ -11,6 +12,7 @@ import { isBerthError } from './core/errors.ts';
 import { RuntimeService } from './control/runtimes.ts';
 import { createEdge } from './edge/app.ts';
 import { createNodeServer } from './edge/node-adapter.ts';
+import { RequestStateSealer } from './mcp/request-state.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import type { SandboxDriver } from './sandbox/driver.ts';
@@ -47,6 +49,8 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     metrics: new Metrics(),
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
+    sealer: new RequestStateSealer(requestStateKey(config)),
+    inputTimeoutMs: config.inputTimeoutMs,
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
   await new Promise<void>((resolve, reject) => {
@@ -72,6 +76,26 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
         store.close();
       })()),
   };
+}
+
+/**
+ * The key that seals requestState: from the configuration when a cluster shares one, else a key file in berth's
+ * home, made (0600) on first start so states survive a restart of this node.
+ */
+function requestStateKey(config: Config): Buffer {
+  if (config.requestStateKey) return config.requestStateKey;
+  const dir = join(config.home, 'keys');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, 'request-state.key');
+  try {
+    const key = readFileSync(file);
+    if (key.length === 32) return key;
+  } catch {
+    // not made yet
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, key, { mode: 0o600 });
+  return key;
 }
 
 function createDriver(config: Config, supervisorPath: string, logger: Logger): SandboxDriver {

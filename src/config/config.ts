@@ -37,6 +37,11 @@ export interface Config {
    * cancels it; also how long the sealed requestState is good for (`BERTH_INPUT_TIMEOUT_MS`, default 300 000).
    */
   inputTimeoutMs: number;
+  /**
+   * The 32-byte key that seals requestState (`BERTH_REQUEST_STATE_KEY`, base64). Nodes of a cluster share one;
+   * unset, berth keeps its own in `<home>/keys/`.
+   */
+  requestStateKey?: Buffer;
   /** Defaults a runtime's lifecycle falls back on. */
   lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
   /** Limits every sandbox gets unless its runtime says otherwise. */
@@ -71,7 +76,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
   const source = (flag: string | undefined, envName: string): { value: string | undefined; name: string } =>
     flag !== undefined ? { value: flag, name: `--${envName.slice('BERTH_'.length).toLowerCase()}` } : { value: env[envName], name: envName };
 
-  return {
+  const config: Config = {
     host: text(source(flags.host, 'BERTH_HOST'), '127.0.0.1'),
     port: integer(source(flags.port, 'BERTH_PORT'), 8787, 0, 65535),
     home: resolve(text(source(flags.home, 'BERTH_HOME'), defaultHome())),
@@ -96,6 +101,13 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },
   };
+  const key = env.BERTH_REQUEST_STATE_KEY;
+  if (key !== undefined) {
+    const bytes = Buffer.from(key, 'base64');
+    if (bytes.length !== 32) throw invalid({ value: '(hidden)', name: 'BERTH_REQUEST_STATE_KEY' }, '32 bytes in base64 (openssl rand -base64 32)');
+    config.requestStateKey = bytes;
+  }
+  return config;
 }
 
 function defaultHome(): string {

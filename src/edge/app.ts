@@ -1,12 +1,14 @@
-import { BerthError, isBerthError } from '../core/errors.ts';
+import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
-import { Router, type Route } from '../core/router.ts';
+import { Router, type Params, type Route } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
-import { createMcpEndpoint, rpcErrorResponse } from './mcp-endpoint.ts';
+import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
+import { LegacyFacade } from './mcp/legacy-facade.ts';
+import type { RequestStateSealer } from '../mcp/request-state.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -15,6 +17,8 @@ export interface EdgeOptions {
   metrics: Metrics;
   maxBodyBytes: number;
   maxArtifactBytes: number;
+  sealer: RequestStateSealer;
+  inputTimeoutMs: number;
 }
 
 const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
@@ -23,19 +27,31 @@ const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/m
  * berth's edge as one web-standard handler: the MCP endpoints, the `/v1` control plane, health and metrics.
  * Every failure leaves here in the wire shape its endpoint speaks (JSON-RPC for MCP, the REST error otherwise).
  */
+/** GET and DELETE without an MCP session are a 2026-07-28 client's mistake: the method is not allowed (405). */
+function legacyStreamOr405(request: Request, serve: () => Response | Promise<Response>): Response | Promise<Response> {
+  if (request.headers.get('mcp-session-id') !== null) return serve();
+  return rpcErrorResponse(new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`), null);
+}
+
 export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
   const { runtimes, sessions, logger, metrics } = options;
-  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger });
+  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs });
+  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy });
+  // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
+  const legacyOnly = (handler: (request: Request, params: Params) => Response | Promise<Response>) => async (request: Request, params: Params) => {
+    try {
+      return await handler(request, params);
+    } catch (error) {
+      return rpcErrorResponse(toBerthError(error), null);
+    }
+  };
   const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
     { method: 'POST', pattern, handler: mcp },
-    ...['GET', 'DELETE'].map((method) => ({
-      method,
-      pattern,
-      handler: () => rpcErrorResponse(new BerthError('method_not_allowed', `${method} is not served on MCP endpoints of this berth; send each JSON-RPC message as a POST`), null),
-    })),
+    { method: 'GET', pattern, handler: legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.get(request, params))) },
+    { method: 'DELETE', pattern, handler: legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.delete(request, params))) },
   ]);
   const router = new Router().add(
     ...mcpRoutes,

@@ -22,8 +22,17 @@ interface RpcError {
   error: { code: number; message: string; data: { code: string } };
 }
 
+/** POSTs `body` with the Mcp-Method and Mcp-Name headers a 2026-07-28 client derives from it. */
 async function post(node: BerthNode, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: RpcError; headers: Headers }> {
-  const response = await fetch(`${node.url}${path}`, { method: 'POST', headers: { ...HEADERS, ...headers }, body });
+  const derived: Record<string, string> = {};
+  try {
+    const message = JSON.parse(body) as { method?: string; params?: { name?: string } };
+    if (message.method) derived['mcp-method'] = message.method;
+    if (message.params?.name) derived['mcp-name'] = message.params.name;
+  } catch {
+    // malformed on purpose
+  }
+  const response = await fetch(`${node.url}${path}`, { method: 'POST', headers: { ...HEADERS, ...derived, ...headers }, body });
   return { status: response.status, json: (await response.json()) as RpcError, headers: response.headers };
 }
 
@@ -86,7 +95,7 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
         controller.close();
       },
     });
-    const streamed = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method: 'POST', headers: HEADERS, body: chunks, duplex: 'half' } as RequestInit);
+    const streamed = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method: 'POST', headers: { ...HEADERS, 'mcp-method': 'tools/call', 'mcp-name': 'write_file' }, body: chunks, duplex: 'half' } as RequestInit);
     assert.equal(streamed.status, 413);
   });
 

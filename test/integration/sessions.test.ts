@@ -179,8 +179,8 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
       await s.call('increment');
       const response = await fetch(`${node.url}/runtimes/counter-http/mcp`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', [SESSION_HEADER]: id },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list', params: {} }),
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list', [SESSION_HEADER]: id },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
       });
       assert.equal(response.status, 409);
       const message = (await response.json()) as { id: number; error: { message: string; data: { code: string } } };

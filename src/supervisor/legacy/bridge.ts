@@ -192,7 +192,7 @@ export class LegacyBridge {
       if (call.running && (!owner || call.startedAt < owner.startedAt)) owner = call;
     }
     if (owner) {
-      owner.ask(request);
+      owner.ask(request, false);
       return;
     }
     if (request.method === 'roots/list') {

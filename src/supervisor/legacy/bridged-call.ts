@@ -110,7 +110,7 @@ export class BridgedCall implements BridgeSink {
   }
 
   onServerRequest(request: JsonRpcRequest): void {
-    this.ask(request);
+    this.ask(request, true);
   }
 
   onResponse(message: JsonRpcResponse): void {
@@ -130,10 +130,22 @@ export class BridgedCall implements BridgeSink {
     this.#end();
   }
 
-  /** A question from the server that belongs to this call. */
-  ask(request: JsonRpcRequest): void {
+  /**
+   * A question from the server for this call. `attributed` says the transport tied it to this call; a question the
+   * bridge only guessed belongs here (stdio) does not fail the call when this client cannot answer it — it may be
+   * the server's own business, such as asking for roots at the start of the session.
+   */
+  ask(request: JsonRpcRequest, attributed: boolean): void {
     const params = request.params === undefined ? undefined : withoutElicitationId(request.params);
     const missing = missingCapability(request.method, params, this.#capabilities);
+    if (missing && !attributed) {
+      this.#owner.peer.respond(
+        request.method === 'roots/list'
+          ? { jsonrpc: '2.0', id: request.id, result: { roots: [] } }
+          : { jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `the client cannot answer ${request.method}` } },
+      );
+      return;
+    }
     if (missing) {
       this.#owner.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `the client cannot answer ${request.method}` } });
       this.#writer?.finish({

@@ -1,0 +1,158 @@
+import type { Readable } from 'node:stream';
+import { BerthError, jsonRpcErrorBody, toBerthError, type JsonRpcId } from '../../core/errors.ts';
+import { checkSessionId, mintSessionId } from '../../core/ids.ts';
+import type { Params } from '../../core/router.ts';
+import type { RuntimeService } from '../../control/runtimes.ts';
+import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/classify.ts';
+import { asJsonRpcMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
+import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Lease, SessionManager } from '../../sessions/manager.ts';
+import { readRequestBody, streamingResponse } from '../node-bodies.ts';
+import { callChannel, NOT_RETURNED } from './channel-call.ts';
+import type { LegacyFacade } from './legacy-facade.ts';
+import { sealAnswer } from './seal-answers.ts';
+
+export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
+/** Until runtimes authenticate their callers (issue 6), every caller is the same principal. */
+export const ANONYMOUS = 'anonymous';
+
+export interface McpEndpointOptions {
+  runtimes: RuntimeService;
+  sessions: SessionManager;
+  maxBodyBytes: number;
+  logger: Logger;
+  sealer: RequestStateSealer;
+  /** How long a sealed requestState stays good: as long as the server waits for its answers. */
+  inputTimeoutMs: number;
+  legacy: LegacyFacade;
+}
+
+/**
+ * `POST /runtimes/{name}/mcp` (and the same with the session in the URL). The message is read whole — berth must
+ * check it before any sandbox sees it — and classified once. A 2026-07-28 request goes to its session's sandbox:
+ * its requestState, if any, is opened and checked here, and names the session; an `input_required` answer leaves
+ * with its requestState sealed. Legacy traffic goes to the legacy facade. Answers stream as they come.
+ */
+export function createMcpEndpoint(options: McpEndpointOptions) {
+  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy } = options;
+
+  return async (request: Request, params: Params, url: URL): Promise<Response> => {
+    let rpcId: JsonRpcId = null;
+    let sessionId: string | undefined;
+    let lease: Lease | undefined;
+    try {
+      const type = request.headers.get('content-type') ?? '';
+      if (!type.includes('application/json')) {
+        throw new BerthError('unsupported_media_type', 'MCP requests are JSON: send Content-Type: application/json');
+      }
+      const body = await readRequestBody(request, maxBodyBytes);
+      const message = parseMessage(body);
+      if ('id' in message && message.id !== undefined) rpcId = message.id;
+      const classified = classify(request.headers, message);
+      if (classified.era === 'legacy') return await legacy.post(request, message, params, url);
+
+      const runtime = params.name as string;
+      let forwarded: Uint8Array | string = body;
+      let stateSession: string | undefined;
+      if (classified.era === 'modern' && typeof classified.params.requestState === 'string') {
+        const opened = sealer.open(classified.params.requestState);
+        checkBinding(opened, bindingOf(classified, runtime));
+        stateSession = opened.session;
+        forwarded = JSON.stringify(withRequestState(message, opened.inner));
+      }
+      sessionId = sessionKey(request, params, stateSession);
+      const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
+      if (resolved.version.spec.protocol !== 'mcp') {
+        throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
+      }
+      lease = await sessions.acquire(sessionId, resolved.target);
+      const answer = await callChannel(lease, request.headers, forwarded, request.signal);
+      const sealing =
+        classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
+          ? { sealer, binding: { ...bindingOf(classified, runtime), session: sessionId }, ttlMs: inputTimeoutMs }
+          : undefined;
+      return answerResponse(answer, lease, sealing);
+    } catch (error) {
+      lease?.release();
+      return rpcErrorResponse(toBerthError(error), rpcId, sessionId);
+    }
+  };
+}
+
+function parseMessage(body: Uint8Array): JsonRpcMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    throw new BerthError('parse_error', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (Array.isArray(value)) throw new BerthError('invalid_request', 'JSON-RPC batches are not supported; send one message per request');
+  const message = asJsonRpcMessage(value);
+  if (!message) throw new BerthError('invalid_request', 'request body is not a JSON-RPC 2.0 request, notification or response');
+  return message;
+}
+
+/** What a requestState of this request is bound to, but the session. */
+function bindingOf(request: ModernRequest, runtime: string): Omit<StateBinding, 'session'> {
+  const args = request.method === 'resources/read' ? undefined : request.params.arguments;
+  return { runtime, principal: ANONYMOUS, method: request.method, name: request.name ?? '', digest: argumentsDigest(args) };
+}
+
+function withRequestState(message: JsonRpcMessage, inner: string | undefined): JsonRpcMessage {
+  const params = { ...(('params' in message ? message.params : undefined) ?? {}) };
+  if (inner === undefined) delete params.requestState;
+  else params.requestState = inner;
+  return { ...message, params } as JsonRpcMessage;
+}
+
+/**
+ * The session a request belongs to, first match wins: the session its requestState was issued in, the session
+ * header, the session in the URL; with none, a new session. Header and URL must agree, and neither may name a
+ * session other than the requestState's.
+ */
+export function sessionKey(request: Request, params: Params, stateSession?: string): string {
+  const header = request.headers.get(SESSION_HEADER);
+  const inUrl = params.sessionId;
+  if (header !== null && inUrl !== undefined && header !== inUrl) {
+    throw new BerthError('invalid_session_id', `the session id in the URL and the ${SESSION_HEADER} header differ; send one, or the same in both`);
+  }
+  const given = header ?? inUrl;
+  if (stateSession !== undefined) {
+    if (given !== undefined && given !== stateSession) {
+      throw new BerthError('request_state_mismatch', 'requestState was issued in another session than the one this request names');
+    }
+    return stateSession;
+  }
+  return given === undefined ? mintSessionId() : checkSessionId(given);
+}
+
+/** The sandbox's answer as the client's, streamed; the lease is released when the answer is over. */
+function answerResponse(answer: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable }, lease: Lease, sealing: Parameters<typeof sealAnswer>[2] | undefined): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value === undefined || NOT_RETURNED.has(name)) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  headers.set(SESSION_HEADER, lease.sessionId);
+  let body = answer.body;
+  if (sealing) {
+    const sealed = sealAnswer(body, headers.get('content-type') ?? '', sealing);
+    if (sealed.rewritesLength) headers.delete('content-length');
+    body = sealed.body;
+  }
+  body.once('close', () => lease.release());
+  if (answer.status === 202 || answer.status === 204) {
+    body.resume();
+    return new Response(null, { status: answer.status, headers });
+  }
+  return streamingResponse(body, { status: answer.status, headers });
+}
+
+export function rpcErrorResponse(error: BerthError, id: JsonRpcId, sessionId?: string): Response {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  if (sessionId !== undefined && error.code !== 'invalid_session_id') headers[SESSION_HEADER] = sessionId;
+  return new Response(JSON.stringify(jsonRpcErrorBody(error, id)), { status: error.status, headers });
+}
