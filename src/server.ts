@@ -51,6 +51,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     maxArtifactBytes: config.maxArtifactBytes,
     sealer: new RequestStateSealer(requestStateKey(config)),
     inputTimeoutMs: config.inputTimeoutMs,
+    allowedHosts: config.allowedHosts,
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
   await new Promise<void>((resolve, reject) => {

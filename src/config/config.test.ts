@@ -28,3 +28,9 @@ test('bad values name the setting and what it takes', () => {
   assert.throws(() => loadServeConfig([], { BERTH_SANDBOX_CPUS: 'lots' }), /BERTH_SANDBOX_CPUS must be a number/);
   assert.throws(() => loadServeConfig(['--bogus'], {}), /Unknown option '--bogus'.*berth serve takes/);
 });
+
+test('allowed hosts follow the listen address unless set', () => {
+  assert.deepEqual(loadServeConfig([], {}).allowedHosts, ['localhost', '127.0.0.1', '[::1]']);
+  assert.equal(loadServeConfig(['--host', '0.0.0.0'], {}).allowedHosts, '*');
+  assert.deepEqual(loadServeConfig([], { BERTH_ALLOWED_HOSTS: 'berth.example.com, Localhost' }).allowedHosts, ['berth.example.com', 'localhost']);
+});

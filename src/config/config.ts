@@ -28,6 +28,12 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest artifact upload, in bytes (`BERTH_MAX_ARTIFACT_BYTES`, default 1 GiB). */
   maxArtifactBytes: number;
+  /**
+   * Host names requests may be addressed to (`BERTH_ALLOWED_HOSTS`, comma-separated, `*` for any). The `Host`
+   * header, and `Origin` when present, must name one: a web page cannot reach berth through DNS rebinding. Default:
+   * the loopback names when berth listens on loopback, any host otherwise.
+   */
+  allowedHosts: readonly string[] | '*';
   /** Live sessions this node holds at most (`BERTH_MAX_SESSIONS`, default 2000); past it, new sessions get 429. */
   maxSessions: number;
   /** How long a new sandbox's server has to become ready (`BERTH_START_TIMEOUT_MS`, default 30 000). */
@@ -76,8 +82,10 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
   const source = (flag: string | undefined, envName: string): { value: string | undefined; name: string } =>
     flag !== undefined ? { value: flag, name: `--${envName.slice('BERTH_'.length).toLowerCase()}` } : { value: env[envName], name: envName };
 
+  const host = text(source(flags.host, 'BERTH_HOST'), '127.0.0.1');
   const config: Config = {
-    host: text(source(flags.host, 'BERTH_HOST'), '127.0.0.1'),
+    host,
+    allowedHosts: allowedHosts(env.BERTH_ALLOWED_HOSTS, host),
     port: integer(source(flags.port, 'BERTH_PORT'), 8787, 0, 65535),
     home: resolve(text(source(flags.home, 'BERTH_HOME'), defaultHome())),
     driver: oneOf(source(flags.driver, 'BERTH_DRIVER'), 'bwrap', DRIVER_NAMES),
@@ -108,6 +116,16 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
     config.requestStateKey = bytes;
   }
   return config;
+}
+
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+function allowedHosts(value: string | undefined, listenHost: string): readonly string[] | '*' {
+  if (value === undefined) return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(listenHost) ? LOOPBACK_NAMES : '*';
+  if (value.trim() === '*') return '*';
+  const names = value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  if (names.length === 0) throw invalid({ value, name: 'BERTH_ALLOWED_HOSTS' }, 'a comma-separated list of host names, or *');
+  return names;
 }
 
 function defaultHome(): string {

@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
+import { checkHost } from './host-check.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 
 export interface EdgeOptions {
@@ -19,6 +20,7 @@ export interface EdgeOptions {
   maxArtifactBytes: number;
   sealer: RequestStateSealer;
   inputTimeoutMs: number;
+  allowedHosts: readonly string[] | '*';
 }
 
 const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
@@ -77,12 +79,14 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     let route = 'unmatched';
     let response: Response;
     try {
+      checkHost(request.headers, options.allowedHosts);
       const { handler, params, pattern } = router.match(request.method, url.pathname);
       route = pattern;
       response = await handler(request, params, url);
     } catch (error) {
       if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
-      response = errorResponse(error);
+      // MCP endpoints answer in JSON-RPC even when the request never reached one.
+      response = url.pathname.startsWith('/runtimes/') ? rpcErrorResponse(toBerthError(error), null) : errorResponse(error);
     }
     requests({ route, status: String(response.status) });
     return response;

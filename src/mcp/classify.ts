@@ -65,9 +65,27 @@ export function decodeHeaderValue(value: string): string {
   return match ? Buffer.from(match[1] as string, 'base64').toString('utf8') : value;
 }
 
-function unsupported(requested: string): BerthError {
-  return new BerthError('unsupported_protocol_version', `protocol version ${requested} is not supported; berth speaks ${SUPPORTED_VERSIONS.join(', ')}`, {
-    details: { supported: [...SUPPORTED_VERSIONS], requested },
+/** What a modern client is told berth supports: exactly what `server/discover` advertises. */
+const MODERN_ONLY: readonly string[] = [MODERN_VERSION];
+
+function unsupported(requested: string, supported: readonly string[] = SUPPORTED_VERSIONS): BerthError {
+  return new BerthError('unsupported_protocol_version', `Unsupported protocol version: ${requested}; supported: ${supported.join(', ')}`, {
+    details: { supported: [...supported], requested },
+  });
+}
+
+/** Every 2026-07-28 request names its revision and its client's capabilities in `_meta` (-32602 otherwise). */
+function checkEnvelope(meta: Record<string, unknown>): void {
+  const problems: Array<[string, string]> = [];
+  if (typeof meta[META_PROTOCOL_VERSION] !== 'string') problems.push([META_PROTOCOL_VERSION, meta[META_PROTOCOL_VERSION] === undefined ? 'missing' : 'invalid']);
+  const capabilities = meta[META_CLIENT_CAPABILITIES];
+  if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
+    problems.push([META_CLIENT_CAPABILITIES, capabilities === undefined ? 'missing' : 'invalid']);
+  }
+  const first = problems[0];
+  if (!first) return;
+  throw new BerthError('invalid_params', `Invalid _meta envelope for protocol revision ${MODERN_VERSION}: ${first[0]}: ${first[1]}`, {
+    details: { envelope: { key: first[0], problem: first[1] } },
   });
 }
 
@@ -80,7 +98,9 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
   const params = ('params' in message ? message.params : undefined) ?? {};
   const meta = (typeof params._meta === 'object' && params._meta !== null ? params._meta : {}) as Record<string, unknown>;
   const bodyVersion = meta[META_PROTOCOL_VERSION];
-  const claimsModern = headerVersion === MODERN_VERSION || bodyVersion !== undefined;
+  // A version header naming no revision berth knows, on a body without the modern envelope, is a legacy client's
+  // mistake; with the envelope it is a modern request (the mismatch and version checks below decide).
+  const claimsModern = headerVersion === MODERN_VERSION || bodyVersion !== undefined || (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion) && '_meta' in params);
 
   if (!claimsModern) {
     if (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion)) throw unsupported(headerVersion);
@@ -89,12 +109,13 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
   if (!('method' in message)) {
     throw new BerthError('invalid_request', 'JSON-RPC responses are not sent to a 2026-07-28 server: servers send no requests in that revision');
   }
-  if (typeof bodyVersion === 'string' && !SUPPORTED_VERSIONS.includes(bodyVersion)) throw unsupported(bodyVersion);
-  if (headerVersion !== undefined && headerVersion !== MODERN_VERSION && !SUPPORTED_VERSIONS.includes(headerVersion)) throw unsupported(headerVersion);
+  // The order the transport's checks run in: header present, envelope complete, header agrees with body, version known.
   if (headerVersion === undefined) throw mismatch('the MCP-Protocol-Version header is missing', '(missing)', String(bodyVersion));
+  if (isRequest(message)) checkEnvelope(meta);
   if (bodyVersion !== undefined && bodyVersion !== headerVersion) {
     throw mismatch(`MCP-Protocol-Version is ${headerVersion} but _meta names ${String(bodyVersion)}`, headerVersion, String(bodyVersion));
   }
+  if (headerVersion !== MODERN_VERSION) throw unsupported(headerVersion, MODERN_ONLY);
 
   const method = message.method;
   const methodHeader = headers.get('mcp-method');
@@ -115,21 +136,11 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
     if (decodeHeaderValue(nameHeader) !== bodyName) throw mismatch(`Mcp-Name is ${nameHeader} but the body's ${nameParam} is ${String(bodyName)}`, nameHeader, String(bodyName));
   }
 
-  if (bodyVersion === undefined) {
-    throw new BerthError('invalid_params', `Invalid _meta envelope for protocol revision ${MODERN_VERSION}: ${META_PROTOCOL_VERSION}: missing`, {
-      details: { envelope: { key: META_PROTOCOL_VERSION, problem: 'missing' } },
-    });
-  }
   const capabilities = meta[META_CLIENT_CAPABILITIES];
-  if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
-    throw new BerthError('invalid_params', `Invalid _meta envelope for protocol revision ${MODERN_VERSION}: ${META_CLIENT_CAPABILITIES}: ${capabilities === undefined ? 'missing' : 'not an object'}`, {
-      details: { envelope: { key: META_CLIENT_CAPABILITIES, problem: capabilities === undefined ? 'missing' : 'invalid' } },
-    });
-  }
   if (REMOVED_METHODS.has(method)) {
     throw new BerthError('method_not_found', `Method not found: ${method} is not part of protocol revision ${MODERN_VERSION}`);
   }
-  const request: ModernRequest = { era: 'modern', id: message.id, method, params, capabilities: capabilities as Record<string, unknown> };
+  const request: ModernRequest = { era: 'modern', id: message.id, method, params, capabilities: (capabilities ?? {}) as Record<string, unknown> };
   if (name !== undefined) request.name = name;
   return request;
 }

@@ -14,8 +14,9 @@ export interface Sealing {
 
 /**
  * Seals the `requestState` of an `input_required` result in an answer to tools/call, prompts/get or
- * resources/read, whether the answer is plain JSON or the last event of an SSE stream. Everything else passes
- * through as it comes: SSE events are re-emitted one by one, never held back.
+ * resources/read, whether the answer is plain JSON or the last event of an SSE stream, and gives a result without
+ * `resultType` the `complete` it lacks. Everything else passes through as it comes: SSE events are re-emitted one
+ * by one, never held back.
  */
 export function sealAnswer(body: Readable, contentType: string, sealing: Sealing): { body: Readable; rewritesLength: boolean } {
   if (contentType.includes('text/event-stream')) {
@@ -28,6 +29,10 @@ export function sealAnswer(body: Readable, contentType: string, sealing: Sealing
   return { body, rewritesLength: false };
 }
 
+/**
+ * The message with its `input_required` requestState sealed, or a complete result missing `resultType` given it
+ * (2026-07-28 requires it; some servers leave it out), or undefined when nothing changes.
+ */
 function sealMessage(text: string, sealing: Sealing): string | undefined {
   let message: { result?: Record<string, unknown> };
   try {
@@ -36,7 +41,9 @@ function sealMessage(text: string, sealing: Sealing): string | undefined {
     return undefined;
   }
   const result = message.result;
-  if (!result || result.resultType !== 'input_required') return undefined;
+  if (!result) return undefined;
+  if (result.resultType === undefined) return JSON.stringify({ ...message, result: { ...result, resultType: 'complete' } });
+  if (result.resultType !== 'input_required') return undefined;
   const inner = typeof result.requestState === 'string' ? result.requestState : undefined;
   const requestState = sealing.sealer.seal(sealing.binding, inner, sealing.ttlMs);
   return JSON.stringify({ ...message, result: { ...result, requestState } });
@@ -91,7 +98,8 @@ function sseSealer(sealing: Sealing): Transform {
 }
 
 function sealBlock(block: string, sealing: Sealing): string {
-  if (!block.includes('input_required')) return block;
+  const mayChange = block.includes('input_required') || (block.includes('"result"') && !block.includes('"resultType"'));
+  if (!mayChange) return block;
   const [event] = new SseParser().push(block.endsWith('\n\n') ? block : `${block}\n\n`);
   const sealed = event?.event === 'message' ? sealMessage(event.data, sealing) : undefined;
   return sealed === undefined ? block : sseEvent(sealed);
