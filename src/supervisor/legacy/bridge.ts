@@ -188,11 +188,14 @@ export class LegacyBridge {
       return;
     }
     let owner: BridgedCall | undefined;
+    let running = 0;
     for (const call of this.#calls.values()) {
-      if (call.running && (!owner || call.startedAt < owner.startedAt)) owner = call;
+      if (!call.running) continue;
+      running++;
+      if (!owner || call.startedAt < owner.startedAt) owner = call;
     }
     if (owner) {
-      owner.ask(request, false);
+      owner.ask(request, running === 1);
       return;
     }
     if (request.method === 'roots/list') {

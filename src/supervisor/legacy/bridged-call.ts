@@ -12,6 +12,44 @@ interface Question {
   serverId: JsonRpcId;
   method: string;
   params: Record<string, unknown> | undefined;
+  attributed: boolean;
+}
+
+/**
+ * A legacy server may name the key its question goes under in the client's `inputRequests` (and answers come back
+ * under in `inputResponses`) with `_meta["dev.berth/input-key"]`; berth numbers the others. The hint is removed
+ * before the question reaches the client, and so is the 2025-11-25 `elicitationId`, which 2026-07-28 dropped.
+ */
+export const INPUT_KEY_META = 'dev.berth/input-key';
+
+function keyOf(params: Record<string, unknown> | undefined, used: Set<string>, next: () => string): { key: string; params: Record<string, unknown> | undefined } {
+  if (params === undefined) return { key: next(), params };
+  const { elicitationId: _id, ...rest } = params;
+  const meta = rest._meta as Record<string, unknown> | undefined;
+  const hint = meta?.[INPUT_KEY_META];
+  if (meta && hint !== undefined) {
+    const { [INPUT_KEY_META]: _hint, ...others } = meta;
+    if (Object.keys(others).length === 0) delete rest._meta;
+    else rest._meta = others;
+  }
+  const key = typeof hint === 'string' && hint !== '' && !used.has(hint) ? hint : next();
+  return { key, params: rest };
+}
+
+/** Whether a client's answer has the shape of a result to the question it answers; anything else counts as missing. */
+function validAnswer(method: string, answer: unknown): boolean {
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) return false;
+  const value = answer as Record<string, unknown>;
+  switch (method) {
+    case 'elicitation/create':
+      return value.action === 'accept' || value.action === 'decline' || value.action === 'cancel';
+    case 'sampling/createMessage':
+      return typeof value.role === 'string' && typeof value.content === 'object' && value.content !== null;
+    case 'roots/list':
+      return Array.isArray(value.roots);
+    default:
+      return true;
+  }
 }
 
 export interface CallOwner {
@@ -48,6 +86,10 @@ export class BridgedCall implements BridgeSink {
   readonly #asked = new Map<string, Question>();
   /** Questions gathered for the round about to end. */
   readonly #gathering = new Map<string, Question>();
+  /** Every key used in this call, so none is reused (clients may dedupe by key). */
+  readonly #usedKeys = new Set<string>();
+  /** Answers the first request brought before anything was asked. */
+  #preAnswers: Record<string, unknown> = {};
   #nextKey = 1;
   #gatherTimer: NodeJS.Timeout | undefined;
   #inputTimer: NodeJS.Timeout | undefined;
@@ -58,6 +100,8 @@ export class BridgedCall implements BridgeSink {
   constructor(owner: CallOwner, message: JsonRpcRequest, writer: ResponseWriter) {
     this.#owner = owner;
     this.method = message.method;
+    const early = message.params?.inputResponses;
+    if (typeof early === 'object' && early !== null && !Array.isArray(early)) this.#preAnswers = { ...(early as Record<string, unknown>) };
     this.#openRound(message, writer);
   }
 
@@ -92,9 +136,11 @@ export class BridgedCall implements BridgeSink {
       this.#finishWith(this.#held);
       return;
     }
-    const answers = (message.params?.inputResponses ?? {}) as Record<string, unknown>;
+    const given = message.params?.inputResponses;
+    const answers = (typeof given === 'object' && given !== null ? given : {}) as Record<string, unknown>;
     for (const [key, question] of this.#asked) {
-      if (!(key in answers)) continue;
+      // A missing or malformed answer leaves its question open; it is asked again below.
+      if (!validAnswer(question.method, answers[key])) continue;
       this.#asked.delete(key);
       this.#owner.peer.respond({ jsonrpc: '2.0', id: question.serverId, result: answers[key] as Record<string, unknown> });
     }
@@ -131,32 +177,21 @@ export class BridgedCall implements BridgeSink {
   }
 
   /**
-   * A question from the server for this call. `attributed` says the transport tied it to this call; a question the
-   * bridge only guessed belongs here (stdio) does not fail the call when this client cannot answer it — it may be
-   * the server's own business, such as asking for roots at the start of the session.
+   * A question from the server for this call. `attributed` says berth knows it belongs here (the transport tied it
+   * to this call, or this was the only call running); a guessed question never fails the call.
    */
   ask(request: JsonRpcRequest, attributed: boolean): void {
-    const params = request.params === undefined ? undefined : withoutElicitationId(request.params);
-    const missing = missingCapability(request.method, params, this.#capabilities);
-    if (missing && !attributed) {
-      this.#owner.peer.respond(
-        request.method === 'roots/list'
-          ? { jsonrpc: '2.0', id: request.id, result: { roots: [] } }
-          : { jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `the client cannot answer ${request.method}` } },
-      );
+    const { key, params } = keyOf(request.params, this.#usedKeys, () => `berth-${this.#nextKey++}`);
+    this.#usedKeys.add(key);
+    const question: Question = { serverId: request.id, method: request.method, params, attributed };
+    const early = this.#preAnswers[key];
+    if (early !== undefined && validAnswer(request.method, early)) {
+      // The client sent this answer before it was asked (inputResponses on the first request).
+      delete this.#preAnswers[key];
+      this.#owner.peer.respond({ jsonrpc: '2.0', id: request.id, result: early as Record<string, unknown> });
       return;
     }
-    if (missing) {
-      this.#owner.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `the client cannot answer ${request.method}` } });
-      this.#writer?.finish({
-        jsonrpc: '2.0',
-        id: this.#clientId,
-        error: { code: -32021, message: `The server asked for ${request.method}, which this request's clientCapabilities do not declare`, data: { requiredCapabilities: missing } },
-      });
-      this.#cancel('the client lacks a capability the server needs');
-      return;
-    }
-    this.#gathering.set(`berth-${this.#nextKey++}`, { serverId: request.id, method: request.method, params });
+    this.#gathering.set(key, question);
     if (!this.#gatherTimer) this.#gatherTimer = setTimeout(() => this.#askGathered(), GATHER_MS);
   }
 
@@ -165,10 +200,40 @@ export class BridgedCall implements BridgeSink {
     this.#cancel(reason);
   }
 
+  /**
+   * The questions of one round, sorted by what this request's client can answer. Those it cannot are refused to the
+   * server as a client without the capability would refuse them. If it can answer none of them and berth is sure
+   * they are this call's, the call ends with -32021 naming what the client lacks.
+   */
   #askGathered(): void {
     this.#gatherTimer = undefined;
-    const questions = new Map(this.#gathering);
+    const questions = new Map<string, Question>();
+    let required: Record<string, unknown> | undefined;
+    for (const [key, question] of this.#gathering) {
+      const missing = missingCapability(question.method, question.params, this.#capabilities);
+      if (!missing) {
+        questions.set(key, question);
+        continue;
+      }
+      if (question.attributed) required ??= missing;
+      this.#owner.peer.respond(
+        question.method === 'roots/list'
+          ? { jsonrpc: '2.0', id: question.serverId, result: { roots: [] } }
+          : { jsonrpc: '2.0', id: question.serverId, error: { code: -32601, message: `the client cannot answer ${question.method}` } },
+      );
+    }
     this.#gathering.clear();
+    if (questions.size === 0) {
+      if (required && this.running) {
+        this.#writer?.finish({
+          jsonrpc: '2.0',
+          id: this.#clientId,
+          error: { code: -32021, message: "The server asked for input this request's clientCapabilities do not declare", data: { requiredCapabilities: required } },
+        });
+        this.#cancel('the client lacks a capability the server needs');
+      }
+      return;
+    }
     for (const [key, question] of questions) this.#asked.set(key, question);
     if (this.running) this.#endRound(questions);
   }
@@ -231,11 +296,4 @@ export class BridgedCall implements BridgeSink {
     if (this.#inputTimer) clearTimeout(this.#inputTimer);
     this.#inputTimer = undefined;
   }
-}
-
-/** 2026-07-28 has no `elicitationId` (the client learns the outcome by retrying). */
-function withoutElicitationId(params: Record<string, unknown>): Record<string, unknown> {
-  if (!('elicitationId' in params)) return params;
-  const { elicitationId: _id, ...rest } = params;
-  return rest;
 }
