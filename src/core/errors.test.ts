@@ -23,7 +23,7 @@ test('wire shapes carry the same code, message and details', () => {
   assert.deepEqual(jsonRpcErrorBody(err, 7), {
     jsonrpc: '2.0',
     id: 7,
-    error: { code: -32001, message: 'no runtime "x"', data: { code: 'runtime_not_found', details: { runtime: 'x' } } },
+    error: { code: -32001, message: 'no runtime "x"', data: { code: 'runtime_not_found', runtime: 'x' } },
   });
 });
 

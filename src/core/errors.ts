@@ -5,7 +5,9 @@
  * Wire shapes (the same fields everywhere):
  *   REST:     { "error": { "code": "runtime_not_found", "message": "...", "details": { ... } } }
  *   JSON-RPC: { "jsonrpc": "2.0", "id": 1, "error": { "code": -32001, "message": "...",
- *               "data": { "code": "runtime_not_found", "details": { ... } } } }
+ *               "data": { "code": "runtime_not_found", ...details } } }
+ * In JSON-RPC the details sit beside the code in `data`, because MCP fixes the `data` of its own errors
+ * (`supported`/`requested` for -32022, `requiredCapabilities` for -32021, `mismatch` for -32020).
  */
 
 interface ErrorKind {
@@ -140,7 +142,7 @@ export type JsonRpcId = string | number | null;
 export interface JsonRpcErrorMessage {
   jsonrpc: '2.0';
   id: JsonRpcId;
-  error: { code: number; message: string; data: { code: ErrorCode; details?: ErrorDetails } };
+  error: { code: number; message: string; data: { code: ErrorCode; [detail: string]: unknown } };
 }
 
 export function restErrorBody(error: BerthError): { error: ErrorBody } {
@@ -148,7 +150,5 @@ export function restErrorBody(error: BerthError): { error: ErrorBody } {
 }
 
 export function jsonRpcErrorBody(error: BerthError, id: JsonRpcId): JsonRpcErrorMessage {
-  const data: JsonRpcErrorMessage['error']['data'] =
-    error.details === undefined ? { code: error.code } : { code: error.code, details: error.details };
-  return { jsonrpc: '2.0', id, error: { code: error.rpcCode, message: error.message, data } };
+  return { jsonrpc: '2.0', id, error: { code: error.rpcCode, message: error.message, data: { ...error.details, code: error.code } } };
 }

@@ -163,8 +163,13 @@ export class LegacyBridge {
       call.start(legacy);
       return;
     }
+    const logLevel = (message.params?._meta as Record<string, unknown> | undefined)?.[META_LOG_LEVEL];
     const id = this.#options.peer.request(legacy, {
-      onNotification: (note) => writer.notify(note),
+      onNotification: (note) => {
+        // Logs reach only requests that asked for them, at their level (2026-07-28 logging is per request).
+        if (note.method === 'notifications/message' && (typeof logLevel !== 'string' || !logLevelPasses(note.params?.level, logLevel))) return;
+        writer.notify(note);
+      },
       onResponse: (response) =>
         writer.finish(
           response.error

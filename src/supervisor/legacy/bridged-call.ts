@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { META_CLIENT_CAPABILITIES, META_LOG_LEVEL } from '../../mcp/classify.ts';
-import { type InitializeResult, missingCapability, toModernError, toModernResult } from '../../mcp/legacy.ts';
+import { type InitializeResult, logLevelPasses, missingCapability, toModernError, toModernResult } from '../../mcp/legacy.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
@@ -152,6 +152,7 @@ export class BridgedCall implements BridgeSink {
   // BridgeSink: what the server sends for this call.
 
   onNotification(message: JsonRpcNotification): void {
+    if (message.method === 'notifications/message' && (this.#logLevel === undefined || !logLevelPasses(message.params?.level, this.#logLevel))) return;
     this.#writer?.notify(message);
   }
 
