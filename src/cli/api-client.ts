@@ -31,6 +31,8 @@ export interface SessionView {
   lastActiveAt: string;
   pid?: number;
   memoryBytes?: number;
+  inFlight?: number;
+  waitingForInput?: number;
 }
 
 /** The typed client of berth's `/v1` API that the CLI uses. */

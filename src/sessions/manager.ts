@@ -24,6 +24,8 @@ export interface SessionInfo {
   lastActiveAt: string;
   /** Requests in flight right now. */
   inFlight: number;
+  /** Calls whose client owes answers to the server's questions (MRTR); the session is not idle while any do. */
+  waitingForInput: number;
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   sandboxId: string;
@@ -230,6 +232,7 @@ export class SessionManager {
       createdAt: new Date(session.createdAt).toISOString(),
       lastActiveAt: new Date(session.lastActiveAt).toISOString(),
       inFlight: session.inFlight,
+      waitingForInput: session.sandbox?.waiting ?? 0,
       idleTimeoutSeconds: target.idleTimeoutSeconds,
       maxLifetimeSeconds: target.maxLifetimeSeconds,
       sandboxId: session.sandboxId,

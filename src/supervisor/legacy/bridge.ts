@@ -184,8 +184,9 @@ export class LegacyBridge {
 
   /**
    * A server request that no transport attributed to a call (stdio has no way to). It goes to the one call that is
-   * running; with several running, to the oldest of them, since stdio gives nothing better to go on. With none,
-   * berth answers what it can: no roots, and a pong.
+   * running. With several running it goes to the one started last — the usual shape is a long call still working
+   * when a quick one asks something — and, being a guess, it never fails that call. With none running, berth
+   * answers what it can: no roots, and a pong.
    */
   #serverRequest(request: JsonRpcRequest): void {
     if (request.method === 'ping') {
@@ -197,7 +198,7 @@ export class LegacyBridge {
     for (const call of this.#calls.values()) {
       if (!call.running) continue;
       running++;
-      if (!owner || call.startedAt < owner.startedAt) owner = call;
+      if (!owner || call.startedAt >= owner.startedAt) owner = call;
     }
     if (owner) {
       owner.ask(request, running === 1);
