@@ -15,7 +15,7 @@ import { createHttpUpstream } from './http-upstream.ts';
 import { LegacyBridge } from './legacy/bridge.ts';
 import { HttpLegacyPeer } from './legacy/http-peer.ts';
 import type { BridgeSink } from './legacy/peer.ts';
-import { attachServer, crashMessage, StartTimeout, type AttachedServer } from './server-process.ts';
+import { attachServer, crashMessage, StartTimeout, unlessExited, type AttachedServer } from './server-process.ts';
 import { parseSpec } from './spec.ts';
 import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
@@ -46,7 +46,7 @@ function activityReporter(): (waiting: number) => void {
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), onOutput);
-  const era = spec.era === 'auto' ? await probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS) : spec.era;
+  const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
   if (era === 'modern') {
     const upstream = new StdioUpstream(spec.runtime, peer, server.exited);
     route = upstream.fromServer;
@@ -55,12 +55,12 @@ async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise
   const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: false, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
   route = bridge.fromServer;
   failOnExit(peer, server.exited, (call, exit) => (call as BridgeSink).onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
-  await bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS));
+  await unlessExited(spec, server.exited, bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)), 'answered initialize');
   return { handler: bridge.handle, era };
 }
 
 async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
-  const era = spec.era === 'auto' ? await probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS) : spec.era;
+  const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
   if (era === 'modern') return { handler: createHttpUpstream(spec, server.host, server.exited), era };
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new HttpLegacyPeer({ host: server.host, port: spec.port, path: spec.path, onServerMessage: (message) => route(message), reinitialize: () => open() });
@@ -75,7 +75,7 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
     });
   };
   void server.exited.then((exit) => bridge.serverExited(crashMessage(spec.runtime, exit)));
-  await open();
+  await unlessExited(spec, server.exited, open(), 'answered initialize');
   return { handler: bridge.handle, era };
 }
 

@@ -65,6 +65,14 @@ export async function attachServer(spec: SupervisorSpec, pid: number): Promise<A
   }
 }
 
+/**
+ * `work` (a probe, an `initialize`) unless the server exits first, in which case it fails at once with the reason
+ * instead of waiting for its own timeout.
+ */
+export function unlessExited<T>(spec: SupervisorSpec, exited: Promise<ServerExit>, work: Promise<T>, what: string): Promise<T> {
+  return Promise.race([work, exited.then((exit) => Promise.reject(new Error(exitedEarly(spec, exit, what))))]);
+}
+
 /** Exit code 127 is the shell's "command not found"; say so, since it is the usual cause. */
 function exitedEarly(spec: SupervisorSpec, exit: ServerExit, before: string): string {
   const hint = exit.exitCode === 127 ? `; "${spec.command}" was not found: check the command and that the program is in the artifact or on PATH` : '';

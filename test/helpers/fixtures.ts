@@ -1,10 +1,13 @@
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(tmpdir(), `berth-fixtures-${process.pid}`);
+const execFileAsync = promisify(execFile);
 const built = new Map<string, Promise<string>>();
 
 /**
@@ -32,4 +35,30 @@ export function fixtureDir(name: string): Promise<string> {
     built.set(name, dir);
   }
   return dir;
+}
+
+const EVERYTHING_VERSION = '2026.8.31';
+let everything: Promise<string> | undefined;
+
+/**
+ * A deployable directory holding @modelcontextprotocol/server-everything as published, with its dependencies,
+ * installed from npm's cache (the package is a dev dependency, so `npm ci` put it there): the server is hosted
+ * unchanged, not rebuilt.
+ */
+export function everythingDir(): Promise<string> {
+  everything ??= (async () => {
+    const dir = join(root, 'server-everything');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"name":"everything-artifact","private":true}\n');
+    await execFileAsync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=dev', '--loglevel=error', `@modelcontextprotocol/server-everything@${EVERYTHING_VERSION}`], {
+      cwd: dir,
+    });
+    return dir;
+  })();
+  return everything;
+}
+
+/** How to start server-everything inside its sandbox. */
+export function everythingCommand(transport: 'stdio' | 'http'): string {
+  return `node node_modules/@modelcontextprotocol/server-everything/dist/index.js ${transport === 'http' ? 'streamableHttp' : 'stdio'}`;
 }

@@ -46,6 +46,7 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     await deploy(node, 'never-listens', await fixtureDir('never-listens'), { transport: 'http', command: 'node server.js' });
     await deploy(node, 'exits-at-start', await fixtureDir('exits-at-start'), { transport: 'http', command: 'node server.js' });
     await deploy(node, 'exits-at-start-stdio', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.js' });
+    await deploy(node, 'exits-soon-stdio', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.js 300' });
   });
   after(async () => {
     await node?.stop();
@@ -143,6 +144,10 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     assert.equal(stdio.status, 502);
     assert.ok(['sandbox_failed', 'server_crashed'].includes(stdio.json.error.data.code), stdio.json.error.data.code);
     assert.match(stdio.json.error.message, /runtime "exits-at-start-stdio".*exit code 4/);
+    // Started, then dead before it answered anything: a start failure at once, not a wait for the start timeout.
+    const soon = await post(node, '/runtimes/exits-soon-stdio/mcp', toolCall('increment'));
+    assert.equal(soon.json.error.data.code, 'sandbox_failed');
+    assert.match(soon.json.error.message, /runtime "exits-soon-stdio".*exit code 4.*before it answered/);
   });
 
   test('the control plane answers bad deploys with what to fix', async () => {

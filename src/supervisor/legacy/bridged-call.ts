@@ -216,7 +216,9 @@ export class BridgedCall implements BridgeSink {
         questions.set(key, question);
         continue;
       }
-      if (question.attributed) required ??= missing;
+      // Stateful-era servers ask for roots as session context, often unprompted: a client without roots has none
+      // to give, which is an answer, not a reason to fail the call.
+      if (question.attributed && question.method !== 'roots/list') required ??= missing;
       this.#owner.peer.respond(
         question.method === 'roots/list'
           ? { jsonrpc: '2.0', id: question.serverId, result: { roots: [] } }
