@@ -88,6 +88,11 @@ export class SessionManager {
   readonly #options: SessionManagerOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #ended = new Map<string, EndedSession>();
+  /**
+   * The MCP revision each runtime version's server turned out to speak. Sandboxes of a version whose revision is
+   * `auto` ask their server (one `server/discover`); once one has, the next ones are told.
+   */
+  readonly #eras = new Map<string, 'modern' | 'legacy'>();
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -145,6 +150,8 @@ export class SessionManager {
     }
     const now = Date.now();
     const sandboxId = randomId('sbx');
+    const versionKey = `${target.runtime}@${target.version}`;
+    const era = target.sandbox.era === 'auto' ? (this.#eras.get(versionKey) ?? 'auto') : target.sandbox.era;
     const session: Session = {
       id,
       target,
@@ -153,13 +160,14 @@ export class SessionManager {
       createdAt: now,
       lastActiveAt: now,
       inFlight: 0,
-      ready: this.#options.driver.start({ ...target.sandbox, id: sandboxId }),
+      ready: this.#options.driver.start({ ...target.sandbox, era, id: sandboxId }),
     };
     this.#sessions.set(id, session);
     const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: sandboxId });
     session.ready.then(
       (sandbox) => {
         session.sandbox = sandbox;
+        if (target.sandbox.era === 'auto') this.#eras.set(versionKey, sandbox.era);
         if (session.state === 'starting') session.state = 'ready';
         const lifetimeLeft = session.createdAt + target.maxLifetimeSeconds * 1000 - Date.now();
         session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));

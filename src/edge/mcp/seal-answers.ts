@@ -67,7 +67,13 @@ async function* jsonSealer(body: Readable, sealing: Sealing): AsyncGenerator<Buf
     }
   }
   if (!inspecting) return;
-  const text = Buffer.concat(chunks).toString('utf8');
+  const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  // Most answers are complete results that say so: pass their bytes on without parsing them.
+  if (!whole.includes('input_required') && whole.includes('"resultType"')) {
+    yield whole;
+    return;
+  }
+  const text = whole.toString('utf8');
   yield Buffer.from(sealMessage(text, sealing) ?? text);
 }
 
