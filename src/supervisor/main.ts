@@ -63,7 +63,14 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
   const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
   if (era === 'modern') return { handler: createHttpUpstream(spec, server.host, server.exited), era };
   let route: (message: JsonRpcMessage) => void = () => {};
-  const peer = new HttpLegacyPeer({ host: server.host, port: spec.port, path: spec.path, onServerMessage: (message) => route(message), reinitialize: () => open() });
+  const peer = new HttpLegacyPeer({
+    host: server.host,
+    port: spec.port,
+    path: spec.path,
+    onServerMessage: (message) => route(message),
+    reinitialize: () => open(),
+    serverExited: server.exited.then((exit) => crashMessage(spec.runtime, exit)),
+  });
   const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
   route = bridge.fromServer;
   const open = async (): Promise<void> => {

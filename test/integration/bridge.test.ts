@@ -195,6 +195,17 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       assert.deepEqual(toolText(await long), { waited: 1500, cancelled: false });
     });
 
+    test(`${runtime}: a server that dies mid-call gives a clear error, and the next request a fresh legacy session`, async () => {
+      const sessionId = randomUUID();
+      assert.deepEqual(toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })), { count: 1 });
+      const crashed = await rawCall(node.url, runtime, 'tools/call', 'crash', {}, { sessionId });
+      assert.equal(crashed.status, 502);
+      assert.equal(crashed.response.error?.data?.code, 'server_crashed');
+      assert.match(crashed.response.error?.message ?? '', /exit code 3/);
+      await waitFor(async () => !(await node.api.sessions(runtime)).some((s) => s.id === sessionId), 'the dead sandbox to go');
+      assert.deepEqual(toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })), { count: 1 }, 'initialized afresh');
+    });
+
     test(`${runtime}: a call whose client never answers is cancelled in bounded time and leaves nothing waiting`, async () => {
       const sessionId = randomUUID();
       const asked = await rawCall(node.url, runtime, 'tools/call', 'ask_name', {}, { sessionId, capabilities: ELICIT });

@@ -37,18 +37,28 @@ export class HttpLegacyPeer implements LegacyPeer {
   readonly #byToken = new Map<string, number>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
   readonly #reinitialize: () => Promise<void>;
+  /** Resolves with what to tell a client once the server has exited. */
+  readonly #serverExited: Promise<string>;
   #sessionId: string | undefined;
   #version: string = LEGACY_VERSIONS[0];
   #nextId = 1;
   #closed = false;
   #getStream: ClientRequest | undefined;
 
-  constructor(options: { host: string; port: number; path: string; onServerMessage: (message: JsonRpcMessage) => void; reinitialize: () => Promise<void> }) {
+  constructor(options: {
+    host: string;
+    port: number;
+    path: string;
+    onServerMessage: (message: JsonRpcMessage) => void;
+    reinitialize: () => Promise<void>;
+    serverExited: Promise<string>;
+  }) {
     this.#host = options.host;
     this.#port = options.port;
     this.#path = options.path;
     this.#onServerMessage = options.onServerMessage;
     this.#reinitialize = options.reinitialize;
+    this.#serverExited = options.serverExited;
   }
 
   /** Records the session the server gave at `initialize`, and opens the GET stream for what it sends unasked. */
@@ -230,11 +240,18 @@ export class HttpLegacyPeer implements LegacyPeer {
     entry.sink.onResponse({ ...message, id: entry.clientId });
   }
 
+  /**
+   * A request that got no answer. A server that died shows up on its sockets a moment before its exit status does:
+   * wait that moment, so the client hears "the server exited" rather than "the connection broke".
+   */
   #fail(id: number, why: string): void {
     const entry = this.#entries.get(id);
     if (!entry) return;
     this.#forget(id);
-    entry.sink.onFailure?.(why);
+    void Promise.race([this.#serverExited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]).then((crash) => {
+      if (crash !== undefined) entry.sink.onFailure?.(crash, 'server_crashed');
+      else entry.sink.onFailure?.(why);
+    });
   }
 
   #forget(id: number): void {
