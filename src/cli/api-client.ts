@@ -29,6 +29,7 @@ export interface SessionView {
   state: string;
   createdAt: string;
   lastActiveAt: string;
+  sandboxId: string;
   pid?: number;
   memoryBytes?: number;
   inFlight?: number;

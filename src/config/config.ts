@@ -26,7 +26,7 @@ export interface Config {
   logFormat: 'text' | 'json';
   /** Largest MCP request body accepted, in bytes (`BERTH_MAX_BODY_BYTES`, default 4 MiB); larger gets 413. */
   maxBodyBytes: number;
-  /** Largest artifact upload, in bytes (`BERTH_MAX_ARTIFACT_BYTES`, default 1 GiB). */
+  /** Largest artifact upload, in bytes (`BERTH_MAX_ARTIFACT_BYTES`, default 1 GiB); it may unpack to 4 times that. */
   maxArtifactBytes: number;
   /**
    * Host names requests may be addressed to (`BERTH_ALLOWED_HOSTS`, comma-separated, `*` for any). The `Host`

@@ -10,20 +10,22 @@ import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 export const DEFAULT_ENDPOINT = 'DEFAULT';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
+const NO_NUL = { message: 'must not contain NUL characters' };
 
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
 const DeployInput = z.strictObject({
   artifactId: z.string().regex(/^art_[a-z2-7]+$/, 'must be an artifact id from POST /v1/artifacts'),
-  command: z.string().trim().min(1, 'must name the program that starts the server').max(4096),
+  command: z.string().trim().min(1, 'must name the program that starts the server').max(4096).refine((v) => !v.includes('\0'), NO_NUL),
   transport: z.enum(['stdio', 'http']).default('http'),
   port: z.number().int().min(1).max(65535).default(8000),
   path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
   protocol: z.enum(['mcp', 'http']).default('mcp'),
   serverEra: z.enum(['auto', 'modern', 'legacy']).default('auto'),
   env: z
-    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024))
+    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
     .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
-  .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all')
+    .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all')
     .default({}),
   idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
   maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),

@@ -23,8 +23,8 @@ export interface SupervisorSpec {
   /** For `stdio`: the FIFOs the launcher connected to the server's stdin and stdout. */
   stdinPath: string;
   stdoutPath: string;
-  /** The channel socket, as seen inside the sandbox. */
-  socketPath: string;
+  /** The inherited descriptor of the channel's listening socket (the host owns the socket file). */
+  channelFd: number;
   /** How long the server has to become ready before the supervisor gives up. */
   startTimeoutMs: number;
   /** Which MCP revision the server speaks; `auto` asks it (`server/discover`). */

@@ -68,6 +68,11 @@ export interface Sandbox {
   /** Settles once the sandbox is gone and cleaned up; never rejects. */
   readonly exited: Promise<SandboxExit>;
   stats(): SandboxStats;
+  /**
+   * Someone learned the sandbox's server is gone before the supervisor said so (a call answered `server_crashed`):
+   * it takes no new requests from now on (`closing` settles) and is ended shortly, once answers in flight are out.
+   */
+  retire(): void;
   /** Kills everything in the sandbox and removes its private files. Idempotent; resolves when done. */
   stop(): Promise<void>;
 }

@@ -1,27 +1,29 @@
 import { isPlainCommand } from '../core/command.ts';
 import type { SupervisorSpec } from '../core/channel.ts';
 import { SUPERVISOR_NODE_FLAGS } from './supervisor-program.ts';
+import { CHANNEL_FD } from './channel-socket.ts';
 
 /**
  * A sandbox's first program: a few lines of sh that start the runtime's server in the background and then become
  * berth's supervisor, so the two boot side by side instead of one after the other (each is a Node start, about
  * 20 ms). A stdio server's stdin and stdout are FIFOs the supervisor opens once it runs; they are opened
  * read-write here, so neither side waits for the other. The server inherits the launcher's environment, which the
- * driver sets to exactly the server's (sh's own PWD is removed); the supervisor learns the server's pid from its
- * arguments.
+ * driver sets to exactly the server's (sh's own PWD is removed), but not the channel's listening socket
+ * (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts with an empty environment, so nothing
+ * the runtime declares (NODE_OPTIONS, say) reaches it, and learns the server's pid from its arguments.
  */
 const SCRIPT = `unset PWD
 if [ "$2" = stdio ]; then
   mkfifo -m 600 "$1/in" "$1/out" || exit 91
-  if [ "$3" = plain ]; then $4 0<>"$1/in" 1<>"$1/out" & else /bin/sh -c "$4" 0<>"$1/in" 1<>"$1/out" & fi
+  if [ "$3" = plain ]; then $4 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & else /bin/sh -c "$4" 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & fi
 else
-  if [ "$3" = plain ]; then $4 </dev/null 1>&2 & else /bin/sh -c "$4" </dev/null 1>&2 & fi
+  if [ "$3" = plain ]; then $4 </dev/null 1>&2 ${CHANNEL_FD}>&- & else /bin/sh -c "$4" </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
 fi
-exec "$5" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$6" "$7" "$!"`;
+exec /usr/bin/env -i "$5" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$6" "$7" "$!"`;
 
 /** Where things are for the launcher; the driver starts it in the server's working directory (its artifact). */
 export interface LaunchPaths {
-  /** The writable directory holding the channel socket and the FIFOs. */
+  /** The writable directory holding a stdio server's FIFOs. */
   runDir: string;
   node: string;
   supervisor: string;

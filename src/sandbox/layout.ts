@@ -3,17 +3,20 @@ import { join } from 'node:path';
 
 /**
  * A sandbox's private host directories under the driver's state directory: `home` (the writable workspace the
- * server sees as HOME) and `run` (the channel socket). Both belong to the sandbox's uid and go when it ends.
+ * server sees as HOME) and `run` (a stdio server's FIFOs), both the sandbox uid's, and `root` itself, berth's alone,
+ * which holds the channel socket (`channelSocket`). All go when the sandbox ends.
  */
 export class SandboxDirs {
   readonly root: string;
   readonly home: string;
   readonly run: string;
+  readonly channelSocket: string;
 
   constructor(stateDir: string, id: string) {
     this.root = join(stateDir, id);
     this.home = join(this.root, 'home');
     this.run = join(this.root, 'run');
+    this.channelSocket = join(this.root, CHANNEL_SOCKET_NAME);
   }
 
   /** With an owner, `root` is left traversable (0711) so the owner's bwrap can reach `home` and `run` by path. */
@@ -33,5 +36,5 @@ export class SandboxDirs {
   }
 }
 
-/** The Unix socket file name inside `run`; short, so host paths stay under the 108-byte socket path limit. */
-export const CHANNEL_SOCKET_NAME = 'c.sock';
+/** The channel socket's file name in `root`; short, so host paths stay under the 108-byte socket path limit. */
+const CHANNEL_SOCKET_NAME = 'c.sock';

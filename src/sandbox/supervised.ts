@@ -1,13 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Sandbox, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+import { onLines } from './lines.ts';
 
 /** The host gives the supervisor this long beyond the server's own start timeout before it declares the sandbox hung. */
 const READY_GRACE_MS = 5_000;
 const MAX_OUTPUT_LINE = 4096;
+/** Status messages are small; anything longer is not one. */
+const MAX_STATUS_LINE = 16 * 1024;
 const OUTPUT_TAIL_LINES = 20;
 /** After its server exits the supervisor ends the sandbox itself; past this, berth kills it. */
 const EXIT_GRACE_MS = 2_000;
@@ -44,6 +46,7 @@ export class SupervisedSandbox implements Sandbox {
   readonly #options: SupervisedOptions;
   readonly #tail: string[] = [];
   #stopping = false;
+  #retired = false;
   #lastStatus: SupervisorStatus | undefined;
   #onStatus: ((status: SupervisorStatus) => void) | undefined;
 
@@ -57,8 +60,8 @@ export class SupervisedSandbox implements Sandbox {
     this.closing = new Promise<void>((resolve) => (markClosing = resolve));
     this.#markClosing = markClosing;
     if (child.stdout) {
-      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-        const status = parseSupervisorStatus(line);
+      onLines(child.stdout, MAX_STATUS_LINE, (line, cut) => {
+        const status = cut ? undefined : parseSupervisorStatus(line);
         if (!status) return;
         if (status.type === 'activity') {
           this.waiting = status.waiting;
@@ -68,15 +71,12 @@ export class SupervisedSandbox implements Sandbox {
         if (status.type === 'ready') this.era = status.era;
         this.#lastStatus = status;
         this.#onStatus?.(status);
-        if (status.type === 'server-exit') {
-          this.#markClosing();
-          setTimeout(() => this.#kill(), EXIT_GRACE_MS).unref();
-        }
+        if (status.type === 'server-exit') this.retire();
       });
     }
     if (child.stderr) {
-      createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
-        const text = line.length > MAX_OUTPUT_LINE ? `${line.slice(0, MAX_OUTPUT_LINE)}…` : line;
+      onLines(child.stderr, MAX_OUTPUT_LINE, (line, cut) => {
+        const text = cut ? `${line}…` : line;
         this.#tail.push(text);
         if (this.#tail.length > OUTPUT_TAIL_LINES) this.#tail.shift();
         logger.debug('server output', { line: text });
@@ -84,6 +84,13 @@ export class SupervisedSandbox implements Sandbox {
     }
     const childExit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.once('exit', (code, signal) => resolve({ code, signal }));
+      // A process that could not be spawned at all reports only an error, never an exit.
+      child.once('error', (error) => {
+        if (child.pid === undefined) {
+          this.#tail.push(`could not start the sandbox: ${error.message}`);
+          resolve({ code: null, signal: null });
+        }
+      });
     });
     this.exited = childExit.then(async (outer) => {
       this.#markClosing();
@@ -100,12 +107,14 @@ export class SupervisedSandbox implements Sandbox {
   /** Resolves when the supervisor reports its server ready; rejects (and stops the sandbox) otherwise. */
   async ready(): Promise<void> {
     const { spec, logger } = this.#options;
+    let timer: NodeJS.Timeout | undefined;
     const outcome = await new Promise<SupervisorStatus | 'exited' | 'timeout'>((resolve) => {
       if (this.#lastStatus) resolve(this.#lastStatus);
       this.#onStatus = resolve;
       void this.exited.then(() => resolve('exited'));
-      setTimeout(() => resolve('timeout'), spec.startTimeoutMs + READY_GRACE_MS).unref();
+      timer = setTimeout(() => resolve('timeout'), spec.startTimeoutMs + READY_GRACE_MS);
     });
+    clearTimeout(timer);
     this.#onStatus = undefined;
     if (typeof outcome === 'object' && outcome.type === 'ready') return;
     await this.stop();
@@ -128,6 +137,13 @@ export class SupervisedSandbox implements Sandbox {
 
   onActivity(listener: (waiting: number) => void): void {
     this.#activityListeners.push(listener);
+  }
+
+  retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#markClosing();
+    setTimeout(() => this.#kill(), EXIT_GRACE_MS).unref();
   }
 
   stats(): SandboxStats {

@@ -43,3 +43,13 @@ test('refuses an oversized upload and garbage, leaving nothing behind', async (t
   await assert.rejects(store.receive(Readable.from([Buffer.from('not a tar archive at all'.repeat(40))]), 1 << 20), (e) => isBerthError(e) && e.code === 'validation_failed');
   assert.deepEqual(readdirSync(dir), []);
 });
+
+test('refuses an archive that unpacks to more than four times the upload limit (a decompression bomb), writing none of it', async (t) => {
+  const src = tempDir(t);
+  writeFileSync(join(src, 'zeros'), Buffer.alloc(600_000));
+  const dir = join(tempDir(t), 'artifacts');
+  const store = new ArtifactStore(dir);
+  const archive = create({ gzip: true, cwd: src, portable: true }, ['zeros']) as unknown as Readable;
+  await assert.rejects(store.receive(archive, 100_000), (error) => isBerthError(error) && error.code === 'validation_failed' && /unpacks to more than 400000 bytes/.test(error.message));
+  assert.deepEqual(readdirSync(dir), []);
+});

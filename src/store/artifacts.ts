@@ -10,6 +10,8 @@ import type { ArtifactRecord } from './store.ts';
 /** Entry types an artifact may hold; devices, fifos and the like are dropped. */
 const KEPT_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 const MAX_FILES = 200_000;
+/** How much larger than its upload an artifact may unpack to: compressed code rarely shrinks more than this. */
+const MAX_UNPACK_RATIO = 4;
 
 /**
  * Artifacts: the code directories runtime versions run, unpacked under `<dir>/<id>` and never changed again.
@@ -41,6 +43,8 @@ export class ArtifactStore {
     mkdirSync(staging, { mode: 0o700 });
     let bytes = 0;
     let files = 0;
+    let unpacked = 0;
+    const maxUnpacked = maxBytes * MAX_UNPACK_RATIO;
     let refused: string | undefined;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -61,6 +65,11 @@ export class ArtifactStore {
             const type = (entry as ReadEntry).type;
             if (!KEPT_TYPES.has(type)) return false;
             if (++files > MAX_FILES) refused ??= `artifact holds more than ${MAX_FILES} files`;
+            // Counted before the entry is written, so a small archive that unpacks to a huge tree fills no disk.
+            unpacked += (entry as ReadEntry).size ?? 0;
+            if (unpacked > maxUnpacked) {
+              refused ??= `artifact unpacks to more than ${maxUnpacked} bytes (${MAX_UNPACK_RATIO} times BERTH_MAX_ARTIFACT_BYTES)`;
+            }
             return refused === undefined;
           },
         }),

@@ -1,15 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { rmSync } from 'node:fs';
 import { CHANNEL_HEALTH_PATH, CHANNEL_MCP_PATH } from '../core/channel.ts';
 import { replyError } from './reply.ts';
 
 export type ChannelHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * The supervisor's side of the channel: HTTP on a Unix socket inside the sandbox. Calls may run for hours (listen
+ * The supervisor's side of the channel: HTTP on the Unix socket the host made and passed in as `fd`. Calls may run for hours (listen
  * streams, long tools), so no request timeout applies here; the host decides when a call ends.
  */
-export function listenChannel(socketPath: string, mcp: ChannelHandler, health: () => Record<string, unknown>): Promise<Server> {
+export function listenChannel(fd: number, mcp: ChannelHandler, health: () => Record<string, unknown>): Promise<Server> {
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
     const path = req.url ?? '';
     if (path === CHANNEL_MCP_PATH && req.method === 'POST') {
@@ -24,9 +23,8 @@ export function listenChannel(socketPath: string, mcp: ChannelHandler, health: (
     replyError(res, 'not_found', `the supervisor serves POST ${CHANNEL_MCP_PATH} and GET ${CHANNEL_HEALTH_PATH}, not ${req.method} ${path}`);
   });
   server.headersTimeout = 30_000;
-  rmSync(socketPath, { force: true });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve(server));
+    server.listen({ fd }, () => resolve(server));
   });
 }

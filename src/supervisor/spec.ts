@@ -12,7 +12,7 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (typeof value.path !== 'string' || !value.path.startsWith('/')) problems.push('path');
   if (typeof value.stdinPath !== 'string') problems.push('stdinPath');
   if (typeof value.stdoutPath !== 'string') problems.push('stdoutPath');
-  if (typeof value.socketPath !== 'string') problems.push('socketPath');
+  if (!Number.isInteger(value.channelFd)) problems.push('channelFd');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');

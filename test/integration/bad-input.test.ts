@@ -103,7 +103,14 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
   test('wrong media type is 415; GET and DELETE on an MCP endpoint are 405', async () => {
     const text = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' });
     assert.equal(text.status, 415);
-    for (const method of ['GET', 'DELETE']) assert.equal((await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method })).status, 405);
+    for (const method of ['GET', 'DELETE']) {
+      const refused = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method });
+      assert.equal(refused.status, 405);
+      assert.equal(refused.headers.get('allow'), 'POST');
+    }
+    const wrongVerb = await fetch(`${node.url}/v1/sessions/some-session`, { method: 'PATCH' });
+    assert.equal(wrongVerb.status, 405);
+    assert.equal(wrongVerb.headers.get('allow'), 'GET, DELETE');
   });
 
   for (const runtime of ['good-stdio', 'good-http']) {
@@ -170,6 +177,16 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     assert.match(message, /command/);
     assert.match(message, /transport/);
     assert.match(message, /1BAD/);
+    // A NUL would end a variable early in the kernel, or smuggle options into bwrap's NUL-separated argument list.
+    const nul = await fetch(`${node.url}/v1/runtimes/x`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ artifactId: 'art_aaaaaaaaaaaaaaaa', command: 'node\u0000s.js', env: { OK: 'a\u0000--bind\u0000/\u0000/host' } }),
+    });
+    assert.equal(nul.status, 400);
+    const nulMessage = ((await nul.json()) as { error: { message: string } }).error.message;
+    assert.match(nulMessage, /command: must not contain NUL/);
+    assert.match(nulMessage, /env\.OK: must not contain NUL/);
     const badName = await fetch(`${node.url}/v1/runtimes/has%20space`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(badName.status, 400);
   });

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,47 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
     const me = (await a.call('whoami')) as { env: Record<string, string>; uid: number };
     assert.deepEqual(Object.keys(me.env).sort(), ['HOME', 'PATH']);
     assert.equal(me.uid, 1000);
+  });
+
+  test('the channel is out of reach: the server holds no socket of it, and a link planted where one could be is ignored', async () => {
+    const fds = (await a.call('probe_fds')) as { ok: boolean; value: string[] };
+    assert.equal(fds.ok, true);
+    const sockets = fds.value.filter((entry) => entry.includes('socket:') && Number(entry.split(' ')[0]) > 2);
+    assert.deepEqual(sockets, [], `beyond its stderr, a stdio server has no sockets open: ${fds.value.join('; ')}`);
+    // Were berth to reach a sandbox's supervisor through a path the sandbox can write, this link would send
+    // session a's calls to session b's sandbox.
+    const sessions = await node.api.sessions();
+    const other = sessions.find((s) => s.id === b.sessionId);
+    assert.ok(other);
+    const mineBefore = (await a.call('get_count')) as { count: number };
+    const theirsBefore = await b.call('get_count');
+    const planted = await a.call('probe_symlink', { target: join(node.home, 'sandboxes', other.sandboxId, 'c.sock'), path: '/run/berth/c.sock' });
+    assert.deepEqual(planted, { ok: true });
+    // Calls at once make berth open new connections to the sandbox, which is when it would follow the link.
+    await Promise.all([1, 2, 3, 4].map(() => a.call('increment')));
+    assert.deepEqual(await a.call('get_count'), { count: mineBefore.count + 4 });
+    assert.deepEqual(await b.call('get_count'), theirsBefore, 'session b saw none of session a\'s calls');
+    const socketDir = join(node.home, 'sandboxes', other.sandboxId);
+    const stat = statSync(socketDir);
+    assert.equal(stat.uid, 0, 'the socket directory belongs to berth');
+    assert.equal(stat.mode & 0o022, 0, 'and only berth may write it');
+  });
+
+  test('seccomp refuses escape-prone calls and socket families that reach past the network namespace', async () => {
+    const result = (await a.call('probe_syscalls')) as { ok: boolean; value: Record<string, string> };
+    assert.equal(result.ok, true, JSON.stringify(result));
+    const EPERM = '1';
+    const EAFNOSUPPORT = '97';
+    assert.deepEqual(result.value, {
+      vsock: EAFNOSUPPORT,
+      alg: EAFNOSUPPORT,
+      unix: 'ok',
+      inet: 'ok',
+      ptrace: EPERM,
+      unshare: EPERM,
+      keyctl: EPERM,
+      io_uring_setup: EPERM,
+    });
   });
 
   test('a memory hog is killed at its limit while other sessions keep answering', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from './sqlite-store.ts';
@@ -43,4 +43,15 @@ test('versions are numbered from 1 and survive reopening the file', (t) => {
   assert.equal(reopened.getRuntime('counter'), undefined);
   assert.equal(reopened.listVersions('counter').length, 0);
   assert.ok(!reopened.deleteRuntime('counter'));
+});
+
+test('the database and its WAL files are readable by berth alone', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'berth.db');
+  const store = new SqliteStore(file);
+  t.after(() => store.close());
+  store.putVersion('secretive', spec('node a.js'));
+  for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).mode & 0o077, 0, `${name} is owner-only`);
+  assert.ok(readdirSync(dir).includes('berth.db-wal'));
 });

@@ -7,7 +7,8 @@ import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
-import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
+import { SandboxDirs } from '../../layout.ts';
+import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { placeFile, untraversableAncestor } from '../../host-paths.ts';
 import { launcherArgv, stdioPaths } from '../../launcher.ts';
@@ -124,8 +125,10 @@ export class BwrapDriver implements SandboxDriver {
     let cgroups: SandboxCgroups | undefined;
     let launched = false;
     let seccompFd: number | undefined;
+    let channel: ChannelSocket | undefined;
     try {
       dirs.create({ uid, gid: uid });
+      channel = await openChannelSocket(dirs.channelSocket);
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
       const supervisorSpec: SupervisorSpec = {
@@ -135,7 +138,7 @@ export class BwrapDriver implements SandboxDriver {
         port: spec.port,
         path: spec.path,
         ...stdioPaths(INSIDE.run),
-        socketPath: `${INSIDE.run}/${CHANNEL_SOCKET_NAME}`,
+        channelFd: CHANNEL_FD,
         startTimeoutMs: spec.startTimeoutMs,
         era: spec.era,
         inputTimeoutMs: spec.inputTimeoutMs,
@@ -160,11 +163,13 @@ export class BwrapDriver implements SandboxDriver {
         '--chdir', INSIDE.app,
         '--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
       ];
+      // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
+      if (args.some((arg) => arg.includes('\0'))) throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
       const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec);
       // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
       // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
       const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', '--args', '4', '--', ...command], {
-        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd],
         uid,
         gid: uid,
         env: {},
@@ -174,23 +179,19 @@ export class BwrapDriver implements SandboxDriver {
       argsPipe.end(`${args.join('\0')}\0`);
       closeSync(seccompFd);
       seccompFd = undefined;
+      channel.release();
       const ownCgroups = cgroups;
       const sandbox = new SupervisedSandbox({
         spec,
         child,
-        socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
+        socketPath: channel.path,
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
         kill: () => killSandbox(child.pid),
         limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           this.#live.delete(sandbox);
-          try {
-            await ownCgroups.destroy();
-          } finally {
-            dirs.remove();
-            this.#uids.release(uid);
-          }
+          await this.#release(uid, dirs, ownCgroups);
         },
       });
       launched = true;
@@ -199,11 +200,10 @@ export class BwrapDriver implements SandboxDriver {
       return sandbox;
     } catch (error) {
       if (seccompFd !== undefined) closeSync(seccompFd);
+      channel?.release();
       if (!launched) {
         // A launched sandbox cleans up after itself; otherwise undo what this call created.
-        if (cgroups) await cgroups.destroy().catch(() => {});
-        dirs.remove();
-        this.#uids.release(uid);
+        await this.#release(uid, dirs, cgroups);
       }
       throw error instanceof BerthError
         ? error
@@ -213,6 +213,22 @@ export class BwrapDriver implements SandboxDriver {
 
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+  }
+
+  /**
+   * Gives a sandbox's uid back only once its cgroups are gone, and with them every process it ran: a process
+   * left behind under a reused uid could reach the next sandbox's files. A uid whose cgroups stay is retired.
+   */
+  async #release(uid: number, dirs: SandboxDirs, cgroups: SandboxCgroups | undefined): Promise<void> {
+    let emptied = true;
+    try {
+      await cgroups?.destroy();
+    } catch (error) {
+      emptied = false;
+      this.#options.logger.error('a sandbox\'s cgroups could not be removed; its uid is retired until berth restarts', { uid, err: error });
+    }
+    dirs.remove();
+    if (emptied) this.#uids.release(uid);
   }
 }
 

@@ -6,7 +6,9 @@ import { arch } from 'node:os';
  * It allows by default and refuses the system calls a server never needs and an escape usually does: tracing other
  * processes, mounting, namespaces, kernel modules, BPF, keyrings, io_uring (a large, often-exploited surface),
  * handle-based opens (they bypass the mount view), reboot and friends. `clone3` gets ENOSYS so libc falls back to
- * `clone`, whose flags this filter can inspect; `clone` with CLONE_NEWUSER is refused. Calls from any other ABI
+ * `clone`, whose flags this filter can inspect; `clone` with CLONE_NEWUSER is refused. Sockets of families that
+ * reach past the network namespace (vsock to the hypervisor and its other guests) or that expose rarely used
+ * kernel code (AF_ALG, AF_KEY, packet, Bluetooth, TIPC, RDS, XDP) get EAFNOSUPPORT. Calls from any other ABI
  * (32-bit `int 0x80`, x32) are refused outright, since their numbers differ and would slip past the list.
  */
 
@@ -15,6 +17,7 @@ const X32_SYSCALL_BIT = 0x40000000;
 const CLONE_NEWUSER = 0x10000000;
 const EPERM = 1;
 const ENOSYS = 38;
+const EAFNOSUPPORT = 97;
 
 const RET_ALLOW = 0x7fff0000;
 const RET_KILL_PROCESS = 0x80000000;
@@ -80,6 +83,18 @@ const DENIED_X86_64: Record<string, number> = {
   quotactl_fd: 443,
 };
 const CLONE_X86_64 = 56;
+const SOCKET_X86_64 = 41;
+/** Address families `socket` refuses (linux/socket.h). */
+const DENIED_SOCKET_FAMILIES: Record<string, number> = {
+  AF_KEY: 15,
+  AF_PACKET: 17,
+  AF_RDS: 21,
+  AF_TIPC: 30,
+  AF_BLUETOOTH: 31,
+  AF_ALG: 38,
+  AF_VSOCK: 40,
+  AF_XDP: 44,
+};
 const CLONE3_X86_64 = 435;
 
 export const DENIED_SYSCALLS: readonly string[] = Object.keys(DENIED_X86_64);
@@ -105,6 +120,14 @@ export function buildSeccompFilter(): Buffer {
     emit(JMP_JEQ_K, 0, 1, nr);
     emit(RET_K, 0, 0, retErrno(EPERM));
   }
+  const families = Object.values(DENIED_SOCKET_FAMILIES);
+  emit(JMP_JEQ_K, 0, 2 * families.length + 2, SOCKET_X86_64);
+  emit(LD_W_ABS, 0, 0, OFFSET_ARG0_LOW);
+  for (const family of families) {
+    emit(JMP_JEQ_K, 0, 1, family);
+    emit(RET_K, 0, 0, retErrno(EAFNOSUPPORT));
+  }
+  emit(RET_K, 0, 0, RET_ALLOW);
   emit(JMP_JEQ_K, 0, 1, CLONE3_X86_64);
   emit(RET_K, 0, 0, retErrno(ENOSYS));
   emit(JMP_JEQ_K, 0, 4, CLONE_X86_64);

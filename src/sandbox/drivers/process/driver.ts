@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
-import { CHANNEL_SOCKET_NAME, SandboxDirs } from '../../layout.ts';
+import { SandboxDirs } from '../../layout.ts';
+import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { launcherArgv, stdioPaths } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
@@ -44,7 +45,9 @@ export class ProcessDriver implements SandboxDriver {
     const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
     dirs.create();
     let launched = false;
+    let channel: ChannelSocket | undefined;
     try {
+      channel = await openChannelSocket(dirs.channelSocket);
       // Without a network namespace every server shares the host's ports: each gets a free one through PORT.
       const port = spec.transport === 'http' ? await freePort() : spec.port;
       const supervisorSpec: SupervisorSpec = {
@@ -54,7 +57,7 @@ export class ProcessDriver implements SandboxDriver {
         port,
         path: spec.path,
         ...stdioPaths(dirs.run),
-        socketPath: join(dirs.run, CHANNEL_SOCKET_NAME),
+        channelFd: CHANNEL_FD,
         startTimeoutMs: spec.startTimeoutMs,
         era: spec.era,
         inputTimeoutMs: spec.inputTimeoutMs,
@@ -66,14 +69,15 @@ export class ProcessDriver implements SandboxDriver {
       const child = spawn(shell as string, args, {
         env: serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
         cwd: spec.artifactDir,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', channel.fd],
         detached: true,
       });
+      channel.release();
       const pid = child.pid;
       const sandbox = new SupervisedSandbox({
         spec,
         child,
-        socketPath: supervisorSpec.socketPath,
+        socketPath: channel.path,
         logger: this.#options.logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: pid === undefined ? undefined : groupRss(pid) }),
         kill: () => {
@@ -90,6 +94,7 @@ export class ProcessDriver implements SandboxDriver {
       await sandbox.ready();
       return sandbox;
     } catch (error) {
+      channel?.release();
       if (!launched) dirs.remove();
       throw error instanceof BerthError
         ? error
