@@ -6,12 +6,19 @@ export function jsonResponse(status: number, body: unknown, headers: Record<stri
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
 }
 
-/** A REST error in the one wire shape, with `Retry-After` when the error carries one. */
-export function errorResponse(error: unknown): Response {
-  const err = toBerthError(error);
+/** The headers an error's answer carries whatever its wire shape: `Retry-After`, and `Allow` on a 405. */
+export function errorHeaders(err: BerthError): Record<string, string> {
   const headers: Record<string, string> = {};
   if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
-  return jsonResponse(err.status, restErrorBody(err), headers);
+  const allow = err.details?.allow;
+  if (err.status === 405 && Array.isArray(allow)) headers.allow = allow.join(', ');
+  return headers;
+}
+
+/** A REST error in the one wire shape. */
+export function errorResponse(error: unknown): Response {
+  const err = toBerthError(error);
+  return jsonResponse(err.status, restErrorBody(err), errorHeaders(err));
 }
 
 /**

@@ -25,16 +25,19 @@ export interface EdgeOptions {
 
 const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
 
+/** GET and DELETE without an MCP session are a 2026-07-28 client's mistake: the method is not allowed (405). */
+function legacyStreamOr405(request: Request, serve: () => Response | Promise<Response>): Response | Promise<Response> {
+  if (request.headers.get('mcp-session-id') !== null) return serve();
+  return rpcErrorResponse(
+    new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`, { details: { allow: ['POST'] } }),
+    null,
+  );
+}
+
 /**
  * berth's edge as one web-standard handler: the MCP endpoints, the `/v1` control plane, health and metrics.
  * Every failure leaves here in the wire shape its endpoint speaks (JSON-RPC for MCP, the REST error otherwise).
  */
-/** GET and DELETE without an MCP session are a 2026-07-28 client's mistake: the method is not allowed (405). */
-function legacyStreamOr405(request: Request, serve: () => Response | Promise<Response>): Response | Promise<Response> {
-  if (request.headers.get('mcp-session-id') !== null) return serve();
-  return rpcErrorResponse(new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`), null);
-}
-
 export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
   const { runtimes, sessions, logger, metrics } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs });

@@ -12,3 +12,31 @@ test('parses events split across chunks, skipping comments', () => {
     { event: 'message', data: 'line1\nline2' },
   ]);
 });
+
+test('a CRLF split between chunks ends one line, not two', () => {
+  const parser = new SseParser();
+  assert.deepEqual(parser.push('data: a\r'), []);
+  assert.deepEqual(parser.push('\ndata: b\r'), []);
+  assert.deepEqual(parser.push('\n\r\n'), [{ event: 'message', data: 'a\nb' }]);
+});
+
+test('an event past the limit throws, whether it grows by lines or by one endless line', () => {
+  const byLines = new SseParser(100);
+  assert.throws(() => {
+    for (let i = 0; i < 20; i++) byLines.push('data: 0123456789\n');
+  }, /larger than 100/);
+  const endless = new SseParser(100);
+  endless.push('data: ');
+  assert.throws(() => {
+    for (let i = 0; i < 20; i++) endless.push('0123456789');
+  }, /larger than 100/);
+});
+
+test('a long line fed one character at a time parses the same', () => {
+  const parser = new SseParser();
+  const data = 'x'.repeat(5000);
+  const text = sseEvent(data);
+  const events = [];
+  for (const char of text) events.push(...parser.push(char));
+  assert.deepEqual(events, [{ event: 'message', data }]);
+});

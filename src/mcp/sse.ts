@@ -16,43 +16,84 @@ export interface SseEvent {
   id?: string;
 }
 
+/** What one event may hold unless the parser is told otherwise. */
+const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
+
 /**
  * Incremental SSE parser: feed it text as it arrives, it returns the events completed so far. Comments and
- * `retry:` lines are dropped; multi-line `data:` fields are joined with newlines, per the SSE standard.
+ * `retry:` lines are dropped; multi-line `data:` fields are joined with newlines, per the SSE standard. Each byte is
+ * scanned once however the text is split, and an event larger than `maxEventChars` throws instead of growing
+ * without end.
  */
 export class SseParser {
+  readonly #maxEventChars: number;
   #buffer = '';
+  /** How much of the buffer's start is known to hold no line end. */
+  #scanned = 0;
   #event = '';
   #data: string[] = [];
+  #dataChars = 0;
   #id: string | undefined;
 
+  constructor(maxEventChars = DEFAULT_MAX_EVENT_CHARS) {
+    this.#maxEventChars = maxEventChars;
+  }
+
   push(chunk: string): SseEvent[] {
-    this.#buffer += chunk;
+    const buffer = this.#buffer + chunk;
     const events: SseEvent[] = [];
-    let newline: number;
-    while ((newline = this.#buffer.search(/\r\n|\r|\n/)) !== -1) {
-      const line = this.#buffer.slice(0, newline);
-      const width = this.#buffer.startsWith('\r\n', newline) ? 2 : 1;
-      this.#buffer = this.#buffer.slice(newline + width);
-      if (line === '') {
-        if (this.#data.length > 0) {
-          const event: SseEvent = { event: this.#event || 'message', data: this.#data.join('\n') };
-          if (this.#id !== undefined) event.id = this.#id;
-          events.push(event);
-        }
-        this.#event = '';
-        this.#data = [];
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let value = colon === -1 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') this.#data.push(value);
-      else if (field === 'event') this.#event = value;
-      else if (field === 'id') this.#id = value;
+    let start = 0;
+    let from = this.#scanned;
+    for (;;) {
+      const end = lineEnd(buffer, from);
+      // A CR that ends the text so far may be the first half of a CRLF.
+      if (end === -1 || (buffer.charCodeAt(end) === CR && end === buffer.length - 1)) break;
+      const line = buffer.slice(start, end);
+      start = end + (buffer.charCodeAt(end) === CR && buffer.charCodeAt(end + 1) === LF ? 2 : 1);
+      from = start;
+      this.#line(line, events);
+    }
+    this.#buffer = buffer.slice(start);
+    this.#scanned = this.#buffer.endsWith('\r') ? this.#buffer.length - 1 : this.#buffer.length;
+    if (this.#buffer.length + this.#dataChars > this.#maxEventChars) {
+      throw new Error(`an SSE event is larger than ${this.#maxEventChars} characters`);
     }
     return events;
   }
+
+  #line(line: string, events: SseEvent[]): void {
+    if (line === '') {
+      if (this.#data.length > 0) {
+        const event: SseEvent = { event: this.#event || 'message', data: this.#data.join('\n') };
+        if (this.#id !== undefined) event.id = this.#id;
+        events.push(event);
+      }
+      this.#event = '';
+      this.#data = [];
+      this.#dataChars = 0;
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') {
+      this.#data.push(value);
+      this.#dataChars += value.length + 1;
+    } else if (field === 'event') this.#event = value;
+    else if (field === 'id') this.#id = value;
+  }
+}
+
+const CR = 13;
+const LF = 10;
+
+/** Index of the first CR or LF at or after `from`, or -1. */
+function lineEnd(text: string, from: number): number {
+  const lf = text.indexOf('\n', from);
+  const cr = text.indexOf('\r', from);
+  if (cr === -1) return lf;
+  if (lf === -1) return cr;
+  return Math.min(cr, lf);
 }

@@ -89,10 +89,11 @@ export class SessionManager {
   readonly #sessions = new Map<string, Session>();
   readonly #ended = new Map<string, EndedSession>();
   /**
-   * The MCP revision each runtime version's server turned out to speak. Sandboxes of a version whose revision is
-   * `auto` ask their server (one `server/discover`); once one has, the next ones are told.
+   * Runtime versions (`name@version`) whose server turned out to speak 2026-07-28. Sandboxes of a version whose
+   * revision is `auto` ask their server (one `server/discover`); once one has answered, the next ones are told.
    */
-  readonly #eras = new Map<string, 'modern' | 'legacy'>();
+  readonly #modernVersions = new Set<string>();
+  readonly #endListeners: Array<(ended: EndedSession) => void> = [];
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -103,12 +104,30 @@ export class SessionManager {
     return this.#sessions.size;
   }
 
-  async acquire(sessionId: string, target: SessionTarget): Promise<Lease> {
+  /** Whether the session is live (starting, ready or busy); cheap, unlike `get`. */
+  has(sessionId: string): boolean {
+    const session = this.#sessions.get(sessionId);
+    return session !== undefined && session.state !== 'stopping';
+  }
+
+  /** Hears every session that ends, whatever the reason. */
+  onEnd(listener: (ended: EndedSession) => void): void {
+    this.#endListeners.push(listener);
+  }
+
+  /**
+   * Claims the session's sandbox for one request, making the session (and its sandbox) when it has none, unless
+   * `existing` says the caller speaks for a session that must still be live.
+   */
+  async acquire(sessionId: string, target: SessionTarget, options: { existing?: boolean } = {}): Promise<Lease> {
     if (this.#closed) throw new BerthError('shutting_down', 'berth is shutting down; retry against another node');
     let session = this.#sessions.get(sessionId);
     if (session?.state === 'stopping') {
       await session.ending;
       session = this.#sessions.get(sessionId);
+    }
+    if (!session && options.existing) {
+      throw new BerthError('session_not_found', `session ${sessionId} has ended`, { details: { session: sessionId } });
     }
     if (session && session.target.runtime !== target.runtime) {
       throw new BerthError('session_runtime_mismatch', `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`, {
@@ -151,7 +170,7 @@ export class SessionManager {
     const now = Date.now();
     const sandboxId = randomId('sbx');
     const versionKey = `${target.runtime}@${target.version}`;
-    const era = target.sandbox.era === 'auto' ? (this.#eras.get(versionKey) ?? 'auto') : target.sandbox.era;
+    const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;
     const session: Session = {
       id,
       target,
@@ -167,7 +186,9 @@ export class SessionManager {
     session.ready.then(
       (sandbox) => {
         session.sandbox = sandbox;
-        if (target.sandbox.era === 'auto') this.#eras.set(versionKey, sandbox.era);
+        // Only a server that answered `server/discover` is known to be modern; `legacy` is what a failed probe
+        // concludes, which one slow or unlucky start must not fix for every later sandbox.
+        if (target.sandbox.era === 'auto' && sandbox.era === 'modern') this.#modernVersions.add(versionKey);
         if (session.state === 'starting') session.state = 'ready';
         const lifetimeLeft = session.createdAt + target.maxLifetimeSeconds * 1000 - Date.now();
         session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));
@@ -287,6 +308,7 @@ export class SessionManager {
     if (exit) record.exit = exit;
     this.#ended.delete(session.id);
     this.#ended.set(session.id, record);
+    for (const listener of this.#endListeners) listener(record);
     const limit = this.#options.historySize ?? 1000;
     while (this.#ended.size > limit) {
       const oldest = this.#ended.keys().next().value;

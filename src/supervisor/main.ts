@@ -68,7 +68,13 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
     port: spec.port,
     path: spec.path,
     onServerMessage: (message) => route(message),
-    reinitialize: () => open(),
+    // A server that lost its session and will not start another is of no more use: ending it ends the sandbox,
+    // and the session's next request gets a fresh one.
+    reinitialize: () =>
+      open().catch((error: unknown) => {
+        process.stderr.write(`berth: runtime "${spec.runtime}" could not start a new legacy session: ${(error as Error).message}\n`);
+        process.kill(server.pid, 'SIGKILL');
+      }),
     serverExited: server.exited.then((exit) => crashMessage(spec.runtime, exit)),
   });
   const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
@@ -95,7 +101,7 @@ async function main(): Promise<void> {
   try {
     server = await attachServer(spec, pid);
     served = spec.transport === 'stdio' ? await serveStdio(spec, server) : await serveHttp(spec, server);
-    await listenChannel(spec.socketPath, served.handler, () => ({ ok: true, serverPid: pid, era: served.era }));
+    await listenChannel(spec.channelFd, served.handler, () => ({ ok: true, serverPid: pid, era: served.era }));
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });

@@ -71,7 +71,9 @@ export class StdioUpstream {
       return;
     }
     if (!isRequest(message)) {
-      if (isNotification(message)) this.#peer.notify(message);
+      // berth cancels a call by ending its channel request (see edge/mcp/in-flight.ts); a client's own
+      // cancellation names ids the server never saw (the peer renumbers requests), so it is not passed on.
+      if (isNotification(message) && message.method !== 'notifications/cancelled') this.#peer.notify(message);
       writer.finishEmpty(202);
       return;
     }

@@ -71,7 +71,7 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       }
     });
 
-    test(`${runtime}: several rounds in one call, each with its own sealed state`, async () => {
+    test(`${runtime}: several rounds in one call, each with its own sealed state, good for one retry`, async () => {
       const sessionId = randomUUID();
       const first = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, { sessionId, capabilities: ELICIT });
       assert.equal(first.response.result?.resultType, 'input_required');
@@ -83,6 +83,12 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       assert.equal(second.response.result?.resultType, 'input_required', JSON.stringify(second.response));
       assert.notEqual(second.response.result?.requestState, first.response.result?.requestState);
       assert.equal(second.headers.get(SESSION_HEADER), sessionId, 'the retry found its session by its requestState alone');
+      const replayed = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, {
+        capabilities: ELICIT,
+        params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'again' } } }, requestState: first.response.result?.requestState },
+      });
+      assert.equal(replayed.status, 400, 'a requestState continues its call once');
+      assert.equal(replayed.response.error?.data?.code, 'request_state_expired');
       const [key2] = Object.keys(second.response.result?.inputRequests as object);
       const done = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, {
         capabilities: ELICIT,
@@ -220,6 +226,27 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       assert.equal(late.response.error?.data?.code, 'request_state_expired');
     });
   }
+
+  test('legacy-http: a server that forgets its session gets one new session, however many requests find out at once', async () => {
+    const sessionId = randomUUID();
+    assert.deepEqual(toolText(await rawCall(node.url, 'legacy-http', 'tools/call', 'increment', {}, { sessionId })), { count: 1 });
+    const before = toolText(await rawCall(node.url, 'legacy-http', 'tools/call', 'stats', {}, { sessionId })) as { initializations: number };
+    assert.equal((await rawCall(node.url, 'legacy-http', 'tools/call', 'forget_sessions', {}, { sessionId })).status, 200);
+    const told = await Promise.all([1, 2, 3, 4, 5].map(() => rawCall(node.url, 'legacy-http', 'tools/call', 'stats', {}, { sessionId })));
+    for (const answer of told) {
+      if (answer.status === 200) continue;
+      assert.equal(answer.status, 503);
+      assert.match(answer.response.error?.message ?? '', /forgot its session|being re-established/);
+    }
+    let after: { count: number; initializations: number } | undefined;
+    await waitFor(async () => {
+      const answer = await rawCall(node.url, 'legacy-http', 'tools/call', 'stats', {}, { sessionId });
+      if (answer.status === 200) after = toolText(answer) as typeof after;
+      return after !== undefined;
+    }, 'the new legacy session');
+    assert.equal(after?.initializations, before.initializations + 1, 'exactly one new session');
+    assert.equal(after?.count, 1, 'the server process (and what it keeps outside sessions) is the same');
+  });
 
   test('a call waiting on its client keeps the session from idling out', async () => {
     const sessionId = randomUUID();

@@ -119,4 +119,28 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
     const body = (await response.json()) as { error: { data: { code: string } } };
     assert.equal(body.error.data.code, 'session_not_found');
   });
+
+  test('a session berth ends (stopped, idle, crashed) ends the client\'s MCP session too: 404, never a silent fresh sandbox', async () => {
+    const { client, transport } = await legacyClient(node, 'modern');
+    try {
+      await client.callTool({ name: 'increment', arguments: {} });
+      const sessionId = transport.sessionId as string;
+      const stop = await fetch(`${node.url}/v1/sessions/${sessionId}`, { method: 'DELETE' });
+      assert.equal(stop.status, 200);
+      for (const message of [
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_count', arguments: {} } },
+        { jsonrpc: '2.0', id: 8, method: 'ping' },
+      ]) {
+        const response = await fetch(`${node.url}/runtimes/modern/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+          body: JSON.stringify(message),
+        });
+        assert.equal(response.status, 404, message.method);
+      }
+      assert.equal((await node.api.sessions()).some((s) => s.id === sessionId), false, 'no sandbox was started for the ended session');
+    } finally {
+      await client.close().catch(() => {});
+    }
+  });
 });

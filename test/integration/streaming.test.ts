@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { connectSession } from '../helpers/mcp.ts';
+import { connectSession, rawCall } from '../helpers/mcp.ts';
+import { SESSION_HEADER } from '../../src/edge/mcp/endpoint.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('streaming and cancellation', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
@@ -68,6 +69,25 @@ describe('streaming and cancellation', { skip: BwrapDriver.unsupportedReason() ?
         await assert.rejects(call);
         await waitFor(async () => ((await s.call('stats')) as { cancellations: number }).cancellations === 1, 'the server to see the cancellation');
         await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && (entry as { inFlight?: number }).inFlight === 0), 'the call to leave flight');
+      } finally {
+        await s.close();
+      }
+    });
+
+    test(`${runtime}: notifications/cancelled naming the client's request id cancels that call`, async () => {
+      const s = await connectSession(node.url, runtime);
+      try {
+        const call = rawCall(node.url, runtime, 'tools/call', 'wait', { ms: 120_000 }, { sessionId: s.sessionId, id: 'client-call-7' });
+        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 1), 'the call to be in flight');
+        const cancel = await fetch(`${node.url}/runtimes/${runtime}/mcp`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'notifications/cancelled', [SESSION_HEADER]: s.sessionId },
+          body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'client-call-7', reason: 'changed my mind', _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }),
+        });
+        assert.equal(cancel.status, 202);
+        await waitFor(async () => ((await s.call('stats')) as { cancellations: number }).cancellations === 1, 'the server to see the cancellation');
+        await call;
+        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 0), 'the call to leave flight');
       } finally {
         await s.close();
       }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
-import { BerthError, isErrorCode } from '../../core/errors.ts';
+import { BerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
 
@@ -33,10 +33,42 @@ export async function callChannel(lease: Lease, headers: Headers, body: Uint8Arr
   }
   const marked = answer.headers[BERTH_ERROR_HEADER];
   if (typeof marked === 'string') {
-    const text = await answer.body.text().catch(() => '');
-    throw supervisorError(marked, text);
+    const error = supervisorError(marked, await readCapped(answer.body, MAX_ERROR_BODY));
+    // The answer can arrive before the supervisor's own report that the server exited; the session's next
+    // request must not reach this sandbox either way.
+    if (error.code === 'server_crashed') lease.sandbox.retire();
+    throw error;
   }
   return { status: answer.statusCode, headers: answer.headers, body: answer.body };
+}
+
+/** Codes a supervisor reports for itself; any other code from a sandbox is reported as `sandbox_failed`. */
+const SUPERVISOR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'server_crashed',
+  'sandbox_failed',
+  'sandbox_unavailable',
+  'body_too_large',
+  'parse_error',
+  'invalid_request',
+  'request_state_expired',
+]);
+/** A supervisor's error body is one short JSON-RPC error; berth reads no more of it than this. */
+const MAX_ERROR_BODY = 64 * 1024;
+
+async function readCapped(body: Readable, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= max) break;
+    }
+  } catch {
+    // what arrived is all there is
+  }
+  body.destroy();
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
 function supervisorError(code: string, text: string): BerthError {
@@ -47,8 +79,11 @@ function supervisorError(code: string, text: string): BerthError {
   } catch {
     // keep the generic message
   }
-  return new BerthError(isErrorCode(code) ? code : 'sandbox_failed', message);
+  return new BerthError(isErrorCode(code) && SUPERVISOR_CODES.has(code) ? code : 'sandbox_failed', message);
 }
 
-/** Answer headers from the sandbox that are not passed to the client. */
-export const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', BERTH_ERROR_HEADER]);
+/**
+ * Answer headers from the sandbox that are not passed to the client: hop-by-hop ones, and cookies, which a
+ * server must not set on berth's origin (every runtime shares it).
+ */
+export const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'set-cookie', BERTH_ERROR_HEADER]);

@@ -4,12 +4,14 @@ import { checkSessionId, mintSessionId } from '../../core/ids.ts';
 import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/classify.ts';
-import { asJsonRpcMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
+import { asJsonRpcMessage, isNotification, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
+import { errorHeaders } from '../../core/http.ts';
 import { readRequestBody, streamingResponse } from '../node-bodies.ts';
 import { callChannel, NOT_RETURNED } from './channel-call.ts';
+import { InFlightCalls } from './in-flight.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
 
@@ -36,11 +38,13 @@ export interface McpEndpointOptions {
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
   const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy } = options;
+  const inFlight = new InFlightCalls();
 
   return async (request: Request, params: Params, url: URL): Promise<Response> => {
     let rpcId: JsonRpcId = null;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
+    let tracked: ReturnType<InFlightCalls['track']> | undefined;
     try {
       const type = request.headers.get('content-type') ?? '';
       if (!type.includes('application/json')) {
@@ -55,26 +59,41 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const runtime = params.name as string;
       let forwarded: Uint8Array | string = body;
       let stateSession: string | undefined;
-      if (classified.era === 'modern' && typeof classified.params.requestState === 'string') {
+      if (classified.era === 'modern' && classified.params.requestState !== undefined) {
+        if (typeof classified.params.requestState !== 'string') {
+          throw new BerthError('request_state_invalid', 'requestState must be the string a previous input_required result gave');
+        }
         const opened = sealer.open(classified.params.requestState);
         checkBinding(opened, bindingOf(classified, runtime));
         stateSession = opened.session;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
       sessionId = sessionKey(request, params, stateSession);
+      if (classified.era === 'modern-notification' && classified.method === 'notifications/cancelled' && isNotification(message)) {
+        inFlight.cancel(sessionId, message.params?.requestId);
+        return new Response(null, { status: 202 });
+      }
+      // A notification or a response for a session that is not live has nobody to hear it; starting a sandbox
+      // just to drop it would let anyone start sandboxes for free.
+      if (classified.era !== 'modern' && !sessions.has(sessionId)) {
+        return new Response(null, { status: 202 });
+      }
       const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
       lease = await sessions.acquire(sessionId, resolved.target);
-      const answer = await callChannel(lease, request.headers, forwarded, request.signal);
+      tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
+      const answer = await callChannel(lease, request.headers, forwarded, tracked?.signal ?? request.signal);
+      const boundSession = sessionId;
       const sealing =
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
-          ? { sealer, binding: { ...bindingOf(classified, runtime), session: sessionId }, ttlMs: inputTimeoutMs }
+          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime), session: boundSession }), ttlMs: inputTimeoutMs }
           : undefined;
-      return answerResponse(answer, lease, sealing);
+      return answerResponse(answer, lease, sealing, tracked?.done);
     } catch (error) {
       lease?.release();
+      tracked?.done();
       return rpcErrorResponse(toBerthError(error), rpcId, sessionId);
     }
   };
@@ -127,11 +146,19 @@ export function sessionKey(request: Request, params: Params, stateSession?: stri
   return given === undefined ? mintSessionId() : checkSessionId(given);
 }
 
+/** Statuses whose answers carry no body: notifications' 202, and those HTTP forbids a body on. */
+const NULL_BODY_STATUSES = new Set([202, 204, 205, 304]);
+
 /** The sandbox's answer as the client's, streamed; the lease is released when the answer is over. */
-function answerResponse(answer: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable }, lease: Lease, sealing: Parameters<typeof sealAnswer>[2] | undefined): Response {
+function answerResponse(
+  answer: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable },
+  lease: Lease,
+  sealing: Parameters<typeof sealAnswer>[2] | undefined,
+  done: (() => void) | undefined,
+): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(answer.headers)) {
-    if (value === undefined || NOT_RETURNED.has(name)) continue;
+    if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else headers.set(name, value);
   }
@@ -142,17 +169,22 @@ function answerResponse(answer: { status: number; headers: Record<string, string
     if (sealed.rewritesLength) headers.delete('content-length');
     body = sealed.body;
   }
-  body.once('close', () => lease.release());
-  if (answer.status === 202 || answer.status === 204) {
+  body.once('close', () => {
+    lease.release();
+    done?.();
+  });
+  // A server's answer can only be a final HTTP status; anything else is the sandbox's failure, not the client's.
+  const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
+  if (NULL_BODY_STATUSES.has(status)) {
     body.resume();
-    return new Response(null, { status: answer.status, headers });
+    headers.delete('content-length');
+    return new Response(null, { status, headers });
   }
-  return streamingResponse(body, { status: answer.status, headers });
+  return streamingResponse(body, { status, headers });
 }
 
 export function rpcErrorResponse(error: BerthError, id: JsonRpcId, sessionId?: string): Response {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (error.retryAfter !== undefined) headers['retry-after'] = String(error.retryAfter);
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...errorHeaders(error) };
   if (sessionId !== undefined && error.code !== 'invalid_session_id') headers[SESSION_HEADER] = sessionId;
   return new Response(JSON.stringify(jsonRpcErrorBody(error, id)), { status: error.status, headers });
 }

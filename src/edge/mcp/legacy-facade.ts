@@ -11,14 +11,18 @@ import {
 } from '../../mcp/classify.ts';
 import { initializeFromDiscover } from '../../mcp/legacy.ts';
 import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
-import { SSE_HEADERS, sseEvent } from '../../mcp/sse.ts';
+import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
 import { callChannel } from './channel-call.ts';
 import { sessionKey, SESSION_HEADER } from './endpoint.ts';
+import { SseOut } from './sse-out.ts';
 
-const KEEP_ALIVE_MS = 20_000;
+/** Rounds of questions one request may take before berth gives up on it: a server that never settles is a bug. */
+const MAX_INPUT_ROUNDS = 32;
+/** Fields a client must not set on a request: berth carries them between rounds itself. */
+const BERTH_OWNED_PARAMS = ['requestState', 'inputResponses'];
 /** Modern-only result fields a stateful-era client has no use for. */
 const MODERN_RESULT_FIELDS = ['resultType', 'ttlMs', 'cacheScope'];
 
@@ -39,50 +43,6 @@ interface ClientSession {
   getStream?: SseOut;
   listen?: AbortController;
   nextAsk: number;
-}
-
-/** An SSE stream the facade writes to. */
-class SseOut {
-  readonly stream: ReadableStream<Uint8Array>;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #closed = false;
-  readonly #encoder = new TextEncoder();
-  readonly #onCancel: () => void;
-
-  constructor(onCancel: () => void) {
-    this.#onCancel = onCancel;
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      cancel: () => {
-        this.#closed = true;
-        this.#onCancel();
-      },
-    });
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  send(message: JsonRpcMessage): void {
-    this.#write(sseEvent(JSON.stringify(message)));
-  }
-
-  comment(): void {
-    this.#write(':\n\n');
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#controller.close();
-  }
-
-  #write(text: string): void {
-    if (!this.#closed) this.#controller.enqueue(this.#encoder.encode(text));
-  }
 }
 
 export interface LegacyFacadeOptions {
@@ -107,6 +67,12 @@ export class LegacyFacade {
 
   constructor(options: LegacyFacadeOptions) {
     this.#options = options;
+    // A session that ends (idle, lifetime, crash, stop) ends the client's MCP session too: its next request gets
+    // 404 and so initializes again, rather than silently reaching a fresh sandbox with none of its state.
+    options.sessions.onEnd((ended) => {
+      const client = this.#clients.get(ended.id);
+      if (client) this.#forget(client);
+    });
   }
 
   async post(request: Request, message: JsonRpcMessage, params: Params, url: URL): Promise<Response> {
@@ -155,10 +121,7 @@ export class LegacyFacade {
         client.getStream = undefined;
         client.listen?.abort();
       }
-      clearInterval(keepAlive);
     });
-    const keepAlive = setInterval(() => out.comment(), KEEP_ALIVE_MS);
-    keepAlive.unref();
     client.getStream = out;
     this.#relisten(client);
     return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, 'mcp-session-id': client.id } });
@@ -174,9 +137,7 @@ export class LegacyFacade {
 
   #client(mcpSession: string | null, params: Params): ClientSession {
     const client = mcpSession === null ? undefined : this.#clients.get(mcpSession);
-    if (!client || client.runtime !== params.name) {
-      throw new BerthError('session_not_found', 'Session not found: this Mcp-Session-Id is unknown or has ended; send initialize without it to start a new session');
-    }
+    if (!client || client.runtime !== params.name) throw sessionGone();
     return client;
   }
 
@@ -193,12 +154,19 @@ export class LegacyFacade {
     const id = sessionKey(request, params);
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
-    const discover = await this.#modernCall(
-      { id, runtime, endpoint, capabilities, clientInfo: clientParams.clientInfo },
-      { jsonrpc: '2.0', id: message.id, method: 'server/discover', params: {} },
-      request.signal,
-      () => {},
-    );
+    const lease = await this.#lease({ id, runtime, endpoint }, false);
+    let discover: JsonRpcResponse;
+    try {
+      discover = await this.#modernCall(
+        lease,
+        { id, capabilities, clientInfo: clientParams.clientInfo },
+        { jsonrpc: '2.0', id: message.id, method: 'server/discover', params: {} },
+        request.signal,
+        () => {},
+      );
+    } finally {
+      lease.release();
+    }
     if (!discover.result) throw new BerthError('sandbox_failed', `runtime "${runtime}" did not describe itself: ${discover.error?.message ?? 'no result'}`);
     const init = initializeFromDiscover(discover.result, clientParams.protocolVersion);
     const previous = this.#clients.get(id);
@@ -222,35 +190,45 @@ export class LegacyFacade {
 
   /**
    * A client request, relayed as 2026-07-28. The answer is always an SSE stream: progress and logs go on it as
-   * they come, and so do berth's questions to the client when the server needs input.
+   * they come, and so do berth's questions to the client when the server needs input. One lease covers every round,
+   * so the session is busy (never idle) while its client thinks about an answer.
    */
-  #relay(client: ClientSession, call: JsonRpcRequest, request: Request): Response {
+  async #relay(client: ClientSession, call: JsonRpcRequest, request: Request): Promise<Response> {
+    const lease = await this.#lease(client, true);
     const controller = new AbortController();
-    request.signal.addEventListener('abort', () => controller.abort());
+    const onClientGone = (): void => controller.abort();
+    request.signal.addEventListener('abort', onClientGone, { once: true });
     const key = String(call.id);
     client.inFlight.set(key, controller);
     const out = new SseOut(() => controller.abort());
+    const original = withoutParams(call.params ?? {}, BERTH_OWNED_PARAMS);
     void (async () => {
-      let params: Record<string, unknown> = call.params ?? {};
       try {
-        for (;;) {
-          const response = await this.#modernCall(client, { ...call, params }, controller.signal, (note) => out.send(note));
+        let params = original;
+        for (let round = 1; ; round++) {
+          const response = await this.#modernCall(lease, client, { ...call, params }, controller.signal, (note) => (isNotification(note) ? out.send(note) : undefined));
           const result = response.result;
           if (!result || result.resultType !== 'input_required') {
-            out.send(toLegacyResponse(response));
+            // The answer is to this request, whatever id a misbehaving server put on it.
+            await out.send({ ...toLegacyResponse(response), id: call.id });
             break;
+          }
+          if (round === MAX_INPUT_ROUNDS) {
+            throw new BerthError('sandbox_failed', `runtime "${client.runtime}" still needed input after ${MAX_INPUT_ROUNDS} rounds of questions; the request was abandoned`);
           }
           // The server needs input: ask the client, then send the request again with its answers.
           const inputResponses = await this.#ask(client, out, (result.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>, controller.signal);
-          params = { ...(call.params ?? {}), inputResponses };
+          params = { ...original, inputResponses };
           if (typeof result.requestState === 'string') params.requestState = result.requestState;
         }
       } catch (error) {
         if (!controller.signal.aborted) {
           const err = toBerthError(error);
-          out.send({ jsonrpc: '2.0', id: call.id, error: { code: err.rpcCode, message: err.message, data: { code: err.code } } });
+          await out.send({ jsonrpc: '2.0', id: call.id, error: { code: err.rpcCode, message: err.message, data: { code: err.code } } });
         }
       } finally {
+        lease.release();
+        request.signal.removeEventListener('abort', onClientGone);
         client.inFlight.delete(key);
         out.close();
       }
@@ -266,14 +244,19 @@ export class LegacyFacade {
       let left = entries.length;
       const ids: string[] = [];
       const timer = setTimeout(() => fail(new BerthError('request_state_expired', 'the client did not answer the server\'s questions in time')), this.#options.inputTimeoutMs);
-      const fail = (error: Error): void => {
+      const onAbort = (): void => fail(new Error('aborted'));
+      const settle = (): void => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const fail = (error: Error): void => {
+        settle();
         for (const id of ids) client.asked.delete(id);
         reject(error);
       };
-      signal.addEventListener('abort', () => fail(new Error('aborted')));
+      signal.addEventListener('abort', onAbort, { once: true });
       if (left === 0) {
-        clearTimeout(timer);
+        settle();
         resolve(answers);
         return;
       }
@@ -284,49 +267,58 @@ export class LegacyFacade {
           // A declined or failed question is still an answer: the server decides what it means.
           answers[key] = response.result ?? { error: response.error };
           if (--left === 0) {
-            clearTimeout(timer);
+            settle();
             resolve(answers);
           }
         });
-        out.send(input.params === undefined ? { jsonrpc: '2.0', id, method: input.method } : { jsonrpc: '2.0', id, method: input.method, params: input.params });
+        void out.send(input.params === undefined ? { jsonrpc: '2.0', id, method: input.method } : { jsonrpc: '2.0', id, method: input.method, params: input.params });
       }
     });
   }
 
+  /**
+   * A claim on the client's session. Past `initialize` the session must still be live: a client whose session
+   * ended learns so (404), rather than reaching a fresh sandbox under its old session id.
+   */
+  async #lease(client: Pick<ClientSession, 'id' | 'runtime' | 'endpoint'>, existing: boolean): Promise<Lease> {
+    const resolved = this.#options.runtimes.resolve(client.runtime, client.endpoint);
+    try {
+      return await this.#options.sessions.acquire(client.id, resolved.target, { existing });
+    } catch (error) {
+      const err = toBerthError(error);
+      if (err.code === 'session_not_found') this.#clients.delete(client.id);
+      throw err.code === 'session_not_found' ? sessionGone() : err;
+    }
+  }
+
   /** One 2026-07-28 exchange with the session's sandbox, on behalf of a legacy client. */
   async #modernCall(
-    client: Pick<ClientSession, 'id' | 'runtime' | 'endpoint' | 'capabilities' | 'clientInfo'> & { logLevel?: string },
+    lease: Lease,
+    client: Pick<ClientSession, 'id' | 'capabilities' | 'clientInfo'> & { logLevel?: string },
     call: JsonRpcRequest,
     signal: AbortSignal,
-    onNotification: (message: JsonRpcMessage) => void,
+    onNotification: (message: JsonRpcMessage) => void | Promise<void>,
   ): Promise<JsonRpcResponse> {
-    const { runtimes, sessions } = this.#options;
-    const resolved = runtimes.resolve(client.runtime, client.endpoint);
-    const lease: Lease = await sessions.acquire(client.id, resolved.target);
-    try {
-      const params = call.params ?? {};
-      const meta: Record<string, unknown> = {
-        ...((params._meta as Record<string, unknown> | undefined) ?? {}),
-        [META_PROTOCOL_VERSION]: MODERN_VERSION,
-        [META_CLIENT_CAPABILITIES]: client.capabilities,
-      };
-      if (client.clientInfo !== undefined) meta[META_CLIENT_INFO] = client.clientInfo;
-      if (client.logLevel !== undefined) meta[META_LOG_LEVEL] = client.logLevel;
-      const body: JsonRpcRequest = { jsonrpc: '2.0', id: call.id, method: call.method, params: { ...params, _meta: meta } };
-      const headers = new Headers({
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': MODERN_VERSION,
-        'mcp-method': call.method,
-        [SESSION_HEADER]: client.id,
-      });
-      const name = params.name ?? params.uri;
-      if (typeof name === 'string') headers.set('mcp-name', /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`);
-      const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
-      return await readAnswer(answer, onNotification);
-    } finally {
-      lease.release();
-    }
+    const params = call.params ?? {};
+    const meta: Record<string, unknown> = {
+      ...((params._meta as Record<string, unknown> | undefined) ?? {}),
+      [META_PROTOCOL_VERSION]: MODERN_VERSION,
+      [META_CLIENT_CAPABILITIES]: client.capabilities,
+    };
+    if (client.clientInfo !== undefined) meta[META_CLIENT_INFO] = client.clientInfo;
+    if (client.logLevel !== undefined) meta[META_LOG_LEVEL] = client.logLevel;
+    const body: JsonRpcRequest = { jsonrpc: '2.0', id: call.id, method: call.method, params: { ...params, _meta: meta } };
+    const headers = new Headers({
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN_VERSION,
+      'mcp-method': call.method,
+      [SESSION_HEADER]: client.id,
+    });
+    const name = params.name ?? params.uri;
+    if (typeof name === 'string') headers.set('mcp-name', /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`);
+    const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
+    return await readAnswer(answer, onNotification);
   }
 
   /** Keeps a `subscriptions/listen` open while the GET stream is, for what the client may want to hear. */
@@ -345,13 +337,31 @@ export class LegacyFacade {
     const controller = new AbortController();
     client.listen = controller;
     const listen: JsonRpcRequest = { jsonrpc: '2.0', id: `berth-listen-${client.nextAsk++}`, method: 'subscriptions/listen', params: { notifications } };
-    void this.#modernCall(client, listen, controller.signal, (note) => {
-      if (!isNotification(note) || note.method === 'notifications/subscriptions/acknowledged') return;
-      stream.send(withoutSubscriptionId(note));
-    }).catch((error: unknown) => {
+    void (async () => {
+      const lease = await this.#lease(client, true);
+      try {
+        await this.#modernCall(lease, client, listen, controller.signal, (note) => {
+          if (!isNotification(note) || note.method === 'notifications/subscriptions/acknowledged') return undefined;
+          return stream.send(withoutSubscriptionId(note));
+        });
+      } finally {
+        lease.release();
+      }
+    })().catch((error: unknown) => {
       if (!controller.signal.aborted) this.#options.logger.debug('legacy GET stream feed ended', { session: client.id, err: error });
     });
   }
+}
+
+function sessionGone(): BerthError {
+  return new BerthError('session_not_found', 'Session not found: this Mcp-Session-Id is unknown or has ended; send initialize without it to start a new session');
+}
+
+function withoutParams(params: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  if (!names.some((name) => name in params)) return params;
+  const copy = { ...params };
+  for (const name of names) delete copy[name];
+  return copy;
 }
 
 function json(client: ClientSession, message: JsonRpcResponse): Response {

@@ -8,7 +8,8 @@ const MAX_INSPECTED_JSON = 1024 * 1024;
 
 export interface Sealing {
   sealer: RequestStateSealer;
-  binding: StateBinding;
+  /** Made only when an answer needs sealing: its digest of the arguments is not free. */
+  binding: () => StateBinding;
   ttlMs: number;
 }
 
@@ -45,7 +46,7 @@ function sealMessage(text: string, sealing: Sealing): string | undefined {
   if (result.resultType === undefined) return JSON.stringify({ ...message, result: { ...result, resultType: 'complete' } });
   if (result.resultType !== 'input_required') return undefined;
   const inner = typeof result.requestState === 'string' ? result.requestState : undefined;
-  const requestState = sealing.sealer.seal(sealing.binding, inner, sealing.ttlMs);
+  const requestState = sealing.sealer.seal(sealing.binding(), inner, sealing.ttlMs);
   return JSON.stringify({ ...message, result: { ...result, requestState } });
 }
 
@@ -77,28 +78,59 @@ async function* jsonSealer(body: Readable, sealing: Sealing): AsyncGenerator<Buf
   yield Buffer.from(sealMessage(text, sealing) ?? text);
 }
 
+/** An event boundary: a blank line, whatever the line endings. */
+const BOUNDARY = /\r?\n\r?\n/g;
+/** Longest a boundary can be: a block's tail kept back in case a boundary straddles two chunks. */
+const BOUNDARY_CHARS = 4;
+
 /**
  * Splits the stream at event boundaries (a blank line) and re-emits each block as it completes: byte for byte, but
- * for the one block that carries an `input_required` result, whose requestState is sealed.
+ * for the one block that carries an `input_required` result, whose requestState is sealed. Text is scanned once
+ * however it is split. A block that grows past MAX_INSPECTED_JSON is no `input_required` result: it streams through
+ * untouched up to its end, so one endless event costs no more memory than that.
  */
 function sseSealer(sealing: Sealing): Transform {
   const decoder = new StringDecoder('utf8');
   let pending = '';
+  /** How far into `pending` no boundary starts. */
+  let scanned = 0;
+  /** Inside a block too large to inspect. */
+  let passing = false;
+  const drain = (final: boolean): string => {
+    let out = '';
+    BOUNDARY.lastIndex = Math.max(0, scanned - BOUNDARY_CHARS);
+    let start = 0;
+    let match: RegExpExecArray | null;
+    while ((match = BOUNDARY.exec(pending)) !== null) {
+      const end = match.index + match[0].length;
+      const block = pending.slice(start, end);
+      out += passing ? block : sealBlock(block, sealing);
+      passing = false;
+      start = end;
+    }
+    pending = pending.slice(start);
+    scanned = pending.length;
+    if (final) {
+      if (pending !== '') out += passing ? pending : sealBlock(pending, sealing);
+      pending = '';
+    } else if (pending.length > MAX_INSPECTED_JSON) {
+      out += pending.slice(0, -BOUNDARY_CHARS);
+      pending = pending.slice(-BOUNDARY_CHARS);
+      scanned = 0;
+      passing = true;
+    }
+    return out;
+  };
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       pending += decoder.write(chunk);
-      let out = '';
-      let boundary: RegExpExecArray | null;
-      while ((boundary = /\r?\n\r?\n/.exec(pending)) !== null) {
-        const end = boundary.index + boundary[0].length;
-        out += sealBlock(pending.slice(0, end), sealing);
-        pending = pending.slice(end);
-      }
+      const out = drain(false);
       done(null, out === '' ? undefined : out);
     },
     flush(done) {
       pending += decoder.end();
-      done(null, pending === '' ? undefined : sealBlock(pending, sealing));
+      const out = drain(true);
+      done(null, out === '' ? undefined : out);
     },
   });
 }

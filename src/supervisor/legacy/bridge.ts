@@ -60,6 +60,11 @@ export class LegacyBridge {
 
   /** `initialize` and `notifications/initialized`: the start of the legacy session. */
   async open(initialize: (params: Record<string, unknown>) => Promise<JsonRpcResponse>): Promise<InitializeResult> {
+    // Opening again (the server lost its session): listen streams held subscriptions of the old session, which
+    // are gone; ending them tells their clients to listen again. Requests wait for the new session meanwhile.
+    this.#init = undefined;
+    this.#subscriptions?.closeAll();
+    this.#subscriptions = undefined;
     const response = await initialize({ protocolVersion: '2025-11-25', capabilities: BRIDGE_CLIENT_CAPABILITIES, clientInfo: BERTH_CLIENT_INFO });
     if (!response.result) throw new Error(`the server refused initialize: ${response.error?.message ?? 'no result'}`);
     const init = response.result as unknown as InitializeResult;
@@ -125,12 +130,13 @@ export class LegacyBridge {
     }
     const params = message.params ?? {};
     if (typeof params.requestState === 'string') {
-      const call = this.#calls.get(params.requestState);
+      const [callId = '', round = ''] = params.requestState.split('.');
+      const call = this.#calls.get(callId);
       if (!call) {
         writer.fail('request_state_expired', 'the call this requestState continues is no longer waiting (it timed out, or its sandbox restarted); send the request again without inputResponses and requestState');
         return;
       }
-      call.resume(message, writer);
+      call.resume(message, writer, Number(round));
       return;
     }
     this.#raiseLogLevel(params);

@@ -79,6 +79,8 @@ export class BridgedCall implements BridgeSink {
   readonly #owner: CallOwner;
   #serverRequestId = 0;
   #writer: ResponseWriter | undefined;
+  /** Rounds ended with input_required so far; the requestState of each names it. */
+  #round = 0;
   #clientId: JsonRpcId = 0;
   #capabilities: Record<string, unknown> = {};
   #logLevel: string | undefined;
@@ -129,7 +131,12 @@ export class BridgedCall implements BridgeSink {
   }
 
   /** The client's retry: the answers it brings go to the parked questions, and it becomes the open round. */
-  resume(message: JsonRpcRequest, writer: ResponseWriter): void {
+  resume(message: JsonRpcRequest, writer: ResponseWriter, round: number): void {
+    if (this.running || round !== this.#round) {
+      // Each requestState continues one round, once: a replayed or stale one would fork the call.
+      writer.fail('request_state_expired', 'this requestState was already used to continue its call; continue with the requestState of the latest input_required result');
+      return;
+    }
     this.#clearInputTimer();
     this.#openRound(message, writer);
     if (this.#held) {
@@ -247,7 +254,8 @@ export class BridgedCall implements BridgeSink {
     for (const [key, question] of questions) {
       inputRequests[key] = question.params === undefined ? { method: question.method } : { method: question.method, params: question.params };
     }
-    this.#writer?.finish({ jsonrpc: '2.0', id: this.#clientId, result: { resultType: 'input_required', inputRequests, requestState: this.id } });
+    this.#round++;
+    this.#writer?.finish({ jsonrpc: '2.0', id: this.#clientId, result: { resultType: 'input_required', inputRequests, requestState: `${this.id}.${this.#round}` } });
     this.#writer = undefined;
     this.#inputTimer = setTimeout(() => this.#cancel('the client did not answer in time'), this.#owner.inputTimeoutMs);
     this.#inputTimer.unref();

@@ -44,6 +44,7 @@ export class HttpLegacyPeer implements LegacyPeer {
   #nextId = 1;
   #closed = false;
   #getStream: ClientRequest | undefined;
+  #reinitializing: Promise<void> | undefined;
 
   constructor(options: {
     host: string;
@@ -93,9 +94,10 @@ export class HttpLegacyPeer implements LegacyPeer {
     }
     this.#entries.set(id, entry);
     const body = params === undefined ? { ...message, id } : { ...message, id, params };
+    const session = this.#sessionId;
     entry.req = this.#post(body, (res) => {
       onHeaders?.(res);
-      this.#readAnswer(res, id, message.method);
+      this.#readAnswer(res, id, message.method, session);
     }, (error) => this.#fail(id, `the server's HTTP endpoint failed: ${error.message}`));
     return id;
   }
@@ -176,12 +178,18 @@ export class HttpLegacyPeer implements LegacyPeer {
   }
 
   /** An answer to one of our requests: plain JSON, or an SSE stream of related messages ending in the response. */
-  #readAnswer(res: IncomingMessage, id: number, method: string): void {
+  #readAnswer(res: IncomingMessage, id: number, method: string, session: string | undefined): void {
     const type = String(res.headers['content-type'] ?? '');
-    if (res.statusCode === 404 && this.#sessionId !== undefined && method !== 'initialize') {
+    if (res.statusCode === 404 && session !== undefined && method !== 'initialize') {
       res.resume();
       this.#fail(id, 'the server forgot its session; berth is starting a new one, send the request again');
-      void this.#reinitialize();
+      // Many requests can learn this at once, and some may have been sent under a session already replaced:
+      // one new session, once.
+      if (session === this.#sessionId && !this.#reinitializing) {
+        this.#reinitializing = this.#reinitialize()
+          .catch(() => {})
+          .finally(() => (this.#reinitializing = undefined));
+      }
       return;
     }
     if (type.includes('text/event-stream')) {
