@@ -97,6 +97,25 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       assert.deepEqual(toolText(done), { a: 'one', b: 'two' });
     });
 
+    test(`${runtime}: URL-mode elicitation reaches a client that declared it, and -32021 one that declared only forms`, async () => {
+      const sessionId = randomUUID();
+      const URL_ELICIT = { elicitation: { form: {}, url: {} } };
+      const asked = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, { sessionId, capabilities: URL_ELICIT });
+      assert.equal(asked.response.result?.resultType, 'input_required', JSON.stringify(asked.response));
+      const [[key, question]] = Object.entries(asked.response.result?.inputRequests as Record<string, { method: string; params: Record<string, unknown> }>) as [[string, { method: string; params: Record<string, unknown> }]];
+      assert.equal(question.method, 'elicitation/create');
+      assert.equal(question.params.mode, 'url');
+      assert.equal(question.params.url, 'https://example.com/sign-in');
+      const done = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, {
+        capabilities: URL_ELICIT,
+        params: { inputResponses: { [key]: { action: 'accept' } }, requestState: asked.response.result?.requestState },
+      });
+      assert.deepEqual(toolText(done), { action: 'accept' });
+      const formOnly = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, { sessionId: randomUUID(), capabilities: ELICIT });
+      assert.equal(formOnly.response.error?.code, -32021);
+      assert.deepEqual(formOnly.response.error?.data?.requiredCapabilities, { elicitation: { url: {} } });
+    });
+
     test(`${runtime}: a client without the capability gets -32021 naming it`, async () => {
       const answer = await rawCall(node.url, runtime, 'tools/call', 'ask_sample', {}, { sessionId: randomUUID(), capabilities: ELICIT });
       assert.equal(answer.status, 400);
