@@ -59,10 +59,15 @@ export interface LegacyMessage {
 
 export type Classified = ModernRequest | ModernNotification | LegacyMessage;
 
-/** A header value per SEP-2243: `=?base64?…?=` carries UTF-8 that plain ASCII cannot. */
-export function decodeHeaderValue(value: string): string {
-  const match = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
-  return match ? Buffer.from(match[1] as string, 'base64').toString('utf8') : value;
+/**
+ * A header value per SEP-2243: `=?base64?…?=` carries UTF-8 that plain ASCII cannot. A value in that form whose
+ * base64 is malformed (wrong alphabet, wrong padding) decodes to undefined, which equals no body value.
+ */
+export function decodeHeaderValue(value: string): string | undefined {
+  if (!value.startsWith('=?base64?') || !value.endsWith('?=') || value.length < 11) return value;
+  const encoded = value.slice(9, -2);
+  if (encoded.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) return undefined;
+  return Buffer.from(encoded, 'base64').toString('utf8');
 }
 
 /** What a modern client is told berth supports: exactly what `server/discover` advertises. */

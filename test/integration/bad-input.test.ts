@@ -100,6 +100,28 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     assert.equal(streamed.status, 413);
   });
 
+  for (const runtime of ['good-stdio', 'good-http']) {
+    test(`${runtime}: Mcp-Param headers must agree with the arguments they mirror (-32020), once berth has seen the tool listed`, async () => {
+      const sessionId = randomUUID();
+      const session = { [SESSION_HEADER]: sessionId };
+      const path = `/runtimes/${runtime}/mcp`;
+      const list = await fetch(`${node.url}${path}`, {
+        method: 'POST',
+        headers: { ...HEADERS, ...session, 'mcp-method': 'tools/list' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }),
+      });
+      const listed = (await list.json()) as { result: { tools: Array<{ name: string; inputSchema: { properties: Record<string, Record<string, unknown>> } }> } };
+      assert.equal(listed.result.tools.find((tool) => tool.name === 'where')?.inputSchema.properties.region?.['x-mcp-header'], 'Region');
+      const agreeing = await post(node, path, toolCall('where', { region: 'Zürich' }), { ...session, 'mcp-param-region': `=?base64?${Buffer.from('Zürich').toString('base64')}?=` });
+      assert.equal(agreeing.status, 200);
+      for (const [header, why] of [['eu-west', 'different'], [undefined, 'missing'], ['=?base64?WsO8cmljaA?=', 'bad padding']] as const) {
+        const refused = await post(node, path, toolCall('where', { region: 'Zürich' }), header === undefined ? session : { ...session, 'mcp-param-region': header });
+        assert.equal(refused.status, 400, why);
+        assert.equal(refused.json.error.code, -32020, why);
+      }
+    });
+  }
+
   test('wrong media type is 415; GET and DELETE on an MCP endpoint are 405', async () => {
     const text = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' });
     assert.equal(text.status, 415);

@@ -12,6 +12,7 @@ import { errorHeaders } from '../../core/http.ts';
 import { readRequestBody, streamingResponse } from '../node-bodies.ts';
 import { callChannel, NOT_RETURNED } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
+import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
 
@@ -39,6 +40,7 @@ export interface McpEndpointOptions {
 export function createMcpEndpoint(options: McpEndpointOptions) {
   const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy } = options;
   const inFlight = new InFlightCalls();
+  const toolHeaders = new ToolHeaderIndex();
 
   return async (request: Request, params: Params, url: URL): Promise<Response> => {
     let rpcId: JsonRpcId = null;
@@ -82,9 +84,14 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
+      const version = `${runtime}@${resolved.version.version}`;
+      if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
       lease = await sessions.acquire(sessionId, resolved.target);
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
-      const answer = await callChannel(lease, request.headers, forwarded, tracked?.signal ?? request.signal);
+      let answer = await callChannel(lease, request.headers, forwarded, tracked?.signal ?? request.signal);
+      if (classified.era === 'modern' && classified.method === 'tools/list') {
+        answer = { ...answer, body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
+      }
       const boundSession = sessionId;
       const sealing =
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
