@@ -40,3 +40,11 @@ test('a long line fed one character at a time parses the same', () => {
   for (const char of text) events.push(...parser.push(char));
   assert.deepEqual(events, [{ event: 'message', data }]);
 });
+
+test('retry: keeps the last valid reconnection delay and ignores malformed ones', () => {
+  const parser = new SseParser();
+  parser.push('retry: 250\n\n');
+  assert.equal(parser.retryMs, 250);
+  parser.push('retry: soon\nretry: -5\n\n');
+  assert.equal(parser.retryMs, 250);
+});

@@ -20,8 +20,8 @@ export interface SseEvent {
 const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
 
 /**
- * Incremental SSE parser: feed it text as it arrives, it returns the events completed so far. Comments and
- * `retry:` lines are dropped; multi-line `data:` fields are joined with newlines, per the SSE standard. Each byte is
+ * Incremental SSE parser: feed it text as it arrives, it returns the events completed so far. Comments are
+ * dropped and `retry:` is kept as `retryMs`; multi-line `data:` fields are joined with newlines, per the SSE standard. Each byte is
  * scanned once however the text is split, and an event larger than `maxEventChars` throws instead of growing
  * without end.
  */
@@ -34,9 +34,15 @@ export class SseParser {
   #data: string[] = [];
   #dataChars = 0;
   #id: string | undefined;
+  #retryMs: number | undefined;
 
   constructor(maxEventChars = DEFAULT_MAX_EVENT_CHARS) {
     this.#maxEventChars = maxEventChars;
+  }
+
+  /** The reconnection delay the stream's last valid `retry:` field named, in milliseconds. */
+  get retryMs(): number | undefined {
+    return this.#retryMs;
   }
 
   push(chunk: string): SseEvent[] {
@@ -83,6 +89,7 @@ export class SseParser {
       this.#dataChars += value.length + 1;
     } else if (field === 'event') this.#event = value;
     else if (field === 'id') this.#id = value;
+    else if (field === 'retry' && /^\d{1,9}$/.test(value)) this.#retryMs = Number(value);
   }
 }
 

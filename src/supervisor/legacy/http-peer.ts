@@ -10,14 +10,18 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../mcp/jsonrpc.ts';
-import { SseParser } from '../../mcp/sse.ts';
+import { SseParser, type SseEvent } from '../../mcp/sse.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
+import { ENDED_EARLY, ResumeCursor, StreamReader } from './sse-resume.ts';
 
 interface Entry {
   sink: BridgeSink;
   clientId: JsonRpcId;
   clientToken?: string | number;
+  /** The HTTP request now carrying the call: its POST, or the GET that resumes its stream. */
   req?: ClientRequest;
+  /** Set while the call waits to resume its stream. */
+  resumeTimer?: NodeJS.Timeout;
 }
 
 const GET_STREAM_RETRY_MS = 1000;
@@ -26,7 +30,9 @@ const GET_STREAM_RETRY_MS = 1000;
  * berth's legacy Streamable HTTP client for a server inside the sandbox (2025-03-26 to 2025-11-25): it holds the
  * server's `Mcp-Session-Id` and its GET stream for the sandbox's life. A request the server answers on an SSE
  * stream brings the server's own requests and progress for it on that stream, which is how the bridge knows which
- * call a question belongs to. When the server forgets the session (404), berth initializes a new one.
+ * call a question belongs to. A server that ends such a stream before answering, having given its events ids
+ * (SEP-1699 polling), gets asked for the rest with `GET` + `Last-Event-ID`. When the server forgets the session
+ * (404), berth initializes a new one.
  */
 export class HttpLegacyPeer implements LegacyPeer {
   readonly #host: string;
@@ -106,6 +112,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     const entry = this.#entries.get(id);
     if (!entry) return;
     this.#forget(id);
+    clearTimeout(entry.resumeTimer);
     entry.req?.destroy();
     // In the stateful revisions a dropped stream is not a cancellation; the server must be told.
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
@@ -193,13 +200,7 @@ export class HttpLegacyPeer implements LegacyPeer {
       return;
     }
     if (type.includes('text/event-stream')) {
-      const parser = new SseParser();
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        for (const event of parser.push(chunk)) this.#fromStream(event.data, id);
-      });
-      res.on('end', () => this.#fail(id, 'the server closed its answer stream before answering'));
-      res.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
+      this.#readStream(res, id, new ResumeCursor(), session, false);
       return;
     }
     let text = '';
@@ -214,6 +215,62 @@ export class HttpLegacyPeer implements LegacyPeer {
       this.#fail(id, `the server answered HTTP ${res.statusCode} without a JSON-RPC response`);
     });
     res.on('error', () => this.#fail(id, 'the server broke off its answer'));
+  }
+
+  /** One SSE stream of call `id`, the POST's or a resumed one: what it brings goes to the call. */
+  #readStream(res: IncomingMessage, id: number, cursor: ResumeCursor, session: string | undefined, resumed: boolean): void {
+    const reader = new StreamReader(cursor);
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      let events: SseEvent[];
+      try {
+        events = reader.push(chunk);
+      } catch (error) {
+        res.destroy();
+        this.#fail(id, `the server's answer stream broke the rules: ${(error as Error).message}`);
+        return;
+      }
+      for (const event of events) this.#fromStream(event.data, id);
+      // A resumed stream may stay open once it has delivered the answer; nothing more on it is the call's.
+      if (resumed && !this.#entries.has(id)) res.destroy();
+    });
+    res.on('end', () => this.#streamEnded(id, cursor, reader.events > 0, session));
+    res.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
+  }
+
+  /** A stream of a call ended: unless the call is over, its rest is asked for after the server's delay. */
+  #streamEnded(id: number, cursor: ResumeCursor, sawEvents: boolean, session: string | undefined): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    const next = cursor.afterEnd(sawEvents);
+    if ('refused' in next) {
+      this.#fail(id, next.refused);
+      return;
+    }
+    entry.resumeTimer = setTimeout(() => this.#resume(id, entry, cursor, session, next.from), next.delayMs);
+  }
+
+  /** Asks the server for the rest of a call's stream, from the last event the call got. */
+  #resume(id: number, entry: Entry, cursor: ResumeCursor, session: string | undefined, lastEventId: string): void {
+    entry.resumeTimer = undefined;
+    if (this.#entries.get(id) !== entry) return;
+    if (this.#closed || session !== this.#sessionId) {
+      this.#fail(id, `${ENDED_EARLY}, and its session is gone`);
+      return;
+    }
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'mcp-protocol-version': this.#version, 'last-event-id': lastEventId };
+    if (session !== undefined) headers['mcp-session-id'] = session;
+    const req = httpRequest({ host: this.#host, port: this.#port, path: this.#path, method: 'GET', agent: this.#agent, headers }, (res) => {
+      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+        res.resume();
+        this.#fail(id, `${ENDED_EARLY}, and refused to resume it (HTTP ${res.statusCode})`);
+        return;
+      }
+      this.#readStream(res, id, cursor, session, true);
+    });
+    req.on('error', (error) => this.#fail(id, `${ENDED_EARLY}, and resuming it failed: ${error.message}`));
+    req.end();
+    entry.req = req;
   }
 
   #fromStream(data: string, streamOf: number | undefined): void {
