@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
 import { RuntimeService } from './control/runtimes.ts';
-import { createEdge } from './edge/app.ts';
+import { createEdge, type AwsApiOptions } from './edge/app.ts';
 import { createNodeServer } from './edge/node-adapter.ts';
 import { RequestStateSealer } from './mcp/request-state.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -52,6 +52,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     sealer: new RequestStateSealer(requestStateKey(config)),
     inputTimeoutMs: config.inputTimeoutMs,
     allowedHosts: config.allowedHosts,
+    aws: awsApi(config, logger),
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
   await new Promise<void>((resolve, reject) => {
@@ -97,6 +98,34 @@ function requestStateKey(config: Config): Buffer {
   const key = randomBytes(32);
   writeFileSync(file, key, { mode: 0o600 });
   return key;
+}
+
+/**
+ * AgentCore's API: its keys are the configured pair and every `ACCESS_KEY_ID SECRET` line of
+ * `<home>/keys/aws-credentials`. Running without authentication is said at every start, loudly.
+ */
+function awsApi(config: Config, logger: Logger): AwsApiOptions {
+  const secrets = new Map(config.aws.credentials);
+  const file = join(config.home, 'keys', 'aws-credentials');
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // no key file: the configured pair is all
+  }
+  for (const [index, line] of (text ?? '').split('\n').entries()) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const [keyId, secret, extra] = trimmed.split(/\s+/);
+    if (!keyId || !secret || extra !== undefined) throw new Error(`${file}:${index + 1}: a line is ACCESS_KEY_ID SECRET_ACCESS_KEY`);
+    secrets.set(keyId, secret);
+  }
+  if (config.aws.auth === 'off') {
+    logger.warn('AgentCore API authentication is OFF (--aws-auth off): anyone who reaches this port can deploy and run code; use it for local development only');
+  } else if (secrets.size === 0) {
+    logger.info('AgentCore API: no access keys configured, so every signed request is refused; set BERTH_AWS_ACCESS_KEY_ID and BERTH_AWS_SECRET_ACCESS_KEY');
+  }
+  return { auth: { mode: config.aws.auth, secrets }, identity: { region: config.aws.region, accountId: config.aws.accountId } };
 }
 
 function createDriver(config: Config, supervisorPath: string, logger: Logger): SandboxDriver {

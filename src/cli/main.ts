@@ -16,9 +16,11 @@ export interface Io {
 
 const USAGE = `usage: berth <command> [options]
 
-  serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process]
+  serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process] [--aws-auth sigv4|off]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+  push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
+                       codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
   sessions  [--runtime NAME]
   stop      SESSION
@@ -34,6 +36,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
     switch (command) {
       case 'deploy':
         return await deploy(rest, env, io);
+      case 'push':
+        return await push(rest, env, io);
       case 'runtimes':
         return await runtimes(rest, env, io);
       case 'sessions':
@@ -111,16 +115,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     },
     1,
   );
-  const dirArg = positionals[0];
-  if (dirArg === undefined) throw new UsageError('name the directory to deploy: berth deploy DIR --name NAME --command CMD');
-  const dir = resolve(dirArg);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw new UsageError(`directory ${dir} does not exist`);
-  }
-  if (!isDir) throw new UsageError(`${dir} is not a directory; deploy takes the directory that holds the server's code`);
+  const dir = codeDirectory(positionals[0], 'berth deploy DIR --name NAME --command CMD');
   if (values.name === undefined) throw new UsageError('--name is required: the runtime name clients will call');
   if (values.command === undefined) throw new UsageError('--command is required: how to start the server, such as --command "node server.js"');
   const variables: Record<string, string> = {};
@@ -145,6 +140,28 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
   const version = await api.deploy(values.name, { ...body, artifactId: artifact.artifactId });
   io.out(`${version.runtime} v${version.version}\n`);
   return 0;
+}
+
+/** `berth push DIR`: the directory into the artifact store, its id out, for an AgentCore codeConfiguration. */
+async function push(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1);
+  const dir = codeDirectory(positionals[0], 'berth push DIR');
+  const artifact = await client(values.url, env).uploadArtifact(packDirectory(dir));
+  io.out(`${artifact.artifactId}\n`);
+  return 0;
+}
+
+function codeDirectory(arg: string | undefined, usage: string): string {
+  if (arg === undefined) throw new UsageError(`name the directory that holds the code: ${usage}`);
+  const dir = resolve(arg);
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new UsageError(`directory ${dir} does not exist`);
+  }
+  if (!isDir) throw new UsageError(`${dir} is not a directory; give the directory that holds the server's code`);
+  return dir;
 }
 
 async function runtimes(args: readonly string[], env: Env, io: Io): Promise<number> {

@@ -34,3 +34,18 @@ test('allowed hosts follow the listen address unless set', () => {
   assert.equal(loadServeConfig(['--host', '0.0.0.0'], {}).allowedHosts, '*');
   assert.deepEqual(loadServeConfig([], { BERTH_ALLOWED_HOSTS: 'berth.example.com, Localhost' }).allowedHosts, ['berth.example.com', 'localhost']);
 });
+
+test('AgentCore API settings: SigV4 by default with the keys given, auth off only when asked', () => {
+  const defaults = loadServeConfig([], {});
+  assert.equal(defaults.aws.auth, 'sigv4');
+  assert.equal(defaults.aws.credentials.size, 0);
+  assert.equal(defaults.aws.region, 'us-east-1');
+  assert.equal(defaults.aws.accountId, '000000000000');
+  const keyed = loadServeConfig([], { BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', BERTH_AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI', BERTH_AWS_ACCOUNT_ID: '123456789012' });
+  assert.equal(keyed.aws.credentials.get('AKIDEXAMPLE'), 'wJalrXUtnFEMI');
+  assert.equal(keyed.aws.accountId, '123456789012');
+  assert.equal(loadServeConfig(['--aws-auth', 'off'], { BERTH_AWS_AUTH: 'sigv4' }).aws.auth, 'off');
+  assert.throws(() => loadServeConfig([], { BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE' }), /BERTH_AWS_ACCESS_KEY_ID must be set together with BERTH_AWS_SECRET_ACCESS_KEY/);
+  assert.throws(() => loadServeConfig([], { BERTH_AWS_AUTH: 'none' }), /BERTH_AWS_AUTH must be one of sigv4, off/);
+  assert.throws(() => loadServeConfig([], { BERTH_AWS_ACCOUNT_ID: '42' }), /BERTH_AWS_ACCOUNT_ID must be 12 digits/);
+});

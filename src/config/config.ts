@@ -50,8 +50,26 @@ export interface Config {
   requestStateKey?: Buffer;
   /** Defaults a runtime's lifecycle falls back on. */
   lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
+  /** AgentCore's API, which the AWS SDK drives. */
+  aws: AwsConfig;
   /** Limits every sandbox gets unless its runtime says otherwise. */
   sandbox: SandboxDefaults;
+}
+
+export interface AwsConfig {
+  /**
+   * How callers of AgentCore's API are checked: `sigv4` (the default) verifies AWS Signature V4 against the access
+   * keys below; `off` lets anyone in, for local development only. Flag `--aws-auth`, env `BERTH_AWS_AUTH`.
+   */
+  auth: 'sigv4' | 'off';
+  /**
+   * Access key id → secret access key: `BERTH_AWS_ACCESS_KEY_ID` with `BERTH_AWS_SECRET_ACCESS_KEY`, and every
+   * `ACCESS_KEY_ID SECRET_ACCESS_KEY` line of `<home>/keys/aws-credentials` (read by the server at start).
+   */
+  credentials: Map<string, string>;
+  /** The region and account berth's ARNs name (`BERTH_AWS_REGION`, default us-east-1; `BERTH_AWS_ACCOUNT_ID`, default 000000000000). */
+  region: string;
+  accountId: string;
 }
 
 export type DriverName = 'bwrap' | 'process' | 'gvisor';
@@ -100,6 +118,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
       maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),
     },
+    aws: awsConfig(flags.awsAuth, env),
     sandbox: {
       memoryBytes: integer({ value: env.BERTH_SANDBOX_MEMORY_MB, name: 'BERTH_SANDBOX_MEMORY_MB' }, 512, 16, 1024 * 1024) * MIB,
       pids: integer({ value: env.BERTH_SANDBOX_PIDS, name: 'BERTH_SANDBOX_PIDS' }, 256, 8, 1_000_000),
@@ -118,6 +137,26 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
   return config;
 }
 
+function awsConfig(authFlag: string | undefined, env: Env): AwsConfig {
+  const auth = oneOf(authFlag !== undefined ? { value: authFlag, name: '--aws-auth' } : { value: env.BERTH_AWS_AUTH, name: 'BERTH_AWS_AUTH' }, 'sigv4', ['sigv4', 'off'] as const);
+  const credentials = new Map<string, string>();
+  const keyId = env.BERTH_AWS_ACCESS_KEY_ID;
+  const secret = env.BERTH_AWS_SECRET_ACCESS_KEY;
+  if ((keyId === undefined) !== (secret === undefined)) {
+    throw invalid({ value: keyId === undefined ? undefined : '(set)', name: 'BERTH_AWS_ACCESS_KEY_ID' }, 'set together with BERTH_AWS_SECRET_ACCESS_KEY, or neither');
+  }
+  if (keyId !== undefined && secret !== undefined) {
+    if (!/^[A-Za-z0-9]{3,128}$/.test(keyId)) throw invalid({ value: keyId, name: 'BERTH_AWS_ACCESS_KEY_ID' }, 'letters and digits, like AKIAIOSFODNN7EXAMPLE');
+    if (secret.length < 8) throw invalid({ value: '(hidden)', name: 'BERTH_AWS_SECRET_ACCESS_KEY' }, 'at least 8 characters');
+    credentials.set(keyId, secret);
+  }
+  const region = text({ value: env.BERTH_AWS_REGION, name: 'BERTH_AWS_REGION' }, 'us-east-1');
+  if (!/^[a-z0-9-]{1,32}$/.test(region)) throw invalid({ value: region, name: 'BERTH_AWS_REGION' }, 'a region name such as us-east-1');
+  const accountId = text({ value: env.BERTH_AWS_ACCOUNT_ID, name: 'BERTH_AWS_ACCOUNT_ID' }, '000000000000');
+  if (!/^\d{12}$/.test(accountId)) throw invalid({ value: accountId, name: 'BERTH_AWS_ACCOUNT_ID' }, '12 digits');
+  return { auth, credentials, region, accountId };
+}
+
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
 function allowedHosts(value: string | undefined, listenHost: string): readonly string[] | '*' {
@@ -132,17 +171,18 @@ function defaultHome(): string {
   return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');
 }
 
-function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string } {
+function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string; awsAuth?: string } {
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { host: { type: 'string' }, port: { type: 'string' }, home: { type: 'string' }, driver: { type: 'string' } },
+      options: { host: { type: 'string' }, port: { type: 'string' }, home: { type: 'string' }, driver: { type: 'string' }, 'aws-auth': { type: 'string' } },
       strict: true,
       allowPositionals: false,
     });
-    return values;
+    const { 'aws-auth': awsAuth, ...rest } = values;
+    return awsAuth === undefined ? rest : { ...rest, awsAuth };
   } catch (error) {
-    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home and --driver`);
+    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home, --driver and --aws-auth`);
   }
 }
 

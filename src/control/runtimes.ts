@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
-import type { ArtifactRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
+import type { ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 
 /** The name every runtime has, always pointing at its latest version. */
@@ -29,8 +29,16 @@ const DeployInput = z.strictObject({
     .default({}),
   idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
   maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
-  description: z.string().max(1200).optional(),
+  description: z.string().max(4096).optional(),
+  /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
+  agentcore: z
+    .record(z.string(), z.unknown())
+    .refine((value) => JSON.stringify(value).length <= 64 * 1024, 'at most 64 KiB')
+    .optional(),
 });
+
+/** Endpoint names, as AgentCore has them. */
+const ENDPOINT_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
 
 export interface RuntimeDefaults {
   idleTimeoutSeconds: number;
@@ -47,7 +55,7 @@ export interface ResolvedRuntime {
   target: SessionTarget;
 }
 
-/** Runtimes and their immutable versions: deploy, look up, resolve to what a session runs, delete. */
+/** Runtimes, their immutable versions and their endpoints: deploy, look up, resolve to what a session runs, delete. */
 export class RuntimeService {
   readonly #store: Store;
   readonly #artifacts: ArtifactStore;
@@ -97,8 +105,81 @@ export class RuntimeService {
       maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
     };
     if (value.description !== undefined) spec.description = value.description;
+    if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
     this.#resolved.clear();
     return this.#store.putVersion(name, spec);
+  }
+
+  /** A runtime by its id (`name-XXXXXXXXXX`), as AgentCore's API names runtimes. */
+  getById(id: string): RuntimeRecord {
+    const runtime = this.#store.getRuntimeById(id);
+    if (!runtime) throw new BerthError('runtime_not_found', `no runtime with id "${id}"`, { details: { runtime: id } });
+    return runtime;
+  }
+
+  /** A runtime by its id or, failing that, its name: berth's own tools know runtimes by name. */
+  getByIdOrName(idOrName: string): RuntimeRecord {
+    const runtime = this.#store.getRuntimeById(idOrName) ?? this.#store.getRuntime(idOrName);
+    if (!runtime) throw new BerthError('runtime_not_found', `no runtime with id "${idOrName}"`, { details: { runtime: idOrName } });
+    return runtime;
+  }
+
+  /** The runtime's endpoints, `DEFAULT` first: it always serves the latest version. */
+  endpoints(name: string): EndpointRecord[] {
+    const runtime = this.get(name);
+    return [this.#defaultEndpoint(runtime), ...this.#store.listEndpoints(name)];
+  }
+
+  endpoint(name: string, endpoint: string): EndpointRecord {
+    const runtime = this.get(name);
+    if (endpoint === DEFAULT_ENDPOINT) return this.#defaultEndpoint(runtime);
+    const record = this.#store.getEndpoint(name, endpoint);
+    if (!record) {
+      throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`, { details: { runtime: name, endpoint } });
+    }
+    return record;
+  }
+
+  /**
+   * Creates a named endpoint (`create`) or moves one, pinned to `version` (the latest when not given). `DEFAULT`
+   * is not created or moved: it follows the latest version by definition.
+   */
+  putEndpoint(name: string, endpoint: string, options: { version?: number; description?: string; create: boolean }): EndpointRecord {
+    const runtime = this.get(name);
+    if (endpoint === DEFAULT_ENDPOINT) {
+      throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} always serves the latest version; create a named endpoint to pin one`);
+    }
+    if (!ENDPOINT_NAME.test(endpoint)) {
+      throw new BerthError('validation_failed', `endpoint name "${endpoint}" is not valid: use 1 to 48 letters, digits or "_", starting with a letter`);
+    }
+    const existing = this.#store.getEndpoint(name, endpoint);
+    if (options.create && existing) throw new BerthError('conflict', `runtime "${name}" already has an endpoint "${endpoint}"`);
+    if (!options.create && !existing) throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`);
+    const version = options.version ?? runtime.latestVersion;
+    this.version(name, version);
+    const record = this.#store.putEndpoint(name, endpoint, version, options.description);
+    this.#resolved.clear();
+    return record;
+  }
+
+  deleteEndpoint(name: string, endpoint: string): void {
+    this.get(name);
+    if (endpoint === DEFAULT_ENDPOINT) throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} goes only with its runtime`);
+    if (!this.#store.deleteEndpoint(name, endpoint)) {
+      throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`, { details: { runtime: name, endpoint } });
+    }
+    this.#resolved.clear();
+  }
+
+  #defaultEndpoint(runtime: RuntimeRecord): EndpointRecord {
+    return {
+      runtime: runtime.name,
+      name: DEFAULT_ENDPOINT,
+      id: `${DEFAULT_ENDPOINT}-${runtime.id.slice(-10)}`,
+      targetVersion: runtime.latestVersion,
+      createdAt: runtime.createdAt,
+      updatedAt: runtime.updatedAt,
+    };
   }
 
   list(): RuntimeRecord[] {
@@ -128,10 +209,7 @@ export class RuntimeService {
     const cached = this.#resolved.get(key);
     if (cached) return cached;
     const runtime = this.get(name);
-    if (endpoint !== DEFAULT_ENDPOINT) {
-      throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"; it has ${DEFAULT_ENDPOINT}`);
-    }
-    const version = this.version(name, runtime.latestVersion);
+    const version = this.version(name, this.endpoint(name, endpoint).targetVersion);
     const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
     this.#resolved.set(key, resolved);
     return resolved;
@@ -149,6 +227,7 @@ export class RuntimeService {
         artifactDir: this.#artifacts.path(spec.artifactId),
         command: spec.command,
         transport: spec.transport,
+        protocol: spec.protocol,
         port: spec.port,
         path: spec.path,
         env: spec.env,

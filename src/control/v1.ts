@@ -64,6 +64,37 @@ export function v1Routes({ runtimes, sessions, maxArtifactBytes }: V1Options): R
     },
     {
       method: 'GET',
+      pattern: '/v1/runtimes/:name/endpoints',
+      handler: (_r, { name }) => jsonResponse(200, { endpoints: runtimes.endpoints(name as string) }),
+    },
+    {
+      method: 'PUT',
+      pattern: '/v1/runtimes/:name/endpoints/:endpoint',
+      handler: async (request, { name, endpoint }) => {
+        const body = await readJsonObject(request);
+        const version = body.version;
+        const description = body.description;
+        if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version) || version < 1)) {
+          throw new BerthError('validation_failed', 'version must be a version number of the runtime');
+        }
+        if (description !== undefined && (typeof description !== 'string' || description.length > 256)) {
+          throw new BerthError('validation_failed', 'description must be a string of at most 256 characters');
+        }
+        const exists = runtimes.endpoints(name as string).some((e) => e.name === endpoint);
+        const options = { create: !exists, ...(version === undefined ? {} : { version }), ...(description === undefined ? {} : { description }) };
+        return jsonResponse(exists ? 200 : 201, runtimes.putEndpoint(name as string, endpoint as string, options));
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: '/v1/runtimes/:name/endpoints/:endpoint',
+      handler: (_r, { name, endpoint }) => {
+        runtimes.deleteEndpoint(name as string, endpoint as string);
+        return jsonResponse(200, { deleted: endpoint });
+      },
+    },
+    {
+      method: 'GET',
       pattern: '/v1/sessions',
       handler: (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;

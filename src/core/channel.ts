@@ -5,6 +5,10 @@
 
 /** Where MCP requests go: the body is one JSON-RPC message; the answer is JSON or SSE, streamed. */
 export const CHANNEL_MCP_PATH = '/mcp';
+/** Where an http agent's invocations go: the body and the answer stream through to the agent's `POST /invocations`. */
+export const CHANNEL_INVOCATIONS_PATH = '/invocations';
+/** Runs a shell command in the sandbox (see channel-commands.ts); every runtime serves it. */
+export const CHANNEL_COMMANDS_PATH = '/commands';
 /** Liveness of the supervisor and the server it runs. */
 export const CHANNEL_HEALTH_PATH = '/health';
 
@@ -16,6 +20,8 @@ export interface SupervisorSpec {
   runtime: string;
   /** The runtime's start command, for messages. */
   command: string;
+  /** `mcp`: an MCP server; `http`: an agent serving AgentCore's HTTP contract (`/invocations`, `/ping`) on `port`. */
+  protocol: 'mcp' | 'http';
   transport: 'stdio' | 'http';
   /** For `http`: where the server listens inside the sandbox. */
   port: number;
@@ -23,6 +29,11 @@ export interface SupervisorSpec {
   /** For `stdio`: the FIFOs the launcher connected to the server's stdin and stdout. */
   stdinPath: string;
   stdoutPath: string;
+  /**
+   * A JSON file holding the server's environment, which commands run with (the supervisor's own is empty); read
+   * once at start and removed.
+   */
+  envPath: string;
   /** The inherited descriptor of the channel's listening socket (the host owns the socket file). */
   channelFd: number;
   /** How long the server has to become ready before the supervisor gives up. */
@@ -35,8 +46,11 @@ export interface SupervisorSpec {
 
 export type SupervisorStatus =
   | { type: 'ready'; serverPid: number; era: 'modern' | 'legacy' }
-  /** Calls whose clients owe answers to the server's questions: while any do, the session is not idle. */
-  | { type: 'activity'; waiting: number }
+  /**
+   * Work the host cannot see as requests in flight: calls whose clients owe answers to the server's questions
+   * (`waiting`), or an http agent whose `/ping` says `HealthyBusy` (`busy`). While either holds, the session is not idle.
+   */
+  | { type: 'activity'; waiting: number; busy: boolean }
   | { type: 'failed'; code: 'server_start_timeout' | 'sandbox_failed'; message: string }
   | { type: 'server-exit'; exitCode: number | null; signal: string | null };
 
@@ -54,7 +68,9 @@ export function parseSupervisorStatus(line: string): SupervisorStatus | undefine
     case 'ready':
       return Number.isSafeInteger(v.serverPid) ? { type: 'ready', serverPid: v.serverPid as number, era: v.era === 'legacy' ? 'legacy' : 'modern' } : undefined;
     case 'activity':
-      return Number.isSafeInteger(v.waiting) && (v.waiting as number) >= 0 ? { type: 'activity', waiting: v.waiting as number } : undefined;
+      return Number.isSafeInteger(v.waiting) && (v.waiting as number) >= 0 && typeof v.busy === 'boolean'
+        ? { type: 'activity', waiting: v.waiting as number, busy: v.busy }
+        : undefined;
     case 'failed':
       return (v.code === 'server_start_timeout' || v.code === 'sandbox_failed') && typeof v.message === 'string'
         ? { type: 'failed', code: v.code, message: v.message.slice(0, 2000) }

@@ -1,6 +1,6 @@
 /**
  * The one error registry. Every error berth reports has a stable string code; the code alone decides the HTTP
- * status and the JSON-RPC code, so a new code cannot ship without both.
+ * status, the JSON-RPC code and the exception AgentCore's API reports, so a new code cannot ship without all three.
  *
  * Wire shapes (the same fields everywhere):
  *   REST:     { "error": { "code": "runtime_not_found", "message": "...", "details": { ... } } }
@@ -15,7 +15,20 @@ interface ErrorKind {
   readonly status: number;
   /** JSON-RPC error code when the error answers an MCP request. -32000..-32019 are implementation-defined. */
   readonly rpc: number;
+  /** The exception AgentCore's API reports it as (restJson1 `x-amzn-errortype`). */
+  readonly aws: AwsException;
 }
+
+/** The exceptions of AgentCore's two API models that berth raises. */
+export type AwsException =
+  | 'ValidationException'
+  | 'UnauthorizedException'
+  | 'AccessDeniedException'
+  | 'ResourceNotFoundException'
+  | 'ConflictException'
+  | 'ThrottlingException'
+  | 'RuntimeClientError'
+  | 'InternalServerException';
 
 const RPC_PARSE_ERROR = -32700;
 const RPC_INVALID_REQUEST = -32600;
@@ -34,39 +47,39 @@ const RPC_NOT_FOUND = -32001;
 const RPC_BUSY = -32005;
 
 export const ERROR_KINDS = {
-  parse_error: { status: 400, rpc: RPC_PARSE_ERROR },
-  invalid_request: { status: 400, rpc: RPC_INVALID_REQUEST },
-  invalid_params: { status: 400, rpc: RPC_INVALID_PARAMS },
-  invalid_session_id: { status: 400, rpc: RPC_INVALID_REQUEST },
-  validation_failed: { status: 400, rpc: RPC_INVALID_PARAMS },
-  header_mismatch: { status: 400, rpc: RPC_HEADER_MISMATCH },
-  unsupported_protocol_version: { status: 400, rpc: RPC_UNSUPPORTED_VERSION },
-  missing_client_capability: { status: 400, rpc: RPC_MISSING_CAPABILITY },
-  method_not_found: { status: 404, rpc: RPC_METHOD_NOT_FOUND },
-  request_state_invalid: { status: 400, rpc: RPC_INVALID_PARAMS },
-  request_state_expired: { status: 400, rpc: RPC_INVALID_PARAMS },
-  request_state_mismatch: { status: 400, rpc: RPC_INVALID_PARAMS },
-  unauthorized: { status: 401, rpc: RPC_INVALID_REQUEST },
-  forbidden: { status: 403, rpc: RPC_INVALID_REQUEST },
-  not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  runtime_not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  version_not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  endpoint_not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  session_not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  artifact_not_found: { status: 404, rpc: RPC_NOT_FOUND },
-  method_not_allowed: { status: 405, rpc: RPC_INVALID_REQUEST },
-  not_acceptable: { status: 406, rpc: RPC_INVALID_REQUEST },
-  conflict: { status: 409, rpc: RPC_INVALID_REQUEST },
-  session_runtime_mismatch: { status: 409, rpc: RPC_INVALID_REQUEST },
-  body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST },
-  unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST },
-  session_limit: { status: 429, rpc: RPC_BUSY },
-  server_crashed: { status: 502, rpc: RPC_UPSTREAM },
-  sandbox_failed: { status: 502, rpc: RPC_UPSTREAM },
-  sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM },
-  shutting_down: { status: 503, rpc: RPC_UPSTREAM },
-  server_start_timeout: { status: 504, rpc: RPC_UPSTREAM },
-  internal: { status: 500, rpc: RPC_INTERNAL },
+  parse_error: { status: 400, rpc: RPC_PARSE_ERROR, aws: 'ValidationException' },
+  invalid_request: { status: 400, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  invalid_params: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
+  invalid_session_id: { status: 400, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  validation_failed: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
+  header_mismatch: { status: 400, rpc: RPC_HEADER_MISMATCH, aws: 'ValidationException' },
+  unsupported_protocol_version: { status: 400, rpc: RPC_UNSUPPORTED_VERSION, aws: 'ValidationException' },
+  missing_client_capability: { status: 400, rpc: RPC_MISSING_CAPABILITY, aws: 'ValidationException' },
+  method_not_found: { status: 404, rpc: RPC_METHOD_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  request_state_invalid: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
+  request_state_expired: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
+  request_state_mismatch: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
+  unauthorized: { status: 401, rpc: RPC_INVALID_REQUEST, aws: 'UnauthorizedException' },
+  forbidden: { status: 403, rpc: RPC_INVALID_REQUEST, aws: 'AccessDeniedException' },
+  not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  runtime_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  version_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  endpoint_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  session_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  artifact_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  method_not_allowed: { status: 405, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  not_acceptable: { status: 406, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  conflict: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
+  session_runtime_mismatch: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
+  body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  session_limit: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  server_crashed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
+  sandbox_failed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
+  sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
+  shutting_down: { status: 503, rpc: RPC_UPSTREAM, aws: 'InternalServerException' },
+  server_start_timeout: { status: 504, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
+  internal: { status: 500, rpc: RPC_INTERNAL, aws: 'InternalServerException' },
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_KINDS;
@@ -117,6 +130,10 @@ export class BerthError extends Error {
 
   get rpcCode(): number {
     return ERROR_KINDS[this.code].rpc;
+  }
+
+  get awsException(): AwsException {
+    return ERROR_KINDS[this.code].aws;
   }
 
   toBody(): ErrorBody {

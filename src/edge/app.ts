@@ -9,6 +9,13 @@ import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
 import { checkHost } from './host-check.ts';
+import { createInvocationsEndpoint } from './invocations.ts';
+import { createCommandsEndpoint } from './commands.ts';
+import type { AwsIdentity } from './agentcore/arn.ts';
+import { isAwsSigned, type AwsAuth } from './agentcore/auth.ts';
+import { controlPlaneRoutes } from './agentcore/control-plane.ts';
+import { dataPlaneRoutes } from './agentcore/data-plane.ts';
+import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 
 export interface EdgeOptions {
@@ -21,6 +28,13 @@ export interface EdgeOptions {
   sealer: RequestStateSealer;
   inputTimeoutMs: number;
   allowedHosts: readonly string[] | '*';
+  aws: AwsApiOptions;
+}
+
+/** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
+export interface AwsApiOptions {
+  auth: AwsAuth;
+  identity: AwsIdentity;
 }
 
 const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
@@ -50,6 +64,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       return rpcErrorResponse(toBerthError(error), null);
     }
   };
+  const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger });
   const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
@@ -60,14 +75,8 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   ]);
   const router = new Router().add(
     ...mcpRoutes,
-    {
-      method: 'POST',
-      pattern: '/runtimes/:name/invocations',
-      handler: (_r, { name }) => {
-        runtimes.get(name as string);
-        throw new BerthError('not_found', `runtime "${name}": /invocations serves http-protocol agents, which this berth does not run yet; MCP runtimes take POST /runtimes/${name}/mcp`);
-      },
-    },
+    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, mcp, invocations }),
+    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: createCommandsEndpoint({ runtimes, sessions, logger }) },
     { method: 'GET', pattern: '/healthz', handler: () => jsonResponse(200, { ok: true, sessions: sessions.size }) },
     {
       method: 'GET',
@@ -75,6 +84,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
     ...v1Routes({ runtimes, sessions, maxArtifactBytes: options.maxArtifactBytes }),
+    ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth }),
   );
 
   return async (request) => {
@@ -88,8 +98,12 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       response = await handler(request, params, url);
     } catch (error) {
       if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
-      // MCP endpoints answer in JSON-RPC even when the request never reached one.
-      response = url.pathname.startsWith('/runtimes/') ? rpcErrorResponse(toBerthError(error), null) : errorResponse(error);
+      // AWS SDK callers get AgentCore's errors; MCP endpoints answer in JSON-RPC even when the request never reached one.
+      response = isAwsSigned(request)
+        ? awsErrorResponse(error)
+        : url.pathname.startsWith('/runtimes/')
+          ? rpcErrorResponse(toBerthError(error), null)
+          : errorResponse(error);
     }
     requests({ route, status: String(response.status) });
     return response;

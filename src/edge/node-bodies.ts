@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { readBody, tooLarge } from '../core/http.ts';
 
 /**
@@ -9,8 +9,12 @@ import { readBody, tooLarge } from '../core/http.ts';
 const requestSources = new WeakMap<Request, Readable>();
 const responseSources = new WeakMap<Response, Readable>();
 
-/** A web stream over `source` that touches it only when someone reads, so a Node consumer may take `source` instead. */
-export function lazyWebStream(source: Readable): ReadableStream<Uint8Array> {
+/**
+ * A web stream over `source` that touches it only when someone reads, so a Node consumer may take `source` instead.
+ * Cancelling it destroys `source`, unless `keepOnCancel` (a request body, whose rest the Node adapter reads and
+ * throws away once the answer is out: destroying it would reset the connection under the answer).
+ */
+export function lazyWebStream(source: Readable, keepOnCancel = false): ReadableStream<Uint8Array> {
   let wired = false;
   return new ReadableStream<Uint8Array>(
     {
@@ -28,7 +32,11 @@ export function lazyWebStream(source: Readable): ReadableStream<Uint8Array> {
         source.once('error', (error) => controller.error(error));
       },
       cancel() {
-        source.destroy();
+        if (!keepOnCancel) source.destroy();
+        else {
+          source.removeAllListeners('data');
+          source.pause();
+        }
       },
     },
     { highWaterMark: 0 },
@@ -59,10 +67,33 @@ export async function readRequestBody(request: Request, limit: number): Promise<
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of source as AsyncIterable<Buffer>) {
+  // An early end (too large) leaves the stream to the Node adapter, as above.
+  for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
+/**
+ * The request body as it arrives, to stream on without holding it whole, read from the Node stream when there is
+ * one. A declared length past `limit` is refused at once (413); a body that grows past it fails with that error.
+ */
+export function streamRequestBody(request: Request, limit: number): Readable {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
+  const node = requestSources.get(request);
+  const source: AsyncIterable<Uint8Array> | null = node && !request.bodyUsed ? node.iterator({ destroyOnReturn: false }) : request.body;
+  return Readable.from(limited(source, limit), { objectMode: false });
+}
+
+async function* limited(source: AsyncIterable<Uint8Array> | null, limit: number): AsyncGenerator<Uint8Array> {
+  if (!source) return;
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge(limit);
+    yield chunk;
+  }
 }

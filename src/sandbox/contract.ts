@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestContext } from 'node:test';
-import { CHANNEL_MCP_PATH } from '../core/channel.ts';
+import { CHANNEL_COMMANDS_PATH, CHANNEL_MCP_PATH } from '../core/channel.ts';
 import { isBerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import { channelClient } from './channel-client.ts';
@@ -60,6 +60,7 @@ function spec(dir: string, transport: 'stdio' | 'http', overrides: Partial<Sandb
     runtime: 'contract',
     artifactDir: dir,
     command: `node server.js ${transport}`,
+    protocol: 'mcp',
     transport,
     port: 8000,
     path: '/mcp',
@@ -117,6 +118,28 @@ export function runDriverContract(name: string, options: ContractOptions): void 
           const write = (await callTool(sandbox, 'probe_write', { path: `${me.cwd}/server.js` })) as { ok: boolean; error: string };
           assert.equal(write.ok, false, 'the artifact must be read-only');
         }
+      } finally {
+        await sandbox.stop();
+      }
+    });
+
+    test('a command runs beside the server with its environment and working directory', async () => {
+      const sandbox = await driver.start(spec(dir, 'stdio'));
+      try {
+        const me = (await callTool(sandbox, 'whoami')) as { cwd: string; home: string };
+        const answer = await channelClient(sandbox).request({
+          path: CHANNEL_COMMANDS_PATH,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ command: 'echo "$CONTRACT_VAR"; pwd; echo "$HOME"; echo err >&2; exit 4', timeoutSeconds: 10 }),
+        });
+        assert.equal(answer.statusCode, 200);
+        assert.equal(answer.headers['content-type'], 'application/x-ndjson');
+        const events = (await answer.body.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+        const stdout = events.map((event) => event.stdout ?? '').join('');
+        assert.equal(stdout, `declared\n${me.cwd}\n${me.home}\n`);
+        assert.equal(events.map((event) => event.stderr ?? '').join(''), 'err\n');
+        assert.deepEqual(events.at(-1), { exit: { exitCode: 4, status: 'COMPLETED' } });
       } finally {
         await sandbox.stop();
       }

@@ -21,6 +21,8 @@ export interface SandboxSpec {
   /** Host directory holding the runtime version's code; the sandbox sees it read-only as its working directory. */
   artifactDir: string;
   command: string;
+  /** `mcp`: an MCP server; `http`: an agent serving AgentCore's HTTP contract (`/invocations`, `/ping`) on `port`. */
+  protocol: 'mcp' | 'http';
   transport: 'stdio' | 'http';
   /** For `http`: where the server listens inside the sandbox. */
   port: number;
@@ -48,14 +50,22 @@ export interface SandboxStats {
   memoryBytes?: number;
 }
 
+/** Work going on in a sandbox that no request in flight shows; while any is, its session is not idle. */
+export interface SandboxActivity {
+  /** Calls whose clients owe answers to the server's questions. */
+  waiting: number;
+  /** An http agent's `/ping` says `HealthyBusy`: it works in the background. */
+  busy: boolean;
+}
+
 export interface Sandbox {
   readonly id: string;
   /** The MCP revision the server turned out to speak. */
   readonly era: 'modern' | 'legacy';
-  /** Calls whose clients owe answers to the server's questions right now. */
-  readonly waiting: number;
-  /** Hears `waiting` change. */
-  onActivity(listener: (waiting: number) => void): void;
+  /** What the sandbox last reported of its background work. */
+  readonly activity: SandboxActivity;
+  /** Hears `activity` change. */
+  onActivity(listener: (activity: SandboxActivity) => void): void;
   /** Host pid of the sandbox's outermost process. */
   readonly pid: number;
   /** Host path of the channel's Unix socket. */

@@ -2,6 +2,7 @@ import { isPlainCommand } from '../core/command.ts';
 import type { SupervisorSpec } from '../core/channel.ts';
 import { SUPERVISOR_NODE_FLAGS } from './supervisor-program.ts';
 import { CHANNEL_FD } from './channel-socket.ts';
+import { ENV_FILE_NAME } from './layout.ts';
 
 /**
  * A sandbox's first program: a few lines of sh that start the runtime's server in the background and then become
@@ -10,7 +11,8 @@ import { CHANNEL_FD } from './channel-socket.ts';
  * read-write here, so neither side waits for the other. The server inherits the launcher's environment, which the
  * driver sets to exactly the server's (sh's own PWD is removed), but not the channel's listening socket
  * (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts with an empty environment, so nothing
- * the runtime declares (NODE_OPTIONS, say) reaches it, and learns the server's pid from its arguments.
+ * the runtime declares (NODE_OPTIONS, say) reaches it, and learns the server's pid from its arguments; the
+ * commands it runs for clients get the server's environment from a file the driver writes (`envPath`).
  */
 const SCRIPT = `unset PWD
 if [ "$2" = stdio ]; then
@@ -35,7 +37,7 @@ export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec): string[]
   return ['/bin/sh', '-c', SCRIPT, 'berth-launch', paths.runDir, spec.transport, plain, spec.command.trim(), paths.node, paths.supervisor, JSON.stringify(spec)];
 }
 
-/** The FIFOs the launcher makes for a stdio server, as the supervisor sees them. */
-export function stdioPaths(runDir: string): Pick<SupervisorSpec, 'stdinPath' | 'stdoutPath'> {
-  return { stdinPath: `${runDir}/in`, stdoutPath: `${runDir}/out` };
+/** The files in the sandbox's run directory, as the supervisor sees them: a stdio server's FIFOs, the environment file. */
+export function runPaths(runDir: string): Pick<SupervisorSpec, 'stdinPath' | 'stdoutPath' | 'envPath'> {
+  return { stdinPath: `${runDir}/in`, stdoutPath: `${runDir}/out`, envPath: `${runDir}/${ENV_FILE_NAME}` };
 }

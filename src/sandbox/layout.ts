@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -11,6 +11,7 @@ export class SandboxDirs {
   readonly home: string;
   readonly run: string;
   readonly channelSocket: string;
+  #owner: { uid: number; gid: number } | undefined;
 
   constructor(stateDir: string, id: string) {
     this.root = join(stateDir, id);
@@ -24,6 +25,7 @@ export class SandboxDirs {
     mkdirSync(this.root, { mode: 0o700 });
     mkdirSync(this.home, { mode: 0o700 });
     mkdirSync(this.run, { mode: 0o700 });
+    this.#owner = owner;
     if (owner) {
       chmodSync(this.root, 0o711);
       chownSync(this.home, owner.uid, owner.gid);
@@ -31,10 +33,23 @@ export class SandboxDirs {
     }
   }
 
+  /**
+   * Puts the server's environment in `run` for the supervisor, whose own environment is empty, to give the commands
+   * it runs. It is exactly what the server was started with, whatever the server later does to its own memory.
+   */
+  writeServerEnv(env: Record<string, string>): void {
+    const path = join(this.run, ENV_FILE_NAME);
+    writeFileSync(path, JSON.stringify(env), { mode: 0o600 });
+    if (this.#owner) chownSync(path, this.#owner.uid, this.#owner.gid);
+  }
+
   remove(): void {
     rmSync(this.root, { recursive: true, force: true, maxRetries: 3 });
   }
 }
+
+/** The server's environment's file name in `run` (see SupervisorSpec.envPath). */
+export const ENV_FILE_NAME = 'env.json';
 
 /** The channel socket's file name in `root`; short, so host paths stay under the 108-byte socket path limit. */
 const CHANNEL_SOCKET_NAME = 'c.sock';

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Sandbox, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+import type { Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
 import { onLines } from './lines.ts';
 
 /** The host gives the supervisor this long beyond the server's own start timeout before it declares the sandbox hung. */
@@ -40,8 +40,8 @@ export class SupervisedSandbox implements Sandbox {
   readonly exited: Promise<SandboxExit>;
   readonly closing: Promise<void>;
   era: 'modern' | 'legacy' = 'modern';
-  waiting = 0;
-  readonly #activityListeners: Array<(waiting: number) => void> = [];
+  activity: SandboxActivity = { waiting: 0, busy: false };
+  readonly #activityListeners: Array<(activity: SandboxActivity) => void> = [];
   readonly #markClosing: () => void;
   readonly #options: SupervisedOptions;
   readonly #tail: string[] = [];
@@ -64,8 +64,9 @@ export class SupervisedSandbox implements Sandbox {
         const status = cut ? undefined : parseSupervisorStatus(line);
         if (!status) return;
         if (status.type === 'activity') {
-          this.waiting = status.waiting;
-          for (const listener of this.#activityListeners) listener(status.waiting);
+          const activity = { waiting: status.waiting, busy: status.busy };
+          this.activity = activity;
+          for (const listener of this.#activityListeners) listener(activity);
           return;
         }
         if (status.type === 'ready') this.era = status.era;
@@ -135,7 +136,7 @@ export class SupervisedSandbox implements Sandbox {
     });
   }
 
-  onActivity(listener: (waiting: number) => void): void {
+  onActivity(listener: (activity: SandboxActivity) => void): void {
     this.#activityListeners.push(listener);
   }
 

@@ -26,6 +26,8 @@ export interface SessionInfo {
   inFlight: number;
   /** Calls whose client owes answers to the server's questions (MRTR); the session is not idle while any do. */
   waitingForInput: number;
+  /** An http agent whose `/ping` says `HealthyBusy` (background work); the session is not idle while it does. */
+  busy: boolean;
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   sandboxId: string;
@@ -156,7 +158,7 @@ export class SessionManager {
         released = true;
         claimed.inFlight--;
         claimed.lastActiveAt = Date.now();
-        if (claimed.inFlight === 0 && claimed.state === 'ready' && sandbox.waiting === 0) this.#armIdle(claimed);
+        if (this.#quiet(claimed)) this.#armIdle(claimed);
       },
     };
   }
@@ -194,10 +196,15 @@ export class SessionManager {
         session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));
         session.lifetimeTimer.unref();
         if (session.inFlight === 0) this.#armIdle(session);
-        // A call waiting on its client's answers keeps the session busy though no request is in flight.
-        sandbox.onActivity((waiting) => {
-          if (waiting > 0) this.#clearIdle(session);
-          else if (session.inFlight === 0 && session.state === 'ready') this.#armIdle(session);
+        // A call waiting on its client's answers, or an agent at work in the background, keeps the session from
+        // idling though no request is in flight; its idle time counts from when that work ends.
+        sandbox.onActivity(() => {
+          if (this.#quiet(session)) {
+            session.lastActiveAt = Date.now();
+            this.#armIdle(session);
+          } else {
+            this.#clearIdle(session);
+          }
         });
         log.info('session started', { version: target.version, pid: sandbox.pid, era: sandbox.era });
         // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
@@ -261,7 +268,8 @@ export class SessionManager {
       createdAt: new Date(session.createdAt).toISOString(),
       lastActiveAt: new Date(session.lastActiveAt).toISOString(),
       inFlight: session.inFlight,
-      waitingForInput: session.sandbox?.waiting ?? 0,
+      waitingForInput: session.sandbox?.activity.waiting ?? 0,
+      busy: session.sandbox?.activity.busy ?? false,
       idleTimeoutSeconds: target.idleTimeoutSeconds,
       maxLifetimeSeconds: target.maxLifetimeSeconds,
       sandboxId: session.sandboxId,
@@ -317,10 +325,16 @@ export class SessionManager {
     }
   }
 
+  /** Idle as DESIGN.md means it: ready, nothing in flight, no call waiting on its client, no agent busy. */
+  #quiet(session: Session): boolean {
+    const activity = session.sandbox?.activity;
+    return session.state === 'ready' && session.inFlight === 0 && (activity === undefined || (activity.waiting === 0 && !activity.busy));
+  }
+
   #armIdle(session: Session): void {
     this.#clearIdle(session);
     session.idleTimer = setTimeout(() => {
-      if (session.inFlight === 0) void this.#end(session, 'idle');
+      if (this.#quiet(session)) void this.#end(session, 'idle');
     }, session.target.idleTimeoutSeconds * 1000);
     session.idleTimer.unref();
   }

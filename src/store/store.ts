@@ -19,6 +19,8 @@ export interface RuntimeSpec {
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   description?: string;
+  /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
+  agentcore?: Record<string, unknown>;
 }
 
 export interface RuntimeRecord {
@@ -37,6 +39,21 @@ export interface VersionRecord {
   createdAt: string;
 }
 
+/**
+ * A named endpoint of a runtime, pinned to one version until it is moved. `DEFAULT` is implicit and never stored:
+ * it always follows the latest version.
+ */
+export interface EndpointRecord {
+  runtime: string;
+  name: string;
+  /** Stable id in AgentCore's format, like a runtime's. */
+  id: string;
+  targetVersion: number;
+  description?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface ArtifactRecord {
   id: string;
   bytes: number;
@@ -51,8 +68,14 @@ export interface Store {
   listRuntimes(): RuntimeRecord[];
   getVersion(name: string, version: number): VersionRecord | undefined;
   listVersions(name: string): VersionRecord[];
-  /** Deletes the runtime and its versions; false when there was none. */
+  /** Deletes the runtime, its versions and its endpoints; false when there was none. */
   deleteRuntime(name: string): boolean;
+  getRuntimeById(id: string): RuntimeRecord | undefined;
+  /** Creates or moves an endpoint; `description` undefined keeps the stored one. */
+  putEndpoint(runtime: string, name: string, targetVersion: number, description?: string): EndpointRecord;
+  getEndpoint(runtime: string, name: string): EndpointRecord | undefined;
+  listEndpoints(runtime: string): EndpointRecord[];
+  deleteEndpoint(runtime: string, name: string): boolean;
   putArtifact(record: ArtifactRecord): void;
   getArtifact(id: string): ArtifactRecord | undefined;
   close(): void;

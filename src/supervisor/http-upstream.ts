@@ -3,21 +3,32 @@ import type { SupervisorSpec } from '../core/channel.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
 
+export interface HttpUpstreamOptions {
+  /** The server's path requests go to; the runtime's MCP path when not given. */
+  path?: string;
+  /** Headers to set on each forwarded request, beside those the channel request carries. */
+  addHeaders?: (req: IncomingMessage) => Record<string, string>;
+  /** Called once each exchange is over, answered or not. */
+  onDone?: () => void;
+}
+
 /**
  * Forwards channel requests to a server listening on a port inside the sandbox. Bodies stream both ways untouched;
  * when the channel request goes away before its answer ends (the client disconnected), the upstream request is
- * destroyed, which is how a Streamable HTTP server learns of cancellation.
+ * destroyed, which is how a Streamable HTTP server (or an http agent) learns of cancellation.
  */
-export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExit: Promise<ServerExit>) {
+export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExit: Promise<ServerExit>, options: HttpUpstreamOptions = {}) {
   const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   const authority = host.includes(':') ? `[${host}]:${spec.port}` : `${host}:${spec.port}`;
+  const path = options.path ?? spec.path;
 
   return (req: IncomingMessage, res: ServerResponse): void => {
-    const headers = forwardableHeaders(req.headers);
+    const headers = { ...forwardableHeaders(req.headers), ...options.addHeaders?.(req) };
     headers.host = authority;
     if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
-    const upstream = request({ host, port: spec.port, path: spec.path, method: req.method, headers, agent });
+    const upstream = request({ host, port: spec.port, path, method: req.method, headers, agent });
 
+    if (options.onDone) res.once('close', options.onDone);
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });

@@ -1,21 +1,26 @@
 /**
  * berth's supervisor, started by the sandbox's launcher right after the runtime's server (see
- * src/sandbox/launcher.ts): `supervisor SPEC_JSON SERVER_PID`. It takes charge of the server, finds out which MCP
- * revision it speaks, serves the channel on a Unix socket — passing modern traffic through, or bridging it for a
- * legacy server — and reports on stdout, one JSON line each: `ready`, `activity`, `failed`, or `server-exit`. When
- * the server exits, the supervisor exits too, so the sandbox ends with it and the session's next request gets a
- * fresh one.
+ * src/sandbox/launcher.ts): `supervisor SPEC_JSON SERVER_PID`. It takes charge of the server and serves the
+ * channel on a Unix socket: for an MCP server it finds out which revision the server speaks and passes modern
+ * traffic through or bridges it for a legacy server; for an http agent it streams invocations through and watches
+ * its `/ping`; for every runtime it runs commands. It reports on stdout, one JSON line each: `ready`, `activity`,
+ * `failed`, or `server-exit`. When the server exits, the supervisor exits too, so the sandbox ends with it and the
+ * session's next request gets a fresh one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SupervisorSpec, SupervisorStatus } from '../core/channel.ts';
+import { CHANNEL_COMMANDS_PATH, CHANNEL_INVOCATIONS_PATH, CHANNEL_MCP_PATH, type SupervisorSpec, type SupervisorStatus } from '../core/channel.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
+import { ActivityReporter } from './activity.ts';
+import { serveAgent } from './agent.ts';
 import { listenChannel } from './channel-server.ts';
+import { createCommandRunner, type CommandRunner } from './commands.ts';
 import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
 import { LegacyBridge } from './legacy/bridge.ts';
 import { HttpLegacyPeer } from './legacy/http-peer.ts';
 import type { BridgeSink } from './legacy/peer.ts';
 import { attachServer, crashMessage, StartTimeout, unlessExited, type AttachedServer } from './server-process.ts';
+import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
 import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
@@ -33,15 +38,8 @@ function onOutput(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Reports the number of calls waiting on their clients whenever it changes. */
-function activityReporter(): (waiting: number) => void {
-  let last = 0;
-  return (waiting) => {
-    if (waiting === last) return;
-    last = waiting;
-    report({ type: 'activity', waiting });
-  };
-}
+const activity = new ActivityReporter(report);
+const onWaiting = (waiting: number): void => activity.setWaiting(waiting);
 
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
@@ -52,7 +50,7 @@ async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise
     route = upstream.fromServer;
     return { handler: upstream.handle, era };
   }
-  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: false, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
+  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: false, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting });
   route = bridge.fromServer;
   failOnExit(peer, server.exited, (call, exit) => (call as BridgeSink).onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
   await unlessExited(spec, server.exited, bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)), 'answered initialize');
@@ -77,7 +75,7 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
       }),
     serverExited: server.exited.then((exit) => crashMessage(spec.runtime, exit)),
   });
-  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: activityReporter() });
+  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting });
   route = bridge.fromServer;
   const open = async (): Promise<void> => {
     await bridge.open(async (params) => {
@@ -92,16 +90,34 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
   return { handler: bridge.handle, era };
 }
 
+/** An http agent speaks no MCP, so it has no revision; `modern` stands for "nothing to bridge". */
+async function serve(spec: SupervisorSpec, server: AttachedServer): Promise<{ path: string; handler: Handler; era: Era }> {
+  if (spec.protocol === 'http') {
+    return { path: CHANNEL_INVOCATIONS_PATH, handler: serveAgent(spec, server.host, server.exited, (busy) => activity.setBusy(busy)), era: 'modern' };
+  }
+  const served = spec.transport === 'stdio' ? await serveStdio(spec, server) : await serveHttp(spec, server);
+  return { path: CHANNEL_MCP_PATH, ...served };
+}
+
 async function main(): Promise<void> {
   const spec = parseSpec(process.argv[2]);
   const pid = Number(process.argv[3]);
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the launcher passed no server pid (got "${process.argv[3]}")`);
-  let served: { handler: Handler; era: Era };
+  let served: { path: string; handler: Handler; era: Era };
   let server: AttachedServer;
+  let commands: CommandRunner;
   try {
+    if (spec.protocol === 'http' && spec.transport !== 'http') {
+      throw new Error('an http agent serves /invocations on a port: deploy it with transport http');
+    }
+    commands = createCommandRunner({ env: loadServerEnv(spec.envPath), cwd: process.cwd() });
     server = await attachServer(spec, pid);
-    served = spec.transport === 'stdio' ? await serveStdio(spec, server) : await serveHttp(spec, server);
-    await listenChannel(spec.channelFd, served.handler, () => ({ ok: true, serverPid: pid, era: served.era }));
+    served = await serve(spec, server);
+    const routes = new Map([
+      [`POST ${served.path}`, served.handler],
+      [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
+    ]);
+    await listenChannel(spec.channelFd, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }));
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });
@@ -110,6 +126,8 @@ async function main(): Promise<void> {
   report({ type: 'ready', serverPid: pid, era: served.era });
   const exit = await server.exited;
   report({ type: 'server-exit', exitCode: exit.exitCode, signal: exit.signal });
+  // Commands run in process groups of their own; the sandbox's end must take them too, whatever the driver.
+  commands.killAll();
   // Give in-flight answers a moment to flush their "server exited" errors, then end the sandbox.
   setTimeout(() => process.exit(0), 100);
 }

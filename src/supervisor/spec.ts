@@ -7,11 +7,13 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   const problems: string[] = [];
   if (typeof value.runtime !== 'string') problems.push('runtime');
   if (typeof value.command !== 'string' || value.command.trim() === '') problems.push('command');
+  if (value.protocol !== 'mcp' && value.protocol !== 'http') problems.push('protocol');
   if (value.transport !== 'stdio' && value.transport !== 'http') problems.push('transport');
   if (!Number.isInteger(value.port)) problems.push('port');
   if (typeof value.path !== 'string' || !value.path.startsWith('/')) problems.push('path');
   if (typeof value.stdinPath !== 'string') problems.push('stdinPath');
   if (typeof value.stdoutPath !== 'string') problems.push('stdoutPath');
+  if (typeof value.envPath !== 'string') problems.push('envPath');
   if (!Number.isInteger(value.channelFd)) problems.push('channelFd');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');

@@ -76,6 +76,8 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
 export interface DeployOptions {
   command?: string;
   transport?: 'stdio' | 'http';
+  protocol?: 'mcp' | 'http';
+  port?: number;
   env?: Record<string, string>;
   idleTimeoutSeconds?: number;
   maxLifetimeSeconds?: number;
@@ -91,6 +93,8 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
     transport,
     env: options.env ?? {},
   };
+  if (options.protocol !== undefined) body.protocol = options.protocol;
+  if (options.port !== undefined) body.port = options.port;
   if (options.idleTimeoutSeconds !== undefined) body.idleTimeoutSeconds = options.idleTimeoutSeconds;
   if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
   return (await node.api.deploy(name, body)).version;

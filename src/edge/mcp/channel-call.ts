@@ -1,10 +1,13 @@
 import type { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
-import { BerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
+import { BerthError, isBerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
+import { streamingResponse } from '../node-bodies.ts';
 
 const BERTH_ERROR_HEADER = 'x-berth-error';
+/** AgentCore's session header: requests name their session with it, and answers say which session served them. */
+export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
 /** Request headers that describe one hop, or that berth sets itself, and so are not passed to the sandbox. */
 const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'content-length', 'expect']);
 
@@ -14,21 +17,27 @@ export interface ChannelAnswer {
   body: Readable;
 }
 
+/** A request body for the channel: whole, or streamed as it arrives (an error it fails with ends the call with that error). */
+export type ChannelBody = Uint8Array | string | Readable;
+
 /**
- * Sends one JSON-RPC message to the session's sandbox and returns its answer as it starts to arrive. An error the
- * supervisor reports for itself (marked `x-berth-error`) is thrown as that BerthError; a sandbox that does not
- * answer is `sandbox_unavailable`. `signal` aborts the call, which cancels it inside the sandbox.
+ * Sends one request to the session's sandbox at the channel's `path` (an MCP message by default) and returns its
+ * answer as it starts to arrive. An error the supervisor reports for itself (marked `x-berth-error`) is thrown as
+ * that BerthError; a sandbox that does not answer is `sandbox_unavailable`. `signal` aborts the call, which
+ * cancels it inside the sandbox.
  */
-export async function callChannel(lease: Lease, headers: Headers, body: Uint8Array | string, signal: AbortSignal): Promise<ChannelAnswer> {
+export async function callChannel(lease: Lease, headers: Headers, body: ChannelBody, signal: AbortSignal, path: string = CHANNEL_MCP_PATH): Promise<ChannelAnswer> {
   const out: Record<string, string> = {};
   headers.forEach((value, name) => {
     if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
   });
   let answer;
   try {
-    answer = await channelClient(lease.sandbox).request({ path: CHANNEL_MCP_PATH, method: 'POST', headers: out, body, signal });
+    answer = await channelClient(lease.sandbox).request({ path, method: 'POST', headers: out, body, signal });
   } catch (error) {
     if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
+    // The body's own failure, such as a streamed body past its limit.
+    if (isBerthError(error)) throw error;
     throw new BerthError('sandbox_unavailable', "the session's sandbox stopped answering; retry to get a fresh sandbox", { cause: error });
   }
   const marked = answer.headers[BERTH_ERROR_HEADER];
@@ -50,6 +59,7 @@ const SUPERVISOR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'body_too_large',
   'parse_error',
   'invalid_request',
+  'validation_failed',
   'request_state_expired',
 ]);
 /** A supervisor's error body is one short JSON-RPC error; berth reads no more of it than this. */
@@ -87,3 +97,37 @@ function supervisorError(code: string, text: string): BerthError {
  * server must not set on berth's origin (every runtime shares it).
  */
 export const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'set-cookie', BERTH_ERROR_HEADER]);
+
+/** Statuses whose answers carry no body: notifications' 202, and those HTTP forbids a body on. */
+const NULL_BODY_STATUSES = new Set([202, 204, 205, 304]);
+
+/**
+ * The sandbox's answer as the client's, streamed: its status and headers but those not returned, with the
+ * session's id. `reshape` may replace the body (and fix the headers to match). `onEnd` runs once the answer is
+ * over, delivered or not: where a lease is released.
+ */
+export function relayAnswer(
+  answer: ChannelAnswer,
+  sessionId: string,
+  onEnd: () => void,
+  reshape?: (body: Readable, headers: Headers) => Readable,
+): Response {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  headers.set(SESSION_HEADER, sessionId);
+  const body = reshape ? reshape(answer.body, headers) : answer.body;
+  body.once('close', onEnd);
+  // A server's answer can only be a final HTTP status; anything else is the sandbox's failure, not the client's.
+  const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
+  if (NULL_BODY_STATUSES.has(status)) {
+    body.on('error', () => {});
+    body.resume();
+    headers.delete('content-length');
+    return new Response(null, { status, headers });
+  }
+  return streamingResponse(body, { status, headers });
+}

@@ -9,14 +9,14 @@ import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBindi
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { errorHeaders } from '../../core/http.ts';
-import { readRequestBody, streamingResponse } from '../node-bodies.ts';
-import { callChannel, NOT_RETURNED } from './channel-call.ts';
+import { readRequestBody } from '../node-bodies.ts';
+import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
 
-export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
+export { SESSION_HEADER };
 /** Until runtimes authenticate their callers (issue 6), every caller is the same principal. */
 export const ANONYMOUS = 'anonymous';
 
@@ -153,41 +153,24 @@ export function sessionKey(request: Request, params: Params, stateSession?: stri
   return given === undefined ? mintSessionId() : checkSessionId(given);
 }
 
-/** Statuses whose answers carry no body: notifications' 202, and those HTTP forbids a body on. */
-const NULL_BODY_STATUSES = new Set([202, 204, 205, 304]);
-
-/** The sandbox's answer as the client's, streamed; the lease is released when the answer is over. */
-function answerResponse(
-  answer: { status: number; headers: Record<string, string | string[] | undefined>; body: Readable },
-  lease: Lease,
-  sealing: Parameters<typeof sealAnswer>[2] | undefined,
-  done: (() => void) | undefined,
-): Response {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.set(name, value);
-  }
-  headers.set(SESSION_HEADER, lease.sessionId);
-  let body = answer.body;
-  if (sealing) {
-    const sealed = sealAnswer(body, headers.get('content-type') ?? '', sealing);
-    if (sealed.rewritesLength) headers.delete('content-length');
-    body = sealed.body;
-  }
-  body.once('close', () => {
-    lease.release();
-    done?.();
-  });
-  // A server's answer can only be a final HTTP status; anything else is the sandbox's failure, not the client's.
-  const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
-  if (NULL_BODY_STATUSES.has(status)) {
-    body.resume();
-    headers.delete('content-length');
-    return new Response(null, { status, headers });
-  }
-  return streamingResponse(body, { status, headers });
+/** The sandbox's answer as the client's, streamed, its requestStates sealed; the lease is released when the answer is over. */
+function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Parameters<typeof sealAnswer>[2] | undefined, done: (() => void) | undefined): Response {
+  const reshape = sealing
+    ? (body: Readable, headers: Headers): Readable => {
+        const sealed = sealAnswer(body, headers.get('content-type') ?? '', sealing);
+        if (sealed.rewritesLength) headers.delete('content-length');
+        return sealed.body;
+      }
+    : undefined;
+  return relayAnswer(
+    answer,
+    lease.sessionId,
+    () => {
+      lease.release();
+      done?.();
+    },
+    reshape,
+  );
 }
 
 export function rpcErrorResponse(error: BerthError, id: JsonRpcId, sessionId?: string): Response {

@@ -20,4 +20,14 @@ export const MIGRATIONS: readonly string[] = [
      files INTEGER NOT NULL,
      created_at TEXT NOT NULL
    );`,
+  `CREATE TABLE runtime_endpoints (
+     runtime TEXT NOT NULL REFERENCES runtimes(name) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     id TEXT NOT NULL UNIQUE,
+     target_version INTEGER NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (runtime, name)
+   );`,
 ];

@@ -55,3 +55,31 @@ test('the database and its WAL files are readable by berth alone', (t) => {
   for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).mode & 0o077, 0, `${name} is owner-only`);
   assert.ok(readdirSync(dir).includes('berth.db-wal'));
 });
+
+test('endpoints pin versions, move, survive reopening, and go with their runtime; runtimes are found by id', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'berth.db');
+  const store = new SqliteStore(file);
+  store.putVersion('agent', spec('node a.js'));
+  store.putVersion('agent', spec('node b.js'));
+  const created = store.putEndpoint('agent', 'stable', 1, 'the first');
+  assert.match(created.id, /^stable-[A-Za-z0-9]{10}$/);
+  assert.equal(created.targetVersion, 1);
+  const moved = store.putEndpoint('agent', 'stable', 2);
+  assert.equal(moved.id, created.id);
+  assert.equal(moved.targetVersion, 2);
+  assert.equal(moved.description, 'the first', 'moving keeps the description');
+  store.putEndpoint('agent', 'beta', 2);
+  store.close();
+
+  const reopened = new SqliteStore(file);
+  t.after(() => reopened.close());
+  assert.deepEqual(reopened.listEndpoints('agent').map((e) => [e.name, e.targetVersion]), [['beta', 2], ['stable', 2]]);
+  const runtime = reopened.getRuntime('agent');
+  assert.equal(reopened.getRuntimeById(runtime?.id ?? '')?.name, 'agent');
+  assert.ok(reopened.deleteEndpoint('agent', 'beta'));
+  assert.ok(!reopened.deleteEndpoint('agent', 'beta'));
+  reopened.deleteRuntime('agent');
+  assert.deepEqual(reopened.listEndpoints('agent'), []);
+});

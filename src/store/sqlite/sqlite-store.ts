@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../core/errors.ts';
-import type { ArtifactRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
+import type { ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -106,9 +106,55 @@ export class SqliteStore implements Store {
 
   deleteRuntime(name: string): boolean {
     return this.#transaction(() => {
+      this.#prepare('DELETE FROM runtime_endpoints WHERE runtime = ?').run(name);
       this.#prepare('DELETE FROM runtime_versions WHERE runtime = ?').run(name);
       return Number(this.#prepare('DELETE FROM runtimes WHERE name = ?').run(name).changes) > 0;
     });
+  }
+
+  getRuntimeById(id: string): RuntimeRecord | undefined {
+    const row = this.#prepare('SELECT * FROM runtimes WHERE id = ?').get(id) as Row | undefined;
+    return row ? toRuntime(row) : undefined;
+  }
+
+  putEndpoint(runtime: string, name: string, targetVersion: number, description?: string): EndpointRecord {
+    return this.#transaction(() => {
+      const at = now();
+      const existing = this.getEndpoint(runtime, name);
+      if (existing) {
+        this.#prepare('UPDATE runtime_endpoints SET target_version = ?, description = ?, updated_at = ? WHERE runtime = ? AND name = ?').run(
+          targetVersion,
+          description ?? existing.description ?? null,
+          at,
+          runtime,
+          name,
+        );
+      } else {
+        this.#prepare('INSERT INTO runtime_endpoints (runtime, name, id, target_version, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          runtime,
+          name,
+          `${name.replaceAll('-', '_')}-${randomSuffix()}`,
+          targetVersion,
+          description ?? null,
+          at,
+          at,
+        );
+      }
+      return this.getEndpoint(runtime, name) as EndpointRecord;
+    });
+  }
+
+  getEndpoint(runtime: string, name: string): EndpointRecord | undefined {
+    const row = this.#prepare('SELECT * FROM runtime_endpoints WHERE runtime = ? AND name = ?').get(runtime, name) as Row | undefined;
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  listEndpoints(runtime: string): EndpointRecord[] {
+    return (this.#prepare('SELECT * FROM runtime_endpoints WHERE runtime = ? ORDER BY name').all(runtime) as Row[]).map(toEndpoint);
+  }
+
+  deleteEndpoint(runtime: string, name: string): boolean {
+    return Number(this.#prepare('DELETE FROM runtime_endpoints WHERE runtime = ? AND name = ?').run(runtime, name).changes) > 0;
   }
 
   putArtifact(record: ArtifactRecord): void {
@@ -146,6 +192,19 @@ function toRuntime(row: Row): RuntimeRecord {
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };
+}
+
+function toEndpoint(row: Row): EndpointRecord {
+  const record: EndpointRecord = {
+    runtime: String(row.runtime),
+    name: String(row.name),
+    id: String(row.id),
+    targetVersion: Number(row.target_version),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+  if (row.description !== null && row.description !== undefined) record.description = String(row.description);
+  return record;
 }
 
 function toVersion(row: Row): VersionRecord {

@@ -11,7 +11,7 @@ import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { placeFile, untraversableAncestor } from '../../host-paths.ts';
-import { launcherArgv, stdioPaths } from '../../launcher.ts';
+import { launcherArgv, runPaths } from '../../launcher.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { CgroupRoot, type SandboxCgroups } from './cgroups.ts';
@@ -134,16 +134,18 @@ export class BwrapDriver implements SandboxDriver {
       const supervisorSpec: SupervisorSpec = {
         runtime: spec.runtime,
         command: spec.command,
+        protocol: spec.protocol,
         transport: spec.transport,
         port: spec.port,
         path: spec.path,
-        ...stdioPaths(INSIDE.run),
+        ...runPaths(INSIDE.run),
         channelFd: CHANNEL_FD,
         startTimeoutMs: spec.startTimeoutMs,
         era: spec.era,
         inputTimeoutMs: spec.inputTimeoutMs,
       };
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
+      dirs.writeServerEnv(env);
       const args = [
         '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
         '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid), '--hostname', 'sandbox',

@@ -8,7 +8,7 @@ import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
-import { launcherArgv, stdioPaths } from '../../launcher.ts';
+import { launcherArgv, runPaths } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
 
@@ -53,10 +53,11 @@ export class ProcessDriver implements SandboxDriver {
       const supervisorSpec: SupervisorSpec = {
         runtime: spec.runtime,
         command: spec.command,
+        protocol: spec.protocol,
         transport: spec.transport,
         port,
         path: spec.path,
-        ...stdioPaths(dirs.run),
+        ...runPaths(dirs.run),
         channelFd: CHANNEL_FD,
         startTimeoutMs: spec.startTimeoutMs,
         era: spec.era,
@@ -66,8 +67,10 @@ export class ProcessDriver implements SandboxDriver {
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
         supervisorSpec,
       );
+      const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home });
+      dirs.writeServerEnv(env);
       const child = spawn(shell as string, args, {
-        env: serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }),
+        env,
         cwd: spec.artifactDir,
         stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', channel.fd],
         detached: true,
@@ -81,7 +84,7 @@ export class ProcessDriver implements SandboxDriver {
         logger: this.#options.logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: pid === undefined ? undefined : groupRss(pid) }),
         kill: () => {
-          if (pid !== undefined) killGroup(pid);
+          if (pid !== undefined) killSandbox(pid);
         },
         cleanup: async () => {
           this.#live.delete(sandbox);
@@ -118,6 +121,24 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The sandbox's process group, and the groups of the supervisor's children: each command the supervisor runs is a
+ * group of its own (so a timeout ends all it started), which killing the sandbox's group would miss.
+ */
+function killSandbox(pid: number): void {
+  const children = childrenOf(pid);
+  killGroup(pid);
+  for (const child of children) killGroup(child);
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function killGroup(pid: number): void {
   try {
     process.kill(-pid, 'SIGKILL');
@@ -129,9 +150,8 @@ function killGroup(pid: number): void {
 /** Resident memory of the supervisor and its server (the process driver has no cgroup to ask). */
 function groupRss(pid: number): number | undefined {
   try {
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
     let total = 0;
-    for (const p of [pid, ...children]) {
+    for (const p of [pid, ...childrenOf(pid)]) {
       const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
       if (match) total += Number(match[1]) * 1024;
     }

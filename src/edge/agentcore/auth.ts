@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { BerthError } from '../../core/errors.ts';
+import { readBody } from '../../core/http.ts';
+import { sha256Hex, UNSIGNED_PAYLOAD, verifySigV4 } from './sigv4.ts';
+
+/** How AgentCore's API authenticates callers: SigV4 against these keys, or (local development only) not at all. */
+export interface AwsAuth {
+  mode: 'sigv4' | 'off';
+  /** Access key id → secret access key. */
+  secrets: ReadonlyMap<string, string>;
+}
+
+/** True when the request carries a SigV4 signature: it comes from an AWS SDK, and speaks AgentCore's API. */
+export function isAwsSigned(request: Request): boolean {
+  return request.headers.get('authorization')?.startsWith('AWS4-HMAC-SHA256 ') === true;
+}
+
+/** Reads a (small) body whole and checks the request's signature over it. */
+export async function readVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Uint8Array> {
+  const body = await readBody(request, limit);
+  if (auth.mode === 'off') return body;
+  const computed = sha256Hex(body);
+  const declared = request.headers.get('x-amz-content-sha256');
+  if (declared !== null && declared !== UNSIGNED_PAYLOAD && declared !== computed) {
+    throw new BerthError('forbidden', 'the body does not match its X-Amz-Content-SHA256: it changed after it was signed');
+  }
+  verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers, payloadHash: declared ?? computed }, auth.secrets);
+  return body;
+}
+
+/**
+ * Checks the signature over the headers at once, and the body as it streams on: the request handed back carries
+ * the body with its last chunk held until the whole has been hashed, so a body that does not match its signed
+ * hash never reaches a sandbox complete.
+ */
+export function streamVerified(request: Request, url: URL, auth: AwsAuth): Request {
+  if (auth.mode === 'off') return request;
+  const declared = request.headers.get('x-amz-content-sha256');
+  if (declared === null) throw new BerthError('forbidden', 'a streamed request must carry X-Amz-Content-SHA256 (the AWS SDK sends it)');
+  verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
+  if (declared === UNSIGNED_PAYLOAD || !request.body) return request;
+  const hash = createHash('sha256');
+  let held: Uint8Array | undefined;
+  const checked = request.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        hash.update(chunk);
+        if (held) controller.enqueue(held);
+        held = chunk;
+      },
+      flush(controller) {
+        if (hash.digest('hex') !== declared) {
+          controller.error(new BerthError('forbidden', 'the body does not match its X-Amz-Content-SHA256: it changed after it was signed'));
+          return;
+        }
+        if (held) controller.enqueue(held);
+      },
+    }),
+  );
+  return new Request(request, { body: checked, duplex: 'half' } as RequestInit);
+}

@@ -1,0 +1,220 @@
+import { BerthError, isBerthError } from '../../core/errors.ts';
+import type { Params, Route } from '../../core/router.ts';
+import { DEFAULT_ENDPOINT, type RuntimeService } from '../../control/runtimes.ts';
+import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
+import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
+import { readVerified, type AwsAuth } from './auth.ts';
+import { awsErrorResponse } from './errors.ts';
+import { IdempotencyCache } from './idempotency.ts';
+import {
+  checkAgentRuntimeName,
+  CreateRuntimeInput,
+  deployInputOf,
+  endpointView,
+  parseInput,
+  runtimeSummary,
+  runtimeView,
+  UpdateRuntimeInput,
+} from './runtime-shapes.ts';
+
+const MAX_CONTROL_BODY = 1024 * 1024;
+const DEFAULT_PAGE = 100;
+
+export interface ControlPlaneOptions {
+  runtimes: RuntimeService;
+  identity: AwsIdentity;
+  auth: AwsAuth;
+}
+
+type AwsHandler = (body: Record<string, unknown>, params: Params, url: URL) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+
+/**
+ * AgentCore Runtime's control plane (`bedrock-agentcore-control`, restJson1) over berth's runtime service: runtimes
+ * and their immutable versions, and endpoints. Deploying is immediate, so a runtime answers `CREATING` once and is
+ * `READY` from then on. Paths carry AgentCore's trailing slashes, which berth's router ignores.
+ */
+export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOptions): Route[] {
+  const tokens = new IdempotencyCache();
+  const route = (method: string, pattern: string, handler: AwsHandler): Route => ({
+    method,
+    pattern,
+    handler: async (request, params, url) => {
+      try {
+        const raw = await readVerified(request, url, auth, MAX_CONTROL_BODY);
+        const body = raw.length === 0 ? {} : parseJson(raw);
+        const answer = await handler(body, params, url);
+        return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+      } catch (error) {
+        return awsErrorResponse(error);
+      }
+    },
+  });
+  const byId = (params: Params): RuntimeRecord => runtimes.getByIdOrName(params.runtimeId as string);
+
+  return [
+    route('PUT', '/runtimes', (body) =>
+      tokens.run('CreateAgentRuntime', body.clientToken, body, async () => {
+        const input = parseInput(CreateRuntimeInput, body);
+        checkAgentRuntimeName(input.agentRuntimeName);
+        if (runtimes.list().some((r) => r.name === input.agentRuntimeName)) {
+          throw new BerthError('conflict', `an agent runtime named ${input.agentRuntimeName} already exists; update it, or delete it first`);
+        }
+        const deploy = deployInputOf(input);
+        if (input.tags !== undefined) (deploy.agentcore as Record<string, unknown>).tags = input.tags;
+        const version = deployFrom(runtimes, input.agentRuntimeName, deploy);
+        const runtime = runtimes.get(input.agentRuntimeName);
+        return { status: 202, body: { ...created(identity, runtime, version.version), createdAt: runtime.createdAt, status: 'CREATING' } };
+      }),
+    ),
+    route('POST', '/runtimes', (_body, _p, url) => {
+      const all = runtimes.list().map((runtime) => runtimeSummary(identity, runtime, runtimes.version(runtime.name, runtime.latestVersion)));
+      const { items, nextToken } = page(all, url);
+      return { status: 200, body: { agentRuntimes: items, ...(nextToken ? { nextToken } : {}) } };
+    }),
+    route('GET', '/runtimes/:runtimeId', (_body, params, url) => {
+      const runtime = byId(params);
+      const asked = url.searchParams.get('version');
+      const version = runtimes.version(runtime.name, asked === null ? runtime.latestVersion : versionNumber(asked));
+      return { status: 200, body: runtimeView(identity, runtime, version) };
+    }),
+    route('PUT', '/runtimes/:runtimeId', (body, params) =>
+      tokens.run('UpdateAgentRuntime', body.clientToken, { body, params }, async () => {
+        const runtime = byId(params);
+        const input = parseInput(UpdateRuntimeInput, body);
+        const deploy = deployInputOf(input);
+        const previous = runtimes.version(runtime.name, runtime.latestVersion).spec.agentcore?.tags;
+        if (previous !== undefined) (deploy.agentcore as Record<string, unknown>).tags = previous;
+        const version = deployFrom(runtimes, runtime.name, deploy);
+        const updated = runtimes.get(runtime.name);
+        return { status: 202, body: { ...created(identity, updated, version.version), createdAt: updated.createdAt, lastUpdatedAt: version.createdAt, status: 'UPDATING' } };
+      }),
+    ),
+    route('DELETE', '/runtimes/:runtimeId', (_body, params, url) =>
+      tokens.run('DeleteAgentRuntime', url.searchParams.get('clientToken'), params, async () => {
+        const runtime = byId(params);
+        if (url.searchParams.get('version') !== null) {
+          throw new BerthError('validation_failed', 'berth deletes whole agent runtimes, not single versions: omit version (versions are immutable and cheap to keep)');
+        }
+        await runtimes.delete(runtime.name);
+        return { status: 202, body: { status: 'DELETING', agentRuntimeId: runtime.id, agentRuntimeVersion: String(runtime.latestVersion) } };
+      }),
+    ),
+    route('POST', '/runtimes/:runtimeId/versions', (_body, params, url) => {
+      const runtime = byId(params);
+      const all = runtimes
+        .versions(runtime.name)
+        .reverse()
+        .map((version) => runtimeSummary(identity, runtime, version));
+      const { items, nextToken } = page(all, url);
+      return { status: 200, body: { agentRuntimes: items, ...(nextToken ? { nextToken } : {}) } };
+    }),
+    route('PUT', '/runtimes/:runtimeId/runtime-endpoints', (body, params) =>
+      tokens.run('CreateAgentRuntimeEndpoint', body.clientToken, { body, params }, async () => {
+        const runtime = byId(params);
+        const name = typeof body.name === 'string' ? body.name : '';
+        const endpoint = runtimes.putEndpoint(runtime.name, name, { create: true, ...endpointChanges(body) });
+        return {
+          status: 202,
+          body: {
+            targetVersion: String(endpoint.targetVersion),
+            agentRuntimeEndpointArn: endpointArn(identity, runtime.id, endpoint.name),
+            agentRuntimeArn: runtimeArn(identity, runtime.id),
+            agentRuntimeId: runtime.id,
+            endpointName: endpoint.name,
+            status: 'CREATING',
+            createdAt: endpoint.createdAt,
+          },
+        };
+      }),
+    ),
+    route('POST', '/runtimes/:runtimeId/runtime-endpoints', (_body, params, url) => {
+      const runtime = byId(params);
+      const all = runtimes.endpoints(runtime.name).map((endpoint) => endpointView(identity, runtime, endpoint));
+      const { items, nextToken } = page(all, url);
+      return { status: 200, body: { runtimeEndpoints: items, ...(nextToken ? { nextToken } : {}) } };
+    }),
+    route('GET', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (_body, params) => {
+      const runtime = byId(params);
+      return { status: 200, body: endpointView(identity, runtime, runtimes.endpoint(runtime.name, params.endpointName as string)) };
+    }),
+    route('PUT', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (body, params) =>
+      tokens.run('UpdateAgentRuntimeEndpoint', body.clientToken, { body, params }, async () => {
+        const runtime = byId(params);
+        const endpoint = runtimes.putEndpoint(runtime.name, params.endpointName as string, { create: false, ...endpointChanges(body) });
+        const view = endpointView(identity, runtime, endpoint);
+        return { status: 202, body: { ...view, status: 'UPDATING' } };
+      }),
+    ),
+    route('DELETE', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (_body, params, url) =>
+      tokens.run('DeleteAgentRuntimeEndpoint', url.searchParams.get('clientToken'), params, async () => {
+        const runtime = byId(params);
+        const name = params.endpointName as string;
+        if (name === DEFAULT_ENDPOINT) throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} goes only with its runtime`);
+        runtimes.deleteEndpoint(runtime.name, name);
+        return { status: 202, body: { status: 'DELETING', agentRuntimeId: runtime.id, endpointName: name } };
+      }),
+    ),
+  ];
+}
+
+/** A missing artifact is a bad `code.s3` location, which AgentCore reports as a ValidationException. */
+function deployFrom(runtimes: RuntimeService, name: string, deploy: Record<string, unknown>): VersionRecord {
+  try {
+    return runtimes.deploy(name, deploy);
+  } catch (error) {
+    if (isBerthError(error) && error.code === 'artifact_not_found') {
+      throw new BerthError('validation_failed', `code.s3.prefix names no artifact in berth's store (${String(deploy.artifactId)}): upload the code with berth push DIR and use the id it prints`);
+    }
+    throw error;
+  }
+}
+
+function created(identity: AwsIdentity, runtime: RuntimeRecord, version: number): Record<string, unknown> {
+  return {
+    agentRuntimeArn: runtimeArn(identity, runtime.id),
+    agentRuntimeId: runtime.id,
+    agentRuntimeVersion: String(version),
+    workloadIdentityDetails: { workloadIdentityArn: workloadIdentityArn(identity, runtime.id) },
+  };
+}
+
+function endpointChanges(body: Record<string, unknown>): { version?: number; description?: string } {
+  const changes: { version?: number; description?: string } = {};
+  if (body.agentRuntimeVersion !== undefined) changes.version = versionNumber(body.agentRuntimeVersion);
+  if (body.description !== undefined) {
+    if (typeof body.description !== 'string' || body.description.length < 1 || body.description.length > 256) {
+      throw new BerthError('validation_failed', 'description must be 1 to 256 characters');
+    }
+    changes.description = body.description;
+  }
+  return changes;
+}
+
+function versionNumber(value: unknown): number {
+  const text = String(value);
+  if (!/^[1-9][0-9]{0,4}$/.test(text)) throw new BerthError('validation_failed', `agentRuntimeVersion "${text}" is not a version number`);
+  return Number(text);
+}
+
+/** `maxResults` and an opaque `nextToken` over a list berth holds whole. */
+function page<T>(items: T[], url: URL): { items: T[]; nextToken?: string } {
+  const max = url.searchParams.get('maxResults');
+  const size = max === null ? DEFAULT_PAGE : Number(max);
+  if (!Number.isInteger(size) || size < 1 || size > 100) throw new BerthError('validation_failed', 'maxResults must be from 1 to 100');
+  const token = url.searchParams.get('nextToken');
+  const start = token === null ? 0 : Number(Buffer.from(token, 'base64url').toString('utf8'));
+  if (!Number.isInteger(start) || start < 0 || start > items.length) throw new BerthError('validation_failed', 'nextToken is not one this berth gave');
+  const end = start + size;
+  return end < items.length ? { items: items.slice(start, end), nextToken: Buffer.from(String(end)).toString('base64url') } : { items: items.slice(start) };
+}
+
+function parseJson(raw: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(raw));
+  } catch (error) {
+    throw new BerthError('parse_error', `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BerthError('validation_failed', 'the request body must be a JSON object');
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,153 @@
+import { Readable } from 'node:stream';
+import { BerthError, isBerthError, isErrorCode, toBerthError } from '../../core/errors.ts';
+import { checkSessionId } from '../../core/ids.ts';
+import type { Handler, Params, Route } from '../../core/router.ts';
+import type { RuntimeService } from '../../control/runtimes.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { RuntimeRecord } from '../../store/store.ts';
+import type { SessionManager } from '../../sessions/manager.ts';
+import { SESSION_HEADER } from '../mcp/channel-call.ts';
+import { runtimeIdOf, type AwsIdentity } from './arn.ts';
+import { isAwsSigned, readVerified, streamVerified, type AwsAuth } from './auth.ts';
+import { commandEventStream } from './command-stream.ts';
+import { awsErrorResponse } from './errors.ts';
+
+const MAX_SMALL_BODY = 1024 * 1024;
+/** How much of a failed answer berth reads to say what went wrong. */
+const MAX_ERROR_EXCERPT = 64 * 1024;
+
+export interface DataPlaneOptions {
+  runtimes: RuntimeService;
+  sessions: SessionManager;
+  identity: AwsIdentity;
+  auth: AwsAuth;
+  logger: Logger;
+  /** The MCP endpoint and the native invocations endpoint, which an invocation of each kind of runtime goes to. */
+  mcp: Handler;
+  invocations: Handler;
+}
+
+/**
+ * AgentCore Runtime's data plane (`bedrock-agentcore`): InvokeAgentRuntime, StopRuntimeSession and
+ * InvokeAgentRuntimeCommand. An invocation goes to the same endpoints berth's own API serves (the MCP endpoint for
+ * an MCP runtime, the invocations endpoint for an HTTP agent), keyed by the runtime's ARN or id, `qualifier` as the
+ * endpoint and `runtimeSessionId` as the session. What berth itself refuses arrives as AgentCore's typed
+ * exceptions; an agent's own failure status as RuntimeClientError.
+ *
+ * `POST /runtimes/{x}/invocations` is also berth's own route for http agents by name: a request an AWS SDK signed
+ * (or that names an ARN) is AgentCore's; any other is berth's.
+ */
+export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
+  const { runtimes, sessions, identity, auth } = options;
+  const runtimeOf = (params: Params, url: URL): RuntimeRecord =>
+    runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
+  const sessionOf = (request: Request, required: boolean): string | undefined => {
+    const given = request.headers.get(SESSION_HEADER);
+    if (given === null) {
+      if (required) throw new BerthError('validation_failed', `this operation needs the ${SESSION_HEADER} header (runtimeSessionId)`);
+      return undefined;
+    }
+    return checkSessionId(given);
+  };
+  const guarded =
+    (handler: (request: Request, params: Params, url: URL) => Promise<Response>): Handler =>
+    async (request, params, url) => {
+      try {
+        return await handler(request, params, url);
+      } catch (error) {
+        return awsErrorResponse(error);
+      }
+    };
+
+  const invoke = guarded(async (request, params, url) => {
+    const verified = streamVerified(request, url, auth);
+    const runtime = runtimeOf(params, url);
+    sessionOf(request, false);
+    const qualifier = url.searchParams.get('qualifier') ?? undefined;
+    const protocol = runtimes.resolve(runtime.name, qualifier).version.spec.protocol;
+    const target = new URL(`${url.origin}/runtimes/${encodeURIComponent(runtime.name)}/${protocol === 'mcp' ? 'mcp' : 'invocations'}`);
+    if (qualifier !== undefined) target.searchParams.set('endpoint', qualifier);
+    const handler = protocol === 'mcp' ? options.mcp : options.invocations;
+    const answer = await handler(verified, { name: runtime.name }, target);
+    return answer.status < 300 ? answer : failedAnswer(answer);
+  });
+
+  return [
+    {
+      method: 'POST',
+      pattern: '/runtimes/:name/invocations',
+      handler: (request, params, url) => (isAwsSigned(request) || (params.name as string).startsWith('arn:') ? invoke(request, params, url) : options.invocations(request, params, url)),
+    },
+    {
+      method: 'POST',
+      pattern: '/runtimes/:name/stopruntimesession',
+      handler: guarded(async (request, params, url) => {
+        await readVerified(request, url, auth, MAX_SMALL_BODY);
+        const runtime = runtimeOf(params, url);
+        const id = sessionOf(request, true) as string;
+        if (sessions.get(id)?.runtime !== runtime.name) {
+          throw new BerthError('session_not_found', `runtime ${runtime.id} has no live session ${id}`);
+        }
+        await sessions.stop(id);
+        return new Response('{}', { status: 200, headers: { 'content-type': 'application/json', [SESSION_HEADER]: id } });
+      }),
+    },
+    {
+      method: 'POST',
+      pattern: '/runtimes/:name/commands',
+      handler: guarded(async (request, params, url) => {
+        const raw = await readVerified(request, url, auth, MAX_SMALL_BODY);
+        const runtime = runtimeOf(params, url);
+        const sessionId = sessionOf(request, true) as string;
+        let body: { command?: unknown; timeout?: unknown };
+        try {
+          body = JSON.parse(new TextDecoder().decode(raw)) as typeof body;
+        } catch {
+          throw new BerthError('parse_error', 'the request body is not valid JSON: send {"command": "…", "timeout": 300}');
+        }
+        const resolved = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined);
+        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: request.signal });
+        return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: stream.headers });
+      }),
+    },
+  ];
+}
+
+/**
+ * An answer of 300 or more as AgentCore's error: berth's own refusal (a berth error code in a JSON-RPC or REST error
+ * body) as its exception, anything else as RuntimeClientError, naming the status and the start of the body.
+ */
+async function failedAnswer(answer: Response): Promise<Response> {
+  const text = await excerpt(answer);
+  let parsed: { error?: { code?: unknown; message?: unknown; data?: { code?: unknown } } } | undefined;
+  try {
+    parsed = JSON.parse(text) as typeof parsed;
+  } catch {
+    parsed = undefined;
+  }
+  const code = parsed?.error?.data?.code ?? parsed?.error?.code;
+  const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : undefined;
+  if (isErrorCode(code) && message !== undefined) return awsErrorResponse(new BerthError(code, message));
+  return awsErrorResponse(new BerthError('sandbox_failed', `the agent answered HTTP ${answer.status}: ${text.slice(0, 1000)}`));
+}
+
+async function excerpt(answer: Response): Promise<string> {
+  if (!answer.body) return '';
+  const reader = answer.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < MAX_ERROR_EXCERPT) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch (error) {
+    if (!isBerthError(error)) return '';
+    throw toBerthError(error);
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ERROR_EXCERPT).toString('utf8');
+}

@@ -1,0 +1,190 @@
+import * as z from 'zod';
+import { BerthError } from '../../core/errors.ts';
+import type { EndpointRecord, RuntimeRecord, VersionRecord } from '../../store/store.ts';
+import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
+
+/**
+ * AgentCore's runtime shapes and how they map onto berth's: a `codeConfiguration` whose `code.s3` names berth's own
+ * artifact store (`{bucket: "berth", prefix: ARTIFACT_ID}`), run as `node ENTRYPOINT` on berth's Node; the
+ * protocol picks the container contract (MCP on 8000 `/mcp`, HTTP on 8080 `/invocations`); environment and
+ * lifecycle map field for field. Everything else AgentCore accepts is kept and shown back as it was given.
+ */
+
+export const ARTIFACT_BUCKET = 'berth';
+
+const RUNTIME_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
+
+const CodeConfiguration = z.object({
+  code: z.object({ s3: z.object({ bucket: z.string(), prefix: z.string(), versionId: z.string().optional() }).loose() }).loose(),
+  runtime: z.string(),
+  entryPoint: z.array(z.string().min(1).max(128)).min(1).max(2),
+});
+
+const Lifecycle = z.object({
+  idleRuntimeSessionTimeout: z.number().int().min(60).max(28_800).optional(),
+  maxLifetime: z.number().int().min(60).max(1_209_600).optional(),
+});
+
+/** The members CreateAgentRuntime and UpdateAgentRuntime share. */
+const RuntimeInput = z
+  .object({
+    agentRuntimeArtifact: z.record(z.string(), z.unknown()),
+    roleArn: z.string().max(2048).optional(),
+    networkConfiguration: z.object({ networkMode: z.enum(['PUBLIC', 'VPC']) }).loose().optional(),
+    description: z.string().min(1).max(4096).optional(),
+    authorizerConfiguration: z.record(z.string(), z.unknown()).optional(),
+    requestHeaderConfiguration: z.record(z.string(), z.unknown()).optional(),
+    protocolConfiguration: z.object({ serverProtocol: z.string() }).loose().optional(),
+    lifecycleConfiguration: Lifecycle.optional(),
+    environmentVariables: z.record(z.string().min(1).max(100), z.string().max(5000)).optional(),
+    filesystemConfigurations: z.array(z.unknown()).max(5).optional(),
+    metadataConfiguration: z.record(z.string(), z.unknown()).optional(),
+    platformVersion: z.string().optional(),
+    clientToken: z.string().optional(),
+  })
+  .loose();
+
+export const CreateRuntimeInput = RuntimeInput.extend({ agentRuntimeName: z.string(), tags: z.record(z.string(), z.string()).optional() });
+export const UpdateRuntimeInput = RuntimeInput;
+export type RuntimeInputValue = z.infer<typeof RuntimeInput>;
+
+/** Members berth keeps only to show back, beside what it runs. */
+const KEPT = ['roleArn', 'networkConfiguration', 'requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'agentRuntimeArtifact', 'protocolConfiguration'];
+
+export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
+    throw new BerthError('validation_failed', `the request is not valid: ${issues.join('; ')}`, { details: { issues } });
+  }
+  return parsed.data;
+}
+
+export function checkAgentRuntimeName(name: string): void {
+  if (!RUNTIME_NAME.test(name)) {
+    throw new BerthError('validation_failed', `agentRuntimeName "${name}" is not valid: 1 to 48 letters, digits or "_", starting with a letter`, {
+      details: { issues: [`agentRuntimeName: must match ${RUNTIME_NAME.source}`] },
+    });
+  }
+}
+
+/** What berth's native deploy takes for an AgentCore runtime description (see RuntimeService.deploy). */
+export function deployInputOf(input: RuntimeInputValue): Record<string, unknown> {
+  const code = codeOf(input.agentRuntimeArtifact);
+  if (input.filesystemConfigurations && input.filesystemConfigurations.length > 0) {
+    throw new BerthError('validation_failed', 'filesystemConfigurations are not supported: a berth session keeps its files in its private workspace (HOME) for its life');
+  }
+  if (input.authorizerConfiguration && Object.keys(input.authorizerConfiguration).length > 0) {
+    throw new BerthError('validation_failed', 'authorizerConfiguration is not supported yet: berth verifies callers with SigV4 against its configured access keys');
+  }
+  const protocol = input.protocolConfiguration?.serverProtocol ?? 'HTTP';
+  const contract = CONTRACTS[protocol];
+  if (!contract) throw new BerthError('validation_failed', `serverProtocol ${protocol} is not supported: berth runs MCP and HTTP agents`);
+  const agentcore: Record<string, unknown> = {};
+  for (const key of KEPT) if ((input as Record<string, unknown>)[key] !== undefined) agentcore[key] = (input as Record<string, unknown>)[key];
+  const deploy: Record<string, unknown> = {
+    artifactId: code.artifactId,
+    command: ['node', ...code.entryPoint].map(shellQuote).join(' '),
+    ...contract,
+    env: input.environmentVariables ?? {},
+    ...lifecycleOf(input.lifecycleConfiguration),
+    agentcore,
+  };
+  if (input.description !== undefined) deploy.description = input.description;
+  return deploy;
+}
+
+const CONTRACTS: Record<string, Record<string, unknown>> = {
+  MCP: { protocol: 'mcp', transport: 'http', port: 8000, path: '/mcp' },
+  HTTP: { protocol: 'http', transport: 'http', port: 8080, path: '/invocations' },
+};
+
+function codeOf(artifact: Record<string, unknown>): { artifactId: string; entryPoint: string[] } {
+  const kinds = Object.keys(artifact);
+  if (kinds.length !== 1) throw new BerthError('validation_failed', 'agentRuntimeArtifact must set exactly one of codeConfiguration and containerConfiguration');
+  if (kinds[0] === 'containerConfiguration') {
+    throw new BerthError(
+      'validation_failed',
+      `berth runs code, not container images: use agentRuntimeArtifact.codeConfiguration with code.s3 = {bucket: "${ARTIFACT_BUCKET}", prefix: ARTIFACT_ID} (berth push DIR prints the id), runtime NODE_22 and entryPoint [FILE]`,
+    );
+  }
+  const parsed = CodeConfiguration.safeParse(artifact.codeConfiguration);
+  if (!parsed.success) throw new BerthError('validation_failed', `codeConfiguration needs code.s3 {bucket, prefix}, runtime and entryPoint (1 or 2 items): ${parsed.error.issues[0]?.message ?? ''}`);
+  const { code, runtime, entryPoint } = parsed.data;
+  if (code.s3.bucket !== ARTIFACT_BUCKET) {
+    throw new BerthError('validation_failed', `code.s3.bucket must be "${ARTIFACT_BUCKET}": berth runs code from its own artifact store, and code.s3.prefix names the artifact (berth push DIR prints its id)`);
+  }
+  if (runtime !== 'NODE_22') throw new BerthError('validation_failed', `runtime ${runtime} is not supported: berth runs NODE_22 code on its own Node`);
+  for (const entry of entryPoint) {
+    if (entry.startsWith('/') || entry.split('/').includes('..')) throw new BerthError('validation_failed', `entryPoint "${entry}" must be a path inside the artifact`);
+  }
+  return { artifactId: code.s3.prefix.replace(/\/+$/, ''), entryPoint };
+}
+
+/** AgentCore's defaults: none given is 900/28 800; only maxLifetime given makes idle 900, or the lifetime if that is less. */
+function lifecycleOf(lifecycle: z.infer<typeof Lifecycle> | undefined): { idleTimeoutSeconds: number; maxLifetimeSeconds: number } {
+  const max = lifecycle?.maxLifetime ?? 28_800;
+  const idle = lifecycle?.idleRuntimeSessionTimeout ?? Math.min(900, max);
+  if (idle > max) throw new BerthError('validation_failed', 'lifecycleConfiguration.idleRuntimeSessionTimeout must not exceed maxLifetime');
+  return { idleTimeoutSeconds: idle, maxLifetimeSeconds: max };
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./=:@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** GetAgentRuntime's answer for one version. */
+export function runtimeView(identity: AwsIdentity, runtime: RuntimeRecord, version: VersionRecord): Record<string, unknown> {
+  const { spec } = version;
+  const kept = spec.agentcore ?? {};
+  const view: Record<string, unknown> = {
+    agentRuntimeArn: runtimeArn(identity, runtime.id),
+    agentRuntimeName: runtime.name,
+    agentRuntimeId: runtime.id,
+    agentRuntimeVersion: String(version.version),
+    createdAt: runtime.createdAt,
+    lastUpdatedAt: version.createdAt,
+    roleArn: kept.roleArn ?? `arn:aws:iam::${identity.accountId}:role/berth`,
+    status: 'READY',
+    lifecycleConfiguration: { idleRuntimeSessionTimeout: spec.idleTimeoutSeconds, maxLifetime: spec.maxLifetimeSeconds },
+    networkConfiguration: kept.networkConfiguration ?? { networkMode: 'PUBLIC' },
+    workloadIdentityDetails: { workloadIdentityArn: workloadIdentityArn(identity, runtime.id) },
+    agentRuntimeArtifact: kept.agentRuntimeArtifact ?? {
+      codeConfiguration: { code: { s3: { bucket: ARTIFACT_BUCKET, prefix: spec.artifactId } }, runtime: 'NODE_22', entryPoint: [spec.command] },
+    },
+    protocolConfiguration: kept.protocolConfiguration ?? { serverProtocol: spec.protocol === 'mcp' ? 'MCP' : 'HTTP' },
+    environmentVariables: spec.env,
+  };
+  if (spec.description !== undefined) view.description = spec.description;
+  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion']) if (kept[key] !== undefined) view[key] = kept[key];
+  return view;
+}
+
+/** One line of ListAgentRuntimes or ListAgentRuntimeVersions. */
+export function runtimeSummary(identity: AwsIdentity, runtime: RuntimeRecord, version: VersionRecord): Record<string, unknown> {
+  return {
+    agentRuntimeArn: runtimeArn(identity, runtime.id),
+    agentRuntimeId: runtime.id,
+    agentRuntimeVersion: String(version.version),
+    agentRuntimeName: runtime.name,
+    description: version.spec.description ?? '',
+    lastUpdatedAt: version.createdAt,
+    status: 'READY',
+  };
+}
+
+export function endpointView(identity: AwsIdentity, runtime: RuntimeRecord, endpoint: EndpointRecord): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    agentRuntimeEndpointArn: endpointArn(identity, runtime.id, endpoint.name),
+    agentRuntimeArn: runtimeArn(identity, runtime.id),
+    status: 'READY',
+    createdAt: endpoint.createdAt,
+    lastUpdatedAt: endpoint.updatedAt,
+    name: endpoint.name,
+    id: endpoint.id,
+    liveVersion: String(endpoint.targetVersion),
+    targetVersion: String(endpoint.targetVersion),
+  };
+  if (endpoint.description !== undefined) view.description = endpoint.description;
+  return view;
+}

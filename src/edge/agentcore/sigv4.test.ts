@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
+import { test } from 'node:test';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { isBerthError } from '../../core/errors.ts';
+import { sha256Hex, verifySigV4, type SignedRequest } from './sigv4.ts';
+
+/** SHA-256 the way @smithy/signature-v4 wants it (a checksum constructor, optionally keyed for HMAC). */
+class Sha256 {
+  readonly #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.#hash.update(bytes(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.#hash.digest();
+  }
+  reset(): void {}
+}
+
+function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+}
+
+const secrets = new Map([['AKIDBERTHTEST', 'secret/key+value']]);
+const signer = (secretAccessKey = 'secret/key+value', service = 'bedrock-agentcore') =>
+  new SignatureV4({ service, region: 'eu-central-1', credentials: { accessKeyId: 'AKIDBERTHTEST', secretAccessKey }, sha256: Sha256, uriEscapePath: true, applyChecksum: true });
+
+/** A request as AWS's own signer signs it, turned into what berth's edge sees. */
+async function signed(options: { path?: string; query?: Record<string, string>; body?: string; secret?: string; service?: string; at?: Date } = {}): Promise<SignedRequest> {
+  const body = options.body ?? '{"prompt":"hi"}';
+  const path = options.path ?? '/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fagent-AbCdEf1234/invocations';
+  const request = await signer(options.secret, options.service).sign(
+    {
+      method: 'POST',
+      protocol: 'http:',
+      hostname: '127.0.0.1',
+      port: 8787,
+      path,
+      query: options.query ?? { qualifier: 'DEFAULT' },
+      headers: { host: '127.0.0.1:8787', 'content-type': 'application/json', 'x-amz-content-sha256': sha256Hex(body), 'x-amzn-bedrock-agentcore-runtime-session-id': 'session-with  two   spaces-0000000000000000000' },
+      body,
+    },
+    { signingDate: options.at ?? new Date() },
+  );
+  const query = Object.entries(request.query ?? {})
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  return { method: request.method, path: request.path, query, headers: new Headers(request.headers as Record<string, string>) };
+}
+
+function denied(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (error) => isBerthError(error) && error.code === 'forbidden' && pattern.test(error.message));
+}
+
+test('a request AWS\'s own signer signed verifies: double-escaped ARN path, query, spaces in header values', async () => {
+  const request = await signed({ query: { qualifier: 'DEFAULT', accountId: '123456789012', 'odd key': 'a b/c' } });
+  assert.deepEqual(verifySigV4(request, secrets), { accessKeyId: 'AKIDBERTHTEST', region: 'eu-central-1' });
+  const control = await signed({ path: '/runtimes/', query: {} });
+  assert.equal(verifySigV4(control, secrets).accessKeyId, 'AKIDBERTHTEST');
+});
+
+test('a wrong secret, an unknown key, another service, a changed request or body are refused', async () => {
+  const good = await signed();
+  denied(() => verifySigV4({ ...good, headers: new Headers() }, secrets), /not signed/);
+  denied(() => verifySigV4(good, new Map([['OTHERKEY', 'x']])), /access key AKIDBERTHTEST is not one this berth knows/);
+  const wrongSecret = await signed({ secret: 'wrong' });
+  denied(() => verifySigV4(wrongSecret, secrets), /signature does not match/);
+  const otherService = await signed({ service: 's3' });
+  denied(() => verifySigV4(otherService, secrets), /signed for service "s3"/);
+  denied(() => verifySigV4({ ...good, path: good.path.replace('invocations', 'commands') }, secrets), /signature does not match/);
+  denied(() => verifySigV4({ ...good, query: 'qualifier=OTHER' }, secrets), /signature does not match/);
+  denied(() => verifySigV4({ ...good, payloadHash: sha256Hex('{"prompt":"changed"}') }, secrets), /signature does not match/);
+  const headers = new Headers(good.headers);
+  headers.set('x-amzn-bedrock-agentcore-runtime-session-id', 'another-session-0000000000000000000000000');
+  denied(() => verifySigV4({ ...good, headers }, secrets), /signature does not match/);
+});
+
+test('a signature older or newer than 15 minutes is stale', async () => {
+  const old = await signed({ at: new Date(Date.now() - 16 * 60 * 1000) });
+  denied(() => verifySigV4(old, secrets), /stale/);
+  const fine = await signed({ at: new Date(Date.now() - 14 * 60 * 1000) });
+  assert.equal(verifySigV4(fine, secrets).accessKeyId, 'AKIDBERTHTEST');
+});

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { CHANNEL_INVOCATIONS_PATH } from '../core/channel.ts';
+import { BerthError, isBerthError, restErrorBody, toBerthError } from '../core/errors.ts';
+import { errorHeaders, jsonResponse } from '../core/http.ts';
+import { checkSessionId, mintSessionId } from '../core/ids.ts';
+import type { Params } from '../core/router.ts';
+import type { RuntimeService } from '../control/runtimes.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Lease, SessionManager } from '../sessions/manager.ts';
+import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer, type ChannelBody } from './mcp/channel-call.ts';
+import { streamRequestBody } from './node-bodies.ts';
+
+/** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
+export const REQUEST_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-request-id';
+/** The caller's headers an agent gets, as AgentCore passes them; the rest stay at the edge. */
+const PASSED_TO_AGENT = ['content-type', 'accept', 'traceparent', 'tracestate', 'baggage', 'x-amzn-trace-id'];
+/** AgentCore's prefix for headers a caller means for the agent itself. */
+const CUSTOM_HEADER_PREFIX = 'x-amzn-bedrock-agentcore-runtime-custom-';
+
+export interface InvocationsEndpointOptions {
+  runtimes: RuntimeService;
+  sessions: SessionManager;
+  /** The largest invocation body; a larger one is refused (413). */
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+/**
+ * `POST /runtimes/{name}/invocations` (`?endpoint=NAME`): an http agent's invocation, AgentCore's HTTP contract.
+ * The session is the one the session header names, or a new one, returned in that header. The body streams to
+ * the session's agent as it arrives and the agent's answer (JSON, SSE, anything) streams back with its status and
+ * type; the session's lease is held until the answer is over. Errors are REST errors.
+ */
+export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
+  const { runtimes, sessions, maxBodyBytes, logger } = options;
+  return async (request: Request, params: Params, url: URL): Promise<Response> => {
+    const runtime = params.name as string;
+    let sessionId: string | undefined;
+    let lease: Lease | undefined;
+    try {
+      const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
+      if (resolved.version.spec.protocol !== 'http') {
+        throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an http agent: call POST /runtimes/${runtime}/mcp`);
+      }
+      const given = request.headers.get(SESSION_HEADER);
+      sessionId = given === null ? mintSessionId() : checkSessionId(given);
+      const body = streamRequestBody(request, maxBodyBytes);
+      lease = await sessions.acquire(sessionId, resolved.target);
+      const answer = await invokeAgent(lease, request.headers, body, request.signal);
+      return relayAnswer(answer, lease.sessionId, lease.release);
+    } catch (error) {
+      lease?.release();
+      if (!isBerthError(error)) logger.error('invocation failed', { runtime, session: sessionId, err: error });
+      return restErrorWithSession(toBerthError(error), sessionId);
+    }
+  };
+}
+
+/**
+ * Sends one invocation to the http agent that holds the lease's session, with the caller's headers an agent may
+ * see, the session's id and a fresh request id, and returns the agent's answer as it starts to arrive. For every
+ * front end that invokes agents (the native endpoint, AgentCore's InvokeAgentRuntime).
+ */
+export function invokeAgent(lease: Lease, callerHeaders: Headers, body: ChannelBody, signal: AbortSignal): Promise<ChannelAnswer> {
+  const headers = new Headers();
+  for (const name of PASSED_TO_AGENT) {
+    const value = callerHeaders.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  callerHeaders.forEach((value, name) => {
+    if (name.startsWith(CUSTOM_HEADER_PREFIX)) headers.set(name, value);
+  });
+  headers.set(SESSION_HEADER, lease.sessionId);
+  headers.set(REQUEST_ID_HEADER, randomUUID());
+  return callChannel(lease, headers, body, signal, CHANNEL_INVOCATIONS_PATH);
+}
+
+/** A REST error that still names the session it concerns, unless the session id itself was what was wrong. */
+export function restErrorWithSession(error: BerthError, sessionId: string | undefined): Response {
+  const headers = errorHeaders(error);
+  if (sessionId !== undefined && error.code !== 'invalid_session_id') headers[SESSION_HEADER] = sessionId;
+  return jsonResponse(error.status, restErrorBody(error), headers);
+}
