@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect, type AddressInfo } from 'node:net';
 import { Client } from 'undici';
 import { createNodeServer } from './node-adapter.ts';
+import { readRequestBody } from './node-bodies.ts';
 
 test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
   const server = createNodeServer(async (request) => {
@@ -63,3 +64,44 @@ test('a request target that is not a path, or a malformed Host, gets a clear ans
   assert.match(badHost, /\r\n\/fine\r\n/);
   assert.deepEqual(errors, []);
 });
+
+for (const handler of ['ignores the body', 'reads part of the body'] as const) {
+  test(`a client still sending its body after an early answer (the handler ${handler}) finishes sending and keeps its connection`, { timeout: 20_000 }, async (t) => {
+    const server = createNodeServer(async (request) => {
+      if (request.method !== 'POST') return new Response('ok');
+      if (handler === 'reads part of the body') await readRequestBody(request, 100 * 1024).catch(() => undefined);
+      return new Response('too large', { status: 413 });
+    }, () => {});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const { port } = server.address() as AddressInfo;
+    const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+    const socket = connect(port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    const errors: Error[] = [];
+    socket.on('error', (error) => errors.push(error));
+    let answers = '';
+    const seen = (text: string): Promise<void> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (!answers.includes(text)) return;
+          socket.off('data', check);
+          resolve();
+        };
+        socket.on('data', check);
+        check();
+      });
+    socket.on('data', (data) => (answers += data));
+    const write = (text: string): Promise<void> => new Promise((resolve, reject) => socket.write(text, (error) => (error ? reject(error) : resolve())));
+    await write(`POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}${chunk}`);
+    await seen('too large');
+    assert.match(answers, /^HTTP\/1\.1 413/);
+    // The rest of the body, sent after the answer arrived, as a client that writes its whole body before reading does.
+    for (let i = 0; i < 4; i++) await write(chunk);
+    await write('0\r\n\r\n');
+    await write('GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+    await seen('\r\nok');
+    assert.match(answers, /HTTP\/1\.1 200/);
+    assert.deepEqual(errors, []);
+  });
+}

@@ -40,7 +40,7 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  const init = { method, headers, body: hasBody ? lazyWebStream(req) : null, duplex: 'half', signal: controller.signal };
+  const init = { method, headers, body: hasBody ? lazyWebStream(req, true) : null, duplex: 'half', signal: controller.signal };
   const request = new Request(`http://${host}${target}`, init as RequestInit);
   if (hasBody) withNodeRequestBody(request, req);
 
@@ -52,12 +52,10 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) out['set-cookie'] = cookies;
-  if (hasBody && !req.complete) {
-    // The handler answered without reading the whole body (an early error): this connection cannot carry another
-    // request, so say so, and drop it once the answer is out.
-    out.connection = 'close';
-    res.once('finish', () => req.destroy());
-  }
+  // The handler answered without reading the whole body (an early error). The rest is read and thrown away once
+  // the answer is out, so that a client still sending sees the answer rather than a reset, and the connection can
+  // carry its next request; a client that sends too much or too slowly loses the connection.
+  if (hasBody && !req.complete) res.once('finish', () => discardRest(req));
   res.writeHead(response.status, out);
   if (!response.body || method === 'HEAD') {
     res.end();
@@ -69,4 +67,23 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   body.on('error', () => res.destroy());
   res.once('close', () => body.destroy());
   body.pipe(res);
+}
+
+/** How much of an unread request body is read and thrown away after an early answer, and for how long at most. */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+const DISCARD_MS = 5000;
+
+function discardRest(req: IncomingMessage): void {
+  if (req.complete || req.destroyed) return;
+  let read = 0;
+  const timer = setTimeout(() => req.destroy(), DISCARD_MS);
+  req.once('close', () => clearTimeout(timer));
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > DISCARD_BYTES) req.destroy();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.on('error', () => {});
+  req.resume();
 }
