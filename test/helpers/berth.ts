@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,44 @@ export interface StartOptions {
   home?: string;
 }
 
-let nodes = 0;
+const UID_CLAIMS = join(tmpdir(), 'berth-test-uid-ranges');
+const UID_RANGES = 10_000;
+
+/**
+ * A range of 1000 sandbox uids no other berth node of any test process uses: two nodes sharing uids would see (and
+ * clean up) each other's sandboxes. A claim is a file named for the range holding its owner's pid; a claim whose
+ * owner is gone is stale and taken over.
+ */
+function claimUidRange(): number {
+  mkdirSync(UID_CLAIMS, { recursive: true });
+  const first = (process.pid * 7) % UID_RANGES;
+  for (let i = 0; i < UID_RANGES; i++) {
+    const range = (first + i) % UID_RANGES;
+    const claim = join(UID_CLAIMS, String(range));
+    try {
+      writeFileSync(claim, String(process.pid), { flag: 'wx' });
+      return 300_000 + range * 1000;
+    } catch {
+      if (ownerAlive(claim)) continue;
+      rmSync(claim, { force: true });
+      i--;
+    }
+  }
+  throw new Error('no free sandbox uid range for a test berth node');
+}
+
+function ownerAlive(claim: string): boolean {
+  try {
+    process.kill(Number(readFileSync(claim, 'utf8')), 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function releaseUidRange(base: number): void {
+  rmSync(join(UID_CLAIMS, String((base - 300_000) / 1000)), { force: true });
+}
 
 /**
  * Starts a real berth node (`bin/berth serve`) on an ephemeral port with its own home and sandbox uid range, and
@@ -35,7 +72,7 @@ let nodes = 0;
 export async function startBerth(options: StartOptions = {}): Promise<BerthNode> {
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
   chmodSync(home, 0o711);
-  const uidBase = 300_000 + ((process.pid % 500) * 20 + (nodes++ % 20)) * 1000;
+  const uidBase = claimUidRange();
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--home', home, '--driver', options.driver ?? 'bwrap'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_SANDBOX_UID_BASE: String(uidBase), BERTH_SANDBOX_UID_COUNT: '1000', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -68,6 +105,7 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
       if (child.exitCode === null) child.kill('SIGTERM');
       const code = await exited;
       if (!options.home) rmSync(home, { recursive: true, force: true });
+      releaseUidRange(uidBase);
       return code;
     },
   };
