@@ -40,7 +40,15 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
     startTimeoutMs: config.startTimeoutMs,
     inputTimeoutMs: config.inputTimeoutMs,
-    limits: { memoryBytes: config.sandbox.memoryBytes, pids: config.sandbox.pids, cpus: config.sandbox.cpus, tmpBytes: config.sandbox.tmpBytes },
+    logBytes: config.sessionLogBytes,
+    limits: {
+      memoryBytes: config.sandbox.memoryBytes,
+      pids: config.sandbox.pids,
+      cpus: config.sandbox.cpus,
+      tmpBytes: config.sandbox.tmpBytes,
+      workspaceBytes: config.sandbox.workspaceBytes,
+      openFiles: config.sandbox.openFiles,
+    },
   });
   const edge = createEdge({
     runtimes,

@@ -37,6 +37,15 @@ export interface SessionView {
 }
 
 /** The typed client of berth's `/v1` API that the CLI uses. */
+/** `GET /v1/sessions/{id}/logs`. */
+export interface SessionLogs {
+  session: string;
+  live: boolean;
+  /** Older lines dropped to keep within the node's bound. */
+  dropped: number;
+  lines: Array<{ at: string; line: string }>;
+}
+
 export class ApiClient {
   readonly #base: string;
 
@@ -66,6 +75,11 @@ export class ApiClient {
   async sessions(runtime?: string): Promise<SessionView[]> {
     const query = runtime === undefined ? '' : `?runtime=${encodeURIComponent(runtime)}`;
     return (await this.#call<{ sessions: SessionView[] }>('GET', `/v1/sessions${query}`)).sessions;
+  }
+
+  sessionLogs(id: string, tail?: number): Promise<SessionLogs> {
+    const query = tail === undefined ? '' : `?tail=${tail}`;
+    return this.#call('GET', `/v1/sessions/${encodeURIComponent(id)}/logs${query}`);
   }
 
   async stopSession(id: string): Promise<void> {

@@ -19,11 +19,13 @@ const USAGE = `usage: berth <command> [options]
   serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process] [--aws-auth sigv4|off]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+            [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N]
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
   sessions  [--runtime NAME]
   stop      SESSION
+  logs      SESSION [--tail N]   what the session's server wrote (stderr; stdout too for HTTP servers)
 
 Every command but serve takes --url (default http://127.0.0.1:8787, or BERTH_URL).
 `;
@@ -44,6 +46,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
         return await sessions(rest, env, io);
       case 'stop':
         return await stop(rest, env, io);
+      case 'logs':
+        return await logs(rest, env, io);
       case undefined:
       case 'help':
       case '--help':
@@ -92,6 +96,13 @@ function integerFlag(value: string | undefined, flag: string, min: number, max: 
   return n;
 }
 
+function decimalFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`${flag} must be a number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
 function oneOfFlag<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
@@ -112,6 +123,11 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       env: { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
+      'memory-mb': { type: 'string' },
+      pids: { type: 'string' },
+      cpus: { type: 'string' },
+      'workspace-mb': { type: 'string' },
+      'open-files': { type: 'string' },
     },
     1,
   );
@@ -134,6 +150,13 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     env: variables,
     idleTimeoutSeconds: integerFlag(values['idle-timeout'], '--idle-timeout', 1, 28_800),
     maxLifetimeSeconds: integerFlag(values['max-lifetime'], '--max-lifetime', 1, 1_209_600),
+    limits: {
+      memoryMb: integerFlag(values['memory-mb'], '--memory-mb', 16, 1024 * 1024),
+      pids: integerFlag(values.pids, '--pids', 8, 1_000_000),
+      cpus: decimalFlag(values.cpus, '--cpus', 0.01, 1024),
+      workspaceMb: integerFlag(values['workspace-mb'], '--workspace-mb', 1, 1024 * 1024),
+      openFiles: integerFlag(values['open-files'], '--open-files', 64, 1_048_576),
+    },
   };
   const api = client(values.url, env);
   const artifact = await api.uploadArtifact(packDirectory(dir));
@@ -186,6 +209,18 @@ async function stop(args: readonly string[], env: Env, io: Io): Promise<number> 
   if (id === undefined) throw new UsageError('name the session to stop: berth stop SESSION');
   await client(values.url, env).stopSession(id);
   io.out(`stopped ${id}\n`);
+  return 0;
+}
+
+/** `berth logs SESSION [--tail N]`: what the session's server wrote, oldest first, each line with its time. */
+async function logs(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { tail: { type: 'string' } }, 1);
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError('name the session whose logs to show: berth logs SESSION [--tail N]');
+  const result = await client(values.url, env).sessionLogs(id, integerFlag(values.tail, '--tail', 0, 1_000_000_000));
+  if (result.dropped > 0) io.out(`(${result.dropped} older lines dropped)\n`);
+  for (const { at, line } of result.lines) io.out(`${at} ${line}\n`);
+  if (!result.live) io.out('(the session has ended)\n');
   return 0;
 }
 

@@ -50,6 +50,8 @@ export interface Config {
   requestStateKey?: Buffer;
   /** Defaults a runtime's lifecycle falls back on. */
   lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
+  /** How much of each session's output berth keeps for its logs (`BERTH_SESSION_LOG_KB`, default 256). */
+  sessionLogBytes: number;
   /** AgentCore's API, which the AWS SDK drives. */
   aws: AwsConfig;
   /** Limits every sandbox gets unless its runtime says otherwise. */
@@ -84,6 +86,10 @@ export interface SandboxDefaults {
   cpus: number;
   /** Size of the private `/tmp`, `BERTH_SANDBOX_TMP_MB`, default 64. */
   tmpBytes: number;
+  /** Size of the private workspace (`HOME`), `BERTH_SANDBOX_WORKSPACE_MB`, default 256. */
+  workspaceBytes: number;
+  /** Open files per process, `BERTH_SANDBOX_OPEN_FILES`, default 1024. */
+  openFiles: number;
   /** First host uid handed to sandboxes (`BERTH_SANDBOX_UID_BASE`, default 200000); each live sandbox gets its own. */
   uidBase: number;
   /** How many uids from `uidBase` berth may use (`BERTH_SANDBOX_UID_COUNT`, default 65536). */
@@ -118,12 +124,15 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
       maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),
     },
+    sessionLogBytes: integer({ value: env.BERTH_SESSION_LOG_KB, name: 'BERTH_SESSION_LOG_KB' }, 256, 0, 1024 * 1024) * 1024,
     aws: awsConfig(flags.awsAuth, env),
     sandbox: {
       memoryBytes: integer({ value: env.BERTH_SANDBOX_MEMORY_MB, name: 'BERTH_SANDBOX_MEMORY_MB' }, 512, 16, 1024 * 1024) * MIB,
       pids: integer({ value: env.BERTH_SANDBOX_PIDS, name: 'BERTH_SANDBOX_PIDS' }, 256, 8, 1_000_000),
       cpus: decimal({ value: env.BERTH_SANDBOX_CPUS, name: 'BERTH_SANDBOX_CPUS' }, 1, 0.01, 1024),
       tmpBytes: integer({ value: env.BERTH_SANDBOX_TMP_MB, name: 'BERTH_SANDBOX_TMP_MB' }, 64, 1, 1024 * 1024) * MIB,
+      workspaceBytes: integer({ value: env.BERTH_SANDBOX_WORKSPACE_MB, name: 'BERTH_SANDBOX_WORKSPACE_MB' }, 256, 1, 1024 * 1024) * MIB,
+      openFiles: integer({ value: env.BERTH_SANDBOX_OPEN_FILES, name: 'BERTH_SANDBOX_OPEN_FILES' }, 1024, 64, 1_048_576),
       uidBase: integer({ value: env.BERTH_SANDBOX_UID_BASE, name: 'BERTH_SANDBOX_UID_BASE' }, 200_000, 1000, 4_000_000_000),
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },

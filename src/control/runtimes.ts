@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
-import type { ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
+import type { ArtifactRecord, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 
 /** The name every runtime has, always pointing at its latest version. */
@@ -30,6 +30,17 @@ const DeployInput = z.strictObject({
   idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
   maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
   description: z.string().max(4096).optional(),
+  /** Sandbox limits of this runtime's sessions, each in place of the node's default. */
+  limits: z
+    .strictObject({
+      memoryMb: z.number().int().min(16).max(1024 * 1024),
+      pids: z.number().int().min(8).max(1_000_000),
+      cpus: z.number().min(0.01).max(1024),
+      workspaceMb: z.number().int().min(1).max(1024 * 1024),
+      openFiles: z.number().int().min(64).max(1_048_576),
+    })
+    .partial()
+    .optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
   agentcore: z
     .record(z.string(), z.unknown())
@@ -45,6 +56,7 @@ export interface RuntimeDefaults {
   maxLifetimeSeconds: number;
   startTimeoutMs: number;
   inputTimeoutMs: number;
+  logBytes: number;
   limits: SessionTarget['sandbox']['limits'];
 }
 
@@ -106,6 +118,7 @@ export class RuntimeService {
     };
     if (value.description !== undefined) spec.description = value.description;
     if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
+    if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     this.#resolved.clear();
     return this.#store.putVersion(name, spec);
   }
@@ -231,10 +244,11 @@ export class RuntimeService {
         port: spec.port,
         path: spec.path,
         env: spec.env,
-        limits: this.#defaults.limits,
+        limits: limitsOf(spec.limits, this.#defaults.limits),
         startTimeoutMs: this.#defaults.startTimeoutMs,
         era: spec.serverEra,
         inputTimeoutMs: this.#defaults.inputTimeoutMs,
+        logBytes: this.#defaults.logBytes,
       },
     };
   }
@@ -247,4 +261,21 @@ export class RuntimeService {
     this.#store.deleteRuntime(name);
     this.#resolved.clear();
   }
+}
+
+const MIB = 1024 * 1024;
+
+type SandboxLimits = SessionTarget['sandbox']['limits'];
+
+/** A runtime's own limits over the node's defaults. */
+function limitsOf(own: RuntimeLimits | undefined, defaults: SandboxLimits): SandboxLimits {
+  if (!own) return defaults;
+  return {
+    memoryBytes: own.memoryMb !== undefined ? own.memoryMb * MIB : defaults.memoryBytes,
+    pids: own.pids ?? defaults.pids,
+    cpus: own.cpus ?? defaults.cpus,
+    tmpBytes: defaults.tmpBytes,
+    workspaceBytes: own.workspaceMb !== undefined ? own.workspaceMb * MIB : defaults.workspaceBytes,
+    openFiles: own.openFiles ?? defaults.openFiles,
+  };
 }

@@ -114,6 +114,18 @@ export function v1Routes({ runtimes, sessions, maxArtifactBytes }: V1Options): R
       },
     },
     {
+      method: 'GET',
+      pattern: '/v1/sessions/:id/logs',
+      handler: (_r, { id }, url) => {
+        const logs = sessions.logs(id as string);
+        if (!logs) throw new BerthError('session_not_found', `no logs for session ${id}: it is not live and did not end recently`);
+        const tail = url.searchParams.get('tail');
+        if (tail !== null && !/^\d{1,9}$/.test(tail)) throw new BerthError('validation_failed', 'tail must be a whole number of lines');
+        const lines = tail === null ? logs.lines : logs.lines.slice(Math.max(0, logs.lines.length - Number(tail)));
+        return jsonResponse(200, { session: id, live: logs.live, dropped: logs.dropped, lines });
+      },
+    },
+    {
       method: 'DELETE',
       pattern: '/v1/sessions/:id',
       handler: async (_r, { id }) => {

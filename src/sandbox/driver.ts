@@ -3,6 +3,7 @@
  * version with berth's supervisor inside, reachable through its channel socket. The session manager sees only
  * this interface; every driver passes the shared contract suite in `contract.ts`.
  */
+import type { OutputLog } from './output-log.ts';
 
 export interface SandboxLimits {
   memoryBytes: number;
@@ -11,6 +12,10 @@ export interface SandboxLimits {
   cpus: number;
   /** Size of the private `/tmp`. */
   tmpBytes: number;
+  /** Size of the private workspace (`HOME`); like `/tmp`, its files count against `memoryBytes`. */
+  workspaceBytes: number;
+  /** Open files per process (RLIMIT_NOFILE, hard). */
+  openFiles: number;
 }
 
 export interface SandboxSpec {
@@ -35,6 +40,8 @@ export interface SandboxSpec {
   era: 'auto' | 'modern' | 'legacy';
   /** How long a bridged call waits for its client's answers before it is cancelled. */
   inputTimeoutMs: number;
+  /** How much of the sandbox's output (the server's stderr; an HTTP server's stdout too) is kept for its logs. */
+  logBytes: number;
 }
 
 /** Why a sandbox ended. `limit` names the resource when the kernel enforced one. */
@@ -62,6 +69,8 @@ export interface Sandbox {
   readonly id: string;
   /** The MCP revision the server turned out to speak. */
   readonly era: 'modern' | 'legacy';
+  /** The sandbox's output, newest lines within a bound. */
+  readonly output: OutputLog;
   /** What the sandbox last reported of its background work. */
   readonly activity: SandboxActivity;
   /** Hears `activity` change. */

@@ -15,6 +15,7 @@ import { ENV_FILE_NAME } from './layout.ts';
  * commands it runs for clients get the server's environment from a file the driver writes (`envPath`).
  */
 const SCRIPT = `unset PWD
+ulimit -n "$8" || exit 92
 if [ "$2" = stdio ]; then
   mkfifo -m 600 "$1/in" "$1/out" || exit 91
   if [ "$3" = plain ]; then $4 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & else /bin/sh -c "$4" 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & fi
@@ -32,9 +33,9 @@ export interface LaunchPaths {
 }
 
 /** argv for the launcher: `/bin/sh -c SCRIPT …`. */
-export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec): string[] {
+export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: number): string[] {
   const plain = isPlainCommand(spec.command) ? 'plain' : 'shell';
-  return ['/bin/sh', '-c', SCRIPT, 'berth-launch', paths.runDir, spec.transport, plain, spec.command.trim(), paths.node, paths.supervisor, JSON.stringify(spec)];
+  return ['/bin/sh', '-c', SCRIPT, 'berth-launch', paths.runDir, spec.transport, plain, spec.command.trim(), paths.node, paths.supervisor, JSON.stringify(spec), String(openFiles)];
 }
 
 /** The files in the sandbox's run directory, as the supervisor sees them: a stdio server's FIFOs, the environment file. */

@@ -4,12 +4,14 @@ import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
 import { onLines } from './lines.ts';
+import { OutputLog } from './output-log.ts';
 
 /** The host gives the supervisor this long beyond the server's own start timeout before it declares the sandbox hung. */
 const READY_GRACE_MS = 5_000;
 const MAX_OUTPUT_LINE = 4096;
 /** Status messages are small; anything longer is not one. */
 const MAX_STATUS_LINE = 16 * 1024;
+/** How many of the last output lines a start failure's log carries. */
 const OUTPUT_TAIL_LINES = 20;
 /** After its server exits the supervisor ends the sandbox itself; past this, berth kills it. */
 const EXIT_GRACE_MS = 2_000;
@@ -44,7 +46,7 @@ export class SupervisedSandbox implements Sandbox {
   readonly #activityListeners: Array<(activity: SandboxActivity) => void> = [];
   readonly #markClosing: () => void;
   readonly #options: SupervisedOptions;
-  readonly #tail: string[] = [];
+  readonly output: OutputLog;
   #stopping = false;
   #retired = false;
   #lastStatus: SupervisorStatus | undefined;
@@ -52,6 +54,7 @@ export class SupervisedSandbox implements Sandbox {
 
   constructor(options: SupervisedOptions) {
     this.#options = options;
+    this.output = new OutputLog(options.spec.logBytes);
     this.id = options.spec.id;
     this.pid = options.child.pid ?? -1;
     this.socketPath = options.socketPath;
@@ -78,8 +81,7 @@ export class SupervisedSandbox implements Sandbox {
     if (child.stderr) {
       onLines(child.stderr, MAX_OUTPUT_LINE, (line, cut) => {
         const text = cut ? `${line}…` : line;
-        this.#tail.push(text);
-        if (this.#tail.length > OUTPUT_TAIL_LINES) this.#tail.shift();
+        this.output.push(text);
         logger.debug('server output', { line: text });
       });
     }
@@ -88,7 +90,7 @@ export class SupervisedSandbox implements Sandbox {
       // A process that could not be spawned at all reports only an error, never an exit.
       child.once('error', (error) => {
         if (child.pid === undefined) {
-          this.#tail.push(`could not start the sandbox: ${error.message}`);
+          this.output.push(`could not start the sandbox: ${error.message}`);
           resolve({ code: null, signal: null });
         }
       });
@@ -119,7 +121,7 @@ export class SupervisedSandbox implements Sandbox {
     this.#onStatus = undefined;
     if (typeof outcome === 'object' && outcome.type === 'ready') return;
     await this.stop();
-    const output = this.#tail.join('\n');
+    const output = this.output.tail(OUTPUT_TAIL_LINES).join('\n');
     logger.warn('sandbox failed to start', { runtime: spec.runtime, outcome: typeof outcome === 'string' ? outcome : outcome.type, output });
     if (typeof outcome === 'object' && outcome.type === 'failed') {
       throw new BerthError(outcome.code, `runtime "${spec.runtime}" failed to start: ${outcome.message}`, { details: { runtime: spec.runtime } });

@@ -2,6 +2,7 @@ import { BerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
+import type { OutputLine, OutputLog } from '../sandbox/output-log.ts';
 
 /** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
 export interface SessionTarget {
@@ -79,6 +80,8 @@ export interface SessionManagerOptions {
 }
 
 const CAPACITY_RETRY_AFTER_SECONDS = 10;
+/** Ended sessions whose output is kept: each holds up to the node's log bound. */
+const ENDED_OUTPUT_KEPT = 64;
 
 /**
  * The session directory: session id → the one sandbox that holds its state. It creates sandboxes on first use
@@ -90,6 +93,8 @@ export class SessionManager {
   readonly #options: SessionManagerOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #ended = new Map<string, EndedSession>();
+  /** The output of the most recently ended sessions, which `logs` still shows. */
+  readonly #endedOutput = new Map<string, OutputLog>();
   /**
    * Runtime versions (`name@version`) whose server turned out to speak 2026-07-28. Sandboxes of a version whose
    * revision is `auto` ask their server (one `server/discover`); once one has answered, the next ones are told.
@@ -244,6 +249,14 @@ export class SessionManager {
     return this.#ended.get(sessionId);
   }
 
+  /** The session's output, newest lines within the node's bound: a live session's, or a recently ended one's. */
+  logs(sessionId: string): { live: boolean; lines: OutputLine[]; dropped: number } | undefined {
+    const output = this.#sessions.get(sessionId)?.sandbox?.output;
+    if (output) return { live: true, ...output.read() };
+    const ended = this.#endedOutput.get(sessionId);
+    return ended ? { live: false, ...ended.read() } : undefined;
+  }
+
   list(filter: { runtime?: string } = {}): SessionInfo[] {
     const out: SessionInfo[] = [];
     for (const session of this.#sessions.values()) {
@@ -296,7 +309,7 @@ export class SessionManager {
       } catch {
         // it never started: nothing to stop
       }
-      this.#options.logger.info('session ended', { session: session.id, runtime: session.target.runtime, reason });
+      this.#options.logger.info('session ended', { session: session.id, runtime: session.target.runtime, reason, limit: exit?.limit });
       this.#forget(session, reason, exit);
     })();
     return session.ending;
@@ -316,6 +329,13 @@ export class SessionManager {
     if (exit) record.exit = exit;
     this.#ended.delete(session.id);
     this.#ended.set(session.id, record);
+    this.#endedOutput.delete(session.id);
+    if (session.sandbox) this.#endedOutput.set(session.id, session.sandbox.output);
+    while (this.#endedOutput.size > ENDED_OUTPUT_KEPT) {
+      const oldest = this.#endedOutput.keys().next().value;
+      if (oldest === undefined) break;
+      this.#endedOutput.delete(oldest);
+    }
     for (const listener of this.#endListeners) listener(record);
     const limit = this.#options.historySize ?? 1000;
     while (this.#ended.size > limit) {

@@ -4,6 +4,15 @@
  */
 
 /** How one runtime version runs; immutable once stored. */
+/** A runtime's sandbox limits; one not given is the node's default. */
+export interface RuntimeLimits {
+  memoryMb?: number;
+  pids?: number;
+  cpus?: number;
+  workspaceMb?: number;
+  openFiles?: number;
+}
+
 export interface RuntimeSpec {
   artifactId: string;
   command: string;
@@ -19,6 +28,8 @@ export interface RuntimeSpec {
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   description?: string;
+  /** This runtime's own sandbox limits, each in place of the node's default. */
+  limits?: RuntimeLimits;
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
 }

@@ -119,6 +119,7 @@ export interface DeployOptions {
   env?: Record<string, string>;
   idleTimeoutSeconds?: number;
   maxLifetimeSeconds?: number;
+  limits?: { memoryMb?: number; pids?: number; cpus?: number; workspaceMb?: number; openFiles?: number };
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -135,5 +136,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.port !== undefined) body.port = options.port;
   if (options.idleTimeoutSeconds !== undefined) body.idleTimeoutSeconds = options.idleTimeoutSeconds;
   if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
+  if (options.limits !== undefined) body.limits = options.limits;
   return (await node.api.deploy(name, body)).version;
 }

@@ -9,14 +9,13 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { CommandEvent } from '../../src/core/channel-commands.ts';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession } from '../helpers/mcp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { ndjson, outcome, type CommandOutcome as Outcome, type Event } from '../helpers/commands.ts';
 
-type Event = CommandEvent | { error: { code: string; message: string } };
 
 /** Host processes whose command line holds `text`. */
 function hostProcessesWith(text: string): number {
@@ -30,33 +29,6 @@ function hostProcessesWith(text: string): number {
     }
   }
   return count;
-}
-
-/** The NDJSON lines of an answer, parsed, one at a time as they arrive. */
-async function* ndjson(body: AsyncIterable<Uint8Array>): AsyncGenerator<Event> {
-  const decoder = new TextDecoder();
-  let text = '';
-  for await (const chunk of body) {
-    text += decoder.decode(chunk, { stream: true });
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n')) {
-      yield JSON.parse(text.slice(0, end)) as Event;
-      text = text.slice(end + 1);
-    }
-  }
-  assert.equal(text, '', 'the answer ends with a whole line');
-}
-
-interface Outcome {
-  events: Event[];
-  stdout: string;
-  stderr: string;
-  exit: { exitCode: number; status: string } | undefined;
-}
-
-function outcome(events: Event[]): Outcome {
-  const text = (key: 'stdout' | 'stderr'): string => events.map((event) => (key in event ? (event as Record<typeof key, string>)[key] : '')).join('');
-  const last = events.at(-1);
-  return { events, stdout: text('stdout'), stderr: text('stderr'), exit: last && 'exit' in last ? last.exit : undefined };
 }
 
 function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void {

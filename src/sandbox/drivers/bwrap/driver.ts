@@ -158,16 +158,17 @@ export class BwrapDriver implements SandboxDriver {
         '--ro-bind', this.#nodePath, INSIDE.node,
         '--ro-bind', this.#supervisorPath, INSIDE.supervisor,
         '--ro-bind', spec.artifactDir, INSIDE.app,
-        '--bind', dirs.home, INSIDE.home,
+        '--perms', '0700', '--size', String(spec.limits.workspaceBytes), '--tmpfs', INSIDE.home,
         '--bind', dirs.run, INSIDE.run,
-        // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable.
+        // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
+        // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
         '--remount-ro', '/',
         '--chdir', INSIDE.app,
         '--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
       ];
       // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
       if (args.some((arg) => arg.includes('\0'))) throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
-      const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec);
+      const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
       // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
       // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
       const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', '--args', '4', '--', ...command], {

@@ -66,6 +66,7 @@ export class ProcessDriver implements SandboxDriver {
       const [shell, ...args] = launcherArgv(
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
         supervisorSpec,
+        spec.limits.openFiles,
       );
       const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home });
       dirs.writeServerEnv(env);

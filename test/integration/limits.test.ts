@@ -1,0 +1,85 @@
+/**
+ * Per-runtime sandbox limits: memory, pids, CPU, workspace size and open files, each in place of the node's
+ * default. Crossing one ends or refuses only that session, and an ended session says which limit ended it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { runCommand } from '../helpers/commands.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { connectSession } from '../helpers/mcp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const SMALL = { memoryMb: 96, pids: 24, cpus: 0.5, workspaceMb: 4, openFiles: 128 };
+
+describe('per-runtime limits', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  let node: BerthNode;
+
+  before(async () => {
+    node = await startBerth({ env: { BERTH_SANDBOX_WORKSPACE_MB: '32', BERTH_SANDBOX_OPEN_FILES: '512' } });
+    const dir = await fixtureDir('counter-server');
+    await deploy(node, 'small', dir, { transport: 'stdio', limits: SMALL });
+    await deploy(node, 'roomy', dir, { transport: 'stdio' });
+  });
+  after(async () => {
+    await node?.stop();
+  });
+
+  test("a runtime's own limits are kept with its version and shown back; the node's defaults fill the rest", async () => {
+    const small = (await fetch(`${node.url}/v1/runtimes/small`).then((r) => r.json())) as { spec: { limits?: unknown } };
+    assert.deepEqual(small.spec.limits, SMALL);
+    const roomy = (await fetch(`${node.url}/v1/runtimes/roomy`).then((r) => r.json())) as { spec: { limits?: unknown } };
+    assert.equal(roomy.spec.limits, undefined);
+  });
+
+  test('open files: the hard limit binds the server and its commands, and cannot be raised from inside', async () => {
+    const small = await runCommand(node.url, 'small', randomUUID(), 'ulimit -Hn; ulimit -Sn; ulimit -n 4096 2>/dev/null && echo raised || echo refused');
+    assert.equal(small.stdout, '128\n128\nrefused\n');
+    const server = await runCommand(node.url, 'small', randomUUID(), 'for p in /proc/[0-9]*; do grep -q server.js $p/cmdline 2>/dev/null && grep "open files" $p/limits; done');
+    assert.match(server.stdout, /^Max open files\s+128\s+128\s+files\s*$/m);
+    const roomy = await runCommand(node.url, 'roomy', randomUUID(), 'ulimit -Hn');
+    assert.equal(roomy.stdout, '512\n');
+  });
+
+  test('workspace: a bounded private tmpfs; filling it fails the write, not the session', async () => {
+    const session = randomUUID();
+    const df = await runCommand(node.url, 'small', session, 'df -k "$HOME" | tail -1 | tr -s " " | cut -d" " -f2; stat -c "%a %u" "$HOME"');
+    assert.equal(df.stdout, '4096\n700 1000\n');
+    const fill = await runCommand(node.url, 'small', session, 'dd if=/dev/zero of="$HOME/big" bs=1M count=8 2>&1; echo "exit $?"');
+    assert.match(fill.stdout, /No space left on device/);
+    assert.match(fill.stdout, /exit 1\n$/);
+    const still = await runCommand(node.url, 'small', session, 'rm "$HOME/big" && echo small > "$HOME/note" && cat "$HOME/note"');
+    assert.equal(still.stdout, 'small\n', 'the session goes on once space is freed');
+    const roomy = await runCommand(node.url, 'roomy', randomUUID(), 'df -k "$HOME" | tail -1 | tr -s " " | cut -d" " -f2');
+    assert.equal(roomy.stdout, String(32 * 1024) + '\n');
+  });
+
+  test("memory: the runtime's limit ends only that session, which says why", async () => {
+    const hog = await connectSession(node.url, 'small', randomUUID());
+    const other = await connectSession(node.url, 'roomy', randomUUID());
+    try {
+      await other.call('increment');
+      await assert.rejects(hog.call('hog_memory', { mb: 160 }), /server_crashed|exited/);
+      await waitFor(async () => ((await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { state: string }).state === 'ended', 'the hog to end');
+      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
+      assert.equal(ended.exit.limit, 'memory');
+      assert.match(node.logs(), new RegExp(`session=${hog.sessionId} .*limit=memory`), "berth's log says why too");
+      assert.deepEqual(await other.call('increment'), { count: 2 }, 'the other session kept its state');
+    } finally {
+      await Promise.allSettled([hog.close(), other.close()]);
+    }
+  });
+
+  test("pids: the runtime's limit refuses forks past it", async () => {
+    const bomb = await connectSession(node.url, 'small', randomUUID());
+    try {
+      const result = (await bomb.call('fork_bomb', { n: 100 })) as { started: number; failed: number };
+      assert.ok(result.started < SMALL.pids && result.failed > 0, JSON.stringify(result));
+    } finally {
+      await bomb.close();
+    }
+  });
+
+});
