@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { httpStatusForRpcError, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
+import { asJsonRpcMessage, httpStatusForRpcError, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { SSE_HEADERS, sseEvent } from '../mcp/sse.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import { replyError } from './reply.ts';
@@ -101,4 +101,17 @@ export function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** The client's JSON-RPC message from a request body, or undefined once `writer` has answered why it is not one. */
+export function parseClientMessage(writer: ResponseWriter, body: string): JsonRpcMessage | undefined {
+  let message: JsonRpcMessage | undefined;
+  try {
+    message = asJsonRpcMessage(JSON.parse(body));
+  } catch {
+    writer.fail('parse_error', 'request body is not valid JSON');
+    return undefined;
+  }
+  if (!message) writer.fail('invalid_request', 'request body is not a JSON-RPC 2.0 message');
+  return message;
 }

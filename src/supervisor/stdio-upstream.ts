@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { META_LOG_LEVEL } from '../mcp/classify.ts';
-import { asJsonRpcMessage, isNotification, isRequest, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
-import { readBody, ResponseWriter } from './response-writer.ts';
+import { isNotification, isRequest, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
+import { parseClientMessage, readBody, ResponseWriter } from './response-writer.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
 import { failOnExit, type PeerCall, type StdioPeer } from './stdio-peer.ts';
 
@@ -55,17 +55,8 @@ export class StdioUpstream {
   };
 
   #fromClient(writer: ResponseWriter, body: string): void {
-    let message: JsonRpcMessage | undefined;
-    try {
-      message = asJsonRpcMessage(JSON.parse(body));
-    } catch {
-      writer.fail('parse_error', 'request body is not valid JSON');
-      return;
-    }
-    if (!message) {
-      writer.fail('invalid_request', 'request body is not a JSON-RPC 2.0 message');
-      return;
-    }
+    const message = parseClientMessage(writer, body);
+    if (!message) return;
     if (this.#exit) {
       writer.fail('server_crashed', crashMessage(this.#runtime, this.#exit));
       return;

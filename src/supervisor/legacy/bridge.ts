@@ -11,8 +11,8 @@ import {
   toModernResult,
   type InitializeResult,
 } from '../../mcp/legacy.ts';
-import { asJsonRpcMessage, isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
-import { readBody, ResponseWriter } from '../response-writer.ts';
+import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
+import { parseClientMessage, readBody, ResponseWriter } from '../response-writer.ts';
 import { BridgedCall } from './bridged-call.ts';
 import type { LegacyPeer } from './peer.ts';
 import { Subscriptions } from './subscriptions.ts';
@@ -107,17 +107,8 @@ export class LegacyBridge {
   }
 
   #fromClient(writer: ResponseWriter, body: string): void {
-    let message: JsonRpcMessage | undefined;
-    try {
-      message = asJsonRpcMessage(JSON.parse(body));
-    } catch {
-      writer.fail('parse_error', 'request body is not valid JSON');
-      return;
-    }
-    if (!message) {
-      writer.fail('invalid_request', 'request body is not a JSON-RPC 2.0 message');
-      return;
-    }
+    const message = parseClientMessage(writer, body);
+    if (!message) return;
     const init = this.#init;
     if (!init) {
       writer.fail('sandbox_unavailable', `runtime "${this.#options.runtime}": its legacy session is being re-established; retry`);
