@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Pool } from 'undici';
 import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
+import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
 
@@ -52,9 +53,9 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return performance.now() - start;
 }
 
-async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string): Promise<number[]> {
+async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string, count = NEW_SESSIONS): Promise<number[]> {
   const samples: number[] = [];
-  for (let i = 0; i < NEW_SESSIONS; i++) {
+  for (let i = 0; i < count; i++) {
     const id = randomUUID();
     samples.push(await timed(() => call(pool, `/runtimes/${runtime}/mcp`, id)));
     await fetch(`${node.url}/v1/sessions/${id}`, { method: 'DELETE' });
@@ -150,6 +151,11 @@ async function main(): Promise<void> {
     await deploy(node, 'minimal-http', minimal, { transport: 'http' });
     await deploy(node, 'sdk-stdio', counter, { transport: 'stdio' });
     await deploy(node, 'sdk-http', counter, { transport: 'http' });
+    const gvisor = GvisorDriver.unsupportedReason();
+    if (!gvisor) {
+      await deploy(node, 'gvisor-stdio', minimal, { transport: 'stdio', driver: 'gvisor' });
+      await deploy(node, 'gvisor-http', minimal, { transport: 'http', driver: 'gvisor' });
+    }
 
     out(`berth bench: bwrap driver, Node ${process.version}, ${NEW_SESSIONS} new sessions, ${WARM_CALLS} warm calls, ${CONCURRENCY}-way load for ${LOAD_SECONDS} s`);
     out();
@@ -180,6 +186,21 @@ async function main(): Promise<void> {
         straight.stop();
         await fetch(`${node.url}/v1/sessions/${session}`, { method: 'DELETE' });
       }
+    }
+
+    out();
+    if (gvisor) {
+      out(`gvisor driver: not measured (${gvisor})`);
+    } else {
+      out('gvisor driver (no budget of its own): new session → first tools/call answer, and a warm call');
+      for (const runtime of ['gvisor-stdio', 'gvisor-http']) {
+        const samples = await newSessionLatency(pool, node, runtime, Math.ceil(NEW_SESSIONS / 4));
+        out(`  ${runtime.padEnd(14)} p50 ${ms(percentile(samples, 50)).padStart(10)}   p95 ${ms(percentile(samples, 95)).padStart(10)}`);
+      }
+      const session = randomUUID();
+      const warm = await sequential(pool, '/runtimes/gvisor-http/mcp', session);
+      out(`  gvisor-http warm p50 ${ms(percentile(warm, 50))} p95 ${ms(percentile(warm, 95))}`);
+      await fetch(`${node.url}/v1/sessions/${session}`, { method: 'DELETE' });
     }
 
     out();

@@ -1,9 +1,11 @@
 /**
- * Makes sure this machine has what berth's default driver needs: bubblewrap. Run as root it installs it with apt;
- * otherwise it says exactly what to install. Used before `npm test` and `npm run demo`.
+ * Makes sure this machine has what berth's drivers need: bubblewrap (the default) and gVisor's runsc. Run as root it
+ * installs bubblewrap with apt and runsc with scripts/install-runsc.sh; otherwise it says exactly what to install.
+ * Used before `npm test` and `npm run demo`.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -25,5 +27,15 @@ if (!bwrap) {
         'The bwrap driver also needs berth to run as root (each sandbox gets its own uid and cgroups);\n' +
         'tests that need it are skipped with that reason, and the demo falls back to the unisolated process driver.\n',
     );
+  }
+}
+
+const runsc = '/var/cache/berth/runsc/runsc';
+if (!existsSync(runsc) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  process.stderr.write("fetching gVisor's runsc (the gvisor driver) into /var/cache/berth/runsc\n");
+  try {
+    execFileSync('bash', [fileURLToPath(new URL('install-runsc.sh', import.meta.url))], { stdio: 'inherit' });
+  } catch {
+    process.stderr.write('runsc could not be fetched; gvisor driver tests are skipped with the reason\n');
   }
 }

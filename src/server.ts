@@ -17,6 +17,8 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import type { SandboxDriver } from './sandbox/driver.ts';
 import { BwrapDriver } from './sandbox/drivers/bwrap/driver.ts';
+import { DriverChoice } from './sandbox/drivers/choice.ts';
+import { GvisorDriver } from './sandbox/drivers/gvisor/driver.ts';
 import { ProcessDriver } from './sandbox/drivers/process/driver.ts';
 import { buildSupervisor } from './sandbox/supervisor-program.ts';
 import { SessionManager } from './sessions/manager.ts';
@@ -33,7 +35,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const store = new SqliteStore(join(config.home, 'berth.db'));
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
   const supervisorPath = await buildSupervisor(join(config.home, 'cache'));
-  const driver = createDriver(config, supervisorPath, logger);
+  const driver = await createDriver(config, supervisorPath, logger);
   const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions });
   const runtimes = new RuntimeService(store, artifacts, sessions, {
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
@@ -136,21 +138,27 @@ function awsApi(config: Config, logger: Logger): AwsApiOptions {
   return { auth: { mode: config.aws.auth, secrets }, identity: { region: config.aws.region, accountId: config.aws.accountId } };
 }
 
-function createDriver(config: Config, supervisorPath: string, logger: Logger): SandboxDriver {
-  const stateDir = join(config.home, 'sandboxes');
+async function createDriver(config: Config, supervisorPath: string, logger: Logger): Promise<SandboxDriver> {
   const nodePath = realpathSync(process.execPath);
-  switch (config.driver) {
-    case 'bwrap': {
-      mkdirSync(stateDir, { recursive: true });
-      chmodSync(stateDir, 0o711);
-      const { uidBase, uidCount } = config.sandbox;
-      return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger });
-    }
-    case 'process':
-      return new ProcessDriver({ stateDir, supervisorPath, nodePath, logger });
-    case 'gvisor':
-      throw new Error('the gvisor driver is not built yet; use --driver bwrap (default) or --driver process');
-  }
+  const makers = new Map<string, () => Promise<SandboxDriver>>([
+    [
+      'bwrap',
+      async () => {
+        const stateDir = join(config.home, 'sandboxes');
+        mkdirSync(stateDir, { recursive: true });
+        chmodSync(stateDir, 0o711);
+        const { uidBase, uidCount } = config.sandbox;
+        return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger });
+      },
+    ],
+    [
+      'gvisor',
+      () => GvisorDriver.create({ stateDir: join(config.home, 'gvisor'), supervisorPath, nodePath, logger, ...(config.runscPath ? { runscPath: config.runscPath } : {}) }),
+    ],
+  ]);
+  const defaultDriver =
+    config.driver === 'process' ? new ProcessDriver({ stateDir: join(config.home, 'sandboxes'), supervisorPath, nodePath, logger }) : await (makers.get(config.driver) as () => Promise<SandboxDriver>)();
+  return new DriverChoice(defaultDriver, makers);
 }
 
 /** `berth serve`: runs a node until SIGINT or SIGTERM. */

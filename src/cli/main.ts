@@ -16,10 +16,10 @@ export interface Io {
 
 const USAGE = `usage: berth <command> [options]
 
-  serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|process] [--aws-auth sigv4|off]
+  serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|gvisor|process] [--aws-auth sigv4|off]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
-            [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N]
+            [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
@@ -128,6 +128,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       cpus: { type: 'string' },
       'workspace-mb': { type: 'string' },
       'open-files': { type: 'string' },
+      driver: { type: 'string' },
     },
     1,
   );
@@ -157,6 +158,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       workspaceMb: integerFlag(values['workspace-mb'], '--workspace-mb', 1, 1024 * 1024),
       openFiles: integerFlag(values['open-files'], '--open-files', 64, 1_048_576),
     },
+    driver: oneOfFlag(values.driver, '--driver', ['bwrap', 'gvisor'] as const),
   };
   const api = client(values.url, env);
   const artifact = await api.uploadArtifact(packDirectory(dir));

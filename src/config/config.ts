@@ -18,8 +18,13 @@ export interface Config {
    * `/var/lib/berth` for root (sandbox uids must be able to traverse to it), else `~/.berth`.
    */
   home: string;
-  /** What makes sandboxes. Flag `--driver`, env `BERTH_DRIVER`. Default `bwrap`. */
+  /**
+   * What makes sandboxes unless a runtime asks for another isolating driver. Flag `--driver`, env `BERTH_DRIVER`.
+   * Default `bwrap`.
+   */
   driver: DriverName;
+  /** The runsc binary of the gvisor driver (`BERTH_RUNSC`); unset, it is found where scripts/install-runsc.sh puts it. */
+  runscPath?: string;
   /** `BERTH_LOG_LEVEL`: debug, info, warn or error. Default info. */
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** `BERTH_LOG_FORMAT`: text or json. Default text. */
@@ -137,6 +142,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },
   };
+  if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
   const key = env.BERTH_REQUEST_STATE_KEY;
   if (key !== undefined) {
     const bytes = Buffer.from(key, 'base64');

@@ -41,6 +41,8 @@ const DeployInput = z.strictObject({
     })
     .partial()
     .optional(),
+  /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
+  driver: z.enum(['bwrap', 'gvisor']).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
   agentcore: z
     .record(z.string(), z.unknown())
@@ -119,6 +121,7 @@ export class RuntimeService {
     if (value.description !== undefined) spec.description = value.description;
     if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
+    if (value.driver !== undefined) spec.driver = value.driver;
     this.#resolved.clear();
     return this.#store.putVersion(name, spec);
   }
@@ -249,6 +252,7 @@ export class RuntimeService {
         era: spec.serverEra,
         inputTimeoutMs: this.#defaults.inputTimeoutMs,
         logBytes: this.#defaults.logBytes,
+        ...(spec.driver ? { driver: spec.driver } : {}),
       },
     };
   }

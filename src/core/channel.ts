@@ -34,8 +34,18 @@ export interface SupervisorSpec {
    * once at start and removed.
    */
   envPath: string;
-  /** The inherited descriptor of the channel's listening socket (the host owns the socket file). */
-  channelFd: number;
+  /**
+   * How the supervisor serves the channel: on the listening socket the host made and passed in as descriptor `fd`
+   * (the host owns the socket file), or, where a sandbox cannot take a listening socket from its host (gVisor), by
+   * dialling the host's socket at `dial` and serving each connection it opens, `spares` of them kept unused for the
+   * host to take.
+   */
+  channel: { fd: number } | { dial: string; spares: number };
+  /**
+   * Set where the sandbox's kernel keeps no exit status in /proc (gVisor): the launcher writes the server's status
+   * here when it exits, as a shell reports it (128 + N for signal N).
+   */
+  exitStatusPath?: string;
   /** How long the server has to become ready before the supervisor gives up. */
   startTimeoutMs: number;
   /** Which MCP revision the server speaks; `auto` asks it (`server/discover`). */

@@ -30,7 +30,7 @@ before(async () => {
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const exited = new Promise<never>((resolve) => (ended = resolve as () => void));
   // SAFETY: runCommand reaches the sandbox only through its channel, which needs just these two members.
-  const sandbox = { socketPath, exited, retire: () => {} } as unknown as Sandbox;
+  const sandbox = { channel: { socketPath }, exited, retire: () => {} } as unknown as Sandbox;
   lease = { sessionId: 's'.repeat(36), sandbox, created: false, release: () => {} };
 });
 after(() => {

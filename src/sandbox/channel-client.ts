@@ -1,5 +1,6 @@
+import type { Socket } from 'node:net';
 import { Pool } from 'undici';
-import type { Sandbox } from './driver.ts';
+import type { ChannelEndpoint, Sandbox } from './driver.ts';
 
 const clients = new WeakMap<Sandbox, Pool>();
 
@@ -12,7 +13,7 @@ export function channelClient(sandbox: Sandbox): Pool {
   let client = clients.get(sandbox);
   if (!client) {
     const created = new Pool('http://sandbox', {
-      socketPath: sandbox.socketPath,
+      ...channelOptions(sandbox.channel),
       connections: null,
       pipelining: 1,
       keepAliveTimeout: 30_000,
@@ -24,4 +25,9 @@ export function channelClient(sandbox: Sandbox): Pool {
     void sandbox.exited.then(() => created.destroy().catch(() => {}));
   }
   return client;
+}
+
+function channelOptions(channel: ChannelEndpoint): Pick<Pool.Options, 'socketPath' | 'connect'> {
+  if ('socketPath' in channel) return { socketPath: channel.socketPath };
+  return { connect: (_options, callback) => channel.connect((error, socket) => (error ? callback(error, null) : callback(null, socket as Socket))) };
 }

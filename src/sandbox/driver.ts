@@ -3,7 +3,11 @@
  * version with berth's supervisor inside, reachable through its channel socket. The session manager sees only
  * this interface; every driver passes the shared contract suite in `contract.ts`.
  */
+import type { ChannelConnector } from './channel-dialin.ts';
 import type { OutputLog } from './output-log.ts';
+
+/** How berth reaches a sandbox's channel: a Unix socket it connects to, or connections the sandbox dials in. */
+export type ChannelEndpoint = { socketPath: string } | { connect: ChannelConnector };
 
 export interface SandboxLimits {
   memoryBytes: number;
@@ -42,6 +46,8 @@ export interface SandboxSpec {
   inputTimeoutMs: number;
   /** How much of the sandbox's output (the server's stderr; an HTTP server's stdout too) is kept for its logs. */
   logBytes: number;
+  /** The driver the runtime asks for; unset, the node's default makes the sandbox. */
+  driver?: string;
 }
 
 /** Why a sandbox ended. `limit` names the resource when the kernel enforced one. */
@@ -77,8 +83,8 @@ export interface Sandbox {
   onActivity(listener: (activity: SandboxActivity) => void): void;
   /** Host pid of the sandbox's outermost process. */
   readonly pid: number;
-  /** Host path of the channel's Unix socket. */
-  readonly socketPath: string;
+  /** Where berth reaches the supervisor. */
+  readonly channel: ChannelEndpoint;
   /**
    * Settles as soon as the sandbox takes no new requests: its server exited, or it is being stopped. Answers
    * already under way may still be finishing (a crash reports itself to its in-flight calls); never rejects.
@@ -87,6 +93,8 @@ export interface Sandbox {
   /** Settles once the sandbox is gone and cleaned up; never rejects. */
   readonly exited: Promise<SandboxExit>;
   stats(): SandboxStats;
+  /** Which kernel-enforced limit the sandbox has run into so far, if any. */
+  limitReached(): SandboxExit['limit'];
   /**
    * Someone learned the sandbox's server is gone before the supervisor said so (a call answered `server_crashed`):
    * it takes no new requests from now on (`closing` settles) and is ended shortly, once answers in flight are out.

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+import type { ChannelEndpoint, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
 import { onLines } from './lines.ts';
 import { OutputLog } from './output-log.ts';
 
@@ -20,7 +20,7 @@ export interface SupervisedOptions {
   spec: SandboxSpec;
   /** The sandbox's outermost host process; killing it ends the sandbox. */
   child: ChildProcess;
-  socketPath: string;
+  channel: ChannelEndpoint;
   logger: Logger;
   /** Kills what may be left and removes the sandbox's private state. Runs once, after the child exits. */
   cleanup: () => Promise<void>;
@@ -38,7 +38,7 @@ export interface SupervisedOptions {
 export class SupervisedSandbox implements Sandbox {
   readonly id: string;
   readonly pid: number;
-  readonly socketPath: string;
+  readonly channel: ChannelEndpoint;
   readonly exited: Promise<SandboxExit>;
   readonly closing: Promise<void>;
   era: 'modern' | 'legacy' = 'modern';
@@ -57,7 +57,7 @@ export class SupervisedSandbox implements Sandbox {
     this.output = new OutputLog(options.spec.logBytes);
     this.id = options.spec.id;
     this.pid = options.child.pid ?? -1;
-    this.socketPath = options.socketPath;
+    this.channel = options.channel;
     const { child, logger } = options;
     let markClosing = (): void => {};
     this.closing = new Promise<void>((resolve) => (markClosing = resolve));
@@ -151,6 +151,10 @@ export class SupervisedSandbox implements Sandbox {
 
   stats(): SandboxStats {
     return this.#options.stats();
+  }
+
+  limitReached(): SandboxExit['limit'] {
+    return this.#options.limitHit?.();
   }
 
   async stop(): Promise<void> {

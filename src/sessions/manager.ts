@@ -32,6 +32,8 @@ export interface SessionInfo {
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   sandboxId: string;
+  /** The driver that made the sandbox. */
+  driver: string;
   /** Host pid of the sandbox's outermost process. */
   pid?: number;
   memoryBytes?: number;
@@ -286,6 +288,7 @@ export class SessionManager {
       idleTimeoutSeconds: target.idleTimeoutSeconds,
       maxLifetimeSeconds: target.maxLifetimeSeconds,
       sandboxId: session.sandboxId,
+      driver: session.target.sandbox.driver ?? this.#options.driver.name,
     };
     if (session.sandbox) {
       info.pid = session.sandbox.pid;

@@ -30,6 +30,8 @@ export interface RuntimeSpec {
   description?: string;
   /** This runtime's own sandbox limits, each in place of the node's default. */
   limits?: RuntimeLimits;
+  /** The isolating driver this runtime's sandboxes need, in place of the node's default. */
+  driver?: 'bwrap' | 'gvisor';
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
 }

@@ -12,7 +12,7 @@ import { CHANNEL_COMMANDS_PATH, CHANNEL_INVOCATIONS_PATH, CHANNEL_MCP_PATH, type
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { ActivityReporter } from './activity.ts';
 import { serveAgent } from './agent.ts';
-import { listenChannel } from './channel-server.ts';
+import { serveChannel } from './channel-server.ts';
 import { createCommandRunner, type CommandRunner } from './commands.ts';
 import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       [`POST ${served.path}`, served.handler],
       [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
     ]);
-    await listenChannel(spec.channelFd, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }));
+    await serveChannel(spec.channel, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }));
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });

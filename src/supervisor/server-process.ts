@@ -34,7 +34,7 @@ export function crashMessage(runtime: string, exit: ServerExit): string {
  * Rejects with a message for the user when the server exits first or is not ready in time.
  */
 export async function attachServer(spec: SupervisorSpec, pid: number): Promise<AttachedServer> {
-  const exited = watchExit(pid);
+  const exited = watchExit(pid, spec.exitStatusPath);
   let gone: ServerExit | undefined;
   void exited.then((exit) => (gone = exit));
   if (spec.transport === 'stdio') {
@@ -92,10 +92,11 @@ export function kill(pid: number): void {
  * child's /proc entry then says whether it is a zombie and with what status. The zombie stays unreaped: the
  * sandbox ends with the server anyway.
  */
-function watchExit(pid: number): Promise<ServerExit> {
+function watchExit(pid: number, statusPath: string | undefined): Promise<ServerExit> {
   return new Promise((resolve) => {
     const check = (): boolean => {
-      const exit = zombieStatus(pid);
+      const zombie = zombieStatus(pid);
+      const exit = zombie && statusPath !== undefined ? writtenStatus(statusPath) : zombie;
       if (!exit) return false;
       process.off('SIGCHLD', check);
       resolve(exit);
@@ -107,6 +108,18 @@ function watchExit(pid: number): Promise<ServerExit> {
 }
 
 const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
+/** The status the launcher's shell wrote down (see SupervisorSpec.exitStatusPath); none when the shell itself was killed. */
+function writtenStatus(path: string): ServerExit {
+  let status: number;
+  try {
+    status = Number(readFileSync(path, 'utf8').trim());
+  } catch {
+    return { exitCode: null, signal: 'SIGKILL' };
+  }
+  if (!Number.isInteger(status)) return { exitCode: null, signal: 'unknown' };
+  return status > 128 && status < 160 ? { exitCode: null, signal: SIGNALS[status - 128] ?? `signal ${status - 128}` } : { exitCode: status, signal: null };
+}
 
 function zombieStatus(pid: number): ServerExit | undefined {
   let stat: string;

@@ -14,10 +14,18 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (typeof value.stdinPath !== 'string') problems.push('stdinPath');
   if (typeof value.stdoutPath !== 'string') problems.push('stdoutPath');
   if (typeof value.envPath !== 'string') problems.push('envPath');
-  if (!Number.isInteger(value.channelFd)) problems.push('channelFd');
+  if (!validChannel(value.channel)) problems.push('channel');
+  if (value.exitStatusPath !== undefined && typeof value.exitStatusPath !== 'string') problems.push('exitStatusPath');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
   if (problems.length > 0) throw new Error(`supervisor spec is missing or has bad fields: ${problems.join(', ')}`);
   return value as SupervisorSpec;
+}
+
+function validChannel(channel: unknown): boolean {
+  if (typeof channel !== 'object' || channel === null) return false;
+  const { fd, dial, spares } = channel as Record<string, unknown>;
+  if (fd !== undefined) return Number.isInteger(fd) && dial === undefined;
+  return typeof dial === 'string' && dial.startsWith('/') && Number.isInteger(spares) && (spares as number) >= 1;
 }

@@ -21,7 +21,7 @@ export interface BerthNode {
 }
 
 export interface StartOptions {
-  driver?: 'bwrap' | 'process';
+  driver?: 'bwrap' | 'gvisor' | 'process';
   env?: Record<string, string>;
   home?: string;
 }
@@ -120,6 +120,7 @@ export interface DeployOptions {
   idleTimeoutSeconds?: number;
   maxLifetimeSeconds?: number;
   limits?: { memoryMb?: number; pids?: number; cpus?: number; workspaceMb?: number; openFiles?: number };
+  driver?: 'bwrap' | 'gvisor';
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -137,5 +138,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.idleTimeoutSeconds !== undefined) body.idleTimeoutSeconds = options.idleTimeoutSeconds;
   if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
   if (options.limits !== undefined) body.limits = options.limits;
+  if (options.driver !== undefined) body.driver = options.driver;
   return (await node.api.deploy(name, body)).version;
 }

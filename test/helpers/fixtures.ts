@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,8 @@ import { build } from 'esbuild';
 
 const root = join(tmpdir(), `berth-fixtures-${process.pid}`);
 const execFileAsync = promisify(execFile);
+// Each test file runs in a process of its own; its fixtures go with it.
+process.once('exit', () => rmSync(root, { recursive: true, force: true }));
 const built = new Map<string, Promise<string>>();
 
 /**

@@ -1,11 +1,13 @@
 /**
  * Per-runtime sandbox limits: memory, pids, CPU, workspace size and open files, each in place of the node's
- * default. Crossing one ends or refuses only that session, and an ended session says which limit ended it.
+ * default. Crossing one ends or refuses only that session, and an ended session says which limit ended it. Run on
+ * every isolating driver that can run here.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { runCommand } from '../helpers/commands.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
@@ -14,11 +16,16 @@ import { waitFor } from '../helpers/wait.ts';
 
 const SMALL = { memoryMb: 96, pids: 24, cpus: 0.5, workspaceMb: 4, openFiles: 128 };
 
-describe('per-runtime limits', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+const DRIVERS = [
+  { name: 'bwrap', skip: BwrapDriver.unsupportedReason() ?? false },
+  { name: 'gvisor', skip: GvisorDriver.unsupportedReason() ?? false },
+] as const;
+
+for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name} driver`, { skip: driver.skip }, () => {
   let node: BerthNode;
 
   before(async () => {
-    node = await startBerth({ env: { BERTH_SANDBOX_WORKSPACE_MB: '32', BERTH_SANDBOX_OPEN_FILES: '512' } });
+    node = await startBerth({ driver: driver.name, env: { BERTH_SANDBOX_WORKSPACE_MB: '32', BERTH_SANDBOX_OPEN_FILES: '512' } });
     const dir = await fixtureDir('counter-server');
     await deploy(node, 'small', dir, { transport: 'stdio', limits: SMALL });
     await deploy(node, 'roomy', dir, { transport: 'stdio' });

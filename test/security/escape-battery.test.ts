@@ -4,22 +4,27 @@
  * bystander session must stay healthy throughout. The table of attempts and outcomes is printed per driver.
  *
  * The process driver is left out on purpose: it does not isolate (berth says so loudly), so there is nothing to
- * prove. The gvisor driver joins here when it lands.
+ * prove.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession, type SessionClient } from '../helpers/mcp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const DRIVERS: Array<{ name: 'bwrap'; skip: string | false }> = [{ name: 'bwrap', skip: BwrapDriver.unsupportedReason() ?? false }];
+/** Each driver, where under berth's home its sandboxes' private directories live, and where a sandbox's channel socket is in them. */
+const DRIVERS: Array<{ name: 'bwrap' | 'gvisor'; skip: string | false; stateDir: string; channel: string }> = [
+  { name: 'bwrap', skip: BwrapDriver.unsupportedReason() ?? false, stateDir: 'sandboxes', channel: 'c.sock' },
+  { name: 'gvisor', skip: GvisorDriver.unsupportedReason() ?? false, stateDir: 'gvisor', channel: 'channel/c.sock' },
+];
 
 /** The machine's first non-loopback IPv4 address, which a sandbox must not reach either. */
 function hostIp(): string {
@@ -52,11 +57,12 @@ for (const driver of DRIVERS) {
       Object.assign(target, {
         hostFile: secret,
         berthHome: node.home,
-        otherWorkspace: join(node.home, 'sandboxes'),
+        otherWorkspace: join(node.home, driver.stateDir),
         hostPort: (hostService.address() as { port: number }).port,
         berthPort: Number(new URL(node.url).port),
         berthPid: node.process.pid,
         hostIp: hostIp(),
+        hostKernel: readFileSync('/proc/version', 'utf8').trim(),
       });
     });
     after(async () => {
@@ -85,7 +91,7 @@ for (const driver of DRIVERS) {
       try {
         const names = (await hostile.call('attempts')) as string[];
         const bystanderSandbox = (await node.api.sessions('bystander'))[0]?.sandboxId;
-        target.otherChannel = join(node.home, 'sandboxes', bystanderSandbox as string, 'c.sock');
+        target.otherChannel = join(node.home, driver.stateDir, bystanderSandbox as string, driver.channel);
         assert.ok(names.length >= 30, `${names.length} attempts`);
         let bystanderCount = ((await bystander.call('get_count')) as { count: number }).count;
         for (const name of names) {

@@ -38,7 +38,7 @@ export async function callChannel(lease: Lease, headers: Headers, body: ChannelB
     if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
     // The body's own failure, such as a streamed body past its limit.
     if (isBerthError(error)) throw error;
-    throw new BerthError('sandbox_unavailable', "the session's sandbox stopped answering; retry to get a fresh sandbox", { cause: error });
+    throw await unansweredError(lease, error);
   }
   const marked = answer.headers[BERTH_ERROR_HEADER];
   if (typeof marked === 'string') {
@@ -49,6 +49,27 @@ export async function callChannel(lease: Lease, headers: Headers, body: ChannelB
     throw error;
   }
   return { status: answer.statusCode, headers: answer.headers, body: answer.body };
+}
+
+/** How long a failed call waits for its sandbox to close before it asks why. */
+const CLOSE_WAIT_MS = 1_000;
+
+/**
+ * The error for a sandbox that did not answer: when it ran into one of its limits (gVisor's ends as a whole when its
+ * memory runs out), the client learns which; otherwise it may only have stopped for a moment.
+ */
+async function unansweredError(lease: Lease, cause: unknown): Promise<BerthError> {
+  let limit = lease.sandbox.limitReached();
+  if (!limit) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([lease.sandbox.closing, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    limit = lease.sandbox.limitReached();
+  }
+  if (limit) {
+    return new BerthError('server_crashed', `the session's sandbox ended at its ${limit} limit; its state is gone and the session's next request starts a fresh sandbox`, { cause });
+  }
+  return new BerthError('sandbox_unavailable', "the session's sandbox stopped answering; retry to get a fresh sandbox", { cause });
 }
 
 /** Codes a supervisor reports for itself; any other code from a sandbox is reported as `sandbox_failed`. */

@@ -1,40 +1,22 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
-import { placeFile, untraversableAncestor } from '../../host-paths.ts';
-import { launcherArgv, runPaths } from '../../launcher.ts';
+import { untraversableAncestor } from '../../host-paths.ts';
+import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
-import { CgroupRoot, type SandboxCgroups } from './cgroups.ts';
+import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { UidPool } from './uids.ts';
-
-/** Where things appear inside every bwrap sandbox. */
-const INSIDE = {
-  app: '/app',
-  home: '/workspace',
-  run: '/run/berth',
-  node: '/opt/berth/bin/node',
-  supervisor: '/opt/berth/supervisor.cjs',
-  path: '/opt/berth/bin:/usr/local/bin:/usr/bin:/bin',
-  uid: 1000,
-} as const;
-
-const ETC_FILES: Record<string, string> = {
-  passwd: `root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:${INSIDE.uid}:${INSIDE.uid}:sandbox:${INSIDE.home}:/bin/sh\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n`,
-  group: `root:x:0:\nsandbox:x:${INSIDE.uid}:\nnogroup:x:65534:\n`,
-  hosts: '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n',
-  'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
-};
 
 export interface BwrapDriverOptions {
   /** Where sandboxes' private directories, cgroup tags and the shared `/etc` live. */
@@ -76,17 +58,10 @@ export class BwrapDriver implements SandboxDriver {
     this.#uids = new UidPool(options.uidBase, options.uidCount);
     this.#seccompPath = join(options.stateDir, 'seccomp.bpf');
     writeFileSync(this.#seccompPath, buildSeccompFilter(), { mode: 0o644 });
-    this.#etcDir = join(options.stateDir, 'etc');
-    mkdirSync(this.#etcDir, { recursive: true, mode: 0o755 });
-    for (const [name, content] of Object.entries(ETC_FILES)) writeFileSync(join(this.#etcDir, name), content, { mode: 0o644 });
-    // Without /etc/localtime, ICU searches all of /usr/share/zoneinfo for the local zone: some 20 ms on a
-    // process's first date formatting (every HTTP answer has a Date header). Sandboxes run on UTC.
-    rmSync(join(this.#etcDir, 'localtime'), { force: true });
-    symlinkSync('/usr/share/zoneinfo/Etc/UTC', join(this.#etcDir, 'localtime'));
-    // Sandboxes bind these by path, so they must sit where sandbox uids can reach them, whatever berth's own install path.
-    const bin = join(options.stateDir, 'bin');
-    this.#nodePath = placeFile(options.nodePath, bin, 'node');
-    this.#supervisorPath = placeFile(options.supervisorPath, bin, 'supervisor.cjs');
+    const files = placeSandboxFiles(options.stateDir, options.nodePath, options.supervisorPath);
+    this.#etcDir = files.etc;
+    this.#nodePath = files.node;
+    this.#supervisorPath = files.supervisor;
   }
 
   /** Checks this host can run bwrap sandboxes; throws an Error whose message says exactly what is missing. */
@@ -131,19 +106,7 @@ export class BwrapDriver implements SandboxDriver {
       channel = await openChannelSocket(dirs.channelSocket);
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
-      const supervisorSpec: SupervisorSpec = {
-        runtime: spec.runtime,
-        command: spec.command,
-        protocol: spec.protocol,
-        transport: spec.transport,
-        port: spec.port,
-        path: spec.path,
-        ...runPaths(INSIDE.run),
-        channelFd: CHANNEL_FD,
-        startTimeoutMs: spec.startTimeoutMs,
-        era: spec.era,
-        inputTimeoutMs: spec.inputTimeoutMs,
-      };
+      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD });
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
       dirs.writeServerEnv(env);
       const args = [
@@ -187,7 +150,7 @@ export class BwrapDriver implements SandboxDriver {
       const sandbox = new SupervisedSandbox({
         spec,
         child,
-        socketPath: channel.path,
+        channel: { socketPath: channel.path },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
         kill: () => killSandbox(child.pid),
@@ -216,6 +179,7 @@ export class BwrapDriver implements SandboxDriver {
 
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+    this.#cgroups.removeParents();
   }
 
   /**

@@ -2,13 +2,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import type { SupervisorSpec } from '../../../core/channel.ts';
 import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
-import { launcherArgv, runPaths } from '../../launcher.ts';
+import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
 
@@ -50,19 +49,7 @@ export class ProcessDriver implements SandboxDriver {
       channel = await openChannelSocket(dirs.channelSocket);
       // Without a network namespace every server shares the host's ports: each gets a free one through PORT.
       const port = spec.transport === 'http' ? await freePort() : spec.port;
-      const supervisorSpec: SupervisorSpec = {
-        runtime: spec.runtime,
-        command: spec.command,
-        protocol: spec.protocol,
-        transport: spec.transport,
-        port,
-        path: spec.path,
-        ...runPaths(dirs.run),
-        channelFd: CHANNEL_FD,
-        startTimeoutMs: spec.startTimeoutMs,
-        era: spec.era,
-        inputTimeoutMs: spec.inputTimeoutMs,
-      };
+      const supervisorSpec = supervisorSpecFor(spec, dirs.run, { fd: CHANNEL_FD }, { port });
       const [shell, ...args] = launcherArgv(
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
         supervisorSpec,
@@ -81,7 +68,7 @@ export class ProcessDriver implements SandboxDriver {
       const sandbox = new SupervisedSandbox({
         spec,
         child,
-        socketPath: channel.path,
+        channel: { socketPath: channel.path },
         logger: this.#options.logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: pid === undefined ? undefined : groupRss(pid) }),
         kill: () => {

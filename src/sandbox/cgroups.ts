@@ -58,11 +58,14 @@ function under(mount: Mount, ownPath: string): string {
 /** Where a node's sandbox cgroups live; `version` says how limits are written. */
 export class CgroupRoot {
   readonly version: 1 | 2;
+  /** The parents' directory name, under berth's own cgroup in each hierarchy. */
+  readonly name: string;
   /** v1: one parent per controller; v2: the same directory three times. */
   readonly #parents: Record<Controller, string>;
 
-  private constructor(version: 1 | 2, parents: Record<Controller, string>) {
+  private constructor(version: 1 | 2, name: string, parents: Record<Controller, string>) {
     this.version = version;
+    this.name = name;
     this.#parents = parents;
   }
 
@@ -70,15 +73,16 @@ export class CgroupRoot {
   static open(nodeTag: string): CgroupRoot {
     const mounts = readMounts();
     const own = readOwnPaths();
+    const name = `berth-${nodeTag}`;
     const v1: Partial<Record<Controller, string>> = {};
     for (const controller of CONTROLLERS) {
       const mount = mounts.find((m) => m.fstype === 'cgroup' && m.options.includes(controller));
-      if (mount) v1[controller] = join(under(mount, own.get(controller) ?? '/'), `berth-${nodeTag}`);
+      if (mount) v1[controller] = join(under(mount, own.get(controller) ?? '/'), name);
     }
     if (v1.memory && v1.pids && v1.cpu) {
       const parents = v1 as Record<Controller, string>;
       for (const dir of Object.values(parents)) mkdirSync(dir, { recursive: true });
-      return new CgroupRoot(1, parents);
+      return new CgroupRoot(1, name, parents);
     }
     const unified = mounts.find((m) => m.fstype === 'cgroup2');
     if (!unified) {
@@ -90,7 +94,7 @@ export class CgroupRoot {
     if (missing.length > 0) {
       throw new Error(`cgroup v2 at ${base} does not delegate ${missing.join(', ')}: run berth in a cgroup with those controllers delegated (for example systemd-run --scope -p Delegate=yes)`);
     }
-    const parent = join(base, `berth-${nodeTag}`);
+    const parent = join(base, name);
     try {
       writeFileSync(join(base, 'cgroup.subtree_control'), '+memory +pids +cpu');
       mkdirSync(parent, { recursive: true });
@@ -98,7 +102,7 @@ export class CgroupRoot {
     } catch (error) {
       throw new Error(`cgroup v2: cannot enable memory, pids and cpu under ${base} (${(error as NodeJS.ErrnoException).code}); berth needs a delegated cgroup of its own whose processes sit in a leaf`);
     }
-    return new CgroupRoot(2, { memory: parent, pids: parent, cpu: parent });
+    return new CgroupRoot(2, name, { memory: parent, pids: parent, cpu: parent });
   }
 
   /** Creates a sandbox's cgroups with their limits; `uid` may then join them (it writes its own pid). */
@@ -113,6 +117,39 @@ export class CgroupRoot {
     cgroups.applyLimits(limits);
     for (const dir of dirs) chownSync(join(dir, 'cgroup.procs'), uid, uid);
     return cgroups;
+  }
+
+  /**
+   * The cgroups of a sandbox that something else creates under this root (runsc makes its sandbox's own from a
+   * relative cgroups path): for reading usage and limit events, and for killing what is left.
+   */
+  adopt(id: string): SandboxCgroups {
+    const dirs = this.#uniqueDirs().map((parent) => join(parent, id));
+    return new SandboxCgroups(this.version, dirs, {
+      memory: join(this.#parents.memory, id),
+      pids: join(this.#parents.pids, id),
+      cpu: join(this.#parents.cpu, id),
+    });
+  }
+
+  /** Whether limits written by a process in this root's memory cgroup can cap swap too (cgroup v1 swap accounting). */
+  get accountsSwap(): boolean {
+    return this.version === 2 || existsSync(join(this.#parents.memory, 'memory.memsw.limit_in_bytes'));
+  }
+
+  /**
+   * Removes this node's now-empty parents, in every hierarchy (runsc makes its sandboxes' cgroups in all of them);
+   * a parent that still holds a sandbox's cgroup stays.
+   */
+  removeParents(): void {
+    const own = readOwnPaths();
+    const parents = new Set(Object.values(this.#parents));
+    for (const mount of readMounts()) {
+      const controllers = mount.fstype === 'cgroup2' ? [''] : mount.options;
+      const path = controllers.map((name) => own.get(name)).find((p) => p !== undefined);
+      if (path !== undefined) parents.add(join(under(mount, path), this.name));
+    }
+    for (const dir of parents) tryRmdir(dir);
   }
 
   /** Removes cgroups a previous run of this node left behind (berth was killed), killing what still runs there. */

@@ -1,0 +1,99 @@
+import { chownSync, renameSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+
+/** Unused connections a sandbox may have waiting; past this, more are closed at once, so a sandbox cannot fill berth's descriptors. */
+const MAX_WAITING = 8;
+/** How long berth waits for a sandbox to dial a connection it needs. */
+const TAKE_TIMEOUT_MS = 10_000;
+
+export type ChannelConnector = (callback: (error: Error | null, socket: Socket | null) => void) => void;
+
+/**
+ * The channel of a sandbox that cannot take a listening socket from its host (gVisor's sandboxed kernel): berth
+ * listens, the supervisor dials and serves HTTP on each connection it opens, keeping spares waiting here. berth
+ * takes a waiting connection whenever it needs a new one. The socket file lives in a directory of its own that the
+ * sandbox sees read-only, so the sandbox can connect to it but never replace it.
+ */
+export class DialInChannel {
+  readonly path: string;
+  readonly #server: Server;
+  readonly #waiting: Socket[] = [];
+  readonly #takers: Array<(socket: Socket | Error) => void> = [];
+  #closed = false;
+
+  private constructor(path: string, server: Server) {
+    this.path = path;
+    this.#server = server;
+    server.on('connection', (socket) => this.#arrived(socket));
+  }
+
+  /** Listens at `path`, a socket only `owner` (the sandbox's uid) may connect to. */
+  static async open(path: string, owner: { uid: number; gid: number }): Promise<DialInChannel> {
+    // libuv unlinks a pipe's bind path when its handle closes; bind under a scratch name, so closing removes nothing that matters.
+    const bindPath = `${path}.bind`;
+    rmSync(bindPath, { force: true });
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: bindPath, backlog: 64 }, () => resolve());
+    });
+    chownSync(bindPath, owner.uid, owner.gid);
+    renameSync(bindPath, path);
+    return new DialInChannel(path, server);
+  }
+
+  /** For the channel's HTTP pool: hands over a waiting connection, or the next one to arrive. */
+  readonly connect: ChannelConnector = (callback) => {
+    const socket = this.#waiting.shift();
+    // The pool must not get its socket back in the same tick it asked for it (undici then never writes to it).
+    if (socket) {
+      setImmediate(() => callback(null, socket));
+      return;
+    }
+    if (this.#closed) {
+      setImmediate(() => callback(new Error('the sandbox has ended'), null));
+      return;
+    }
+    const timer = setTimeout(() => {
+      const index = this.#takers.indexOf(take);
+      if (index >= 0) this.#takers.splice(index, 1);
+      callback(new Error(`the sandbox opened no channel connection within ${TAKE_TIMEOUT_MS} ms`), null);
+    }, TAKE_TIMEOUT_MS);
+    const take = (outcome: Socket | Error): void => {
+      clearTimeout(timer);
+      if (outcome instanceof Error) callback(outcome, null);
+      else callback(null, outcome);
+    };
+    this.#takers.push(take);
+  };
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.close();
+    for (const socket of this.#waiting.splice(0)) socket.destroy();
+    for (const take of this.#takers.splice(0)) take(new Error('the sandbox has ended'));
+  }
+
+  #arrived(socket: Socket): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    const take = this.#takers.shift();
+    if (take) {
+      take(socket);
+      return;
+    }
+    if (this.#waiting.length >= MAX_WAITING) {
+      socket.destroy();
+      return;
+    }
+    this.#waiting.push(socket);
+    socket.once('close', () => {
+      const index = this.#waiting.indexOf(socket);
+      if (index >= 0) this.#waiting.splice(index, 1);
+    });
+    socket.on('error', () => {});
+  }
+}

@@ -1,0 +1,47 @@
+import { BerthError } from '../../core/errors.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../driver.ts';
+
+/**
+ * A node's drivers: its default, which makes every sandbox whose runtime names none, and the isolating drivers a
+ * runtime may ask for, each made on first use. A driver that cannot run on this node fails those starts with the
+ * reason, and only those.
+ */
+export class DriverChoice implements SandboxDriver {
+  readonly name: string;
+  readonly isolated: boolean;
+  readonly #default: SandboxDriver;
+  readonly #makers: ReadonlyMap<string, () => Promise<SandboxDriver>>;
+  readonly #made = new Map<string, Promise<SandboxDriver>>();
+
+  constructor(defaultDriver: SandboxDriver, makers: ReadonlyMap<string, () => Promise<SandboxDriver>>) {
+    this.#default = defaultDriver;
+    this.#makers = makers;
+    this.name = defaultDriver.name;
+    this.isolated = defaultDriver.isolated;
+  }
+
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    return (await this.#driverFor(spec)).start(spec);
+  }
+
+  async close(): Promise<void> {
+    const others = await Promise.all([...this.#made.values()].map((made) => made.catch(() => undefined)));
+    await Promise.all([this.#default, ...others].map((driver) => driver?.close()));
+  }
+
+  #driverFor(spec: SandboxSpec): Promise<SandboxDriver> {
+    const name = spec.driver;
+    if (name === undefined || name === this.#default.name) return Promise.resolve(this.#default);
+    let made = this.#made.get(name);
+    if (!made) {
+      const maker = this.#makers.get(name);
+      made = maker ? maker() : Promise.reject(new Error(`berth has no driver "${name}"`));
+      this.#made.set(name, made);
+    }
+    return made.catch((error: unknown) => {
+      throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" needs the ${name} driver, which cannot run on this node: ${(error as Error).message}`, {
+        details: { runtime: spec.runtime },
+      });
+    });
+  }
+}

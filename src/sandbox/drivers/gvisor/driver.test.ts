@@ -1,0 +1,25 @@
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { fixtureDir } from '../../../../test/helpers/fixtures.ts';
+import { silentLogger } from '../../../observability/logger.ts';
+import { runDriverContract } from '../../contract.ts';
+import { buildSupervisor } from '../../supervisor-program.ts';
+import { GvisorDriver } from './driver.ts';
+
+const state = mkdtempSync(join(tmpdir(), 'berth-gvisor-contract-'));
+after(() => rmSync(state, { recursive: true, force: true }));
+
+runDriverContract('gvisor', {
+  unsupported: GvisorDriver.unsupportedReason(),
+  makeDriver: async () =>
+    GvisorDriver.create({
+      stateDir: join(state, 'sandboxes'),
+      supervisorPath: await buildSupervisor(join(state, 'cache')),
+      nodePath: realpathSync(process.execPath),
+      logger: silentLogger,
+    }),
+  fixtureDir: () => fixtureDir('counter-server'),
+  neverListensDir: () => fixtureDir('never-listens'),
+});

@@ -1,0 +1,220 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chownSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BerthError } from '../../../core/errors.ts';
+import type { Logger } from '../../../observability/logger.ts';
+import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
+import { DialInChannel } from '../../channel-dialin.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { INSIDE, placeSandboxFiles } from '../../inside.ts';
+import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
+import { ENV_FILE_NAME } from '../../layout.ts';
+import { serverEnv } from '../../server-env.ts';
+import { SupervisedSandbox } from '../../supervised.ts';
+import { CHANNEL_DIR_INSIDE, ociConfig, writeRootfs } from './bundle.ts';
+import { findRunsc, hasRunscState, removeRunscLeftovers, runscCommand, runscUnsupportedReason } from './runsc.ts';
+
+/** Connections the supervisor keeps dialled for berth to take. */
+const CHANNEL_SPARES = 2;
+/** The channel socket's name in the sandbox's channel directory. */
+const CHANNEL_SOCKET = 'c.sock';
+/** How often the memory watchdog looks (see #watchMemory). */
+const OOM_POLL_MS = 200;
+/** After `runsc kill`, how long before the sandbox's processes are killed outright. */
+const KILL_GRACE_MS = 2_000;
+
+export interface GvisorDriverOptions {
+  /** Where sandboxes' bundles, channel directories, the shared root and runsc's state live. */
+  stateDir: string;
+  supervisorPath: string;
+  nodePath: string;
+  logger: Logger;
+  /** The runsc binary; see findRunsc. */
+  runscPath?: string;
+}
+
+/**
+ * The strong driver: gVisor. Each sandbox runs on runsc's user-space kernel (systrap platform), so the server's
+ * system calls never reach the host kernel; it has no network (`--network=none`: its own loopback only), no
+ * capabilities, a read-only root of mount points with read-only system directories and artifact, and private
+ * tmpfs `/tmp`, workspace and run directory inside the sandbox's memory. Memory, CPU and host threads are capped by
+ * cgroups runsc makes under berth's; open files and processes by rlimits inside. The channel is dialled from inside
+ * (see DialInChannel): gVisor cannot serve a listening socket passed in from the host.
+ */
+export class GvisorDriver implements SandboxDriver {
+  readonly name = 'gvisor';
+  readonly isolated = true;
+  readonly #options: GvisorDriverOptions;
+  readonly #runsc: string;
+  readonly #runscRoot: string;
+  readonly #rootfs: string;
+  readonly #etcDir: string;
+  readonly #nodePath: string;
+  readonly #supervisorPath: string;
+  readonly #cgroups: CgroupRoot;
+  readonly #live = new Set<Sandbox>();
+
+  private constructor(options: GvisorDriverOptions, runsc: string, cgroups: CgroupRoot) {
+    this.#options = options;
+    this.#runsc = runsc;
+    this.#cgroups = cgroups;
+    this.#runscRoot = join(options.stateDir, 'runsc');
+    mkdirSync(this.#runscRoot, { recursive: true, mode: 0o700 });
+    this.#rootfs = join(options.stateDir, 'rootfs');
+    writeRootfs(this.#rootfs);
+    const files = placeSandboxFiles(options.stateDir, options.nodePath, options.supervisorPath);
+    this.#etcDir = files.etc;
+    this.#nodePath = files.node;
+    this.#supervisorPath = files.supervisor;
+  }
+
+  static unsupportedReason(runscPath?: string): string | undefined {
+    return runscUnsupportedReason(findRunsc(runscPath));
+  }
+
+  static async create(options: GvisorDriverOptions): Promise<GvisorDriver> {
+    const runsc = findRunsc(options.runscPath);
+    const reason = runscUnsupportedReason(runsc);
+    if (reason || !runsc) throw new Error(reason);
+    mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    const tag = createHash('sha256').update(realpathSync(options.stateDir)).digest('hex').slice(0, 10);
+    const cgroups = CgroupRoot.open(`g${tag}`);
+    const driver = new GvisorDriver(options, runsc, cgroups);
+    await driver.#removeStale();
+    return driver;
+  }
+
+  async start(spec: SandboxSpec): Promise<Sandbox> {
+    const { logger } = this.#options;
+    const dir = join(this.#options.stateDir, spec.id);
+    const channelDir = join(dir, 'channel');
+    const cgroups = this.#cgroups.adopt(spec.id);
+    let channel: DialInChannel | undefined;
+    let launched = false;
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      mkdirSync(channelDir, { mode: 0o755 });
+      channel = await DialInChannel.open(join(channelDir, CHANNEL_SOCKET), { uid: INSIDE.uid, gid: INSIDE.uid });
+      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
+      const envFile = join(channelDir, ENV_FILE_NAME);
+      writeFileSync(envFile, JSON.stringify(env), { mode: 0o600 });
+      chownSync(envFile, INSIDE.uid, INSIDE.uid);
+      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { dial: `${CHANNEL_DIR_INSIDE}/${CHANNEL_SOCKET}`, spares: CHANNEL_SPARES }, {
+        envPath: `${CHANNEL_DIR_INSIDE}/${ENV_FILE_NAME}`,
+        exitStatusPath: `${INSIDE.run}/status`,
+      });
+      const args = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
+      const config = ociConfig({
+        paths: { rootfs: this.#rootfs, etc: this.#etcDir, node: this.#nodePath, supervisor: this.#supervisorPath, artifact: spec.artifactDir, channelDir },
+        args,
+        env,
+        limits: spec.limits,
+        cgroupsPath: `${this.#cgroups.name}/${spec.id}`,
+        capSwap: this.#cgroups.accountsSwap,
+      });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+      // runsc has no die-with-parent of its own: if berth dies, the kernel kills `runsc run`, which takes its sandbox down.
+      const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', this.#runsc, ...this.#globalFlags(), 'run', '--bundle', dir, spec.id], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {},
+      });
+      const ownChannel = channel;
+      const killNow = (): void => {
+        void cgroups.destroy().catch(() => {});
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      };
+      const sandbox = new SupervisedSandbox({
+        spec,
+        child,
+        channel: { connect: ownChannel.connect },
+        logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
+        stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
+        kill: () => {
+          void runscCommand(this.#runsc, this.#runscRoot, ['kill', spec.id, 'KILL']).then(({ ok }) => {
+            if (!ok) killNow();
+          });
+          setTimeout(killNow, KILL_GRACE_MS).unref();
+        },
+        limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
+        cleanup: async () => {
+          clearInterval(memoryWatch);
+          this.#live.delete(sandbox);
+          ownChannel.close();
+          await this.#remove(spec.id, dir, cgroups);
+        },
+      });
+      const memoryWatch = this.#watchMemory(cgroups, killNow);
+      launched = true;
+      this.#live.add(sandbox);
+      await sandbox.ready();
+      return sandbox;
+    } catch (error) {
+      if (!launched) {
+        channel?.close();
+        await this.#remove(spec.id, dir, cgroups);
+      }
+      throw error instanceof BerthError
+        ? error
+        : new BerthError('sandbox_failed', `runtime "${spec.runtime}" could not get a gVisor sandbox: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+    this.#cgroups.removeParents();
+  }
+
+  #globalFlags(): string[] {
+    return ['--root', this.#runscRoot, '--platform=systrap', '--network=none', '--host-uds=open', '--overlay2=none', '--oci-seccomp'];
+  }
+
+  /**
+   * When a sandbox reaches its memory limit the host's OOM killer ends one of runsc's processes, and the sandbox
+   * hangs rather than exits: the watchdog sees the kill in the cgroup's counters and ends the sandbox, which then
+   * reports the memory limit as its reason.
+   */
+  #watchMemory(cgroups: SandboxCgroups, kill: () => void): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      if (cgroups.oomKills() > 0) {
+        clearInterval(timer);
+        kill();
+      }
+    }, OOM_POLL_MS);
+    timer.unref();
+    return timer;
+  }
+
+  async #remove(id: string, dir: string, cgroups: SandboxCgroups): Promise<void> {
+    if (hasRunscState(this.#runscRoot, id)) {
+      const deleted = await runscCommand(this.#runsc, this.#runscRoot, ['delete', '-force', id]);
+      if (!deleted.ok) this.#options.logger.warn('runsc could not delete a sandbox\'s state', { sandbox: id, stderr: deleted.stderr.trim() });
+      removeRunscLeftovers(this.#runscRoot, id);
+    }
+    try {
+      await cgroups.destroy();
+    } catch (error) {
+      this.#options.logger.error('a gVisor sandbox\'s cgroups could not be removed', { sandbox: id, err: error });
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** Ends what an earlier run of this node left: runsc containers, their cgroups and directories. */
+  async #removeStale(): Promise<void> {
+    const listed = await runscCommand(this.#runsc, this.#runscRoot, ['list', '-quiet']);
+    const ids = listed.ok ? listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
+    for (const id of ids) await runscCommand(this.#runsc, this.#runscRoot, ['delete', '-force', id]);
+    for (const name of readdirSync(this.#runscRoot)) rmSync(join(this.#runscRoot, name), { recursive: true, force: true });
+    const removed = this.#cgroups.removeStale();
+    let dirs = 0;
+    for (const entry of readdirSync(this.#options.stateDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && entry.name.startsWith('sbx_')) {
+        rmSync(join(this.#options.stateDir, entry.name), { recursive: true, force: true });
+        dirs++;
+      }
+    }
+    if (ids.length + removed.length + dirs > 0) {
+      this.#options.logger.warn('removed gVisor sandboxes left by an earlier run', { containers: ids.length, cgroups: removed.length, dirs });
+    }
+  }
+}
