@@ -35,7 +35,9 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const store = new SqliteStore(join(config.home, 'berth.db'));
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
   const supervisorPath = await buildSupervisor(join(config.home, 'cache'));
-  const driver = await createDriver(config, supervisorPath, logger);
+  // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
+  const berthPorts: number[] = [];
+  const driver = await createDriver(config, supervisorPath, logger, berthPorts);
   const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions });
   const runtimes = new RuntimeService(store, artifacts, sessions, {
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
@@ -72,6 +74,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  berthPorts.push(address.port);
   logger.info('edge ready', { url, driver: driver.name, home: config.home });
 
   let closing: Promise<void> | undefined;
@@ -138,7 +141,7 @@ function awsApi(config: Config, logger: Logger): AwsApiOptions {
   return { auth: { mode: config.aws.auth, secrets }, identity: { region: config.aws.region, accountId: config.aws.accountId } };
 }
 
-async function createDriver(config: Config, supervisorPath: string, logger: Logger): Promise<SandboxDriver> {
+async function createDriver(config: Config, supervisorPath: string, logger: Logger, berthPorts: readonly number[]): Promise<SandboxDriver> {
   const nodePath = realpathSync(process.execPath);
   const makers = new Map<string, () => Promise<SandboxDriver>>([
     [
@@ -148,17 +151,17 @@ async function createDriver(config: Config, supervisorPath: string, logger: Logg
         mkdirSync(stateDir, { recursive: true });
         chmodSync(stateDir, 0o711);
         const { uidBase, uidCount } = config.sandbox;
-        return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger });
+        return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger, berthPorts });
       },
     ],
     [
       'gvisor',
-      () => GvisorDriver.create({ stateDir: join(config.home, 'gvisor'), supervisorPath, nodePath, logger, ...(config.runscPath ? { runscPath: config.runscPath } : {}) }),
+      () => GvisorDriver.create({ stateDir: join(config.home, 'gvisor'), supervisorPath, nodePath, logger, berthPorts, ...(config.runscPath ? { runscPath: config.runscPath } : {}) }),
     ],
   ]);
   const defaultDriver =
     config.driver === 'process' ? new ProcessDriver({ stateDir: join(config.home, 'sandboxes'), supervisorPath, nodePath, logger }) : await (makers.get(config.driver) as () => Promise<SandboxDriver>)();
-  return new DriverChoice(defaultDriver, makers);
+  return new DriverChoice(defaultDriver, makers, logger);
 }
 
 /** `berth serve`: runs a node until SIGINT or SIGTERM. */

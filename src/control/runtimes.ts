@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
+import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
 import type { ArtifactRecord, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
@@ -41,6 +42,17 @@ const DeployInput = z.strictObject({
     })
     .partial()
     .optional(),
+  /** What the runtime's sandboxes may reach beyond their own loopback; unset is `none`. */
+  network: z
+    .discriminatedUnion('mode', [
+      z.strictObject({ mode: z.literal('none') }),
+      z.strictObject({
+        mode: z.literal('egress'),
+        allow: z.array(z.string().superRefine(allowEntry)).max(256, 'at most 256 entries'),
+      }),
+      z.strictObject({ mode: z.literal('host') }),
+    ])
+    .optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
@@ -49,6 +61,14 @@ const DeployInput = z.strictObject({
     .refine((value) => JSON.stringify(value).length <= 64 * 1024, 'at most 64 KiB')
     .optional(),
 });
+
+function allowEntry(entry: string, context: z.RefinementCtx): void {
+  try {
+    parseEntry(entry);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+}
 
 /** Endpoint names, as AgentCore has them. */
 const ENDPOINT_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
@@ -122,6 +142,7 @@ export class RuntimeService {
     if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     if (value.driver !== undefined) spec.driver = value.driver;
+    if (value.network !== undefined && value.network.mode !== 'none') spec.network = value.network;
     this.#resolved.clear();
     return this.#store.putVersion(name, spec);
   }
@@ -253,6 +274,7 @@ export class RuntimeService {
         inputTimeoutMs: this.#defaults.inputTimeoutMs,
         logBytes: this.#defaults.logBytes,
         ...(spec.driver ? { driver: spec.driver } : {}),
+        ...(spec.network ? { network: spec.network } : {}),
       },
     };
   }

@@ -42,6 +42,11 @@ export interface SupervisorSpec {
    */
   channel: { fd: number } | { dial: string; spares: number };
   /**
+   * Under an egress policy: the supervisor listens on 127.0.0.1:`port` and passes each connection on, untouched, to
+   * berth's egress proxy at the Unix socket `socket`, which decides where it may go.
+   */
+  egress?: { socket: string; port: number };
+  /**
    * Set where the sandbox's kernel keeps no exit status in /proc (gVisor): the launcher writes the server's status
    * here when it exits, as a shell reports it (128 + N for signal N).
    */

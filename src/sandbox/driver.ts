@@ -48,7 +48,15 @@ export interface SandboxSpec {
   logBytes: number;
   /** The driver the runtime asks for; unset, the node's default makes the sandbox. */
   driver?: string;
+  /** What the sandbox may reach beyond its own loopback; unset is `none`. */
+  network?: NetworkPolicy;
 }
+
+/**
+ * `none`: nothing. `egress`: what `allow` lists (host names, `*.` suffixes, address ranges), through berth's egress
+ * proxy only. `host`: the host's network, unfiltered.
+ */
+export type NetworkPolicy = { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
 
 /** Why a sandbox ended. `limit` names the resource when the kernel enforced one. */
 export interface SandboxExit {

@@ -18,6 +18,8 @@ const ETC_FILES: Record<string, string> = {
   group: `root:x:0:\nsandbox:x:${INSIDE.uid}:\nnogroup:x:65534:\n`,
   hosts: '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n',
   'nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
+  // Empty: a sandbox on the host's network gets the host's bound over it.
+  'resolv.conf': '',
 };
 
 /** Writes the `/etc` every sandbox sees (read-only): its own users, loopback names, UTC. */

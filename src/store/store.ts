@@ -32,6 +32,8 @@ export interface RuntimeSpec {
   limits?: RuntimeLimits;
   /** The isolating driver this runtime's sandboxes need, in place of the node's default. */
   driver?: 'bwrap' | 'gvisor';
+  /** What its sandboxes may reach: unset is `none`; `egress` lists host names and ranges; `host` is unfiltered. */
+  network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
 }

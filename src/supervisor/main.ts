@@ -14,6 +14,7 @@ import { ActivityReporter } from './activity.ts';
 import { serveAgent } from './agent.ts';
 import { serveChannel } from './channel-server.ts';
 import { createCommandRunner, type CommandRunner } from './commands.ts';
+import { forwardEgress } from './egress-forwarder.ts';
 import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
 import { LegacyBridge } from './legacy/bridge.ts';
@@ -111,6 +112,7 @@ async function main(): Promise<void> {
       throw new Error('an http agent serves /invocations on a port: deploy it with transport http');
     }
     commands = createCommandRunner({ env: loadServerEnv(spec.envPath), cwd: process.cwd() });
+    if (spec.egress) await forwardEgress(spec.egress);
     server = await attachServer(spec, pid);
     served = await serve(spec, server);
     const routes = new Map([

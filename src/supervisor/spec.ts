@@ -15,6 +15,7 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (typeof value.stdoutPath !== 'string') problems.push('stdoutPath');
   if (typeof value.envPath !== 'string') problems.push('envPath');
   if (!validChannel(value.channel)) problems.push('channel');
+  if (value.egress !== undefined && (typeof value.egress?.socket !== 'string' || !Number.isInteger(value.egress?.port))) problems.push('egress');
   if (value.exitStatusPath !== undefined && typeof value.exitStatusPath !== 'string') problems.push('exitStatusPath');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');

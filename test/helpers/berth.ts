@@ -121,6 +121,7 @@ export interface DeployOptions {
   maxLifetimeSeconds?: number;
   limits?: { memoryMb?: number; pids?: number; cpus?: number; workspaceMb?: number; openFiles?: number };
   driver?: 'bwrap' | 'gvisor';
+  network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -139,5 +140,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
   if (options.limits !== undefined) body.limits = options.limits;
   if (options.driver !== undefined) body.driver = options.driver;
+  if (options.network !== undefined) body.network = options.network;
   return (await node.api.deploy(name, body)).version;
 }

@@ -1,4 +1,5 @@
 import { BerthError } from '../../core/errors.ts';
+import type { Logger } from '../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../driver.ts';
 
 /**
@@ -12,15 +13,20 @@ export class DriverChoice implements SandboxDriver {
   readonly #default: SandboxDriver;
   readonly #makers: ReadonlyMap<string, () => Promise<SandboxDriver>>;
   readonly #made = new Map<string, Promise<SandboxDriver>>();
+  readonly #logger: Logger;
 
-  constructor(defaultDriver: SandboxDriver, makers: ReadonlyMap<string, () => Promise<SandboxDriver>>) {
+  constructor(defaultDriver: SandboxDriver, makers: ReadonlyMap<string, () => Promise<SandboxDriver>>, logger: Logger) {
     this.#default = defaultDriver;
     this.#makers = makers;
+    this.#logger = logger;
     this.name = defaultDriver.name;
     this.isolated = defaultDriver.isolated;
   }
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
+    if (spec.network?.mode === 'host') {
+      this.#logger.warn("a sandbox gets the host's network, unfiltered (the runtime's network mode is host): it can reach this machine's and its network's services", { runtime: spec.runtime, sandbox: spec.id });
+    }
     return (await this.#driverFor(spec)).start(spec);
   }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
@@ -30,6 +31,8 @@ export interface BwrapDriverOptions {
   logger: Logger;
   /** Path of the bwrap binary; found on PATH when not given. */
   bwrapPath?: string;
+  /** berth's own ports, which no egress policy reaches on this host (filled in once berth listens). */
+  berthPorts?: readonly number[];
 }
 
 /**
@@ -101,12 +104,15 @@ export class BwrapDriver implements SandboxDriver {
     let launched = false;
     let seccompFd: number | undefined;
     let channel: ChannelSocket | undefined;
+    let egress: Awaited<ReturnType<typeof openEgress>>;
+    let report = (line: string): void => logger.info(line, { sandbox: spec.id });
     try {
       dirs.create({ uid, gid: uid });
       channel = await openChannelSocket(dirs.channelSocket);
+      egress = await openEgress(spec, join(dirs.root, 'egress'), { uid, gid: uid }, this.#options.berthPorts ?? [], (line) => report(line));
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
-      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD });
+      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, egress ? { egress: egress.supervisor } : {});
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
       dirs.writeServerEnv(env);
       const args = [
@@ -123,6 +129,7 @@ export class BwrapDriver implements SandboxDriver {
         '--ro-bind', spec.artifactDir, INSIDE.app,
         '--perms', '0700', '--size', String(spec.limits.workspaceBytes), '--tmpfs', INSIDE.home,
         '--bind', dirs.run, INSIDE.run,
+        ...networkArgs(spec, join(dirs.root, 'egress')),
         // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
         // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
         '--remount-ro', '/',
@@ -156,10 +163,12 @@ export class BwrapDriver implements SandboxDriver {
         kill: () => killSandbox(child.pid),
         limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
+          egress?.proxy.close();
           this.#live.delete(sandbox);
           await this.#release(uid, dirs, ownCgroups);
         },
       });
+      report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
       this.#live.add(sandbox);
       await sandbox.ready();
@@ -168,6 +177,7 @@ export class BwrapDriver implements SandboxDriver {
       if (seccompFd !== undefined) closeSync(seccompFd);
       channel?.release();
       if (!launched) {
+        egress?.proxy.close();
         // A launched sandbox cleans up after itself; otherwise undo what this call created.
         await this.#release(uid, dirs, cgroups);
       }
@@ -230,6 +240,13 @@ function killSandbox(outer: number | undefined): void {
   } catch {
     // already gone
   }
+}
+
+/** bwrap options for the sandbox's network: none but its loopback, berth's egress proxy, or the host's. */
+function networkArgs(spec: SandboxSpec, egressDir: string): string[] {
+  if (spec.network?.mode === 'egress') return ['--ro-bind', egressDir, EGRESS_DIR_INSIDE];
+  if (spec.network?.mode === 'host') return ['--share-net', '--ro-bind-try', '/etc/resolv.conf', '/etc/resolv.conf'];
+  return [];
 }
 
 function unreachableMessage(path: string, blocked: string): string {

@@ -1,6 +1,7 @@
 import { mkdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxLimits } from '../../driver.ts';
+import { EGRESS_DIR_INSIDE } from '../../egress/open.ts';
 import { INSIDE } from '../../inside.ts';
 
 /** Where the supervisor finds the host's end of the channel (read-only: it may connect, never replace). */
@@ -41,6 +42,8 @@ export interface BundlePaths {
   artifact: string;
   /** The host directory holding the channel socket and the server's environment file. */
   channelDir: string;
+  /** The host directory holding the egress proxy's socket, under an egress policy. */
+  egressDir?: string;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface BundlePaths {
  * everything with content is mounted over it.
  */
 export function writeRootfs(dir: string): void {
-  for (const sub of ['app', 'dev', 'etc', 'proc', 'sys', 'tmp', 'usr', 'workspace', 'run/berth', 'run/berth-channel', 'opt/berth/bin']) {
+  for (const sub of ['app', 'dev', 'etc', 'proc', 'sys', 'tmp', 'usr', 'workspace', 'run/berth', 'run/berth-channel', 'run/berth-egress', 'opt/berth/bin']) {
     mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
   }
   for (const file of [INSIDE.node, INSIDE.supervisor]) {
@@ -67,6 +70,7 @@ export function ociConfig(options: {
   limits: SandboxLimits;
   cgroupsPath: string;
   capSwap: boolean;
+  hostNetwork: boolean;
 }): unknown {
   const { paths, limits } = options;
   const readOnly = ['bind', 'rbind', 'ro', 'nosuid', 'nodev'];
@@ -103,6 +107,8 @@ export function ociConfig(options: {
       { destination: INSIDE.supervisor, type: 'bind', source: paths.supervisor, options: readOnly },
       { destination: INSIDE.app, type: 'bind', source: paths.artifact, options: readOnly },
       { destination: CHANNEL_DIR_INSIDE, type: 'bind', source: paths.channelDir, options: readOnly },
+      ...(paths.egressDir ? [{ destination: EGRESS_DIR_INSIDE, type: 'bind', source: paths.egressDir, options: readOnly }] : []),
+      ...(options.hostNetwork ? [{ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: readOnly }] : []),
       tmpfs(INSIDE.run, '0700', RUN_BYTES),
       tmpfs(INSIDE.home, '0700', limits.workspaceBytes),
       tmpfs('/tmp', '1777', limits.tmpBytes, false),
@@ -110,7 +116,7 @@ export function ociConfig(options: {
       { destination: '/sys', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'noexec', 'mode=0555', 'size=4096'] },
     ],
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'network' }],
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(options.hostNetwork ? [] : [{ type: 'network' }])],
       cgroupsPath: options.cgroupsPath,
       seccomp: SECCOMP,
       resources: {

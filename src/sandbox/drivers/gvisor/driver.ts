@@ -7,6 +7,7 @@ import type { Logger } from '../../../observability/logger.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { DialInChannel } from '../../channel-dialin.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import { openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { ENV_FILE_NAME } from '../../layout.ts';
@@ -32,6 +33,8 @@ export interface GvisorDriverOptions {
   logger: Logger;
   /** The runsc binary; see findRunsc. */
   runscPath?: string;
+  /** berth's own ports, which no egress policy reaches on this host (filled in once berth listens). */
+  berthPorts?: readonly number[];
 }
 
 /**
@@ -90,12 +93,16 @@ export class GvisorDriver implements SandboxDriver {
     const dir = join(this.#options.stateDir, spec.id);
     const channelDir = join(dir, 'channel');
     const cgroups = this.#cgroups.adopt(spec.id);
+    const egressDir = join(dir, 'egress');
     let channel: DialInChannel | undefined;
+    let egress: Awaited<ReturnType<typeof openEgress>>;
+    let report = (line: string): void => logger.info(line, { sandbox: spec.id });
     let launched = false;
     try {
       mkdirSync(dir, { mode: 0o700 });
       mkdirSync(channelDir, { mode: 0o755 });
       channel = await DialInChannel.open(join(channelDir, CHANNEL_SOCKET), { uid: INSIDE.uid, gid: INSIDE.uid });
+      egress = await openEgress(spec, egressDir, { uid: INSIDE.uid, gid: INSIDE.uid }, this.#options.berthPorts ?? [], (line) => report(line));
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
       const envFile = join(channelDir, ENV_FILE_NAME);
       writeFileSync(envFile, JSON.stringify(env), { mode: 0o600 });
@@ -103,19 +110,21 @@ export class GvisorDriver implements SandboxDriver {
       const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { dial: `${CHANNEL_DIR_INSIDE}/${CHANNEL_SOCKET}`, spares: CHANNEL_SPARES }, {
         envPath: `${CHANNEL_DIR_INSIDE}/${ENV_FILE_NAME}`,
         exitStatusPath: `${INSIDE.run}/status`,
+        ...(egress ? { egress: egress.supervisor } : {}),
       });
       const args = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
       const config = ociConfig({
-        paths: { rootfs: this.#rootfs, etc: this.#etcDir, node: this.#nodePath, supervisor: this.#supervisorPath, artifact: spec.artifactDir, channelDir },
+        paths: { rootfs: this.#rootfs, etc: this.#etcDir, node: this.#nodePath, supervisor: this.#supervisorPath, artifact: spec.artifactDir, channelDir, ...(egress ? { egressDir } : {}) },
         args,
         env,
         limits: spec.limits,
         cgroupsPath: `${this.#cgroups.name}/${spec.id}`,
         capSwap: this.#cgroups.accountsSwap,
+        hostNetwork: spec.network?.mode === 'host',
       });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       // runsc has no die-with-parent of its own: if berth dies, the kernel kills `runsc run`, which takes its sandbox down.
-      const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', this.#runsc, ...this.#globalFlags(), 'run', '--bundle', dir, spec.id], {
+      const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', this.#runsc, ...this.#globalFlags(spec.network?.mode === 'host' ? 'host' : 'none'), 'run', '--bundle', dir, spec.id], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {},
       });
@@ -139,12 +148,14 @@ export class GvisorDriver implements SandboxDriver {
         limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           clearInterval(memoryWatch);
+          egress?.proxy.close();
           this.#live.delete(sandbox);
           ownChannel.close();
           await this.#remove(spec.id, dir, cgroups);
         },
       });
       const memoryWatch = this.#watchMemory(cgroups, killNow);
+      report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
       this.#live.add(sandbox);
       await sandbox.ready();
@@ -152,6 +163,7 @@ export class GvisorDriver implements SandboxDriver {
     } catch (error) {
       if (!launched) {
         channel?.close();
+        egress?.proxy.close();
         await this.#remove(spec.id, dir, cgroups);
       }
       throw error instanceof BerthError
@@ -165,8 +177,8 @@ export class GvisorDriver implements SandboxDriver {
     this.#cgroups.removeParents();
   }
 
-  #globalFlags(): string[] {
-    return ['--root', this.#runscRoot, '--platform=systrap', '--network=none', '--host-uds=open', '--overlay2=none', '--oci-seccomp'];
+  #globalFlags(network: 'none' | 'host' = 'none'): string[] {
+    return ['--root', this.#runscRoot, '--platform=systrap', `--network=${network}`, '--host-uds=open', '--overlay2=none', '--oci-seccomp'];
   }
 
   /**
