@@ -129,7 +129,10 @@ export class GvisorDriver implements SandboxDriver {
         env: {},
       });
       const ownChannel = channel;
+      // Remembered: killing the sandbox removes its cgroups, and with them the counters that said why.
+      let memoryHit = false;
       const killNow = (): void => {
+        if (cgroups.oomKills() > 0) memoryHit = true;
         void cgroups.destroy().catch(() => {});
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       };
@@ -145,7 +148,7 @@ export class GvisorDriver implements SandboxDriver {
           });
           setTimeout(killNow, KILL_GRACE_MS).unref();
         },
-        limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
+        limitHit: () => (memoryHit || cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           clearInterval(memoryWatch);
           egress?.proxy.close();
