@@ -107,13 +107,9 @@ export class CgroupRoot {
 
   /** Creates a sandbox's cgroups with their limits; `uid` may then join them (it writes its own pid). */
   create(id: string, limits: CgroupLimits, uid: number): SandboxCgroups {
-    const dirs = this.#uniqueDirs().map((parent) => join(parent, id));
+    const dirs = this.#dirsOf(id);
     for (const dir of dirs) mkdirSync(dir);
-    const cgroups = new SandboxCgroups(this.version, dirs, {
-      memory: join(this.#parents.memory, id),
-      pids: join(this.#parents.pids, id),
-      cpu: join(this.#parents.cpu, id),
-    });
+    const cgroups = this.adopt(id);
     cgroups.applyLimits(limits);
     for (const dir of dirs) chownSync(join(dir, 'cgroup.procs'), uid, uid);
     return cgroups;
@@ -124,8 +120,7 @@ export class CgroupRoot {
    * relative cgroups path): for reading usage and limit events, and for killing what is left.
    */
   adopt(id: string): SandboxCgroups {
-    const dirs = this.#uniqueDirs().map((parent) => join(parent, id));
-    return new SandboxCgroups(this.version, dirs, {
+    return new SandboxCgroups(this.version, this.#dirsOf(id), {
       memory: join(this.#parents.memory, id),
       pids: join(this.#parents.pids, id),
       cpu: join(this.#parents.cpu, id),
@@ -164,6 +159,10 @@ export class CgroupRoot {
       }
     }
     return removed;
+  }
+
+  #dirsOf(id: string): string[] {
+    return this.#uniqueDirs().map((parent) => join(parent, id));
   }
 
   #uniqueDirs(): string[] {

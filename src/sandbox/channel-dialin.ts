@@ -1,5 +1,5 @@
-import { chownSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { listenUnix } from './unix-listen.ts';
 
 /** Unused connections a sandbox may have waiting; past this, more are closed at once, so a sandbox cannot fill berth's descriptors. */
 const MAX_WAITING = 8;
@@ -29,16 +29,8 @@ export class DialInChannel {
 
   /** Listens at `path`, a socket only `owner` (the sandbox's uid) may connect to. */
   static async open(path: string, owner: { uid: number; gid: number }): Promise<DialInChannel> {
-    // libuv unlinks a pipe's bind path when its handle closes; bind under a scratch name, so closing removes nothing that matters.
-    const bindPath = `${path}.bind`;
-    rmSync(bindPath, { force: true });
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path: bindPath, backlog: 64 }, () => resolve());
-    });
-    chownSync(bindPath, owner.uid, owner.gid);
-    renameSync(bindPath, path);
+    await listenUnix(server, path, 64, owner);
     return new DialInChannel(path, server);
   }
 

@@ -1,5 +1,5 @@
-import { renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { listenUnix } from './unix-listen.ts';
 
 /**
  * The channel's listening Unix socket, made by the host and handed to the supervisor as an inherited descriptor.
@@ -19,17 +19,9 @@ export interface ChannelSocket {
 export const CHANNEL_FD = 5;
 
 export async function openChannelSocket(path: string): Promise<ChannelSocket> {
-  // libuv unlinks a pipe's bind path when the handle closes, so bind under a scratch name and move the file to
-  // its real name: closing berth's handle later then removes nothing that matters.
-  const bindPath = `${path}.bind`;
-  rmSync(bindPath, { force: true });
   const server = createServer();
   server.on('connection', (socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ path: bindPath, backlog: 511 }, () => resolve());
-  });
-  renameSync(bindPath, path);
+  await listenUnix(server, path, 511);
   // net.Server keeps its descriptor on an internal handle; Node offers no public accessor for it.
   const fd = (server as unknown as { _handle: { fd: number } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {

@@ -23,7 +23,7 @@ const ETC_FILES: Record<string, string> = {
 };
 
 /** Writes the `/etc` every sandbox sees (read-only): its own users, loopback names, UTC. */
-export function writeSandboxEtc(dir: string): void {
+function writeSandboxEtc(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (const [name, content] of Object.entries(ETC_FILES)) writeFileSync(join(dir, name), content, { mode: 0o644 });
   // Without /etc/localtime, ICU searches all of /usr/share/zoneinfo for the local zone: some 20 ms on a

@@ -1,8 +1,8 @@
 import { lookup } from 'node:dns/promises';
-import { chownSync, renameSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { listenUnix } from '../unix-listen.ts';
 import type { EgressPolicy } from './policy.ts';
 
 /** Tunnels and forwarded requests one sandbox may have open at once; past this, more are refused (berth's descriptors are shared). */
@@ -33,16 +33,8 @@ export class EgressProxy {
 
   /** Listens at `path`, a socket only `owner` (the sandbox's uid) may connect to. */
   static async open(path: string, owner: { uid: number; gid: number }, policy: EgressPolicy, onRefusal: (message: string) => void): Promise<EgressProxy> {
-    // Bound under a scratch name: libuv unlinks its bind path on close, which must not be the live name.
-    const bindPath = `${path}.bind`;
-    rmSync(bindPath, { force: true });
     const server = createServer({ requestTimeout: 0, headersTimeout: 30_000 });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path: bindPath, backlog: 64 }, () => resolve());
-    });
-    chownSync(bindPath, owner.uid, owner.gid);
-    renameSync(bindPath, path);
+    await listenUnix(server, path, 64, owner);
     return new EgressProxy(path, server, policy, onRefusal);
   }
 

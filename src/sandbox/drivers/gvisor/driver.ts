@@ -180,7 +180,7 @@ export class GvisorDriver implements SandboxDriver {
     this.#cgroups.removeParents();
   }
 
-  #globalFlags(network: 'none' | 'host' = 'none'): string[] {
+  #globalFlags(network: 'none' | 'host'): string[] {
     return ['--root', this.#runscRoot, '--platform=systrap', `--network=${network}`, '--host-uds=open', '--overlay2=none', '--oci-seccomp'];
   }
 
