@@ -20,6 +20,7 @@ const USAGE = `usage: berth <command> [options]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
             [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
+            [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
@@ -129,6 +130,8 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       'workspace-mb': { type: 'string' },
       'open-files': { type: 'string' },
       driver: { type: 'string' },
+      network: { type: 'string' },
+      allow: { type: 'string', multiple: true },
     },
     1,
   );
@@ -159,12 +162,24 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       openFiles: integerFlag(values['open-files'], '--open-files', 64, 1_048_576),
     },
     driver: oneOfFlag(values.driver, '--driver', ['bwrap', 'gvisor'] as const),
+    network: networkFlags(values.network, values.allow),
   };
   const api = client(values.url, env);
   const artifact = await api.uploadArtifact(packDirectory(dir));
   const version = await api.deploy(values.name, { ...body, artifactId: artifact.artifactId });
   io.out(`${version.runtime} v${version.version}\n`);
   return 0;
+}
+
+/** `--network` and `--allow` as a runtime's network policy: an allowlist alone means egress; egress needs one. */
+function networkFlags(mode: string | undefined, allow: string[] | undefined): Record<string, unknown> | undefined {
+  const chosen = oneOfFlag(mode, '--network', ['none', 'egress', 'host'] as const) ?? (allow ? 'egress' : undefined);
+  if (chosen === 'egress') {
+    if (!allow) throw new UsageError('--network egress needs what it may reach: --allow api.example.com (a host, *.domain or CIDR; repeat it)');
+    return { mode: chosen, allow };
+  }
+  if (allow) throw new UsageError(`--allow goes with --network egress, not --network ${chosen}`);
+  return chosen === undefined ? undefined : { mode: chosen };
 }
 
 /** `berth push DIR`: the directory into the artifact store, its id out, for an AgentCore codeConfiguration. */

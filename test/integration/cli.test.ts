@@ -38,7 +38,7 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     try {
       const first = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--env', 'GREETING=hi', '--url', node.url);
       assert.deepEqual(first, { code: 0, stdout: 'cli-counter v1\n', stderr: '' });
-      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--url', node.url);
+      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--allow', 'api.example.com', '--allow', '*.example.org', '--url', node.url);
       assert.equal(second.stdout, 'cli-counter v2\n');
 
       const runtimes = await berth('runtimes', '--url', node.url);
@@ -65,9 +65,11 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     try {
       const runtimes = await berth('runtimes', '--url', node.url);
       assert.match(runtimes.stdout, /cli-counter\s+v2/);
-      const versions = (await (await fetch(`${node.url}/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string> } }> };
+      const versions = (await (await fetch(`${node.url}/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string>; network?: unknown } }> };
       assert.deepEqual(versions.versions.map((v) => v.version), [1, 2]);
       assert.deepEqual(versions.versions[0]?.spec.env, { GREETING: 'hi' });
+      assert.equal(versions.versions[0]?.spec.network, undefined);
+      assert.deepEqual(versions.versions[1]?.spec.network, { mode: 'egress', allow: ['api.example.com', '*.example.org'] });
       const session = await connectSession(node.url, 'cli-counter');
       assert.deepEqual(await session.call('increment'), { count: 1 });
       await session.close();
@@ -91,6 +93,10 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     assert.match(noName.stderr, /--name is required/);
     const noCommand = await berth('deploy', dir, '--name', 'x');
     assert.match(noCommand.stderr, /--command is required/);
+    const egressAlone = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--network', 'egress');
+    assert.match(egressAlone.stderr, /--network egress needs what it may reach: --allow/);
+    const allowHost = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--network', 'host', '--allow', 'a.example.com');
+    assert.match(allowHost.stderr, /--allow goes with --network egress, not --network host/);
     const badEnv = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--env', 'NOEQUALS');
     assert.match(badEnv.stderr, /--env takes K=V/);
     const unreachable = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--url', 'http://127.0.0.1:9');
@@ -111,6 +117,9 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       const badVar = await berth('deploy', dir, '--name', 'ok', '--command', 'node s.js', '--env', '1X=y', '--url', node.url);
       assert.equal(badVar.code, 1);
       assert.match(badVar.stderr, /env\.1X/);
+      const badAllow = await berth('deploy', dir, '--name', 'ok', '--command', 'node s.js', '--allow', 'exa mple.com', '--url', node.url);
+      assert.equal(badAllow.code, 1);
+      assert.match(badAllow.stderr, /"exa mple.com" is neither a host name/);
     } finally {
       await node.stop();
     }

@@ -49,6 +49,7 @@ for (const driver of DRIVERS) {
       const dir = await fixtureDir('counter-server');
       await deploy(node, 'open', dir, { transport: 'stdio', network: { mode: 'egress', allow: [`${ip}/32`, 'localhost', '*.example.org'] } });
       await deploy(node, 'closed', dir, { transport: 'stdio' });
+      await deploy(node, 'hostnet', dir, { transport: 'stdio', network: { mode: 'host' } });
     });
     after(async () => {
       await node?.stop();
@@ -83,6 +84,15 @@ for (const driver of DRIVERS) {
       assert.match(direct.stdout, /^failed /);
       const proxy = await runCommand(node.url, 'closed', session, tunnel(`${ip}:${outsidePort}`));
       assert.match(proxy.stdout, /^error ECONNREFUSED/);
+    });
+
+    test("host reaches the host's network directly, without a proxy, and berth warns at each start", async () => {
+      const session = randomUUID();
+      const direct = await runCommand(node.url, 'hostnet', session, FETCH(`http://127.0.0.1:${outsidePort}/`));
+      assert.equal(direct.stdout, 'got hello from outside\n', "the host's loopback is the sandbox's");
+      const env = await runCommand(node.url, 'hostnet', session, 'echo "proxy=${HTTP_PROXY:-none}"');
+      assert.equal(env.stdout, 'proxy=none\n');
+      assert.match(node.logs(), /a sandbox gets the host's network, unfiltered/);
     });
 
     test('a bad allowlist is refused at deploy, naming the entry', async () => {

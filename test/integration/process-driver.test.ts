@@ -3,9 +3,11 @@
  * state (each has its own server process and HOME).
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { PROCESS_DRIVER_WARNING } from '../../src/sandbox/drivers/process/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { runCommand } from '../helpers/commands.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession } from '../helpers/mcp.ts';
 
@@ -16,6 +18,7 @@ describe('the process driver', () => {
     const dir = await fixtureDir('counter-server');
     await deploy(node, 'dev-stdio', dir, { transport: 'stdio' });
     await deploy(node, 'dev-http', dir, { transport: 'http' });
+    await deploy(node, 'dev-egress', dir, { transport: 'stdio', network: { mode: 'egress', allow: ['api.example.com'] } });
   });
   after(async () => {
     await node?.stop();
@@ -23,6 +26,12 @@ describe('the process driver', () => {
 
   test('warns at start that it does not isolate', () => {
     assert.ok(node.logs().includes(PROCESS_DRIVER_WARNING), node.logs());
+  });
+
+  test('says an egress allowlist is not enforced, and sends no client to a proxy that is not there', async () => {
+    const env = await runCommand(node.url, 'dev-egress', randomUUID(), 'echo "proxy=${HTTP_PROXY:-none}"');
+    assert.equal(env.stdout, 'proxy=none\n');
+    assert.match(node.logs(), /the process driver does not enforce the runtime's egress allowlist/);
   });
 
   for (const runtime of ['dev-stdio', 'dev-http']) {

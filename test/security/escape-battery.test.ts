@@ -9,8 +9,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
@@ -38,6 +39,7 @@ for (const driver of DRIVERS) {
   describe(`escape battery on the ${driver.name} driver`, { skip: driver.skip }, () => {
     let node: BerthNode;
     let hostService: Server;
+    let outside: Server;
     let bystander: SessionClient;
     const secret = join(tmpdir(), `berth-battery-secret-${process.pid}`);
     const target: Record<string, unknown> = {};
@@ -46,10 +48,15 @@ for (const driver of DRIVERS) {
       writeFileSync(secret, 'host secret', { mode: 0o644 });
       hostService = createServer((socket) => socket.end('hello from the host\n'));
       await new Promise<void>((resolve) => hostService.listen(0, '127.0.0.1', resolve));
+      // A service on the host's address, which the hostile runtime's allowlist lets it reach through berth's proxy.
+      outside = createHttpServer((_req, res) => res.end('hello from outside\n'));
+      await new Promise<void>((resolve) => outside.listen(0, '0.0.0.0', resolve));
       node = await startBerth({ driver: driver.name });
       await deploy(node, 'hostile', await fixtureDir('hostile-server'), {
         transport: 'stdio',
         limits: { memoryMb: 256, pids: 64, workspaceMb: 8, openFiles: 256 },
+        // A realistic allowlist, with names that resolve to loopback on this host for the proxy to see through.
+        network: { mode: 'egress', allow: [`${hostIp()}/32`, 'localhost', hostname(), '*.example.org'] },
       });
       await deploy(node, 'bystander', await fixtureDir('counter-server'), { transport: 'stdio' });
       bystander = await connectSession(node.url, 'bystander', randomUUID());
@@ -63,12 +70,15 @@ for (const driver of DRIVERS) {
         berthPid: node.process.pid,
         hostIp: hostIp(),
         hostKernel: readFileSync('/proc/version', 'utf8').trim(),
+        hostName: hostname(),
+        allowedUrl: `http://${hostIp()}:${(outside.address() as { port: number }).port}/`,
       });
     });
     after(async () => {
       await bystander?.close();
       await node?.stop();
       hostService?.close();
+      outside?.close();
       rmSync(secret, { force: true });
     });
 
@@ -93,6 +103,8 @@ for (const driver of DRIVERS) {
         const bystanderSandbox = (await node.api.sessions('bystander'))[0]?.sandboxId;
         target.otherChannel = join(node.home, driver.stateDir, bystanderSandbox as string, driver.channel);
         assert.ok(names.length >= 30, `${names.length} attempts`);
+        // The proxy works for what the list allows, so its refusals below are the policy's, not a broken proxy.
+        assert.deepEqual(await hostile.call('fetch_allowed', { url: target.allowedUrl }), ['HTTP/1.1 200 OK | hello from outside']);
         let bystanderCount = ((await bystander.call('get_count')) as { count: number }).count;
         for (const name of names) {
           const result = name === 'exhaust memory' ? await memoryOutcome(hostile) : ((await hostile.call('attempt', { name, target })) as { escaped: boolean; detail: string });

@@ -3,7 +3,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect, isIP, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { listenUnix } from '../unix-listen.ts';
-import type { EgressPolicy } from './policy.ts';
+import { plainAddress, type EgressPolicy } from './policy.ts';
 
 /** Tunnels and forwarded requests one sandbox may have open at once; past this, more are refused (berth's descriptors are shared). */
 const MAX_OPEN = 256;
@@ -116,10 +116,11 @@ export class EgressProxy {
     }
     const local = localAddresses();
     let why = `${host} resolves to no address`;
-    for (const { address, family } of addresses) {
-      const refused = this.#policy.refusesAddress(address, family === 6 ? 'ipv6' : 'ipv4') ?? this.#policy.refusesPort(address, port, local);
+    for (const found of addresses) {
+      const { address, family } = plainAddress(found.address, found.family === 6 ? 'ipv6' : 'ipv4');
+      const refused = this.#policy.refusesAddress(address, family) ?? this.#policy.refusesPort(address, family, port, local);
       if (!refused) return { address, port };
-      why = `${host} resolves to ${refused}`;
+      why = `${isIP(host) ? address : `${host} resolves to ${address}`}, ${refused}`;
     }
     return refuse(why);
   }

@@ -113,7 +113,7 @@ export class BwrapDriver implements SandboxDriver {
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
       const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, egress ? { egress: egress.supervisor } : {});
-      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
+      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
       dirs.writeServerEnv(env);
       const args = [
         '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',

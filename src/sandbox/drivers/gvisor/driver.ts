@@ -103,7 +103,7 @@ export class GvisorDriver implements SandboxDriver {
       mkdirSync(channelDir, { mode: 0o755 });
       channel = await DialInChannel.open(join(channelDir, CHANNEL_SOCKET), { uid: INSIDE.uid, gid: INSIDE.uid });
       egress = await openEgress(spec, egressDir, { uid: INSIDE.uid, gid: INSIDE.uid }, this.#options.berthPorts ?? [], (line) => report(line));
-      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home });
+      const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
       const envFile = join(channelDir, ENV_FILE_NAME);
       writeFileSync(envFile, JSON.stringify(env), { mode: 0o600 });
       chownSync(envFile, INSIDE.uid, INSIDE.uid);

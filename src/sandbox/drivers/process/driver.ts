@@ -41,6 +41,9 @@ export class ProcessDriver implements SandboxDriver {
   }
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
+    if (spec.network?.mode === 'egress') {
+      this.#options.logger.warn("the process driver does not enforce the runtime's egress allowlist: its server has this machine's network", { runtime: spec.runtime, sandbox: spec.id });
+    }
     const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
     dirs.create();
     let launched = false;
@@ -55,7 +58,7 @@ export class ProcessDriver implements SandboxDriver {
         supervisorSpec,
         spec.limits.openFiles,
       );
-      const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home });
+      const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }, false);
       dirs.writeServerEnv(env);
       const child = spawn(shell as string, args, {
         env,
