@@ -133,7 +133,10 @@ export class SupervisedSandbox implements Sandbox {
     }
     const exit = await this.exited;
     const how = exit.exitCode !== undefined && exit.exitCode !== null ? `exit code ${exit.exitCode}` : `signal ${exit.signal ?? 'unknown'}`;
-    throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" exited during start (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}`, {
+    // Whose end it was tells a user where to look: their server's, or the sandbox's before its supervisor said anything.
+    const who = exit.reason === 'server-exit' ? 'its server exited' : "the sandbox ended before berth's supervisor reported on the server";
+    const last = this.output.tail(1)[0];
+    throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" exited during start: ${who} (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}${last ? `; its last output: ${last.slice(0, 300)}` : ''}`, {
       details: { runtime: spec.runtime },
     });
   }
