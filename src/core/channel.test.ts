@@ -19,3 +19,15 @@ test('malformed activity reports are ignored', () => {
     assert.equal(parseSupervisorStatus(line), undefined, line);
   }
 });
+
+test('limit reports carry figures only, and anything else about them is refused', () => {
+  assert.deepEqual(parseSupervisorStatus('{"type":"limit","limit":"workspace","used":4194304,"max":4194304,"detail":"ignored"}'), {
+    type: 'limit',
+    limit: 'workspace',
+    used: 4194304,
+    max: 4194304,
+  });
+  assert.equal(parseSupervisorStatus('{"type":"limit","limit":"memory","used":1,"max":1}'), undefined);
+  assert.equal(parseSupervisorStatus('{"type":"limit","limit":"pids","used":"24","max":24}'), undefined);
+  assert.equal(parseSupervisorStatus('{"type":"limit","limit":"openFiles","used":1.5,"max":128}'), undefined);
+});

@@ -57,6 +57,12 @@ export interface SupervisorSpec {
   era: 'auto' | 'modern' | 'legacy';
   /** How long a call waits for its client to answer the server's questions before berth cancels it. */
   inputTimeoutMs: number;
+  /**
+   * Limits the supervisor watches from inside, where the host cannot see them: the workspace filling up (`workspace`,
+   * its mount point), a process at its open-file limit (`openFiles`), the sandbox's task count at its limit (`pids`,
+   * where no host cgroup counts the sandbox's own tasks). Each reaching its limit is reported once per crossing.
+   */
+  watch?: { workspace?: string; openFiles?: number; pids?: number };
 }
 
 export type SupervisorStatus =
@@ -67,7 +73,9 @@ export type SupervisorStatus =
    */
   | { type: 'activity'; waiting: number; busy: boolean }
   | { type: 'failed'; code: 'server_start_timeout' | 'sandbox_failed'; message: string }
-  | { type: 'server-exit'; exitCode: number | null; signal: string | null };
+  | { type: 'server-exit'; exitCode: number | null; signal: string | null }
+  /** One of the watched limits reached: how much is used (bytes, files or tasks) against `max`. */
+  | { type: 'limit'; limit: 'workspace' | 'openFiles' | 'pids'; used: number; max: number };
 
 /** The supervisor's stdout is untrusted (a hostile server shares the sandbox), so the host checks every field. */
 export function parseSupervisorStatus(line: string): SupervisorStatus | undefined {
@@ -96,6 +104,10 @@ export function parseSupervisorStatus(line: string): SupervisorStatus | undefine
         exitCode: Number.isSafeInteger(v.exitCode) ? (v.exitCode as number) : null,
         signal: typeof v.signal === 'string' ? v.signal.slice(0, 32) : null,
       };
+    case 'limit':
+      return (v.limit === 'workspace' || v.limit === 'openFiles' || v.limit === 'pids') && Number.isSafeInteger(v.used) && Number.isSafeInteger(v.max)
+        ? { type: 'limit', limit: v.limit, used: v.used as number, max: v.max as number }
+        : undefined;
     default:
       return undefined;
   }

@@ -1,5 +1,6 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LimitCounters } from './limit-sampler.ts';
 
 /**
  * Per-sandbox cgroups for memory, pids and CPU. berth nests every sandbox under its own cgroup in each hierarchy
@@ -212,24 +213,24 @@ export class SandboxCgroups {
 
   /** How many times the kernel's OOM killer ended a process of this sandbox. */
   oomKills(): number {
-    const file = join(this.#byController.memory, this.#version === 1 ? 'memory.oom_control' : 'memory.events');
-    try {
-      const match = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
-      return match ? Number(match[1]) : 0;
-    } catch {
-      return 0;
-    }
+    return counter(join(this.#byController.memory, this.#version === 1 ? 'memory.oom_control' : 'memory.events'), 'oom_kill') ?? 0;
   }
 
   /** Whether the pids limit refused a fork at some point. */
   pidsLimitHit(): boolean {
-    const file = join(this.#byController.pids, 'pids.events');
-    try {
-      const match = /^max (\d+)$/m.exec(readFileSync(file, 'utf8'));
-      return match !== null && Number(match[1]) > 0;
-    } catch {
-      return false;
-    }
+    return (this.limitCounters().pidsRefused ?? 0) > 0;
+  }
+
+  /** What the sandbox's limits have held back so far: CPU periods throttled, forks refused. */
+  limitCounters(): LimitCounters {
+    const cpuStat = join(this.#byController.cpu, 'cpu.stat');
+    const periods = counter(cpuStat, 'nr_throttled');
+    const waited = this.#version === 1 ? (counter(cpuStat, 'throttled_time') ?? 0) / 1000 : (counter(cpuStat, 'throttled_usec') ?? 0);
+    const refused = counter(join(this.#byController.pids, 'pids.events'), 'max');
+    return {
+      ...(periods !== undefined ? { cpuThrottled: { periods, usec: waited } } : {}),
+      ...(refused !== undefined ? { pidsRefused: refused } : {}),
+    };
   }
 
   pids(): number[] {
@@ -244,6 +245,16 @@ export class SandboxCgroups {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new Error(`cgroups ${this.#dirs.join(', ')} still hold processes after repeated SIGKILL`);
+  }
+}
+
+/** The number after `key` in a cgroup file of `key value` lines; undefined when the file or the key is missing. */
+function counter(file: string, key: string): number | undefined {
+  try {
+    const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

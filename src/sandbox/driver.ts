@@ -66,6 +66,27 @@ export interface SandboxExit {
   limit?: 'memory' | 'pids';
 }
 
+/** The limits a runtime sets on its sandboxes (see SandboxLimits), as a session's record names them. */
+export type LimitName = 'memory' | 'pids' | 'cpu' | 'workspace' | 'openFiles';
+
+/**
+ * A sandbox ran into one of its limits: `ended` (the kernel killed it at its memory limit), `throttled` (its CPU
+ * quota held it back) or `refused` (a fork, a write or an open failed at the limit, and the session goes on).
+ */
+export interface LimitEvent {
+  limit: LimitName;
+  effect: 'ended' | 'throttled' | 'refused';
+  /** What happened, for a person: the figures and what the server saw. */
+  detail: string;
+}
+
+/** Every time a sandbox ran into one limit, folded into one entry: the latest detail, when first and last, how often. */
+export interface LimitRecord extends LimitEvent {
+  firstAt: string;
+  lastAt: string;
+  count: number;
+}
+
 export interface SandboxStats {
   /** Memory charged to the sandbox (cgroup usage, or the process tree's RSS where there is no cgroup). */
   memoryBytes?: number;
@@ -103,6 +124,13 @@ export interface Sandbox {
   stats(): SandboxStats;
   /** Which kernel-enforced limit the sandbox has run into so far, if any. */
   limitReached(): SandboxExit['limit'];
+  /** Every limit the sandbox has run into so far, once each. */
+  limits(): LimitRecord[];
+  /**
+   * Hears each new episode of a limit the sandbox runs into (not every sample of one still going on). Limits are
+   * sampled about once a second, so one crossed and left between two samples may go unheard.
+   */
+  onLimit(listener: (event: LimitEvent) => void): void;
   /**
    * Someone learned the sandbox's server is gone before the supervisor said so (a call answered `server_crashed`):
    * it takes no new requests from now on (`closing` settles) and is ended shortly, once answers in flight are out.

@@ -2,7 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ChannelEndpoint, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+import type { ChannelEndpoint, LimitEvent, LimitRecord, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
+import { LimitLog } from './limit-log.ts';
+import { limitEventOf, LimitSampler, type LimitCounters } from './limit-sampler.ts';
 import { onLines } from './lines.ts';
 import { OutputLog } from './output-log.ts';
 
@@ -27,6 +29,8 @@ export interface SupervisedOptions {
   stats: () => SandboxStats;
   /** Read just before cleanup: which kernel limit, if any, the sandbox ran into. */
   limitHit?: () => SandboxExit['limit'];
+  /** The kernel's counts of the limits it enforced on the sandbox (its cgroups), sampled while it runs. */
+  limitCounters?: () => LimitCounters;
   /** How to kill the sandbox's processes; defaults to SIGKILL on the child. */
   kill?: () => void;
 }
@@ -47,6 +51,7 @@ export class SupervisedSandbox implements Sandbox {
   readonly #markClosing: () => void;
   readonly #options: SupervisedOptions;
   readonly output: OutputLog;
+  readonly #limits = new LimitLog();
   #stopping = false;
   #retired = false;
   #lastStatus: SupervisorStatus | undefined;
@@ -59,6 +64,9 @@ export class SupervisedSandbox implements Sandbox {
     this.pid = options.child.pid ?? -1;
     this.channel = options.channel;
     const { child, logger } = options;
+    // Each limit the sandbox runs into is also a line in its log, where `berth logs` shows it beside the server's output.
+    this.#limits.listen((event) => this.output.push(`berth: ${event.detail}`));
+    const sampler = options.limitCounters ? new LimitSampler(options.spec.limits, options.limitCounters, (event) => this.#limits.add(event)) : undefined;
     let markClosing = (): void => {};
     this.closing = new Promise<void>((resolve) => (markClosing = resolve));
     this.#markClosing = markClosing;
@@ -70,6 +78,10 @@ export class SupervisedSandbox implements Sandbox {
           const activity = { waiting: status.waiting, busy: status.busy };
           this.activity = activity;
           for (const listener of this.#activityListeners) listener(activity);
+          return;
+        }
+        if (status.type === 'limit') {
+          this.#limits.add(limitEventOf(status, options.spec.limits));
           return;
         }
         if (status.type === 'ready') this.era = status.era;
@@ -97,7 +109,12 @@ export class SupervisedSandbox implements Sandbox {
     });
     this.exited = childExit.then(async (outer) => {
       this.#markClosing();
+      // The last sample, while the cgroups that hold the counts still exist.
+      sampler?.stop();
       const exit = this.#describeExit(outer);
+      if (exit.limit === 'memory') {
+        this.#limits.add({ limit: 'memory', effect: 'ended', detail: `the kernel ended the sandbox at its memory limit of ${Math.round(options.spec.limits.memoryBytes / 2 ** 20)} MB` });
+      }
       try {
         await options.cleanup();
       } catch (error) {
@@ -158,6 +175,14 @@ export class SupervisedSandbox implements Sandbox {
 
   limitReached(): SandboxExit['limit'] {
     return this.#options.limitHit?.();
+  }
+
+  limits(): LimitRecord[] {
+    return this.#limits.list();
+  }
+
+  onLimit(listener: (event: LimitEvent) => void): void {
+    this.#limits.listen(listener);
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,7 @@
 import { BerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
+import type { LimitEvent, LimitRecord, Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
 import type { OutputLine, OutputLog } from '../sandbox/output-log.ts';
 
 /** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
@@ -37,6 +37,8 @@ export interface SessionInfo {
   /** Host pid of the sandbox's outermost process. */
   pid?: number;
   memoryBytes?: number;
+  /** The limits the session's sandbox has run into, once each: what it did (ended, throttled, refused), when, how often. */
+  limits: LimitRecord[];
 }
 
 export interface EndedSession {
@@ -46,6 +48,7 @@ export interface EndedSession {
   endedAt: string;
   reason: EndReason;
   exit?: SandboxExit;
+  limits: LimitRecord[];
 }
 
 /** A claim on a session's sandbox for one request; `release` it when the request's answer is over. */
@@ -213,6 +216,10 @@ export class SessionManager {
             this.#clearIdle(session);
           }
         });
+        // Limits met while the sandbox started (a CPU share throttling a slow start) are said now, later ones as they come.
+        const reached = (event: LimitEvent): void => log.warn('session reached a limit', { limit: event.limit, effect: event.effect, detail: event.detail });
+        for (const record of sandbox.limits()) reached(record);
+        sandbox.onLimit(reached);
         log.info('session started', { version: target.version, pid: sandbox.pid, era: sandbox.era });
         // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
         void sandbox.closing.then(() => {
@@ -289,6 +296,7 @@ export class SessionManager {
       maxLifetimeSeconds: target.maxLifetimeSeconds,
       sandboxId: session.sandboxId,
       driver: session.target.sandbox.driver ?? this.#options.driver.name,
+      limits: session.sandbox?.limits() ?? [],
     };
     if (session.sandbox) {
       info.pid = session.sandbox.pid;
@@ -328,6 +336,7 @@ export class SessionManager {
       version: session.target.version,
       endedAt: new Date().toISOString(),
       reason,
+      limits: session.sandbox?.limits() ?? [],
     };
     if (exit) record.exit = exit;
     this.#ended.delete(session.id);

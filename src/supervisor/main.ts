@@ -15,6 +15,7 @@ import { serveAgent } from './agent.ts';
 import { serveChannel } from './channel-server.ts';
 import { createCommandRunner, type CommandRunner } from './commands.ts';
 import { forwardEgress } from './egress-forwarder.ts';
+import { watchLimits } from './limit-watch.ts';
 import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
 import { LegacyBridge } from './legacy/bridge.ts';
@@ -126,6 +127,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   report({ type: 'ready', serverPid: pid, era: served.era });
+  if (spec.watch) watchLimits(spec.watch, report);
   const exit = await server.exited;
   report({ type: 'server-exit', exitCode: exit.exitCode, signal: exit.signal });
   // Commands run in process groups of their own; the sandbox's end must take them too, whatever the driver.

@@ -20,8 +20,16 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
+  if (value.watch !== undefined && !validWatch(value.watch)) problems.push('watch');
   if (problems.length > 0) throw new Error(`supervisor spec is missing or has bad fields: ${problems.join(', ')}`);
   return value as SupervisorSpec;
+}
+
+function validWatch(watch: unknown): boolean {
+  if (typeof watch !== 'object' || watch === null) return false;
+  const { workspace, openFiles, pids } = watch as Record<string, unknown>;
+  const count = (n: unknown): boolean => n === undefined || (Number.isInteger(n) && (n as number) > 0);
+  return (workspace === undefined || (typeof workspace === 'string' && workspace.startsWith('/'))) && count(openFiles) && count(pids);
 }
 
 function validChannel(channel: unknown): boolean {

@@ -1,7 +1,7 @@
 /**
  * Per-runtime sandbox limits: memory, pids, CPU, workspace size and open files, each in place of the node's
- * default. Crossing one ends or refuses only that session, and an ended session says which limit ended it. Run on
- * every isolating driver that can run here.
+ * default. Crossing one ends, throttles or refuses only that session, and the session records which limit and what
+ * it did, in `GET /v1/sessions/{id}`, in its log and in berth's. Run on every isolating driver that can run here.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,6 +15,27 @@ import { connectSession } from '../helpers/mcp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const SMALL = { memoryMb: 96, pids: 24, cpus: 0.5, workspaceMb: 4, openFiles: 128 };
+
+interface Recorded {
+  state?: string;
+  limits: Array<{ limit: string; effect: string; detail: string; count: number; firstAt: string; lastAt: string }>;
+}
+
+async function sessionOf(node: BerthNode, id: string): Promise<Recorded> {
+  return (await fetch(`${node.url}/v1/sessions/${id}`).then((r) => r.json())) as Recorded;
+}
+
+/** Waits until the session records `limit`, then checks what it did, and that the session's log and berth's say so. */
+async function recorded(node: BerthNode, id: string, limit: string, effect: string, detail: RegExp): Promise<void> {
+  await waitFor(async () => (await sessionOf(node, id)).limits.some((entry) => entry.limit === limit), `the session to record its ${limit} limit`);
+  const entry = (await sessionOf(node, id)).limits.find((e) => e.limit === limit);
+  assert.equal(entry?.effect, effect);
+  assert.match(entry?.detail ?? '', detail);
+  assert.ok((entry?.count ?? 0) >= 1 && Date.parse(entry?.firstAt ?? '') <= Date.parse(entry?.lastAt ?? ''));
+  const logs = (await fetch(`${node.url}/v1/sessions/${id}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
+  assert.ok(logs.lines.some((line) => line.line === `berth: ${entry?.detail}` || (line.line.startsWith('berth: ') && detail.test(line.line))), `the session's log says it: ${JSON.stringify(logs.lines.slice(-5))}`);
+  assert.match(node.logs(), new RegExp(`session reached a limit.*session=${id}.*limit=${limit}|session=${id}.*session reached a limit.*limit=${limit}`));
+}
 
 const DRIVERS = [
   { name: 'bwrap', skip: BwrapDriver.unsupportedReason() ?? false },
@@ -50,6 +71,22 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
     assert.equal(roomy.stdout, '512\n');
   });
 
+  test('open files: a process at its limit is recorded on the session, which goes on', async () => {
+    const session = randomUUID();
+    // Opens files until EMFILE, then holds them for a few seconds, as a leak would.
+    const hold = await runCommand(node.url, 'small', session, `node -e 'const fs=require("fs"),a=[];try{for(;;)a.push(fs.openSync("/dev/null","r"))}catch(e){console.log(e.code)}setTimeout(()=>{},2500)'`);
+    assert.equal(hold.stdout, 'EMFILE\n');
+    await recorded(node, session, 'openFiles', 'refused', /a process holds 12[78] open files, its limit of 128: opening more fails with EMFILE/);
+    assert.equal((await runCommand(node.url, 'small', session, 'echo on')).stdout, 'on\n');
+  });
+
+  test('cpu: a busy session is throttled at its share, and the session records it', async () => {
+    const session = randomUUID();
+    await runCommand(node.url, 'small', session, `node -e 'const end=Date.now()+1500;while(Date.now()<end);'`);
+    await recorded(node, session, 'cpu', 'throttled', /held back at its CPU share of 0\.5 cores: \d+ times, \d+ ms in all/);
+    assert.equal((await sessionOf(node, session)).state, 'ready');
+  });
+
   test('workspace: a bounded private tmpfs; filling it fails the write, not the session', async () => {
     const session = randomUUID();
     const df = await runCommand(node.url, 'small', session, 'df -k "$HOME" | tail -1 | tr -s " " | cut -d" " -f2; stat -c "%a %u" "$HOME"');
@@ -57,6 +94,7 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
     const fill = await runCommand(node.url, 'small', session, 'dd if=/dev/zero of="$HOME/big" bs=1M count=8 2>&1; echo "exit $?"');
     assert.match(fill.stdout, /No space left on device/);
     assert.match(fill.stdout, /exit 1\n$/);
+    await recorded(node, session, 'workspace', 'refused', /the workspace is full \(4 of 4 MB\): writes fail with ENOSPC/);
     const still = await runCommand(node.url, 'small', session, 'rm "$HOME/big" && echo small > "$HOME/note" && cat "$HOME/note"');
     assert.equal(still.stdout, 'small\n', 'the session goes on once space is freed');
     const roomy = await runCommand(node.url, 'roomy', randomUUID(), 'df -k "$HOME" | tail -1 | tr -s " " | cut -d" " -f2');
@@ -70,8 +108,9 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
       await other.call('increment');
       await assert.rejects(hog.call('hog_memory', { mb: 160 }), /server_crashed|exited/);
       await waitFor(async () => ((await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { state: string }).state === 'ended', 'the hog to end');
-      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
+      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } } & Recorded;
       assert.equal(ended.exit.limit, 'memory');
+      assert.deepEqual(ended.limits.filter((entry) => entry.limit === 'memory').map((entry) => [entry.effect, entry.detail]), [['ended', 'the kernel ended the sandbox at its memory limit of 96 MB']]);
       assert.match(node.logs(), new RegExp(`session=${hog.sessionId} .*limit=memory`), "berth's log says why too");
       assert.deepEqual(await other.call('increment'), { count: 2 }, 'the other session kept its state');
     } finally {
@@ -84,6 +123,7 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
     try {
       const result = (await bomb.call('fork_bomb', { n: 100 })) as { started: number; failed: number };
       assert.ok(result.started < SMALL.pids && result.failed > 0, JSON.stringify(result));
+      await recorded(node, bomb.sessionId, 'pids', 'refused', /refused at its limit of 24|its limit of 24: new ones fail with EAGAIN/);
     } finally {
       await bomb.close();
     }

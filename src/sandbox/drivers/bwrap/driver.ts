@@ -112,7 +112,10 @@ export class BwrapDriver implements SandboxDriver {
       egress = await openEgress(spec, join(dirs.root, 'egress'), { uid, gid: uid }, this.#options.berthPorts ?? [], (line) => report(line));
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
-      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, egress ? { egress: egress.supervisor } : {});
+      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, {
+        watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles },
+        ...(egress ? { egress: egress.supervisor } : {}),
+      });
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
       dirs.writeServerEnv(env);
       const args = [
@@ -160,6 +163,7 @@ export class BwrapDriver implements SandboxDriver {
         channel: { socketPath: channel.path },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
+        limitCounters: () => ownCgroups.limitCounters(),
         kill: () => killSandbox(child.pid),
         limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {

@@ -110,6 +110,8 @@ export class GvisorDriver implements SandboxDriver {
       const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { dial: `${CHANNEL_DIR_INSIDE}/${CHANNEL_SOCKET}`, spares: CHANNEL_SPARES }, {
         envPath: `${CHANNEL_DIR_INSIDE}/${ENV_FILE_NAME}`,
         exitStatusPath: `${INSIDE.run}/status`,
+        // gVisor's tasks are its own kernel's: no host cgroup counts them, so the supervisor watches the pids limit too.
+        watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles, pids: spec.limits.pids },
         ...(egress ? { egress: egress.supervisor } : {}),
       });
       const args = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
@@ -142,6 +144,7 @@ export class GvisorDriver implements SandboxDriver {
         channel: { connect: ownChannel.connect },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
+        limitCounters: () => cgroups.limitCounters(),
         kill: () => {
           void runscCommand(this.#runsc, this.#runscRoot, ['kill', spec.id, 'KILL']).then(({ ok }) => {
             if (!ok) killNow();

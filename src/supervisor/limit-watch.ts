@@ -1,0 +1,60 @@
+import { readdirSync, statfsSync } from 'node:fs';
+import type { SupervisorSpec, SupervisorStatus } from '../core/channel.ts';
+
+const SAMPLE_MS = 1000;
+/** A workspace with less than this free is full: a write that failed for space leaves less than a block or two. */
+const FULL_BELOW_BYTES = 64 * 1024;
+
+type Watched = Extract<SupervisorStatus, { type: 'limit' }>['limit'];
+
+/**
+ * Watches, from inside the sandbox, the limits whose crossing only the sandbox's own kernel sees: the workspace
+ * full, a process at its open-file limit, the sandbox's tasks at its pids limit. Each is sampled about once a second
+ * and reported when it is reached (again only after it was left), so a limit crossed and left between two samples
+ * goes unreported; the process that hit it got its error either way. Returns a function that stops watching.
+ */
+export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report: (status: SupervisorStatus) => void): () => void {
+  const reached = new Set<Watched>();
+  const judge = (limit: Watched, used: number, max: number, atLimit: boolean): void => {
+    if (atLimit && !reached.has(limit)) report({ type: 'limit', limit, used, max });
+    if (atLimit) reached.add(limit);
+    else reached.delete(limit);
+  };
+  const sample = (): void => {
+    if (watch.workspace !== undefined) {
+      const space = workspaceSpace(watch.workspace);
+      if (space) judge('workspace', space.size - space.free, space.size, space.free < FULL_BELOW_BYTES);
+    }
+    if (watch.openFiles === undefined && watch.pids === undefined) return;
+    let mostFiles = 0;
+    let tasks = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      if (watch.openFiles !== undefined) mostFiles = Math.max(mostFiles, entries(`/proc/${pid}/fd`));
+      if (watch.pids !== undefined) tasks += entries(`/proc/${pid}/task`);
+    }
+    if (watch.openFiles !== undefined) judge('openFiles', mostFiles, watch.openFiles, mostFiles >= watch.openFiles);
+    if (watch.pids !== undefined) judge('pids', tasks, watch.pids, tasks >= watch.pids);
+  };
+  const timer = setInterval(sample, SAMPLE_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function workspaceSpace(path: string): { size: number; free: number } | undefined {
+  try {
+    const stats = statfsSync(path);
+    return { size: stats.blocks * stats.bsize, free: stats.bavail * stats.bsize };
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many entries a /proc directory has; 0 once its process is gone. */
+function entries(dir: string): number {
+  try {
+    return readdirSync(dir).length;
+  } catch {
+    return 0;
+  }
+}
