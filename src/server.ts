@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
 import { RuntimeService } from './control/runtimes.ts';
+import { Authenticator } from './edge/auth/authenticator.ts';
 import { createEdge, type AwsApiOptions } from './edge/app.ts';
 import { createNodeServer } from './edge/node-adapter.ts';
 import { RequestStateSealer } from './mcp/request-state.ts';
@@ -65,6 +66,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     inputTimeoutMs: config.inputTimeoutMs,
     allowedHosts: config.allowedHosts,
     aws: awsApi(config, logger),
+    authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs }),
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
   await new Promise<void>((resolve, reject) => {

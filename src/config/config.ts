@@ -49,6 +49,11 @@ export interface Config {
    */
   inputTimeoutMs: number;
   /**
+   * How soon a bearer token signed with a key berth has not seen may make its issuer's key set be fetched again
+   * (`BERTH_JWKS_COOLDOWN_MS`, default 30 000): soon enough for a key rotation, not so often that tokens can flood the issuer.
+   */
+  jwksCooldownMs: number;
+  /**
    * The 32-byte key that seals requestState (`BERTH_REQUEST_STATE_KEY`, base64). Nodes of a cluster share one;
    * unset, berth keeps its own in `<home>/keys/`.
    */
@@ -125,6 +130,7 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
     maxSessions: integer({ value: env.BERTH_MAX_SESSIONS, name: 'BERTH_MAX_SESSIONS' }, 2000, 1, 1_000_000),
     startTimeoutMs: integer({ value: env.BERTH_START_TIMEOUT_MS, name: 'BERTH_START_TIMEOUT_MS' }, 30_000, 100, 600_000),
     inputTimeoutMs: integer({ value: env.BERTH_INPUT_TIMEOUT_MS, name: 'BERTH_INPUT_TIMEOUT_MS' }, 300_000, 100, 86_400_000),
+    jwksCooldownMs: integer({ value: env.BERTH_JWKS_COOLDOWN_MS, name: 'BERTH_JWKS_COOLDOWN_MS' }, 30_000, 0, 3_600_000),
     lifecycle: {
       idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
       maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),

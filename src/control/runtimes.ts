@@ -53,6 +53,32 @@ const DeployInput = z.strictObject({
       z.strictObject({ mode: z.literal('host') }),
     ])
     .optional(),
+  /** Who may call the runtime; unset is `none`. */
+  authorizer: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('none') }),
+      z.strictObject({
+        type: z.literal('jwt'),
+        discoveryUrl: z
+          .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+          .refine((url) => new URL(url).pathname.endsWith('/.well-known/openid-configuration'), 'must end with /.well-known/openid-configuration'),
+        allowedAudience: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
+        allowedClients: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
+        requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50).optional(),
+        requiredClaims: z
+          .array(
+            z.strictObject({
+              claim: z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'a claim name is letters, digits and _ . : -'),
+              operator: z.enum(['equals', 'contains', 'containsAny']),
+              value: z.union([z.string().min(1).max(255), z.array(z.string().min(1).max(255)).min(1).max(50)]),
+            })
+            .refine((rule) => (rule.operator === 'containsAny') === Array.isArray(rule.value), 'containsAny takes a list of values; equals and contains take one'),
+          )
+          .max(20)
+          .optional(),
+      }),
+    ])
+    .optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
@@ -143,6 +169,7 @@ export class RuntimeService {
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     if (value.driver !== undefined) spec.driver = value.driver;
     if (value.network !== undefined && value.network.mode !== 'none') spec.network = value.network;
+    if (value.authorizer !== undefined && value.authorizer.type !== 'none') spec.authorizer = value.authorizer;
     this.#resolved.clear();
     return this.#store.putVersion(name, spec);
   }
@@ -250,6 +277,16 @@ export class RuntimeService {
     const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
     this.#resolved.set(key, resolved);
     return resolved;
+  }
+
+  /** As `resolve`, but undefined when the runtime or the endpoint does not exist. */
+  find(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime | undefined {
+    try {
+      return this.resolve(name, endpoint);
+    } catch (error) {
+      if (error instanceof BerthError && (error.code === 'runtime_not_found' || error.code === 'endpoint_not_found' || error.code === 'version_not_found')) return undefined;
+      throw error;
+    }
   }
 
   #targetFor(runtime: RuntimeRecord, version: VersionRecord): SessionTarget {

@@ -104,6 +104,8 @@ export interface BerthErrorOptions {
   cause?: unknown;
   /** Seconds the caller should wait before retrying; becomes `Retry-After`. */
   retryAfter?: number;
+  /** How the caller may authenticate (RFC 9110 §11.6.1); becomes `WWW-Authenticate`. */
+  challenge?: string;
 }
 
 /**
@@ -114,6 +116,7 @@ export class BerthError extends Error {
   readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
   readonly retryAfter: number | undefined;
+  readonly challenge: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: BerthErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -121,6 +124,7 @@ export class BerthError extends Error {
     this.code = code;
     this.details = options.details;
     this.retryAfter = options.retryAfter;
+    this.challenge = options.challenge;
     Object.defineProperty(this, BRAND, { value: true });
   }
 

@@ -10,6 +10,7 @@ export function jsonResponse(status: number, body: unknown, headers: Record<stri
 export function errorHeaders(err: BerthError): Record<string, string> {
   const headers: Record<string, string> = {};
   if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  if (err.challenge !== undefined) headers['www-authenticate'] = err.challenge;
   const allow = err.details?.allow;
   if (err.status === 405 && Array.isArray(allow)) headers.allow = allow.join(', ');
   return headers;

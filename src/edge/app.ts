@@ -17,6 +17,8 @@ import { controlPlaneRoutes } from './agentcore/control-plane.ts';
 import { dataPlaneRoutes } from './agentcore/data-plane.ts';
 import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
+import type { Authenticator } from './auth/authenticator.ts';
+import { setPrincipal } from './auth/principal.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -29,6 +31,7 @@ export interface EdgeOptions {
   inputTimeoutMs: number;
   allowedHosts: readonly string[] | '*';
   aws: AwsApiOptions;
+  authenticator: Authenticator;
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -64,19 +67,38 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       return rpcErrorResponse(toBerthError(error), null);
     }
   };
+  // Every data-plane route of a runtime runs its authorizer first; the principal rides with the request. SigV4-signed
+  // AgentCore calls carry the admin's signature, which their own routes verify.
+  type Handler = (request: Request, params: Params, url: URL) => Response | Promise<Response>;
+  const authed = (handler: Handler): Handler => async (request, params, url) => {
+    if (!isAwsSigned(request)) {
+      const name = params.name as string;
+      const authorizer = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec.authorizer;
+      setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
+    }
+    return handler(request, params, url);
+  };
+  const protectedResource: Handler = async (_request, params, url) => {
+    const name = params.name as string;
+    const metadata = await options.authenticator.resourceMetadata(url, name, runtimes.find(name)?.version.spec.authorizer);
+    if (!metadata) throw new BerthError('not_found', `runtime "${name}" takes no bearer tokens, so it has no protected resource metadata`);
+    return jsonResponse(200, metadata);
+  };
   const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger });
   const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
-    { method: 'POST', pattern, handler: mcp },
-    { method: 'GET', pattern, handler: legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.get(request, params))) },
-    { method: 'DELETE', pattern, handler: legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.delete(request, params))) },
+    { method: 'POST', pattern, handler: authed(mcp) },
+    { method: 'GET', pattern, handler: authed(legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.get(request, params)))) },
+    { method: 'DELETE', pattern, handler: authed(legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.delete(request, params)))) },
   ]);
   const router = new Router().add(
     ...mcpRoutes,
-    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, mcp, invocations }),
-    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: createCommandsEndpoint({ runtimes, sessions, logger }) },
+    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, mcp, invocations: authed(invocations) }),
+    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: authed(createCommandsEndpoint({ runtimes, sessions, logger })) },
+    { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
+    { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },
     { method: 'GET', pattern: '/healthz', handler: () => jsonResponse(200, { ok: true, sessions: sessions.size }) },
     {
       method: 'GET',

@@ -31,7 +31,7 @@ before(async () => {
   const exited = new Promise<never>((resolve) => (ended = resolve as () => void));
   // SAFETY: runCommand reaches the sandbox only through its channel, which needs just these two members.
   const sandbox = { channel: { socketPath }, exited, retire: () => {} } as unknown as Sandbox;
-  lease = { sessionId: 's'.repeat(36), sandbox, created: false, release: () => {} };
+  lease = { sessionId: 's'.repeat(36), sandbox, principal: { key: 'anonymous', userId: 'anonymous' }, created: false, release: () => {} };
 });
 after(() => {
   ended();

@@ -19,6 +19,7 @@ import { restErrorWithSession } from './invocations.ts';
 import { callChannel, SESSION_HEADER } from './mcp/channel-call.ts';
 import { sessionKey } from './mcp/endpoint.ts';
 import { streamingResponse } from './node-bodies.ts';
+import { principalOf } from './auth/principal.ts';
 
 export type { CommandEvent, CommandRequest } from '../core/channel-commands.ts';
 
@@ -112,7 +113,7 @@ export function createCommandsEndpoint(options: CommandsEndpointOptions) {
       const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
       sessionId = sessionKey(request, params);
       const input = parseCommandRequest(await readJsonObject(request, COMMAND_REQUEST_MAX_BYTES));
-      lease = await sessions.acquire(sessionId, resolved.target);
+      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
       const out = Readable.from(ndjson(await runCommand(lease, input, request.signal)), { objectMode: false });
       out.once('close', lease.release);
       return streamingResponse(out, { status: 200, headers: { 'content-type': NDJSON_TYPE, 'cache-control': 'no-store', [SESSION_HEADER]: sessionId } });

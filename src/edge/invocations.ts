@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Lease, SessionManager } from '../sessions/manager.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer, type ChannelBody } from './mcp/channel-call.ts';
 import { streamRequestBody } from './node-bodies.ts';
+import { principalOf } from './auth/principal.ts';
 
 /** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
 export const REQUEST_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-request-id';
@@ -45,7 +46,7 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
       const given = request.headers.get(SESSION_HEADER);
       sessionId = given === null ? mintSessionId() : checkSessionId(given);
       const body = streamRequestBody(request, maxBodyBytes);
-      lease = await sessions.acquire(sessionId, resolved.target);
+      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
       const answer = await invokeAgent(lease, request.headers, body, request.signal);
       return relayAnswer(answer, lease.sessionId, lease.release);
     } catch (error) {

@@ -14,12 +14,20 @@ export interface SessionTarget {
 }
 
 export type SessionState = 'starting' | 'ready' | 'stopping';
+
+/** Who a session belongs to: `key` binds it (no other principal may use it); `userId` is what its server is told. */
+export interface SessionPrincipal {
+  key: string;
+  userId: string;
+}
 export type EndReason = 'stopped' | 'idle' | 'lifetime' | 'sandbox-exit' | 'shutdown';
 
 export interface SessionInfo {
   id: string;
   runtime: string;
   version: number;
+  /** The user id of the principal the session belongs to (`anonymous` on a runtime without an authorizer). */
+  principal: string;
   state: SessionState;
   createdAt: string;
   lastActiveAt: string;
@@ -45,6 +53,7 @@ export interface EndedSession {
   id: string;
   runtime: string;
   version: number;
+  principal: string;
   endedAt: string;
   reason: EndReason;
   exit?: SandboxExit;
@@ -55,6 +64,8 @@ export interface EndedSession {
 export interface Lease {
   readonly sessionId: string;
   readonly sandbox: Sandbox;
+  /** Who the session belongs to, which is who this request is from. */
+  readonly principal: SessionPrincipal;
   /** True when this request made the session. */
   readonly created: boolean;
   release(): void;
@@ -62,6 +73,7 @@ export interface Lease {
 
 interface Session {
   id: string;
+  principal: SessionPrincipal;
   target: SessionTarget;
   sandboxId: string;
   state: SessionState;
@@ -131,15 +143,16 @@ export class SessionManager {
    * Claims the session's sandbox for one request, making the session (and its sandbox) when it has none, unless
    * `existing` says the caller speaks for a session that must still be live.
    */
-  async acquire(sessionId: string, target: SessionTarget, options: { existing?: boolean } = {}): Promise<Lease> {
+  async acquire(sessionId: string, target: SessionTarget, principal: SessionPrincipal, options: { existing?: boolean } = {}): Promise<Lease> {
     if (this.#closed) throw new BerthError('shutting_down', 'berth is shutting down; retry against another node');
     let session = this.#sessions.get(sessionId);
     if (session?.state === 'stopping') {
       await session.ending;
       session = this.#sessions.get(sessionId);
     }
-    if (!session && options.existing) {
-      throw new BerthError('session_not_found', `session ${sessionId} has ended`, { details: { session: sessionId } });
+    // Another principal's session is not theirs to use, or even to learn of: it answers as if there were none.
+    if ((!session && options.existing) || (session && session.principal.key !== principal.key)) {
+      throw new BerthError('session_not_found', `session ${sessionId} does not exist or has ended; start a new session without a session id`, { details: { session: sessionId } });
     }
     if (session && session.target.runtime !== target.runtime) {
       throw new BerthError('session_runtime_mismatch', `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`, {
@@ -147,7 +160,7 @@ export class SessionManager {
       });
     }
     const created = !session;
-    if (!session) session = this.#create(sessionId, target);
+    if (!session) session = this.#create(sessionId, target, principal);
     session.inFlight++;
     this.#clearIdle(session);
     let sandbox: Sandbox;
@@ -162,6 +175,7 @@ export class SessionManager {
     return {
       sessionId,
       sandbox,
+      principal: claimed.principal,
       created,
       release: () => {
         if (released) return;
@@ -173,7 +187,7 @@ export class SessionManager {
     };
   }
 
-  #create(id: string, target: SessionTarget): Session {
+  #create(id: string, target: SessionTarget, principal: SessionPrincipal): Session {
     if (this.#sessions.size >= this.#options.maxSessions) {
       throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
         retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
@@ -185,6 +199,7 @@ export class SessionManager {
     const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;
     const session: Session = {
       id,
+      principal,
       target,
       sandboxId,
       state: 'starting',
@@ -286,6 +301,7 @@ export class SessionManager {
       id: session.id,
       runtime: target.runtime,
       version: target.version,
+      principal: session.principal.userId,
       state: session.state,
       createdAt: new Date(session.createdAt).toISOString(),
       lastActiveAt: new Date(session.lastActiveAt).toISOString(),
@@ -334,6 +350,7 @@ export class SessionManager {
       id: session.id,
       runtime: session.target.runtime,
       version: session.target.version,
+      principal: session.principal.userId,
       endedAt: new Date().toISOString(),
       reason,
       limits: session.sandbox?.limits() ?? [],

@@ -34,8 +34,34 @@ export interface RuntimeSpec {
   driver?: 'bwrap' | 'gvisor';
   /** What its sandboxes may reach: unset is `none`; `egress` lists host names and ranges; `host` is unfiltered. */
   network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
+  /** Who may call the runtime's data plane; unset is `none` (anyone who reaches berth). */
+  authorizer?: Authorizer;
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
+}
+
+/**
+ * A runtime's inbound authorizer. `jwt` is AgentCore's customJWTAuthorizer: tokens from the issuer that
+ * `discoveryUrl` (an OpenID configuration) names, signed with a key from its JWKS, for one of `allowedAudience`,
+ * from one of `allowedClients` (`client_id`, else `azp`), holding every `requiredScopes` scope and meeting every
+ * `requiredClaims` rule. Each list, when absent, checks nothing.
+ */
+export type Authorizer =
+  | { type: 'none' }
+  | {
+      type: 'jwt';
+      discoveryUrl: string;
+      allowedAudience?: string[];
+      allowedClients?: string[];
+      requiredScopes?: string[];
+      requiredClaims?: ClaimRule[];
+    };
+
+/** One claim a token must carry: equal to a string, or (for a list claim) containing one value or any of several. */
+export interface ClaimRule {
+  claim: string;
+  operator: 'equals' | 'contains' | 'containsAny';
+  value: string | string[];
 }
 
 export interface RuntimeRecord {

@@ -122,6 +122,7 @@ export interface DeployOptions {
   limits?: { memoryMb?: number; pids?: number; cpus?: number; workspaceMb?: number; openFiles?: number };
   driver?: 'bwrap' | 'gvisor';
   network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
+  authorizer?: Record<string, unknown>;
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -141,5 +142,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.limits !== undefined) body.limits = options.limits;
   if (options.driver !== undefined) body.driver = options.driver;
   if (options.network !== undefined) body.network = options.network;
+  if (options.authorizer !== undefined) body.authorizer = options.authorizer;
   return (await node.api.deploy(name, body)).version;
 }

@@ -5,6 +5,7 @@ import { parseCommandRequest, type CommandEvent } from '../../core/channel-comma
 import { runCommand } from '../commands.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { chunkEvent, EVENT_STREAM_CONTENT_TYPE, exceptionEvent } from './event-stream.ts';
+import { ANONYMOUS } from '../auth/principal.ts';
 
 export interface CommandStreamInput {
   sessions: SessionManager;
@@ -24,7 +25,7 @@ export interface CommandStreamInput {
 export async function commandEventStream(input: CommandStreamInput): Promise<Readable & { headers: Record<string, string> }> {
   // Checked before the session is made, so a bad request costs no sandbox.
   const request = parseCommandRequest(input.body.timeout === undefined ? { command: input.body.command } : { command: input.body.command, timeoutSeconds: input.body.timeout });
-  const lease = await input.sessions.acquire(input.sessionId, input.target);
+  const lease = await input.sessions.acquire(input.sessionId, input.target, ANONYMOUS);
   let events: AsyncIterable<CommandEvent>;
   try {
     events = await runCommand(lease, request, input.signal);

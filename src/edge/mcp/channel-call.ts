@@ -8,8 +8,13 @@ import { streamingResponse } from '../node-bodies.ts';
 const BERTH_ERROR_HEADER = 'x-berth-error';
 /** AgentCore's session header: requests name their session with it, and answers say which session served them. */
 export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
-/** Request headers that describe one hop, or that berth sets itself, and so are not passed to the sandbox. */
-const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'content-length', 'expect']);
+/**
+ * Request headers that describe one hop, or that berth sets itself, and so are not passed to the sandbox. The
+ * caller's credentials stay at the edge: the server learns who called from the user id header, never the token.
+ */
+const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'content-length', 'expect', 'authorization']);
+/** AgentCore's header naming the user a call is for. */
+export const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 
 export interface ChannelAnswer {
   status: number;
@@ -31,6 +36,9 @@ export async function callChannel(lease: Lease, headers: Headers, body: ChannelB
   headers.forEach((value, name) => {
     if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
   });
+  // An authenticated principal is who the call is for, whatever user id the caller claims; an anonymous caller's
+  // claim passes as it came (AgentCore's SigV4 callers name the user they act for).
+  if (lease.principal.key !== 'anonymous') out[USER_ID_HEADER] = lease.principal.userId;
   let answer;
   try {
     answer = await channelClient(lease.sandbox).request({ path, method: 'POST', headers: out, body, signal });

@@ -15,10 +15,9 @@ import { InFlightCalls } from './in-flight.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
+import { principalOf } from '../auth/principal.ts';
 
 export { SESSION_HEADER };
-/** Until runtimes authenticate their callers (issue 6), every caller is the same principal. */
-export const ANONYMOUS = 'anonymous';
 
 export interface McpEndpointOptions {
   runtimes: RuntimeService;
@@ -66,7 +65,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
           throw new BerthError('request_state_invalid', 'requestState must be the string a previous input_required result gave');
         }
         const opened = sealer.open(classified.params.requestState);
-        checkBinding(opened, bindingOf(classified, runtime));
+        checkBinding(opened, bindingOf(classified, runtime, principalOf(request).key));
         stateSession = opened.session;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
@@ -86,7 +85,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       }
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
-      lease = await sessions.acquire(sessionId, resolved.target);
+      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
       let answer = await callChannel(lease, request.headers, forwarded, tracked?.signal ?? request.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
@@ -95,7 +94,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const boundSession = sessionId;
       const sealing =
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
-          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime), session: boundSession }), ttlMs: inputTimeoutMs }
+          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime, principalOf(request).key), session: boundSession }), ttlMs: inputTimeoutMs }
           : undefined;
       return answerResponse(answer, lease, sealing, tracked?.done);
     } catch (error) {
@@ -120,9 +119,9 @@ function parseMessage(body: Uint8Array): JsonRpcMessage {
 }
 
 /** What a requestState of this request is bound to, but the session. */
-function bindingOf(request: ModernRequest, runtime: string): Omit<StateBinding, 'session'> {
+function bindingOf(request: ModernRequest, runtime: string, principal: string): Omit<StateBinding, 'session'> {
   const args = request.method === 'resources/read' ? undefined : request.params.arguments;
-  return { runtime, principal: ANONYMOUS, method: request.method, name: request.name ?? '', digest: argumentsDigest(args) };
+  return { runtime, principal, method: request.method, name: request.name ?? '', digest: argumentsDigest(args) };
 }
 
 function withRequestState(message: JsonRpcMessage, inner: string | undefined): JsonRpcMessage {

@@ -13,6 +13,7 @@ import { initializeFromDiscover } from '../../mcp/legacy.ts';
 import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { principalOf, type Principal } from '../auth/principal.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
 import { callChannel } from './channel-call.ts';
@@ -28,6 +29,8 @@ const MODERN_RESULT_FIELDS = ['resultType', 'ttlMs', 'cacheScope'];
 
 interface ClientSession {
   id: string;
+  /** Who initialized it; no one else may use its Mcp-Session-Id. */
+  principal: Principal;
   runtime: string;
   endpoint: string | undefined;
   protocolVersion: string;
@@ -81,7 +84,7 @@ export class LegacyFacade {
       if (isRequest(message) && message.method === 'initialize') return this.#initialize(request, message, params, url);
       throw new BerthError('invalid_request', 'Bad Request: no Mcp-Session-Id; start with initialize (or speak 2026-07-28, which needs no session)');
     }
-    const client = this.#client(mcpSession, params);
+    const client = this.#client(request, params);
     if (isResponse(message)) {
       client.asked.get(String(message.id))?.(message);
       client.asked.delete(String(message.id));
@@ -114,7 +117,7 @@ export class LegacyFacade {
 
   /** GET: the session's stream of list changes and resource updates. */
   get(request: Request, params: Params): Response {
-    const client = this.#client(request.headers.get('mcp-session-id'), params);
+    const client = this.#client(request, params);
     client.getStream?.close();
     const out = new SseOut(() => {
       if (client.getStream === out) {
@@ -129,15 +132,17 @@ export class LegacyFacade {
 
   /** DELETE: the client is done; its session and sandbox end. */
   async delete(request: Request, params: Params): Promise<Response> {
-    const client = this.#client(request.headers.get('mcp-session-id'), params);
+    const client = this.#client(request, params);
     this.#forget(client);
     await this.#options.sessions.stop(client.id);
     return new Response(null, { status: 204 });
   }
 
-  #client(mcpSession: string | null, params: Params): ClientSession {
+  #client(request: Request, params: Params): ClientSession {
+    const mcpSession = request.headers.get('mcp-session-id');
     const client = mcpSession === null ? undefined : this.#clients.get(mcpSession);
-    if (!client || client.runtime !== params.name) throw sessionGone();
+    // Another principal's Mcp-Session-Id is answered as one that does not exist.
+    if (!client || client.runtime !== params.name || client.principal.key !== principalOf(request).key) throw sessionGone();
     return client;
   }
 
@@ -154,7 +159,8 @@ export class LegacyFacade {
     const id = sessionKey(request, params);
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
-    const lease = await this.#lease({ id, runtime, endpoint }, false);
+    const principal = principalOf(request);
+    const lease = await this.#lease({ id, runtime, endpoint, principal }, false);
     let discover: JsonRpcResponse;
     try {
       discover = await this.#modernCall(
@@ -173,6 +179,7 @@ export class LegacyFacade {
     if (previous) this.#forget(previous);
     const client: ClientSession = {
       id,
+      principal,
       runtime,
       endpoint,
       protocolVersion: init.protocolVersion,
@@ -280,10 +287,10 @@ export class LegacyFacade {
    * A claim on the client's session. Past `initialize` the session must still be live: a client whose session
    * ended learns so (404), rather than reaching a fresh sandbox under its old session id.
    */
-  async #lease(client: Pick<ClientSession, 'id' | 'runtime' | 'endpoint'>, existing: boolean): Promise<Lease> {
+  async #lease(client: Pick<ClientSession, 'id' | 'runtime' | 'endpoint' | 'principal'>, existing: boolean): Promise<Lease> {
     const resolved = this.#options.runtimes.resolve(client.runtime, client.endpoint);
     try {
-      return await this.#options.sessions.acquire(client.id, resolved.target, { existing });
+      return await this.#options.sessions.acquire(client.id, resolved.target, client.principal, { existing });
     } catch (error) {
       const err = toBerthError(error);
       if (err.code === 'session_not_found') this.#clients.delete(client.id);

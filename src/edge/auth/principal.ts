@@ -1,0 +1,25 @@
+/**
+ * Who a data-plane request is from. `key` is what sessions are bound to (unique across authorizer kinds and
+ * issuers); `userId` is what the runtime's server is told, as AgentCore tells it
+ * (`X-Amzn-Bedrock-AgentCore-Runtime-User-Id`).
+ */
+export interface Principal {
+  key: string;
+  userId: string;
+  via: 'anonymous' | 'apiKey' | 'jwt' | 'aws';
+}
+
+/** The caller of a runtime whose authorizer is `none`: everyone is the same principal. */
+export const ANONYMOUS: Principal = { key: 'anonymous', userId: 'anonymous', via: 'anonymous' };
+
+const principals = new WeakMap<Request, Principal>();
+
+/** Remembers who `request` is from, for the handlers after the edge's authentication. */
+export function setPrincipal(request: Request, principal: Principal): void {
+  principals.set(request, principal);
+}
+
+/** Who `request` is from; anonymous when nothing authenticated it. */
+export function principalOf(request: Request): Principal {
+  return principals.get(request) ?? ANONYMOUS;
+}

@@ -1,0 +1,110 @@
+/**
+ * A runtime behind a `jwt` authorizer, against a real OIDC issuer on loopback: no token or a bad one gets 401 (403
+ * for a missing scope) with a WWW-Authenticate that points at the runtime's protected resource metadata, which
+ * names the issuer; good tokens pass, a key rotation is picked up, and a session belongs to the principal that
+ * made it — another principal using its id is answered as if there were none.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { rawCall, toolText } from '../helpers/mcp.ts';
+import { TestIssuer } from '../helpers/oidc-issuer.ts';
+
+describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  let node: BerthNode;
+  let issuer: TestIssuer;
+
+  before(async () => {
+    issuer = await TestIssuer.start();
+    node = await startBerth({ env: { BERTH_JWKS_COOLDOWN_MS: '0' } });
+    await deploy(node, 'secure', await fixtureDir('counter-server'), {
+      transport: 'stdio',
+      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'], allowedClients: ['client-a'], requiredScopes: ['mcp:call'] },
+    });
+  });
+  after(async () => {
+    await node?.stop();
+    issuer?.close();
+  });
+
+  const call = (token: string | undefined, sessionId?: string) =>
+    rawCall(node.url, 'secure', 'tools/call', 'increment', {}, { ...(sessionId ? { sessionId } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  test('without a token: 401, and the challenge leads to the issuer', async () => {
+    const answer = await call(undefined);
+    assert.equal(answer.status, 401);
+    const challenge = answer.headers.get('www-authenticate') ?? '';
+    const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
+    assert.equal(metadataUrl, `${node.url}/.well-known/oauth-protected-resource/runtimes/secure`);
+    assert.match(challenge, /scope="mcp:call"/);
+    const metadata = (await fetch(metadataUrl as string).then((r) => r.json())) as Record<string, unknown>;
+    assert.deepEqual(metadata.authorization_servers, [issuer.url]);
+    assert.equal(metadata.resource, `${node.url}/runtimes/secure`);
+    assert.deepEqual(metadata.scopes_supported, ['mcp:call']);
+  });
+
+  test('bad tokens are refused, each saying why', async () => {
+    const cases: Array<[string, Promise<string>, number, RegExp]> = [
+      ['expired', issuer.token({ expiresIn: Math.floor(Date.now() / 1000) - 3600 }), 401, /has expired/],
+      ['not yet valid', issuer.token({ notBefore: Math.floor(Date.now() / 1000) + 3600 }), 401, /not valid yet/],
+      ['wrong audience', issuer.token({ aud: 'someone-else' }), 401, /another audience/],
+      ['wrong client', issuer.token({ client: 'client-b' }), 401, /client "client-b" is not one this runtime allows/],
+      ['wrong issuer', issuer.token({ issuer: 'http://evil.example' }), 401, /another issuer/],
+      ['missing scope', issuer.token({ scope: 'profile' }), 403, /lacks the scope mcp:call/],
+      ['garbage', Promise.resolve('not.a.jwt'), 401, /not a well-formed JWT|could not be verified/],
+    ];
+    for (const [what, token, status, why] of cases) {
+      const answer = await call(await token);
+      assert.equal(answer.status, status, what);
+      assert.match(answer.response.error?.message ?? '', why, what);
+      const challenge = answer.headers.get('www-authenticate') ?? '';
+      assert.match(challenge, status === 403 ? /error="insufficient_scope"/ : /error="invalid_token"/, what);
+      assert.match(challenge, /resource_metadata="/, what);
+    }
+  });
+
+  test('a good token is served, and the session shows whose it is', async () => {
+    const answer = await call(await issuer.token({ sub: 'alice' }));
+    assert.equal(answer.status, 200);
+    assert.deepEqual(toolText(answer), { count: 1 });
+    const sessionId = answer.headers.get('x-amzn-bedrock-agentcore-runtime-session-id') as string;
+    const info = (await fetch(`${node.url}/v1/sessions/${sessionId}`).then((r) => r.json())) as { principal: string };
+    assert.equal(info.principal, 'alice');
+  });
+
+  test("another principal cannot use a session: every way of naming it answers 404", async () => {
+    const alice = await issuer.token({ sub: 'alice' });
+    const bob = await issuer.token({ sub: 'bob' });
+    const sessionId = randomUUID();
+    assert.deepEqual(toolText(await call(alice, sessionId)), { count: 1 });
+    const byHeader = await call(bob, sessionId);
+    assert.equal(byHeader.status, 404);
+    assert.match(byHeader.response.error?.message ?? '', /does not exist or has ended/);
+    const byUrl = await fetch(`${node.url}/runtimes/secure/sessions/${sessionId}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'increment' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'increment', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+    assert.equal(byUrl.status, 404);
+    const byCommand = await fetch(`${node.url}/runtimes/secure/sessions/${sessionId}/commands`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ command: 'ls' }),
+    });
+    assert.equal(byCommand.status, 404);
+    assert.deepEqual(toolText(await call(alice, sessionId)), { count: 2 }, "alice's session is untouched");
+  });
+
+  test("a rotated key is picked up from the issuer's key set, and the old key stops working", async () => {
+    await issuer.rotate();
+    const fetchesBefore = issuer.jwksFetches;
+    const fresh = await call(await issuer.token({ sub: 'carol' }));
+    assert.equal(fresh.status, 200, fresh.response.error?.message);
+    assert.ok(issuer.jwksFetches > fetchesBefore, 'berth fetched the key set again');
+    const old = await call(await issuer.token({ sub: 'carol', key: 'retired' }));
+    assert.equal(old.status, 401);
+  });
+});
