@@ -74,7 +74,8 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     if (!isAwsSigned(request)) {
       const name = params.name as string;
       const authorizer = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec.authorizer;
-      setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
+      // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded.
+      if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
     }
     return handler(request, params, url);
   };

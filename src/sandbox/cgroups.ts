@@ -218,7 +218,7 @@ export class SandboxCgroups {
 
   /** Whether the pids limit refused a fork at some point. */
   pidsLimitHit(): boolean {
-    return (this.limitCounters().pidsRefused ?? 0) > 0;
+    return (counter(join(this.#byController.pids, 'pids.events'), 'max') ?? 0) > 0;
   }
 
   /** What the sandbox's limits have held back so far: CPU periods throttled, forks refused. */

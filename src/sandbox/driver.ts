@@ -4,6 +4,7 @@
  * this interface; every driver passes the shared contract suite in `contract.ts`.
  */
 import type { ChannelConnector } from './channel-dialin.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { OutputLog } from './output-log.ts';
 
 /** How berth reaches a sandbox's channel: a Unix socket it connects to, or connections the sandbox dials in. */
@@ -138,6 +139,22 @@ export interface Sandbox {
   retire(): void;
   /** Kills everything in the sandbox and removes its private files. Idempotent; resolves when done. */
   stop(): Promise<void>;
+}
+
+/** What every driver is made with. */
+export interface DriverOptions {
+  /** Where the driver keeps its sandboxes' private directories and its shared files. */
+  stateDir: string;
+  /** The bundled supervisor (see supervisor-program.ts). */
+  supervisorPath: string;
+  /** The Node binary berth runs on; sandboxes get the same one as `node`. */
+  nodePath: string;
+  logger: Logger;
+}
+
+/** What an isolating driver is made with besides: berth's own ports, which no egress policy reaches on this host (filled in once berth listens). */
+export interface IsolatingDriverOptions extends DriverOptions {
+  berthPorts?: readonly number[];
 }
 
 export interface SandboxDriver {

@@ -37,7 +37,7 @@ export class Authenticator {
       const claims = await this.#verifier(authorizer).verify(token);
       const subject = typeof claims.sub === 'string' ? claims.sub : typeof claims.client_id === 'string' ? claims.client_id : undefined;
       if (subject === undefined) throw new TokenRefused('the token names no subject (sub) or client (client_id)');
-      return { key: `jwt:${claims.iss ?? ''}:${subject}`, userId: subject, via: 'jwt' };
+      return { key: `jwt:${claims.iss ?? ''}:${subject}`, userId: subject };
     } catch (error) {
       if (!(error instanceof TokenRefused)) throw error;
       const scope: Record<string, string> = error.kind === 'insufficient_scope' && authorizer.requiredScopes ? { scope: authorizer.requiredScopes.join(' ') } : {};
@@ -71,7 +71,7 @@ export class Authenticator {
 }
 
 /** Where a runtime's protected resource metadata is served, by RFC 9728's path insertion on the runtime's URL. */
-export function resourceMetadataUrl(url: URL, runtime: string): string {
+function resourceMetadataUrl(url: URL, runtime: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource/runtimes/${runtime}`;
 }
 

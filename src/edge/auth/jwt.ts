@@ -135,6 +135,7 @@ function describe(error: unknown): string {
   if (error instanceof errors.JWKSNoMatchingKey) return "no key of the issuer's key set signed this token";
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm berth does not accept (an asymmetric one is needed)';
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JOSEError) return `the token could not be verified: ${(error as Error).message}`;
-  return 'the bearer token is not a well-formed JWT';
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'the bearer token is not a well-formed JWT';
+  if (error instanceof errors.JOSEError) return `the token could not be verified: ${(error as Error).message}`;
+  return `the token could not be verified: ${(error as Error).message}`;
 }

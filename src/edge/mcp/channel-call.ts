@@ -4,6 +4,7 @@ import { BerthError, isBerthError, isErrorCode, type ErrorCode } from '../../cor
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
 import { streamingResponse } from '../node-bodies.ts';
+import { ANONYMOUS } from '../auth/principal.ts';
 
 const BERTH_ERROR_HEADER = 'x-berth-error';
 /** AgentCore's session header: requests name their session with it, and answers say which session served them. */
@@ -14,7 +15,7 @@ export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
  */
 const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'content-length', 'expect', 'authorization']);
 /** AgentCore's header naming the user a call is for. */
-export const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
+const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 
 export interface ChannelAnswer {
   status: number;
@@ -38,7 +39,7 @@ export async function callChannel(lease: Lease, headers: Headers, body: ChannelB
   });
   // An authenticated principal is who the call is for, whatever user id the caller claims; an anonymous caller's
   // claim passes as it came (AgentCore's SigV4 callers name the user they act for).
-  if (lease.principal.key !== 'anonymous') out[USER_ID_HEADER] = lease.principal.userId;
+  if (lease.principal.key !== ANONYMOUS.key) out[USER_ID_HEADER] = lease.principal.userId;
   let answer;
   try {
     answer = await channelClient(lease.sandbox).request({ path, method: 'POST', headers: out, body, signal });

@@ -4,8 +4,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
-import type { Logger } from '../../../observability/logger.ts';
-import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { SandboxDirs } from '../../layout.ts';
@@ -19,20 +18,13 @@ import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { UidPool } from './uids.ts';
 
-export interface BwrapDriverOptions {
-  /** Where sandboxes' private directories, cgroup tags and the shared `/etc` live. */
-  stateDir: string;
-  /** The bundled supervisor (see supervisor-program.ts). */
-  supervisorPath: string;
-  /** The Node binary berth runs on; sandboxes get the same one as `node`. */
-  nodePath: string;
+/** `stateDir` holds sandboxes' private directories, cgroup tags and the shared `/etc`. */
+export interface BwrapDriverOptions extends IsolatingDriverOptions {
+  /** The host uids sandboxes run as: `uidCount` of them from `uidBase`. */
   uidBase: number;
   uidCount: number;
-  logger: Logger;
   /** Path of the bwrap binary; found on PATH when not given. */
   bwrapPath?: string;
-  /** berth's own ports, which no egress policy reaches on this host (filled in once berth listens). */
-  berthPorts?: readonly number[];
 }
 
 /**

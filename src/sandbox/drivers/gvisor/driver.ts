@@ -3,10 +3,9 @@ import { createHash } from 'node:crypto';
 import { chownSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
-import type { Logger } from '../../../observability/logger.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { DialInChannel } from '../../channel-dialin.ts';
-import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
@@ -25,16 +24,10 @@ const OOM_POLL_MS = 200;
 /** After `runsc kill`, how long before the sandbox's processes are killed outright. */
 const KILL_GRACE_MS = 2_000;
 
-export interface GvisorDriverOptions {
-  /** Where sandboxes' bundles, channel directories, the shared root and runsc's state live. */
-  stateDir: string;
-  supervisorPath: string;
-  nodePath: string;
-  logger: Logger;
+/** `stateDir` holds sandboxes' bundles, channel directories, the shared root and runsc's state. */
+export interface GvisorDriverOptions extends IsolatingDriverOptions {
   /** The runsc binary; see findRunsc. */
   runscPath?: string;
-  /** berth's own ports, which no egress policy reaches on this host (filled in once berth listens). */
-  berthPorts?: readonly number[];
 }
 
 /**

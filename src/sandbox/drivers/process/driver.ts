@@ -3,20 +3,14 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
-import type { Logger } from '../../../observability/logger.ts';
-import type { Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
+import type { DriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
 
-export interface ProcessDriverOptions {
-  stateDir: string;
-  supervisorPath: string;
-  nodePath: string;
-  logger: Logger;
-}
+export type ProcessDriverOptions = DriverOptions;
 
 /** Said once when the driver starts, so nobody mistakes it for isolation. */
 export const PROCESS_DRIVER_WARNING =
