@@ -8,8 +8,8 @@ import { ENV_FILE_NAME } from './layout.ts';
 /**
  * A sandbox's first program: a few lines of sh that start the runtime's server in the background and then become
  * berth's supervisor, so the two boot side by side instead of one after the other (each is a Node start, about
- * 20 ms). A stdio server's stdin and stdout are FIFOs the supervisor opens once it runs; they are opened
- * read-write here, so neither side waits for the other. The server inherits the launcher's environment, which the
+ * 20 ms). A stdio server's stdin and stdout are FIFOs, opened read-write for the server (stdout first, so a
+ * supervisor that finds stdin open finds stdout open too), so neither side waits for the other. The server inherits the launcher's environment, which the
  * driver sets to exactly the server's (sh's own PWD is removed), but not the channel's listening socket
  * (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts with an empty environment, so nothing
  * the runtime declares (NODE_OPTIONS, say) reaches it, and learns the server's pid from its arguments; the
@@ -23,10 +23,10 @@ if [ "$2" = stdio ]; then
   mkfifo -m 600 "$1/in" "$1/out" || exit 91
 fi
 if [ -n "$9" ]; then
-  if [ "$2" = stdio ]; then { if [ "$3" = plain ]; then $4; else /bin/sh -c "$4"; fi; echo $? > "$9"; } 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- &
+  if [ "$2" = stdio ]; then { if [ "$3" = plain ]; then $4; else /bin/sh -c "$4"; fi; echo $? > "$9"; } 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- &
   else { if [ "$3" = plain ]; then $4; else /bin/sh -c "$4"; fi; echo $? > "$9"; } </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
 elif [ "$2" = stdio ]; then
-  if [ "$3" = plain ]; then $4 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & else /bin/sh -c "$4" 0<>"$1/in" 1<>"$1/out" ${CHANNEL_FD}>&- & fi
+  if [ "$3" = plain ]; then $4 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- & else /bin/sh -c "$4" 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- & fi
 else
   if [ "$3" = plain ]; then $4 </dev/null 1>&2 ${CHANNEL_FD}>&- & else /bin/sh -c "$4" </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
 fi

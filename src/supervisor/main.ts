@@ -136,6 +136,13 @@ async function main(): Promise<void> {
   setTimeout(() => process.exit(0), 100);
 }
 
+// The channel keeps this process alive from ready on, and every start step waits on a timer or a socket; an event
+// loop with nothing left is a bug, which must fail the start loudly rather than end it with exit code 0.
+process.on('beforeExit', () => {
+  report({ type: 'failed', code: 'sandbox_failed', message: "berth's supervisor stopped with nothing left to wait on (a bug in berth: please report it)" });
+  process.exit(1);
+});
+
 process.on('uncaughtException', (error) => {
   report({ type: 'failed', code: 'sandbox_failed', message: `supervisor error: ${error.message}` });
   process.exit(1);

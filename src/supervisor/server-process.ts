@@ -37,21 +37,29 @@ export async function attachServer(spec: SupervisorSpec, pid: number): Promise<A
   const exited = watchExit(pid, spec.exitStatusPath);
   let gone: ServerExit | undefined;
   void exited.then((exit) => (gone = exit));
+  const deadline = Date.now() + spec.startTimeoutMs;
   if (spec.transport === 'stdio') {
-    // The launcher opened both FIFOs read-write for the server, so these opens never wait; the write end can only
-    // fail (ENXIO) when the server is already gone.
-    let stdinFd: number;
-    try {
-      stdinFd = openSync(spec.stdinPath, constants.O_WRONLY | constants.O_NONBLOCK);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
-      throw new Error(exitedEarly(spec, await exited, 'was ready'));
+    // The server opens both FIFOs read-write as it starts (stdout, then stdin), in the launcher's background child,
+    // which may be after this process got here: until then stdin's write end fails with ENXIO. That is a server not there yet, not a
+    // server gone, unless it has exited; and the retry's timer keeps this process alive while it waits.
+    let stdinFd: number | undefined;
+    while (stdinFd === undefined) {
+      try {
+        stdinFd = openSync(spec.stdinPath, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENXIO') throw error;
+        if (gone) throw new Error(exitedEarly(spec, gone, 'was ready'));
+        if (Date.now() >= deadline) {
+          kill(pid);
+          throw new StartTimeout(`the server did not open its stdin within ${spec.startTimeoutMs} ms`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
     }
     const stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
     const stdout = new Socket({ fd: openSync(spec.stdoutPath, constants.O_RDONLY | constants.O_NONBLOCK), readable: true, writable: false });
     return { pid, host: '', stdin, stdout, exited };
   }
-  const deadline = Date.now() + spec.startTimeoutMs;
   for (let attempt = 0; ; attempt++) {
     if (gone) throw new Error(exitedEarly(spec, gone, `listened on port ${spec.port}`));
     for (const host of ['127.0.0.1', '::1']) {
