@@ -58,7 +58,7 @@ async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string, c
   for (let i = 0; i < count; i++) {
     const id = randomUUID();
     samples.push(await timed(() => call(pool, `/runtimes/${runtime}/mcp`, id)));
-    await fetch(`${node.url}/v1/sessions/${id}`, { method: 'DELETE' });
+    await node.admin(`/v1/sessions/${id}`, { method: 'DELETE' });
   }
   return samples;
 }
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
       } finally {
         await direct.close();
         straight.stop();
-        await fetch(`${node.url}/v1/sessions/${session}`, { method: 'DELETE' });
+        await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
       }
     }
 
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
       const session = randomUUID();
       const warm = await sequential(pool, '/runtimes/gvisor-http/mcp', session);
       out(`  gvisor-http warm p50 ${ms(percentile(warm, 50))} p95 ${ms(percentile(warm, 95))}`);
-      await fetch(`${node.url}/v1/sessions/${session}`, { method: 'DELETE' });
+      await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
     }
 
     out();

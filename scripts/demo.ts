@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { adminKey } from '../src/cli/admin-key.ts';
 import { ApiClient } from '../src/cli/api-client.ts';
 import { packDirectory } from '../src/cli/pack.ts';
 import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
@@ -46,7 +47,7 @@ berth.stderr.on('data', (chunk: string) => {
 });
 
 async function deployDemo(url: string): Promise<void> {
-  const api = new ApiClient(url);
+  const api = new ApiClient(url, adminKey(process.env));
   const { artifactId } = await api.uploadArtifact(packDirectory(artifact));
   const { version } = await api.deploy('notes', { artifactId, command: 'node server.js', transport: 'stdio' });
   const session = randomUUID();

@@ -3,13 +3,14 @@
  * session manager, the control plane and the edge, listens, and shuts all of it down in order on SIGINT/SIGTERM.
  * Nothing imports this file; `bin/berth serve` runs `main`.
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { loadServeConfig, type Config, type Env } from './config/config.ts';
+import { dirname, join } from 'node:path';
+import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
 import { RuntimeService } from './control/runtimes.ts';
+import { ApiKeyService } from './control/api-keys.ts';
 import { Authenticator } from './edge/auth/authenticator.ts';
 import { createEdge, type AwsApiOptions } from './edge/app.ts';
 import { createNodeServer } from './edge/node-adapter.ts';
@@ -46,6 +47,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     startTimeoutMs: config.startTimeoutMs,
     inputTimeoutMs: config.inputTimeoutMs,
     logBytes: config.sessionLogBytes,
+    onOpenVersion: (name) => warnOpen(config, logger, name),
     limits: {
       memoryBytes: config.sandbox.memoryBytes,
       pids: config.sandbox.pids,
@@ -55,6 +57,13 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
       openFiles: config.sandbox.openFiles,
     },
   });
+  for (const runtime of runtimes.list()) {
+    if (runtimes.version(runtime.name, runtime.latestVersion).spec.authorizer === undefined) warnOpen(config, logger, runtime.name);
+  }
+  const apiKeys = new ApiKeyService(store, (name) => store.getRuntime(name) !== undefined);
+  firstAdminKey(config, apiKeys, logger);
+  // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
+  const stateKey = requestStateKey(config);
   const edge = createEdge({
     runtimes,
     sessions,
@@ -62,11 +71,13 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     metrics: new Metrics(),
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
-    sealer: new RequestStateSealer(requestStateKey(config)),
+    sealer: new RequestStateSealer(stateKey),
+    sessionScopeKey: Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)),
     inputTimeoutMs: config.inputTimeoutMs,
     allowedHosts: config.allowedHosts,
     aws: awsApi(config, logger),
-    authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs }),
+    authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs, apiKeys }),
+    apiKeys,
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
   await new Promise<void>((resolve, reject) => {
@@ -113,6 +124,33 @@ function requestStateKey(config: Config): Buffer {
   const key = randomBytes(32);
   writeFileSync(file, key, { mode: 0o600 });
   return key;
+}
+
+/** A runtime with no authorizer on a berth that listens beyond loopback is anyone's to run: said loudly. */
+function warnOpen(config: Config, logger: Logger, runtime: string): void {
+  if (isLoopbackHost(config.host)) return;
+  logger.warn(
+    `runtime "${runtime}" has no authorizer and berth listens on ${config.host}, beyond loopback: anyone who reaches the port can open sessions of it and run its code; deploy it with an authorizer (--authorizer apiKey or jwt)`,
+  );
+}
+
+/**
+ * The control API takes an admin key. When no admin key is live (first start, or every one revoked), berth makes
+ * one and leaves it, owner-only, in `<home>/keys/admin-key`, where the CLI on this machine finds it; every start
+ * says where it is, never what it is.
+ */
+function firstAdminKey(config: Config, apiKeys: ApiKeyService, logger: Logger): void {
+  const file = join(config.home, 'keys', 'admin-key');
+  if (apiKeys.needsFirstAdminKey()) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const { key } = apiKeys.create({ admin: true, description: 'made by berth serve: no admin key was live' });
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    logger.warn(`made an admin key for the control API (/v1 and the berth CLI): it is in ${file}, readable by this user only`);
+  }
+  logger.info(
+    `the control API takes an admin key: the berth CLI on this machine reads ${file}; elsewhere set BERTH_ADMIN_KEY to its contents (or send Authorization: Bearer <key>); berth keys create --admin makes more`,
+  );
 }
 
 /**

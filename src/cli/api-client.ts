@@ -27,6 +27,8 @@ export interface SessionView {
   runtime: string;
   version: number;
   state: string;
+  /** The user id of the principal the session belongs to. */
+  principal: string;
   createdAt: string;
   lastActiveAt: string;
   sandboxId: string;
@@ -46,11 +48,26 @@ export interface SessionLogs {
   lines: Array<{ at: string; line: string }>;
 }
 
+/** A key as `/v1/keys` shows it; `key` only in the answer that made it. */
+export interface KeyView {
+  id: string;
+  admin: boolean;
+  runtime?: string;
+  user?: string;
+  description?: string;
+  createdAt: string;
+  revokedAt?: string;
+  key?: string;
+}
+
 export class ApiClient {
   readonly #base: string;
+  readonly #adminKey: string | undefined;
 
-  constructor(base: string) {
+  /** `adminKey` opens the control API; without one, berth answers 401. */
+  constructor(base: string, adminKey?: string) {
     this.#base = base.replace(/\/+$/, '');
+    this.#adminKey = adminKey;
   }
 
   async uploadArtifact(body: Readable): Promise<{ artifactId: string }> {
@@ -86,10 +103,25 @@ export class ApiClient {
     await this.#call('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
+  createKey(body: { admin?: boolean; runtime?: string; user?: string; description?: string }): Promise<KeyView & { key: string }> {
+    return this.#call('POST', '/v1/keys', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  }
+
+  async keys(runtime?: string): Promise<KeyView[]> {
+    const query = runtime === undefined ? '' : `?runtime=${encodeURIComponent(runtime)}`;
+    return (await this.#call<{ keys: KeyView[] }>('GET', `/v1/keys${query}`)).keys;
+  }
+
+  revokeKey(id: string): Promise<KeyView> {
+    return this.#call('DELETE', `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
   async #call<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
     let response: Response;
+    const headers = new Headers(init.headers);
+    if (this.#adminKey !== undefined) headers.set('authorization', `Bearer ${this.#adminKey}`);
     try {
-      response = await fetch(`${this.#base}${path}`, { ...init, method });
+      response = await fetch(`${this.#base}${path}`, { ...init, method, headers });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new ApiError(`cannot reach berth at ${this.#base} (${cause}); is \`berth serve\` running there? (--url or BERTH_URL picks another)`);

@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Env } from '../config/config.ts';
+import { adminKey, adminKeyFile } from './admin-key.ts';
 import { ApiClient, ApiError } from './api-client.ts';
 import { packDirectory } from './pack.ts';
 
@@ -21,14 +22,21 @@ const USAGE = `usage: berth <command> [options]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
             [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
+            [--authorizer none|apiKey|jwt] [--discovery-url URL] [--audience A]... [--client C]... [--scope S]...
+            [--session-scope session|principal]   (principal: each caller keeps one session, no session id needed)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
   sessions  [--runtime NAME]
   stop      SESSION
   logs      SESSION [--tail N]   what the session's server wrote (stderr; stdout too for HTTP servers)
+  keys      [--runtime NAME]     lists API keys (never the keys themselves)
+  keys create --runtime NAME [--user USER] [--description TEXT]   a key to the runtime's sessions, as USER
+  keys create --admin [--description TEXT]                        a key to this control API
+  keys revoke ID
 
-Every command but serve takes --url (default http://127.0.0.1:8787, or BERTH_URL).
+Every command but serve takes --url (default http://127.0.0.1:8787, or BERTH_URL). The control API takes an admin
+key: BERTH_ADMIN_KEY, else the first one berth made, in <home>/keys/admin-key (home: BERTH_HOME or berth's default).
 `;
 
 class UsageError extends Error {}
@@ -49,6 +57,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
         return await stop(rest, env, io);
       case 'logs':
         return await logs(rest, env, io);
+      case 'keys':
+        return await keys(rest, env, io);
       case undefined:
       case 'help':
       case '--help':
@@ -64,7 +74,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
       return 2;
     }
     if (error instanceof ApiError) {
-      io.err(`berth ${command}: ${error.message}\n`);
+      const hint = error.status === 401 && adminKey(env) === undefined ? `\n(no admin key: BERTH_ADMIN_KEY is unset and ${adminKeyFile(env)} cannot be read)` : '';
+      io.err(`berth ${command}: ${error.message}${hint}\n`);
       return 1;
     }
     throw error;
@@ -87,7 +98,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly
 }
 
 function client(url: string | undefined, env: Env): ApiClient {
-  return new ApiClient(url ?? env.BERTH_URL ?? 'http://127.0.0.1:8787');
+  return new ApiClient(url ?? env.BERTH_URL ?? 'http://127.0.0.1:8787', adminKey(env));
 }
 
 function integerFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
@@ -132,6 +143,12 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       driver: { type: 'string' },
       network: { type: 'string' },
       allow: { type: 'string', multiple: true },
+      authorizer: { type: 'string' },
+      'discovery-url': { type: 'string' },
+      audience: { type: 'string', multiple: true },
+      client: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      'session-scope': { type: 'string' },
     },
     1,
   );
@@ -163,6 +180,8 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     },
     driver: oneOfFlag(values.driver, '--driver', ['bwrap', 'gvisor'] as const),
     network: networkFlags(values.network, values.allow),
+    authorizer: authorizerFlags(values),
+    sessionScope: oneOfFlag(values['session-scope'], '--session-scope', ['session', 'principal'] as const),
   };
   const api = client(values.url, env);
   const artifact = await api.uploadArtifact(packDirectory(dir));
@@ -180,6 +199,18 @@ function networkFlags(mode: string | undefined, allow: string[] | undefined): Re
   }
   if (allow) throw new UsageError(`--allow goes with --network egress, not --network ${chosen}`);
   return chosen === undefined ? undefined : { mode: chosen };
+}
+
+/** `--authorizer` and the jwt flags as a runtime's authorizer; a discovery URL alone means jwt. */
+function authorizerFlags(values: { authorizer?: string; 'discovery-url'?: string; audience?: string[]; client?: string[]; scope?: string[] }): Record<string, unknown> | undefined {
+  const chosen = oneOfFlag(values.authorizer, '--authorizer', ['none', 'apiKey', 'jwt'] as const) ?? (values['discovery-url'] !== undefined ? 'jwt' : undefined);
+  const jwtFlags = { allowedAudience: values.audience, allowedClients: values.client, requiredScopes: values.scope };
+  if (chosen === 'jwt') {
+    if (values['discovery-url'] === undefined) throw new UsageError("--authorizer jwt needs the issuer's --discovery-url https://…/.well-known/openid-configuration");
+    return { type: 'jwt', discoveryUrl: values['discovery-url'], ...jwtFlags };
+  }
+  if (Object.values(jwtFlags).some((list) => list !== undefined)) throw new UsageError('--audience, --client and --scope go with --authorizer jwt');
+  return chosen === undefined ? undefined : { type: chosen };
 }
 
 /** `berth push DIR`: the directory into the artifact store, its id out, for an AgentCore codeConfiguration. */
@@ -238,6 +269,37 @@ async function logs(args: readonly string[], env: Env, io: Io): Promise<number> 
   if (result.dropped > 0) io.out(`(${result.dropped} older lines dropped)\n`);
   for (const { at, line } of result.lines) io.out(`${at} ${line}\n`);
   if (!result.live) io.out('(the session has ended)\n');
+  return 0;
+}
+
+/** `berth keys [create|revoke]`: API keys, made (the key printed once, alone on stdout), listed or revoked. */
+async function keys(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const [action, ...rest] = args[0] === 'create' || args[0] === 'revoke' || args[0] === 'list' ? args : ['list', ...args];
+  if (action === 'create') {
+    const { values } = parse(rest, { admin: { type: 'boolean' }, runtime: { type: 'string' }, user: { type: 'string' }, description: { type: 'string' } }, 0);
+    if ((values.admin === true) === (values.runtime !== undefined)) throw new UsageError('say what the key opens: --runtime NAME (its sessions) or --admin (this control API)');
+    const made = await client(values.url, env).createKey({
+      ...(values.admin ? { admin: true } : {}),
+      ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
+      ...(values.user !== undefined ? { user: values.user } : {}),
+      ...(values.description !== undefined ? { description: values.description } : {}),
+    });
+    io.err(`made key ${made.id} (${made.admin ? 'admin' : `runtime ${made.runtime ?? ''}, user ${made.user ?? ''}`}); berth shows it only now:\n`);
+    io.out(`${made.key}\n`);
+    return 0;
+  }
+  if (action === 'revoke') {
+    const { values, positionals } = parse(rest, {}, 1);
+    const id = positionals[0];
+    if (id === undefined) throw new UsageError('name the key to revoke: berth keys revoke ID');
+    await client(values.url, env).revokeKey(id);
+    io.out(`revoked ${id}\n`);
+    return 0;
+  }
+  const { values } = parse(rest, { runtime: { type: 'string' } }, 0);
+  const list = await client(values.url, env).keys(values.runtime);
+  const rows = list.map((k) => [k.id, k.admin ? 'admin' : `runtime:${k.runtime ?? ''}`, k.user ?? '-', k.createdAt, k.revokedAt ?? '-', k.description ?? '']);
+  io.out(table(['ID', 'OPENS', 'USER', 'CREATED', 'REVOKED', 'DESCRIPTION'], rows));
   return 0;
 }
 

@@ -180,6 +180,11 @@ function awsConfig(authFlag: string | undefined, env: Env): AwsConfig {
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
 
+/** True when `host` (the address berth listens on) reaches this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return ['localhost', '::1', '[::1]'].includes(host) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function allowedHosts(value: string | undefined, listenHost: string): readonly string[] | '*' {
   if (value === undefined) return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(listenHost) ? LOOPBACK_NAMES : '*';
   if (value.trim() === '*') return '*';
@@ -188,7 +193,8 @@ function allowedHosts(value: string | undefined, listenHost: string): readonly s
   return names;
 }
 
-function defaultHome(): string {
+/** berth's home when neither `--home` nor `BERTH_HOME` names one: `/var/lib/berth` for root, else `~/.berth`. */
+export function defaultHome(): string {
   return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');
 }
 

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
+import { parseInput } from './validation.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
 import type { ArtifactRecord, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
@@ -13,6 +14,8 @@ export const DEFAULT_ENDPOINT = 'DEFAULT';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
 const NO_NUL = { message: 'must not contain NUL characters' };
+
+const Scopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50);
 
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
 const DeployInput = z.strictObject({
@@ -57,6 +60,7 @@ const DeployInput = z.strictObject({
   authorizer: z
     .discriminatedUnion('type', [
       z.strictObject({ type: z.literal('none') }),
+      z.strictObject({ type: z.literal('apiKey') }),
       z.strictObject({
         type: z.literal('jwt'),
         discoveryUrl: z
@@ -64,7 +68,8 @@ const DeployInput = z.strictObject({
           .refine((url) => new URL(url).pathname.endsWith('/.well-known/openid-configuration'), 'must end with /.well-known/openid-configuration'),
         allowedAudience: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
         allowedClients: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
-        requiredScopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50).optional(),
+        requiredScopes: Scopes.optional(),
+        allowedScopes: Scopes.optional(),
         requiredClaims: z
           .array(
             z.strictObject({
@@ -79,6 +84,8 @@ const DeployInput = z.strictObject({
       }),
     ])
     .optional(),
+  /** `principal`: each authenticated caller has one session, found without a session id; `session` (default): none. */
+  sessionScope: z.enum(['session', 'principal']).optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
@@ -106,6 +113,8 @@ export interface RuntimeDefaults {
   inputTimeoutMs: number;
   logBytes: number;
   limits: SessionTarget['sandbox']['limits'];
+  /** Told of every version deployed without an authorizer (open to whoever reaches berth). */
+  onOpenVersion?: (runtime: string) => void;
 }
 
 export interface ResolvedRuntime {
@@ -143,12 +152,7 @@ export class RuntimeService {
   /** Stores a new version of `name` (version 1 creates the runtime). */
   deploy(name: string, input: unknown): VersionRecord {
     checkRuntimeName(name);
-    const parsed = DeployInput.safeParse(input);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-      throw new BerthError('validation_failed', `runtime "${name}" was not deployed: ${issues.join('; ')}`, { details: { issues } });
-    }
-    const value = parsed.data;
+    const value = parseInput(DeployInput, input, `runtime "${name}" was not deployed`);
     if (!this.#store.getArtifact(value.artifactId) || !this.#artifacts.exists(value.artifactId)) {
       throw new BerthError('artifact_not_found', `artifact ${value.artifactId} does not exist; upload the code with POST /v1/artifacts first`);
     }
@@ -170,8 +174,18 @@ export class RuntimeService {
     if (value.driver !== undefined) spec.driver = value.driver;
     if (value.network !== undefined && value.network.mode !== 'none') spec.network = value.network;
     if (value.authorizer !== undefined && value.authorizer.type !== 'none') spec.authorizer = value.authorizer;
+    if (value.sessionScope === 'principal') {
+      if (spec.authorizer === undefined) {
+        throw new BerthError('validation_failed', `runtime "${name}" was not deployed: sessionScope principal needs an authorizer (apiKey or jwt); without one every caller is the same anonymous principal and all would share one session`, {
+          details: { field: 'sessionScope' },
+        });
+      }
+      spec.sessionScope = 'principal';
+    }
     this.#resolved.clear();
-    return this.#store.putVersion(name, spec);
+    const version = this.#store.putVersion(name, spec);
+    if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);
+    return version;
   }
 
   /** A runtime by its id (`name-XXXXXXXXXX`), as AgentCore's API names runtimes. */

@@ -6,15 +6,17 @@ import type { Route } from '../core/router.ts';
 import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
+import type { ApiKeyService } from './api-keys.ts';
 
 export interface V1Options {
   runtimes: RuntimeService;
+  apiKeys: ApiKeyService;
   sessions: SessionManager;
   maxArtifactBytes: number;
 }
 
 /** berth's native control-plane API under `/v1`; the CLI uses only this. */
-export function v1Routes({ runtimes, sessions, maxArtifactBytes }: V1Options): Route[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Options): Route[] {
   const runtimeView = (runtime: RuntimeRecord): Record<string, unknown> => {
     const latest = runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -93,6 +95,23 @@ export function v1Routes({ runtimes, sessions, maxArtifactBytes }: V1Options): R
         return jsonResponse(200, { deleted: endpoint });
       },
     },
+    {
+      method: 'POST',
+      pattern: '/v1/keys',
+      handler: async (request) => {
+        const { key, view } = apiKeys.create(await readJsonObject(request));
+        return jsonResponse(201, { ...view, key });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/v1/keys',
+      handler: (_r, _p, url) => {
+        const runtime = url.searchParams.get('runtime') ?? undefined;
+        return jsonResponse(200, { keys: apiKeys.list(runtime === undefined ? {} : { runtime }) });
+      },
+    },
+    { method: 'DELETE', pattern: '/v1/keys/:id', handler: (_r, { id }) => jsonResponse(200, apiKeys.revoke(id as string)) },
     {
       method: 'GET',
       pattern: '/v1/sessions',

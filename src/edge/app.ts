@@ -1,6 +1,6 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
-import { Router, type Params, type Route } from '../core/router.ts';
+import { Router, type Handler, type Params, type Route } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -19,6 +19,9 @@ import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 import type { Authenticator } from './auth/authenticator.ts';
 import { setPrincipal } from './auth/principal.ts';
+import { admitAdmin } from './auth/admin.ts';
+import { SessionScope } from './auth/session-scope.ts';
+import type { ApiKeyService } from '../control/api-keys.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -32,6 +35,9 @@ export interface EdgeOptions {
   allowedHosts: readonly string[] | '*';
   aws: AwsApiOptions;
   authenticator: Authenticator;
+  apiKeys: ApiKeyService;
+  /** Keys the session ids of runtimes whose sessions follow the caller; the nodes of a cluster share it. */
+  sessionScopeKey: Buffer;
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -57,8 +63,9 @@ function legacyStreamOr405(request: Request, serve: () => Response | Promise<Res
  */
 export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
   const { runtimes, sessions, logger, metrics } = options;
-  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs });
-  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy });
+  const scope = new SessionScope(options.sessionScopeKey);
+  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope });
+  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope });
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly = (handler: (request: Request, params: Params) => Response | Promise<Response>) => async (request: Request, params: Params) => {
     try {
@@ -67,25 +74,23 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       return rpcErrorResponse(toBerthError(error), null);
     }
   };
-  // Every data-plane route of a runtime runs its authorizer first; the principal rides with the request. SigV4-signed
-  // AgentCore calls carry the admin's signature, which their own routes verify.
-  type Handler = (request: Request, params: Params, url: URL) => Response | Promise<Response>;
+  // Every data-plane route of a runtime runs its authorizer first; the principal rides with the request. AgentCore's
+  // InvokeAgentRuntime checks its caller itself and calls the handlers inside, unwrapped.
   const authed = (handler: Handler): Handler => async (request, params, url) => {
-    if (!isAwsSigned(request)) {
-      const name = params.name as string;
-      const authorizer = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec.authorizer;
-      // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded.
-      if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
-    }
+    const name = params.name as string;
+    const authorizer = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec.authorizer;
+    // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded.
+    if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
     return handler(request, params, url);
   };
+  const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, { apiKeys: options.apiKeys, aws: options.aws.auth }), params, url) });
   const protectedResource: Handler = async (_request, params, url) => {
     const name = params.name as string;
     const metadata = await options.authenticator.resourceMetadata(url, name, runtimes.find(name)?.version.spec.authorizer);
-    if (!metadata) throw new BerthError('not_found', `runtime "${name}" takes no bearer tokens, so it has no protected resource metadata`);
+    if (!metadata) throw new BerthError('not_found', `runtime "${name}" takes no OAuth tokens (its authorizer is not jwt), so it has no protected resource metadata`);
     return jsonResponse(200, metadata);
   };
-  const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger });
+  const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, scope });
   const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
@@ -96,7 +101,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   ]);
   const router = new Router().add(
     ...mcpRoutes,
-    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, mcp, invocations: authed(invocations) }),
+    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, authenticator: options.authenticator, mcp, invocations, nativeInvocations: authed(invocations) }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: authed(createCommandsEndpoint({ runtimes, sessions, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },
@@ -106,7 +111,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       pattern: '/metrics',
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
-    ...v1Routes({ runtimes, sessions, maxArtifactBytes: options.maxArtifactBytes }),
+    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes }).map(adminOnly),
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth }),
   );
 
@@ -121,8 +126,10 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       response = await handler(request, params, url);
     } catch (error) {
       if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
-      // AWS SDK callers get AgentCore's errors; MCP endpoints answer in JSON-RPC even when the request never reached one.
-      response = isAwsSigned(request)
+      // MCP endpoints answer in JSON-RPC even when the request never reached one (whatever its Authorization claims);
+      // AWS SDK callers get AgentCore's errors.
+      const mcpPath = url.pathname.startsWith('/runtimes/') && url.pathname.endsWith('/mcp');
+      response = !mcpPath && isAwsSigned(request)
         ? awsErrorResponse(error)
         : url.pathname.startsWith('/runtimes/')
           ? rpcErrorResponse(toBerthError(error), null)

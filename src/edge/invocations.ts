@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CHANNEL_INVOCATIONS_PATH } from '../core/channel.ts';
 import { BerthError, isBerthError, restErrorBody, toBerthError } from '../core/errors.ts';
 import { errorHeaders, jsonResponse } from '../core/http.ts';
-import { checkSessionId, mintSessionId } from '../core/ids.ts';
+import { checkSessionId } from '../core/ids.ts';
 import type { Params } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -10,6 +10,7 @@ import type { Lease, SessionManager } from '../sessions/manager.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer, type ChannelBody } from './mcp/channel-call.ts';
 import { streamRequestBody } from './node-bodies.ts';
 import { principalOf } from './auth/principal.ts';
+import type { SessionScope } from './auth/session-scope.ts';
 
 /** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
 export const REQUEST_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-request-id';
@@ -24,6 +25,8 @@ export interface InvocationsEndpointOptions {
   /** The largest invocation body; a larger one is refused (413). */
   maxBodyBytes: number;
   logger: Logger;
+  /** The session of an invocation that names none. */
+  scope: SessionScope;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface InvocationsEndpointOptions {
  * type; the session's lease is held until the answer is over. Errors are REST errors.
  */
 export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
-  const { runtimes, sessions, maxBodyBytes, logger } = options;
+  const { runtimes, sessions, maxBodyBytes, logger, scope } = options;
   return async (request: Request, params: Params, url: URL): Promise<Response> => {
     const runtime = params.name as string;
     let sessionId: string | undefined;
@@ -44,7 +47,7 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an http agent: call POST /runtimes/${runtime}/mcp`);
       }
       const given = request.headers.get(SESSION_HEADER);
-      sessionId = given === null ? mintSessionId() : checkSessionId(given);
+      sessionId = given === null ? scope.fresh(resolved.version.spec, runtime, principalOf(request)) : checkSessionId(given);
       const body = streamRequestBody(request, maxBodyBytes);
       lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
       const answer = await invokeAgent(lease, request.headers, body, request.signal);

@@ -256,10 +256,13 @@ export class SessionManager {
     return session;
   }
 
-  /** Stops a session's sandbox and forgets it; false when there is no such live session. */
-  async stop(sessionId: string): Promise<boolean> {
+  /**
+   * Stops a session's sandbox and forgets it; false when there is no such live session, or (given `as`) it is
+   * another principal's.
+   */
+  async stop(sessionId: string, as?: SessionPrincipal): Promise<boolean> {
     const session = this.#sessions.get(sessionId);
-    if (!session) return false;
+    if (!session || (as !== undefined && session.principal.key !== as.key)) return false;
     await this.#end(session, 'stopped');
     return true;
   }

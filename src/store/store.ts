@@ -36,6 +36,11 @@ export interface RuntimeSpec {
   network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
   /** Who may call the runtime's data plane; unset is `none` (anyone who reaches berth). */
   authorizer?: Authorizer;
+  /**
+   * `principal`: a request that names no session goes to its principal's own session of this runtime (one each),
+   * not a new one. Unset, every such request starts a session. Needs an authorizer.
+   */
+  sessionScope?: 'principal';
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
 }
@@ -43,17 +48,21 @@ export interface RuntimeSpec {
 /**
  * A runtime's inbound authorizer. `jwt` is AgentCore's customJWTAuthorizer: tokens from the issuer that
  * `discoveryUrl` (an OpenID configuration) names, signed with a key from its JWKS, for one of `allowedAudience`,
- * from one of `allowedClients` (`client_id`, else `azp`), holding every `requiredScopes` scope and meeting every
- * `requiredClaims` rule. Each list, when absent, checks nothing.
+ * from one of `allowedClients` (`client_id`, else `azp`), holding every `requiredScopes` scope and at least one
+ * `allowedScopes` scope (AgentCore's own field), and meeting every `requiredClaims` rule. Each list, when absent,
+ * checks nothing.
  */
 export type Authorizer =
   | { type: 'none' }
+  /** Bearer API keys berth issued for this runtime (`POST /v1/keys`), each naming the user it stands for. */
+  | { type: 'apiKey' }
   | {
       type: 'jwt';
       discoveryUrl: string;
       allowedAudience?: string[];
       allowedClients?: string[];
       requiredScopes?: string[];
+      allowedScopes?: string[];
       requiredClaims?: ClaimRule[];
     };
 
@@ -102,6 +111,24 @@ export interface ArtifactRecord {
   createdAt: string;
 }
 
+/**
+ * An API key berth issued: an admin key for the control plane, or a key to one runtime's data plane standing for one
+ * user. Only a hash of the key is kept; the key itself is shown once, when it is made.
+ */
+export interface ApiKeyRecord {
+  /** Public id, part of the key itself, so a key is found by id and then checked against its hash. */
+  id: string;
+  /** SHA-256 of the whole key, hex. */
+  hash: string;
+  /** `admin`, or the runtime whose data plane the key opens. */
+  scope: { kind: 'admin' } | { kind: 'runtime'; runtime: string };
+  /** Who a runtime key stands for: its sessions are this user's, and the server is told this user id. */
+  userId: string;
+  description?: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+
 export interface Store {
   /** Stores `spec` as the next version of runtime `name`, creating the runtime at version 1. Atomic. */
   putVersion(name: string, spec: RuntimeSpec): VersionRecord;
@@ -119,5 +146,11 @@ export interface Store {
   deleteEndpoint(runtime: string, name: string): boolean;
   putArtifact(record: ArtifactRecord): void;
   getArtifact(id: string): ArtifactRecord | undefined;
+  putApiKey(record: ApiKeyRecord): void;
+  getApiKey(id: string): ApiKeyRecord | undefined;
+  /** Keys newest first; `runtime` keeps that runtime's keys, `admin` the admin keys. */
+  listApiKeys(filter?: { runtime?: string; admin?: boolean }): ApiKeyRecord[];
+  /** Marks a key revoked at `at`; false when there is no such key or it was already revoked. */
+  revokeApiKey(id: string, at: string): boolean;
   close(): void;
 }

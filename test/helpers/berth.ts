@@ -12,7 +12,12 @@ export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
 export interface BerthNode {
   url: string;
   home: string;
+  /** The admin key berth made at its first start. */
+  adminKey: string;
+  /** The typed `/v1` client, with the admin key. */
   api: ApiClient;
+  /** `fetch` of a path of berth's control API, with the admin key. */
+  admin(path: string, init?: RequestInit): Promise<Response>;
   process: ChildProcess;
   /** Everything berth logged so far. */
   logs(): string;
@@ -95,10 +100,17 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
     });
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const adminKey = readFileSync(join(home, 'keys', 'admin-key'), 'utf8').trim();
   return {
     url,
     home,
-    api: new ApiClient(url),
+    adminKey,
+    api: new ApiClient(url, adminKey),
+    admin: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set('authorization', `Bearer ${adminKey}`);
+      return fetch(`${url}${path}`, { ...init, headers });
+    },
     process: child,
     logs: () => logs,
     stop: async () => {
@@ -123,6 +135,7 @@ export interface DeployOptions {
   driver?: 'bwrap' | 'gvisor';
   network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
   authorizer?: Record<string, unknown>;
+  sessionScope?: 'session' | 'principal';
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -143,5 +156,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.driver !== undefined) body.driver = options.driver;
   if (options.network !== undefined) body.network = options.network;
   if (options.authorizer !== undefined) body.authorizer = options.authorizer;
+  if (options.sessionScope !== undefined) body.sessionScope = options.sessionScope;
   return (await node.api.deploy(name, body)).version;
 }

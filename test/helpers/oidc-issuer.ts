@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 /**
- * A real OIDC issuer on loopback for tests: a discovery document, a JWKS, and tokens signed with jose. `rotate()`
+ * A real OIDC issuer on loopback for tests: a discovery document, a JWKS, tokens signed with jose, and a token
+ * endpoint that grants client credentials (client_secret_basic) to the clients `addClient` registers. `rotate()`
  * replaces the signing key, and the JWKS then holds only the new one.
  */
 export class TestIssuer {
@@ -12,6 +13,9 @@ export class TestIssuer {
   #key: SigningKey;
   #retired: Array<{ kid: string; privateKey: CryptoKey }> = [];
   jwksFetches = 0;
+  /** Every token request's form, in order. */
+  readonly tokenRequests: Array<Record<string, string>> = [];
+  readonly #clients = new Map<string, string>();
 
   private constructor(server: Server, url: string, key: SigningKey) {
     this.#server = server;
@@ -28,7 +32,14 @@ export class TestIssuer {
       const issuer = made.issuer;
       if (!issuer) return void res.writeHead(503).end();
       if (req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer: issuer.url, jwks_uri: `${issuer.url}/jwks`, token_endpoint: `${issuer.url}/token` }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(issuer.#discovery()));
+      } else if (req.url === '/token' && req.method === 'POST') {
+        let form = '';
+        req.setEncoding('utf8');
+        req.on('data', (chunk: string) => (form += chunk));
+        req.on('end', () => {
+          void issuer.#grant(req.headers.authorization, new URLSearchParams(form)).then(([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
+        });
       } else if (req.url === '/jwks') {
         issuer.jwksFetches++;
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [issuer.#key.jwk] }));
@@ -54,6 +65,36 @@ export class TestIssuer {
       .setExpirationTime(options.expiresIn ?? '5m');
     if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
     return jwt.sign(signer.privateKey);
+  }
+
+  /** Lets `id` get tokens for itself with `secret` (client credentials, HTTP Basic). */
+  addClient(id: string, secret: string): void {
+    this.#clients.set(id, secret);
+  }
+
+  #discovery(): Record<string, unknown> {
+    return {
+      issuer: this.url,
+      authorization_endpoint: `${this.url}/authorize`,
+      token_endpoint: `${this.url}/token`,
+      jwks_uri: `${this.url}/jwks`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+    };
+  }
+
+  /** A client-credentials grant: the token is the client's own (sub), for the resource asked for (aud). */
+  async #grant(authorization: string | undefined, form: URLSearchParams): Promise<[number, Record<string, unknown>]> {
+    this.tokenRequests.push(Object.fromEntries(form));
+    const [id, secret] = Buffer.from(/^Basic (.+)$/.exec(authorization ?? '')?.[1] ?? '', 'base64').toString().split(':');
+    if (id === undefined || this.#clients.get(id) !== secret) return [401, { error: 'invalid_client' }];
+    if (form.get('grant_type') !== 'client_credentials') return [400, { error: 'unsupported_grant_type' }];
+    const scope = form.get('scope') ?? '';
+    const token = await this.token({ sub: id, client: id, aud: form.get('resource') ?? 'berth-test', scope });
+    return [200, { access_token: token, token_type: 'Bearer', expires_in: 300, scope }];
   }
 
   async rotate(): Promise<void> {

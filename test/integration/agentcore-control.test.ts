@@ -149,6 +149,44 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
     await assert.rejects(control.send(new GetAgentRuntimeCommand({ agentRuntimeId })), ResourceNotFoundException);
   });
 
+  test("customJWTAuthorizer becomes the runtime's jwt authorizer, shown back as given", async () => {
+    const authorizerConfiguration = {
+      customJWTAuthorizer: {
+        discoveryUrl: 'https://idp.example.com/.well-known/openid-configuration',
+        allowedAudience: ['my-agents'],
+        allowedClients: ['client-a'],
+        allowedScopes: ['agents:invoke', 'agents:admin'],
+        customClaims: [
+          { inboundTokenClaimName: 'dept', inboundTokenClaimValueType: 'STRING' as const, authorizingClaimMatchValue: { claimMatchValue: { matchValueString: 'eng' }, claimMatchOperator: 'EQUALS' as const } },
+          { inboundTokenClaimName: 'groups', inboundTokenClaimValueType: 'STRING_ARRAY' as const, authorizingClaimMatchValue: { claimMatchValue: { matchValueStringList: ['a', 'b'] }, claimMatchOperator: 'CONTAINS_ANY' as const } },
+        ],
+      },
+    };
+    const created = await control.send(new CreateAgentRuntimeCommand(input('jwt_agent', { authorizerConfiguration })));
+    const got = await control.send(new GetAgentRuntimeCommand({ agentRuntimeId: created.agentRuntimeId }));
+    assert.deepEqual(got.authorizerConfiguration, authorizerConfiguration);
+    const native = (await node.admin('/v1/runtimes/jwt_agent').then((r) => r.json())) as { spec: { authorizer: unknown } };
+    assert.deepEqual(native.spec.authorizer, {
+      type: 'jwt',
+      discoveryUrl: 'https://idp.example.com/.well-known/openid-configuration',
+      allowedAudience: ['my-agents'],
+      allowedClients: ['client-a'],
+      allowedScopes: ['agents:invoke', 'agents:admin'],
+      requiredClaims: [
+        { claim: 'dept', operator: 'equals', value: 'eng' },
+        { claim: 'groups', operator: 'containsAny', value: ['a', 'b'] },
+      ],
+    });
+    await assert.rejects(
+      control.send(new CreateAgentRuntimeCommand(input('lattice_agent', { authorizerConfiguration: { customJWTAuthorizer: { ...authorizerConfiguration.customJWTAuthorizer, privateEndpoint: { managedVpcResource: { vpcIdentifier: 'vpc-1', subnetIds: ['s'], endpointIpAddressType: 'IPV4' } } } } }))),
+      (error) => error instanceof ValidationException && /customJWTAuthorizer.privateEndpoint is not supported/.test(error.message),
+    );
+    await assert.rejects(
+      control.send(new CreateAgentRuntimeCommand(input('badurl_agent', { authorizerConfiguration: { customJWTAuthorizer: { discoveryUrl: 'https://idp.example.com/keys' } } }))),
+      (error) => error instanceof ValidationException && /must end with \/.well-known\/openid-configuration/.test(error.message),
+    );
+  });
+
   test('errors arrive typed, with messages that say what to do', async () => {
     await assert.rejects(control.send(new GetAgentRuntimeCommand({ agentRuntimeId: 'missing_agent-AAAAAAAAAA' })), (error) => error instanceof ResourceNotFoundException && /missing_agent/.test(error.message));
     await assert.rejects(

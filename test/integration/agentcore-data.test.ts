@@ -192,7 +192,7 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
           error ? reject(new Error(`${args.join(' ')} failed: ${stderr}`)) : resolve(stdout),
         ),
       );
-    const artifact = (await run([BIN, 'push', await fixtureDir('counter-server'), '--url', node.url], {})).trim();
+    const artifact = (await run([BIN, 'push', await fixtureDir('counter-server'), '--url', node.url], { BERTH_HOME: node.home })).trim();
     assert.match(artifact, /^art_[a-z2-7]+$/);
     const out = await run([fileURLToPath(new URL('../../examples/agentcore-sdk.ts', import.meta.url)), artifact, 'increment', 'server.js', 'http'], {
       AWS_ENDPOINT_URL_BEDROCK_AGENTCORE: node.url,

@@ -11,6 +11,7 @@ import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
+import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { TestIssuer } from '../helpers/oidc-issuer.ts';
 
 describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
@@ -29,6 +30,11 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
       transport: 'http',
       port: 8080,
       authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'] },
+    });
+    // Tokens for this one are for the runtime itself: the audience is the resource its metadata names (RFC 8707).
+    await deploy(node, 'oauth', await fixtureDir('counter-server'), {
+      transport: 'stdio',
+      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: [`${node.url}/runtimes/oauth`], allowedClients: ['machine-1'], requiredScopes: ['mcp:call'] },
     });
   });
   after(async () => {
@@ -77,7 +83,7 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.equal(answer.status, 200);
     assert.deepEqual(toolText(answer), { count: 1 });
     const sessionId = answer.headers.get('x-amzn-bedrock-agentcore-runtime-session-id') as string;
-    const info = (await fetch(`${node.url}/v1/sessions/${sessionId}`).then((r) => r.json())) as { principal: string };
+    const info = (await node.admin(`/v1/sessions/${sessionId}`).then((r) => r.json())) as { principal: string };
     assert.equal(info.principal, 'alice');
   });
 
@@ -126,5 +132,41 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.ok(issuer.jwksFetches > fetchesBefore, 'berth fetched the key set again');
     const old = await call(await issuer.token({ sub: 'carol', key: 'retired' }));
     assert.equal(old.status, 401);
+  });
+
+  test('allowedScopes (AgentCore\'s) takes a token with any one of them', async () => {
+    await deploy(node, 'any-scope', await fixtureDir('counter-server'), {
+      transport: 'stdio',
+      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedScopes: ['agents:invoke', 'agents:admin'] },
+    });
+    const as = async (scope: string) => rawCall(node.url, 'any-scope', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${await issuer.token({ scope })}` } });
+    assert.equal((await as('profile agents:admin')).status, 200);
+    const refused = await as('profile');
+    assert.equal(refused.status, 403);
+    assert.match(refused.response.error?.message ?? '', /holds none of the scopes this runtime allows \(agents:invoke agents:admin\)/);
+    assert.match(refused.headers.get('www-authenticate') ?? '', /scope="agents:invoke agents:admin"/);
+  });
+
+  test("the official MCP client finds the issuer from the 401 and calls with a client-credentials token", async () => {
+    issuer.addClient('machine-1', 'machine-1-secret');
+    for (const mode of ['legacy', { pin: '2026-07-28' }] as const) {
+      const requestsBefore = issuer.tokenRequests.length;
+      const authProvider = new ClientCredentialsProvider({ clientId: 'machine-1', clientSecret: 'machine-1-secret', expectedIssuer: issuer.url });
+      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/oauth/mcp`), { authProvider });
+      const client = new Client({ name: 'headless-agent', version: '1.0.0' }, { versionNegotiation: { mode } });
+      try {
+        await client.connect(transport);
+        const result = await client.callTool({ name: 'increment', arguments: {} });
+        assert.match((result.content as Array<{ text: string }>)[0]?.text ?? '', /"count":\d+/, JSON.stringify(mode));
+      } finally {
+        await client.close();
+      }
+      const asked = issuer.tokenRequests.slice(requestsBefore);
+      assert.equal(asked.length, 1, `one token for the whole conversation (${JSON.stringify(mode)})`);
+      assert.deepEqual(asked[0], { grant_type: 'client_credentials', scope: 'mcp:call', resource: `${node.url}/runtimes/oauth` });
+    }
+    const sessions = await node.api.sessions('oauth');
+    assert.ok(sessions.length >= 1);
+    for (const session of sessions) assert.equal(session.principal, 'machine-1');
   });
 });

@@ -130,7 +130,7 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
       assert.equal(refused.status, 405);
       assert.equal(refused.headers.get('allow'), 'POST');
     }
-    const wrongVerb = await fetch(`${node.url}/v1/sessions/some-session`, { method: 'PATCH' });
+    const wrongVerb = await node.admin(`/v1/sessions/some-session`, { method: 'PATCH' });
     assert.equal(wrongVerb.status, 405);
     assert.equal(wrongVerb.headers.get('allow'), 'GET, DELETE');
   });
@@ -180,16 +180,16 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
   });
 
   test('the control plane answers bad deploys with what to fix', async () => {
-    const badJson = await fetch(`${node.url}/v1/runtimes/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
+    const badJson = await node.admin(`/v1/runtimes/x`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{' });
     assert.equal(badJson.status, 400);
-    const missing = await fetch(`${node.url}/v1/runtimes/x`, {
+    const missing = await node.admin(`/v1/runtimes/x`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ artifactId: 'art_aaaaaaaaaaaaaaaa', command: 'node s.js' }),
     });
     assert.equal(missing.status, 404);
     assert.match(((await missing.json()) as { error: { message: string } }).error.message, /POST \/v1\/artifacts/);
-    const invalid = await fetch(`${node.url}/v1/runtimes/x`, {
+    const invalid = await node.admin(`/v1/runtimes/x`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ artifactId: 'art_aaaaaaaaaaaaaaaa', command: '', transport: 'carrier-pigeon', env: { '1BAD': 'v' } }),
@@ -200,7 +200,7 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     assert.match(message, /transport/);
     assert.match(message, /1BAD/);
     // A NUL would end a variable early in the kernel, or smuggle options into bwrap's NUL-separated argument list.
-    const nul = await fetch(`${node.url}/v1/runtimes/x`, {
+    const nul = await node.admin(`/v1/runtimes/x`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ artifactId: 'art_aaaaaaaaaaaaaaaa', command: 'node\u0000s.js', env: { OK: 'a\u0000--bind\u0000/\u0000/host' } }),
@@ -209,7 +209,7 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
     const nulMessage = ((await nul.json()) as { error: { message: string } }).error.message;
     assert.match(nulMessage, /command: must not contain NUL/);
     assert.match(nulMessage, /env\.OK: must not contain NUL/);
-    const badName = await fetch(`${node.url}/v1/runtimes/has%20space`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const badName = await node.admin(`/v1/runtimes/has%20space`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(badName.status, 400);
   });
 });

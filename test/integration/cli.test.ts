@@ -19,19 +19,24 @@ interface Run {
   stderr: string;
 }
 
+/** The CLI with `BERTH_HOME` naming the home the test's nodes use: it finds the admin key berth made there. */
 function berth(...args: string[]): Promise<Run> {
+  return berthWith({ BERTH_HOME: home }, ...args);
+}
+
+function berthWith(env: Record<string, string>, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
 
-describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
-  const home = mkdtempSync(join(tmpdir(), 'berth-cli-'));
-  chmodSync(home, 0o711);
-  after(() => rmSync(home, { recursive: true, force: true }));
+const home = mkdtempSync(join(tmpdir(), 'berth-cli-'));
+chmodSync(home, 0o711);
+after(() => rmSync(home, { recursive: true, force: true }));
 
+describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   test('deploys, lists, stops, and keeps runtimes across a restart', async () => {
     const dir = await fixtureDir('counter-server');
     let node = await startBerth({ home });
@@ -65,7 +70,7 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     try {
       const runtimes = await berth('runtimes', '--url', node.url);
       assert.match(runtimes.stdout, /cli-counter\s+v2/);
-      const versions = (await (await fetch(`${node.url}/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string>; network?: unknown } }> };
+      const versions = (await (await node.admin(`/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string>; network?: unknown } }> };
       assert.deepEqual(versions.versions.map((v) => v.version), [1, 2]);
       assert.deepEqual(versions.versions[0]?.spec.env, { GREETING: 'hi' });
       assert.equal(versions.versions[0]?.spec.network, undefined);
@@ -108,7 +113,7 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
   });
 
   test('the server refuses what only it can check, and the command says so', async () => {
-    const node = await startBerth();
+    const node = await startBerth({ home });
     try {
       const dir = await fixtureDir('counter-server');
       const badName = await berth('deploy', dir, '--name', '9lives', '--command', 'node s.js', '--url', node.url);
@@ -122,6 +127,50 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       assert.match(badAllow.stderr, /"exa mple.com" is neither a host name/);
     } finally {
       await node.stop();
+    }
+  });
+
+  test('keys: made, listed and revoked; the control API opens to an admin key only', async () => {
+    const node = await startBerth({ home });
+    const elsewhere = mkdtempSync(join(tmpdir(), 'berth-cli-nokey-'));
+    try {
+      const keyless = await berthWith({ BERTH_HOME: elsewhere }, 'runtimes', '--url', node.url);
+      assert.equal(keyless.code, 1);
+      assert.match(keyless.stderr, /needs an admin key/);
+      assert.match(keyless.stderr, /no admin key: BERTH_ADMIN_KEY is unset and .*berth-cli-nokey-.*\/keys\/admin-key cannot be read/);
+
+      const made = await berth('keys', 'create', '--admin', '--description', 'ci', '--url', node.url);
+      assert.equal(made.code, 0, made.stderr);
+      const adminKey = made.stdout.trim();
+      assert.match(adminKey, /^berth_[a-z2-7]{16}_[A-Za-z0-9_-]{43}$/);
+      assert.match(made.stderr, /made key [a-z2-7]{16} \(admin\); berth shows it only now/);
+      const withKey = await berthWith({ BERTH_HOME: elsewhere, BERTH_ADMIN_KEY: adminKey }, 'runtimes', '--url', node.url);
+      assert.equal(withKey.code, 0, withKey.stderr);
+
+      const dir = await fixtureDir('counter-server');
+      assert.equal((await berth('deploy', dir, '--name', 'keyed', '--command', 'node server.js stdio', '--transport', 'stdio', '--authorizer', 'apiKey', '--url', node.url)).code, 0);
+      const runtimeKey = await berth('keys', 'create', '--runtime', 'keyed', '--user', 'alice', '--url', node.url);
+      assert.equal(runtimeKey.code, 0, runtimeKey.stderr);
+      assert.match(runtimeKey.stderr, /runtime keyed, user alice/);
+      const asRuntimeKey = await berthWith({ BERTH_HOME: elsewhere, BERTH_ADMIN_KEY: runtimeKey.stdout.trim() }, 'sessions', '--url', node.url);
+      assert.equal(asRuntimeKey.code, 1);
+      assert.match(asRuntimeKey.stderr, /this key opens runtime "keyed"'s sessions, not berth's control API/);
+
+      const listed = await berth('keys', '--url', node.url);
+      assert.match(listed.stdout, /^ID\s+OPENS\s+USER\s+CREATED\s+REVOKED\s+DESCRIPTION/);
+      assert.match(listed.stdout, /runtime:keyed\s+alice/);
+      assert.doesNotMatch(listed.stdout, /berth_/, 'a list never shows a key');
+      const id = /made key ([a-z2-7]{16})/.exec(made.stderr)?.[1] as string;
+      assert.deepEqual(await berth('keys', 'revoke', id, '--url', node.url), { code: 0, stdout: `revoked ${id}\n`, stderr: '' });
+      const revoked = await berthWith({ BERTH_HOME: elsewhere, BERTH_ADMIN_KEY: adminKey }, 'runtimes', '--url', node.url);
+      assert.equal(revoked.code, 1);
+      assert.match(revoked.stderr, /the admin key is unknown or was revoked/);
+      const usage = await berth('keys', 'create', '--url', node.url);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /--runtime NAME \(its sessions\) or --admin/);
+    } finally {
+      await node.stop();
+      rmSync(elsewhere, { recursive: true, force: true });
     }
   });
 

@@ -146,7 +146,7 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
           assert.deepEqual((await events.next()).value, { stdout: 'started\n' });
           // The background sleep may still be between fork and exec, when its command line reads empty for a moment.
           await waitFor(() => hostProcessesWith(`sleep ${marker}`) === 2, 'the shell and its background sleep to run');
-          if (ending === 'stop') assert.equal((await fetch(`${node.url}/v1/sessions/${s}`, { method: 'DELETE' })).status, 200);
+          if (ending === 'stop') assert.equal((await node.admin(`/v1/sessions/${s}`, { method: 'DELETE' })).status, 200);
           else await assert.rejects(client.call('crash'));
           await assert.rejects(async () => {
             for (let next = await events.next(); !next.done; next = await events.next()) assert.ok(!('exit' in next.value), 'no exit for a command whose sandbox ended');

@@ -74,7 +74,7 @@ for (const driver of DRIVERS) {
         assert.match(refused.stdout, /^HTTP\/1.1 403 /, `${target}: ${refused.stdout}`);
         assert.match(refused.stdout, why, target);
       }
-      const logs = (await fetch(`${node.url}/v1/sessions/${session}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
+      const logs = (await node.admin(`/v1/sessions/${session}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
       assert.ok(logs.lines.some((line) => /egress to localhost:\d+ refused: localhost resolves to/.test(line.line)), 'refusals are in the session log');
     });
 
@@ -96,7 +96,7 @@ for (const driver of DRIVERS) {
     });
 
     test('a bad allowlist is refused at deploy, naming the entry', async () => {
-      const response = await fetch(`${node.url}/v1/runtimes/bad`, {
+      const response = await node.admin(`/v1/runtimes/bad`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ artifactId: 'art_aaaa', command: 'node server.js', network: { mode: 'egress', allow: ['exa mple.com'] } }),

@@ -17,7 +17,7 @@ import { connectSession } from '../helpers/mcp.ts';
 const HOST_KERNEL = readFileSync('/proc/version', 'utf8').trim();
 
 async function sessionDriver(node: BerthNode, id: string): Promise<string> {
-  const view = (await fetch(`${node.url}/v1/sessions/${id}`).then((r) => r.json())) as { driver?: string };
+  const view = (await node.admin(`/v1/sessions/${id}`).then((r) => r.json())) as { driver?: string };
   return view.driver ?? '';
 }
 
@@ -42,7 +42,7 @@ describe('a runtime chooses gVisor', { skip: BwrapDriver.unsupportedReason() ?? 
       assert.deepEqual(await plain.call('increment'), { count: 1 });
       assert.equal(await sessionDriver(node, strong.sessionId), 'gvisor');
       assert.equal(await sessionDriver(node, plain.sessionId), 'bwrap');
-      const spec = (await fetch(`${node.url}/v1/runtimes/strong`).then((r) => r.json())) as { spec: { driver?: string } };
+      const spec = (await node.admin(`/v1/runtimes/strong`).then((r) => r.json())) as { spec: { driver?: string } };
       assert.equal(spec.spec.driver, 'gvisor');
       const kernel = await runCommand(node.url, 'strong', strong.sessionId, 'cat /proc/version');
       assert.notEqual(kernel.stdout.trim(), HOST_KERNEL, "the gVisor session's kernel is not the host's");
@@ -54,7 +54,7 @@ describe('a runtime chooses gVisor', { skip: BwrapDriver.unsupportedReason() ?? 
   });
 
   test('a driver a runtime may not choose is refused at deploy', async () => {
-    const response = await fetch(`${node.url}/v1/runtimes/loose`, {
+    const response = await node.admin(`/v1/runtimes/loose`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ artifactId: 'art_aaaa', command: 'node server.js', driver: 'process' }),

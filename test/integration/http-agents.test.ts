@@ -257,7 +257,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.deepEqual(await invokeJson('agent-idle', { action: 'increment' }, healthy), { count: 1 });
     await waitFor(async () => (await session('agent-idle', busy))?.busy === true, 'the busy agent to show as busy');
     await waitFor(async () => (await session('agent-idle', healthy)) === undefined, 'the healthy session to idle away');
-    const ended = (await (await fetch(`${node.url}/v1/sessions/${healthy}`)).json()) as { reason: string };
+    const ended = (await (await node.admin(`/v1/sessions/${healthy}`)).json()) as { reason: string };
     assert.equal(ended.reason, 'idle');
     assert.ok(Date.now() - busySince < 4000, 'the healthy session ended while the other was busy');
     const info = await session('agent-idle', busy);
@@ -268,7 +268,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.deepEqual(await invokeJson('agent-idle', { action: 'stats' }, busy), { count: 1, aborted: 0, busy: true });
     await waitFor(async () => (await session('agent-idle', busy)) === undefined, 'the busy session to idle away once its work is done');
     assert.ok(Date.now() - busySince >= 4000, 'not before its work was done');
-    assert.equal(((await (await fetch(`${node.url}/v1/sessions/${busy}`)).json()) as { reason: string }).reason, 'idle');
+    assert.equal(((await (await node.admin(`/v1/sessions/${busy}`)).json()) as { reason: string }).reason, 'idle');
   });
 
   test('an MCP runtime at /invocations and an http agent at /mcp get errors that name the right endpoint', async () => {

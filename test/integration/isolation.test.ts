@@ -145,8 +145,8 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
       await hog.call('increment');
       await assert.rejects(hog.call('hog_memory', { mb: 600 }), /server_crashed|exited/);
       assert.deepEqual(await b.call('increment'), await b.call('get_count'));
-      await waitFor(async () => (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json()) as { state: string }).state === 'ended', 'the hog session to end');
-      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
+      await waitFor(async () => (await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json()) as { state: string }).state === 'ended', 'the hog session to end');
+      const ended = (await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
       assert.equal(ended.exit.limit, 'memory');
       assert.deepEqual(await hog.call('increment'), { count: 1 }, 'the hog session starts fresh');
     } finally {
@@ -163,7 +163,7 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
       const info = (await node.api.sessions()).find((s) => s.id === bomb.sessionId);
       const uid = uidOf(info?.pid as number);
       assert.ok(pidsOfUid(uid).length > result.started);
-      await fetch(`${node.url}/v1/sessions/${bomb.sessionId}`, { method: 'DELETE' });
+      await node.admin(`/v1/sessions/${bomb.sessionId}`, { method: 'DELETE' });
       assert.deepEqual(pidsOfUid(uid), [], 'every process of the stopped sandbox is gone');
     } finally {
       await bomb.close();

@@ -125,7 +125,7 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
     try {
       await client.callTool({ name: 'increment', arguments: {} });
       const sessionId = transport.sessionId as string;
-      const stop = await fetch(`${node.url}/v1/sessions/${sessionId}`, { method: 'DELETE' });
+      const stop = await node.admin(`/v1/sessions/${sessionId}`, { method: 'DELETE' });
       assert.equal(stop.status, 200);
       for (const message of [
         { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_count', arguments: {} } },

@@ -22,7 +22,7 @@ interface Recorded {
 }
 
 async function sessionOf(node: BerthNode, id: string): Promise<Recorded> {
-  return (await fetch(`${node.url}/v1/sessions/${id}`).then((r) => r.json())) as Recorded;
+  return (await node.admin(`/v1/sessions/${id}`).then((r) => r.json())) as Recorded;
 }
 
 /** Waits until the session records `limit`, then checks what it did, and that the session's log and berth's say so. */
@@ -32,7 +32,7 @@ async function recorded(node: BerthNode, id: string, limit: string, effect: stri
   assert.equal(entry?.effect, effect);
   assert.match(entry?.detail ?? '', detail);
   assert.ok((entry?.count ?? 0) >= 1 && Date.parse(entry?.firstAt ?? '') <= Date.parse(entry?.lastAt ?? ''));
-  const logs = (await fetch(`${node.url}/v1/sessions/${id}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
+  const logs = (await node.admin(`/v1/sessions/${id}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
   assert.ok(logs.lines.some((line) => line.line === `berth: ${entry?.detail}` || (line.line.startsWith('berth: ') && detail.test(line.line))), `the session's log says it: ${JSON.stringify(logs.lines.slice(-5))}`);
   assert.match(node.logs(), new RegExp(`session reached a limit.*session=${id}.*limit=${limit}|session=${id}.*session reached a limit.*limit=${limit}`));
 }
@@ -56,9 +56,9 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
   });
 
   test("a runtime's own limits are kept with its version and shown back; the node's defaults fill the rest", async () => {
-    const small = (await fetch(`${node.url}/v1/runtimes/small`).then((r) => r.json())) as { spec: { limits?: unknown } };
+    const small = (await node.admin(`/v1/runtimes/small`).then((r) => r.json())) as { spec: { limits?: unknown } };
     assert.deepEqual(small.spec.limits, SMALL);
-    const roomy = (await fetch(`${node.url}/v1/runtimes/roomy`).then((r) => r.json())) as { spec: { limits?: unknown } };
+    const roomy = (await node.admin(`/v1/runtimes/roomy`).then((r) => r.json())) as { spec: { limits?: unknown } };
     assert.equal(roomy.spec.limits, undefined);
   });
 
@@ -107,8 +107,8 @@ for (const driver of DRIVERS) describe(`per-runtime limits on the ${driver.name}
     try {
       await other.call('increment');
       await assert.rejects(hog.call('hog_memory', { mb: 160 }), /server_crashed|exited/);
-      await waitFor(async () => ((await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { state: string }).state === 'ended', 'the hog to end');
-      const ended = (await fetch(`${node.url}/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } } & Recorded;
+      await waitFor(async () => ((await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { state: string }).state === 'ended', 'the hog to end');
+      const ended = (await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } } & Recorded;
       assert.equal(ended.exit.limit, 'memory');
       assert.deepEqual(ended.limits.filter((entry) => entry.limit === 'memory').map((entry) => [entry.effect, entry.detail]), [['ended', 'the kernel ended the sandbox at its memory limit of 96 MB']]);
       assert.match(node.logs(), new RegExp(`session=${hog.sessionId} .*limit=memory`), "berth's log says why too");

@@ -21,7 +21,7 @@ interface Logs {
 describe('per-session logs', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
   const logs = async (id: string, query = ''): Promise<Logs> => {
-    const response = await fetch(`${node.url}/v1/sessions/${id}/logs${query}`);
+    const response = await node.admin(`/v1/sessions/${id}/logs${query}`);
     assert.equal(response.status, 200, await response.clone().text());
     return (await response.json()) as Logs;
   };
@@ -68,7 +68,7 @@ describe('per-session logs', { skip: BwrapDriver.unsupportedReason() ?? false },
       assert.ok(kept.dropped > 4000, `dropped ${kept.dropped}`);
       assert.ok(kept.lines.reduce((sum, entry) => sum + entry.line.length, 0) <= 4096);
       assert.deepEqual((await logs(s.sessionId, '?tail=2')).lines.map((entry) => entry.line), ['flood line 4998', 'flood line 4999']);
-      assert.equal((await fetch(`${node.url}/v1/sessions/${s.sessionId}/logs?tail=x`)).status, 400);
+      assert.equal((await node.admin(`/v1/sessions/${s.sessionId}/logs?tail=x`)).status, 400);
       assert.ok(((await s.call('increment')) as { count: number }).count === 1, 'the session goes on');
     } finally {
       await s.close();
@@ -80,17 +80,17 @@ describe('per-session logs', { skip: BwrapDriver.unsupportedReason() ?? false },
     await s.call('write_stderr', { text: 'last words' });
     await waitFor(async () => (await logs(s.sessionId)).lines.some((entry) => entry.line === 'last words'), 'the line to arrive');
     await s.close();
-    assert.equal((await fetch(`${node.url}/v1/sessions/${s.sessionId}`, { method: 'DELETE' })).status, 200);
+    assert.equal((await node.admin(`/v1/sessions/${s.sessionId}`, { method: 'DELETE' })).status, 200);
     const kept = await logs(s.sessionId);
     assert.equal(kept.live, false);
     assert.ok(kept.lines.some((entry) => entry.line === 'last words'));
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [BIN, 'logs', s.sessionId, '--url', node.url], { env: { PATH: process.env.PATH } }, (error, stdout, stderr) =>
+      execFile(process.execPath, [BIN, 'logs', s.sessionId, '--url', node.url], { env: { PATH: process.env.PATH, BERTH_HOME: node.home } }, (error, stdout, stderr) =>
         error ? reject(new Error(stderr)) : resolve(stdout),
       ),
     );
     assert.match(out, /^\d{4}-\d\d-\d\dT[\d:.]+Z last words$/m);
     assert.match(out, /\(the session has ended\)\n$/);
-    assert.equal((await fetch(`${node.url}/v1/sessions/${randomUUID()}/logs`)).status, 404);
+    assert.equal((await node.admin(`/v1/sessions/${randomUUID()}/logs`)).status, 404);
   });
 });

@@ -69,7 +69,7 @@ for (const driver of DRIVERS) {
         assert.ok(hostProcessesOf(sandboxId).length > 0, 'the host sees the sandbox in its cgroups');
         assert.ok(cgroupsOf(sandboxId).length > 0, 'the sandbox has cgroups');
         assert.ok(existsSync(join(node.home, driver.stateDir, sandboxId)), 'the sandbox has a private directory');
-        assert.equal((await fetch(`${node.url}/v1/sessions/${id}`, { method: 'DELETE' })).status, 200);
+        assert.equal((await node.admin(`/v1/sessions/${id}`, { method: 'DELETE' })).status, 200);
       } finally {
         await first.close();
       }

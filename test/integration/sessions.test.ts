@@ -66,7 +66,7 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
     const s = await connectSession(node.url, 'counter-stdio');
     try {
       await s.call('increment');
-      const response = await fetch(`${node.url}/v1/sessions/${s.sessionId}`);
+      const response = await node.admin(`/v1/sessions/${s.sessionId}`);
       assert.equal(response.status, 200);
       const info = (await response.json()) as Record<string, unknown>;
       assert.equal(info.runtime, 'counter-stdio');
@@ -75,7 +75,7 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
       assert.ok(Date.parse(info.createdAt as string) <= Date.parse(info.lastActiveAt as string));
       assert.ok(Number.isInteger(info.pid) && (info.pid as number) > 0);
       assert.ok((info.memoryBytes as number) > 0);
-      const list = (await (await fetch(`${node.url}/v1/sessions?runtime=counter-stdio`)).json()) as { sessions: Array<{ id: string }> };
+      const list = (await (await node.admin(`/v1/sessions?runtime=counter-stdio`)).json()) as { sessions: Array<{ id: string }> };
       assert.ok(list.sessions.some((entry) => entry.id === s.sessionId));
     } finally {
       await s.close();
@@ -89,10 +89,10 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
       await s.call('write_file', { name: 'gone.txt', content: 'x' });
       const before = (await node.api.sessions()).find((entry) => entry.id === s.sessionId);
       assert.ok(before?.pid);
-      const stopped = await fetch(`${node.url}/v1/sessions/${s.sessionId}`, { method: 'DELETE' });
+      const stopped = await node.admin(`/v1/sessions/${s.sessionId}`, { method: 'DELETE' });
       assert.equal(stopped.status, 200);
       assert.throws(() => process.kill(before.pid as number, 0), /ESRCH/, 'the sandbox process is gone');
-      const ended = (await (await fetch(`${node.url}/v1/sessions/${s.sessionId}`)).json()) as { state: string; reason: string };
+      const ended = (await (await node.admin(`/v1/sessions/${s.sessionId}`)).json()) as { state: string; reason: string };
       assert.deepEqual([ended.state, ended.reason], ['ended', 'stopped']);
       assert.deepEqual(await s.call('increment'), { count: 1 });
       assert.deepEqual(await s.call('list_files'), { ok: true, value: [] });
@@ -111,7 +111,7 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
       assert.deepEqual(await s.call('wait', { ms: 2500 }), { waited: 2500, cancelled: false });
       assert.deepEqual(await s.call('increment'), { count: 2 });
       await waitFor(async () => (await node.api.sessions('short-idle')).every((entry) => entry.id !== s.sessionId), 'the idle session to end');
-      const ended = (await (await fetch(`${node.url}/v1/sessions/${s.sessionId}`)).json()) as { reason: string };
+      const ended = (await (await node.admin(`/v1/sessions/${s.sessionId}`)).json()) as { reason: string };
       assert.equal(ended.reason, 'idle');
       assert.deepEqual(await s.call('increment'), { count: 1 });
     } finally {
@@ -126,7 +126,7 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
       // The call would run 60 s; the session's 2 s lifetime ends it, call and all.
       await assert.rejects(s.call('wait', { ms: 60_000 }));
       await waitFor(async () => (await node.api.sessions('short-life')).every((entry) => entry.id !== s.sessionId), 'the session to reach its lifetime');
-      const ended = (await (await fetch(`${node.url}/v1/sessions/${s.sessionId}`)).json()) as { reason: string };
+      const ended = (await (await node.admin(`/v1/sessions/${s.sessionId}`)).json()) as { reason: string };
       assert.equal(ended.reason, 'lifetime');
       assert.deepEqual(await s.call('increment'), { count: 1 });
     } finally {
@@ -157,7 +157,7 @@ describe('sessions on the bwrap driver', { skip: unsupported ?? false }, () => {
     assert.equal(second.headers.get(SESSION_HEADER), minted);
     const message = (await second.json()) as { result: { content: Array<{ text: string }> } };
     assert.deepEqual(JSON.parse(message.result.content[0]?.text ?? ''), { count: 2 });
-    await fetch(`${node.url}/v1/sessions/${minted}`, { method: 'DELETE' });
+    await node.admin(`/v1/sessions/${minted}`, { method: 'DELETE' });
   });
 
   test('concurrent first requests of one new session share one sandbox', async () => {

@@ -88,7 +88,7 @@ for (const driver of DRIVERS) {
         const result = (await hostile.call('attempt', { name: 'exhaust memory', target })) as { escaped: boolean; detail: string };
         return result;
       } catch (error) {
-        const session = async (): Promise<{ state?: string; exit?: { limit?: string } }> => (await fetch(`${node.url}/v1/sessions/${hostile.sessionId}`)).json() as Promise<{ state?: string; exit?: { limit?: string } }>;
+        const session = async (): Promise<{ state?: string; exit?: { limit?: string } }> => (await node.admin(`/v1/sessions/${hostile.sessionId}`)).json() as Promise<{ state?: string; exit?: { limit?: string } }>;
         await waitFor(async () => (await session()).state === 'ended', 'the hostile session to end');
         const ended = await session();
         return { escaped: ended.exit?.limit !== 'memory', detail: `session ended at its ${ended.exit?.limit ?? '?'} limit (${(error as Error).message.includes('server_crashed') ? 'its call failed: server_crashed' : (error as Error).message})` };

@@ -35,9 +35,9 @@ export async function readVerified(request: Request, url: URL, auth: AwsAuth, li
  */
 export function streamVerified(request: Request, url: URL, auth: AwsAuth): Request {
   if (auth.mode === 'off') return request;
+  verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
   const declared = request.headers.get('x-amz-content-sha256');
   if (declared === null) throw new BerthError('forbidden', 'a streamed request must carry X-Amz-Content-SHA256 (the AWS SDK sends it)');
-  verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
   if (declared === UNSIGNED_PAYLOAD || !request.body) return request;
   const hash = createHash('sha256');
   let held: Uint8Array | undefined;

@@ -5,7 +5,7 @@ import { parseCommandRequest, type CommandEvent } from '../../core/channel-comma
 import { runCommand } from '../commands.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { chunkEvent, EVENT_STREAM_CONTENT_TYPE, exceptionEvent } from './event-stream.ts';
-import { ANONYMOUS } from '../auth/principal.ts';
+import type { Principal } from '../auth/principal.ts';
 
 export interface CommandStreamInput {
   sessions: SessionManager;
@@ -14,6 +14,8 @@ export interface CommandStreamInput {
   /** InvokeAgentRuntimeCommand's body: `{command, timeout}`. */
   body: { command?: unknown; timeout?: unknown };
   signal: AbortSignal;
+  /** Who runs the command: the session must be theirs, or is made theirs. */
+  principal: Principal;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface CommandStreamInput {
 export async function commandEventStream(input: CommandStreamInput): Promise<Readable & { headers: Record<string, string> }> {
   // Checked before the session is made, so a bad request costs no sandbox.
   const request = parseCommandRequest(input.body.timeout === undefined ? { command: input.body.command } : { command: input.body.command, timeoutSeconds: input.body.timeout });
-  const lease = await input.sessions.acquire(input.sessionId, input.target, ANONYMOUS);
+  const lease = await input.sessions.acquire(input.sessionId, input.target, input.principal);
   let events: AsyncIterable<CommandEvent>;
   try {
     events = await runCommand(lease, request, input.signal);

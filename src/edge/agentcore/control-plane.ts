@@ -4,6 +4,7 @@ import { DEFAULT_ENDPOINT, type RuntimeService } from '../../control/runtimes.ts
 import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
 import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
 import { readVerified, type AwsAuth } from './auth.ts';
+import { parseInput } from '../../control/validation.ts';
 import { awsErrorResponse } from './errors.ts';
 import { IdempotencyCache } from './idempotency.ts';
 import {
@@ -11,7 +12,6 @@ import {
   CreateRuntimeInput,
   deployInputOf,
   endpointView,
-  parseInput,
   runtimeSummary,
   runtimeView,
   UpdateRuntimeInput,
@@ -54,7 +54,7 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
   return [
     route('PUT', '/runtimes', (body) =>
       tokens.run('CreateAgentRuntime', body.clientToken, body, async () => {
-        const input = parseInput(CreateRuntimeInput, body);
+        const input = parseInput(CreateRuntimeInput, body, 'the request is not valid');
         checkAgentRuntimeName(input.agentRuntimeName);
         if (runtimes.list().some((r) => r.name === input.agentRuntimeName)) {
           throw new BerthError('conflict', `an agent runtime named ${input.agentRuntimeName} already exists; update it, or delete it first`);
@@ -80,7 +80,7 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
     route('PUT', '/runtimes/:runtimeId', (body, params) =>
       tokens.run('UpdateAgentRuntime', body.clientToken, { body, params }, async () => {
         const runtime = byId(params);
-        const input = parseInput(UpdateRuntimeInput, body);
+        const input = parseInput(UpdateRuntimeInput, body, 'the request is not valid');
         const deploy = deployInputOf(input);
         const previous = runtimes.version(runtime.name, runtime.latestVersion).spec.agentcore?.tags;
         if (previous !== undefined) (deploy.agentcore as Record<string, unknown>).tags = previous;

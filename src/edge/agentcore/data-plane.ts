@@ -8,7 +8,10 @@ import type { RuntimeRecord } from '../../store/store.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { runtimeIdOf, type AwsIdentity } from './arn.ts';
-import { isAwsSigned, readVerified, streamVerified, type AwsAuth } from './auth.ts';
+import { isAwsSigned, streamVerified, type AwsAuth } from './auth.ts';
+import { readBody } from '../../core/http.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { ANONYMOUS, setPrincipal, type Principal } from '../auth/principal.ts';
 import { commandEventStream } from './command-stream.ts';
 import { awsErrorResponse } from './errors.ts';
 
@@ -22,10 +25,18 @@ export interface DataPlaneOptions {
   identity: AwsIdentity;
   auth: AwsAuth;
   logger: Logger;
-  /** The MCP endpoint and the native invocations endpoint, which an invocation of each kind of runtime goes to. */
+  authenticator: Authenticator;
+  /**
+   * The MCP endpoint and the invocations endpoint, which an invocation of each kind of runtime goes to once its
+   * caller is admitted here; `nativeInvocations` is berth's own invocations route, which admits its callers itself.
+   */
   mcp: Handler;
   invocations: Handler;
+  nativeInvocations: Handler;
 }
+
+/** AgentCore's words when a caller signs for a token runtime, or brings a token to a SigV4 one. */
+const METHOD_MISMATCH = 'Authorization method mismatch. The agent is configured for a different authorization method than what was used in your request. (OAuth or SigV4)';
 
 /**
  * AgentCore Runtime's data plane (`bedrock-agentcore`): InvokeAgentRuntime, StopRuntimeSession and
@@ -49,6 +60,25 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     }
     return checkSessionId(given);
   };
+  /**
+   * AgentCore's inbound auth, checked before anything is made: a runtime with an authorizer takes its own bearer
+   * credentials and never SigV4; any other takes SigV4 (berth's AWS keys) and acts as the anonymous principal. The
+   * request handed back carries its body checked against the signature as it streams.
+   */
+  const admit = async (request: Request, params: Params, url: URL): Promise<{ request: Request; runtime: RuntimeRecord; principal: Principal }> => {
+    const signed = isAwsSigned(request);
+    const checked = signed ? streamVerified(request, url, auth) : request;
+    const runtime = runtimeOf(params, url);
+    const authorizer = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version.spec.authorizer;
+    if (authorizer === undefined || authorizer.type === 'none') {
+      // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
+      return { request: signed ? checked : streamVerified(request, url, auth), runtime, principal: ANONYMOUS };
+    }
+    if (signed) throw new BerthError('forbidden', METHOD_MISMATCH);
+    const principal = await options.authenticator.authenticate(request, url, runtime.name, authorizer);
+    setPrincipal(request, principal);
+    return { request, runtime, principal };
+  };
   const guarded =
     (handler: (request: Request, params: Params, url: URL) => Promise<Response>): Handler =>
     async (request, params, url) => {
@@ -60,15 +90,14 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     };
 
   const invoke = guarded(async (request, params, url) => {
-    const verified = streamVerified(request, url, auth);
-    const runtime = runtimeOf(params, url);
+    const { request: admitted, runtime } = await admit(request, params, url);
     sessionOf(request, false);
     const qualifier = url.searchParams.get('qualifier') ?? undefined;
     const protocol = runtimes.resolve(runtime.name, qualifier).version.spec.protocol;
     const target = new URL(`${url.origin}/runtimes/${encodeURIComponent(runtime.name)}/${protocol === 'mcp' ? 'mcp' : 'invocations'}`);
     if (qualifier !== undefined) target.searchParams.set('endpoint', qualifier);
     const handler = protocol === 'mcp' ? options.mcp : options.invocations;
-    const answer = await handler(verified, { name: runtime.name }, target);
+    const answer = await handler(admitted, { name: runtime.name }, target);
     return answer.status < 300 ? answer : failedAnswer(answer);
   });
 
@@ -76,19 +105,19 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     {
       method: 'POST',
       pattern: '/runtimes/:name/invocations',
-      handler: (request, params, url) => (isAwsSigned(request) || (params.name as string).startsWith('arn:') ? invoke(request, params, url) : options.invocations(request, params, url)),
+      handler: (request, params, url) => (isAwsSigned(request) || (params.name as string).startsWith('arn:') ? invoke(request, params, url) : options.nativeInvocations(request, params, url)),
     },
     {
       method: 'POST',
       pattern: '/runtimes/:name/stopruntimesession',
       handler: guarded(async (request, params, url) => {
-        await readVerified(request, url, auth, MAX_SMALL_BODY);
-        const runtime = runtimeOf(params, url);
+        const { request: admitted, runtime, principal } = await admit(request, params, url);
+        await readBody(admitted, MAX_SMALL_BODY);
         const id = sessionOf(request, true) as string;
-        if (sessions.get(id)?.runtime !== runtime.name) {
+        // Another principal's session answers as if there were none.
+        if (sessions.get(id)?.runtime !== runtime.name || !(await sessions.stop(id, principal))) {
           throw new BerthError('session_not_found', `runtime ${runtime.id} has no live session ${id}`);
         }
-        await sessions.stop(id);
         return new Response('{}', { status: 200, headers: { 'content-type': 'application/json', [SESSION_HEADER]: id } });
       }),
     },
@@ -96,8 +125,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
       method: 'POST',
       pattern: '/runtimes/:name/commands',
       handler: guarded(async (request, params, url) => {
-        const raw = await readVerified(request, url, auth, MAX_SMALL_BODY);
-        const runtime = runtimeOf(params, url);
+        const { request: admitted, runtime, principal } = await admit(request, params, url);
+        const raw = await readBody(admitted, MAX_SMALL_BODY);
         const sessionId = sessionOf(request, true) as string;
         let body: { command?: unknown; timeout?: unknown };
         try {
@@ -106,7 +135,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
           throw new BerthError('parse_error', 'the request body is not valid JSON: send {"command": "…", "timeout": 300}');
         }
         const resolved = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined);
-        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: request.signal });
+        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: request.signal, principal });
         return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: stream.headers });
       }),
     },

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { BerthError } from '../../core/errors.ts';
+import { parseInput } from '../../control/validation.ts';
 import type { EndpointRecord, RuntimeRecord, VersionRecord } from '../../store/store.ts';
 import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
 
@@ -25,6 +26,26 @@ const Lifecycle = z.object({
   maxLifetime: z.number().int().min(60).max(1_209_600).optional(),
 });
 
+const ClaimMatch = z.object({
+  inboundTokenClaimName: z.string(),
+  inboundTokenClaimValueType: z.enum(['STRING', 'STRING_ARRAY']),
+  authorizingClaimMatchValue: z.object({
+    claimMatchValue: z.object({ matchValueString: z.string().optional(), matchValueStringList: z.array(z.string()).optional() }),
+    claimMatchOperator: z.enum(['EQUALS', 'CONTAINS', 'CONTAINS_ANY']),
+  }),
+});
+
+/** AgentCore's customJWTAuthorizer, the parts berth runs; the rest is refused by name below. */
+const CustomJwtAuthorizer = z
+  .object({
+    discoveryUrl: z.string(),
+    allowedAudience: z.array(z.string()).optional(),
+    allowedClients: z.array(z.string()).optional(),
+    allowedScopes: z.array(z.string()).optional(),
+    customClaims: z.array(ClaimMatch).optional(),
+  })
+  .loose();
+
 /** The members CreateAgentRuntime and UpdateAgentRuntime share. */
 const RuntimeInput = z
   .object({
@@ -49,16 +70,7 @@ export const UpdateRuntimeInput = RuntimeInput;
 export type RuntimeInputValue = z.infer<typeof RuntimeInput>;
 
 /** Members berth keeps only to show back, beside what it runs. */
-const KEPT = ['roleArn', 'networkConfiguration', 'requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'agentRuntimeArtifact', 'protocolConfiguration'];
-
-export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
-    throw new BerthError('validation_failed', `the request is not valid: ${issues.join('; ')}`, { details: { issues } });
-  }
-  return parsed.data;
-}
+const KEPT = ['roleArn', 'networkConfiguration', 'requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'agentRuntimeArtifact', 'protocolConfiguration', 'authorizerConfiguration'];
 
 export function checkAgentRuntimeName(name: string): void {
   if (!RUNTIME_NAME.test(name)) {
@@ -74,9 +86,6 @@ export function deployInputOf(input: RuntimeInputValue): Record<string, unknown>
   if (input.filesystemConfigurations && input.filesystemConfigurations.length > 0) {
     throw new BerthError('validation_failed', 'filesystemConfigurations are not supported: a berth session keeps its files in its private workspace (HOME) for its life');
   }
-  if (input.authorizerConfiguration && Object.keys(input.authorizerConfiguration).length > 0) {
-    throw new BerthError('validation_failed', 'authorizerConfiguration is not supported yet: berth verifies callers with SigV4 against its configured access keys');
-  }
   const protocol = input.protocolConfiguration?.serverProtocol ?? 'HTTP';
   const contract = CONTRACTS[protocol];
   if (!contract) throw new BerthError('validation_failed', `serverProtocol ${protocol} is not supported: berth runs MCP and HTTP agents`);
@@ -91,7 +100,41 @@ export function deployInputOf(input: RuntimeInputValue): Record<string, unknown>
     agentcore,
   };
   if (input.description !== undefined) deploy.description = input.description;
+  const authorizer = authorizerOf(input.authorizerConfiguration);
+  if (authorizer !== undefined) deploy.authorizer = authorizer;
   return deploy;
+}
+
+/**
+ * `authorizerConfiguration` as berth's jwt authorizer: allowedScopes (one of them), customClaims as claim rules.
+ * Absent or empty, the runtime takes SigV4, as on AgentCore.
+ */
+function authorizerOf(configuration: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (configuration === undefined || Object.keys(configuration).length === 0) return undefined;
+  const kinds = Object.keys(configuration);
+  if (kinds.length !== 1 || kinds[0] !== 'customJWTAuthorizer') {
+    throw new BerthError('validation_failed', `authorizerConfiguration must set exactly customJWTAuthorizer, got ${kinds.join(', ')}`);
+  }
+  const { discoveryUrl, allowedAudience, allowedClients, allowedScopes, customClaims, ...rest } = parseInput(CustomJwtAuthorizer, configuration.customJWTAuthorizer, 'customJWTAuthorizer is not valid');
+  const unsupported = Object.keys(rest);
+  if (unsupported.length > 0) {
+    throw new BerthError('validation_failed', `customJWTAuthorizer.${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported: berth reaches the issuer directly and advertises the scopes it checks`);
+  }
+  const authorizer: Record<string, unknown> = { type: 'jwt', discoveryUrl };
+  if (allowedAudience !== undefined) authorizer.allowedAudience = allowedAudience;
+  if (allowedClients !== undefined) authorizer.allowedClients = allowedClients;
+  if (allowedScopes !== undefined) authorizer.allowedScopes = allowedScopes;
+  if (customClaims !== undefined) authorizer.requiredClaims = customClaims.map(claimRuleOf);
+  return authorizer;
+}
+
+const OPERATORS = { EQUALS: 'equals', CONTAINS: 'contains', CONTAINS_ANY: 'containsAny' } as const;
+
+function claimRuleOf(claim: z.infer<typeof ClaimMatch>): Record<string, unknown> {
+  const { claimMatchValue, claimMatchOperator } = claim.authorizingClaimMatchValue;
+  const value = claimMatchValue.matchValueStringList ?? claimMatchValue.matchValueString;
+  if (value === undefined) throw new BerthError('validation_failed', `customClaims: the rule for ${claim.inboundTokenClaimName} needs matchValueString or matchValueStringList`);
+  return { claim: claim.inboundTokenClaimName, operator: OPERATORS[claimMatchOperator], value };
 }
 
 const CONTRACTS: Record<string, Record<string, unknown>> = {
@@ -156,7 +199,7 @@ export function runtimeView(identity: AwsIdentity, runtime: RuntimeRecord, versi
     environmentVariables: spec.env,
   };
   if (spec.description !== undefined) view.description = spec.description;
-  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion']) if (kept[key] !== undefined) view[key] = kept[key];
+  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'authorizerConfiguration']) if (kept[key] !== undefined) view[key] = kept[key];
   return view;
 }
 

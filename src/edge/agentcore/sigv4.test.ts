@@ -1,29 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash, createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { isBerthError } from '../../core/errors.ts';
 import { sha256Hex, verifySigV4, type SignedRequest } from './sigv4.ts';
-
-/** SHA-256 the way @smithy/signature-v4 wants it (a checksum constructor, optionally keyed for HMAC). */
-class Sha256 {
-  readonly #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.#hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.#hash.digest();
-  }
-  reset(): void {}
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === 'string') return data;
-  return ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
-}
+import { Sha256 } from '../../../test/helpers/aws.ts';
 
 const secrets = new Map([['AKIDBERTHTEST', 'secret/key+value']]);
 const signer = (secretAccessKey = 'secret/key+value', service = 'bedrock-agentcore') =>

@@ -16,6 +16,7 @@ import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
 import { principalOf } from '../auth/principal.ts';
+import type { SessionScope } from '../auth/session-scope.ts';
 
 export { SESSION_HEADER };
 
@@ -28,6 +29,8 @@ export interface McpEndpointOptions {
   /** How long a sealed requestState stays good: as long as the server waits for its answers. */
   inputTimeoutMs: number;
   legacy: LegacyFacade;
+  /** The session of a request that names none. */
+  scope: SessionScope;
 }
 
 /**
@@ -37,7 +40,7 @@ export interface McpEndpointOptions {
  * with its requestState sealed. Legacy traffic goes to the legacy facade. Answers stream as they come.
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
-  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy } = options;
+  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope } = options;
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
 
@@ -69,7 +72,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         stateSession = opened.session;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
-      sessionId = sessionKey(request, params, stateSession);
+      const endpoint = url.searchParams.get('endpoint') ?? undefined;
+      sessionId = sessionKey(request, params, () => scope.fresh(runtimes.find(runtime, endpoint)?.version.spec, runtime, principalOf(request)), stateSession);
       if (classified.era === 'modern-notification' && classified.method === 'notifications/cancelled' && isNotification(message)) {
         inFlight.cancel(sessionId, message.params?.requestId);
         return new Response(null, { status: 202 });
@@ -79,7 +83,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       if (classified.era !== 'modern' && !sessions.has(sessionId)) {
         return new Response(null, { status: 202 });
       }
-      const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
+      const resolved = runtimes.resolve(runtime, endpoint);
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
@@ -133,10 +137,10 @@ function withRequestState(message: JsonRpcMessage, inner: string | undefined): J
 
 /**
  * The session a request belongs to, first match wins: the session its requestState was issued in, the session
- * header, the session in the URL; with none, a new session. Header and URL must agree, and neither may name a
- * session other than the requestState's.
+ * header, the session in the URL; with none, `fresh()` (a new session, or the principal's own). Header and URL must
+ * agree, and neither may name a session other than the requestState's.
  */
-export function sessionKey(request: Request, params: Params, stateSession?: string): string {
+export function sessionKey(request: Request, params: Params, fresh: () => string = mintSessionId, stateSession?: string): string {
   const header = request.headers.get(SESSION_HEADER);
   const inUrl = params.sessionId;
   if (header !== null && inUrl !== undefined && header !== inUrl) {
@@ -149,7 +153,7 @@ export function sessionKey(request: Request, params: Params, stateSession?: stri
     }
     return stateSession;
   }
-  return given === undefined ? mintSessionId() : checkSessionId(given);
+  return given === undefined ? fresh() : checkSessionId(given);
 }
 
 /** The sandbox's answer as the client's, streamed, its requestStates sealed; the lease is released when the answer is over. */

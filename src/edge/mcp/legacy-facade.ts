@@ -14,6 +14,7 @@ import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRp
 import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { principalOf, type Principal } from '../auth/principal.ts';
+import type { SessionScope } from '../auth/session-scope.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
 import { callChannel } from './channel-call.ts';
@@ -53,6 +54,8 @@ export interface LegacyFacadeOptions {
   sessions: SessionManager;
   logger: Logger;
   inputTimeoutMs: number;
+  /** The session an `initialize` that names none opens. */
+  scope: SessionScope;
 }
 
 /**
@@ -156,10 +159,10 @@ export class LegacyFacade {
   async #initialize(request: Request, message: JsonRpcRequest, params: Params, url: URL): Promise<Response> {
     const runtime = params.name as string;
     const endpoint = url.searchParams.get('endpoint') ?? undefined;
-    const id = sessionKey(request, params);
+    const principal = principalOf(request);
+    const id = sessionKey(request, params, () => this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal));
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
-    const principal = principalOf(request);
     const lease = await this.#lease({ id, runtime, endpoint, principal }, false);
     let discover: JsonRpcResponse;
     try {

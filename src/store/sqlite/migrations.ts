@@ -30,4 +30,14 @@ export const MIGRATIONS: readonly string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (runtime, name)
    );`,
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL,
+     runtime TEXT REFERENCES runtimes(name) ON DELETE CASCADE,
+     user_id TEXT NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE INDEX api_keys_runtime ON api_keys(runtime);`,
 ];

@@ -83,3 +83,29 @@ test('endpoints pin versions, move, survive reopening, and go with their runtime
   reopened.deleteRuntime('agent');
   assert.deepEqual(reopened.listEndpoints('agent'), []);
 });
+
+test('API keys: stored with their hash, revoked once, survive reopening, and go with their runtime', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'berth.db');
+  const store = new SqliteStore(file);
+  store.putVersion('agent', spec('node a.js'));
+  const at = new Date().toISOString();
+  store.putApiKey({ id: 'adminkey', hash: 'aa', scope: { kind: 'admin' }, userId: 'admin', createdAt: at });
+  store.putApiKey({ id: 'alicekey', hash: 'bb', scope: { kind: 'runtime', runtime: 'agent' }, userId: 'alice', description: 'laptop', createdAt: at });
+  assert.ok(store.revokeApiKey('adminkey', at));
+  assert.ok(!store.revokeApiKey('adminkey', at), 'a key is revoked once');
+  assert.ok(!store.revokeApiKey('nokey', at));
+  store.close();
+
+  const reopened = new SqliteStore(file);
+  t.after(() => reopened.close());
+  assert.deepEqual(reopened.getApiKey('alicekey'), { id: 'alicekey', hash: 'bb', scope: { kind: 'runtime', runtime: 'agent' }, userId: 'alice', description: 'laptop', createdAt: at });
+  assert.equal(reopened.getApiKey('adminkey')?.revokedAt, at);
+  assert.deepEqual(reopened.listApiKeys({ admin: true }).map((k) => k.id), ['adminkey']);
+  assert.deepEqual(reopened.listApiKeys({ runtime: 'agent' }).map((k) => k.id), ['alicekey']);
+  assert.equal(reopened.listApiKeys().length, 2);
+  reopened.deleteRuntime('agent');
+  assert.equal(reopened.getApiKey('alicekey'), undefined);
+  assert.ok(reopened.getApiKey('adminkey'), "admin keys belong to no runtime");
+});

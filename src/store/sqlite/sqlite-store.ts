@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../core/errors.ts';
-import type { ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
+import type { ApiKeyRecord, ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
   deleteRuntime(name: string): boolean {
     return this.#transaction(() => {
       this.#prepare('DELETE FROM runtime_endpoints WHERE runtime = ?').run(name);
+      // A runtime made again under the same name must not open to the old one's keys.
+      this.#prepare('DELETE FROM api_keys WHERE runtime = ?').run(name);
       this.#prepare('DELETE FROM runtime_versions WHERE runtime = ?').run(name);
       return Number(this.#prepare('DELETE FROM runtimes WHERE name = ?').run(name).changes) > 0;
     });
@@ -166,6 +168,37 @@ export class SqliteStore implements Store {
     return row ? { id: String(row.id), bytes: Number(row.bytes), files: Number(row.files), createdAt: String(row.created_at) } : undefined;
   }
 
+  putApiKey(record: ApiKeyRecord): void {
+    this.#prepare('INSERT INTO api_keys (id, hash, runtime, user_id, description, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      record.id,
+      record.hash,
+      record.scope.kind === 'runtime' ? record.scope.runtime : null,
+      record.userId,
+      record.description ?? null,
+      record.createdAt,
+      record.revokedAt ?? null,
+    );
+  }
+
+  getApiKey(id: string): ApiKeyRecord | undefined {
+    const row = this.#prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    return row ? toApiKey(row) : undefined;
+  }
+
+  listApiKeys(filter: { runtime?: string; admin?: boolean } = {}): ApiKeyRecord[] {
+    const rows =
+      filter.runtime !== undefined
+        ? this.#prepare('SELECT * FROM api_keys WHERE runtime = ? ORDER BY created_at DESC, id').all(filter.runtime)
+        : filter.admin
+          ? this.#prepare('SELECT * FROM api_keys WHERE runtime IS NULL ORDER BY created_at DESC, id').all()
+          : this.#prepare('SELECT * FROM api_keys ORDER BY created_at DESC, id').all();
+    return (rows as Row[]).map(toApiKey);
+  }
+
+  revokeApiKey(id: string, at: string): boolean {
+    return Number(this.#prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes) > 0;
+  }
+
   close(): void {
     this.#statements.clear();
     this.#db.close();
@@ -204,6 +237,19 @@ function toEndpoint(row: Row): EndpointRecord {
     updatedAt: String(row.updated_at),
   };
   if (row.description !== null && row.description !== undefined) record.description = String(row.description);
+  return record;
+}
+
+function toApiKey(row: Row): ApiKeyRecord {
+  const record: ApiKeyRecord = {
+    id: String(row.id),
+    hash: String(row.hash),
+    scope: row.runtime === null ? { kind: 'admin' } : { kind: 'runtime', runtime: String(row.runtime) },
+    userId: String(row.user_id),
+    createdAt: String(row.created_at),
+  };
+  if (row.description !== null) record.description = String(row.description);
+  if (row.revoked_at !== null) record.revokedAt = String(row.revoked_at);
   return record;
 }
 

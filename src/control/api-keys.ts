@@ -1,0 +1,122 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as z from 'zod';
+import { BerthError } from '../core/errors.ts';
+import type { ApiKeyRecord, Store } from '../store/store.ts';
+import { parseInput } from './validation.ts';
+
+/**
+ * A key is `berth_<id>_<secret>`: the id finds the record, the SHA-256 of the whole key is checked against the stored
+ * hash. The secret is 256 random bits, so a fast hash is enough (there is no dictionary to try), and the `berth_`
+ * prefix lets secret scanners spot a leaked key.
+ */
+const KEY_FORMAT = /^berth_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$/;
+const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** What `POST /v1/keys` accepts: an admin key, or a key to one runtime's data plane for one user. */
+const KeyInput = z
+  .strictObject({
+    admin: z.boolean().optional(),
+    runtime: z.string().min(1).optional(),
+    user: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,128}$/, 'a user id is 1 to 128 visible ASCII characters')
+      .optional(),
+    description: z.string().max(256).optional(),
+  })
+  .refine((input) => (input.admin === true) !== (input.runtime !== undefined), 'give either "runtime" (a key to that runtime) or "admin": true')
+  .refine((input) => !(input.admin === true && input.user !== undefined), 'an admin key stands for no user: leave out "user"');
+
+/** A key as `/v1` shows it: never the key, never its hash. */
+export interface ApiKeyView {
+  id: string;
+  admin: boolean;
+  runtime?: string;
+  user?: string;
+  description?: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+/** Issues, checks and revokes berth's API keys: admin keys for the control plane, runtime keys for a data plane. */
+export class ApiKeyService {
+  readonly #store: Store;
+  readonly #runtimeExists: (name: string) => boolean;
+
+  constructor(store: Store, runtimeExists: (name: string) => boolean) {
+    this.#store = store;
+    this.#runtimeExists = runtimeExists;
+  }
+
+  /** Makes a key from `POST /v1/keys`'s body; the answer holds the key itself, which berth never shows again. */
+  create(body: unknown): { key: string; view: ApiKeyView } {
+    const input = parseInput(KeyInput, body, 'no key was made');
+    if (input.runtime !== undefined && !this.#runtimeExists(input.runtime)) {
+      throw new BerthError('runtime_not_found', `no runtime "${input.runtime}": deploy it before making keys for it`);
+    }
+    const id = randomId();
+    const key = `berth_${id}_${randomBytes(32).toString('base64url')}`;
+    const record: ApiKeyRecord = {
+      id,
+      hash: hashOf(key),
+      scope: input.runtime === undefined ? { kind: 'admin' } : { kind: 'runtime', runtime: input.runtime },
+      userId: input.user ?? (input.runtime === undefined ? 'admin' : id),
+      createdAt: new Date().toISOString(),
+    };
+    if (input.description !== undefined) record.description = input.description;
+    this.#store.putApiKey(record);
+    return { key, view: viewOf(record) };
+  }
+
+  list(filter: { runtime?: string } = {}): ApiKeyView[] {
+    return this.#store.listApiKeys(filter).map(viewOf);
+  }
+
+  revoke(id: string): ApiKeyView {
+    const record = this.#store.getApiKey(id);
+    if (!record) throw new BerthError('not_found', `no API key ${id}`);
+    if (record.revokedAt === undefined) this.#store.revokeApiKey(id, new Date().toISOString());
+    return viewOf(this.#store.getApiKey(id) as ApiKeyRecord);
+  }
+
+  /** True when no admin key is live: berth then makes the first one at start. */
+  needsFirstAdminKey(): boolean {
+    return !this.#store.listApiKeys({ admin: true }).some((record) => record.revokedAt === undefined);
+  }
+
+  /** The live key `token` is, or undefined for anything else (malformed, unknown, wrong secret, revoked). */
+  verify(token: string): ApiKeyRecord | undefined {
+    const match = KEY_FORMAT.exec(token);
+    if (!match) return undefined;
+    const record = this.#store.getApiKey(match[1] as string);
+    if (!record || record.revokedAt !== undefined) return undefined;
+    const given = Buffer.from(hashOf(token), 'hex');
+    const stored = Buffer.from(record.hash, 'hex');
+    return given.length === stored.length && timingSafeEqual(given, stored) ? record : undefined;
+  }
+}
+
+/** True when `token` has the shape of a berth API key (it may still be unknown or revoked). */
+export function looksLikeApiKey(token: string): boolean {
+  return KEY_FORMAT.test(token);
+}
+
+function hashOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+function randomId(): string {
+  let id = '';
+  for (const byte of randomBytes(16)) id += ID_ALPHABET[byte % ID_ALPHABET.length];
+  return id;
+}
+
+function viewOf(record: ApiKeyRecord): ApiKeyView {
+  const view: ApiKeyView = { id: record.id, admin: record.scope.kind === 'admin', createdAt: record.createdAt };
+  if (record.scope.kind === 'runtime') {
+    view.runtime = record.scope.runtime;
+    view.user = record.userId;
+  }
+  if (record.description !== undefined) view.description = record.description;
+  if (record.revokedAt !== undefined) view.revokedAt = record.revokedAt;
+  return view;
+}

@@ -1,0 +1,95 @@
+/**
+ * `sessionScope: principal` on a real node: a caller who sends no session id lands in their own session every time
+ * (a modern raw client, a stock legacy SDK client that reconnects, an http agent), another principal in theirs; an
+ * explicit session id still wins; a stopped session is made again under the same id, empty. Without an authorizer
+ * the option is refused: every caller would be the same anonymous principal.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { rawCall, toolText } from '../helpers/mcp.ts';
+
+describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  let node: BerthNode;
+  const keys: Record<string, string> = {};
+
+  before(async () => {
+    node = await startBerth();
+    await deploy(node, 'follows', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' }, sessionScope: 'principal' });
+    await deploy(node, 'follows-agent', await fixtureDir('http-agent'), { protocol: 'http', transport: 'http', port: 8080, authorizer: { type: 'apiKey' }, sessionScope: 'principal' });
+    for (const [runtime, user] of [['follows', 'alice'], ['follows', 'bob'], ['follows-agent', 'alice']] as const) {
+      const response = await node.admin('/v1/keys', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runtime, user }) });
+      keys[`${runtime}/${user}`] = ((await response.json()) as { key: string }).key;
+    }
+  });
+  after(() => node?.stop());
+
+  const increment = (user: string, sessionId?: string) =>
+    rawCall(node.url, 'follows', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${keys[`follows/${user}`]}` }, ...(sessionId ? { sessionId } : {}) });
+
+  test('a modern client that sends no session id keeps its state; another principal has its own', async () => {
+    const first = await increment('alice');
+    const second = await increment('alice');
+    assert.deepEqual([toolText(first), toolText(second)], [{ count: 1 }, { count: 2 }]);
+    const aliceSession = first.headers.get(SESSION_HEADER) as string;
+    assert.equal(second.headers.get(SESSION_HEADER), aliceSession);
+    assert.match(aliceSession, /^principal-[A-Za-z0-9_-]{43}$/);
+
+    const bob = await increment('bob');
+    assert.deepEqual(toolText(bob), { count: 1 });
+    assert.notEqual(bob.headers.get(SESSION_HEADER), aliceSession);
+    assert.equal((await increment('bob', aliceSession)).status, 404, "bob cannot name alice's session either");
+
+    // An explicit session id still wins: a second session of alice's, beside her own.
+    const explicit = await increment('alice', crypto.randomUUID());
+    assert.deepEqual(toolText(explicit), { count: 1 });
+    assert.deepEqual(toolText(await increment('alice')), { count: 3 });
+
+    // Stopped, her session is made again under the same id, and empty.
+    assert.equal((await node.admin(`/v1/sessions/${aliceSession}`, { method: 'DELETE' })).status, 200);
+    const fresh = await increment('alice');
+    assert.equal(fresh.headers.get(SESSION_HEADER), aliceSession);
+    assert.deepEqual(toolText(fresh), { count: 1 });
+  });
+
+  test('a stock legacy client that reconnects finds its state', async () => {
+    const connect = async (): Promise<Client> => {
+      const client = new Client({ name: 'desktop-app', version: '1.0.0' });
+      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/follows/mcp`), { requestInit: { headers: { authorization: `Bearer ${keys['follows/bob']}` } } });
+      await client.connect(transport);
+      return client;
+    };
+    const text = (result: Awaited<ReturnType<Client['callTool']>>): unknown => JSON.parse((result.content as Array<{ text: string }>)[0]?.text ?? 'null');
+    const before = toolText(await increment('bob'));
+    const first = await connect();
+    assert.deepEqual(text(await first.callTool({ name: 'increment', arguments: {} })), { count: (before as { count: number }).count + 1 });
+    await first.close();
+    const again = await connect();
+    assert.deepEqual(text(await again.callTool({ name: 'increment', arguments: {} })), { count: (before as { count: number }).count + 2 });
+    await again.close();
+  });
+
+  test('an http agent invoked with no session id keeps its state too', async () => {
+    const invoke = async (): Promise<Response> =>
+      fetch(`${node.url}/runtimes/follows-agent/invocations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${keys['follows-agent/alice']}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'increment' }),
+      });
+    const first = await invoke();
+    assert.deepEqual(await first.json(), { count: 1 });
+    const second = await invoke();
+    assert.deepEqual(await second.json(), { count: 2 });
+    assert.equal(second.headers.get(SESSION_HEADER), first.headers.get(SESSION_HEADER));
+    const sessions = (await node.api.sessions('follows-agent')).map((s) => s.id);
+    assert.deepEqual(sessions, [first.headers.get(SESSION_HEADER)]);
+  });
+
+  test('without an authorizer the option is refused, saying why', async () => {
+    await assert.rejects(deploy(node, 'open-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal' }), /sessionScope principal needs an authorizer \(apiKey or jwt\)/);
+  });
+});
