@@ -24,6 +24,7 @@ const USAGE = `usage: berth <command> [options]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
             [--authorizer none|apiKey|jwt] [--discovery-url URL] [--audience A]... [--client C]... [--scope S]...
             [--session-scope session|principal]   (principal: each caller keeps one session, no session id needed)
+            [--rate-limit PER_SECOND] [--caller-rate-limit PER_SECOND]   (for the runtime, and for each caller)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
@@ -149,6 +150,8 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       client: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
       'session-scope': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'caller-rate-limit': { type: 'string' },
     },
     1,
   );
@@ -182,6 +185,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     network: networkFlags(values.network, values.allow),
     authorizer: authorizerFlags(values),
     sessionScope: oneOfFlag(values['session-scope'], '--session-scope', ['session', 'principal'] as const),
+    rateLimits: rateLimitFlags(values['rate-limit'], values['caller-rate-limit']),
   };
   const api = client(values.url, env);
   const artifact = await api.uploadArtifact(packDirectory(dir));
@@ -211,6 +215,16 @@ function authorizerFlags(values: { authorizer?: string; 'discovery-url'?: string
   }
   if (Object.values(jwtFlags).some((list) => list !== undefined)) throw new UsageError('--audience, --client and --scope go with --authorizer jwt');
   return chosen === undefined ? undefined : { type: chosen };
+}
+
+/** `--rate-limit` and `--caller-rate-limit` as the runtime's rate limits (requests a second, that many at once). */
+function rateLimitFlags(runtime: string | undefined, caller: string | undefined): Record<string, unknown> | undefined {
+  const limit = (value: string | undefined, flag: string) => {
+    const perSecond = decimalFlag(value, flag, 0.001, 1_000_000);
+    return perSecond === undefined ? undefined : { perSecond };
+  };
+  const limits = { runtime: limit(runtime, '--rate-limit'), principal: limit(caller, '--caller-rate-limit') };
+  return limits.runtime || limits.principal ? limits : undefined;
 }
 
 /** `berth push DIR`: the directory into the artifact store, its id out, for an AgentCore codeConfiguration. */

@@ -15,6 +15,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
 const NO_NUL = { message: 'must not contain NUL characters' };
 
+const RateLimitInput = z.strictObject({ perSecond: z.number().min(0.001).max(1_000_000), burst: z.number().int().min(1).max(1_000_000).optional() });
+
 const Scopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50);
 
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
@@ -83,6 +85,10 @@ const DeployInput = z.strictObject({
           .optional(),
       }),
     ])
+    .optional(),
+  /** Requests a second the runtime takes, from all callers together and from each one. */
+  rateLimits: z
+    .strictObject({ runtime: RateLimitInput.optional(), principal: RateLimitInput.optional() })
     .optional(),
   /** `principal`: each authenticated caller has one session, found without a session id; `session` (default): none. */
   sessionScope: z.enum(['session', 'principal']).optional(),
@@ -174,6 +180,7 @@ export class RuntimeService {
     if (value.driver !== undefined) spec.driver = value.driver;
     if (value.network !== undefined && value.network.mode !== 'none') spec.network = value.network;
     if (value.authorizer !== undefined && value.authorizer.type !== 'none') spec.authorizer = value.authorizer;
+    if (value.rateLimits !== undefined && (value.rateLimits.runtime || value.rateLimits.principal)) spec.rateLimits = value.rateLimits;
     if (value.sessionScope === 'principal') {
       if (spec.authorizer === undefined) {
         throw new BerthError('validation_failed', `runtime "${name}" was not deployed: sessionScope principal needs an authorizer (apiKey or jwt); without one every caller is the same anonymous principal and all would share one session`, {

@@ -74,6 +74,7 @@ export const ERROR_KINDS = {
   body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   session_limit: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  rate_limited: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
   server_crashed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_failed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },

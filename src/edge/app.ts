@@ -18,7 +18,8 @@ import { dataPlaneRoutes } from './agentcore/data-plane.ts';
 import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 import type { Authenticator } from './auth/authenticator.ts';
-import { setPrincipal } from './auth/principal.ts';
+import { principalOf, setPrincipal } from './auth/principal.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { admitAdmin } from './auth/admin.ts';
 import { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
@@ -76,11 +77,13 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   };
   // Every data-plane route of a runtime runs its authorizer first; the principal rides with the request. AgentCore's
   // InvokeAgentRuntime checks its caller itself and calls the handlers inside, unwrapped.
+  const limiter = new RateLimiter();
   const authed = (handler: Handler): Handler => async (request, params, url) => {
     const name = params.name as string;
-    const authorizer = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec.authorizer;
+    const spec = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec;
     // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded.
-    if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
+    if (spec?.authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, spec.authorizer));
+    limiter.take(name, spec?.rateLimits, principalOf(request).key);
     return handler(request, params, url);
   };
   const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, { apiKeys: options.apiKeys, aws: options.aws.auth }), params, url) });
@@ -101,7 +104,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   ]);
   const router = new Router().add(
     ...mcpRoutes,
-    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, authenticator: options.authenticator, mcp, invocations, nativeInvocations: authed(invocations) }),
+    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, authenticator: options.authenticator, limiter, mcp, invocations, nativeInvocations: authed(invocations) }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: authed(createCommandsEndpoint({ runtimes, sessions, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },

@@ -41,8 +41,21 @@ export interface RuntimeSpec {
    * not a new one. Unset, every such request starts a session. Needs an authorizer.
    */
   sessionScope?: 'principal';
+  /** Requests this runtime takes, from everyone together and from each principal; past them, 429. */
+  rateLimits?: RuntimeRateLimits;
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
   agentcore?: Record<string, unknown>;
+}
+
+/** A token bucket: `perSecond` sustained, up to `burst` at once (default: one second's worth). */
+export interface RateLimit {
+  perSecond: number;
+  burst?: number;
+}
+
+export interface RuntimeRateLimits {
+  runtime?: RateLimit;
+  principal?: RateLimit;
 }
 
 /**

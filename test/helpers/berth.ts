@@ -136,6 +136,7 @@ export interface DeployOptions {
   network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
   authorizer?: Record<string, unknown>;
   sessionScope?: 'session' | 'principal';
+  rateLimits?: Record<string, unknown>;
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
@@ -157,5 +158,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   if (options.network !== undefined) body.network = options.network;
   if (options.authorizer !== undefined) body.authorizer = options.authorizer;
   if (options.sessionScope !== undefined) body.sessionScope = options.sessionScope;
+  if (options.rateLimits !== undefined) body.rateLimits = options.rateLimits;
   return (await node.api.deploy(name, body)).version;
 }

@@ -203,6 +203,27 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     assert.equal(unauthorized.headers.get('x-amzn-errortype')?.split(':')[0], 'UnauthorizedException');
   });
 
+  test('rate limits: past its own, a caller gets 429 with Retry-After while others go on; past the runtime\'s, everyone does', async () => {
+    // Slow refill, so the test's own pace cannot refill a bucket: only the bursts count.
+    await deploy(node, 'metered', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' }, rateLimits: { principal: { perSecond: 0.01, burst: 2 }, runtime: { perSecond: 0.01, burst: 3 } } });
+    const [frank, grace, heidi] = await Promise.all(['frank', 'grace', 'heidi'].map((user) => makeKey({ runtime: 'metered', user })));
+    const session = randomUUID();
+    assert.equal((await call('metered', frank?.key, session)).status, 200);
+    assert.equal((await call('metered', frank?.key, session)).status, 200);
+    const limited = await call('metered', frank?.key, session);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.response.error?.data?.code, 'rate_limited');
+    assert.match(limited.response.error?.message ?? '', /at most 0.01 requests a second from each caller; retry after \d+ s/);
+    assert.match(limited.headers.get('retry-after') ?? '', /^\d+$/);
+    assert.equal((await call('metered', grace?.key)).status, 200, 'another caller goes on');
+    const everyone = await call('metered', heidi?.key);
+    assert.equal(everyone.status, 429, "the runtime's own limit is spent");
+    assert.match(everyone.response.error?.message ?? '', /runtime "metered" takes at most 0.01 requests a second;/);
+    const bad = await node.admin('/v1/runtimes/metered', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ artifactId: 'art_x', command: 'x', rateLimits: { principal: { perSecond: 0 } } }) });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /rateLimits\.principal\.perSecond: /);
+  });
+
   test("a forged SigV4 header on berth's own routes is no credential", async () => {
     const forged = 'AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00';
     const answer = await rawCall(node.url, 'keyed', 'tools/call', 'increment', {}, { headers: { authorization: forged } });

@@ -11,6 +11,7 @@ import { runtimeIdOf, type AwsIdentity } from './arn.ts';
 import { isAwsSigned, streamVerified, type AwsAuth } from './auth.ts';
 import { readBody } from '../../core/http.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 import { ANONYMOUS, setPrincipal, type Principal } from '../auth/principal.ts';
 import { commandEventStream } from './command-stream.ts';
 import { awsErrorResponse } from './errors.ts';
@@ -26,6 +27,7 @@ export interface DataPlaneOptions {
   auth: AwsAuth;
   logger: Logger;
   authenticator: Authenticator;
+  limiter: RateLimiter;
   /**
    * The MCP endpoint and the invocations endpoint, which an invocation of each kind of runtime goes to once its
    * caller is admitted here; `nativeInvocations` is berth's own invocations route, which admits its callers itself.
@@ -69,13 +71,16 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     const signed = isAwsSigned(request);
     const checked = signed ? streamVerified(request, url, auth) : request;
     const runtime = runtimeOf(params, url);
-    const authorizer = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version.spec.authorizer;
+    const { authorizer, rateLimits } = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version.spec;
     if (authorizer === undefined || authorizer.type === 'none') {
       // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
-      return { request: signed ? checked : streamVerified(request, url, auth), runtime, principal: ANONYMOUS };
+      const admitted = signed ? checked : streamVerified(request, url, auth);
+      options.limiter.take(runtime.name, rateLimits, ANONYMOUS.key);
+      return { request: admitted, runtime, principal: ANONYMOUS };
     }
     if (signed) throw new BerthError('forbidden', METHOD_MISMATCH);
     const principal = await options.authenticator.authenticate(request, url, runtime.name, authorizer);
+    options.limiter.take(runtime.name, rateLimits, principal.key);
     setPrincipal(request, principal);
     return { request, runtime, principal };
   };
