@@ -9,9 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
+import { SecretBox } from './core/secret-box.ts';
 import { RuntimeService } from './control/runtimes.ts';
 import { ApiKeyService } from './control/api-keys.ts';
 import { Authenticator } from './edge/auth/authenticator.ts';
+import { SessionScope } from './edge/auth/session-scope.ts';
 import { createEdge, type AwsApiOptions } from './edge/app.ts';
 import { createNodeServer } from './edge/node-adapter.ts';
 import { RequestStateSealer } from './mcp/request-state.ts';
@@ -40,8 +42,12 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
   const driver = await createDriver(config, supervisorPath, logger, berthPorts);
-  const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions });
-  const runtimes = new RuntimeService(store, artifacts, sessions, {
+  const secrets = new SecretBox(secretKey(config));
+  // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
+  const stateKey = requestStateKey(config, secrets);
+  const scope = new SessionScope(Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)));
+  const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions, mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal) });
+  const runtimes = new RuntimeService(store, artifacts, sessions, secrets, {
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
     maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
     startTimeoutMs: config.startTimeoutMs,
@@ -62,8 +68,6 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   }
   const apiKeys = new ApiKeyService(store, (name) => store.getRuntime(name) !== undefined);
   firstAdminKey(config, apiKeys, logger);
-  // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
-  const stateKey = requestStateKey(config);
   const edge = createEdge({
     runtimes,
     sessions,
@@ -72,7 +76,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
     sealer: new RequestStateSealer(stateKey),
-    sessionScopeKey: Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)),
+    scope,
     inputTimeoutMs: config.inputTimeoutMs,
     allowedHosts: config.allowedHosts,
     aws: awsApi(config, logger),
@@ -107,23 +111,49 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
 }
 
 /**
- * The key that seals requestState: from the configuration when a cluster shares one, else a key file in berth's
- * home, made (0600) on first start so states survive a restart of this node.
+ * The key that encrypts secrets at rest: from the configuration, or a key file made (0600) on first start. With the
+ * key in a secret manager instead, a copy of berth's home opens nothing.
  */
-function requestStateKey(config: Config): Buffer {
-  if (config.requestStateKey) return config.requestStateKey;
-  const dir = join(config.home, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, 'request-state.key');
+function secretKey(config: Config): Buffer {
+  if (config.secretKey) return config.secretKey;
+  const file = join(keysDir(config), 'secret.key');
   try {
     const key = readFileSync(file);
     if (key.length === 32) return key;
+    throw new Error(`${file} is not a 32-byte key; restore it, or set BERTH_SECRET_KEY to the key it held`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = randomBytes(32);
+  writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/**
+ * The key that seals requestState: from the configuration when a cluster shares one, else a key file in berth's
+ * home, made on first start so states survive a restart of this node, and kept sealed under the secret key.
+ */
+function requestStateKey(config: Config, box: SecretBox): Buffer {
+  if (config.requestStateKey) return config.requestStateKey;
+  const file = join(keysDir(config), 'request-state.key');
+  const context = 'berth/key/request-state';
+  let stored: Buffer | undefined;
+  try {
+    stored = readFileSync(file);
   } catch {
     // not made yet
   }
-  const key = randomBytes(32);
-  writeFileSync(file, key, { mode: 0o600 });
+  // A key file from before keys were sealed holds the raw key: it is sealed in place.
+  const key = stored === undefined ? randomBytes(32) : stored.length === 32 ? stored : box.open(stored.toString('utf8').trim(), context);
+  if (key === undefined || key.length !== 32) throw new Error(`${file} does not open with berth's secret key: was BERTH_SECRET_KEY or keys/secret.key changed?`);
+  if (stored === undefined || stored.length === 32) writeFileSync(file, `${box.seal(key, context)}\n`, { mode: 0o600 });
   return key;
+}
+
+function keysDir(config: Config): string {
+  const dir = join(config.home, 'keys');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }
 
 /** A runtime with no authorizer on a berth that listens beyond loopback is anyone's to run: said loudly. */

@@ -20,6 +20,7 @@ const USAGE = `usage: berth <command> [options]
   serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|gvisor|process] [--aws-auth sigv4|off]
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+            [--secret-env K]...   (a secret variable, its value from this command's environment; stored encrypted)
             [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
             [--authorizer none|apiKey|jwt] [--discovery-url URL] [--audience A]... [--client C]... [--scope S]...
@@ -134,6 +135,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       protocol: { type: 'string' },
       'server-era': { type: 'string' },
       env: { type: 'string', multiple: true },
+      'secret-env': { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
       'memory-mb': { type: 'string' },
@@ -164,8 +166,17 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     if (eq <= 0) throw new UsageError(`--env takes K=V, got "${pair}"`);
     variables[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  const secrets: Record<string, string> = {};
+  for (const name of values['secret-env'] ?? []) {
+    // The value comes from the environment, never the command line, where any user's ps would show it.
+    const value = env[name];
+    if (name.includes('=')) throw new UsageError(`--secret-env takes a variable's name; put its value in this command's environment (${name.slice(0, name.indexOf('='))}=… berth deploy …)`);
+    if (value === undefined) throw new UsageError(`--secret-env ${name}: ${name} is not set in this command's environment`);
+    secrets[name] = value;
+  }
   const body: Record<string, unknown> = {
     command: values.command,
+    ...(Object.keys(secrets).length > 0 ? { secretEnv: secrets } : {}),
     transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const),
     port: integerFlag(values.port, '--port', 1, 65535),
     path: values.path,

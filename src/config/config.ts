@@ -58,6 +58,12 @@ export interface Config {
    * unset, berth keeps its own in `<home>/keys/`.
    */
   requestStateKey?: Buffer;
+  /**
+   * The 32-byte key that encrypts secrets at rest: runtimes' secret environment variables and the key files in
+   * `<home>/keys/` (`BERTH_SECRET_KEY`, base64). Unset, berth makes one in `<home>/keys/secret.key` (0600); set it
+   * (from a secret manager) to keep the store and the home useless to whoever copies them.
+   */
+  secretKey?: Buffer;
   /** Defaults a runtime's lifecycle falls back on. */
   lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
   /** How much of each session's output berth keeps for its logs (`BERTH_SESSION_LOG_KB`, default 256). */
@@ -148,14 +154,28 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },
   };
-  if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
-  const key = env.BERTH_REQUEST_STATE_KEY;
-  if (key !== undefined) {
-    const bytes = Buffer.from(key, 'base64');
-    if (bytes.length !== 32) throw invalid({ value: '(hidden)', name: 'BERTH_REQUEST_STATE_KEY' }, '32 bytes in base64 (openssl rand -base64 32)');
-    config.requestStateKey = bytes;
+  if (config.aws.auth === 'off' && !isLoopbackHost(host)) {
+    throw invalid({ value: 'off', name: authFlagName(argv) }, `sigv4 when berth listens beyond loopback (${host}): with it off, anyone who reaches the port could deploy and run code`);
   }
+  if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
+  const requestStateKey = keyOf(env, 'BERTH_REQUEST_STATE_KEY');
+  if (requestStateKey) config.requestStateKey = requestStateKey;
+  const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
+  if (secretKey) config.secretKey = secretKey;
   return config;
+}
+
+function authFlagName(argv: readonly string[]): string {
+  return argv.some((arg) => arg === '--aws-auth' || arg.startsWith('--aws-auth=')) ? '--aws-auth' : 'BERTH_AWS_AUTH';
+}
+
+/** A 32-byte key given in base64; its value never appears in an error. */
+function keyOf(env: Env, name: string): Buffer | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  const bytes = Buffer.from(value, 'base64');
+  if (bytes.length !== 32) throw invalid({ value: '(hidden)', name }, '32 bytes in base64 (openssl rand -base64 32)');
+  return bytes;
 }
 
 function awsConfig(authFlag: string | undefined, env: Env): AwsConfig {

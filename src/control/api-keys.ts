@@ -74,8 +74,10 @@ export class ApiKeyService {
   revoke(id: string): ApiKeyView {
     const record = this.#store.getApiKey(id);
     if (!record) throw new BerthError('not_found', `no API key ${id}`);
-    if (record.revokedAt === undefined) this.#store.revokeApiKey(id, new Date().toISOString());
-    return viewOf(this.#store.getApiKey(id) as ApiKeyRecord);
+    if (record.revokedAt !== undefined) return viewOf(record);
+    const revokedAt = new Date().toISOString();
+    this.#store.revokeApiKey(id, revokedAt);
+    return viewOf({ ...record, revokedAt });
   }
 
   /** True when no admin key is live: berth then makes the first one at start. */
@@ -93,11 +95,6 @@ export class ApiKeyService {
     const stored = Buffer.from(record.hash, 'hex');
     return given.length === stored.length && timingSafeEqual(given, stored) ? record : undefined;
   }
-}
-
-/** True when `token` has the shape of a berth API key (it may still be unknown or revoked). */
-export function looksLikeApiKey(token: string): boolean {
-  return KEY_FORMAT.test(token);
 }
 
 function hashOf(key: string): string {

@@ -4,6 +4,7 @@ import { BerthError } from '../core/errors.ts';
 import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import { parseInput } from './validation.ts';
+import type { SecretBox } from '../core/secret-box.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
 import type { ArtifactRecord, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
@@ -19,6 +20,14 @@ const RateLimitInput = z.strictObject({ perSecond: z.number().min(0.001).max(1_0
 
 const Scopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50);
 
+const Environment = z
+  .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
+  .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
+  .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all');
+
+/** How `/v1` shows a secret variable's value: never the value, sealed or not. */
+export const HIDDEN_SECRET = '(secret)';
+
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
 const DeployInput = z.strictObject({
   artifactId: z.string().regex(/^art_[a-z2-7]+$/, 'must be an artifact id from POST /v1/artifacts'),
@@ -28,11 +37,9 @@ const DeployInput = z.strictObject({
   path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
   protocol: z.enum(['mcp', 'http']).default('mcp'),
   serverEra: z.enum(['auto', 'modern', 'legacy']).default('auto'),
-  env: z
-    .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
-    .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
-    .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all')
-    .default({}),
+  env: Environment.default({}),
+  /** Variables whose values are secrets: stored encrypted, never shown back, set only inside the runtime's sandboxes. */
+  secretEnv: Environment.optional(),
   idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
   maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
   description: z.string().max(4096).optional(),
@@ -63,6 +70,7 @@ const DeployInput = z.strictObject({
     .discriminatedUnion('type', [
       z.strictObject({ type: z.literal('none') }),
       z.strictObject({ type: z.literal('apiKey') }),
+      z.strictObject({ type: z.literal('sigv4') }),
       z.strictObject({
         type: z.literal('jwt'),
         discoveryUrl: z
@@ -135,6 +143,7 @@ export class RuntimeService {
   readonly #store: Store;
   readonly #artifacts: ArtifactStore;
   readonly #sessions: SessionManager;
+  readonly #secrets: SecretBox;
   readonly #defaults: RuntimeDefaults;
   /**
    * Resolutions by runtime and endpoint: every MCP request needs one, and they change only when this node deploys
@@ -142,8 +151,9 @@ export class RuntimeService {
    */
   readonly #resolved = new Map<string, ResolvedRuntime>();
 
-  constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, defaults: RuntimeDefaults) {
+  constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, secrets: SecretBox, defaults: RuntimeDefaults) {
     this.#store = store;
+    this.#secrets = secrets;
     this.#artifacts = artifacts;
     this.#sessions = sessions;
     this.#defaults = defaults;
@@ -175,6 +185,7 @@ export class RuntimeService {
       maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
     };
     if (value.description !== undefined) spec.description = value.description;
+    if (value.secretEnv !== undefined && Object.keys(value.secretEnv).length > 0) spec.secretEnv = this.#sealEnv(name, value.env, value.secretEnv);
     if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     if (value.driver !== undefined) spec.driver = value.driver;
@@ -182,8 +193,8 @@ export class RuntimeService {
     if (value.authorizer !== undefined && value.authorizer.type !== 'none') spec.authorizer = value.authorizer;
     if (value.rateLimits !== undefined && (value.rateLimits.runtime || value.rateLimits.principal)) spec.rateLimits = value.rateLimits;
     if (value.sessionScope === 'principal') {
-      if (spec.authorizer === undefined) {
-        throw new BerthError('validation_failed', `runtime "${name}" was not deployed: sessionScope principal needs an authorizer (apiKey or jwt); without one every caller is the same anonymous principal and all would share one session`, {
+      if (spec.authorizer === undefined || spec.authorizer.type === 'sigv4') {
+        throw new BerthError('validation_failed', `runtime "${name}" was not deployed: sessionScope principal needs an authorizer that names its callers (apiKey or jwt); without one every caller is the same principal and all would share one session`, {
           details: { field: 'sessionScope' },
         });
       }
@@ -310,6 +321,24 @@ export class RuntimeService {
     }
   }
 
+  #sealEnv(runtime: string, env: Record<string, string>, secretEnv: Record<string, string>): Record<string, string> {
+    const both = Object.keys(secretEnv).filter((key) => Object.hasOwn(env, key));
+    if (both.length > 0) throw new BerthError('validation_failed', `runtime "${runtime}" was not deployed: ${both.join(', ')} is in both env and secretEnv; give each variable once`, { details: { field: 'secretEnv' } });
+    return Object.fromEntries(Object.entries(secretEnv).map(([key, value]) => [key, this.#secrets.seal(value, secretContext(runtime, key))]));
+  }
+
+  /** The runtime's environment as its sandboxes get it: secret variables opened, here and nowhere else. */
+  #environment(runtime: string, spec: RuntimeSpec): Record<string, string> {
+    if (!spec.secretEnv) return spec.env;
+    const env = { ...spec.env };
+    for (const [key, sealed] of Object.entries(spec.secretEnv)) {
+      const value = this.#secrets.open(sealed, secretContext(runtime, key));
+      if (value === undefined) throw new BerthError('internal', `the secret variable ${key} of runtime "${runtime}" does not open with berth's secret key: was BERTH_SECRET_KEY or keys/secret.key changed?`);
+      env[key] = value.toString('utf8');
+    }
+    return env;
+  }
+
   #targetFor(runtime: RuntimeRecord, version: VersionRecord): SessionTarget {
     const spec = version.spec;
     return {
@@ -325,7 +354,7 @@ export class RuntimeService {
         protocol: spec.protocol,
         port: spec.port,
         path: spec.path,
-        env: spec.env,
+        env: this.#environment(runtime.name, spec),
         limits: limitsOf(spec.limits, this.#defaults.limits),
         startTimeoutMs: this.#defaults.startTimeoutMs,
         era: spec.serverEra,
@@ -362,4 +391,15 @@ function limitsOf(own: RuntimeLimits | undefined, defaults: SandboxLimits): Sand
     workspaceBytes: own.workspaceMb !== undefined ? own.workspaceMb * MIB : defaults.workspaceBytes,
     openFiles: own.openFiles ?? defaults.openFiles,
   };
+}
+
+/** A secret variable is sealed for its runtime and name: it opens as nothing else. */
+function secretContext(runtime: string, key: string): string {
+  return `berth/secret-env/${runtime}/${key}`;
+}
+
+/** A spec as berth's API shows it: secret variables by name only. */
+export function publicSpec(spec: RuntimeSpec): RuntimeSpec {
+  if (!spec.secretEnv) return spec;
+  return { ...spec, secretEnv: Object.fromEntries(Object.keys(spec.secretEnv).map((key) => [key, HIDDEN_SECRET])) };
 }

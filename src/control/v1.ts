@@ -5,7 +5,7 @@ import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { Route } from '../core/router.ts';
 import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
-import type { RuntimeService } from './runtimes.ts';
+import { publicSpec, type RuntimeService } from './runtimes.ts';
 import type { ApiKeyService } from './api-keys.ts';
 
 export interface V1Options {
@@ -25,11 +25,11 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       latestVersion: runtime.latestVersion,
       createdAt: runtime.createdAt,
       updatedAt: runtime.updatedAt,
-      spec: latest.spec,
+      spec: publicSpec(latest.spec),
       liveSessions: sessions.list({ runtime: runtime.name }).length,
     };
   };
-  const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version });
+  const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version, spec: publicSpec(version.spec) });
 
   return [
     {

@@ -12,7 +12,7 @@ import { checkHost } from './host-check.ts';
 import { createInvocationsEndpoint } from './invocations.ts';
 import { createCommandsEndpoint } from './commands.ts';
 import type { AwsIdentity } from './agentcore/arn.ts';
-import { isAwsSigned, type AwsAuth } from './agentcore/auth.ts';
+import { isAwsSigned, signedOnly, type AwsAuth } from './agentcore/auth.ts';
 import { controlPlaneRoutes } from './agentcore/control-plane.ts';
 import { dataPlaneRoutes } from './agentcore/data-plane.ts';
 import { awsErrorResponse } from './agentcore/errors.ts';
@@ -21,7 +21,7 @@ import type { Authenticator } from './auth/authenticator.ts';
 import { principalOf, setPrincipal } from './auth/principal.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { admitAdmin } from './auth/admin.ts';
-import { SessionScope } from './auth/session-scope.ts';
+import type { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
 
 export interface EdgeOptions {
@@ -37,8 +37,8 @@ export interface EdgeOptions {
   aws: AwsApiOptions;
   authenticator: Authenticator;
   apiKeys: ApiKeyService;
-  /** Keys the session ids of runtimes whose sessions follow the caller; the nodes of a cluster share it. */
-  sessionScopeKey: Buffer;
+  /** The session of a request that names none. */
+  scope: SessionScope;
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -64,7 +64,7 @@ function legacyStreamOr405(request: Request, serve: () => Response | Promise<Res
  */
 export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
   const { runtimes, sessions, logger, metrics } = options;
-  const scope = new SessionScope(options.sessionScopeKey);
+  const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope });
   const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope });
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
@@ -81,10 +81,14 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   const authed = (handler: Handler): Handler => async (request, params, url) => {
     const name = params.name as string;
     const spec = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec;
-    // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded.
-    if (spec?.authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, spec.authorizer));
+    const authorizer = spec?.authorizer;
+    let admitted = request;
+    // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded; so are
+    // the signers of a SigV4 runtime, who hold berth's AWS keys.
+    if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, options.aws.auth, name);
+    else if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
     limiter.take(name, spec?.rateLimits, principalOf(request).key);
-    return handler(request, params, url);
+    return handler(admitted, params, url);
   };
   const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, { apiKeys: options.apiKeys, aws: options.aws.auth }), params, url) });
   const protectedResource: Handler = async (_request, params, url) => {

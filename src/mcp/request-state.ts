@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { SecretBox } from '../core/secret-box.ts';
 import { BerthError } from '../core/errors.ts';
 
 /**
@@ -26,9 +27,7 @@ export interface OpenedState extends StateBinding {
 }
 
 const VERSION = 'b1.';
-const AAD = Buffer.from('berth/request-state/v1');
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
+const CONTEXT = 'berth/request-state/v1';
 
 interface Payload {
   s: string;
@@ -42,21 +41,16 @@ interface Payload {
 }
 
 export class RequestStateSealer {
-  readonly #key: Buffer;
+  readonly #box: SecretBox;
 
   constructor(key: Buffer) {
-    if (key.length !== 32) throw new Error('the request state key must be 32 bytes');
-    this.#key = key;
+    this.#box = new SecretBox(key);
   }
 
   seal(binding: StateBinding, inner: string | undefined, ttlMs: number, now = Date.now()): string {
     const payload: Payload = { s: binding.session, r: binding.runtime, p: binding.principal, m: binding.method, n: binding.name, d: binding.digest, e: now + ttlMs };
     if (inner !== undefined) payload.i = inner;
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
-    cipher.setAAD(AAD);
-    const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
-    return VERSION + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url');
+    return VERSION + this.#box.seal(JSON.stringify(payload), CONTEXT);
   }
 
   /**
@@ -65,15 +59,11 @@ export class RequestStateSealer {
    */
   open(token: string, now = Date.now()): OpenedState {
     if (!token.startsWith(VERSION)) throw invalid();
-    const raw = Buffer.from(token.slice(VERSION.length), 'base64url');
-    if (raw.length <= IV_BYTES + TAG_BYTES) throw invalid();
+    const text = this.#box.open(token.slice(VERSION.length), CONTEXT);
+    if (text === undefined) throw invalid();
     let payload: Payload;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, IV_BYTES));
-      decipher.setAAD(AAD);
-      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-      const text = Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-      payload = JSON.parse(text) as Payload;
+      payload = JSON.parse(text.toString('utf8')) as Payload;
     } catch {
       throw invalid();
     }

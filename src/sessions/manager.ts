@@ -94,6 +94,11 @@ export interface SessionManagerOptions {
   maxSessions: number;
   /** Ended sessions remembered for inspection. */
   historySize?: number;
+  /**
+   * Whether `principal` may make a session under `id` of `runtime`; a refused one answers as if it did not exist.
+   * Ids that belong to someone (a principal's own session) are theirs to make alone.
+   */
+  mayCreate?: (id: string, runtime: string, principal: SessionPrincipal) => boolean;
 }
 
 const CAPACITY_RETRY_AFTER_SECONDS = 10;
@@ -151,14 +156,14 @@ export class SessionManager {
       session = this.#sessions.get(sessionId);
     }
     // Another principal's session is not theirs to use, or even to learn of: it answers as if there were none.
-    if ((!session && options.existing) || (session && session.principal.key !== principal.key)) {
-      throw new BerthError('session_not_found', `session ${sessionId} does not exist or has ended; start a new session without a session id`, { details: { session: sessionId } });
-    }
+    const notFound = () => new BerthError('session_not_found', `session ${sessionId} does not exist or has ended; start a new session without a session id`, { details: { session: sessionId } });
+    if ((!session && options.existing) || (session && session.principal.key !== principal.key)) throw notFound();
     if (session && session.target.runtime !== target.runtime) {
       throw new BerthError('session_runtime_mismatch', `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`, {
         details: { session: sessionId },
       });
     }
+    if (!session && this.#options.mayCreate?.(sessionId, target.runtime, principal) === false) throw notFound();
     const created = !session;
     if (!session) session = this.#create(sessionId, target, principal);
     session.inFlight++;

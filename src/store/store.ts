@@ -25,6 +25,8 @@ export interface RuntimeSpec {
   /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */
   serverEra: 'auto' | 'modern' | 'legacy';
   env: Record<string, string>;
+  /** Secret variables, each value sealed (AES-256-GCM under berth's secret key) for this runtime and name. */
+  secretEnv?: Record<string, string>;
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
   description?: string;
@@ -69,6 +71,8 @@ export type Authorizer =
   | { type: 'none' }
   /** Bearer API keys berth issued for this runtime (`POST /v1/keys`), each naming the user it stands for. */
   | { type: 'apiKey' }
+  /** Only requests signed with berth's AWS keys: AgentCore's IAM inbound auth, what its API makes by default. */
+  | { type: 'sigv4' }
   | {
       type: 'jwt';
       discoveryUrl: string;

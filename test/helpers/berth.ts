@@ -137,27 +137,15 @@ export interface DeployOptions {
   authorizer?: Record<string, unknown>;
   sessionScope?: 'session' | 'principal';
   rateLimits?: Record<string, unknown>;
+  secretEnv?: Record<string, string>;
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
 export async function deploy(node: BerthNode, name: string, dir: string, options: DeployOptions = {}): Promise<number> {
   const transport = options.transport ?? 'stdio';
   const { artifactId } = await node.api.uploadArtifact(packDirectory(dir));
-  const body: Record<string, unknown> = {
-    artifactId,
-    command: options.command ?? `node server.js ${transport}`,
-    transport,
-    env: options.env ?? {},
-  };
-  if (options.protocol !== undefined) body.protocol = options.protocol;
-  if (options.port !== undefined) body.port = options.port;
-  if (options.idleTimeoutSeconds !== undefined) body.idleTimeoutSeconds = options.idleTimeoutSeconds;
-  if (options.maxLifetimeSeconds !== undefined) body.maxLifetimeSeconds = options.maxLifetimeSeconds;
-  if (options.limits !== undefined) body.limits = options.limits;
-  if (options.driver !== undefined) body.driver = options.driver;
-  if (options.network !== undefined) body.network = options.network;
-  if (options.authorizer !== undefined) body.authorizer = options.authorizer;
-  if (options.sessionScope !== undefined) body.sessionScope = options.sessionScope;
-  if (options.rateLimits !== undefined) body.rateLimits = options.rateLimits;
+  // Every other option is named as the API names it.
+  const { command, env, ...rest } = options;
+  const body: Record<string, unknown> = { artifactId, command: command ?? `node server.js ${transport}`, transport, env: env ?? {}, ...rest };
   return (await node.api.deploy(name, body)).version;
 }

@@ -33,6 +33,7 @@ import { packDirectory } from '../../src/cli/pack.ts';
 import { BIN, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { rawCall } from '../helpers/mcp.ts';
 
 const MCP_HEADERS = { contentType: 'application/json', accept: 'application/json, text/event-stream', mcpProtocolVersion: '2026-07-28' };
 
@@ -110,6 +111,11 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     assert.equal(inB.runtimeSessionId, b);
     assert.equal(inB.statusCode, 200);
     assert.deepEqual(await toolResult(inB), { count: 1 }, 'session b has its own sandbox');
+    // Made without an authorizerConfiguration, the runtime takes only SigV4, as on AgentCore: berth's own routes
+    // do not open it to an unsigned caller, even one who knows a session id.
+    const unsigned = await rawCall(node.url, 'counter_mcp', 'tools/call', 'increment', {}, { sessionId: a });
+    assert.equal(unsigned.status, 401);
+    assert.match(unsigned.response.error?.message ?? '', /takes only requests signed with berth's AWS keys/);
 
     const stopped = await data.send(new StopRuntimeSessionCommand({ agentRuntimeArn: arn, runtimeSessionId: a }));
     assert.equal(stopped.runtimeSessionId, a);

@@ -177,6 +177,25 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
       client.destroy();
     }
 
+    // A signer that sends no X-Amz-Content-SHA256 (botocore's plain SigV4) is checked against the body's own hash.
+    await deploy(node, 'signed-only', await fixtureDir('counter-server'), { transport: 'stdio' });
+    const plain = (await node.admin('/v1/runtimes/signed-only').then((r) => r.json())) as { id: string };
+    const stopUrl = new URL(`${node.url}/runtimes/${encodeURIComponent(`arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/${plain.id}`)}/stopruntimesession`);
+    const signer = new SignatureV4({ credentials: AWS_KEYS, region: 'us-west-2', service: 'bedrock-agentcore', sha256: Sha256, applyChecksum: false });
+    const stopBody = '{}';
+    const signedStop = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: stopUrl.hostname,
+      port: Number(stopUrl.port),
+      path: stopUrl.pathname,
+      headers: { host: stopUrl.host, 'content-type': 'application/json', [SESSION_HEADER]: randomUUID() },
+      body: stopBody,
+    });
+    assert.equal(signedStop.headers['x-amz-content-sha256'], undefined);
+    const stop = await fetch(stopUrl, { method: 'POST', headers: signedStop.headers as Record<string, string>, body: stopBody });
+    assert.equal(stop.headers.get('x-amzn-errortype')?.split(':')[0], 'ResourceNotFoundException', await stop.clone().text().then((t) => t));
+
     // AgentCore's OAuth callers use the same URL with a bearer credential instead of a signature.
     const erin = await makeKey({ runtime: 'keyed', user: 'erin' });
     const sessionId = randomUUID();

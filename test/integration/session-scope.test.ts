@@ -56,6 +56,19 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
     assert.deepEqual(toolText(fresh), { count: 1 });
   });
 
+  test("nobody else can make a caller's own session first, on this runtime or any other", async () => {
+    await deploy(node, 'open-door', await fixtureDir('counter-server'), { transport: 'stdio' });
+    const own = (await increment('alice')).headers.get(SESSION_HEADER) as string;
+    assert.equal((await node.admin(`/v1/sessions/${own}`, { method: 'DELETE' })).status, 200);
+    const squat = await rawCall(node.url, 'open-door', 'tools/call', 'increment', {}, { sessionId: own });
+    assert.equal(squat.status, 404, 'an anonymous caller of an open runtime cannot take the id');
+    assert.equal((await increment('bob', own)).status, 404, 'nor can another principal of the same runtime');
+    assert.equal((await rawCall(node.url, 'open-door', 'tools/call', 'increment', {}, { sessionId: `principal-${'x'.repeat(43)}` })).status, 404, 'nor any id of that form');
+    const back = await increment('alice');
+    assert.equal(back.status, 200);
+    assert.equal(back.headers.get(SESSION_HEADER), own);
+  });
+
   test('a stock legacy client that reconnects finds its state', async () => {
     const connect = async (): Promise<Client> => {
       const client = new Client({ name: 'desktop-app', version: '1.0.0' });
@@ -90,6 +103,8 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
   });
 
   test('without an authorizer the option is refused, saying why', async () => {
-    await assert.rejects(deploy(node, 'open-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal' }), /sessionScope principal needs an authorizer \(apiKey or jwt\)/);
+    const refused = /sessionScope principal needs an authorizer that names its callers \(apiKey or jwt\)/;
+    await assert.rejects(deploy(node, 'open-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal' }), refused);
+    await assert.rejects(deploy(node, 'signed-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal', authorizer: { type: 'sigv4' } }), refused);
   });
 });

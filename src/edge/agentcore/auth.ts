@@ -15,6 +15,27 @@ export function isAwsSigned(request: Request): boolean {
   return request.headers.get('authorization')?.startsWith('AWS4-HMAC-SHA256 ') === true;
 }
 
+/**
+ * A request to a runtime that takes only SigV4 (on any route of it): signed with berth's AWS keys, or refused. The
+ * request handed back carries its body checked as it streams.
+ */
+export function signedOnly(request: Request, url: URL, auth: AwsAuth, runtime: string): Request {
+  if (!isAwsSigned(request) && auth.mode !== 'off') {
+    throw new BerthError('unauthorized', `runtime "${runtime}" takes only requests signed with berth's AWS keys (AgentCore's IAM auth, as its API made it): call it through the AWS SDK, or deploy it with an authorizer (apiKey or jwt)`);
+  }
+  return streamVerified(request, url, auth);
+}
+
+/**
+ * A small body's request with its signature checked over the whole body, which is read here: a signer that sends
+ * no X-Amz-Content-SHA256 (botocore's plain SigV4) is checked against the body's own hash. The request handed back
+ * carries the body read.
+ */
+export async function bufferedVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Request> {
+  const body = await readVerified(request, url, auth, limit);
+  return new Request(request, { body } as RequestInit);
+}
+
 /** Reads a (small) body whole and checks the request's signature over it. */
 export async function readVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Uint8Array> {
   const body = await readBody(request, limit);
@@ -36,8 +57,8 @@ export async function readVerified(request: Request, url: URL, auth: AwsAuth, li
 export function streamVerified(request: Request, url: URL, auth: AwsAuth): Request {
   if (auth.mode === 'off') return request;
   verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
-  const declared = request.headers.get('x-amz-content-sha256');
-  if (declared === null) throw new BerthError('forbidden', 'a streamed request must carry X-Amz-Content-SHA256 (the AWS SDK sends it)');
+  // verifySigV4 has required the header: a streamed body can only be checked against a hash declared up front.
+  const declared = request.headers.get('x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
   if (declared === UNSIGNED_PAYLOAD || !request.body) return request;
   const hash = createHash('sha256');
   let held: Uint8Array | undefined;

@@ -8,7 +8,7 @@ import type { RuntimeRecord } from '../../store/store.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { runtimeIdOf, type AwsIdentity } from './arn.ts';
-import { isAwsSigned, streamVerified, type AwsAuth } from './auth.ts';
+import { bufferedVerified, isAwsSigned, streamVerified, type AwsAuth } from './auth.ts';
 import { readBody } from '../../core/http.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { RateLimiter } from '../rate-limit.ts';
@@ -67,14 +67,15 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
    * credentials and never SigV4; any other takes SigV4 (berth's AWS keys) and acts as the anonymous principal. The
    * request handed back carries its body checked against the signature as it streams.
    */
-  const admit = async (request: Request, params: Params, url: URL): Promise<{ request: Request; runtime: RuntimeRecord; principal: Principal }> => {
+  const admit = async (request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<{ request: Request; runtime: RuntimeRecord; principal: Principal }> => {
     const signed = isAwsSigned(request);
-    const checked = signed ? streamVerified(request, url, auth) : request;
+    const verified = (): Request | Promise<Request> => (body === 'small' ? bufferedVerified(request, url, auth, MAX_SMALL_BODY) : streamVerified(request, url, auth));
+    const checked = signed ? await verified() : request;
     const runtime = runtimeOf(params, url);
     const { authorizer, rateLimits } = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version.spec;
-    if (authorizer === undefined || authorizer.type === 'none') {
+    if (authorizer === undefined || authorizer.type === 'none' || authorizer.type === 'sigv4') {
       // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
-      const admitted = signed ? checked : streamVerified(request, url, auth);
+      const admitted = signed ? checked : await verified();
       options.limiter.take(runtime.name, rateLimits, ANONYMOUS.key);
       return { request: admitted, runtime, principal: ANONYMOUS };
     }
@@ -95,7 +96,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     };
 
   const invoke = guarded(async (request, params, url) => {
-    const { request: admitted, runtime } = await admit(request, params, url);
+    const { request: admitted, runtime } = await admit(request, params, url, 'streamed');
     sessionOf(request, false);
     const qualifier = url.searchParams.get('qualifier') ?? undefined;
     const protocol = runtimes.resolve(runtime.name, qualifier).version.spec.protocol;
@@ -116,7 +117,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
       method: 'POST',
       pattern: '/runtimes/:name/stopruntimesession',
       handler: guarded(async (request, params, url) => {
-        const { request: admitted, runtime, principal } = await admit(request, params, url);
+        const { request: admitted, runtime, principal } = await admit(request, params, url, 'small');
         await readBody(admitted, MAX_SMALL_BODY);
         const id = sessionOf(request, true) as string;
         // Another principal's session answers as if there were none.
@@ -130,7 +131,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
       method: 'POST',
       pattern: '/runtimes/:name/commands',
       handler: guarded(async (request, params, url) => {
-        const { request: admitted, runtime, principal } = await admit(request, params, url);
+        const { request: admitted, runtime, principal } = await admit(request, params, url, 'small');
         const raw = await readBody(admitted, MAX_SMALL_BODY);
         const sessionId = sessionOf(request, true) as string;
         let body: { command?: unknown; timeout?: unknown };

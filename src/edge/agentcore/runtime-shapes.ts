@@ -100,17 +100,16 @@ export function deployInputOf(input: RuntimeInputValue): Record<string, unknown>
     agentcore,
   };
   if (input.description !== undefined) deploy.description = input.description;
-  const authorizer = authorizerOf(input.authorizerConfiguration);
-  if (authorizer !== undefined) deploy.authorizer = authorizer;
+  deploy.authorizer = authorizerOf(input.authorizerConfiguration);
   return deploy;
 }
 
 /**
  * `authorizerConfiguration` as berth's jwt authorizer: allowedScopes (one of them), customClaims as claim rules.
- * Absent or empty, the runtime takes SigV4, as on AgentCore.
+ * Absent or empty, the runtime takes only SigV4, as on AgentCore, on berth's own routes too.
  */
-function authorizerOf(configuration: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (configuration === undefined || Object.keys(configuration).length === 0) return undefined;
+function authorizerOf(configuration: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (configuration === undefined || Object.keys(configuration).length === 0) return { type: 'sigv4' };
   const kinds = Object.keys(configuration);
   if (kinds.length !== 1 || kinds[0] !== 'customJWTAuthorizer') {
     throw new BerthError('validation_failed', `authorizerConfiguration must set exactly customJWTAuthorizer, got ${kinds.join(', ')}`);

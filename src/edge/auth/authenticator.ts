@@ -27,7 +27,8 @@ export class Authenticator {
     this.#options = options;
   }
 
-  async authenticate(request: Request, url: URL, runtime: string, authorizer: Authorizer | undefined): Promise<Principal> {
+  /** A `sigv4` authorizer is the edge's to check (a signature covers the body, which the edge streams on). */
+  async authenticate(request: Request, url: URL, runtime: string, authorizer: Exclude<Authorizer, { type: 'sigv4' }> | undefined): Promise<Principal> {
     if (authorizer === undefined || authorizer.type === 'none') return ANONYMOUS;
     if (authorizer.type === 'apiKey') return this.#apiKey(request, runtime);
     const metadata = resourceMetadataUrl(url, runtime);

@@ -3,6 +3,8 @@ import { mintSessionId } from '../../core/ids.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
 import { ANONYMOUS, type Principal } from './principal.ts';
 
+const PREFIX = 'principal-';
+
 /**
  * The session a request that names none gets: a new one, or, for a runtime whose sessions follow the caller
  * (`sessionScope: principal`), the authenticated principal's own, the same id every time, so a client that keeps
@@ -18,6 +20,18 @@ export class SessionScope {
 
   fresh(spec: RuntimeSpec | undefined, runtime: string, principal: Principal): string {
     if (spec?.sessionScope !== 'principal' || principal.key === ANONYMOUS.key) return mintSessionId();
-    return `principal-${createHmac('sha256', this.#key).update(`${runtime}\0${principal.key}`).digest('base64url')}`;
+    return this.#own(runtime, principal);
+  }
+
+  /**
+   * Whether `principal` may make session `id` of `runtime`: an id of the scoped form is its owner's alone, so nobody
+   * who learns one (the server is told it) can make it first and lock its owner out.
+   */
+  mayCreate(id: string, runtime: string, principal: Principal): boolean {
+    return !id.startsWith(PREFIX) || id === this.#own(runtime, principal);
+  }
+
+  #own(runtime: string, principal: Principal): string {
+    return `${PREFIX}${createHmac('sha256', this.#key).update(`${runtime}\0${principal.key}`).digest('base64url')}`;
   }
 }
