@@ -69,21 +69,35 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
     assert.equal(back.headers.get(SESSION_HEADER), own);
   });
 
-  test('a stock legacy client that reconnects finds its state', async () => {
-    const connect = async (): Promise<Client> => {
+  test('stock legacy clients find their state: one that reconnects, and two at once that share it', async () => {
+    const connect = async (): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> => {
       const client = new Client({ name: 'desktop-app', version: '1.0.0' });
       const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/follows/mcp`), { requestInit: { headers: { authorization: `Bearer ${keys['follows/bob']}` } } });
       await client.connect(transport);
-      return client;
+      return { client, transport };
     };
-    const text = (result: Awaited<ReturnType<Client['callTool']>>): unknown => JSON.parse((result.content as Array<{ text: string }>)[0]?.text ?? 'null');
-    const before = toolText(await increment('bob'));
+    const count = async (client: Client): Promise<number> =>
+      (JSON.parse((((await client.callTool({ name: 'increment', arguments: {} })).content as Array<{ text: string }>)[0]?.text ?? 'null')) as { count: number }).count;
+    const start = (toolText(await increment('bob')) as { count: number }).count;
     const first = await connect();
-    assert.deepEqual(text(await first.callTool({ name: 'increment', arguments: {} })), { count: (before as { count: number }).count + 1 });
-    await first.close();
-    const again = await connect();
-    assert.deepEqual(text(await again.callTool({ name: 'increment', arguments: {} })), { count: (before as { count: number }).count + 2 });
-    await again.close();
+    assert.equal(await count(first.client), start + 1);
+    await first.transport.terminateSession();
+    await first.client.close();
+    // A DELETE leaves the principal's own session, which stays for its next client until it idles out.
+    const second = await connect();
+    assert.equal(await count(second.client), start + 2, 'a reconnecting client finds its state');
+
+    // A second window of the same user: its own Mcp-Session-Id, the same session; neither takes the other's calls.
+    const third = await connect();
+    assert.notEqual(third.transport.sessionId, second.transport.sessionId);
+    assert.equal(await count(third.client), start + 3);
+    assert.equal(await count(second.client), start + 4);
+    await third.transport.terminateSession();
+    await third.client.close();
+    assert.equal(await count(second.client), start + 5, "one window's DELETE does not end the session the other is in");
+    await second.transport.terminateSession();
+    await second.client.close();
+    assert.equal((await rawCall(node.url, 'follows', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${keys['follows/bob']}` } }).then(toolText) as { count: number }).count, start + 6);
   });
 
   test('an http agent invoked with no session id keeps its state too', async () => {

@@ -31,6 +31,11 @@ export class SessionScope {
     return !id.startsWith(PREFIX) || id === this.#own(runtime, principal);
   }
 
+  /** True when `id` is of the form of a principal's own session. */
+  isOwn(id: string): boolean {
+    return id.startsWith(PREFIX);
+  }
+
   #own(runtime: string, principal: Principal): string {
     return `${PREFIX}${createHmac('sha256', this.#key).update(`${runtime}\0${principal.key}`).digest('base64url')}`;
   }

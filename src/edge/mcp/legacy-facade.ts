@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { BerthError, toBerthError } from '../../core/errors.ts';
 import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
@@ -29,7 +30,12 @@ const BERTH_OWNED_PARAMS = ['requestState', 'inputResponses'];
 const MODERN_RESULT_FIELDS = ['resultType', 'ttlMs', 'cacheScope'];
 
 interface ClientSession {
+  /** Its Mcp-Session-Id: its berth session's id, unless another client already spoke for that session. */
   id: string;
+  /** The berth session it is in; clients of a principal whose sessions follow it share one. */
+  session: string;
+  /** True when the session is its principal's own, which outlives any one client of it. */
+  shared: boolean;
   /** Who initialized it; no one else may use its Mcp-Session-Id. */
   principal: Principal;
   runtime: string;
@@ -76,8 +82,7 @@ export class LegacyFacade {
     // A session that ends (idle, lifetime, crash, stop) ends the client's MCP session too: its next request gets
     // 404 and so initializes again, rather than silently reaching a fresh sandbox with none of its state.
     options.sessions.onEnd((ended) => {
-      const client = this.#clients.get(ended.id);
-      if (client) this.#forget(client);
+      for (const client of this.#clients.values()) if (client.session === ended.id) this.#forget(client);
     });
   }
 
@@ -133,11 +138,14 @@ export class LegacyFacade {
     return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, 'mcp-session-id': client.id } });
   }
 
-  /** DELETE: the client is done; its session and sandbox end. */
+  /**
+   * DELETE: the client is done; its session and sandbox end, unless the session is its principal's own, which
+   * stays for the principal's next client until it idles out.
+   */
   async delete(request: Request, params: Params): Promise<Response> {
     const client = this.#client(request, params);
     this.#forget(client);
-    await this.#options.sessions.stop(client.id);
+    if (!client.shared) await this.#options.sessions.stop(client.session);
     return new Response(null, { status: 204 });
   }
 
@@ -160,15 +168,15 @@ export class LegacyFacade {
     const runtime = params.name as string;
     const endpoint = url.searchParams.get('endpoint') ?? undefined;
     const principal = principalOf(request);
-    const id = sessionKey(request, params, () => this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal));
+    const session = sessionKey(request, params, () => this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal));
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
-    const lease = await this.#lease({ id, runtime, endpoint, principal }, false);
+    const lease = await this.#lease({ id: session, session, runtime, endpoint, principal }, false);
     let discover: JsonRpcResponse;
     try {
       discover = await this.#modernCall(
         lease,
-        { id, capabilities, clientInfo: clientParams.clientInfo },
+        { session, capabilities, clientInfo: clientParams.clientInfo },
         { jsonrpc: '2.0', id: message.id, method: 'server/discover', params: {} },
         request.signal,
         () => {},
@@ -178,10 +186,17 @@ export class LegacyFacade {
     }
     if (!discover.result) throw new BerthError('sandbox_failed', `runtime "${runtime}" did not describe itself: ${discover.error?.message ?? 'no result'}`);
     const init = initializeFromDiscover(discover.result, clientParams.protocolVersion);
-    const previous = this.#clients.get(id);
-    if (previous) this.#forget(previous);
+    // A client that initializes into a session takes it over from any client before it, unless the session is its
+    // principal's own (sessionScope principal): then it is another window, or the same app started again, and gets
+    // an Mcp-Session-Id of its own, so neither takes the other's streams or calls.
+    const shared = request.headers.get(SESSION_HEADER) === null && params.sessionId === undefined && this.#options.scope.isOwn(session);
+    const previous = this.#clients.get(session);
+    if (previous && !shared) this.#forget(previous);
+    const id = previous && shared ? `${session}.${randomUUID()}` : session;
     const client: ClientSession = {
       id,
+      session,
+      shared,
       principal,
       runtime,
       endpoint,
@@ -290,10 +305,10 @@ export class LegacyFacade {
    * A claim on the client's session. Past `initialize` the session must still be live: a client whose session
    * ended learns so (404), rather than reaching a fresh sandbox under its old session id.
    */
-  async #lease(client: Pick<ClientSession, 'id' | 'runtime' | 'endpoint' | 'principal'>, existing: boolean): Promise<Lease> {
+  async #lease(client: Pick<ClientSession, 'id' | 'session' | 'runtime' | 'endpoint' | 'principal'>, existing: boolean): Promise<Lease> {
     const resolved = this.#options.runtimes.resolve(client.runtime, client.endpoint);
     try {
-      return await this.#options.sessions.acquire(client.id, resolved.target, client.principal, { existing });
+      return await this.#options.sessions.acquire(client.session, resolved.target, client.principal, { existing });
     } catch (error) {
       const err = toBerthError(error);
       if (err.code === 'session_not_found') this.#clients.delete(client.id);
@@ -304,7 +319,7 @@ export class LegacyFacade {
   /** One 2026-07-28 exchange with the session's sandbox, on behalf of a legacy client. */
   async #modernCall(
     lease: Lease,
-    client: Pick<ClientSession, 'id' | 'capabilities' | 'clientInfo'> & { logLevel?: string },
+    client: Pick<ClientSession, 'session' | 'capabilities' | 'clientInfo'> & { logLevel?: string },
     call: JsonRpcRequest,
     signal: AbortSignal,
     onNotification: (message: JsonRpcMessage) => void | Promise<void>,
@@ -323,7 +338,7 @@ export class LegacyFacade {
       accept: 'application/json, text/event-stream',
       'mcp-protocol-version': MODERN_VERSION,
       'mcp-method': call.method,
-      [SESSION_HEADER]: client.id,
+      [SESSION_HEADER]: client.session,
     });
     const name = params.name ?? params.uri;
     if (typeof name === 'string') headers.set('mcp-name', /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`);
@@ -358,7 +373,7 @@ export class LegacyFacade {
         lease.release();
       }
     })().catch((error: unknown) => {
-      if (!controller.signal.aborted) this.#options.logger.debug('legacy GET stream feed ended', { session: client.id, err: error });
+      if (!controller.signal.aborted) this.#options.logger.debug('legacy GET stream feed ended', { session: client.session, err: error });
     });
   }
 }
