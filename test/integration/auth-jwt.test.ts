@@ -31,6 +31,11 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
       port: 8080,
       authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'] },
     });
+    await deploy(node, 'secure-mrtr', await fixtureDir('conformance-modern'), {
+      transport: 'http',
+      command: 'node server.js http',
+      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'] },
+    });
     // Tokens for this one are for the runtime itself: the audience is the resource its metadata names (RFC 8707).
     await deploy(node, 'oauth', await fixtureDir('counter-server'), {
       transport: 'stdio',
@@ -108,6 +113,34 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     });
     assert.equal(byCommand.status, 404);
     assert.deepEqual(toolText(await call(alice, sessionId)), { count: 2 }, "alice's session is untouched");
+
+    // A legacy client's Mcp-Session-Id: alice initializes; bob's POST, GET and DELETE with it are 404.
+    const legacy = (token: string, method: string, body?: unknown, mcpSession?: string) =>
+      fetch(`${node.url}/runtimes/secure/mcp`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(mcpSession ? { 'mcp-session-id': mcpSession, 'mcp-protocol-version': '2025-11-25' } : {}) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const init = await legacy(alice, 'POST', { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+    assert.equal(init.status, 200, await init.clone().text());
+    const mcpSession = init.headers.get('mcp-session-id') as string;
+    const asBob = await legacy(bob, 'POST', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'increment', arguments: {} } }, mcpSession);
+    assert.equal(asBob.status, 404);
+    assert.equal((await legacy(bob, 'GET', undefined, mcpSession)).status, 404);
+    assert.equal((await legacy(bob, 'DELETE', undefined, mcpSession)).status, 404);
+    assert.equal((await legacy(alice, 'POST', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'increment', arguments: {} } }, mcpSession)).status, 200, "alice's MCP session lives on");
+
+    // A requestState alice was handed does not carry bob into her call.
+    const elicit = { elicitation: { form: {} } };
+    const asked = await rawCall(node.url, 'secure-mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: elicit, headers: { authorization: `Bearer ${alice}` } });
+    assert.equal(asked.response.result?.resultType, 'input_required');
+    const retry = await rawCall(node.url, 'secure-mrtr', 'tools/call', 'test_input_required_result_request_state', {}, {
+      capabilities: elicit,
+      headers: { authorization: `Bearer ${bob}` },
+      params: { inputResponses: { confirm: { action: 'accept', content: { ok: true } } }, requestState: asked.response.result?.requestState },
+    });
+    assert.equal(retry.status, 400);
+    assert.equal(retry.response.error?.data?.code, 'request_state_mismatch');
   });
 
   test('the server learns who called from the user id header, whatever the caller claims, and never sees the token', async () => {
