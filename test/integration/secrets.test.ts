@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
 import { BIN, deploy, startBerth } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
@@ -110,5 +111,20 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
       await again.stop();
     }
     await assert.rejects(startBerth({ home, env: { BERTH_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') } }), /does not open with berth's secret key/);
+  });
+});
+
+describe('secret environment variables on gVisor', { skip: GvisorDriver.unsupportedReason() ?? false }, () => {
+  test("rest in no file of berth's home while the sandbox lives: its bundle and runsc's state are in memory", async () => {
+    const secret = `s3cr3t-${randomUUID()}`;
+    const node = await startBerth({ driver: 'gvisor' });
+    try {
+      await deploy(node, 'vault', await fixtureDir('counter-server'), { secretEnv: { API_TOKEN: secret } });
+      const inside = toolText(await rawCall(node.url, 'vault', 'tools/call', 'whoami', {})) as { env: Record<string, string> };
+      assert.equal(inside.env.API_TOKEN, secret);
+      assert.deepEqual(filesHolding(node.home, secret), []);
+    } finally {
+      await node.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
@@ -12,6 +12,7 @@ import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { ENV_FILE_NAME } from '../../layout.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
+import { volatileDir } from '../../volatile-dir.ts';
 import { CHANNEL_DIR_INSIDE, ociConfig, writeRootfs } from './bundle.ts';
 import { findRunsc, hasRunscState, removeRunscLeftovers, runscCommand, runscUnsupportedReason } from './runsc.ts';
 
@@ -24,7 +25,11 @@ const OOM_POLL_MS = 200;
 /** After `runsc kill`, how long before the sandbox's processes are killed outright. */
 const KILL_GRACE_MS = 2_000;
 
-/** `stateDir` holds sandboxes' bundles, channel directories, the shared root and runsc's state. */
+/**
+ * `stateDir` holds the shared root and the files every sandbox sees. Sandboxes' bundles, channel directories and
+ * runsc's state, which hold each sandbox's environment and so its secrets, go to a memory file system
+ * (`volatileDir`), and to `stateDir` only where the machine has none.
+ */
 export interface GvisorDriverOptions extends IsolatingDriverOptions {
   /** The runsc binary; see findRunsc. */
   runscPath?: string;
@@ -44,6 +49,8 @@ export class GvisorDriver implements SandboxDriver {
   readonly #options: GvisorDriverOptions;
   readonly #runsc: string;
   readonly #runscRoot: string;
+  /** Where sandboxes' bundles and runsc's state live: in memory where the machine allows. */
+  readonly #bundles: string;
   readonly #rootfs: string;
   readonly #etcDir: string;
   readonly #nodePath: string;
@@ -51,11 +58,12 @@ export class GvisorDriver implements SandboxDriver {
   readonly #cgroups: CgroupRoot;
   readonly #live = new Set<Sandbox>();
 
-  private constructor(options: GvisorDriverOptions, runsc: string, cgroups: CgroupRoot) {
+  private constructor(options: GvisorDriverOptions, runsc: string, cgroups: CgroupRoot, bundles: string) {
     this.#options = options;
     this.#runsc = runsc;
     this.#cgroups = cgroups;
-    this.#runscRoot = join(options.stateDir, 'runsc');
+    this.#bundles = bundles;
+    this.#runscRoot = join(bundles, 'runsc');
     mkdirSync(this.#runscRoot, { recursive: true, mode: 0o700 });
     this.#rootfs = join(options.stateDir, 'rootfs');
     writeRootfs(this.#rootfs);
@@ -76,14 +84,16 @@ export class GvisorDriver implements SandboxDriver {
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
     const tag = createHash('sha256').update(realpathSync(options.stateDir)).digest('hex').slice(0, 10);
     const cgroups = CgroupRoot.open(`g${tag}`);
-    const driver = new GvisorDriver(options, runsc, cgroups);
+    const bundles = volatileDir(`g${tag}`);
+    if (!bundles) options.logger.warn('this machine has no tmpfs at /dev/shm: gVisor sandboxes\' environments (their secrets too) rest on disk in berth\'s home while they live');
+    const driver = new GvisorDriver(options, runsc, cgroups, bundles ?? options.stateDir);
     await driver.#removeStale();
     return driver;
   }
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
     const { logger } = this.#options;
-    const dir = join(this.#options.stateDir, spec.id);
+    const dir = join(this.#bundles, spec.id);
     const channelDir = join(dir, 'channel');
     const cgroups = this.#cgroups.adopt(spec.id);
     const egressDir = join(dir, 'egress');
@@ -174,6 +184,8 @@ export class GvisorDriver implements SandboxDriver {
   async close(): Promise<void> {
     await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
     this.#cgroups.removeParents();
+    // The memory file system's directory is this node's alone; nothing in it outlives the sandboxes.
+    if (this.#bundles !== this.#options.stateDir) rmSync(this.#bundles, { recursive: true, force: true });
   }
 
   #globalFlags(network: 'none' | 'host'): string[] {
@@ -212,16 +224,24 @@ export class GvisorDriver implements SandboxDriver {
 
   /** Ends what an earlier run of this node left: runsc containers, their cgroups and directories. */
   async #removeStale(): Promise<void> {
-    const listed = await runscCommand(this.#runsc, this.#runscRoot, ['list', '-quiet']);
-    const ids = listed.ok ? listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
-    for (const id of ids) await runscCommand(this.#runsc, this.#runscRoot, ['delete', '-force', id]);
-    for (const name of readdirSync(this.#runscRoot)) rmSync(join(this.#runscRoot, name), { recursive: true, force: true });
+    const ids: string[] = [];
+    // runsc's state from before it moved to memory may still be in the state directory.
+    for (const root of new Set([this.#runscRoot, join(this.#options.stateDir, 'runsc')])) {
+      const listed = await runscCommand(this.#runsc, root, ['list', '-quiet']);
+      const found = listed.ok ? listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
+      for (const id of found) await runscCommand(this.#runsc, root, ['delete', '-force', id]);
+      ids.push(...found);
+      if (existsSync(root)) for (const name of readdirSync(root)) rmSync(join(root, name), { recursive: true, force: true });
+    }
     const removed = this.#cgroups.removeStale();
     let dirs = 0;
-    for (const entry of readdirSync(this.#options.stateDir, { withFileTypes: true })) {
-      if (entry.isDirectory() && entry.name.startsWith('sbx_')) {
-        rmSync(join(this.#options.stateDir, entry.name), { recursive: true, force: true });
-        dirs++;
+    // Bundles from before they moved to memory may still be in the state directory.
+    for (const parent of new Set([this.#bundles, this.#options.stateDir])) {
+      for (const entry of readdirSync(parent, { withFileTypes: true })) {
+        if (entry.isDirectory() && entry.name.startsWith('sbx_')) {
+          rmSync(join(parent, entry.name), { recursive: true, force: true });
+          dirs++;
+        }
       }
     }
     if (ids.length + removed.length + dirs > 0) {
