@@ -3,14 +3,14 @@
  * session manager, the control plane and the edge, listens, and shuts all of it down in order on SIGINT/SIGTERM.
  * Nothing imports this file; `bin/berth serve` runs `main`.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { hkdfSync } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
 import { SecretBox } from './core/secret-box.ts';
-import { RuntimeService } from './control/runtimes.ts';
+import { authorizerOf, RuntimeService } from './control/runtimes.ts';
 import { ApiKeyService } from './control/api-keys.ts';
 import { Authenticator } from './edge/auth/authenticator.ts';
 import { SessionScope } from './edge/auth/session-scope.ts';
@@ -28,6 +28,7 @@ import { buildSupervisor } from './sandbox/supervisor-program.ts';
 import { SessionManager } from './sessions/manager.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { KeyFiles } from './store/key-files.ts';
 
 export interface RunningNode {
   url: string;
@@ -42,9 +43,11 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
   const driver = await createDriver(config, supervisorPath, logger, berthPorts);
-  const secrets = new SecretBox(secretKey(config));
+  const keys = new KeyFiles(config.home);
+  const secrets = new SecretBox(keys.secretKey(config.secretKey));
+  keys.checkSecretKey(secrets);
   // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
-  const stateKey = requestStateKey(config, secrets);
+  const stateKey = config.requestStateKey ?? keys.sealedKey('request-state.key', secrets);
   const scope = new SessionScope(Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)));
   const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions, mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal) });
   const runtimes = new RuntimeService(store, artifacts, sessions, secrets, {
@@ -64,10 +67,10 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     },
   });
   for (const runtime of runtimes.list()) {
-    if (runtimes.version(runtime.name, runtime.latestVersion).spec.authorizer === undefined) warnOpen(config, logger, runtime.name);
+    if (authorizerOf(runtimes.version(runtime.name, runtime.latestVersion).spec) === undefined) warnOpen(config, logger, runtime.name);
   }
   const apiKeys = new ApiKeyService(store, (name) => store.getRuntime(name) !== undefined);
-  firstAdminKey(config, apiKeys, logger);
+  firstAdminKey(keys, apiKeys, logger);
   const edge = createEdge({
     runtimes,
     sessions,
@@ -110,52 +113,6 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   };
 }
 
-/**
- * The key that encrypts secrets at rest: from the configuration, or a key file made (0600) on first start. With the
- * key in a secret manager instead, a copy of berth's home opens nothing.
- */
-function secretKey(config: Config): Buffer {
-  if (config.secretKey) return config.secretKey;
-  const file = join(keysDir(config), 'secret.key');
-  try {
-    const key = readFileSync(file);
-    if (key.length === 32) return key;
-    throw new Error(`${file} is not a 32-byte key; restore it, or set BERTH_SECRET_KEY to the key it held`);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const key = randomBytes(32);
-  writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
-  return key;
-}
-
-/**
- * The key that seals requestState: from the configuration when a cluster shares one, else a key file in berth's
- * home, made on first start so states survive a restart of this node, and kept sealed under the secret key.
- */
-function requestStateKey(config: Config, box: SecretBox): Buffer {
-  if (config.requestStateKey) return config.requestStateKey;
-  const file = join(keysDir(config), 'request-state.key');
-  const context = 'berth/key/request-state';
-  let stored: Buffer | undefined;
-  try {
-    stored = readFileSync(file);
-  } catch {
-    // not made yet
-  }
-  // A key file from before keys were sealed holds the raw key: it is sealed in place.
-  const key = stored === undefined ? randomBytes(32) : stored.length === 32 ? stored : box.open(stored.toString('utf8').trim(), context);
-  if (key === undefined || key.length !== 32) throw new Error(`${file} does not open with berth's secret key: was BERTH_SECRET_KEY or keys/secret.key changed?`);
-  if (stored === undefined || stored.length === 32) writeFileSync(file, `${box.seal(key, context)}\n`, { mode: 0o600 });
-  return key;
-}
-
-function keysDir(config: Config): string {
-  const dir = join(config.home, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return dir;
-}
-
 /** A runtime with no authorizer on a berth that listens beyond loopback is anyone's to run: said loudly. */
 function warnOpen(config: Config, logger: Logger, runtime: string): void {
   if (isLoopbackHost(config.host)) return;
@@ -169,13 +126,11 @@ function warnOpen(config: Config, logger: Logger, runtime: string): void {
  * one and leaves it, owner-only, in `<home>/keys/admin-key`, where the CLI on this machine finds it; every start
  * says where it is, never what it is.
  */
-function firstAdminKey(config: Config, apiKeys: ApiKeyService, logger: Logger): void {
-  const file = join(config.home, 'keys', 'admin-key');
+function firstAdminKey(keys: KeyFiles, apiKeys: ApiKeyService, logger: Logger): void {
+  const file = keys.path('admin-key');
   if (apiKeys.needsFirstAdminKey()) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const { key } = apiKeys.create({ admin: true, description: 'made by berth serve: no admin key was live' });
-    writeFileSync(file, `${key}\n`, { mode: 0o600 });
-    chmodSync(file, 0o600);
+    keys.write('admin-key', `${key}\n`);
     logger.warn(`made an admin key for the control API (/v1 and the berth CLI): it is in ${file}, readable by this user only`);
   }
   logger.info(

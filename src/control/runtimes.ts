@@ -5,8 +5,9 @@ import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import { parseInput } from './validation.ts';
 import type { SecretBox } from '../core/secret-box.ts';
+import { SecretEnv } from './secret-env.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
-import type { ArtifactRecord, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
+import type { ArtifactRecord, Authorizer, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 
 /** The name every runtime has, always pointing at its latest version. */
@@ -24,9 +25,6 @@ const Environment = z
   .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
   .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
   .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all');
-
-/** How `/v1` shows a secret variable's value: never the value, sealed or not. */
-export const HIDDEN_SECRET = '(secret)';
 
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
 const DeployInput = z.strictObject({
@@ -143,7 +141,7 @@ export class RuntimeService {
   readonly #store: Store;
   readonly #artifacts: ArtifactStore;
   readonly #sessions: SessionManager;
-  readonly #secrets: SecretBox;
+  readonly #secrets: SecretEnv;
   readonly #defaults: RuntimeDefaults;
   /**
    * Resolutions by runtime and endpoint: every MCP request needs one, and they change only when this node deploys
@@ -153,7 +151,7 @@ export class RuntimeService {
 
   constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, secrets: SecretBox, defaults: RuntimeDefaults) {
     this.#store = store;
-    this.#secrets = secrets;
+    this.#secrets = new SecretEnv(secrets);
     this.#artifacts = artifacts;
     this.#sessions = sessions;
     this.#defaults = defaults;
@@ -185,7 +183,7 @@ export class RuntimeService {
       maxLifetimeSeconds: value.maxLifetimeSeconds ?? this.#defaults.maxLifetimeSeconds,
     };
     if (value.description !== undefined) spec.description = value.description;
-    if (value.secretEnv !== undefined && Object.keys(value.secretEnv).length > 0) spec.secretEnv = this.#sealEnv(name, value.env, value.secretEnv);
+    if (value.secretEnv !== undefined && Object.keys(value.secretEnv).length > 0) spec.secretEnv = this.#secrets.seal(name, value.env, value.secretEnv);
     if (value.agentcore !== undefined) spec.agentcore = value.agentcore;
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     if (value.driver !== undefined) spec.driver = value.driver;
@@ -321,26 +319,10 @@ export class RuntimeService {
     }
   }
 
-  #sealEnv(runtime: string, env: Record<string, string>, secretEnv: Record<string, string>): Record<string, string> {
-    const both = Object.keys(secretEnv).filter((key) => Object.hasOwn(env, key));
-    if (both.length > 0) throw new BerthError('validation_failed', `runtime "${runtime}" was not deployed: ${both.join(', ')} is in both env and secretEnv; give each variable once`, { details: { field: 'secretEnv' } });
-    return Object.fromEntries(Object.entries(secretEnv).map(([key, value]) => [key, this.#secrets.seal(value, secretContext(runtime, key))]));
-  }
-
-  /** The runtime's environment as its sandboxes get it: secret variables opened, here and nowhere else. */
-  #environment(runtime: string, spec: RuntimeSpec): Record<string, string> {
-    if (!spec.secretEnv) return spec.env;
-    const env = { ...spec.env };
-    for (const [key, sealed] of Object.entries(spec.secretEnv)) {
-      const value = this.#secrets.open(sealed, secretContext(runtime, key));
-      if (value === undefined) throw new BerthError('internal', `the secret variable ${key} of runtime "${runtime}" does not open with berth's secret key: was BERTH_SECRET_KEY or keys/secret.key changed?`);
-      env[key] = value.toString('utf8');
-    }
-    return env;
-  }
-
   #targetFor(runtime: RuntimeRecord, version: VersionRecord): SessionTarget {
     const spec = version.spec;
+    // Opened here and nowhere else: what a session's sandbox is started with.
+    const secrets = spec.secretEnv ? this.#secrets.open(runtime.name, spec.secretEnv) : undefined;
     return {
       runtime: runtime.name,
       version: version.version,
@@ -354,7 +336,8 @@ export class RuntimeService {
         protocol: spec.protocol,
         port: spec.port,
         path: spec.path,
-        env: this.#environment(runtime.name, spec),
+        env: secrets ? { ...spec.env, ...secrets } : spec.env,
+        ...(secrets ? { secrets: Object.values(secrets) } : {}),
         limits: limitsOf(spec.limits, this.#defaults.limits),
         startTimeoutMs: this.#defaults.startTimeoutMs,
         era: spec.serverEra,
@@ -393,13 +376,10 @@ function limitsOf(own: RuntimeLimits | undefined, defaults: SandboxLimits): Sand
   };
 }
 
-/** A secret variable is sealed for its runtime and name: it opens as nothing else. */
-function secretContext(runtime: string, key: string): string {
-  return `berth/secret-env/${runtime}/${key}`;
-}
-
-/** A spec as berth's API shows it: secret variables by name only. */
-export function publicSpec(spec: RuntimeSpec): RuntimeSpec {
-  if (!spec.secretEnv) return spec;
-  return { ...spec, secretEnv: Object.fromEntries(Object.keys(spec.secretEnv).map((key) => [key, HIDDEN_SECRET])) };
+/**
+ * Who may call a version: its authorizer, or, for one AgentCore's API made before berth stored a `sigv4`
+ * authorizer for it, SigV4 alone, as AgentCore's runtimes without an authorizerConfiguration take.
+ */
+export function authorizerOf(spec: RuntimeSpec): Authorizer | undefined {
+  return spec.authorizer ?? (spec.agentcore !== undefined ? { type: 'sigv4' } : undefined);
 }

@@ -5,7 +5,8 @@ import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { Route } from '../core/router.ts';
 import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
-import { publicSpec, type RuntimeService } from './runtimes.ts';
+import type { RuntimeService } from './runtimes.ts';
+import { publicSpec } from './secret-env.ts';
 import type { ApiKeyService } from './api-keys.ts';
 
 export interface V1Options {

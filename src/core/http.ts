@@ -67,10 +67,19 @@ export async function readJsonObject(request: Request, limit = 1024 * 1024): Pro
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new BerthError('parse_error', `request body is not valid JSON: ${(error as Error).message}`);
+    throw new BerthError('parse_error', `request body is ${notJson(error)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new BerthError('validation_failed', 'request body must be a JSON object');
   }
   return value as Record<string, unknown>;
+}
+
+/**
+ * Why a body is not JSON, without the parser's own words: those quote the body, which may hold a secret. Only the
+ * place is kept.
+ */
+export function notJson(error: unknown): string {
+  const position = /at position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+  return position === undefined ? 'not valid JSON' : `not valid JSON (at character ${position})`;
 }

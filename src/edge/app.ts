@@ -1,7 +1,7 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
 import { Router, type Handler, type Params, type Route } from '../core/router.ts';
-import type { RuntimeService } from '../control/runtimes.ts';
+import { authorizerOf, type RuntimeService } from '../control/runtimes.ts';
 import { v1Routes } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -81,7 +81,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   const authed = (handler: Handler): Handler => async (request, params, url) => {
     const name = params.name as string;
     const spec = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec;
-    const authorizer = spec?.authorizer;
+    const authorizer = spec && authorizerOf(spec);
     let admitted = request;
     // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded; so are
     // the signers of a SigV4 runtime, who hold berth's AWS keys.

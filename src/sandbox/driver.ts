@@ -39,6 +39,8 @@ export interface SandboxSpec {
   path: string;
   /** The variables the runtime declares; berth adds only PATH, HOME and (for `http`) PORT. */
   env: Record<string, string>;
+  /** The values of the runtime's secret variables, hidden wherever the sandbox's output is kept or shown. */
+  secrets?: readonly string[];
   limits: SandboxLimits;
   startTimeoutMs: number;
   /** Which MCP revision the server speaks; `auto` lets the supervisor ask it. */

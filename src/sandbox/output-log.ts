@@ -15,16 +15,24 @@ export class OutputLog {
   #bytes = 0;
   #dropped = 0;
 
-  constructor(maxBytes: number) {
+  readonly #secrets: readonly string[];
+
+  /** `secrets`: values a line never keeps (a server that prints its own token), each shown as `(secret)`. */
+  constructor(maxBytes: number, secrets: readonly string[] = []) {
     this.#maxBytes = maxBytes;
+    // A value of a character or two would blot out ordinary output, and hides little.
+    this.#secrets = secrets.filter((secret) => secret.length >= 4);
   }
 
-  push(line: string): void {
+  /** Keeps `line`, and answers it as kept, its secrets hidden: what may be shown anywhere else too. */
+  push(line: string): string {
+    let hidden = line;
+    for (const secret of this.#secrets) if (hidden.includes(secret)) hidden = hidden.split(secret).join('(secret)');
     if (this.#maxBytes <= 0) {
       this.#dropped++;
-      return;
+      return hidden;
     }
-    const text = line.length > this.#maxBytes ? line.slice(0, this.#maxBytes) : line;
+    const text = hidden.length > this.#maxBytes ? hidden.slice(0, this.#maxBytes) : hidden;
     this.#lines.push({ at: new Date().toISOString(), line: text });
     this.#bytes += text.length;
     while (this.#bytes > this.#maxBytes) {
@@ -37,6 +45,7 @@ export class OutputLog {
       this.#lines = this.#lines.slice(this.#head);
       this.#head = 0;
     }
+    return hidden;
   }
 
   /** The kept lines, oldest first, and how many older ones were dropped to keep within the bound. */

@@ -59,7 +59,7 @@ export class SupervisedSandbox implements Sandbox {
 
   constructor(options: SupervisedOptions) {
     this.#options = options;
-    this.output = new OutputLog(options.spec.logBytes);
+    this.output = new OutputLog(options.spec.logBytes, options.spec.secrets);
     this.id = options.spec.id;
     this.pid = options.child.pid ?? -1;
     this.channel = options.channel;
@@ -93,8 +93,7 @@ export class SupervisedSandbox implements Sandbox {
     if (child.stderr) {
       onLines(child.stderr, MAX_OUTPUT_LINE, (line, cut) => {
         const text = cut ? `${line}…` : line;
-        this.output.push(text);
-        logger.debug('server output', { line: text });
+        logger.debug('server output', { line: this.output.push(text) });
       });
     }
     const childExit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -18,20 +18,30 @@ test('a directory on /dev/shm, closed to others; none where the base is not tmpf
   assert.equal(volatileDir(tag), dir, 'found again on the next start');
   const disk = mkdtempSync(join(tmpdir(), 'berth-volatile-'));
   t.after(() => rmSync(disk, { recursive: true, force: true }));
-  assert.equal(volatileDir(tag, disk), undefined);
+  assert.equal(volatileDir(tag, () => {}, disk), undefined);
 });
 
-test('one laid in wait is refused: a symbolic link, or a directory open to others', { skip: onTmpfs ? false : 'no tmpfs at /dev/shm' }, (t) => {
+test('one laid in wait is left alone, and berth uses one of its own under a random name', { skip: onTmpfs ? false : 'no tmpfs at /dev/shm' }, (t) => {
   const linked = `t-${randomUUID()}`;
   const target = mkdtempSync(join('/dev/shm', 'berth-target-'));
   symlinkSync(target, `/dev/shm/berth-${linked}`);
   t.after(() => rmSync(`/dev/shm/berth-${linked}`, { force: true }));
   t.after(() => rmSync(target, { recursive: true, force: true }));
-  assert.throws(() => volatileDir(linked), /is not a directory of this user's closed to others/);
+  const said: string[] = [];
+  const instead = volatileDir(linked, (message) => said.push(message)) as string;
+  t.after(() => rmSync(instead, { recursive: true, force: true }));
+  assert.match(instead, new RegExp(`^/dev/shm/berth-${linked}-`));
+  assert.equal(statSync(instead).mode & 0o777, 0o700);
+  assert.match(said[0] ?? '', /is not a directory of this user's closed to others/);
+  assert.deepEqual(readdirSync(target), [], 'nothing went where the link points');
 
   const open = `t-${randomUUID()}`;
   mkdirSync(`/dev/shm/berth-${open}`);
   chmodSync(`/dev/shm/berth-${open}`, 0o777);
   t.after(() => rmSync(`/dev/shm/berth-${open}`, { recursive: true, force: true }));
-  assert.throws(() => volatileDir(open), /closed to others/);
+  const first = volatileDir(open) as string;
+  const second = volatileDir(open) as string;
+  t.after(() => rmSync(second, { recursive: true, force: true }));
+  assert.notEqual(first, `/dev/shm/berth-${open}`);
+  assert.equal(existsSync(first), false, "an earlier run's random directory is removed");
 });

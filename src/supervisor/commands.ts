@@ -13,6 +13,7 @@ import {
   type CommandRequest,
 } from '../core/channel-commands.ts';
 import { BerthError, isBerthError } from '../core/errors.ts';
+import { notJson } from '../core/http.ts';
 import type { ChannelHandler } from './channel-server.ts';
 import { replyError } from './reply.ts';
 
@@ -77,7 +78,7 @@ async function readCommandRequest(req: IncomingMessage): Promise<CommandRequest>
   try {
     value = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
   } catch (error) {
-    throw new BerthError('parse_error', `the command request is not JSON: ${(error as Error).message}`);
+    throw new BerthError('parse_error', `the command request is ${notJson(error)}`);
   }
   return parseCommandRequest(value);
 }

@@ -63,6 +63,12 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
       const insideCli = toolText(await rawCall(node.url, 'vault-cli', 'tools/call', 'whoami', {})) as { env: Record<string, string> };
       assert.equal(insideCli.env.DB_PASSWORD, cliSecret);
 
+      // A server that prints its own secret: its logs show the line with the value hidden.
+      const printed = await rawCall(node.url, 'vault', 'tools/call', 'write_stderr', { text: `connecting with token ${secret} now` });
+      const sessionId = printed.headers.get('x-amzn-bedrock-agentcore-runtime-session-id') as string;
+      const logs = (await node.admin(`/v1/sessions/${sessionId}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
+      assert.ok(logs.lines.some((entry) => entry.line === 'connecting with token (secret) now'), JSON.stringify(logs.lines));
+
       const answers: string[] = [];
       for (const path of ['/v1/runtimes', '/v1/runtimes/vault', '/v1/runtimes/vault/versions', '/v1/runtimes/vault-cli/versions', '/v1/sessions']) {
         const response = await node.admin(path);
@@ -83,12 +89,14 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
         { artifactId: 'art_nope', command: 'x', secretEnv: { API_TOKEN: secret } },
         { artifactId: 'art_nope', command: 'x', secretEnv: { API_TOKEN: `${secret}\u0000` } },
         { artifactId: 'art_nope', command: 'x', secretEnv: { 'BAD NAME': secret } },
+        { artifactId: JSON.parse(answers[1] as string).spec.artifactId, command: 'x', secretEnv: { API_TOKEN: '(secret)', OTHER: secret } },
         { artifactId: JSON.parse(answers[1] as string).spec.artifactId, command: 'x', env: { API_TOKEN: 'a' }, secretEnv: { API_TOKEN: secret } },
       ]) {
         const refused = await node.admin('/v1/runtimes/vault', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
         assert.ok(refused.status >= 400, JSON.stringify(Object.keys(body)));
         answers.push(await refused.text());
       }
+      assert.match(answers.at(-2) as string, /API_TOKEN holds \\"\(secret\)\\", how berth shows a secret, not its value/);
       assert.match(answers.at(-1) as string, /API_TOKEN is in both env and secretEnv/);
       for (const answer of answers) {
         assert.ok(!answer.includes(secret) && !answer.includes(cliSecret), `an answer holds a secret: ${answer.slice(0, 200)}`);
@@ -110,7 +118,7 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
     } finally {
       await again.stop();
     }
-    await assert.rejects(startBerth({ home, env: { BERTH_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') } }), /does not open with berth's secret key/);
+    await assert.rejects(startBerth({ home, env: { BERTH_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') } }), /the secret key is not the one this home's secrets are sealed with/);
   });
 });
 

@@ -37,6 +37,12 @@ function hostProcessesOf(sandboxId: string): number[] {
 }
 
 /** The sandbox's cgroup directories, in every hierarchy. */
+/** A sandbox's private directories: in the driver's state directory, or in memory (the gVisor driver's bundles). */
+function privateDirsOf(home: string, stateDir: string, sandboxId: string): string[] {
+  const inMemory = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((name) => name.startsWith('berth-')).map((name) => join('/dev/shm', name, sandboxId)) : [];
+  return [join(home, stateDir, sandboxId), ...inMemory].filter((dir) => existsSync(dir));
+}
+
 function cgroupsOf(sandboxId: string): string[] {
   const out = execFileSync('/usr/bin/find', ['/sys/fs/cgroup', '-maxdepth', '8', '-type', 'd', '-name', sandboxId], { encoding: 'utf8' });
   return out.split('\n').filter(Boolean);
@@ -68,7 +74,7 @@ for (const driver of DRIVERS) {
         assert.ok(sandboxId);
         assert.ok(hostProcessesOf(sandboxId).length > 0, 'the host sees the sandbox in its cgroups');
         assert.ok(cgroupsOf(sandboxId).length > 0, 'the sandbox has cgroups');
-        assert.ok(existsSync(join(node.home, driver.stateDir, sandboxId)), 'the sandbox has a private directory');
+        assert.ok(privateDirsOf(node.home, driver.stateDir, sandboxId).length > 0, 'the sandbox has a private directory');
         assert.equal((await node.admin(`/v1/sessions/${id}`, { method: 'DELETE' })).status, 200);
       } finally {
         await first.close();
@@ -76,7 +82,7 @@ for (const driver of DRIVERS) {
 
       assert.deepEqual(hostProcessesOf(sandboxId), [], 'no process of the sandbox is left on the host');
       assert.deepEqual(cgroupsOf(sandboxId), [], 'its cgroups, and the memory they charged, are gone');
-      assert.equal(existsSync(join(node.home, driver.stateDir, sandboxId)), false, 'its private directory is gone');
+      assert.deepEqual(privateDirsOf(node.home, driver.stateDir, sandboxId), [], 'its private directory is gone');
 
       const second = await connectSession(node.url, 'counter', id);
       try {

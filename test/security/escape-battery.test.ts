@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { hostname, networkInterfaces, tmpdir } from 'node:os';
@@ -101,7 +101,10 @@ for (const driver of DRIVERS) {
       try {
         const names = (await hostile.call('attempts')) as string[];
         const bystanderSandbox = (await node.api.sessions('bystander'))[0]?.sandboxId;
-        target.otherChannel = join(node.home, driver.stateDir, bystanderSandbox as string, driver.channel);
+        // The bystander's real channel socket: in the driver's state directory, or in memory (gVisor's bundles).
+        const shm = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((name) => name.startsWith('berth-')).map((name) => join('/dev/shm', name)) : [];
+        target.otherChannel = [join(node.home, driver.stateDir), ...shm].map((dir) => join(dir, bystanderSandbox as string, driver.channel)).find((path) => existsSync(path));
+        assert.ok(target.otherChannel, "the bystander's channel socket is found, so the attempts on it aim at a real one");
         assert.ok(names.length >= 30, `${names.length} attempts`);
         // The proxy works for what the list allows, so its refusals below are the policy's, not a broken proxy.
         assert.deepEqual(await hostile.call('fetch_allowed', { url: target.allowedUrl }), ['HTTP/1.1 200 OK | hello from outside']);

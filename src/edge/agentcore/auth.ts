@@ -38,6 +38,8 @@ export async function bufferedVerified(request: Request, url: URL, auth: AwsAuth
 
 /** Reads a (small) body whole and checks the request's signature over it. */
 export async function readVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Uint8Array> {
+  // An unsigned request is refused before its body is read.
+  if (auth.mode !== 'off' && !isAwsSigned(request)) verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
   const body = await readBody(request, limit);
   if (auth.mode === 'off') return body;
   const computed = sha256Hex(body);
@@ -57,8 +59,9 @@ export async function readVerified(request: Request, url: URL, auth: AwsAuth, li
 export function streamVerified(request: Request, url: URL, auth: AwsAuth): Request {
   if (auth.mode === 'off') return request;
   verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
-  // verifySigV4 has required the header: a streamed body can only be checked against a hash declared up front.
-  const declared = request.headers.get('x-amz-content-sha256') ?? UNSIGNED_PAYLOAD;
+  // A streamed body can only be checked against a hash declared up front (verifySigV4 requires it too).
+  const declared = request.headers.get('x-amz-content-sha256');
+  if (declared === null) throw new BerthError('forbidden', 'a streamed request must carry X-Amz-Content-SHA256 (the AWS SDK sends it)');
   if (declared === UNSIGNED_PAYLOAD || !request.body) return request;
   const hash = createHash('sha256');
   let held: Uint8Array | undefined;

@@ -1,4 +1,5 @@
 import { BerthError, isBerthError } from '../../core/errors.ts';
+import { notJson } from '../../core/http.ts';
 import type { Params, Route } from '../../core/router.ts';
 import { DEFAULT_ENDPOINT, type RuntimeService } from '../../control/runtimes.ts';
 import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
@@ -213,7 +214,7 @@ function parseJson(raw: Uint8Array): Record<string, unknown> {
   try {
     value = JSON.parse(new TextDecoder().decode(raw));
   } catch (error) {
-    throw new BerthError('parse_error', `the request body is not valid JSON: ${(error as Error).message}`);
+    throw new BerthError('parse_error', `the request body is ${notJson(error)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BerthError('validation_failed', 'the request body must be a JSON object');
   return value as Record<string, unknown>;

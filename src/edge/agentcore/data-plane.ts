@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { BerthError, isBerthError, isErrorCode, toBerthError } from '../../core/errors.ts';
 import { checkSessionId } from '../../core/ids.ts';
 import type { Handler, Params, Route } from '../../core/router.ts';
-import type { RuntimeService } from '../../control/runtimes.ts';
+import { authorizerOf, type RuntimeService } from '../../control/runtimes.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { RuntimeRecord } from '../../store/store.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
@@ -72,7 +72,9 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     const verified = (): Request | Promise<Request> => (body === 'small' ? bufferedVerified(request, url, auth, MAX_SMALL_BODY) : streamVerified(request, url, auth));
     const checked = signed ? await verified() : request;
     const runtime = runtimeOf(params, url);
-    const { authorizer, rateLimits } = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version.spec;
+    const { spec } = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined).version;
+    const authorizer = authorizerOf(spec);
+    const rateLimits = spec.rateLimits;
     if (authorizer === undefined || authorizer.type === 'none' || authorizer.type === 'sigv4') {
       // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
       const admitted = signed ? checked : await verified();

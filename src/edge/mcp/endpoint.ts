@@ -8,7 +8,7 @@ import { asJsonRpcMessage, isNotification, type JsonRpcMessage } from '../../mcp
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
-import { errorHeaders } from '../../core/http.ts';
+import { errorHeaders, notJson } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
@@ -114,7 +114,7 @@ function parseMessage(body: Uint8Array): JsonRpcMessage {
   try {
     value = JSON.parse(new TextDecoder().decode(body));
   } catch (error) {
-    throw new BerthError('parse_error', `request body is not valid JSON: ${(error as Error).message}`);
+    throw new BerthError('parse_error', `request body is ${notJson(error)}`);
   }
   if (Array.isArray(value)) throw new BerthError('invalid_request', 'JSON-RPC batches are not supported; send one message per request');
   const message = asJsonRpcMessage(value);

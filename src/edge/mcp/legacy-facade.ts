@@ -24,6 +24,8 @@ import { SseOut } from './sse-out.ts';
 
 /** Rounds of questions one request may take before berth gives up on it: a server that never settles is a bug. */
 const MAX_INPUT_ROUNDS = 32;
+/** Clients kept in one principal's own session (its windows, its restarts); past it, the oldest is forgotten. */
+const MAX_SHARED_CLIENTS = 8;
 /** Fields a client must not set on a request: berth carries them between rounds itself. */
 const BERTH_OWNED_PARAMS = ['requestState', 'inputResponses'];
 /** Modern-only result fields a stateful-era client has no use for. */
@@ -82,7 +84,7 @@ export class LegacyFacade {
     // A session that ends (idle, lifetime, crash, stop) ends the client's MCP session too: its next request gets
     // 404 and so initializes again, rather than silently reaching a fresh sandbox with none of its state.
     options.sessions.onEnd((ended) => {
-      for (const client of this.#clients.values()) if (client.session === ended.id) this.#forget(client);
+      for (const client of this.#clientsOf(ended.id)) this.#forget(client);
     });
   }
 
@@ -157,6 +159,11 @@ export class LegacyFacade {
     return client;
   }
 
+  /** The clients in `session`, oldest first. */
+  #clientsOf(session: string): ClientSession[] {
+    return [...this.#clients.values()].filter((client) => client.session === session);
+  }
+
   #forget(client: ClientSession): void {
     this.#clients.delete(client.id);
     client.listen?.abort();
@@ -186,13 +193,15 @@ export class LegacyFacade {
     }
     if (!discover.result) throw new BerthError('sandbox_failed', `runtime "${runtime}" did not describe itself: ${discover.error?.message ?? 'no result'}`);
     const init = initializeFromDiscover(discover.result, clientParams.protocolVersion);
-    // A client that initializes into a session takes it over from any client before it, unless the session is its
+    // A client that initializes into a session takes it over from every client before it, unless the session is its
     // principal's own (sessionScope principal): then it is another window, or the same app started again, and gets
     // an Mcp-Session-Id of its own, so neither takes the other's streams or calls.
     const shared = request.headers.get(SESSION_HEADER) === null && params.sessionId === undefined && this.#options.scope.isOwn(session);
-    const previous = this.#clients.get(session);
-    if (previous && !shared) this.#forget(previous);
-    const id = previous && shared ? `${session}.${randomUUID()}` : session;
+    const before = this.#clientsOf(session);
+    // A principal's clients that went without a DELETE (an app quit) would pile up for the session's life: the
+    // oldest go past a few.
+    for (const old of shared ? before.slice(0, Math.max(0, before.length - (MAX_SHARED_CLIENTS - 1))) : before) this.#forget(old);
+    const id = shared && this.#clients.has(session) ? `${session}.${randomUUID()}` : session;
     const client: ClientSession = {
       id,
       session,

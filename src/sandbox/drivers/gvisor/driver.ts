@@ -84,7 +84,7 @@ export class GvisorDriver implements SandboxDriver {
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
     const tag = createHash('sha256').update(realpathSync(options.stateDir)).digest('hex').slice(0, 10);
     const cgroups = CgroupRoot.open(`g${tag}`);
-    const bundles = volatileDir(`g${tag}`);
+    const bundles = volatileDir(`g${tag}`, (message) => options.logger.warn(message));
     if (!bundles) options.logger.warn('this machine has no tmpfs at /dev/shm: gVisor sandboxes\' environments (their secrets too) rest on disk in berth\'s home while they live');
     const driver = new GvisorDriver(options, runsc, cgroups, bundles ?? options.stateDir);
     await driver.#removeStale();
