@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,6 +26,10 @@ export interface BwrapDriverOptions extends IsolatingDriverOptions {
   /** Path of the bwrap binary; found on PATH when not given. */
   bwrapPath?: string;
 }
+
+/** The pipe bwrap copies the server's environment from, and where it puts it in the sandbox's root. */
+const ENV_FD = 6;
+const ENV_INSIDE = '/opt/berth/env.json';
 
 /**
  * The default driver: bubblewrap. Each sandbox gets every namespace (user, pid, net, ipc, uts, cgroup, mount), runs
@@ -105,11 +109,11 @@ export class BwrapDriver implements SandboxDriver {
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
       const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, {
+        envPath: ENV_INSIDE,
         watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles },
         ...(egress ? { egress: egress.supervisor } : {}),
       });
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
-      dirs.writeServerEnv(env);
       const args = [
         '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
         '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid), '--hostname', 'sandbox',
@@ -127,6 +131,9 @@ export class BwrapDriver implements SandboxDriver {
         ...networkArgs(spec, join(dirs.root, 'egress')),
         // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
         // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
+        // The server's environment (its secrets too) for the supervisor, from a pipe into the sandbox's own root:
+        // it never rests on the host's disk, and the root turns read-only with it.
+        '--perms', '0400', '--file', String(ENV_FD), ENV_INSIDE,
         '--remount-ro', '/',
         '--chdir', INSIDE.app,
         '--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
@@ -137,7 +144,7 @@ export class BwrapDriver implements SandboxDriver {
       // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
       // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
       const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', '--args', '4', '--', ...command], {
-        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd],
+        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe'],
         uid,
         gid: uid,
         env: {},
@@ -145,6 +152,9 @@ export class BwrapDriver implements SandboxDriver {
       const argsPipe = child.stdio[4] as Writable;
       argsPipe.on('error', () => {});
       argsPipe.end(`${args.join('\0')}\0`);
+      const envPipe = (child.stdio as ReadonlyArray<Readable | Writable | null | undefined>)[ENV_FD] as Writable;
+      envPipe.on('error', () => {});
+      envPipe.end(JSON.stringify(env));
       closeSync(seccompFd);
       seccompFd = undefined;
       channel.release();
