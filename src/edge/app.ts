@@ -87,10 +87,11 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     // the signers of a SigV4 runtime, who hold berth's AWS keys.
     if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, options.aws.auth, name);
     else if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
-    limiter.take(name, spec?.rateLimits, principalOf(request).key);
+    if (spec?.rateLimits) limiter.take(name, spec.rateLimits, principalOf(request).key);
     return handler(admitted, params, url);
   };
-  const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, { apiKeys: options.apiKeys, aws: options.aws.auth }), params, url) });
+  const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
+  const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url) });
   const protectedResource: Handler = async (_request, params, url) => {
     const name = params.name as string;
     const metadata = await options.authenticator.resourceMetadata(url, name, runtimes.find(name)?.version.spec.authorizer);

@@ -175,7 +175,12 @@ export class LegacyFacade {
     const runtime = params.name as string;
     const endpoint = url.searchParams.get('endpoint') ?? undefined;
     const principal = principalOf(request);
-    const session = sessionKey(request, params, () => this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal));
+    // Whether the client named its session is what sessionKey decided: it calls back only when none was named.
+    let unnamed = false;
+    const session = sessionKey(request, params, () => {
+      unnamed = true;
+      return this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal);
+    });
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
     const lease = await this.#lease({ id: session, session, runtime, endpoint, principal }, false);
@@ -196,7 +201,7 @@ export class LegacyFacade {
     // A client that initializes into a session takes it over from every client before it, unless the session is its
     // principal's own (sessionScope principal): then it is another window, or the same app started again, and gets
     // an Mcp-Session-Id of its own, so neither takes the other's streams or calls.
-    const shared = request.headers.get(SESSION_HEADER) === null && params.sessionId === undefined && this.#options.scope.isOwn(session);
+    const shared = unnamed && this.#options.scope.isOwn(session);
     const before = this.#clientsOf(session);
     // A principal's clients that went without a DELETE (an app quit) would pile up for the session's life: the
     // oldest go past a few.
