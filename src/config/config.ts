@@ -1,4 +1,5 @@
-import { homedir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BerthError } from '../core/errors.ts';
@@ -72,6 +73,81 @@ export interface Config {
   aws: AwsConfig;
   /** Limits every sandbox gets unless its runtime says otherwise. */
   sandbox: SandboxDefaults;
+  /** How long a client may take to send a request, and how many connections the node holds. */
+  connections: ConnectionLimits;
+  /** When the node takes a new session: how many sandboxes start at once, how many wait, and the memory it keeps free. */
+  admission: AdmissionLimits;
+  /** What berth keeps for the clients of one session, at most. */
+  perSession: PerSessionLimits;
+  /**
+   * Hosts and ranges berth's own outbound fetches on a user's behalf (OIDC discovery, JWKS) may reach though they
+   * are loopback, link-local or private (`BERTH_OUTBOUND_ALLOW`, comma-separated names, `*.domain`s and CIDRs).
+   * Default none: an issuer must be a public address.
+   */
+  outboundAllow: readonly string[];
+}
+
+export interface ConnectionLimits {
+  /** A request's headers must arrive within this (`BERTH_HEADERS_TIMEOUT_MS`, default 10 000); else the connection closes. */
+  headersTimeoutMs: number;
+  /**
+   * A request body that sends nothing for this long is answered 408 and its connection closed
+   * (`BERTH_BODY_TIMEOUT_MS`, default 60 000).
+   */
+  bodyTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this (`BERTH_REQUEST_TIMEOUT_MS`, default 600 000). */
+  requestTimeoutMs: number;
+  /**
+   * Client connections the node holds at once (`BERTH_MAX_CONNECTIONS`); one past it is answered 503 with
+   * `Retry-After` and closed. Default: a third of the process's open-file limit, at most 10 000, so that sandboxes
+   * keep descriptors of their own.
+   */
+  maxConnections: number;
+}
+
+export interface AdmissionLimits {
+  /** Sandboxes that may be starting at once (`BERTH_MAX_STARTING`, default twice the cores, at least 4). */
+  maxStarting: number;
+  /** New sessions that may wait for a start slot (`BERTH_START_QUEUE`, default 64); past it, 503 at once. */
+  startQueue: number;
+  /** How long a new session waits for a start slot before 503 (`BERTH_START_QUEUE_WAIT_MS`, default 5 000). */
+  startQueueWaitMs: number;
+  /**
+   * Memory the machine (or berth's own cgroup) keeps available: below it, new sessions are refused with 503
+   * (`BERTH_MIN_FREE_MEMORY_MB`; default a tenth of the machine's memory, at most 2 048 MB, at least 256 MB).
+   */
+  minFreeMemoryBytes: number;
+}
+
+export interface PerSessionLimits {
+  /** Resources a session's clients may subscribe to (`BERTH_SESSION_MAX_SUBSCRIPTIONS`, default 256). */
+  subscriptions: number;
+  /** Open `subscriptions/listen` streams of one session (`BERTH_SESSION_MAX_LISTENERS`, default 16). */
+  listeners: number;
+  /** Calls of one session waiting on their client's answers at once (`BERTH_SESSION_MAX_PENDING_INPUT`, default 64). */
+  pendingInputs: number;
+  /** Legacy clients (`Mcp-Session-Id`s) in one session (`BERTH_SESSION_MAX_LEGACY_CLIENTS`, default 8); past it, the oldest is forgotten. */
+  legacyClients: number;
+}
+
+/** What the machine berth runs on offers; read from the system unless a test gives it. */
+export interface Machine {
+  /** The process's soft limit on open files. */
+  openFiles: number;
+  memoryBytes: number;
+  cpus: number;
+}
+
+/** Reads the open-file limit, memory and cores of this machine. */
+export function thisMachine(): Machine {
+  let openFiles = 1024;
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (line) openFiles = Number(line[1]);
+  } catch {
+    // not Linux: the common default
+  }
+  return { openFiles, memoryBytes: totalmem(), cpus: availableParallelism() };
 }
 
 export interface AwsConfig {
@@ -117,7 +193,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 const MIB = 1024 * 1024;
 
 /** Parses `berth serve` flags and the environment into a validated Config; throws a BerthError naming the bad input. */
-export function loadServeConfig(argv: readonly string[], env: Env): Config {
+export function loadServeConfig(argv: readonly string[], env: Env, machine: Machine = thisMachine()): Config {
   const flags = parseFlags(argv);
   const source = (flag: string | undefined, envName: string): { value: string | undefined; name: string } =>
     flag !== undefined ? { value: flag, name: `--${envName.slice('BERTH_'.length).toLowerCase()}` } : { value: env[envName], name: envName };
@@ -153,6 +229,36 @@ export function loadServeConfig(argv: readonly string[], env: Env): Config {
       uidBase: integer({ value: env.BERTH_SANDBOX_UID_BASE, name: 'BERTH_SANDBOX_UID_BASE' }, 200_000, 1000, 4_000_000_000),
       uidCount: integer({ value: env.BERTH_SANDBOX_UID_COUNT, name: 'BERTH_SANDBOX_UID_COUNT' }, 65_536, 1, 1_000_000),
     },
+    connections: {
+      headersTimeoutMs: integer({ value: env.BERTH_HEADERS_TIMEOUT_MS, name: 'BERTH_HEADERS_TIMEOUT_MS' }, 10_000, 100, 600_000),
+      bodyTimeoutMs: integer({ value: env.BERTH_BODY_TIMEOUT_MS, name: 'BERTH_BODY_TIMEOUT_MS' }, 60_000, 100, 3_600_000),
+      requestTimeoutMs: integer({ value: env.BERTH_REQUEST_TIMEOUT_MS, name: 'BERTH_REQUEST_TIMEOUT_MS' }, 600_000, 1000, 86_400_000),
+      maxConnections: integer(
+        { value: env.BERTH_MAX_CONNECTIONS, name: 'BERTH_MAX_CONNECTIONS' },
+        Math.max(64, Math.min(10_000, Math.floor(machine.openFiles / 3))),
+        1,
+        1_000_000,
+      ),
+    },
+    admission: {
+      maxStarting: integer({ value: env.BERTH_MAX_STARTING, name: 'BERTH_MAX_STARTING' }, Math.max(4, 2 * machine.cpus), 1, 10_000),
+      startQueue: integer({ value: env.BERTH_START_QUEUE, name: 'BERTH_START_QUEUE' }, 64, 0, 100_000),
+      startQueueWaitMs: integer({ value: env.BERTH_START_QUEUE_WAIT_MS, name: 'BERTH_START_QUEUE_WAIT_MS' }, 5000, 0, 600_000),
+      minFreeMemoryBytes:
+        integer(
+          { value: env.BERTH_MIN_FREE_MEMORY_MB, name: 'BERTH_MIN_FREE_MEMORY_MB' },
+          Math.max(256, Math.min(2048, Math.floor(machine.memoryBytes / MIB / 10))),
+          0,
+          1024 * 1024,
+        ) * MIB,
+    },
+    perSession: {
+      subscriptions: integer({ value: env.BERTH_SESSION_MAX_SUBSCRIPTIONS, name: 'BERTH_SESSION_MAX_SUBSCRIPTIONS' }, 256, 1, 100_000),
+      listeners: integer({ value: env.BERTH_SESSION_MAX_LISTENERS, name: 'BERTH_SESSION_MAX_LISTENERS' }, 16, 1, 10_000),
+      pendingInputs: integer({ value: env.BERTH_SESSION_MAX_PENDING_INPUT, name: 'BERTH_SESSION_MAX_PENDING_INPUT' }, 64, 1, 100_000),
+      legacyClients: integer({ value: env.BERTH_SESSION_MAX_LEGACY_CLIENTS, name: 'BERTH_SESSION_MAX_LEGACY_CLIENTS' }, 8, 1, 10_000),
+    },
+    outboundAllow: list(env.BERTH_OUTBOUND_ALLOW),
   };
   if (config.aws.auth === 'off' && !isLoopbackHost(host)) {
     throw invalid({ value: 'off', name: authFlagName(argv) }, `sigv4 when berth listens beyond loopback (${host}): with it off, anyone who reaches the port could deploy and run code`);
@@ -231,6 +337,11 @@ function parseFlags(argv: readonly string[]): { host?: string; port?: string; ho
   } catch (error) {
     throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home, --driver and --aws-auth`);
   }
+}
+
+/** A comma-separated list; unset or empty is none. */
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 interface Source {

@@ -75,6 +75,11 @@ export const ERROR_KINDS = {
   unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   session_limit: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
   rate_limited: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  /** Something a client keeps in berth (subscriptions, listeners, questions waiting) is at its per-session bound. */
+  limit_exceeded: { status: 429, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  request_timeout: { status: 408, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  /** The node sheds load (start queue full, memory low, too many connections); retry after `Retry-After`, maybe elsewhere. */
+  overloaded: { status: 503, rpc: RPC_BUSY, aws: 'ThrottlingException' },
   server_crashed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_failed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
