@@ -22,7 +22,7 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
 }
 
 /** A Host header that is safe to build the request URL from; anything else is replaced (routing uses only the path). */
-const PLAIN_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+import { PLAIN_HOST } from './host-check.ts';
 
 async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const target = req.url ?? '/';
