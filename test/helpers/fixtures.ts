@@ -1,13 +1,10 @@
-import { execFile } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(tmpdir(), `berth-fixtures-${process.pid}`);
-const execFileAsync = promisify(execFile);
 // Each test file runs in a process of its own; its fixtures go with it.
 process.once('exit', () => rmSync(root, { recursive: true, force: true }));
 const built = new Map<string, Promise<string>>();
@@ -39,25 +36,77 @@ export function fixtureDir(name: string): Promise<string> {
   return dir;
 }
 
-const EVERYTHING_VERSION = '2026.8.31';
+const EVERYTHING = '@modelcontextprotocol/server-everything';
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 let everything: Promise<string> | undefined;
 
 /**
- * A deployable directory holding @modelcontextprotocol/server-everything as published, with its dependencies,
- * installed from npm's cache (the package is a dev dependency, so `npm ci` put it there): the server is hosted
- * unchanged, not rebuilt.
+ * A deployable directory holding @modelcontextprotocol/server-everything as published, with its dependencies, copied
+ * from what `npm ci` installed (the package is a dev dependency): the server is hosted unchanged, not rebuilt, and
+ * nothing asks npm's registry or its cache, which `npm ci` never fills with the metadata an install needs.
  */
 export function everythingDir(): Promise<string> {
   everything ??= (async () => {
     const dir = join(root, 'server-everything');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"everything-artifact","private":true}\n');
-    await execFileAsync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=dev', '--loglevel=error', `@modelcontextprotocol/server-everything@${EVERYTHING_VERSION}`], {
-      cwd: dir,
-    });
+    for (const pkg of runtimeClosure(join(REPO, 'node_modules', EVERYTHING))) copyPackage(pkg, join(dir, relative(REPO, pkg)));
     return dir;
   })();
   return everything;
+}
+
+interface PackageJson {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
+/**
+ * The directories of `pkg` and every package it needs at run time, transitively, each where Node finds it: the
+ * nearest `node_modules/<name>` walking up from the directory of the package that needs it. Copied to the same paths
+ * relative to the repository, they resolve to each other in the artifact as they do here.
+ */
+function runtimeClosure(pkg: string): string[] {
+  const found = new Set<string>();
+  const pending = [pkg];
+  while (pending.length > 0) {
+    const dir = pending.pop() as string;
+    if (found.has(dir)) continue;
+    found.add(dir);
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
+    const needed = new Map<string, boolean>();
+    for (const name of Object.keys(manifest.peerDependencies ?? {})) needed.set(name, manifest.peerDependenciesMeta?.[name]?.optional === true);
+    for (const name of Object.keys(manifest.dependencies ?? {})) needed.set(name, false);
+    for (const name of Object.keys(manifest.optionalDependencies ?? {})) needed.set(name, true);
+    for (const [name, optional] of needed) {
+      const resolved = resolvePackage(dir, name);
+      if (resolved !== undefined) pending.push(resolved);
+      else if (!optional) throw new Error(`${relative(REPO, dir)} needs ${name}, which is not installed under ${REPO}; run npm ci`);
+    }
+  }
+  return [...found];
+}
+
+function resolvePackage(from: string, name: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (basename(dir) !== 'node_modules' && existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dir === REPO || dir === dirname(dir)) return undefined;
+  }
+}
+
+/**
+ * Copies one package without its own `node_modules` (the packages in there are copied only when needed). A package
+ * that is a link to somewhere outside `node_modules` is refused rather than followed; links inside a package are
+ * copied as links.
+ */
+function copyPackage(from: string, to: string): void {
+  const real = realpathSync(from);
+  if (!real.startsWith(realpathSync(join(REPO, 'node_modules')) + sep)) throw new Error(`${relative(REPO, from)} is a link to ${real}, outside node_modules; the artifact takes only installed packages`);
+  const nested = join(real, 'node_modules');
+  cpSync(real, to, { recursive: true, verbatimSymlinks: true, filter: (source) => source !== nested });
 }
 
 /** How to start server-everything inside its sandbox. */
