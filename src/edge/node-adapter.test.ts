@@ -2,8 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type AddressInfo } from 'node:net';
 import { Client } from 'undici';
-import { createNodeServer } from './node-adapter.ts';
+import { createNodeServer, type ConnectionLimits } from './node-adapter.ts';
 import { readRequestBody } from './node-bodies.ts';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { readBody } from '../core/http.ts';
 
 test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
   const server = createNodeServer(async (request) => {
@@ -65,11 +69,35 @@ test('a request target that is not a path, or a malformed Host, gets a clear ans
   assert.deepEqual(errors, []);
 });
 
-for (const handler of ['ignores the body', 'reads part of the body'] as const) {
+/** What a handler does with a body it then refuses; every way must leave the node up and the connection usable. */
+const EARLY_ANSWERS = {
+  'ignores the body': async () => {},
+  'reads part of the body': async (request: Request) => {
+    await readRequestBody(request, 100 * 1024).catch(() => undefined);
+  },
+  // The web-stream path (core's readBody cancels the stream past its limit), which once closed a closed
+  // controller when the rest of the body arrived and took the process down.
+  'reads part of the web body': async (request: Request) => {
+    await readBody(request, 100 * 1024).catch(() => undefined);
+  },
+  // A Node consumer of the web body that fails part way (an upload refused mid-archive).
+  'pipes part of the web body to a consumer that fails': async (request: Request) => {
+    let seen = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        seen += chunk.length;
+        done(seen > 100 * 1024 ? new Error('refused') : null);
+      },
+    });
+    await pipeline(Readable.fromWeb(request.body as NodeReadableStream<Uint8Array>), sink).catch(() => undefined);
+  },
+} as const;
+
+for (const [handler, consume] of Object.entries(EARLY_ANSWERS)) {
   test(`a client still sending its body after an early answer (the handler ${handler}) finishes sending and keeps its connection`, { timeout: 20_000 }, async (t) => {
     const server = createNodeServer(async (request) => {
       if (request.method !== 'POST') return new Response('ok');
-      if (handler === 'reads part of the body') await readRequestBody(request, 100 * 1024).catch(() => undefined);
+      await consume(request);
       return new Response('too large', { status: 413 });
     }, () => {});
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -105,3 +133,97 @@ for (const handler of ['ignores the body', 'reads part of the body'] as const) {
     assert.deepEqual(errors, []);
   });
 }
+
+/** A server on an ephemeral port with small limits, and a raw client for it. */
+async function limited(t: { after: (fn: () => void) => void }, handler: (request: Request) => Promise<Response>, limits: Partial<ConnectionLimits> = {}) {
+  const errors: unknown[] = [];
+  const shed: string[] = [];
+  const server = createNodeServer(handler, (error) => errors.push(error), {
+    limits: { headersTimeoutMs: 10_000, bodyTimeoutMs: 60_000, requestTimeoutMs: 600_000, maxConnections: 100, ...limits },
+    onShed: (reason) => shed.push(reason),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const { port } = server.address() as AddressInfo;
+  /** A connection that sends `text`, and resolves with all it got once the server closed it. */
+  const open = (text: string) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    socket.on('error', () => {});
+    t.after(() => socket.destroy());
+    let got = '';
+    socket.on('data', (chunk) => (got += chunk));
+    const closed = new Promise<string>((resolve) => socket.on('close', () => resolve(got)));
+    return { socket, closed, got: () => got };
+  };
+  return { port, errors, shed, open };
+}
+
+test('TRACE, TRACK and other methods fetch refuses are answered 405 with Allow, never an internal error', { timeout: 20_000 }, async (t) => {
+  const { errors, open } = await limited(t, async () => new Response('ok'));
+  for (const method of ['TRACE', 'PROPFIND', 'MKCOL']) {
+    const answer = await open(`${method} / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`).closed;
+    assert.match(answer, /^HTTP\/1\.1 405/, method);
+    assert.match(answer, /\r\nallow: GET, HEAD, POST/i, method);
+    assert.match(answer, /"code":"method_not_allowed"/, method);
+  }
+  // CONNECT never reaches a handler: node:http closes the connection, as berth serves no tunnels.
+  assert.doesNotMatch(await open('CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n').closed, /^HTTP\/1\.1 [25]/);
+  assert.deepEqual(errors, []);
+});
+
+test('a body that stalls is answered 408 and its connection closed; a slow but steady one and berth\'s own pause are not', { timeout: 20_000 }, async (t) => {
+  const { errors, open } = await limited(
+    t,
+    async (request) => {
+      if (new URL(request.url).pathname === '/later') await new Promise((resolve) => setTimeout(resolve, 1200));
+      const body = await readRequestBody(request, 1024 * 1024);
+      return new Response(`got ${body.length}`);
+    },
+    { bodyTimeoutMs: 400 },
+  );
+  const stalled = open('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10000\r\n\r\na');
+  const started = Date.now();
+  const answer = await stalled.closed;
+  assert.match(answer, /^HTTP\/1\.1 408/);
+  assert.match(answer, /BERTH_BODY_TIMEOUT_MS/);
+  assert.ok(Date.now() - started < 5000, 'closed long after the body timeout');
+
+  const steady = open('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n');
+  for (let i = 0; i < 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    steady.socket.write('b');
+  }
+  assert.match(await steady.closed, /^HTTP\/1\.1 200[\s\S]*\r\ngot 10\r\n/);
+
+  // The whole body arrives at once, then the handler takes three timeouts' worth before reading it.
+  const paused = open(`POST /later HTTP/1.1\r\nHost: a\r\nContent-Length: 65536\r\nConnection: close\r\n\r\n${'c'.repeat(65536)}`);
+  assert.match(await paused.closed, /^HTTP\/1\.1 200[\s\S]*\r\ngot 65536\r\n/);
+  assert.deepEqual(errors, []);
+});
+
+test('headers that never finish arriving close the connection', { timeout: 20_000 }, async (t) => {
+  const { open } = await limited(t, async () => new Response('ok'), { headersTimeoutMs: 300 });
+  const started = Date.now();
+  const answer = await open('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ').closed;
+  assert.match(answer, /^(HTTP\/1\.1 408|)/);
+  assert.ok(Date.now() - started < 5000, 'held long after the headers timeout');
+});
+
+test('past the connection cap a new connection gets 503 with Retry-After, and counts as shed; a freed slot takes the next', { timeout: 20_000 }, async (t) => {
+  const { open, shed, errors } = await limited(t, async () => new Response('ok'), { maxConnections: 3 });
+  const held = [0, 1, 2].map(() => open('GET / HTTP/1.1\r\nHost: a\r\n'));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const refused = await open('GET / HTTP/1.1\r\nHost: a\r\n\r\n').closed;
+  assert.match(refused, /^HTTP\/1\.1 503/);
+  assert.match(refused, /\r\nRetry-After: 1\r\n/);
+  assert.match(refused, /BERTH_MAX_CONNECTIONS/);
+  assert.deepEqual(shed, ['connections']);
+  held[0]?.socket.destroy();
+  await held[0]?.closed;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.match(await open('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n').closed, /^HTTP\/1\.1 200/);
+  assert.deepEqual(errors, []);
+});

@@ -1,34 +1,103 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
 
 export type FetchHandler = (request: Request) => Promise<Response>;
 
+/** What one client may take of the node's listener: time to send a request, and a share of its connections. */
+export interface ConnectionLimits {
+  headersTimeoutMs: number;
+  /** A request body that sends nothing for this long is answered 408 and its connection closed. */
+  bodyTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+}
+
+export interface NodeServerOptions {
+  limits?: ConnectionLimits;
+  /** Hears every connection turned away because the node holds its maximum. */
+  onShed?: (reason: 'connections') => void;
+}
+
+const DEFAULT_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, bodyTimeoutMs: 60_000, requestTimeoutMs: 600_000, maxConnections: 10_000 };
+
+/**
+ * Methods berth's handlers may see. Others never become a `Request` (fetch forbids TRACE, TRACK and CONNECT, and
+ * constructing one throws): they are answered 405 here.
+ */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /**
  * The thin adapter from `node:http` to berth's web-standard handler. The request's `signal` aborts when the client
  * goes away before its answer is complete; answer bodies are written chunk by chunk as they arrive, never collected.
+ * It bounds what a client can hold: headers and whole requests must arrive in time, a body that stalls is closed,
+ * and past the connection cap a new connection is answered 503 and closed before any handler runs.
  */
-export function createNodeServer(handler: FetchHandler, onError: (error: unknown) => void): Server {
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
-    void serve(handler, req, res).catch((error: unknown) => {
-      onError(error);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
-      else res.destroy();
-    });
+export function createNodeServer(handler: FetchHandler, onError: (error: unknown) => void, options: NodeServerOptions = {}): Server {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs),
+      keepAliveTimeout: 65_000,
+      // Node checks the two timeouts above on this period; its default (30 s) would let a stalled client stay that much longer.
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      if (turnedAway.has(req.socket)) {
+        res.destroy();
+        return;
+      }
+      void serve(handler, req, res, limits).catch((error: unknown) => {
+        onError(error);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
+        else res.destroy();
+      });
+    },
+  );
+  const turnedAway = new WeakSet<Socket>();
+  let open = 0;
+  let idleClosedAt = 0;
+  // Prepended, so it runs before node:http takes the socket: one past the cap gets its answer and nothing else.
+  server.prependListener('connection', (socket: Socket) => {
+    if (open >= limits.maxConnections) {
+      turnedAway.add(socket);
+      options.onShed?.('connections');
+      socket.on('error', () => {});
+      socket.end(OVER_CAPACITY);
+      // Connections kept alive but idle are the cheapest to give back; once a second at most.
+      const now = Date.now();
+      if (now - idleClosedAt > 1000) {
+        idleClosedAt = now;
+        server.closeIdleConnections();
+      }
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
   });
-  server.headersTimeout = 30_000;
   return server;
 }
+
+const OVER_CAPACITY_BODY = JSON.stringify({ error: { code: 'overloaded', message: 'this berth node holds its maximum of connections (BERTH_MAX_CONNECTIONS); retry shortly' } });
+const OVER_CAPACITY =
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
+  `Content-Length: ${Buffer.byteLength(OVER_CAPACITY_BODY)}\r\n\r\n${OVER_CAPACITY_BODY}`;
 
 /** A Host header that is safe to build the request URL from; anything else is replaced (routing uses only the path). */
 import { PLAIN_HOST } from './host-check.ts';
 
-async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, limits: ConnectionLimits): Promise<void> {
   const target = req.url ?? '/';
   if (!target.startsWith('/')) {
-    res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
-    res.end('{"error":{"code":"invalid_request","message":"request target must be a path starting with \\"/\\""}}');
+    plainError(res, 400, { connection: 'close' }, 'invalid_request', 'request target must be a path starting with "/"');
+    return;
+  }
+  const method = req.method ?? 'GET';
+  if (!METHODS.has(method)) {
+    plainError(res, 405, { allow: [...METHODS].join(', ') }, 'method_not_allowed', `berth does not answer ${method}; use one of ${[...METHODS].join(', ')}`);
     return;
   }
   const host = req.headers.host !== undefined && PLAIN_HOST.test(req.headers.host) ? req.headers.host : 'localhost';
@@ -36,15 +105,20 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
   });
-  const method = req.method ?? 'GET';
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
+  if (hasBody && !req.complete) watchBody(req, res, limits.bodyTimeoutMs, () => controller.abort());
   const init = { method, headers, body: hasBody ? lazyWebStream(req, true) : null, duplex: 'half', signal: controller.signal };
   const request = new Request(`http://${host}${target}`, init as RequestInit);
   if (hasBody) withNodeRequestBody(request, req);
 
   const response = await handler(request);
+  // The client is gone, or a stalled body was already answered 408: the answer has nowhere to go.
+  if (res.headersSent || res.destroyed) {
+    void response.body?.cancel().catch(() => {});
+    return;
+  }
   const out: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     if (name === 'set-cookie') return;
@@ -72,6 +146,45 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
 /** How much of an unread request body is read and thrown away after an early answer, and for how long at most. */
 const DISCARD_BYTES = 64 * 1024 * 1024;
 const DISCARD_MS = 5000;
+
+/**
+ * A body that sends nothing for `timeoutMs` is the client's stall, not berth's: answered 408 (or, once an answer
+ * has started, cut) and its connection closed. Time berth itself spends not reading (a server slow to take its
+ * input) does not count: the socket's timer runs only while nothing waits in the request's buffer.
+ */
+function watchBody(req: IncomingMessage, res: ServerResponse, timeoutMs: number, abort: () => void): void {
+  const onTimeout = (): void => {
+    if (req.complete) return;
+    if (req.readableLength > 0) {
+      req.setTimeout(timeoutMs);
+      return;
+    }
+    abort();
+    if (res.headersSent) {
+      req.destroy();
+      return;
+    }
+    plainError(res, 408, { connection: 'close' }, 'request_timeout', `the request body sent nothing for ${timeoutMs} ms (BERTH_BODY_TIMEOUT_MS); the connection is closed`);
+    res.once('finish', () => req.socket.destroy());
+  };
+  req.setTimeout(timeoutMs, onTimeout);
+  // A complete body lifts the watch: answers may then take as long as they need. node:http tells a request of its
+  // timeout only while its body is incomplete, and the answer always; a body that arrived whole but is not yet read
+  // is lifted there. Once the answer is out, node:http has set the socket's keep-alive timeout instead, which stays.
+  const lift = (): void => {
+    if (!res.writableFinished) req.setTimeout(0);
+  };
+  req.once('end', lift);
+  res.on('timeout', () => {
+    if (req.complete) lift();
+  });
+}
+
+/** An error the adapter answers itself, in the REST wire shape, before or instead of any handler. */
+function plainError(res: ServerResponse, status: number, headers: Record<string, string>, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify({ error: { code, message } }));
+}
 
 function discardRest(req: IncomingMessage): void {
   if (req.complete || req.destroyed) return;

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { c as create } from 'tar';
+import { c as create, Header } from 'tar';
 import { ArtifactStore } from './artifacts.ts';
 import { isBerthError } from '../core/errors.ts';
 
@@ -52,4 +52,83 @@ test('refuses an archive that unpacks to more than four times the upload limit (
   const archive = create({ gzip: true, cwd: src, portable: true }, ['zeros']) as unknown as Readable;
   await assert.rejects(store.receive(archive, 100_000), (error) => isBerthError(error) && error.code === 'validation_failed' && /unpacks to more than 400000 bytes/.test(error.message));
   assert.deepEqual(readdirSync(dir), []);
+});
+
+interface Entry {
+  path: string;
+  type: 'File' | 'Directory' | 'SymbolicLink' | 'Link';
+  linkpath?: string;
+  body?: string;
+}
+
+/** A tar archive written block by block, so that entries tar itself would never write can be made. */
+function tarOf(entries: Entry[]): Readable {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    const body = Buffer.from(entry.body ?? '');
+    const header = Buffer.alloc(512);
+    new Header({ path: entry.path, type: entry.type, linkpath: entry.linkpath ?? '', mode: entry.type === 'Directory' ? 0o755 : 0o644, size: body.length, mtime: new Date(0) }).encode(header, 0);
+    blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Readable.from([Buffer.concat(blocks)]);
+}
+
+function staged(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith('.incoming-'));
+}
+
+function storeIn(t: { after: (fn: () => void) => void }): { store: ArtifactStore; dir: string } {
+  const parent = mkdtempSync(join(tmpdir(), 'berth-art-'));
+  const dir = join(parent, 'artifacts');
+  const store = new ArtifactStore(dir);
+  // Artifacts are sealed read-only: unsealed before the directory goes.
+  t.after(() => {
+    for (const name of readdirSync(dir)) store.remove(name);
+    rmSync(parent, { recursive: true, force: true });
+  });
+  return { store, dir };
+}
+
+test('links that point outside the artifact are kept as links, resolved only inside the sandbox', async (t) => {
+  const { store, dir } = storeIn(t);
+  const record = await store.receive(
+    tarOf([
+      { path: 'server.js', type: 'File', body: 'ok' },
+      { path: 'env-link', type: 'SymbolicLink', linkpath: '/usr/bin/env' },
+      { path: 'bin/up', type: 'SymbolicLink', linkpath: '../../outside' },
+      { path: 'same', type: 'SymbolicLink', linkpath: 'server.js' },
+    ]),
+    1024 * 1024,
+  );
+  const root = store.path(record.id);
+  assert.equal(readlinkSync(join(root, 'env-link')), '/usr/bin/env');
+  assert.equal(readlinkSync(join(root, 'bin', 'up')), '../../outside');
+  assert.equal(readFileSync(join(root, 'same'), 'utf8'), 'ok');
+  assert.ok(lstatSync(join(root, 'bin')).isDirectory());
+  assert.deepEqual(staged(dir), []);
+});
+
+test('entries that would be written outside the artifact, or a hard link to a host file, are refused and leave nothing', async (t) => {
+  const { store, dir } = storeIn(t);
+  const hostile: Array<[string, Entry[]]> = [
+    ['a hard link to an absolute path', [{ path: 'passwd', type: 'Link', linkpath: '/etc/passwd' }]],
+    ['a hard link that climbs out', [{ path: 'passwd', type: 'Link', linkpath: '../../etc/passwd' }]],
+    ['a link placed above the artifact', [{ path: '../escape', type: 'SymbolicLink', linkpath: '/etc' }]],
+    ['a link placed at an absolute path', [{ path: '/escape', type: 'SymbolicLink', linkpath: '/etc' }]],
+    ['a file placed above the artifact', [{ path: '../escape.js', type: 'File', body: 'x' }]],
+    [
+      'a link placed through another link',
+      [
+        { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' },
+        { path: 'etc/evil', type: 'SymbolicLink', linkpath: '/bin/sh' },
+      ],
+    ],
+  ];
+  for (const [what, entries] of hostile) {
+    await assert.rejects(store.receive(tarOf(entries), 1024 * 1024), (error: unknown) => isBerthError(error) && error.code === 'validation_failed', what);
+    assert.deepEqual(staged(dir), [], `${what}: staging left behind`);
+  }
+  assert.equal(existsSync(join(dir, '..', 'escape')), false);
+  assert.equal(existsSync(join(dir, '..', 'escape.js')), false);
 });

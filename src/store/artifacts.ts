@@ -1,5 +1,5 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { isAbsolute, join, normalize, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { x as extract, type ReadEntry } from 'tar';
@@ -46,6 +46,9 @@ export class ArtifactStore {
     let unpacked = 0;
     const maxUnpacked = maxBytes * MAX_UNPACK_RATIO;
     let refused: string | undefined;
+    // Symbolic links that point outside the artifact (`/usr/bin/env`, `../shared`) mean something only inside the
+    // sandbox, where they resolve against the sandbox's own root; tar refuses them, so berth makes them itself.
+    const outwardLinks: Array<{ path: string; target: string }> = [];
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
@@ -64,6 +67,11 @@ export class ArtifactStore {
           filter: (path: string, entry: ReadEntry | unknown) => {
             const type = (entry as ReadEntry).type;
             if (!KEPT_TYPES.has(type)) return false;
+            const target = (entry as ReadEntry).linkpath ?? '';
+            if (type === 'SymbolicLink' && pointsOutward(path, target)) {
+              outwardLinks.push({ path, target });
+              return false;
+            }
             if (++files > MAX_FILES) refused ??= `artifact holds more than ${MAX_FILES} files`;
             // Counted before the entry is written, so a small archive that unpacks to a huge tree fills no disk.
             unpacked += (entry as ReadEntry).size ?? 0;
@@ -75,6 +83,7 @@ export class ArtifactStore {
         }),
       );
       if (refused) throw new BerthError('validation_failed', refused);
+      for (const link of outwardLinks) placeLink(staging, link.path, link.target);
       sealTree(staging);
       renameSync(staging, this.path(id));
       chmodSync(this.path(id), 0o555);
@@ -91,6 +100,48 @@ export class ArtifactStore {
     if (!existsSync(path)) return;
     unsealTree(path);
     rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** True when a symbolic link at `path` names something outside the artifact: an absolute path, or one that climbs out. */
+function pointsOutward(path: string, target: string): boolean {
+  if (target.startsWith('/')) return true;
+  const resolved = posix.normalize(posix.join(posix.dirname(posix.normalize(path)), target));
+  return resolved === '..' || resolved.startsWith('../');
+}
+
+/**
+ * Makes a symbolic link at `path` inside `root`. The link's own place must be inside the artifact and reached
+ * through real directories only (never through another link), as tar checks for the entries it writes; the
+ * target is stored as given and never followed here.
+ */
+function placeLink(root: string, path: string, target: string): void {
+  const relative = normalize(path).replace(/\/+$/, '');
+  if (relative === '' || relative === '.' || isAbsolute(relative) || relative === '..' || relative.startsWith('../')) {
+    throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} lies outside the artifact; paths must be relative and stay inside it`);
+  }
+  let dir = root;
+  const parts = relative.split('/');
+  for (const part of parts.slice(0, -1)) {
+    dir = join(dir, part);
+    if (!existsSync(dir)) mkdirSync(dir, { mode: 0o755 });
+    else if (!lstatSync(dir).isDirectory()) {
+      throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} lies under ${JSON.stringify(part)}, which is not a directory`);
+    }
+  }
+  const place = join(root, relative);
+  if (existsSync(place) || isLink(place)) {
+    if (lstatSync(place).isDirectory()) throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} is both a directory and a link`);
+    rmSync(place);
+  }
+  symlinkSync(target, place);
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
