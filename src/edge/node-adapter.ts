@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { PLAIN_HOST } from './host-check.ts';
 import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
 
 export type FetchHandler = (request: Request) => Promise<Response>;
@@ -86,9 +87,6 @@ const OVER_CAPACITY =
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(OVER_CAPACITY_BODY)}\r\n\r\n${OVER_CAPACITY_BODY}`;
 
-/** A Host header that is safe to build the request URL from; anything else is replaced (routing uses only the path). */
-import { PLAIN_HOST } from './host-check.ts';
-
 async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, limits: ConnectionLimits): Promise<void> {
   const target = req.url ?? '/';
   if (!target.startsWith('/')) {
@@ -100,6 +98,7 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
     plainError(res, 405, { allow: [...METHODS].join(', ') }, 'method_not_allowed', `berth does not answer ${method}; use one of ${[...METHODS].join(', ')}`);
     return;
   }
+  // A Host that is not plain is replaced when building the URL (routing uses only the path; the host check refuses it).
   const host = req.headers.host !== undefined && PLAIN_HOST.test(req.headers.host) ? req.headers.host : 'localhost';
   const controller = new AbortController();
   res.once('close', () => {
