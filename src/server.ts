@@ -26,6 +26,8 @@ import { GvisorDriver } from './sandbox/drivers/gvisor/driver.ts';
 import { ProcessDriver } from './sandbox/drivers/process/driver.ts';
 import { buildSupervisor } from './sandbox/supervisor-program.ts';
 import { SessionManager } from './sessions/manager.ts';
+import { Admission, type ShedReason } from './sessions/admission.ts';
+import { availableMemoryBytes } from './sandbox/host-memory.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { KeyFiles } from './store/key-files.ts';
@@ -49,7 +51,18 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
   const stateKey = config.requestStateKey ?? keys.sealedKey('request-state.key', secrets);
   const scope = new SessionScope(Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)));
-  const sessions = new SessionManager({ driver, logger, maxSessions: config.maxSessions, mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal) });
+  const metrics = new Metrics();
+  const shed = metrics.counter('berth_load_shed_total', 'Requests and new sessions this node turned away to protect itself, by reason.');
+  const onShed = (reason: ShedReason): void => shed({ reason });
+  const admission = new Admission({ ...config.admission, availableMemory: () => availableMemoryBytes(), onShed });
+  const sessions = new SessionManager({
+    driver,
+    logger,
+    maxSessions: config.maxSessions,
+    admission,
+    onShed,
+    mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal),
+  });
   const runtimes = new RuntimeService(store, artifacts, sessions, secrets, {
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
     maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
@@ -75,7 +88,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     runtimes,
     sessions,
     logger,
-    metrics: new Metrics(),
+    metrics,
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
     sealer: new RequestStateSealer(stateKey),
@@ -86,7 +99,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs, apiKeys }),
     apiKeys,
   });
-  const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }));
+  const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }), { limits: config.connections, onShed });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -51,6 +51,16 @@ function readOwnPaths(): Map<string, string> {
   return paths;
 }
 
+/** The directory of berth's own cgroup that `controller` governs (v1), or of its v2 cgroup; undefined when there is none. */
+export function ownCgroupDir(controller: Controller): { version: 1 | 2; dir: string } | undefined {
+  const mounts = readMounts();
+  const own = readOwnPaths();
+  const v1 = mounts.find((m) => m.fstype === 'cgroup' && m.options.includes(controller));
+  if (v1) return { version: 1, dir: under(v1, own.get(controller) ?? '/') };
+  const v2 = mounts.find((m) => m.fstype === 'cgroup2');
+  return v2 ? { version: 2, dir: under(v2, own.get('') ?? '/') } : undefined;
+}
+
 function under(mount: Mount, ownPath: string): string {
   const relative = mount.root !== '/' && ownPath.startsWith(mount.root) ? ownPath.slice(mount.root.length) : ownPath;
   return join(mount.mountpoint, relative);

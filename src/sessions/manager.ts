@@ -1,8 +1,9 @@
-import { BerthError } from '../core/errors.ts';
+import { BerthError, isBerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LimitEvent, LimitRecord, Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
 import type { OutputLine, OutputLog } from '../sandbox/output-log.ts';
+import type { Admission, ShedReason } from './admission.ts';
 
 /** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
 export interface SessionTarget {
@@ -92,6 +93,10 @@ export interface SessionManagerOptions {
   logger: Logger;
   /** Live sessions this node holds at most; a new one past it gets 429. */
   maxSessions: number;
+  /** When a new session's sandbox may start: start slots, the queue for them, the memory floor. */
+  admission: Admission;
+  /** Hears a new session refused for the node's session cap (the admission's own refusals it reports itself). */
+  onShed?: (reason: ShedReason) => void;
   /** Ended sessions remembered for inspection. */
   historySize?: number;
   /**
@@ -194,10 +199,12 @@ export class SessionManager {
 
   #create(id: string, target: SessionTarget, principal: SessionPrincipal): Session {
     if (this.#sessions.size >= this.#options.maxSessions) {
+      this.#options.onShed?.('sessions');
       throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
         retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
       });
     }
+    this.#options.admission.checkMemory();
     const now = Date.now();
     const sandboxId = randomId('sbx');
     const versionKey = `${target.runtime}@${target.version}`;
@@ -211,7 +218,7 @@ export class SessionManager {
       createdAt: now,
       lastActiveAt: now,
       inFlight: 0,
-      ready: this.#options.driver.start({ ...target.sandbox, era, id: sandboxId }),
+      ready: this.#options.admission.start(() => this.#options.driver.start({ ...target.sandbox, era, id: sandboxId })),
     };
     this.#sessions.set(id, session);
     const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: sandboxId });
@@ -254,7 +261,9 @@ export class SessionManager {
         });
       },
       (error: unknown) => {
-        log.warn('session failed to start', { err: error });
+        // Shed load is counted in metrics; a line each would flood the log in the very burst that caused it.
+        if (isBerthError(error) && error.code === 'overloaded') log.debug('session not started: the node sheds load', { reason: error.message });
+        else log.warn('session failed to start', { err: error });
         if (this.#sessions.get(id) === session) this.#sessions.delete(id);
       },
     );
