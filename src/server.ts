@@ -4,7 +4,7 @@
  * Nothing imports this file; `bin/berth serve` runs `main`.
  */
 import { hkdfSync } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
@@ -41,6 +41,8 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
   const store = new SqliteStore(join(config.home, 'berth.db'));
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
+  const staged = artifacts.sweepStaging();
+  if (staged.count > 0) logger.warn('removed artifact uploads that an unclean stop of berth cut short', { dirs: staged.count, bytes: staged.bytes });
   const supervisorPath = await buildSupervisor(join(config.home, 'cache'));
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
@@ -199,7 +201,10 @@ async function createDriver(config: Config, supervisorPath: string, logger: Logg
   ]);
   const defaultDriver =
     config.driver === 'process' ? new ProcessDriver({ stateDir: join(config.home, 'sandboxes'), supervisorPath, nodePath, logger }) : await (makers.get(config.driver) as () => Promise<SandboxDriver>)();
-  return new DriverChoice(defaultDriver, makers, logger);
+  const choice = new DriverChoice(defaultDriver, makers, logger);
+  // gVisor sandboxes an earlier run left (runsc's own processes outlive berth) go now, not at the next gVisor session.
+  if (existsSync(join(config.home, 'gvisor'))) await choice.prepare('gvisor');
+  return choice;
 }
 
 /** `berth serve`: runs a node until SIGINT or SIGTERM. */

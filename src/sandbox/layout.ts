@@ -48,6 +48,9 @@ export class SandboxDirs {
   }
 }
 
+/** Every sandbox's id, and so its private directory's name, starts with this (ids are `randomId('sbx')`). */
+export const SANDBOX_DIR_PREFIX = 'sbx_';
+
 /** The server's environment's file name in `run` (see SupervisorSpec.envPath). */
 export const ENV_FILE_NAME = 'env.json';
 

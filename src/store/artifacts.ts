@@ -5,11 +5,14 @@ import { pipeline } from 'node:stream/promises';
 import { x as extract, type ReadEntry } from 'tar';
 import { BerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
+import { sweepDirectories, type Swept } from '../core/sweep.ts';
 import type { ArtifactRecord } from './store.ts';
 
 /** Entry types an artifact may hold; devices, fifos and the like are dropped. */
 const KEPT_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 const MAX_FILES = 200_000;
+/** An upload unpacks under this name beside the store, and is renamed into place only when whole. */
+const STAGING_PREFIX = '.incoming-';
 /** How much larger than its upload an artifact may unpack to: compressed code rarely shrinks more than this. */
 const MAX_UNPACK_RATIO = 4;
 
@@ -29,6 +32,11 @@ export class ArtifactStore {
     chmodSync(dir, 0o711);
   }
 
+  /** Removes the staging directories of uploads an unclean stop cut short; run at start, before any upload. */
+  sweepStaging(): Swept {
+    return sweepDirectories(this.#dir, STAGING_PREFIX);
+  }
+
   path(id: string): string {
     return join(this.#dir, id);
   }
@@ -39,7 +47,7 @@ export class ArtifactStore {
 
   async receive(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
     const id = randomId('art', 16);
-    const staging = join(this.#dir, `.incoming-${id}`);
+    const staging = join(this.#dir, `${STAGING_PREFIX}${id}`);
     mkdirSync(staging, { mode: 0o700 });
     let bytes = 0;
     let files = 0;

@@ -35,16 +35,29 @@ export class DriverChoice implements SandboxDriver {
     await Promise.all([this.#default, ...others].map((driver) => driver?.close()));
   }
 
-  #driverFor(spec: SandboxSpec): Promise<SandboxDriver> {
-    const name = spec.driver;
-    if (name === undefined || name === this.#default.name) return Promise.resolve(this.#default);
+  /**
+   * Makes a driver now rather than on first use: one that an earlier run of berth used may have left sandboxes
+   * behind, which it removes when made. One that cannot run here is said once, and its runtimes fail as usual.
+   */
+  async prepare(name: string): Promise<void> {
+    if (name === this.#default.name) return;
+    await this.#driverNamed(name).catch((error: unknown) => this.#logger.warn(`the ${name} driver cannot run on this node: ${(error as Error).message}`));
+  }
+
+  #driverNamed(name: string): Promise<SandboxDriver> {
     let made = this.#made.get(name);
     if (!made) {
       const maker = this.#makers.get(name);
       made = maker ? maker() : Promise.reject(new Error(`berth has no driver "${name}"`));
       this.#made.set(name, made);
     }
-    return made.catch((error: unknown) => {
+    return made;
+  }
+
+  #driverFor(spec: SandboxSpec): Promise<SandboxDriver> {
+    const name = spec.driver;
+    if (name === undefined || name === this.#default.name) return Promise.resolve(this.#default);
+    return this.#driverNamed(name).catch((error: unknown) => {
       throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" needs the ${name} driver, which cannot run on this node: ${(error as Error).message}`, {
         details: { runtime: spec.runtime },
       });

@@ -7,7 +7,8 @@ import { BerthError } from '../../../core/errors.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
-import { SandboxDirs } from '../../layout.ts';
+import { SANDBOX_DIR_PREFIX, SandboxDirs } from '../../layout.ts';
+import { sweepDirectories } from '../../../core/sweep.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { untraversableAncestor } from '../../host-paths.ts';
@@ -86,7 +87,10 @@ export class BwrapDriver implements SandboxDriver {
     const leaked = closeInheritedFds();
     if (leaked.length > 0) options.logger.info('closed inherited file descriptors so sandboxes cannot reach them', { fds: leaked.join(',') });
     const removed = cgroups.removeStale();
-    if (removed.length > 0) options.logger.warn('removed sandbox cgroups left by an earlier run', { count: removed.length });
+    const dirs = sweepDirectories(options.stateDir, SANDBOX_DIR_PREFIX);
+    if (removed.length + dirs.count > 0) {
+      options.logger.warn('removed sandboxes left by an earlier run of berth', { cgroups: removed.length, dirs: dirs.count, bytes: dirs.bytes });
+    }
     return new BwrapDriver(options, findBwrap(options.bwrapPath) as string, cgroups);
   }
 

@@ -9,7 +9,8 @@ import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from
 import { openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
-import { ENV_FILE_NAME } from '../../layout.ts';
+import { ENV_FILE_NAME, SANDBOX_DIR_PREFIX } from '../../layout.ts';
+import { sweepDirectories } from '../../../core/sweep.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { volatileDir } from '../../volatile-dir.ts';
@@ -235,17 +236,15 @@ export class GvisorDriver implements SandboxDriver {
     }
     const removed = this.#cgroups.removeStale();
     let dirs = 0;
+    let bytes = 0;
     // Bundles from before they moved to memory may still be in the state directory.
     for (const parent of new Set([this.#bundles, this.#options.stateDir])) {
-      for (const entry of readdirSync(parent, { withFileTypes: true })) {
-        if (entry.isDirectory() && entry.name.startsWith('sbx_')) {
-          rmSync(join(parent, entry.name), { recursive: true, force: true });
-          dirs++;
-        }
-      }
+      const swept = sweepDirectories(parent, SANDBOX_DIR_PREFIX);
+      dirs += swept.count;
+      bytes += swept.bytes;
     }
     if (ids.length + removed.length + dirs > 0) {
-      this.#options.logger.warn('removed gVisor sandboxes left by an earlier run', { containers: ids.length, cgroups: removed.length, dirs });
+      this.#options.logger.warn('removed gVisor sandboxes left by an earlier run of berth', { containers: ids.length, cgroups: removed.length, dirs, bytes });
     }
   }
 }

@@ -4,7 +4,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
 import type { DriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
-import { SandboxDirs } from '../../layout.ts';
+import { SANDBOX_DIR_PREFIX, SandboxDirs } from '../../layout.ts';
+import { sweepDirectories } from '../../../core/sweep.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
@@ -32,6 +33,8 @@ export class ProcessDriver implements SandboxDriver {
     this.#options = options;
     mkdirSync(options.stateDir, { recursive: true });
     options.logger.warn(PROCESS_DRIVER_WARNING);
+    const dirs = sweepDirectories(options.stateDir, SANDBOX_DIR_PREFIX);
+    if (dirs.count > 0) options.logger.warn('removed sandbox directories left by an earlier run of berth', { dirs: dirs.count, bytes: dirs.bytes });
   }
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
