@@ -38,7 +38,6 @@ export interface SessionView {
   waitingForInput?: number;
 }
 
-/** The typed client of berth's `/v1` API that the CLI uses. */
 /** `GET /v1/sessions/{id}/logs`. */
 export interface SessionLogs {
   session: string;
@@ -60,6 +59,10 @@ export interface KeyView {
   key?: string;
 }
 
+/** The most items a `/v1` list page holds: the CLI takes every item, in as few requests as it can. */
+const PAGE_LIMIT = 1000;
+
+/** The typed client of berth's `/v1` API that the CLI uses. */
 export class ApiClient {
   readonly #base: string;
   readonly #adminKey: string | undefined;
@@ -85,13 +88,12 @@ export class ApiClient {
     });
   }
 
-  async runtimes(): Promise<RuntimeView[]> {
-    return (await this.#call<{ runtimes: RuntimeView[] }>('GET', '/v1/runtimes')).runtimes;
+  runtimes(): Promise<RuntimeView[]> {
+    return this.#all<RuntimeView>('/v1/runtimes', 'runtimes');
   }
 
-  async sessions(runtime?: string): Promise<SessionView[]> {
-    const query = runtime === undefined ? '' : `?runtime=${encodeURIComponent(runtime)}`;
-    return (await this.#call<{ sessions: SessionView[] }>('GET', `/v1/sessions${query}`)).sessions;
+  sessions(runtime?: string): Promise<SessionView[]> {
+    return this.#all<SessionView>('/v1/sessions', 'sessions', runtime === undefined ? {} : { runtime });
   }
 
   sessionLogs(id: string, tail?: number): Promise<SessionLogs> {
@@ -107,13 +109,31 @@ export class ApiClient {
     return this.#call('POST', '/v1/keys', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   }
 
-  async keys(runtime?: string): Promise<KeyView[]> {
-    const query = runtime === undefined ? '' : `?runtime=${encodeURIComponent(runtime)}`;
-    return (await this.#call<{ keys: KeyView[] }>('GET', `/v1/keys${query}`)).keys;
+  keys(runtime?: string): Promise<KeyView[]> {
+    return this.#all<KeyView>('/v1/keys', 'keys', runtime === undefined ? {} : { runtime });
   }
 
   revokeKey(id: string): Promise<KeyView> {
     return this.#call('DELETE', `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Every item of a `/v1` list, page after page (the largest pages berth gives) until no `next` is left. */
+  async #all<T>(path: string, field: string, filter: Record<string, string> = {}): Promise<T[]> {
+    const items: T[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined;
+    do {
+      const query = new URLSearchParams({ ...filter, limit: String(PAGE_LIMIT), ...(next === undefined ? {} : { next }) });
+      const page = await this.#call<Record<string, unknown>>('GET', `${path}?${query}`);
+      const got = page[field];
+      if (!Array.isArray(got)) throw new ApiError(`berth at ${this.#base} answered GET ${path} without a "${field}" list`);
+      items.push(...(got as T[]));
+      next = typeof page.next === 'string' ? page.next : undefined;
+      // A node that hands back a token it gave before would have this loop forever.
+      if (next !== undefined && seen.has(next)) throw new ApiError(`berth at ${this.#base} answered GET ${path} with a page it had already given`);
+      if (next !== undefined) seen.add(next);
+    } while (next !== undefined);
+    return items;
   }
 
   async #call<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
-import type { ApiKeyRecord, Store } from '../store/store.ts';
+import type { ApiKeyPosition, ApiKeyRecord, PageQuery, Store } from '../store/store.ts';
 import { parseInput } from './validation.ts';
 
 /**
@@ -67,8 +67,9 @@ export class ApiKeyService {
     return { key, view: viewOf(record) };
   }
 
-  list(filter: { runtime?: string } = {}): ApiKeyView[] {
-    return this.#store.listApiKeys(filter).map(viewOf);
+  /** Keys newest first; `page` asks for one page of them. */
+  list(filter: { runtime?: string } = {}, page?: PageQuery<ApiKeyPosition>): ApiKeyView[] {
+    return this.#store.listApiKeys(filter, page).map(viewOf);
   }
 
   revoke(id: string): ApiKeyView {

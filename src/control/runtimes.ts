@@ -7,7 +7,7 @@ import { parseInput } from './validation.ts';
 import type { SecretBox } from '../core/secret-box.ts';
 import { SecretEnv } from './secret-env.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
-import type { ArtifactRecord, Authorizer, EndpointRecord, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store/store.ts';
+import type { ArtifactRecord, Authorizer, EndpointRecord, PageQuery, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionPageQuery, VersionRecord } from '../store/store.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 
 /** The name every runtime has, always pointing at its latest version. */
@@ -218,10 +218,13 @@ export class RuntimeService {
     return runtime;
   }
 
-  /** The runtime's endpoints, `DEFAULT` first: it always serves the latest version. */
-  endpoints(name: string): EndpointRecord[] {
+  /** The runtime's endpoints, `DEFAULT` first: it always serves the latest version. `page` asks for one page of them. */
+  endpoints(name: string, page?: PageQuery<string>): EndpointRecord[] {
     const runtime = this.get(name);
-    return [this.#defaultEndpoint(runtime), ...this.#store.listEndpoints(name)];
+    if (page === undefined) return [this.#defaultEndpoint(runtime), ...this.#store.listEndpoints(name)];
+    // DEFAULT is never stored and comes before every stored endpoint: the page after it starts at the first of them.
+    if (page.after === undefined) return [this.#defaultEndpoint(runtime), ...(page.limit > 1 ? this.#store.listEndpoints(name, { limit: page.limit - 1 }) : [])];
+    return this.#store.listEndpoints(name, page.after === DEFAULT_ENDPOINT ? { limit: page.limit } : page);
   }
 
   endpoint(name: string, endpoint: string): EndpointRecord {
@@ -276,8 +279,9 @@ export class RuntimeService {
     };
   }
 
-  list(): RuntimeRecord[] {
-    return this.#store.listRuntimes();
+  /** Runtimes by name; `page` asks for one page of them. */
+  list(page?: PageQuery<string>): RuntimeRecord[] {
+    return this.#store.listRuntimes(page);
   }
 
   get(name: string): RuntimeRecord {
@@ -286,9 +290,10 @@ export class RuntimeService {
     return runtime;
   }
 
-  versions(name: string): VersionRecord[] {
+  /** The runtime's versions, oldest first unless `page` asks for one page newest first. */
+  versions(name: string, page?: VersionPageQuery): VersionRecord[] {
     this.get(name);
-    return this.#store.listVersions(name);
+    return this.#store.listVersions(name, page);
   }
 
   version(name: string, version: number): VersionRecord {

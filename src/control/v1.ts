@@ -3,11 +3,12 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { BerthError } from '../core/errors.ts';
 import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { Route } from '../core/router.ts';
-import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
+import type { SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
 import { publicSpec } from './secret-env.ts';
 import type { ApiKeyService } from './api-keys.ts';
+import { API_KEY_KEYS, ENDPOINT_KEYS, pageOfList, readPage, RUNTIME_KEYS, SESSION_KEYS, VERSION_KEYS, type Page } from './pages.ts';
 
 export interface V1Options {
   runtimes: RuntimeService;
@@ -16,9 +17,13 @@ export interface V1Options {
   maxArtifactBytes: number;
 }
 
-/** berth's native control-plane API under `/v1`; the CLI uses only this. */
+/**
+ * berth's native control-plane API under `/v1`; the CLI uses only this. Every list answers one page (`?limit=` items,
+ * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
+ * more remain.
+ */
 export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Options): Route[] {
-  const runtimeView = (runtime: RuntimeRecord): Record<string, unknown> => {
+  const runtimeView = (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Record<string, unknown> => {
     const latest = runtimes.version(runtime.name, runtime.latestVersion);
     return {
       name: runtime.name,
@@ -27,7 +32,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       createdAt: runtime.createdAt,
       updatedAt: runtime.updatedAt,
       spec: publicSpec(latest.spec),
-      liveSessions: sessions.list({ runtime: runtime.name }).length,
+      liveSessions,
     };
   };
   const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version, spec: publicSpec(version.spec) });
@@ -42,7 +47,17 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
         return jsonResponse(201, { artifactId: record.id, bytes: record.bytes, files: record.files, createdAt: record.createdAt });
       },
     },
-    { method: 'GET', pattern: '/v1/runtimes', handler: () => jsonResponse(200, { runtimes: runtimes.list().map(runtimeView) }) },
+    {
+      method: 'GET',
+      pattern: '/v1/runtimes',
+      handler: (_r, _p, url) => {
+        const page = readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query));
+        // Live sessions counted once for the page, not once per runtime.
+        const live = new Map<string, number>();
+        for (const session of sessions.list()) live.set(session.runtime, (live.get(session.runtime) ?? 0) + 1);
+        return pageResponse('runtimes', page, (runtime) => runtimeView(runtime, live.get(runtime.name) ?? 0));
+      },
+    },
     { method: 'GET', pattern: '/v1/runtimes/:name', handler: (_r, { name }) => jsonResponse(200, runtimeView(runtimes.get(name as string))) },
     {
       method: 'PUT',
@@ -63,12 +78,12 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/versions',
-      handler: (_r, { name }) => jsonResponse(200, { versions: runtimes.versions(name as string).map(versionView) }),
+      handler: (_r, { name }, url) => pageResponse('versions', readPage(url, VERSION_KEYS, (query) => runtimes.versions(name as string, query)), versionView),
     },
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/endpoints',
-      handler: (_r, { name }) => jsonResponse(200, { endpoints: runtimes.endpoints(name as string) }),
+      handler: (_r, { name }, url) => pageResponse('endpoints', readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(name as string, query)), (endpoint) => endpoint),
     },
     {
       method: 'PUT',
@@ -109,7 +124,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       pattern: '/v1/keys',
       handler: (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
-        return jsonResponse(200, { keys: apiKeys.list(runtime === undefined ? {} : { runtime }) });
+        return pageResponse('keys', readPage(url, API_KEY_KEYS, (query) => apiKeys.list(runtime === undefined ? {} : { runtime }, query)), (key) => key);
       },
     },
     { method: 'DELETE', pattern: '/v1/keys/:id', handler: (_r, { id }) => jsonResponse(200, apiKeys.revoke(id as string)) },
@@ -118,8 +133,8 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       pattern: '/v1/sessions',
       handler: (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
-        const list: SessionInfo[] = sessions.list(runtime === undefined ? {} : { runtime });
-        return jsonResponse(200, { sessions: list });
+        const all = sessions.list(runtime === undefined ? {} : { runtime });
+        return pageResponse('sessions', readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => session);
       },
     },
     {
@@ -154,4 +169,9 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       },
     },
   ];
+}
+
+/** A page of a list as `/v1` answers it: the items under the list's own field, and `next` only when more remain. */
+function pageResponse<T>(field: string, page: Page<T>, view: (item: T) => unknown): Response {
+  return jsonResponse(200, { [field]: page.items.map(view), ...(page.next === undefined ? {} : { next: page.next }) });
 }

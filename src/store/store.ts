@@ -146,27 +146,52 @@ export interface ApiKeyRecord {
   revokedAt?: string;
 }
 
+/**
+ * One page of a list, by keyset: the items whose keys come after `after` (the key of the previous page's last item)
+ * in the list's order, at most `limit` (1 or more) of them. A store answers with a range query on the key, never by
+ * skipping rows, so a late page costs what the first does and a page does not shift when earlier items go. Text keys
+ * are ordered by code point, as SQLite's BINARY collation and PostgreSQL's "C" collation order them.
+ */
+export interface PageQuery<K> {
+  after?: K;
+  limit: number;
+}
+
+/** A page of versions: oldest first, or newest first (`after` then names a newer version than the page's). */
+export interface VersionPageQuery extends PageQuery<number> {
+  newestFirst?: boolean;
+}
+
+/** Where an API key sits in the list of keys, newest first: its creation time, then its id among keys made at once. */
+export interface ApiKeyPosition {
+  createdAt: string;
+  id: string;
+}
+
 export interface Store {
   /** Stores `spec` as the next version of runtime `name`, creating the runtime at version 1. Atomic. */
   putVersion(name: string, spec: RuntimeSpec): VersionRecord;
   getRuntime(name: string): RuntimeRecord | undefined;
-  listRuntimes(): RuntimeRecord[];
+  /** Runtimes by name; `page` asks for one page of them. */
+  listRuntimes(page?: PageQuery<string>): RuntimeRecord[];
   getVersion(name: string, version: number): VersionRecord | undefined;
-  listVersions(name: string): VersionRecord[];
+  /** The runtime's versions, oldest first unless `page` asks for one page newest first. */
+  listVersions(name: string, page?: VersionPageQuery): VersionRecord[];
   /** Deletes the runtime, its versions and its endpoints; false when there was none. */
   deleteRuntime(name: string): boolean;
   getRuntimeById(id: string): RuntimeRecord | undefined;
   /** Creates or moves an endpoint; `description` undefined keeps the stored one. */
   putEndpoint(runtime: string, name: string, targetVersion: number, description?: string): EndpointRecord;
   getEndpoint(runtime: string, name: string): EndpointRecord | undefined;
-  listEndpoints(runtime: string): EndpointRecord[];
+  /** The runtime's stored endpoints by name; `page` asks for one page of them. */
+  listEndpoints(runtime: string, page?: PageQuery<string>): EndpointRecord[];
   deleteEndpoint(runtime: string, name: string): boolean;
   putArtifact(record: ArtifactRecord): void;
   getArtifact(id: string): ArtifactRecord | undefined;
   putApiKey(record: ApiKeyRecord): void;
   getApiKey(id: string): ApiKeyRecord | undefined;
-  /** Keys newest first; `runtime` keeps that runtime's keys, `admin` the admin keys. */
-  listApiKeys(filter?: { runtime?: string; admin?: boolean }): ApiKeyRecord[];
+  /** Keys newest first; `runtime` keeps that runtime's keys, `admin` the admin keys; `page` asks for one page of them. */
+  listApiKeys(filter?: { runtime?: string; admin?: boolean }, page?: PageQuery<ApiKeyPosition>): ApiKeyRecord[];
   /** Marks a key revoked at `at`; false when there is no such key or it was already revoked. */
   revokeApiKey(id: string, at: string): boolean;
   close(): void;

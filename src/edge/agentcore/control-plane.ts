@@ -6,6 +6,7 @@ import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
 import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
 import { readVerified, type AwsAuth } from './auth.ts';
 import { parseInput } from '../../control/validation.ts';
+import { ENDPOINT_KEYS, NEWEST_VERSION_KEYS, readPage, RUNTIME_KEYS, type PageParameters } from '../../control/pages.ts';
 import { awsErrorResponse } from './errors.ts';
 import { IdempotencyCache } from './idempotency.ts';
 import {
@@ -19,7 +20,8 @@ import {
 } from './runtime-shapes.ts';
 
 const MAX_CONTROL_BODY = 1024 * 1024;
-const DEFAULT_PAGE = 100;
+/** AgentCore's list APIs: `maxResults` (up to 100) and `nextToken` in the query. */
+const AGENTCORE_PAGES: PageParameters = { limit: 'maxResults', next: 'nextToken', defaultLimit: 100, maxLimit: 100 };
 
 export interface ControlPlaneOptions {
   runtimes: RuntimeService;
@@ -68,9 +70,9 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
       }),
     ),
     route('POST', '/runtimes', (_body, _p, url) => {
-      const all = runtimes.list().map((runtime) => runtimeSummary(identity, runtime, runtimes.version(runtime.name, runtime.latestVersion)));
-      const { items, nextToken } = page(all, url);
-      return { status: 200, body: { agentRuntimes: items, ...(nextToken ? { nextToken } : {}) } };
+      const page = readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query), AGENTCORE_PAGES);
+      const items = page.items.map((runtime) => runtimeSummary(identity, runtime, runtimes.version(runtime.name, runtime.latestVersion)));
+      return { status: 200, body: { agentRuntimes: items, ...nextTokenOf(page.next) } };
     }),
     route('GET', '/runtimes/:runtimeId', (_body, params, url) => {
       const runtime = byId(params);
@@ -102,12 +104,9 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
     ),
     route('POST', '/runtimes/:runtimeId/versions', (_body, params, url) => {
       const runtime = byId(params);
-      const all = runtimes
-        .versions(runtime.name)
-        .reverse()
-        .map((version) => runtimeSummary(identity, runtime, version));
-      const { items, nextToken } = page(all, url);
-      return { status: 200, body: { agentRuntimes: items, ...(nextToken ? { nextToken } : {}) } };
+      const page = readPage(url, NEWEST_VERSION_KEYS, (query) => runtimes.versions(runtime.name, { ...query, newestFirst: true }), AGENTCORE_PAGES);
+      const items = page.items.map((version) => runtimeSummary(identity, runtime, version));
+      return { status: 200, body: { agentRuntimes: items, ...nextTokenOf(page.next) } };
     }),
     route('PUT', '/runtimes/:runtimeId/runtime-endpoints', (body, params) =>
       tokens.run('CreateAgentRuntimeEndpoint', body.clientToken, { body, params }, async () => {
@@ -130,9 +129,9 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
     ),
     route('POST', '/runtimes/:runtimeId/runtime-endpoints', (_body, params, url) => {
       const runtime = byId(params);
-      const all = runtimes.endpoints(runtime.name).map((endpoint) => endpointView(identity, runtime, endpoint));
-      const { items, nextToken } = page(all, url);
-      return { status: 200, body: { runtimeEndpoints: items, ...(nextToken ? { nextToken } : {}) } };
+      const page = readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(runtime.name, query), AGENTCORE_PAGES);
+      const items = page.items.map((endpoint) => endpointView(identity, runtime, endpoint));
+      return { status: 200, body: { runtimeEndpoints: items, ...nextTokenOf(page.next) } };
     }),
     route('GET', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (_body, params) => {
       const runtime = byId(params);
@@ -197,16 +196,8 @@ function versionNumber(value: unknown): number {
   return Number(text);
 }
 
-/** `maxResults` and an opaque `nextToken` over a list berth holds whole. */
-function page<T>(items: T[], url: URL): { items: T[]; nextToken?: string } {
-  const max = url.searchParams.get('maxResults');
-  const size = max === null ? DEFAULT_PAGE : Number(max);
-  if (!Number.isInteger(size) || size < 1 || size > 100) throw new BerthError('validation_failed', 'maxResults must be from 1 to 100');
-  const token = url.searchParams.get('nextToken');
-  const start = token === null ? 0 : Number(Buffer.from(token, 'base64url').toString('utf8'));
-  if (!Number.isInteger(start) || start < 0 || start > items.length) throw new BerthError('validation_failed', 'nextToken is not one this berth gave');
-  const end = start + size;
-  return end < items.length ? { items: items.slice(start, end), nextToken: Buffer.from(String(end)).toString('base64url') } : { items: items.slice(start) };
+function nextTokenOf(next: string | undefined): { nextToken?: string } {
+  return next === undefined ? {} : { nextToken: next };
 }
 
 function parseJson(raw: Uint8Array): Record<string, unknown> {

@@ -1,12 +1,25 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { randomBytes } from 'node:crypto';
 import { BerthError } from '../../core/errors.ts';
-import type { ApiKeyRecord, ArtifactRecord, EndpointRecord, RuntimeRecord, RuntimeSpec, Store, VersionRecord } from '../store.ts';
+import type {
+  ApiKeyPosition,
+  ApiKeyRecord,
+  ArtifactRecord,
+  EndpointRecord,
+  PageQuery,
+  RuntimeRecord,
+  RuntimeSpec,
+  Store,
+  VersionPageQuery,
+  VersionRecord,
+} from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 
 type Row = Record<string, unknown>;
+/** An SQL condition and the values of its placeholders. */
+type Condition = readonly [sql: string, ...values: SQLInputValue[]];
 
 /**
  * The embedded store: one SQLite file in berth's home. WAL with `synchronous=FULL` makes every committed change
@@ -53,6 +66,18 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /**
+   * The rows of `table` meeting every condition, in `order`, at most `limit` of them. A page's keyset is one more
+   * condition, so every list pages with a range scan of the index its order follows.
+   */
+  #select(table: string, conditions: readonly Condition[], order: string, limit?: number): Row[] {
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new BerthError('internal', `a page holds 1 or more items, not ${limit}`);
+    const where = conditions.length === 0 ? '' : ` WHERE ${conditions.map(([sql]) => sql).join(' AND ')}`;
+    const values = conditions.flatMap(([, ...rest]) => rest);
+    const statement = this.#prepare(`SELECT * FROM ${table}${where} ORDER BY ${order}${limit === undefined ? '' : ' LIMIT ?'}`);
+    return statement.all(...values, ...(limit === undefined ? [] : [limit])) as Row[];
+  }
+
   #transaction<T>(work: () => T): T {
     this.#db.exec('BEGIN IMMEDIATE');
     try {
@@ -91,8 +116,9 @@ export class SqliteStore implements Store {
     return row ? toRuntime(row) : undefined;
   }
 
-  listRuntimes(): RuntimeRecord[] {
-    return (this.#prepare('SELECT * FROM runtimes ORDER BY name').all() as Row[]).map(toRuntime);
+  listRuntimes(page?: PageQuery<string>): RuntimeRecord[] {
+    const conditions: Condition[] = page?.after === undefined ? [] : [['name > ?', page.after]];
+    return this.#select('runtimes', conditions, 'name', page?.limit).map(toRuntime);
   }
 
   getVersion(name: string, version: number): VersionRecord | undefined {
@@ -100,8 +126,11 @@ export class SqliteStore implements Store {
     return row ? toVersion(row) : undefined;
   }
 
-  listVersions(name: string): VersionRecord[] {
-    return (this.#prepare('SELECT * FROM runtime_versions WHERE runtime = ? ORDER BY version').all(name) as Row[]).map(toVersion);
+  listVersions(name: string, page?: VersionPageQuery): VersionRecord[] {
+    const newestFirst = page?.newestFirst === true;
+    const conditions: Condition[] = [['runtime = ?', name]];
+    if (page?.after !== undefined) conditions.push([newestFirst ? 'version < ?' : 'version > ?', page.after]);
+    return this.#select('runtime_versions', conditions, newestFirst ? 'version DESC' : 'version', page?.limit).map(toVersion);
   }
 
   deleteRuntime(name: string): boolean {
@@ -151,8 +180,10 @@ export class SqliteStore implements Store {
     return row ? toEndpoint(row) : undefined;
   }
 
-  listEndpoints(runtime: string): EndpointRecord[] {
-    return (this.#prepare('SELECT * FROM runtime_endpoints WHERE runtime = ? ORDER BY name').all(runtime) as Row[]).map(toEndpoint);
+  listEndpoints(runtime: string, page?: PageQuery<string>): EndpointRecord[] {
+    const conditions: Condition[] = [['runtime = ?', runtime]];
+    if (page?.after !== undefined) conditions.push(['name > ?', page.after]);
+    return this.#select('runtime_endpoints', conditions, 'name', page?.limit).map(toEndpoint);
   }
 
   deleteEndpoint(runtime: string, name: string): boolean {
@@ -185,14 +216,14 @@ export class SqliteStore implements Store {
     return row ? toApiKey(row) : undefined;
   }
 
-  listApiKeys(filter: { runtime?: string; admin?: boolean } = {}): ApiKeyRecord[] {
-    const rows =
-      filter.runtime !== undefined
-        ? this.#prepare('SELECT * FROM api_keys WHERE runtime = ? ORDER BY created_at DESC, id').all(filter.runtime)
-        : filter.admin
-          ? this.#prepare('SELECT * FROM api_keys WHERE runtime IS NULL ORDER BY created_at DESC, id').all()
-          : this.#prepare('SELECT * FROM api_keys ORDER BY created_at DESC, id').all();
-    return (rows as Row[]).map(toApiKey);
+  listApiKeys(filter: { runtime?: string; admin?: boolean } = {}, page?: PageQuery<ApiKeyPosition>): ApiKeyRecord[] {
+    const conditions: Condition[] = [];
+    if (filter.runtime !== undefined) conditions.push(['runtime = ?', filter.runtime]);
+    else if (filter.admin) conditions.push(['runtime IS NULL']);
+    const after = page?.after;
+    // Newest first, and among keys made in the same millisecond by id: after a key come older ones, then its twins.
+    if (after !== undefined) conditions.push(['(created_at < ? OR (created_at = ? AND id > ?))', after.createdAt, after.createdAt, after.id]);
+    return this.#select('api_keys', conditions, 'created_at DESC, id', page?.limit).map(toApiKey);
   }
 
   revokeApiKey(id: string, at: string): boolean {
