@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
+import { OutboundPolicy } from './core/outbound-policy.ts';
 import { SecretBox } from './core/secret-box.ts';
 import { authorizerOf, RuntimeService } from './control/runtimes.ts';
 import { ApiKeyService } from './control/api-keys.ts';
@@ -46,6 +47,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   const supervisorPath = await buildSupervisor(join(config.home, 'cache'));
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
+  const outbound = new OutboundPolicy(config.outboundAllow, berthPorts);
   const driver = await createDriver(config, supervisorPath, logger, berthPorts);
   const keys = new KeyFiles(config.home);
   const secrets = new SecretBox(keys.secretKey(config.secretKey));
@@ -72,6 +74,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     inputTimeoutMs: config.inputTimeoutMs,
     logBytes: config.sessionLogBytes,
     onOpenVersion: (name) => warnOpen(config, logger, name),
+    outbound,
     limits: {
       memoryBytes: config.sandbox.memoryBytes,
       pids: config.sandbox.pids,
@@ -98,7 +101,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     inputTimeoutMs: config.inputTimeoutMs,
     allowedHosts: config.allowedHosts,
     aws: awsApi(config, logger),
-    authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs, apiKeys }),
+    authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs, apiKeys, outbound }),
     apiKeys,
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }), { limits: config.connections, onShed });

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
-import { parseInput } from './validation.ts';
+import { checkDiscoveryUrl, parseInput } from './validation.ts';
+import { OutboundPolicy } from '../core/outbound-policy.ts';
 import type { SecretBox } from '../core/secret-box.ts';
 import { SecretEnv } from './secret-env.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
@@ -115,6 +116,9 @@ function allowEntry(entry: string, context: z.RefinementCtx): void {
   }
 }
 
+/** Where berth fetches from when no policy is given: public https hosts only. */
+const STRICT_OUTBOUND = new OutboundPolicy([], []);
+
 /** Endpoint names, as AgentCore has them. */
 const ENDPOINT_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
 
@@ -127,6 +131,8 @@ export interface RuntimeDefaults {
   limits: SessionTarget['sandbox']['limits'];
   /** Told of every version deployed without an authorizer (open to whoever reaches berth). */
   onOpenVersion?: (runtime: string) => void;
+  /** Where berth may fetch a jwt authorizer's issuer from; unset, public https hosts only. */
+  outbound?: OutboundPolicy;
 }
 
 export interface ResolvedRuntime {
@@ -188,6 +194,7 @@ export class RuntimeService {
     if (value.limits !== undefined && Object.keys(value.limits).length > 0) spec.limits = value.limits;
     if (value.driver !== undefined) spec.driver = value.driver;
     if (value.network !== undefined && value.network.mode !== 'none') spec.network = value.network;
+    if (value.authorizer?.type === 'jwt') checkDiscoveryUrl(name, value.authorizer.discoveryUrl, this.#defaults.outbound ?? STRICT_OUTBOUND);
     if (value.authorizer !== undefined && value.authorizer.type !== 'none') spec.authorizer = value.authorizer;
     if (value.rateLimits !== undefined && (value.rateLimits.runtime || value.rateLimits.principal)) spec.rateLimits = value.rateLimits;
     if (value.sessionScope === 'principal') {

@@ -1,10 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
+/** How a test issuer misbehaves, for tests of what berth does with an issuer it should not trust. */
+export interface IssuerOptions {
+  /** The loopback address it listens on (default 127.0.0.1); Linux answers all of 127/8. */
+  host?: string;
+  /** Rewrites its discovery document (another issuer, a jwks_uri elsewhere). */
+  document?: (document: Record<string, unknown>) => Record<string, unknown>;
+  /** Answers its discovery URL with a 302 to this URL instead of the document. */
+  redirectDiscoveryTo?: string;
+}
+
 /**
  * A real OIDC issuer on loopback for tests: a discovery document, a JWKS, tokens signed with jose, and a token
  * endpoint that grants client credentials (client_secret_basic) to the clients `addClient` registers. `rotate()`
- * replaces the signing key, and the JWKS then holds only the new one.
+ * replaces the signing key, and the JWKS then holds only the new one. It counts what it is asked, so a test can
+ * tell what berth fetched; `discoveryStatus` set to another status makes its discovery URL answer that.
  */
 export class TestIssuer {
   readonly url: string;
@@ -13,6 +24,10 @@ export class TestIssuer {
   #key: SigningKey;
   #retired: Array<{ kid: string; privateKey: CryptoKey }> = [];
   jwksFetches = 0;
+  discoveryFetches = 0;
+  /** Every request it answered, of any path. */
+  requests = 0;
+  discoveryStatus = 200;
   /** Every token request's form, in order. */
   readonly tokenRequests: Array<Record<string, string>> = [];
   readonly #clients = new Map<string, string>();
@@ -24,15 +39,21 @@ export class TestIssuer {
     this.#key = key;
   }
 
-  static async start(): Promise<TestIssuer> {
+  static async start(options: IssuerOptions = {}): Promise<TestIssuer> {
     const key = await newKey(1);
+    const host = options.host ?? '127.0.0.1';
     // The handler needs the issuer, which needs the server's port: it finds the issuer here once made.
     const made: { issuer?: TestIssuer } = {};
     const server = createServer((req, res) => {
       const issuer = made.issuer;
       if (!issuer) return void res.writeHead(503).end();
+      issuer.requests++;
       if (req.url === '/.well-known/openid-configuration') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(issuer.#discovery()));
+        issuer.discoveryFetches++;
+        if (options.redirectDiscoveryTo) return void res.writeHead(302, { location: options.redirectDiscoveryTo }).end();
+        if (issuer.discoveryStatus !== 200) return void res.writeHead(issuer.discoveryStatus).end();
+        const document = issuer.#discovery();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.document ? options.document(document) : document));
       } else if (req.url === '/token' && req.method === 'POST') {
         let form = '';
         req.setEncoding('utf8');
@@ -47,8 +68,8 @@ export class TestIssuer {
         res.writeHead(404).end();
       }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    made.issuer = new TestIssuer(server, `http://127.0.0.1:${(server.address() as { port: number }).port}`, key);
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    made.issuer = new TestIssuer(server, `http://${host}:${(server.address() as { port: number }).port}`, key);
     return made.issuer;
   }
 

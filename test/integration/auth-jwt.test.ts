@@ -20,7 +20,8 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
 
   before(async () => {
     issuer = await TestIssuer.start();
-    node = await startBerth({ env: { BERTH_JWKS_COOLDOWN_MS: '0' } });
+    // The test issuer listens on loopback, which berth fetches from only when its operator allows it.
+    node = await startBerth({ env: { BERTH_JWKS_COOLDOWN_MS: '0', BERTH_OUTBOUND_ALLOW: '127.0.0.1' } });
     await deploy(node, 'secure', await fixtureDir('counter-server'), {
       transport: 'stdio',
       authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'], allowedClients: ['client-a'], requiredScopes: ['mcp:call'] },

@@ -1,7 +1,10 @@
 import { BerthError } from '../../core/errors.ts';
+import type { OutboundPolicy } from '../../core/outbound-policy.ts';
 import type { ApiKeyService } from '../../control/api-keys.ts';
 import type { Authorizer } from '../../store/store.ts';
+import { Issuer, IssuerUnavailable } from './issuer.ts';
 import { JwtVerifier, TokenRefused } from './jwt.ts';
+import { OutboundFetcher } from './outbound-fetch.ts';
 import { ANONYMOUS, type Principal } from './principal.ts';
 import { bearerToken, challenge } from './bearer.ts';
 
@@ -11,6 +14,8 @@ export interface AuthenticatorOptions {
   /** How soon a token signed with an unknown key may make an issuer's key set be fetched again. */
   jwksCooldownMs: number;
   apiKeys: ApiKeyService;
+  /** Where berth may fetch issuers' documents and keys from (`BERTH_OUTBOUND_ALLOW`, berth's own ports). */
+  outbound: OutboundPolicy;
 }
 
 /**
@@ -20,11 +25,14 @@ export interface AuthenticatorOptions {
  */
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
-  /** One verifier per distinct authorizer, so each issuer's keys are fetched once and shared. */
+  readonly #fetcher: OutboundFetcher;
+  /** One per discovery URL, so each issuer's document and keys are fetched once for every runtime it serves. */
+  readonly #issuers = new Map<string, Issuer>();
   readonly #verifiers = new Map<string, JwtVerifier>();
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
+    this.#fetcher = new OutboundFetcher({ policy: options.outbound });
   }
 
   /** A `sigv4` authorizer is the edge's to check (a signature covers the body, which the edge streams on). */
@@ -44,6 +52,7 @@ export class Authenticator {
       if (subject === undefined) throw new TokenRefused('the token names no subject (sub) or client (client_id)');
       return { key: `jwt:${claims.iss ?? ''}:${subject}`, userId: subject };
     } catch (error) {
+      if (error instanceof IssuerUnavailable) throw unavailable(runtime, error);
       if (!(error instanceof TokenRefused)) throw error;
       const scope = error.kind === 'insufficient_scope' ? scopeParam(authorizer) : {};
       throw new BerthError(error.kind === 'insufficient_scope' ? 'forbidden' : 'unauthorized', `runtime "${runtime}" refused the bearer token: ${error.message}`, {
@@ -73,12 +82,21 @@ export class Authenticator {
     });
   }
 
-  /** The runtime's protected resource metadata (RFC 9728); undefined when it takes no tokens. */
+  /**
+   * The runtime's protected resource metadata (RFC 9728); undefined when it takes no tokens. The issuer it names is
+   * the one its discovery document confirmed, fetched as a token check would fetch it and remembered alike.
+   */
   async resourceMetadata(url: URL, runtime: string, authorizer: Authorizer | undefined): Promise<Record<string, unknown> | undefined> {
     if (authorizer?.type !== 'jwt') return undefined;
+    let issuer: string;
+    try {
+      issuer = await this.#verifier(authorizer).issuer();
+    } catch (error) {
+      throw error instanceof IssuerUnavailable ? unavailable(runtime, error) : error;
+    }
     return {
       resource: `${url.origin}/runtimes/${runtime}`,
-      authorization_servers: [await this.#verifier(authorizer).issuer()],
+      authorization_servers: [issuer],
       ...(advertisedScopes(authorizer).length > 0 ? { scopes_supported: advertisedScopes(authorizer) } : {}),
       bearer_methods_supported: ['header'],
       resource_name: `berth runtime ${runtime}`,
@@ -89,11 +107,24 @@ export class Authenticator {
     const key = JSON.stringify(authorizer);
     let verifier = this.#verifiers.get(key);
     if (!verifier) {
-      verifier = new JwtVerifier(authorizer, this.#options.jwksCooldownMs);
+      let issuer = this.#issuers.get(authorizer.discoveryUrl);
+      if (!issuer) {
+        issuer = new Issuer(authorizer.discoveryUrl, { fetcher: this.#fetcher, keysCooldownMs: this.#options.jwksCooldownMs });
+        this.#issuers.set(authorizer.discoveryUrl, issuer);
+      }
+      verifier = new JwtVerifier(authorizer, issuer);
       this.#verifiers.set(key, verifier);
     }
     return verifier;
   }
+}
+
+/** A runtime's tokens cannot be checked now: 503 with Retry-After, saying what is wrong and who can mend it. */
+function unavailable(runtime: string, error: IssuerUnavailable): BerthError {
+  const next = `berth asks the issuer again in ${error.retryAfter} s (retry then); if this persists, the issuer or the runtime's authorizer.discoveryUrl needs fixing`;
+  return new BerthError('issuer_unavailable', `runtime "${runtime}" cannot check bearer tokens now: ${error.message}. ${next}`, {
+    retryAfter: error.retryAfter,
+  });
 }
 
 /** The scopes a client should ask its issuer for: every required one, and those of which one is allowed. */

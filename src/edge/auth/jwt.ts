@@ -1,13 +1,11 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Authorizer, ClaimRule } from '../../store/store.ts';
+import type { Issuer } from './issuer.ts';
 
 type JwtAuthorizer = Extract<Authorizer, { type: 'jwt' }>;
 
 /** Seconds of clock difference tolerated between berth and the issuer on `exp`, `nbf` and `iat`. */
 const CLOCK_SKEW_SECONDS = 60;
-const DISCOVERY_TIMEOUT_MS = 5_000;
-/** The issuer's discovery document is fetched again after this long (keys have their own, shorter refresh). */
-const DISCOVERY_TTL_MS = 60 * 60 * 1000;
 /** Signature algorithms berth accepts: asymmetric only, since the key comes from a public JWKS. */
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
@@ -20,38 +18,34 @@ export class TokenRefused extends Error {
   }
 }
 
-interface Discovered {
-  issuer: string;
-  jwks: ReturnType<typeof createRemoteJWKSet>;
-}
-
 /**
- * Verifies bearer tokens for one `jwt` authorizer. The issuer and its key set come from the OpenID discovery
- * document; keys are cached, and a token signed with a key not yet seen makes the set be fetched again (at most
- * once per `cooldownMs`), which is how a rotation is picked up.
+ * Verifies bearer tokens for one `jwt` authorizer against its issuer. A token is judged by its form and its `iss`
+ * before the issuer's keys are asked for, so a token that is not a well-formed JWS with an accepted algorithm and a
+ * plausible signature, or that names another issuer, makes berth fetch nothing.
  */
 export class JwtVerifier {
   readonly #config: JwtAuthorizer;
-  readonly #cooldownMs: number;
-  #discovered: Promise<Discovered> | undefined;
-  #discoveredAt = 0;
+  readonly #issuer: Issuer;
 
-  constructor(config: JwtAuthorizer, cooldownMs: number) {
+  constructor(config: JwtAuthorizer, issuer: Issuer) {
     this.#config = config;
-    this.#cooldownMs = cooldownMs;
+    this.#issuer = issuer;
   }
 
-  /** The issuer's identifier, as its discovery document states it. */
-  async issuer(): Promise<string> {
-    return (await this.#discover()).issuer;
+  /** The issuer's identifier; throws IssuerUnavailable when its discovery document cannot be had. */
+  issuer(): Promise<string> {
+    return this.#issuer.identifier();
   }
 
-  /** The token's claims, once it passes every check; throws TokenRefused saying which failed. */
+  /** The token's claims, once it passes every check; throws TokenRefused saying which failed, or IssuerUnavailable. */
   async verify(token: string): Promise<JWTPayload> {
-    const { issuer, jwks } = await this.#discover();
+    const { kid, iss } = inspect(token);
+    const issuer = await this.#issuer.identifier();
+    if (iss !== issuer) throw new TokenRefused("the token is from another issuer than this runtime's");
+    const keys = await this.#issuer.keysFor(kid);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
+      ({ payload } = await jwtVerify(token, keys.resolve, {
         issuer,
         ...(this.#config.allowedAudience ? { audience: this.#config.allowedAudience } : {}),
         clockTolerance: CLOCK_SKEW_SECONDS,
@@ -75,35 +69,48 @@ export class JwtVerifier {
     }
     return payload;
   }
-
-  #discover(): Promise<Discovered> {
-    if (!this.#discovered || Date.now() - this.#discoveredAt > DISCOVERY_TTL_MS) {
-      const attempt = discover(this.#config.discoveryUrl, this.#cooldownMs);
-      this.#discovered = attempt;
-      this.#discoveredAt = Date.now();
-      // A failed discovery is tried again by the next request, never kept as the answer.
-      attempt.catch(() => {
-        if (this.#discovered === attempt) this.#discovered = undefined;
-      });
-    }
-    return this.#discovered;
-  }
 }
 
-async function discover(url: string, cooldownMs: number): Promise<Discovered> {
-  let document: { issuer?: unknown; jwks_uri?: unknown };
+/**
+ * What a token says of itself, once it has the form of one an issuer signed: three base64url parts, a header with an
+ * accepted algorithm (and a string `kid`, if any), a claims object naming its issuer, and a signature of a length
+ * that algorithm makes. Nothing here is trusted yet; it decides only whether the issuer's keys are worth asking for.
+ */
+function inspect(token: string): { kid: string | undefined; iss: string } {
+  const parts = token.split('.');
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let claims: JWTPayload;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(DISCOVERY_TIMEOUT_MS), headers: { accept: 'application/json' } });
-    if (!response.ok) throw new Error(`it answered ${response.status}`);
-    document = (await response.json()) as typeof document;
-  } catch (error) {
-    throw new TokenRefused(`berth could not read the issuer's discovery document at ${url}: ${(error as Error).message}`);
+    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new Error('not three base64url parts');
+    header = decodeProtectedHeader(token);
+    claims = decodeJwt(token);
+  } catch {
+    throw new TokenRefused('the bearer token is not a well-formed JWT');
   }
-  if (typeof document.issuer !== 'string' || typeof document.jwks_uri !== 'string') {
-    throw new TokenRefused(`the discovery document at ${url} lacks issuer or jwks_uri`);
+  if (typeof header.alg !== 'string' || !ALGORITHMS.includes(header.alg)) throw new TokenRefused(ALGORITHM_REFUSED);
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw new TokenRefused('the bearer token is not a well-formed JWT (its kid is not a string)');
+  if (!signatureFits(header.alg, Buffer.from(parts[2] as string, 'base64url').length)) throw new TokenRefused('the token signature does not verify');
+  if (typeof claims.iss !== 'string') throw new TokenRefused('the token names no issuer (iss)');
+  return { kid: header.kid, iss: claims.iss };
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const ALGORITHM_REFUSED = 'the token is signed with an algorithm berth does not accept (an asymmetric one is needed)';
+
+/** Whether `bytes` is a signature length `alg` makes: fixed for ECDSA and EdDSA, the key's modulus (2048 to 16384 bits) for RSA. */
+function signatureFits(alg: string, bytes: number): boolean {
+  switch (alg) {
+    case 'ES256':
+      return bytes === 64;
+    case 'ES384':
+      return bytes === 96;
+    case 'ES512':
+      return bytes === 132;
+    case 'EdDSA':
+      return bytes === 64 || bytes === 114;
+    default:
+      return bytes >= 256 && bytes <= 2048;
   }
-  const jwks = createRemoteJWKSet(new URL(document.jwks_uri), { cooldownDuration: cooldownMs, timeoutDuration: DISCOVERY_TIMEOUT_MS });
-  return { issuer: document.issuer, jwks };
 }
 
 /** Scopes as issuers put them: a space-separated `scope` string, or an `scp` list. */
@@ -137,7 +144,7 @@ function describe(error: unknown): string {
   }
   if (error instanceof errors.JWKSNoMatchingKey) return "no key of the issuer's key set signed this token";
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm berth does not accept (an asymmetric one is needed)';
+  if (error instanceof errors.JOSEAlgNotAllowed) return ALGORITHM_REFUSED;
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'the bearer token is not a well-formed JWT';
   if (error instanceof errors.JOSEError) return `the token could not be verified: ${(error as Error).message}`;
   return `the token could not be verified: ${(error as Error).message}`;

@@ -1,5 +1,8 @@
 import { BlockList, isIP } from 'node:net';
+import { plainAddress, reachesThisHost, specialKind } from '../../core/addresses.ts';
 import { parseEntry } from '../../core/allowlist.ts';
+
+export { plainAddress };
 
 /**
  * A runtime's egress allowlist: host names (`api.example.com`, or `*.example.com` for its subdomains) and address
@@ -37,7 +40,7 @@ export class EgressPolicy {
   /** Why an address a listed name resolved to may not be connected to (a phrase about the address), or undefined when it may. */
   refusesAddress(address: string, family: 'ipv4' | 'ipv6'): string | undefined {
     if (this.#ranges.check(address, family)) return undefined;
-    const kind = SPECIAL.find((special) => special.ranges.check(address, family))?.kind;
+    const kind = specialKind(address, family);
     if (kind) return `a ${kind} address, which this runtime's egress allowlist does not list`;
     return undefined;
   }
@@ -49,42 +52,6 @@ export class EgressPolicy {
    */
   refusesPort(address: string, family: 'ipv4' | 'ipv6', port: number, localAddresses: ReadonlySet<string>): string | undefined {
     if (!this.#ports.has(port)) return undefined;
-    return localAddresses.has(address) || THIS_HOST.check(address, family) ? `on this host, where port ${port} is berth's own` : undefined;
+    return localAddresses.has(address) || reachesThisHost(address, family) ? `on this host, where port ${port} is berth's own` : undefined;
   }
 }
-
-function ranges(list: Array<[string, number, 'ipv4' | 'ipv6']>): BlockList {
-  const block = new BlockList();
-  for (const [address, prefix, family] of list) block.addSubnet(address, prefix, family);
-  return block;
-}
-
-/**
- * An address as policy judges it: an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, `::ffff:7f00:1`) is the IPv4
- * address it reaches, so a range or a refusal written for IPv4 applies to it too.
- */
-export function plainAddress(address: string, family: 'ipv4' | 'ipv6'): { address: string; family: 'ipv4' | 'ipv6' } {
-  if (family === 'ipv4') return { address, family };
-  // The URL parser writes an IPv6 address in its one canonical form, where a mapped address is ::ffff:hhhh:hhhh.
-  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  const words = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-  if (!words) return { address, family };
-  const [high, low] = [Number.parseInt(words[1] as string, 16), Number.parseInt(words[2] as string, 16)];
-  return { address: `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`, family: 'ipv4' };
-}
-
-/** Addresses that reach this host whatever its interfaces are: loopback and unspecified. */
-const THIS_HOST = ranges([['127.0.0.0', 8, 'ipv4'], ['0.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6'], ['::', 128, 'ipv6']]);
-
-/** Addresses no runtime reaches unless its list names them (IPv4-mapped forms are judged as IPv4 by `plainAddress`). */
-const SPECIAL: Array<{ kind: string; ranges: BlockList }> = [
-  { kind: 'loopback', ranges: ranges([['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]) },
-  { kind: 'link-local', ranges: ranges([['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]) },
-  {
-    kind: 'private',
-    ranges: ranges([
-      ['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'], ['fc00::', 7, 'ipv6'],
-    ]),
-  },
-  { kind: 'unspecified, broadcast or multicast', ranges: ranges([['0.0.0.0', 8, 'ipv4'], ['224.0.0.0', 3, 'ipv4'], ['::', 128, 'ipv6'], ['ff00::', 8, 'ipv6']]) },
-];
