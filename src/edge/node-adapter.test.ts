@@ -227,3 +227,24 @@ test('past the connection cap a new connection gets 503 with Retry-After, and co
   assert.match(await open('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n').closed, /^HTTP\/1\.1 200/);
   assert.deepEqual(errors, []);
 });
+
+test('a client that asked to close, still sending its body after an early answer, reads the answer before the connection closes', { timeout: 20_000 }, async (t) => {
+  const { open, errors } = await limited(t, async (request) => {
+    if (new URL(request.url).pathname === '/read') await readBody(request, 1024).catch(() => undefined);
+    return new Response('too large', { status: 413 });
+  });
+  for (let round = 0; round < 20; round++) {
+    const client = open(`POST /${round % 2 === 0 ? 'read' : 'ignore'} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
+    const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+    if (client.socket.connecting) await new Promise((resolve) => client.socket.once('connect', resolve));
+    // Written as fast as the socket takes it, as a client that sends its whole body before reading does.
+    for (let i = 0; i < 24 && !client.socket.destroyed; i++) {
+      if (!client.socket.write(chunk)) await new Promise((resolve) => client.socket.once('drain', resolve).once('close', resolve));
+    }
+    client.socket.write('0\r\n\r\n');
+    const answer = await client.closed;
+    assert.match(answer, /^HTTP\/1\.1 413/, `round ${round}: ${answer.slice(0, 80)}`);
+    assert.match(answer, /too large/);
+  }
+  assert.deepEqual(errors, []);
+});

@@ -128,7 +128,14 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   // The handler answered without reading the whole body (an early error). The rest is read and thrown away once
   // the answer is out, so that a client still sending sees the answer rather than a reset, and the connection can
   // carry its next request; a client that sends too much or too slowly loses the connection.
-  if (hasBody && !req.complete) res.once('finish', () => discardRest(req));
+  if (hasBody && !req.complete) {
+    // A client that asked to close (or speaks HTTP/1.0) would have its connection closed by node:http as soon as
+    // the answer is out, with its unread body still arriving: the kernel then resets the connection, and the client
+    // may lose the answer it has not read yet. The connection closes once the rest is read instead.
+    const closeAfter = !res.shouldKeepAlive;
+    res.shouldKeepAlive = true;
+    res.once('finish', () => discardRest(req, closeAfter));
+  }
   res.writeHead(response.status, out);
   if (!response.body || method === 'HEAD') {
     res.end();
@@ -185,7 +192,11 @@ function plainError(res: ServerResponse, status: number, headers: Record<string,
   res.end(JSON.stringify({ error: { code, message } }));
 }
 
-function discardRest(req: IncomingMessage): void {
+function discardRest(req: IncomingMessage, closeAfter: boolean): void {
+  if (closeAfter) {
+    if (req.readableEnded) req.socket.end();
+    else req.once('end', () => req.socket.end());
+  }
   if (req.complete || req.destroyed) return;
   let read = 0;
   const timer = setTimeout(() => req.destroy(), DISCARD_MS);
