@@ -221,6 +221,9 @@ test('past the connection cap a new connection gets 503 with Retry-After, and co
   assert.match(refused, /\r\nRetry-After: 1\r\n/);
   assert.match(refused, /BERTH_MAX_CONNECTIONS/);
   assert.deepEqual(shed, ['connections']);
+  // At the cap, an answer closes its connection rather than keep it idle.
+  held[1]?.socket.write('\r\n');
+  assert.match(await (held[1] as { closed: Promise<string> }).closed, /^HTTP\/1\.1 200[\s\S]*\r\nConnection: close\r\n/);
   held[0]?.socket.destroy();
   await held[0]?.closed;
   await new Promise((resolve) => setTimeout(resolve, 100));

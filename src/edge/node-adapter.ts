@@ -47,10 +47,9 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
     },
     (req, res) => {
-      if (turnedAway.has(req.socket)) {
-        res.destroy();
-        return;
-      }
+      // Near the cap, answers close their connections: idle keep-alive connections would otherwise hold the places
+      // that new clients need (closing idle ones under a client that is about to reuse them would fail its request).
+      if (open >= limits.maxConnections * NEAR_CAP) res.shouldKeepAlive = false;
       void serve(handler, req, res, limits).catch((error: unknown) => {
         onError(error);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
@@ -58,30 +57,52 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       });
     },
   );
-  const turnedAway = new WeakSet<Socket>();
   let open = 0;
-  let idleClosedAt = 0;
-  // Prepended, so it runs before node:http takes the socket: one past the cap gets its answer and nothing else.
-  server.prependListener('connection', (socket: Socket) => {
+  // node:http takes every connection in its own 'connection' listener; berth's decides first whether it may. One
+  // past the cap never reaches node:http: it gets its answer, and what it sends meanwhile is read and dropped, so
+  // that closing it cannot reset the connection under the answer.
+  const [takeConnection] = server.listeners('connection') as Array<(socket: Socket) => void>;
+  if (!takeConnection) throw new Error('node:http no longer takes connections through its "connection" listener');
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
     if (open >= limits.maxConnections) {
-      turnedAway.add(socket);
       options.onShed?.('connections');
-      socket.on('error', () => {});
-      socket.end(OVER_CAPACITY);
-      // Connections kept alive but idle are the cheapest to give back; once a second at most.
-      const now = Date.now();
-      if (now - idleClosedAt > 1000) {
-        idleClosedAt = now;
-        server.closeIdleConnections();
-      }
+      turnAway(socket);
       return;
     }
     open++;
     socket.once('close', () => open--);
+    takeConnection.call(server, socket);
   });
   return server;
 }
 
+/**
+ * How long a turned-away connection may linger for its client to read the answer, and how many may linger at once:
+ * past that, a flood of connections is closed at once, answer or not, so that lingering cannot fill the descriptors.
+ */
+const TURN_AWAY_LINGER_MS = 2000;
+const TURN_AWAY_LINGERING = 256;
+let lingering = 0;
+
+function turnAway(socket: Socket): void {
+  socket.on('error', () => {});
+  if (lingering >= TURN_AWAY_LINGERING) {
+    socket.destroy();
+    return;
+  }
+  lingering++;
+  socket.on('data', () => {});
+  socket.end(OVER_CAPACITY);
+  const timer = setTimeout(() => socket.destroy(), TURN_AWAY_LINGER_MS);
+  socket.once('close', () => {
+    lingering--;
+    clearTimeout(timer);
+  });
+}
+
+/** The share of the connection cap past which answers are not kept alive. */
+const NEAR_CAP = 0.9;
 const OVER_CAPACITY_BODY = JSON.stringify({ error: { code: 'overloaded', message: 'this berth node holds its maximum of connections (BERTH_MAX_CONNECTIONS); retry shortly' } });
 const OVER_CAPACITY =
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
