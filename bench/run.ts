@@ -3,7 +3,10 @@
  *   - new session → first tools/call answer (no pool), p50 and p95;
  *   - warm tools/call latency through berth and straight to the same server, and their difference;
  *   - requests per second both ways under concurrent load, and their ratio;
- *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions.
+ *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions;
+ *   - load shedding: a burst of 300 new sessions at once on a fresh node with its default admission limits, beside
+ *     the same burst on a node whose admission is opened wide (what berth did before it shed load): how many were
+ *     served and shed, the slowest answer, and the host's lowest available memory.
  * It prints figures; it never fails on them.
  */
 import { spawn } from 'node:child_process';
@@ -22,6 +25,7 @@ const WARM_CALLS = QUICK ? 300 : 2000;
 const LOAD_SECONDS = QUICK ? 2 : 5;
 const CONCURRENCY = 16;
 const LIVE_SESSIONS = QUICK ? 20 : 100;
+const BURST = QUICK ? 60 : 300;
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
 const CALL_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'increment', arguments: {}, _meta: META } });
@@ -135,6 +139,51 @@ function sandboxProcesses(outer: number): { berth: number[]; server: number[] } 
   return { berth: [outer, ...inner, ...supervisor], server };
 }
 
+function memAvailable(): number {
+  const match = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+interface BurstFigures {
+  statuses: Map<string, number>;
+  slowestMs: number;
+  servedP50Ms: number;
+  lowestAvailable: number;
+  availableBefore: number;
+  seconds: number;
+}
+
+/** BURST new sessions at once, each its first tools/call, on a fresh node started with `env`. */
+async function burst(env: Record<string, string>): Promise<BurstFigures> {
+  const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'error', ...env } });
+  const pool = new Pool(node.url, { connections: BURST });
+  const availableBefore = memAvailable();
+  let lowestAvailable = availableBefore;
+  const sampler = setInterval(() => (lowestAvailable = Math.min(lowestAvailable, memAvailable())), 100);
+  try {
+    await deploy(node, 'minimal-stdio', await fixtureDir('minimal-server'), { transport: 'stdio' });
+    const started = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: BURST }, async () => {
+        const begun = performance.now();
+        const { statusCode, body } = await pool.request({ path: '/runtimes/minimal-stdio/mcp', method: 'POST', headers: { ...CALL_HEADERS, [SESSION_HEADER]: randomUUID() }, body: CALL_BODY });
+        const text = await body.text();
+        const code = /"code":"([a-z_]+)"/.exec(text)?.[1];
+        return { status: statusCode === 200 ? '200' : `${statusCode} ${code ?? ''}`.trim(), ms: performance.now() - begun };
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const statuses = new Map<string, number>();
+    for (const { status } of results) statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    const served = results.filter(({ status }) => status === '200').map(({ ms: taken }) => taken);
+    return { statuses, slowestMs: Math.max(...results.map(({ ms: taken }) => taken)), servedP50Ms: percentile(served, 50), lowestAvailable, availableBefore, seconds };
+  } finally {
+    clearInterval(sampler);
+    await pool.close();
+    await node.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const unsupported = BwrapDriver.unsupportedReason();
   if (unsupported) {
@@ -226,6 +275,20 @@ async function main(): Promise<void> {
   } finally {
     await pool.close();
     await node.stop();
+  }
+
+  out();
+  out(`load shedding: a burst of ${BURST} new sessions at once, each its first tools/call (minimal stdio server)`);
+  const gb = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+  for (const [label, env] of [
+    ['berth, default admission', {}],
+    ['berth, admission opened wide (the baseline)', { BERTH_MAX_STARTING: '10000', BERTH_START_QUEUE: '0', BERTH_MIN_FREE_MEMORY_MB: '0' }],
+  ] as const) {
+    const figures = await burst(env);
+    const answered = [...figures.statuses].map(([status, count]) => `${status}: ${count}`).join(', ');
+    out(`  ${label}`);
+    out(`    answers ${answered}   in ${figures.seconds.toFixed(1)} s`);
+    out(`    served p50 ${ms(figures.servedP50Ms)}   slowest answer ${ms(figures.slowestMs)}   host memory available ${gb(figures.availableBefore)} → lowest ${gb(figures.lowestAvailable)}`);
   }
 }
 
