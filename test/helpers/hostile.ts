@@ -26,10 +26,9 @@ export function openSocket(node: BerthNode): Socket {
   return socket;
 }
 
-/** Sends `text` as it is on a fresh connection and resolves with what came back once the node closed it. */
-export function sendRaw(node: BerthNode, text: string | Buffer, timeoutMs = 30_000): Promise<RawAnswer> {
+/** What comes back on `socket` until it closes, or until `timeoutMs` passes and the test closes it. */
+function answerOn(socket: Socket, timeoutMs: number): Promise<RawAnswer> {
   return new Promise((resolve) => {
-    const socket = openSocket(node);
     let got = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (got += chunk));
@@ -38,8 +37,15 @@ export function sendRaw(node: BerthNode, text: string | Buffer, timeoutMs = 30_0
       clearTimeout(timer);
       resolve(answerOf(got));
     });
-    socket.end(text);
   });
+}
+
+/** Sends `text` as it is on a fresh connection and resolves with what came back once the node closed it. */
+export function sendRaw(node: BerthNode, text: string | Buffer, timeoutMs = 30_000): Promise<RawAnswer> {
+  const socket = openSocket(node);
+  const answer = answerOn(socket, timeoutMs);
+  socket.end(text);
+  return answer;
 }
 
 /**
@@ -47,34 +53,26 @@ export function sendRaw(node: BerthNode, text: string | Buffer, timeoutMs = 30_0
  * sends its whole body before reading does; resolves with the answer once the node closes or `timeoutMs` passes.
  */
 export function floodChunked(node: BerthNode, path: string, headers: Record<string, string>, totalBytes: number, method = 'POST', timeoutMs = 20_000): Promise<RawAnswer> {
-  return new Promise((resolve) => {
-    const socket = openSocket(node);
-    let got = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (got += chunk));
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(answerOf(got));
-    });
-    const head = Object.entries({ host: new URL(node.url).host, 'transfer-encoding': 'chunked', connection: 'close', ...headers })
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`);
-    const chunk = `${(16 * 1024).toString(16)}\r\n${'a'.repeat(16 * 1024)}\r\n`;
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < totalBytes && !socket.destroyed) {
-        sent += 16 * 1024;
-        if (!socket.write(chunk)) {
-          socket.once('drain', pump);
-          return;
-        }
+  const socket = openSocket(node);
+  const answer = answerOn(socket, timeoutMs);
+  const head = Object.entries({ host: new URL(node.url).host, 'transfer-encoding': 'chunked', connection: 'close', ...headers })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`);
+  const chunk = `${(16 * 1024).toString(16)}\r\n${'a'.repeat(16 * 1024)}\r\n`;
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < totalBytes && !socket.destroyed) {
+      sent += 16 * 1024;
+      if (!socket.write(chunk)) {
+        socket.once('drain', pump);
+        return;
       }
-      if (!socket.destroyed) socket.end('0\r\n\r\n');
-    };
-    pump();
-  });
+    }
+    if (!socket.destroyed) socket.end('0\r\n\r\n');
+  };
+  pump();
+  return answer;
 }
 
 /**
