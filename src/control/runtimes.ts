@@ -129,6 +129,8 @@ export interface RuntimeDefaults {
   inputTimeoutMs: number;
   logBytes: number;
   limits: SessionTarget['sandbox']['limits'];
+  /** What a sandbox's supervisor keeps for the session's clients, at most. */
+  perSession: SessionTarget['sandbox']['perSession'];
   /** Told of every version deployed without an authorizer (open to whoever reaches berth). */
   onOpenVersion?: (runtime: string) => void;
   /** Where berth may fetch a jwt authorizer's issuer from; unset, public https hosts only. */
@@ -354,6 +356,7 @@ export class RuntimeService {
         startTimeoutMs: this.#defaults.startTimeoutMs,
         era: spec.serverEra,
         inputTimeoutMs: this.#defaults.inputTimeoutMs,
+        perSession: this.#defaults.perSession,
         logBytes: this.#defaults.logBytes,
         ...(spec.driver ? { driver: spec.driver } : {}),
         ...(spec.network ? { network: spec.network } : {}),

@@ -57,12 +57,24 @@ export interface SupervisorSpec {
   era: 'auto' | 'modern' | 'legacy';
   /** How long a call waits for its client to answer the server's questions before berth cancels it. */
   inputTimeoutMs: number;
+  /** What the supervisor keeps for the session's clients, at most. */
+  perSession: SessionClientLimits;
   /**
    * Limits the supervisor watches from inside, where the host cannot see them: the workspace filling up (`workspace`,
    * its mount point), a process at its open-file limit (`openFiles`), the sandbox's task count at its limit (`pids`,
    * where no host cgroup counts the sandbox's own tasks). Each reaching its limit is reported once per crossing.
    */
   watch?: { workspace?: string; openFiles?: number; pids?: number };
+}
+
+/** berth's per-session caps the supervisor enforces (the `BERTH_SESSION_MAX_*` settings each names). */
+export interface SessionClientLimits {
+  /** Distinct resources the session's listen streams may subscribe to (`BERTH_SESSION_MAX_SUBSCRIPTIONS`). */
+  subscriptions: number;
+  /** Open `subscriptions/listen` streams (`BERTH_SESSION_MAX_LISTENERS`). */
+  listeners: number;
+  /** Calls waiting on their clients' answers at once (`BERTH_SESSION_MAX_PENDING_INPUT`). */
+  pendingInputs: number;
 }
 
 export type SupervisorStatus =

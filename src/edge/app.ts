@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
+import type { LegacyClientLimits } from './mcp/legacy-kept.ts';
 import { checkHost } from './host-check.ts';
 import { createInvocationsEndpoint } from './invocations.ts';
 import { createCommandsEndpoint } from './commands.ts';
@@ -39,6 +40,8 @@ export interface EdgeOptions {
   apiKeys: ApiKeyService;
   /** The session of a request that names none. */
   scope: SessionScope;
+  /** What the edge keeps for a session's legacy clients, at most. */
+  perSession: LegacyClientLimits;
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -65,7 +68,7 @@ function legacyStreamOr405(request: Request, serve: () => Response | Promise<Res
 export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
   const { runtimes, sessions, logger, metrics } = options;
   const { scope } = options;
-  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope });
+  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope });
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly = (handler: (request: Request, params: Params) => Response | Promise<Response>) => async (request: Request, params: Params) => {

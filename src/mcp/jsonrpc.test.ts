@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asJsonRpcMessage, httpStatusForRpcError, isNotification, isRequest, isResponse } from './jsonrpc.ts';
+import { asJsonRpcMessage, httpStatusForRpcError, isNotification, isRequest, isResponse, jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonrpc.ts';
 
 test('classifies requests, notifications and responses', () => {
   const req = asJsonRpcMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
@@ -21,4 +21,26 @@ test('transport statuses for JSON-RPC errors', () => {
   assert.equal(httpStatusForRpcError(-32601), 404);
   assert.equal(httpStatusForRpcError(-32022), 400);
   assert.equal(httpStatusForRpcError(-32603), 200);
+});
+
+test('jsonDepthExceeds counts nesting of objects and arrays, not brackets inside strings', () => {
+  assert.equal(jsonDepthExceeds('{"a":[1,{"b":2}]}', 3), false);
+  assert.equal(jsonDepthExceeds('{"a":[1,{"b":2}]}', 2), true);
+  assert.equal(jsonDepthExceeds('{"a":"[[[[{{{{"}', 1), false);
+  assert.equal(jsonDepthExceeds('{"a":"\\"[[[["}', 1), false, 'an escaped quote does not end the string');
+  assert.equal(jsonDepthExceeds('{"a":"\\\\"}', 1), false, 'an escaped backslash does not escape the quote after it');
+  assert.equal(jsonDepthExceeds('{"a":"\\\\",  "b":[[]]}', 2), true, 'the string ended, so the arrays after it count');
+  assert.equal(jsonDepthExceeds('[[[]],[[]],[[]]]', 3), false, 'siblings do not add up');
+  assert.equal(jsonDepthExceeds('"unterminated [[[[', 1), false);
+  assert.equal(jsonDepthExceeds('', 1), false);
+});
+
+test('jsonDepthExceeds takes any depth without recursion, and stops at the bound', () => {
+  const levels = 1_000_000;
+  const deep = `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  assert.equal(jsonDepthExceeds(deep, MAX_JSON_DEPTH), true);
+  assert.equal(jsonDepthExceeds(`${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}`, MAX_JSON_DEPTH), false, 'exactly the bound passes');
+  assert.equal(jsonDepthExceeds(`${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`, MAX_JSON_DEPTH), true);
+  const manyEscapes = `"${'\\"'.repeat(200_000)}"`;
+  assert.equal(jsonDepthExceeds(manyEscapes, 1), false);
 });

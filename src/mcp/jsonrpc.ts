@@ -30,6 +30,58 @@ export const RPC_HEADER_MISMATCH = -32020;
 export const RPC_MISSING_CAPABILITY = -32021;
 export const RPC_UNSUPPORTED_VERSION = -32022;
 
+/**
+ * How deeply a client's message may nest. MCP's own shapes nest a handful of levels and real tool arguments a few
+ * more, so 64 refuses no real client; JSON.stringify, schema validators and other recursive walks over parsed JSON
+ * (berth's, and the server's) overflow the stack at a few thousand levels, which 20 KB of brackets reach.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deeply a server's message may nest. Results carry whatever structured content a tool returns, so the bound is
+ * looser than a client's, yet far below the depth at which relaying the message (JSON.stringify) overflows the stack.
+ */
+export const MAX_SERVER_JSON_DEPTH = 512;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether JSON text nests objects and arrays more than `limit` deep, found without parsing it: one pass that keeps a
+ * counter, so no input can overflow the stack, and it stops at the first level past the bound. Brackets inside
+ * strings do not count. Text that is not JSON gets an answer too; parsing it then says what is wrong.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = stringEnd(text, i);
+      if (i === -1) return false;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** The index of the quote that ends the string opening at `open`, or -1 when it never ends. */
+function stringEnd(text: string, open: number): number {
+  for (let at = text.indexOf('"', open + 1); at !== -1; at = text.indexOf('"', at + 1)) {
+    // A quote after an odd run of backslashes is escaped. Runs before different quotes never overlap: one pass in all.
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+  return -1;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -70,6 +70,7 @@ function spec(dir: string, transport: 'stdio' | 'http', overrides: Partial<Sandb
     startTimeoutMs: 15_000,
     era: 'auto',
     inputTimeoutMs: 60_000,
+    perSession: { subscriptions: 256, listeners: 16, pendingInputs: 64 },
     ...overrides,
   };
 }

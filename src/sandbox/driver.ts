@@ -3,6 +3,7 @@
  * version with berth's supervisor inside, reachable through its channel socket. The session manager sees only
  * this interface; every driver passes the shared contract suite in `contract.ts`.
  */
+import type { SessionClientLimits } from '../core/channel.ts';
 import type { ChannelConnector } from './channel-dialin.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutputLog } from './output-log.ts';
@@ -47,6 +48,8 @@ export interface SandboxSpec {
   era: 'auto' | 'modern' | 'legacy';
   /** How long a bridged call waits for its client's answers before it is cancelled. */
   inputTimeoutMs: number;
+  /** What the sandbox's supervisor keeps for the session's clients, at most. */
+  perSession: SessionClientLimits;
   /** How much of the sandbox's output (the server's stderr; an HTTP server's stdout too) is kept for its logs. */
   logBytes: number;
   /** The driver the runtime asks for; unset, the node's default makes the sandbox. */

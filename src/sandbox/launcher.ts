@@ -66,6 +66,8 @@ export function supervisorSpecFor(spec: SandboxSpec, runDir: string, channel: Su
     startTimeoutMs: spec.startTimeoutMs,
     era: spec.era,
     inputTimeoutMs: spec.inputTimeoutMs,
+    // Named one by one: the node's settings hold more than the supervisor is told.
+    perSession: { subscriptions: spec.perSession.subscriptions, listeners: spec.perSession.listeners, pendingInputs: spec.perSession.pendingInputs },
     ...overrides,
   };
 }

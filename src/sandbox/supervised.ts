@@ -85,6 +85,11 @@ export class SupervisedSandbox implements Sandbox {
           return;
         }
         if (status.type === 'ready') this.era = status.era;
+        if (status.type === 'failed' && this.#lastStatus?.type === 'ready') {
+          // After start nobody waits on this report; berth's log is where it says why the sandbox is about to end.
+          // The message passes through the output log first, which hides the runtime's secrets.
+          logger.warn('sandbox supervisor failed', { runtime: options.spec.runtime, sandbox: options.spec.id, reason: this.output.push(`berth: ${status.message}`) });
+        }
         this.#lastStatus = status;
         this.#onStatus?.(status);
         if (status.type === 'server-exit') this.retire();

@@ -16,8 +16,8 @@ const REDIAL_DELAY_MS = 50;
  * supervisor dials to the host (see SupervisorSpec.channel). Calls may run for hours (listen streams, long tools),
  * so no request timeout applies here; the host decides when a call ends.
  */
-export async function serveChannel(channel: SupervisorSpec['channel'], routes: ChannelRoutes, health: () => Record<string, unknown>): Promise<Server> {
-  const server = channelServer(routes, health);
+export async function serveChannel(channel: SupervisorSpec['channel'], routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void): Promise<Server> {
+  const server = channelServer(routes, health, log);
   if ('fd' in channel) {
     server.headersTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
@@ -32,13 +32,20 @@ export async function serveChannel(channel: SupervisorSpec['channel'], routes: C
   return server;
 }
 
-function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>): Server {
+function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void): Server {
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
   return createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
     const path = req.url ?? '';
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {
-      handler(req, res);
+      try {
+        handler(req, res);
+      } catch (error) {
+        // One request's fault, answered and logged; the supervisor and the session's other calls go on.
+        const why = error instanceof Error ? error.message : String(error);
+        log(`berth: the supervisor failed on a channel request, which was refused: ${error instanceof Error ? (error.stack ?? why) : why}`);
+        replyError(res, 'sandbox_failed', `berth's supervisor could not handle this request (${why}); the session and its other calls go on`);
+      }
       return;
     }
     if (path === CHANNEL_HEALTH_PATH && req.method === 'GET') {

@@ -13,14 +13,14 @@ import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { ActivityReporter } from './activity.ts';
 import { serveAgent } from './agent.ts';
 import { serveChannel } from './channel-server.ts';
+import { limitListeners, ListenerSlots } from './caps.ts';
 import { createCommandRunner, type CommandRunner } from './commands.ts';
 import { forwardEgress } from './egress-forwarder.ts';
 import { watchLimits } from './limit-watch.ts';
 import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
-import { LegacyBridge } from './legacy/bridge.ts';
+import { LegacyBridge, type BridgeOptions } from './legacy/bridge.ts';
 import { HttpLegacyPeer } from './legacy/http-peer.ts';
-import type { BridgeSink } from './legacy/peer.ts';
 import { attachServer, crashMessage, StartTimeout, unlessExited, type AttachedServer } from './server-process.ts';
 import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
@@ -43,25 +43,29 @@ function onOutput(line: string): void {
 const activity = new ActivityReporter(report);
 const onWaiting = (waiting: number): void => activity.setWaiting(waiting);
 
+function bridgeOptions(spec: SupervisorSpec): Omit<BridgeOptions, 'peer' | 'attributesServerRequests'> {
+  return { runtime: spec.runtime, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting, limits: spec.perSession, log: onOutput };
+}
+
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), onOutput);
   const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
   if (era === 'modern') {
-    const upstream = new StdioUpstream(spec.runtime, peer, server.exited);
+    const upstream = new StdioUpstream({ runtime: spec.runtime, peer, exited: server.exited, listeners: new ListenerSlots(spec.perSession.listeners), log: onOutput });
     route = upstream.fromServer;
     return { handler: upstream.handle, era };
   }
-  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: false, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting });
+  const bridge = new LegacyBridge({ ...bridgeOptions(spec), peer, attributesServerRequests: false });
   route = bridge.fromServer;
-  failOnExit(peer, server.exited, (call, exit) => (call as BridgeSink).onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
+  failOnExit(peer, server.exited, (call, exit) => call.onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
   await unlessExited(spec, server.exited, bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)), 'answered initialize');
   return { handler: bridge.handle, era };
 }
 
 async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
-  if (era === 'modern') return { handler: createHttpUpstream(spec, server.host, server.exited), era };
+  if (era === 'modern') return { handler: limitListeners(createHttpUpstream(spec, server.host, server.exited), new ListenerSlots(spec.perSession.listeners)), era };
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new HttpLegacyPeer({
     host: server.host,
@@ -76,8 +80,9 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
         process.kill(server.pid, 'SIGKILL');
       }),
     serverExited: server.exited.then((exit) => crashMessage(spec.runtime, exit)),
+    log: onOutput,
   });
-  const bridge = new LegacyBridge({ runtime: spec.runtime, peer, attributesServerRequests: true, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting });
+  const bridge = new LegacyBridge({ ...bridgeOptions(spec), peer, attributesServerRequests: true });
   route = bridge.fromServer;
   const open = async (): Promise<void> => {
     await bridge.open(async (params) => {
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
       [`POST ${served.path}`, served.handler],
       [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
     ]);
-    await serveChannel(spec.channel, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }));
+    await serveChannel(spec.channel, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }), onOutput);
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });
@@ -143,9 +148,17 @@ process.on('beforeExit', () => {
   process.exit(1);
 });
 
-process.on('uncaughtException', (error) => {
-  report({ type: 'failed', code: 'sandbox_failed', message: `supervisor error: ${error.message}` });
+// A fault while handling one message is answered and logged where it happens (serveClientMessage, the peers); one
+// that reaches here leaves the supervisor in a state nothing vouches for, so it ends the sandbox, saying why: the
+// report reaches berth's log, the stack the session's.
+function die(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  onOutput(`berth: the supervisor failed and ends the sandbox: ${error instanceof Error ? (error.stack ?? message) : message}`);
+  report({ type: 'failed', code: 'sandbox_failed', message: `supervisor error: ${message}` });
   process.exit(1);
-});
+}
+
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);
 
 void main();

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asJsonRpcMessage, httpStatusForRpcError, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
+import { asJsonRpcMessage, httpStatusForRpcError, jsonDepthExceeds, MAX_JSON_DEPTH, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { SSE_HEADERS, sseEvent } from '../mcp/sse.ts';
-import type { ErrorCode } from '../core/errors.ts';
+import { BerthError, jsonRpcErrorBody, type ErrorCode } from '../core/errors.ts';
 import { replyError } from './reply.ts';
 
 /** A channel request body is one JSON-RPC message the edge already bounded; this is a second fence. */
@@ -40,8 +40,10 @@ export class ResponseWriter {
   /** A notification related to this request; the first one turns the answer into an SSE stream. */
   notify(message: JsonRpcMessage): void {
     if (this.done || !this.#acceptsSse) return;
+    const json = this.#serialize(message);
+    if (json === undefined) return;
     this.startStream();
-    this.#res.write(sseEvent(JSON.stringify(message)));
+    this.#res.write(sseEvent(json));
   }
 
   /** Opens the SSE stream now (a listen stream answers at once, before any notification). */
@@ -59,7 +61,8 @@ export class ResponseWriter {
 
   finish(message: JsonRpcResponse): void {
     if (this.done) return;
-    const body = JSON.stringify(message);
+    const body = this.#serialize(message);
+    if (body === undefined) return;
     if (this.#sse) {
       this.#res.end(sseEvent(body));
       return;
@@ -83,6 +86,56 @@ export class ResponseWriter {
   fail(code: ErrorCode, message: string): void {
     replyError(this.#res, code, message);
   }
+
+  /**
+   * berth's refusal of request `id`: its own error (as `fail`) while nothing is written yet, or the request's
+   * JSON-RPC error ending a stream already under way, which the client reads as the answer to its request.
+   */
+  refuse(id: JsonRpcId, code: ErrorCode, message: string): void {
+    if (!this.#sse) {
+      this.fail(code, message);
+      return;
+    }
+    this.finish(jsonRpcErrorBody(new BerthError(code, message), id));
+  }
+
+  /**
+   * A message as JSON, or undefined once the request has failed because it cannot be written: what a server sends
+   * is bounded before it gets here, and this keeps an unforeseen message from costing more than this request.
+   */
+  #serialize(message: JsonRpcMessage): string | undefined {
+    try {
+      return JSON.stringify(message);
+    } catch (error) {
+      this.fail('sandbox_failed', `berth could not relay the server's message: ${(error as Error).message}`);
+      return undefined;
+    }
+  }
+}
+
+/** Where the supervisor writes a line for the session's log (the sandbox's stderr, which berth keeps). */
+export type SupervisorLog = (line: string) => void;
+
+/**
+ * Serves one channel request carrying a client's message: reads and parses it, then hands it to `handle`. Whatever
+ * goes wrong while `handle` runs costs this message alone: the request is answered with an error, the fault goes to
+ * the session's log, and the supervisor, with every other call and the session's state, goes on.
+ */
+export function serveClientMessage(req: IncomingMessage, res: ServerResponse, log: SupervisorLog, handle: (writer: ResponseWriter, message: JsonRpcMessage) => void): void {
+  const writer = new ResponseWriter(req, res);
+  readBody(req)
+    .then(
+      (body) => {
+        const message = parseClientMessage(writer, body);
+        if (message) handle(writer, message);
+      },
+      () => writer.fail('body_too_large', 'request body is over the supervisor limit'),
+    )
+    .catch((error: unknown) => {
+      const why = error instanceof Error ? error.message : String(error);
+      log(`berth: the supervisor failed while handling a client's message, which was refused: ${error instanceof Error ? (error.stack ?? why) : why}`);
+      writer.fail('sandbox_failed', `berth's supervisor could not handle this request (${why}); the session and its other calls go on`);
+    });
 }
 
 export function readBody(req: IncomingMessage): Promise<string> {
@@ -105,6 +158,11 @@ export function readBody(req: IncomingMessage): Promise<string> {
 
 /** The client's JSON-RPC message from a request body, or undefined once `writer` has answered why it is not one. */
 export function parseClientMessage(writer: ResponseWriter, body: string): JsonRpcMessage | undefined {
+  // The edge refuses such a message first; this fence keeps the supervisor whole whatever reaches it.
+  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
+    writer.fail('invalid_request', `request body nests more than ${MAX_JSON_DEPTH} levels deep; no MCP message needs that many, send a flatter one`);
+    return undefined;
+  }
   let message: JsonRpcMessage | undefined;
   try {
     message = asJsonRpcMessage(JSON.parse(body));

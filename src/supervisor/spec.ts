@@ -20,9 +20,16 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
+  if (!validLimits(value.perSession)) problems.push('perSession');
   if (value.watch !== undefined && !validWatch(value.watch)) problems.push('watch');
   if (problems.length > 0) throw new Error(`supervisor spec is missing or has bad fields: ${problems.join(', ')}`);
   return value as SupervisorSpec;
+}
+
+function validLimits(limits: unknown): boolean {
+  if (typeof limits !== 'object' || limits === null) return false;
+  const { subscriptions, listeners, pendingInputs } = limits as Record<string, unknown>;
+  return [subscriptions, listeners, pendingInputs].every((n) => Number.isInteger(n) && (n as number) > 0);
 }
 
 function validWatch(watch: unknown): boolean {

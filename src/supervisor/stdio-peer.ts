@@ -1,8 +1,6 @@
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { META_SUBSCRIPTION_ID } from '../mcp/classify.ts';
 import {
-  asJsonRpcMessage,
   isNotification,
   isRequest,
   type JsonRpcId,
@@ -11,6 +9,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../mcp/jsonrpc.ts';
+import { idOfCutMessage, MAX_SERVER_MESSAGE_BYTES, parseServerMessage, splitServerLines } from './server-messages.ts';
 import type { ServerExit } from './server-process.ts';
 
 /** Where the peer delivers what belongs to one request it sent. */
@@ -21,7 +20,15 @@ export interface PeerCall {
   onResponse(message: JsonRpcResponse): void;
   /** The server ended a listen stream with `notifications/cancelled`. */
   onCancelledByServer?(): void;
+  /**
+   * The request failed before any answer: the server exited (`server_crashed`), its transport broke
+   * (`sandbox_unavailable`), or its answer was one berth does not relay (`sandbox_failed`).
+   */
+  onFailure?(message: string, code?: PeerFailure): void;
 }
+
+/** Why a request sent to a server got no answer berth could relay. */
+export type PeerFailure = 'server_crashed' | 'sandbox_unavailable' | 'sandbox_failed';
 
 interface Entry {
   call: PeerCall;
@@ -41,25 +48,27 @@ export class StdioPeer {
   readonly #entries = new Map<number, Entry>();
   readonly #byToken = new Map<string, number>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
+  readonly #onOutput: (line: string) => void;
   #nextId = 1;
 
+  /**
+   * `onOutput` hears what the server prints that is not JSON-RPC, and berth's own notes on messages it would not
+   * relay (each prefixed `berth:`): both belong in the session's log.
+   */
   constructor(stdin: Writable, stdout: Readable, onServerMessage: (message: JsonRpcMessage) => void, onOutput: (line: string) => void) {
     this.#stdin = stdin;
     this.#onServerMessage = onServerMessage;
+    this.#onOutput = onOutput;
     stdin.on('error', () => {});
     stdout.on('error', () => {});
-    createInterface({ input: stdout, crlfDelay: Infinity }).on('line', (line) => {
-      if (line.trim() === '') return;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        onOutput(line);
-        return;
-      }
-      const message = asJsonRpcMessage(parsed);
-      if (message) this.#fromServer(message);
-      else onOutput(line);
+    splitServerLines(stdout, MAX_SERVER_MESSAGE_BYTES, {
+      line: (line) => this.#fromLine(line),
+      overlong: (head, tail, bytes) => {
+        const why = `the server sent a message of ${bytes} bytes, over the ${MAX_SERVER_MESSAGE_BYTES} berth reads whole`;
+        this.#onOutput(`berth: ${why}; it was dropped`);
+        const id = idOfCutMessage(head, tail);
+        if (id !== undefined) this.#failCall(id, why);
+      },
     });
   }
 
@@ -72,12 +81,13 @@ export class StdioPeer {
     const token = meta?.progressToken;
     if (params && meta && (typeof token === 'string' || typeof token === 'number')) {
       entry.clientToken = token;
-      const mine = `berth-${id}`;
-      this.#byToken.set(mine, id);
-      params = { ...params, _meta: { ...meta, progressToken: mine } };
+      params = { ...params, _meta: { ...meta, progressToken: `berth-${id}` } };
     }
+    // Serialized before anything is recorded: a message that cannot be written leaves nothing behind.
+    const line = `${JSON.stringify(params === undefined ? { ...message, id } : { ...message, id, params })}\n`;
     this.#entries.set(id, entry);
-    this.#write(params === undefined ? { ...message, id } : { ...message, id, params });
+    if (entry.clientToken !== undefined) this.#byToken.set(`berth-${id}`, id);
+    this.#stdin.write(line);
     return id;
   }
 
@@ -116,6 +126,10 @@ export class StdioPeer {
           clearTimeout(timer);
           resolve(response);
         },
+        onFailure: (why) => {
+          clearTimeout(timer);
+          reject(new Error(why));
+        },
       });
     });
   }
@@ -138,6 +152,36 @@ export class StdioPeer {
 
   #write(message: JsonRpcMessage): void {
     this.#stdin.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** One line of the server's stdout. Whatever goes wrong with it costs that line alone; the session goes on. */
+  #fromLine(line: string): void {
+    if (line.trim() === '') return;
+    const taken = parseServerMessage(line);
+    if ('output' in taken) {
+      this.#onOutput(taken.output);
+      return;
+    }
+    if ('refused' in taken) {
+      this.#onOutput(`berth: ${taken.refused}; it was dropped`);
+      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: -32600, message: `berth: ${taken.refused}` } });
+      else if (typeof taken.id === 'number') this.#failCall(taken.id, taken.refused);
+      return;
+    }
+    try {
+      this.#fromServer(taken.message);
+    } catch (error) {
+      this.#onOutput(`berth: a message from the server could not be handled and was dropped: ${(error as Error).message}`);
+    }
+  }
+
+  /** Ends a request whose answer berth will not relay: its caller hears why. */
+  #failCall(id: number, why: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#forget(id);
+    if (entry.call.onFailure) entry.call.onFailure(why, 'sandbox_failed');
+    else entry.call.onResponse({ jsonrpc: '2.0', id: entry.clientId, error: { code: -32603, message: `berth: ${why}` } });
   }
 
   #fromServer(message: JsonRpcMessage): void {

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { META_LOG_LEVEL } from '../mcp/classify.ts';
 import { isNotification, isRequest, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
-import { parseClientMessage, readBody, ResponseWriter } from './response-writer.ts';
+import type { ListenerSlots } from './caps.ts';
+import { serveClientMessage, type ResponseWriter, type SupervisorLog } from './response-writer.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
-import { failOnExit, type PeerCall, type StdioPeer } from './stdio-peer.ts';
+import { failOnExit, type PeerCall, type PeerFailure, type StdioPeer } from './stdio-peer.ts';
 
 /** A channel call to a modern stdio server: where its notifications and answer go. */
 class Call implements PeerCall {
@@ -26,6 +27,10 @@ class Call implements PeerCall {
   onCancelledByServer(): void {
     this.writer.end();
   }
+
+  onFailure(message: string, code: PeerFailure = 'sandbox_unavailable'): void {
+    this.writer.fail(code, message);
+  }
 }
 
 /**
@@ -37,26 +42,25 @@ export class StdioUpstream {
   readonly #peer: StdioPeer;
   readonly #runtime: string;
   readonly #calls = new Set<Call>();
+  readonly #listeners: ListenerSlots;
+  readonly #log: SupervisorLog;
   #exit: ServerExit | undefined;
 
-  constructor(runtime: string, peer: StdioPeer, exited: Promise<ServerExit>) {
+  constructor(options: { runtime: string; peer: StdioPeer; exited: Promise<ServerExit>; listeners: ListenerSlots; log: SupervisorLog }) {
+    const { runtime, exited } = options;
     this.#runtime = runtime;
-    this.#peer = peer;
+    this.#peer = options.peer;
+    this.#listeners = options.listeners;
+    this.#log = options.log;
     void exited.then((exit) => (this.#exit = exit));
-    failOnExit(this.#peer, exited, (call, exit) => (call as Call).writer.fail('server_crashed', crashMessage(runtime, exit)));
+    failOnExit(this.#peer, exited, (call, exit) => call.onFailure?.(crashMessage(runtime, exit), 'server_crashed'));
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const writer = new ResponseWriter(req, res);
-    void readBody(req).then(
-      (body) => this.#fromClient(writer, body),
-      () => writer.fail('body_too_large', 'request body is over the supervisor limit'),
-    );
+    serveClientMessage(req, res, this.#log, (writer, message) => this.#fromClient(writer, message));
   };
 
-  #fromClient(writer: ResponseWriter, body: string): void {
-    const message = parseClientMessage(writer, body);
-    if (!message) return;
+  #fromClient(writer: ResponseWriter, message: JsonRpcMessage): void {
     if (this.#exit) {
       writer.fail('server_crashed', crashMessage(this.#runtime, this.#exit));
       return;
@@ -67,6 +71,13 @@ export class StdioUpstream {
       if (isNotification(message) && message.method !== 'notifications/cancelled') this.#peer.notify(message);
       writer.finishEmpty(202);
       return;
+    }
+    if (message.method === 'subscriptions/listen') {
+      const refused = this.#listeners.take((free) => writer.onDone(free));
+      if (refused !== undefined) {
+        writer.fail('limit_exceeded', refused);
+        return;
+      }
     }
     const meta = message.params?._meta as Record<string, unknown> | undefined;
     const call = new Call(writer, typeof meta?.[META_LOG_LEVEL] === 'string');

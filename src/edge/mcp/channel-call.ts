@@ -91,6 +91,8 @@ const SUPERVISOR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'invalid_request',
   'validation_failed',
   'request_state_expired',
+  'limit_exceeded',
+  'invalid_params',
 ]);
 /** A supervisor's error body is one short JSON-RPC error; berth reads no more of it than this. */
 const MAX_ERROR_BODY = 64 * 1024;

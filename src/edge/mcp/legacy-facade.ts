@@ -20,12 +20,14 @@ import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
 import { callChannel } from './channel-call.ts';
 import { sessionKey, SESSION_HEADER } from './endpoint.ts';
+import { checkCap, checkDeclaration, logLevelOf, uriOf, type LegacyClientLimits } from './legacy-kept.ts';
 import { SseOut } from './sse-out.ts';
 
 /** Rounds of questions one request may take before berth gives up on it: a server that never settles is a bug. */
 const MAX_INPUT_ROUNDS = 32;
-/** Clients kept in one principal's own session (its windows, its restarts); past it, the oldest is forgotten. */
-const MAX_SHARED_CLIENTS = 8;
+/** Tries of a listen stream refused at the session's cap, and the pause between: see #relisten. */
+const RELISTEN_ATTEMPTS = 5;
+const RELISTEN_RETRY_MS = 50;
 /** Fields a client must not set on a request: berth carries them between rounds itself. */
 const BERTH_OWNED_PARAMS = ['requestState', 'inputResponses'];
 /** Modern-only result fields a stateful-era client has no use for. */
@@ -48,12 +50,16 @@ interface ClientSession {
   serverCapabilities: Record<string, unknown>;
   logLevel?: string;
   subscriptions: Set<string>;
+  /** Its requests now waiting on its answers to the server's questions. */
+  waitingInputs: number;
   /** Our requests to the client, waiting for the responses it POSTs. */
   asked: Map<string, (response: JsonRpcResponse) => void>;
   /** The client's requests in flight, by id, so `notifications/cancelled` can stop them. */
   inFlight: Map<string, AbortController>;
   getStream?: SseOut;
   listen?: AbortController;
+  /** Settles once the listen stream that feeds the GET stream is over. */
+  listenEnded?: Promise<void>;
   nextAsk: number;
 }
 
@@ -64,6 +70,7 @@ export interface LegacyFacadeOptions {
   inputTimeoutMs: number;
   /** The session an `initialize` that names none opens. */
   scope: SessionScope;
+  limits: LegacyClientLimits;
 }
 
 /**
@@ -78,6 +85,8 @@ export interface LegacyFacadeOptions {
 export class LegacyFacade {
   readonly #options: LegacyFacadeOptions;
   readonly #clients = new Map<string, ClientSession>();
+  /** The clients of each berth session, oldest first: the caps count across them. */
+  readonly #bySession = new Map<string, ClientSession[]>();
 
   constructor(options: LegacyFacadeOptions) {
     this.#options = options;
@@ -111,13 +120,16 @@ export class LegacyFacade {
       case 'ping':
         return json(client, { jsonrpc: '2.0', id: call.id, result: {} });
       case 'logging/setLevel':
-        client.logLevel = String(call.params?.level ?? 'info');
+        client.logLevel = logLevelOf(call.params?.level);
         return json(client, { jsonrpc: '2.0', id: call.id, result: {} });
       case 'resources/subscribe':
       case 'resources/unsubscribe': {
-        const uri = String(call.params?.uri ?? '');
-        if (call.method === 'resources/subscribe') client.subscriptions.add(uri);
-        else client.subscriptions.delete(uri);
+        const uri = uriOf(call.params?.uri);
+        if (call.method === 'resources/unsubscribe') client.subscriptions.delete(uri);
+        else if (!client.subscriptions.has(uri)) {
+          checkCap(this.#options.limits, 'subscriptions', this.#subscriptionsIn(client.session));
+          client.subscriptions.add(uri);
+        }
         this.#relisten(client);
         return json(client, { jsonrpc: '2.0', id: call.id, result: {} });
       }
@@ -161,11 +173,36 @@ export class LegacyFacade {
 
   /** The clients in `session`, oldest first. */
   #clientsOf(session: string): ClientSession[] {
-    return [...this.#clients.values()].filter((client) => client.session === session);
+    return [...(this.#bySession.get(session) ?? [])];
+  }
+
+  #remember(client: ClientSession): void {
+    this.#clients.set(client.id, client);
+    this.#bySession.set(client.session, [...(this.#bySession.get(client.session) ?? []), client]);
+  }
+
+  /** Drops the client from berth's memory; nothing else of it ends. */
+  #drop(client: ClientSession): void {
+    if (this.#clients.get(client.id) === client) this.#clients.delete(client.id);
+    const others = (this.#bySession.get(client.session) ?? []).filter((other) => other !== client);
+    if (others.length > 0) this.#bySession.set(client.session, others);
+    else this.#bySession.delete(client.session);
+  }
+
+  #subscriptionsIn(session: string): number {
+    let count = 0;
+    for (const client of this.#bySession.get(session) ?? []) count += client.subscriptions.size;
+    return count;
+  }
+
+  #waitingIn(session: string): number {
+    let count = 0;
+    for (const client of this.#bySession.get(session) ?? []) count += client.waitingInputs;
+    return count;
   }
 
   #forget(client: ClientSession): void {
-    this.#clients.delete(client.id);
+    this.#drop(client);
     client.listen?.abort();
     client.getStream?.close();
     for (const controller of client.inFlight.values()) controller.abort();
@@ -183,6 +220,7 @@ export class LegacyFacade {
     });
     const clientParams = message.params ?? {};
     const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
+    checkDeclaration(capabilities, clientParams.clientInfo);
     const lease = await this.#lease({ id: session, session, runtime, endpoint, principal }, false);
     let discover: JsonRpcResponse;
     try {
@@ -204,9 +242,11 @@ export class LegacyFacade {
     const shared = unnamed && this.#options.scope.isOwn(session);
     const before = this.#clientsOf(session);
     // A principal's clients that went without a DELETE (an app quit) would pile up for the session's life: the
-    // oldest go past a few.
-    for (const old of shared ? before.slice(0, Math.max(0, before.length - (MAX_SHARED_CLIENTS - 1))) : before) this.#forget(old);
-    const id = shared && this.#clients.has(session) ? `${session}.${randomUUID()}` : session;
+    // oldest go past the cap.
+    const keep = this.#options.limits.legacyClients - 1;
+    for (const old of shared ? before.slice(0, Math.max(0, before.length - keep)) : before) this.#forget(old);
+    // A forgotten client's id is never handed to a newer one: the older would reach the newer's calls and streams.
+    const id = shared && before.length > 0 ? `${session}.${randomUUID()}` : session;
     const client: ClientSession = {
       id,
       session,
@@ -219,11 +259,12 @@ export class LegacyFacade {
       clientInfo: clientParams.clientInfo,
       serverCapabilities: init.capabilities,
       subscriptions: new Set(),
+      waitingInputs: 0,
       asked: new Map(),
       inFlight: new Map(),
       nextAsk: 1,
     };
-    this.#clients.set(id, client);
+    this.#remember(client);
     return json(client, { jsonrpc: '2.0', id: message.id, result: init as unknown as Record<string, unknown> });
   }
 
@@ -256,13 +297,22 @@ export class LegacyFacade {
             throw new BerthError('sandbox_failed', `runtime "${client.runtime}" still needed input after ${MAX_INPUT_ROUNDS} rounds of questions; the request was abandoned`);
           }
           // The server needs input: ask the client, then send the request again with its answers.
-          const inputResponses = await this.#ask(client, out, (result.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>, controller.signal);
+          checkCap(this.#options.limits, 'pendingInputs', this.#waitingIn(client.session));
+          client.waitingInputs++;
+          let inputResponses: Record<string, unknown>;
+          try {
+            inputResponses = await this.#ask(client, out, (result.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>, controller.signal);
+          } finally {
+            client.waitingInputs--;
+          }
           params = { ...original, inputResponses };
           if (typeof result.requestState === 'string') params.requestState = result.requestState;
         }
       } catch (error) {
         if (!controller.signal.aborted) {
           const err = toBerthError(error);
+          // A failure of berth or the sandbox, not the client's doing, is worth an operator's look.
+          if (err.status >= 500) this.#options.logger.warn('legacy client request failed', { session: client.session, method: call.method, code: err.code, err: error });
           await out.send({ jsonrpc: '2.0', id: call.id, error: { code: err.rpcCode, message: err.message, data: { code: err.code } } });
         }
       } finally {
@@ -325,7 +375,10 @@ export class LegacyFacade {
       return await this.#options.sessions.acquire(client.session, resolved.target, client.principal, { existing });
     } catch (error) {
       const err = toBerthError(error);
-      if (err.code === 'session_not_found') this.#clients.delete(client.id);
+      if (err.code === 'session_not_found') {
+        const known = this.#clients.get(client.id);
+        if (known) this.#drop(known);
+      }
       throw err.code === 'session_not_found' ? sessionGone() : err;
     }
   }
@@ -376,18 +429,37 @@ export class LegacyFacade {
     const controller = new AbortController();
     client.listen = controller;
     const listen: JsonRpcRequest = { jsonrpc: '2.0', id: `berth-listen-${client.nextAsk++}`, method: 'subscriptions/listen', params: { notifications } };
-    void (async () => {
-      const lease = await this.#lease(client, true);
-      try {
-        await this.#modernCall(lease, client, listen, controller.signal, (note) => {
-          if (!isNotification(note) || note.method === 'notifications/subscriptions/acknowledged') return undefined;
-          return stream.send(withoutSubscriptionId(note));
-        });
-      } finally {
-        lease.release();
+    // The stream this one replaces ends first: both open at once would count twice against the session's cap on
+    // listen streams. Its end reaches the sandbox a moment after it is over here, so a refusal at the cap is tried
+    // again, briefly.
+    const replaced = client.listenEnded ?? Promise.resolve();
+    const feed = (async () => {
+      await replaced;
+      for (let attempt = 1; !controller.signal.aborted; attempt++) {
+        const lease = await this.#lease(client, true);
+        try {
+          await this.#modernCall(lease, client, listen, controller.signal, (note) => {
+            if (!isNotification(note) || note.method === 'notifications/subscriptions/acknowledged') return undefined;
+            return stream.send(withoutSubscriptionId(note));
+          });
+          return;
+        } catch (error) {
+          if (controller.signal.aborted || toBerthError(error).code !== 'limit_exceeded' || attempt === RELISTEN_ATTEMPTS) throw error;
+        } finally {
+          lease.release();
+        }
+        await new Promise((resolve) => setTimeout(resolve, RELISTEN_RETRY_MS));
       }
-    })().catch((error: unknown) => {
-      if (!controller.signal.aborted) this.#options.logger.debug('legacy GET stream feed ended', { session: client.session, err: error });
+    })();
+    client.listenEnded = feed.then(
+      () => {},
+      () => {},
+    );
+    feed.catch((error: unknown) => {
+      if (controller.signal.aborted) return;
+      // At a cap the client hears nothing on its GET stream, so berth's operator must: the message names the setting.
+      if (toBerthError(error).code === 'limit_exceeded') this.#options.logger.warn('legacy GET stream gets no notifications', { session: client.session, err: error });
+      else this.#options.logger.debug('legacy GET stream feed ended', { session: client.session, err: error });
     });
   }
 }

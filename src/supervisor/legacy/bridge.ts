@@ -12,7 +12,9 @@ import {
   type InitializeResult,
 } from '../../mcp/legacy.ts';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
-import { parseClientMessage, readBody, ResponseWriter } from '../response-writer.ts';
+import type { SessionClientLimits } from '../../core/channel.ts';
+import { capReached } from '../caps.ts';
+import { serveClientMessage, type ResponseWriter, type SupervisorLog } from '../response-writer.ts';
 import { BridgedCall } from './bridged-call.ts';
 import type { LegacyPeer } from './peer.ts';
 import { Subscriptions } from './subscriptions.ts';
@@ -27,6 +29,10 @@ export interface BridgeOptions {
   inputTimeoutMs: number;
   /** Told the number of calls whose clients owe answers, whenever it may have changed. */
   onActivity: (waiting: number) => void;
+  /** What the bridge keeps for the session's clients, at most. */
+  limits: SessionClientLimits;
+  /** Where faults go that cost one message (the session's log). */
+  log: SupervisorLog;
 }
 
 /**
@@ -70,17 +76,13 @@ export class LegacyBridge {
     const init = response.result as unknown as InitializeResult;
     this.#init = init;
     this.#serverLogLevel = undefined;
-    this.#subscriptions = new Subscriptions(this.#options.peer, init.capabilities);
+    this.#subscriptions = new Subscriptions(this.#options.peer, init.capabilities, this.#options.limits);
     this.#options.peer.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
     return init;
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const writer = new ResponseWriter(req, res);
-    void readBody(req).then(
-      (body) => this.#fromClient(writer, body),
-      () => writer.fail('body_too_large', 'request body is over the supervisor limit'),
-    );
+    serveClientMessage(req, res, this.#options.log, (writer, message) => this.#fromClient(writer, message));
   };
 
   /** What the server sends outside the answer to any one request. */
@@ -106,9 +108,7 @@ export class LegacyBridge {
     this.#subscriptions?.closeAll();
   }
 
-  #fromClient(writer: ResponseWriter, body: string): void {
-    const message = parseClientMessage(writer, body);
-    if (!message) return;
+  #fromClient(writer: ResponseWriter, message: JsonRpcMessage): void {
     const init = this.#init;
     if (!init) {
       writer.fail('sandbox_unavailable', `runtime "${this.#options.runtime}": its legacy session is being re-established; retry`);
@@ -147,6 +147,7 @@ export class LegacyBridge {
           runtime: this.#options.runtime,
           init,
           inputTimeoutMs: this.#options.inputTimeoutMs,
+          mayWait: () => (this.waitingCalls < this.#options.limits.pendingInputs ? undefined : capReached('pendingInputs', this.#options.limits.pendingInputs, 'calls waiting on their clients\' answers')),
           changed: () => this.#options.onActivity(this.waitingCalls),
           ended: (done) => {
             this.#calls.delete(done.id);

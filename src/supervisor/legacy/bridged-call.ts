@@ -3,6 +3,7 @@ import { META_CLIENT_CAPABILITIES, META_LOG_LEVEL } from '../../mcp/classify.ts'
 import { type InitializeResult, logLevelPasses, missingCapability, toModernError, toModernResult } from '../../mcp/legacy.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import type { ResponseWriter } from '../response-writer.ts';
+import type { PeerFailure } from '../stdio-peer.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
 
 /** How long a round waits for more questions before it asks the client (parallel questions share a round). */
@@ -57,6 +58,8 @@ export interface CallOwner {
   runtime: string;
   init: InitializeResult;
   inputTimeoutMs: number;
+  /** Why one more call may not wait on its client (the session is at its cap), or undefined when it may. */
+  mayWait(): string | undefined;
   /** The call now waits on its client, or no longer does. */
   changed(): void;
   /** The call ended (answered, failed, cancelled, abandoned); forget it. */
@@ -178,7 +181,7 @@ export class BridgedCall implements BridgeSink {
     this.#finishWith(translated);
   }
 
-  onFailure(why: string, code: 'server_crashed' | 'sandbox_unavailable' = 'sandbox_unavailable'): void {
+  onFailure(why: string, code: PeerFailure = 'sandbox_unavailable'): void {
     if (this.#over) return;
     this.#writer?.fail(code, code === 'server_crashed' ? why : `runtime "${this.#owner.runtime}": ${why}`);
     this.#end();
@@ -244,7 +247,14 @@ export class BridgedCall implements BridgeSink {
       }
       return;
     }
+    const refused = this.#asked.size === 0 ? this.#owner.mayWait() : undefined;
     for (const [key, question] of questions) this.#asked.set(key, question);
+    if (refused !== undefined) {
+      // One call more waiting on its client than the session keeps: this call ends, and only this one.
+      this.#writer?.refuse(this.#clientId, 'limit_exceeded', refused);
+      this.#cancel('the session has as many calls waiting on their clients as berth keeps');
+      return;
+    }
     if (this.running) this.#endRound(questions);
   }
 

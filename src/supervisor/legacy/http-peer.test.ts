@@ -43,6 +43,7 @@ async function withServer(answer: (seen: Seen, res: ServerResponse, all: Seen[])
     onServerMessage: () => {},
     reinitialize: async () => {},
     serverExited: new Promise<string>(() => {}),
+    log: () => {},
   });
   peer.established({ sessionId: 'session-1', version: '2025-11-25' });
   try {

@@ -1,7 +1,6 @@
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
 import {
-  asJsonRpcMessage,
   isNotification,
   isRequest,
   type JsonRpcId,
@@ -11,6 +10,8 @@ import {
   type JsonRpcResponse,
 } from '../../mcp/jsonrpc.ts';
 import { SseParser, type SseEvent } from '../../mcp/sse.ts';
+import type { SupervisorLog } from '../response-writer.ts';
+import { MAX_SERVER_MESSAGE_BYTES, parseServerMessage } from '../server-messages.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
 import { ENDED_EARLY, ResumeCursor, StreamReader } from './sse-resume.ts';
 
@@ -45,6 +46,7 @@ export class HttpLegacyPeer implements LegacyPeer {
   readonly #reinitialize: () => Promise<void>;
   /** Resolves with what to tell a client once the server has exited. */
   readonly #serverExited: Promise<string>;
+  readonly #log: SupervisorLog;
   #sessionId: string | undefined;
   #version: string = LEGACY_VERSIONS[0];
   #nextId = 1;
@@ -59,6 +61,8 @@ export class HttpLegacyPeer implements LegacyPeer {
     onServerMessage: (message: JsonRpcMessage) => void;
     reinitialize: () => Promise<void>;
     serverExited: Promise<string>;
+    /** Where berth notes a server message it would not relay (the session's log). */
+    log: SupervisorLog;
   }) {
     this.#host = options.host;
     this.#port = options.port;
@@ -66,6 +70,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     this.#onServerMessage = options.onServerMessage;
     this.#reinitialize = options.reinitialize;
     this.#serverExited = options.serverExited;
+    this.#log = options.log;
   }
 
   /** Records the session the server gave at `initialize`, and opens the GET stream for what it sends unasked. */
@@ -205,7 +210,13 @@ export class HttpLegacyPeer implements LegacyPeer {
     }
     let text = '';
     res.setEncoding('utf8');
-    res.on('data', (chunk: string) => (text += chunk));
+    res.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length <= MAX_SERVER_MESSAGE_BYTES) return;
+      text = '';
+      res.destroy();
+      this.#refuseCall(id, `the server's answer is larger than the ${MAX_SERVER_MESSAGE_BYTES} bytes berth reads whole`);
+    });
     res.on('end', () => {
       if (text.trim() === '') {
         this.#fail(id, `the server answered HTTP ${res.statusCode} with no body`);
@@ -227,7 +238,7 @@ export class HttpLegacyPeer implements LegacyPeer {
         events = reader.push(chunk);
       } catch (error) {
         res.destroy();
-        this.#fail(id, `the server's answer stream broke the rules: ${(error as Error).message}`);
+        this.#refuseCall(id, `the server's answer stream broke the rules: ${(error as Error).message}`);
         return;
       }
       for (const event of events) this.#fromStream(event.data, id);
@@ -273,15 +284,24 @@ export class HttpLegacyPeer implements LegacyPeer {
     entry.req = req;
   }
 
+  /** One message the server sent, on the stream of call `streamOf` or its GET stream; its faults cost it alone. */
   #fromStream(data: string, streamOf: number | undefined): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(data);
-    } catch {
+    const taken = parseServerMessage(data);
+    if ('output' in taken) return;
+    if ('refused' in taken) {
+      this.#log(`berth: ${taken.refused}; it was dropped`);
+      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: -32600, message: `berth: ${taken.refused}` } });
+      else if (typeof taken.id === 'number') this.#refuseCall(taken.id, taken.refused);
       return;
     }
-    const message = asJsonRpcMessage(parsed);
-    if (!message) return;
+    try {
+      this.#route(taken.message, streamOf);
+    } catch (error) {
+      this.#log(`berth: a message from the server could not be handled and was dropped: ${(error as Error).message}`);
+    }
+  }
+
+  #route(message: JsonRpcMessage, streamOf: number | undefined): void {
     if (isRequest(message)) {
       const entry = streamOf === undefined ? undefined : this.#entries.get(streamOf);
       if (entry?.sink.onServerRequest) entry.sink.onServerRequest(message);
@@ -319,6 +339,16 @@ export class HttpLegacyPeer implements LegacyPeer {
     });
   }
 
+  /** A call whose answer berth will not relay: it ends at once, saying why, and its HTTP request with it. */
+  #refuseCall(id: number, why: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#forget(id);
+    clearTimeout(entry.resumeTimer);
+    entry.req?.destroy();
+    entry.sink.onFailure?.(why, 'sandbox_failed');
+  }
+
   #forget(id: number): void {
     const entry = this.#entries.get(id);
     if (!entry) return;
@@ -336,10 +366,19 @@ export class HttpLegacyPeer implements LegacyPeer {
         res.resume();
         return;
       }
-      const parser = new SseParser();
+      const parser = new SseParser(MAX_SERVER_MESSAGE_BYTES);
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
-        for (const event of parser.push(chunk)) this.#fromStream(event.data, undefined);
+        let events: SseEvent[];
+        try {
+          events = parser.push(chunk);
+        } catch (error) {
+          // An event past the bound: the stream is given up (and opened again) rather than held whole.
+          this.#log(`berth: the server's GET stream broke the rules and is opened again: ${(error as Error).message}`);
+          res.destroy();
+          return;
+        }
+        for (const event of events) this.#fromStream(event.data, undefined);
       });
       res.on('close', () => {
         if (!this.#closed && this.#getStream === req) setTimeout(() => this.#openGetStream(), GET_STREAM_RETRY_MS).unref();

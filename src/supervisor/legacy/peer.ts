@@ -9,8 +9,6 @@ export interface BridgeSink extends PeerCall {
    * bridge unattributed.
    */
   onServerRequest?(request: JsonRpcRequest): void;
-  /** The request failed before any answer: the server exited (`server_crashed`) or its transport broke. */
-  onFailure?(message: string, code?: 'server_crashed' | 'sandbox_unavailable'): void;
 }
 
 /** A legacy server, over stdio or Streamable HTTP, as the bridge drives it. */

@@ -1,0 +1,114 @@
+import type { Readable } from 'node:stream';
+import { asJsonRpcMessage, jsonDepthExceeds, MAX_SERVER_JSON_DEPTH, type JsonRpcId, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
+
+/**
+ * The largest message berth reads whole from a server: a stdio line, an SSE event, a JSON answer. It is the bound
+ * the edge reads a sandbox's answers with, and keeps one message (read, decoded, parsed, written again) well inside
+ * a sandbox's memory, which the supervisor shares with the server.
+ */
+export const MAX_SERVER_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** What berth keeps of each end of a message too large to read: enough to find the id of the call it answers. */
+const KEPT_EDGE_BYTES = 4096;
+
+/** One message of a server, as berth takes it in. */
+export type ServerMessage =
+  | { message: JsonRpcMessage }
+  /** Not JSON-RPC at all: a line a stdio server printed for its own reasons. */
+  | { output: string }
+  /** JSON-RPC berth will not relay; `id` and `request` say whom to tell, when that can be known. */
+  | { refused: string; id?: JsonRpcId; request?: boolean };
+
+/** A server's message as text: parsed, unless it nests deeper than berth relays (then only enough to say whose it was). */
+export function parseServerMessage(text: string): ServerMessage {
+  let parsed: unknown;
+  try {
+    // V8 parses JSON without recursion, so a deep text costs its size here, not the stack; relaying it would not.
+    parsed = JSON.parse(text);
+  } catch {
+    return { output: text };
+  }
+  const message = asJsonRpcMessage(parsed);
+  if (!message) return { output: text };
+  if (!jsonDepthExceeds(text, MAX_SERVER_JSON_DEPTH)) return { message };
+  const refused = `the server sent a message nested more than ${MAX_SERVER_JSON_DEPTH} levels deep, which berth does not relay`;
+  const id = 'id' in message && message.id !== null && message.id !== undefined ? message.id : undefined;
+  return id === undefined ? { refused } : { refused, id, request: 'method' in message };
+}
+
+/**
+ * The id of the call a message too large to read answers, from what berth kept of its two ends. SDKs put `id` first
+ * (`{"jsonrpc":"2.0","id":7,…`) or last (`…,"jsonrpc":"2.0","id":7}`); berth's ids for a server are numbers.
+ */
+export function idOfCutMessage(head: string, tail: string): number | undefined {
+  const match = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*(\d{1,15})\s*,/.exec(head) ?? /[,{]\s*"id"\s*:\s*(\d{1,15})\s*\}\s*$/.exec(tail);
+  return match ? Number(match[1]) : undefined;
+}
+
+export interface ServerLineHandlers {
+  line(text: string): void;
+  /** A line longer than `maxBytes`: its first and last few KiB, and its whole length. */
+  overlong(head: string, tail: string, bytes: number): void;
+}
+
+/**
+ * Splits what a stdio server writes into lines without trusting it: a line is held up to `maxBytes`; past that it is
+ * given up (berth keeps its two ends only) and the rest of it is dropped as it comes, so a server that never writes a
+ * newline costs a bounded amount of memory.
+ */
+export function splitServerLines(stream: Readable, maxBytes: number, handlers: ServerLineHandlers): void {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let cut: { head: Buffer; tail: Buffer; bytes: number } | undefined;
+  const take = (part: Buffer): void => {
+    if (part.length === 0) return;
+    if (cut) {
+      cut.bytes += part.length;
+      cut.tail = lastBytes([cut.tail, part]);
+      return;
+    }
+    if (pendingBytes + part.length <= maxBytes) {
+      pending.push(part);
+      pendingBytes += part.length;
+      return;
+    }
+    const whole = Buffer.concat([...pending, part]);
+    cut = { head: Buffer.from(whole.subarray(0, KEPT_EDGE_BYTES)), tail: lastBytes([whole]), bytes: whole.length };
+    pending = [];
+    pendingBytes = 0;
+  };
+  const end = (): void => {
+    if (cut) {
+      handlers.overlong(withoutCr(cut.head.toString('utf8')), withoutCr(cut.tail.toString('utf8')), cut.bytes);
+      cut = undefined;
+      return;
+    }
+    const text = Buffer.concat(pending, pendingBytes).toString('utf8');
+    pending = [];
+    pendingBytes = 0;
+    handlers.line(withoutCr(text));
+  };
+  stream.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
+      take(chunk.subarray(start, newline));
+      end();
+      start = newline + 1;
+    }
+    take(chunk.subarray(start));
+  });
+  stream.on('end', () => {
+    if (pendingBytes > 0 || cut) end();
+  });
+}
+
+/** The last KEPT_EDGE_BYTES of `parts`, copied, so the chunks it came from are not held. */
+function lastBytes(parts: Buffer[]): Buffer {
+  const last = parts[parts.length - 1];
+  const joined = last && last.length >= KEPT_EDGE_BYTES ? last : Buffer.concat(parts);
+  return Buffer.from(joined.subarray(Math.max(0, joined.length - KEPT_EDGE_BYTES)));
+}
+
+function withoutCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
