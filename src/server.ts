@@ -222,6 +222,9 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.logLevel, format: config.logFormat, write: (line) => process.stderr.write(`${line}\n`) });
+  // A promise that rejects with no one to hear it is a bug in berth, but Node's default would end the process and
+  // every session on it with that one request: it is logged loudly, and the node goes on.
+  process.on('unhandledRejection', (reason) => logger.error('unhandled promise rejection (a bug in berth; the node goes on serving)', { err: reason }));
   let node: RunningNode;
   try {
     node = await startNode(config, logger);
