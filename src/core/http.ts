@@ -1,4 +1,4 @@
-import { BerthError, restErrorBody, toBerthError } from './errors.ts';
+import { BerthError, isBerthError, restErrorBody, toBerthError } from './errors.ts';
 
 /** Web-standard helpers every HTTP handler of berth shares. */
 
@@ -33,7 +33,9 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   let size = 0;
   const reader = request.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((error: unknown) => {
+      throw bodyCutShort(error);
+    });
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
@@ -50,6 +52,15 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/**
+ * A body that failed while it was read: berth's own refusal as it is, anything else (the connection closed, reset or
+ * timed out under it) as the client's doing, which it is, rather than an internal error to log as berth's.
+ */
+export function bodyCutShort(error: unknown): BerthError {
+  if (isBerthError(error)) return error;
+  return new BerthError('invalid_request', 'the request body ended before it was complete: the connection closed or stopped sending; send the whole body', { cause: error });
 }
 
 export function tooLarge(limit: number): BerthError {

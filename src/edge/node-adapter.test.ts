@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { connect, type AddressInfo } from 'node:net';
 import { Client } from 'undici';
 import { createNodeServer, type ConnectionLimits } from './node-adapter.ts';
-import { readRequestBody } from './node-bodies.ts';
+import { readRequestBody, streamRequestBody } from './node-bodies.ts';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { readBody } from '../core/http.ts';
+import { isBerthError } from '../core/errors.ts';
 
 test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
   const server = createNodeServer(async (request) => {
@@ -250,4 +251,43 @@ test('a client that asked to close, still sending its body after an early answer
     assert.match(answer, /too large/);
   }
   assert.deepEqual(errors, []);
+});
+
+test('a body cut short by its client fails the read with invalid_request on every reading path, never an internal error', { timeout: 20_000 }, async (t) => {
+  const outcomes: Array<{ path: string; code: unknown }> = [];
+  let heard: () => void = () => {};
+  const { open, errors } = await limited(t, async (request) => {
+    const path = new URL(request.url).pathname;
+    try {
+      if (path === '/node') await readRequestBody(request, 1024 * 1024);
+      else if (path === '/web') await readBody(request, 1024 * 1024);
+      else for await (const _chunk of streamRequestBody(request, 1024 * 1024)) void _chunk;
+      outcomes.push({ path, code: 'read whole' });
+    } catch (error) {
+      outcomes.push({ path, code: isBerthError(error) ? error.code : `not a BerthError: ${String(error)}` });
+    }
+    heard();
+    return new Response('unheard');
+  });
+  for (const path of ['/node', '/web', '/stream']) {
+    const done = new Promise<void>((resolve) => (heard = resolve));
+    const client = open(`POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n{"half":`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    client.socket.destroy();
+    await done;
+  }
+  assert.deepEqual(outcomes, [
+    { path: '/node', code: 'invalid_request' },
+    { path: '/web', code: 'invalid_request' },
+    { path: '/stream', code: 'invalid_request' },
+  ]);
+  assert.deepEqual(errors, []);
+});
+
+test('an event stream shows its status and headers at once, before its first event', { timeout: 20_000 }, async (t) => {
+  const { open } = await limited(t, async () => new Response(new ReadableStream<Uint8Array>(), { headers: { 'content-type': 'text/event-stream' } }));
+  const client = open('GET /events HTTP/1.1\r\nHost: a\r\n\r\n');
+  const deadline = Date.now() + 5000;
+  while (!client.got().includes('\r\n\r\n') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.match(client.got(), /^HTTP\/1\.1 200[\s\S]*content-type: text\/event-stream[\s\S]*\r\n\r\n$/i);
 });

@@ -165,6 +165,9 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   const body = nodeResponseBody(response) ?? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
   // SSE frames go out as they come; Nagle's algorithm would otherwise hold small writes back.
   res.socket?.setNoDelay(true);
+  // node:http sends the head with the first chunk of the body. An event stream may stay quiet for long (a legacy
+  // client's GET stream until the first change): its client must see the status and headers at once, not then.
+  if (response.headers.get('content-type')?.startsWith('text/event-stream')) res.flushHeaders();
   body.on('error', () => res.destroy());
   res.once('close', () => body.destroy());
   body.pipe(res);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { readBody, tooLarge } from '../core/http.ts';
+import { bodyCutShort, readBody, tooLarge } from '../core/http.ts';
 
 /**
  * Request and answer bodies that are Node streams underneath. Handlers still see web-standard `Request` and
@@ -88,11 +88,15 @@ export async function readRequestBody(request: Request, limit: number): Promise<
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  // An early end (too large) leaves the stream to the Node adapter, as above.
-  for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
+  try {
+    // An early end (too large) leaves the stream to the Node adapter, as above.
+    for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw tooLarge(limit);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    throw bodyCutShort(error);
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }
@@ -112,9 +116,13 @@ export function streamRequestBody(request: Request, limit: number): Readable {
 async function* limited(source: AsyncIterable<Uint8Array> | null, limit: number): AsyncGenerator<Uint8Array> {
   if (!source) return;
   let size = 0;
-  for await (const chunk of source) {
-    size += chunk.byteLength;
-    if (size > limit) throw tooLarge(limit);
-    yield chunk;
+  try {
+    for await (const chunk of source) {
+      size += chunk.byteLength;
+      if (size > limit) throw tooLarge(limit);
+      yield chunk;
+    }
+  } catch (error) {
+    throw bodyCutShort(error);
   }
 }
