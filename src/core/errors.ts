@@ -71,6 +71,8 @@ export const ERROR_KINDS = {
   not_acceptable: { status: 406, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   conflict: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
   session_runtime_mismatch: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
+  /** The session was ended on purpose (stopped, its maximum lifetime, its node shutting down) while the request ran. */
+  session_ended: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
   body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   session_limit: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },

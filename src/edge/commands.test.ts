@@ -29,8 +29,9 @@ before(async () => {
   server = createServer((req, res) => reply(req, res));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const exited = new Promise<never>((resolve) => (ended = resolve as () => void));
-  // SAFETY: runCommand reaches the sandbox only through its channel, which needs just these two members.
-  const sandbox = { channel: { socketPath }, exited, retire: () => {} } as unknown as Sandbox;
+  // SAFETY: runCommand reaches the sandbox only through its channel and, when the channel fails, asks how the sandbox
+  // is going (never closing here: it merely stopped answering); these members are all it touches.
+  const sandbox = { channel: { socketPath }, exited, closing: new Promise<never>(() => {}), limitReached: () => undefined, retire: () => {} } as unknown as Sandbox;
   lease = { sessionId: 's'.repeat(36), sandbox, principal: { key: 'anonymous', userId: 'anonymous' }, created: false, release: () => {} };
 });
 after(() => {

@@ -16,7 +16,7 @@ import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Lease, SessionManager } from '../sessions/manager.ts';
 import { restErrorWithSession } from './invocations.ts';
-import { callChannel, SESSION_HEADER } from './mcp/channel-call.ts';
+import { callChannel, SESSION_HEADER, unansweredError } from './mcp/channel-call.ts';
 import { sessionKey } from './mcp/endpoint.ts';
 import { streamingResponse } from './node-bodies.ts';
 import { principalOf } from './auth/principal.ts';
@@ -40,10 +40,10 @@ export async function runCommand(lease: Lease, input: CommandRequest, signal: Ab
     discard(answer.body);
     throw new BerthError('sandbox_failed', `the sandbox answered the command with HTTP ${answer.status} (${type.slice(0, 100) || 'no type'}), not its output`);
   }
-  return events(answer.body);
+  return events(lease, answer.body);
 }
 
-async function* events(body: Readable): AsyncGenerator<CommandEvent> {
+async function* events(lease: Lease, body: Readable): AsyncGenerator<CommandEvent> {
   try {
     for await (const line of lines(body, COMMAND_EVENT_MAX_BYTES)) {
       const event = parseCommandEvent(line);
@@ -53,11 +53,11 @@ async function* events(body: Readable): AsyncGenerator<CommandEvent> {
     }
   } catch (error) {
     if (isBerthError(error)) throw error;
-    throw new BerthError('sandbox_unavailable', "the command's sandbox stopped answering before the command ended", { cause: error });
+    throw await unansweredError(lease, error, "the command's sandbox stopped answering before the command ended");
   } finally {
     discard(body);
   }
-  throw new BerthError('sandbox_unavailable', "the command's output ended without its exit status: its sandbox stopped");
+  throw await unansweredError(lease, undefined, "the command's output ended without its exit status: its sandbox stopped");
 }
 
 /** Stops reading an answer; the abort this reports on the stream is expected, not a failure. */

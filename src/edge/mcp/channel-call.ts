@@ -29,7 +29,8 @@ export type ChannelBody = Uint8Array | string | Readable;
 /**
  * Sends one request to the session's sandbox at the channel's `path` (an MCP message by default) and returns its
  * answer as it starts to arrive. An error the supervisor reports for itself (marked `x-berth-error`) is thrown as
- * that BerthError; a sandbox that does not answer is `sandbox_unavailable`. `signal` aborts the call, which
+ * that BerthError; a sandbox that does not answer is `sandbox_unavailable` (`session_ended` when berth ended it on
+ * purpose meanwhile, `server_crashed` at one of its limits). `signal` aborts the call, which
  * cancels it inside the sandbox.
  */
 export async function callChannel(lease: Lease, headers: Headers, body: ChannelBody, signal: AbortSignal, path: string = CHANNEL_MCP_PATH): Promise<ChannelAnswer> {
@@ -62,23 +63,43 @@ export async function callChannel(lease: Lease, headers: Headers, body: ChannelB
 
 /** How long a failed call waits for its sandbox to close before it asks why. */
 const CLOSE_WAIT_MS = 1_000;
+/** How long a failed call whose sandbox is closing waits to learn how it ended (its cleanup comes first). */
+const EXIT_WAIT_MS = 2_000;
+
+/** `promise`'s value, or undefined once `ms` pass without one. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
- * The error for a sandbox that did not answer: when it ran into one of its limits (gVisor's ends as a whole when its
- * memory runs out), the client learns which; otherwise it may only have stopped for a moment.
+ * The error for a sandbox that did not answer (or stopped answering part way): when it ran into one of its limits
+ * (gVisor's ends as a whole when its memory runs out), the client learns which; when berth ended it on purpose (its
+ * session stopped, at its maximum lifetime, the node shutting down), that it did; otherwise it may only have
+ * stopped for a moment, and `unavailable` says so.
  */
-async function unansweredError(lease: Lease, cause: unknown): Promise<BerthError> {
+export async function unansweredError(lease: Lease, cause: unknown, unavailable = "the session's sandbox stopped answering; retry to get a fresh sandbox"): Promise<BerthError> {
   let limit = lease.sandbox.limitReached();
+  let closing = false;
   if (!limit) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([lease.sandbox.closing, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
-    clearTimeout(timer);
+    closing = (await within(lease.sandbox.closing.then(() => true), CLOSE_WAIT_MS)) ?? false;
     limit = lease.sandbox.limitReached();
   }
   if (limit) {
     return new BerthError('server_crashed', `the session's sandbox ended at its ${limit} limit; its state is gone and the session's next request starts a fresh sandbox`, { cause });
   }
-  return new BerthError('sandbox_unavailable', "the session's sandbox stopped answering; retry to get a fresh sandbox", { cause });
+  if (closing && (await within(lease.sandbox.exited, EXIT_WAIT_MS))?.reason === 'stopped') {
+    return new BerthError(
+      'session_ended',
+      `session ${lease.sessionId} ended while this request was in flight (it was stopped, reached its maximum lifetime, or its node is shutting down); its state is gone, and its next request starts a fresh sandbox`,
+      { cause },
+    );
+  }
+  return new BerthError('sandbox_unavailable', unavailable, { cause });
 }
 
 /** Codes a supervisor reports for itself; any other code from a sandbox is reported as `sandbox_failed`. */
