@@ -123,7 +123,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
     ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes }).map(adminOnly),
-    ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth }),
+    ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );
 
   return async (request) => {

@@ -1,5 +1,7 @@
 import { BerthError, isBerthError } from '../../core/errors.ts';
 import { notJson } from '../../core/http.ts';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../mcp/jsonrpc.ts';
+import type { Logger } from '../../observability/logger.ts';
 import type { Params, Route } from '../../core/router.ts';
 import { DEFAULT_ENDPOINT, type RuntimeService } from '../../control/runtimes.ts';
 import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
@@ -27,6 +29,7 @@ export interface ControlPlaneOptions {
   runtimes: RuntimeService;
   identity: AwsIdentity;
   auth: AwsAuth;
+  logger: Logger;
 }
 
 type AwsHandler = (body: Record<string, unknown>, params: Params, url: URL) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
@@ -36,7 +39,7 @@ type AwsHandler = (body: Record<string, unknown>, params: Params, url: URL) => P
  * and their immutable versions, and endpoints. Deploying is immediate, so a runtime answers `CREATING` once and is
  * `READY` from then on. Paths carry AgentCore's trailing slashes, which berth's router ignores.
  */
-export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOptions): Route[] {
+export function controlPlaneRoutes({ runtimes, identity, auth, logger }: ControlPlaneOptions): Route[] {
   const tokens = new IdempotencyCache();
   const route = (method: string, pattern: string, handler: AwsHandler): Route => ({
     method,
@@ -48,6 +51,8 @@ export function controlPlaneRoutes({ runtimes, identity, auth }: ControlPlaneOpt
         const answer = await handler(body, params, url);
         return new Response(JSON.stringify(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
       } catch (error) {
+        // An error that is not berth's own answers InternalServerException, whose message sends the caller to the logs.
+        if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
         return awsErrorResponse(error);
       }
     },
@@ -201,9 +206,15 @@ function nextTokenOf(next: string | undefined): { nextToken?: string } {
 }
 
 function parseJson(raw: Uint8Array): Record<string, unknown> {
+  const text = new TextDecoder().decode(raw);
+  // Refused before it is parsed: nothing in AgentCore's models nests a tenth as deep, and what walks a parsed body
+  // recursively (JSON.stringify, for the digest a clientToken keeps) would overflow the stack on one that does.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw new BerthError('validation_failed', `the request body nests more than ${MAX_JSON_DEPTH} levels deep; no AgentCore request needs that many, send a flatter one`);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder().decode(raw));
+    value = JSON.parse(text);
   } catch (error) {
     throw new BerthError('parse_error', `the request body is ${notJson(error)}`);
   }

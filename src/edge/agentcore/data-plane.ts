@@ -93,6 +93,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
       try {
         return await handler(request, params, url);
       } catch (error) {
+        // An error that is not berth's own answers InternalServerException, whose message sends the caller to the logs.
+        if (!isBerthError(error)) options.logger.error('request failed', { method: request.method, path: url.pathname, err: error });
         return awsErrorResponse(error);
       }
     };
