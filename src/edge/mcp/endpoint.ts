@@ -12,6 +12,7 @@ import { errorHeaders, notJson } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
+import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import { sealAnswer } from './seal-answers.ts';
@@ -89,9 +90,10 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       }
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
+      const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
       lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
-      let answer = await callChannel(lease, request.headers, forwarded, tracked?.signal ?? request.signal);
+      let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? request.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
         answer = { ...answer, body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
       }
