@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Client } from 'undici';
 import { createNodeServer, type ConnectionLimits } from './node-adapter.ts';
 import { readRequestBody, streamRequestBody } from './node-bodies.ts';
@@ -290,4 +291,55 @@ test('an event stream shows its status and headers at once, before its first eve
   const deadline = Date.now() + 5000;
   while (!client.got().includes('\r\n\r\n') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.match(client.got(), /^HTTP\/1\.1 200[\s\S]*content-type: text\/event-stream[\s\S]*\r\n\r\n$/i);
+});
+
+/**
+ * Writes `head`, then `bodyBytes` of body as fast as the connection takes them whatever comes back meanwhile, then
+ * `after`; resolves with all the connection got once it closed.
+ */
+async function sendWhole(client: { socket: Socket; closed: Promise<string> }, head: string, bodyBytes: number, after = ''): Promise<string> {
+  if (client.socket.connecting) await new Promise((resolve) => client.socket.once('connect', resolve));
+  client.socket.write(head);
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  for (let sent = 0; sent < bodyBytes && !client.socket.destroyed; sent += chunk.length) {
+    if (!client.socket.write(chunk)) await new Promise((resolve) => client.socket.once('drain', resolve).once('close', resolve));
+  }
+  if (after !== '' && !client.socket.destroyed) client.socket.write(after);
+  return client.closed;
+}
+
+test('headers past the limit, in front of a large body, are answered 431 before the connection closes (found by the fuzzer)', { timeout: 30_000 }, async (t) => {
+  const { port, errors } = await limited(t, async () => new Response('unreached'));
+  // node:http's client writes its whole body before it reads: a reset under the answer used to reach it as ECONNRESET.
+  const outcomes = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      new Promise<string>((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/x', headers: { 'x-big': 'b'.repeat(20 * 1024) } });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.statusCode)));
+        });
+        req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+        req.end(Buffer.alloc(4 * 1024 * 1024, 'a'));
+      }),
+    ),
+  );
+  assert.deepEqual(outcomes, ['431', '431', '431', '431', '431']);
+  assert.deepEqual(errors, []);
+});
+
+test('an HTTP/1.1 request without Host is refused 400 like any early answer: its client reads it, and its connection carries the next request', { timeout: 30_000 }, async (t) => {
+  let reached = 0;
+  const { open, errors } = await limited(t, async () => {
+    reached++;
+    return new Response('ok');
+  });
+  for (let round = 0; round < 5; round++) {
+    const answer = await sendWhole(open(''), `POST /x HTTP/1.1\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`, 2 * 1024 * 1024, 'GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 [\s\S]*Host header[\s\S]*HTTP\/1\.1 200 [\s\S]*\r\nok/, `round ${round}: ${JSON.stringify(answer.slice(0, 200))}`);
+  }
+  assert.equal(reached, 5, 'only the requests with a Host reached the handler');
+  // HTTP/1.0 has no Host to require.
+  assert.match(await open('GET /old HTTP/1.0\r\n\r\n').closed, /^HTTP\/1\.1 200/);
+  assert.deepEqual(errors, []);
 });

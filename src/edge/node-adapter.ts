@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { BerthError } from '../core/errors.ts';
+import { errorResponse } from '../core/http.ts';
 import { PLAIN_HOST } from './host-check.ts';
 import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
 
@@ -45,8 +47,14 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       keepAliveTimeout: 65_000,
       // Node checks the two timeouts above on this period; its default (30 s) would let a stalled client stay that much longer.
       connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      // berth refuses an HTTP/1.1 request without Host itself (serve): node:http's refusal closes the connection at
+      // once, and a client still sending its body is reset before it reads the answer.
+      requireHostHeader: false,
     },
     (req, res) => {
+      const socket = req.socket;
+      answering.set(socket, (answering.get(socket) ?? 0) + 1);
+      res.once('close', () => answering.set(socket, (answering.get(socket) ?? 1) - 1));
       // Near the cap, answers close their connections: idle keep-alive connections would otherwise hold the places
       // that new clients need (closing idle ones under a client that is about to reuse them would fail its request).
       if (open >= limits.maxConnections * NEAR_CAP) res.shouldKeepAlive = false;
@@ -57,6 +65,27 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       });
     },
   );
+  // node:http answers a request it cannot parse (headers past its limit, a malformed head or chunk) and destroys the
+  // connection at once: a client still sending, such as one with a large body behind headers that are too large, is
+  // reset before it reads the answer. The answer goes out alike, and the rest is read and dropped for a while, as for a
+  // connection past the cap. A stalled client (its request timed out) sends nothing more and is closed at once.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (refused.has(socket)) return;
+    refused.add(socket);
+    if (!socket.writable || (answering.get(socket) ?? 0) > 0 || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const answer = CLIENT_ERROR_ANSWERS[error.code ?? ''] ?? BAD_REQUEST;
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.end(answer);
+      socket.destroySoon();
+      return;
+    }
+    // node:http's parser reads no further once it failed.
+    socket.removeAllListeners('data');
+    linger(socket, answer);
+  });
   let open = 0;
   // node:http takes every connection in its own 'connection' listener; berth's decides first whether it may. One
   // past the cap never reaches node:http: it gets its answer, and what it sends meanwhile is read and dropped, so
@@ -86,6 +115,11 @@ const TURN_AWAY_LINGERING = 256;
 let lingering = 0;
 
 function turnAway(socket: Socket): void {
+  linger(socket, OVER_CAPACITY);
+}
+
+/** Sends `answer` and closes the connection once its client has had a while to read it, reading what it still sends. */
+function linger(socket: Socket, answer: string): void {
   socket.on('error', () => {});
   if (lingering >= TURN_AWAY_LINGERING) {
     socket.destroy();
@@ -93,13 +127,26 @@ function turnAway(socket: Socket): void {
   }
   lingering++;
   socket.on('data', () => {});
-  socket.end(OVER_CAPACITY);
+  socket.resume();
+  socket.end(answer);
   const timer = setTimeout(() => socket.destroy(), TURN_AWAY_LINGER_MS);
   socket.once('close', () => {
     lingering--;
     clearTimeout(timer);
   });
 }
+
+/** Answers under way on each connection: node:http's own error answer must not land inside one. */
+const answering = new WeakMap<Socket, number>();
+/** Connections already refused for a request node:http could not parse, which node:http may report again. */
+const refused = new WeakSet<Socket>();
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+/** node:http's own answers to what its parser refuses, by error code. */
+const CLIENT_ERROR_ANSWERS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
+};
 
 /** The share of the connection cap past which answers are not kept alive. */
 const NEAR_CAP = 0.9;
@@ -119,6 +166,8 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
     plainError(res, 405, { allow: [...METHODS].join(', ') }, 'method_not_allowed', `berth does not answer ${method}; use one of ${[...METHODS].join(', ')}`);
     return;
   }
+  // HTTP/1.1 requires a Host (RFC 9112 section 3.2); refused here, the answer goes out as every early answer does below.
+  const hostless = req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined;
   // A Host that is not plain is replaced when building the URL (routing uses only the path; the host check refuses it).
   const host = req.headers.host !== undefined && PLAIN_HOST.test(req.headers.host) ? req.headers.host : 'localhost';
   const controller = new AbortController();
@@ -133,7 +182,7 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   const request = new Request(`http://${host}${target}`, init as RequestInit);
   if (hasBody) withNodeRequestBody(request, req);
 
-  const response = await handler(request);
+  const response = hostless ? errorResponse(new BerthError('invalid_request', 'an HTTP/1.1 request must carry a Host header naming the host it is for')) : await handler(request);
   // The client is gone, or a stalled body was already answered 408: the answer has nowhere to go.
   if (res.headersSent || res.destroyed) {
     void response.body?.cancel().catch(() => {});
