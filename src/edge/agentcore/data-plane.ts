@@ -138,11 +138,15 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
         const { request: admitted, runtime, principal } = await admit(request, params, url, 'small');
         const raw = await readBody(admitted, MAX_SMALL_BODY);
         const sessionId = sessionOf(request, true) as string;
-        let body: { command?: unknown; timeout?: unknown };
+        let body: unknown;
         try {
-          body = JSON.parse(new TextDecoder().decode(raw)) as typeof body;
+          body = JSON.parse(new TextDecoder().decode(raw));
         } catch {
           throw new BerthError('parse_error', 'the request body is not valid JSON: send {"command": "…", "timeout": 300}');
+        }
+        // A bare value (null, a number, a string) is valid JSON too, and has no command to read.
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+          throw new BerthError('validation_failed', 'the request body must be a JSON object: send {"command": "…", "timeout": 300}');
         }
         const resolved = runtimes.resolve(runtime.name, url.searchParams.get('qualifier') ?? undefined);
         const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: request.signal, principal });
