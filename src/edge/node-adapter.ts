@@ -52,9 +52,7 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       requireHostHeader: false,
     },
     (req, res) => {
-      const socket = req.socket;
-      answering.set(socket, (answering.get(socket) ?? 0) + 1);
-      res.once('close', () => answering.set(socket, (answering.get(socket) ?? 1) - 1));
+      answers.set(req.socket, res);
       // Near the cap, answers close their connections: idle keep-alive connections would otherwise hold the places
       // that new clients need (closing idle ones under a client that is about to reuse them would fail its request).
       if (open >= limits.maxConnections * NEAR_CAP) res.shouldKeepAlive = false;
@@ -65,25 +63,35 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       });
     },
   );
-  // node:http answers a request it cannot parse (headers past its limit, a malformed head or chunk) and destroys the
-  // connection at once: a client still sending, such as one with a large body behind headers that are too large, is
-  // reset before it reads the answer. The answer goes out alike, and the rest is read and dropped for a while, as for a
-  // connection past the cap. A stalled client (its request timed out) sends nothing more and is closed at once.
+  // node:http answers a request it cannot parse (headers past its limit, a malformed head) and destroys the connection
+  // at once: a client still sending, such as one with a large body behind headers that are too large, is reset before
+  // it reads the answer, and an answer still under way for the request before is lost. Here the answer goes out and
+  // the rest of what the client sends is read and dropped for a while, as for a connection past the cap; or, behind a
+  // complete request still being answered, that answer goes out whole and then the connection closes.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (refused.has(socket)) return;
     refused.add(socket);
-    if (!socket.writable || (answering.get(socket) ?? 0) > 0 || error.code === 'ECONNRESET') {
+    if (!socket.writable || error.code === 'ECONNRESET') {
       socket.destroy();
       return;
     }
     const answer = CLIENT_ERROR_ANSWERS[error.code ?? ''] ?? BAD_REQUEST;
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      socket.end(answer);
-      socket.destroySoon();
+    const current = answers.get(socket);
+    const underWay = current !== undefined && !current.writableFinished && !current.destroyed;
+    // A request that timed out, or whose own body could not be parsed (or ended part way), cannot complete: as node:http
+    // does, it is answered if its answer has not begun, and its connection destroyed, which fails its body's reader.
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || (underWay && !current.req.complete)) {
+      if (!underWay || !current.headersSent) socket.write(answer);
+      socket.destroy();
       return;
     }
     // node:http's parser reads no further once it failed.
     socket.removeAllListeners('data');
+    if (underWay) {
+      current.shouldKeepAlive = false;
+      current.once('close', () => socket.destroySoon());
+      return;
+    }
     linger(socket, answer);
   });
   let open = 0;
@@ -136,8 +144,8 @@ function linger(socket: Socket, answer: string): void {
   });
 }
 
-/** Answers under way on each connection: node:http's own error answer must not land inside one. */
-const answering = new WeakMap<Socket, number>();
+/** The latest answer on each connection: node:http's own error answer must not land inside one under way. */
+const answers = new WeakMap<Socket, ServerResponse>();
 /** Connections already refused for a request node:http could not parse, which node:http may report again. */
 const refused = new WeakSet<Socket>();
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
