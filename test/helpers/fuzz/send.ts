@@ -62,7 +62,13 @@ export class Sender {
         clearTimeout(streamTimer);
         resolve({ status, headers, body: kept, all: status === 0 ? [] : [{ status, body: kept }], ending, ...(error === undefined ? {} : { error }), ms: Date.now() - started });
       };
-      const flat: string[] = draft.headers.flatMap(([name, value]) => [name, value]);
+      // Given its headers as a list, node:http frames no body itself: a GET's or DELETE's would follow its head
+      // unframed, and read as a second, malformed request. The body is framed here, as the draft asks.
+      const framing: Array<[string, string]> = [];
+      if (body !== undefined && header(draft, 'content-length') === undefined && header(draft, 'transfer-encoding') === undefined) {
+        framing.push(draft.chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(body.length)]);
+      }
+      const flat: string[] = [...draft.headers, ...framing].flatMap(([name, value]) => [name, value]);
       let streamTimer: NodeJS.Timeout | undefined;
       const request = httpRequest({ host: this.#host, port: this.#port, method: draft.method, path: draft.target, headers: flat, agent: this.#agent });
       const timer = setTimeout(() => {
