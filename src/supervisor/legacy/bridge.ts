@@ -149,6 +149,7 @@ export class LegacyBridge {
           inputTimeoutMs: this.#options.inputTimeoutMs,
           mayWait: () => (this.waitingCalls < this.#options.limits.pendingInputs ? undefined : capReached('pendingInputs', this.#options.limits.pendingInputs, 'calls waiting on their clients\' answers')),
           changed: () => this.#options.onActivity(this.waitingCalls),
+          reroute: (request) => this.#serverRequest(request),
           ended: (done) => {
             this.#calls.delete(done.id);
             this.#options.onActivity(this.waitingCalls);

@@ -10,6 +10,8 @@ import type { BridgeSink, LegacyPeer } from './peer.ts';
 const GATHER_MS = 15;
 
 interface Question {
+  /** The server's request as it came, to hand to another call when this one ends before it is answered. */
+  request: JsonRpcRequest;
   serverId: JsonRpcId;
   method: string;
   params: Record<string, unknown> | undefined;
@@ -62,6 +64,11 @@ export interface CallOwner {
   mayWait(): string | undefined;
   /** The call now waits on its client, or no longer does. */
   changed(): void;
+  /**
+   * A server request this call was given by guess and ends without answering: it goes to whichever call may own it
+   * now, or gets the answer berth gives when none runs. A question nobody answers would hold its server forever.
+   */
+  reroute(request: JsonRpcRequest): void;
   /** The call ended (answered, failed, cancelled, abandoned); forget it. */
   ended(call: BridgedCall): void;
 }
@@ -184,7 +191,7 @@ export class BridgedCall implements BridgeSink {
   onFailure(why: string, code: PeerFailure = 'sandbox_unavailable'): void {
     if (this.#over) return;
     this.#writer?.fail(code, code === 'server_crashed' ? why : `runtime "${this.#owner.runtime}": ${why}`);
-    this.#end();
+    this.#end(why);
   }
 
   /**
@@ -194,7 +201,7 @@ export class BridgedCall implements BridgeSink {
   ask(request: JsonRpcRequest, attributed: boolean): void {
     const { key, params } = keyOf(request.params, this.#usedKeys, () => `berth-${this.#nextKey++}`);
     this.#usedKeys.add(key);
-    const question: Question = { serverId: request.id, method: request.method, params, attributed };
+    const question: Question = { request, serverId: request.id, method: request.method, params, attributed };
     const early = this.#preAnswers[key];
     if (early !== undefined && validAnswer(request.method, early)) {
       // The client sent this answer before it was asked (inputResponses on the first request).
@@ -288,10 +295,27 @@ export class BridgedCall implements BridgeSink {
     this.#end();
   }
 
-  /** Declines every open question, tells the server to stop, forgets the call. */
+  /** Tells the server to stop, settles every open question, forgets the call. */
   #cancel(reason: string): void {
     if (this.#over) return;
-    for (const question of [...this.#asked.values(), ...this.#gathering.values()]) {
+    this.#owner.peer.cancel(this.#serverRequestId, reason);
+    this.#end(reason);
+  }
+
+  /**
+   * Ends the call. Every question still open gets an answer, so no server waits on one forever: a question this call
+   * was only given by guess goes back to the bridge for the call it may belong to, the others are declined.
+   */
+  #end(reason = 'the call that asked ended first'): void {
+    this.#over = true;
+    const open = [...this.#asked.values(), ...this.#gathering.values()];
+    this.#asked.clear();
+    this.#gathering.clear();
+    for (const question of open) {
+      if (!question.attributed) {
+        this.#owner.reroute(question.request);
+        continue;
+      }
       // A form the user dismissed is the answer servers handle best; other questions get an error.
       this.#owner.peer.respond(
         question.method === 'elicitation/create'
@@ -299,14 +323,6 @@ export class BridgedCall implements BridgeSink {
           : { jsonrpc: '2.0', id: question.serverId, error: { code: -32603, message: `berth: ${reason}` } },
       );
     }
-    this.#owner.peer.cancel(this.#serverRequestId, reason);
-    this.#end();
-  }
-
-  #end(): void {
-    this.#over = true;
-    this.#asked.clear();
-    this.#gathering.clear();
     if (this.#gatherTimer) clearTimeout(this.#gatherTimer);
     this.#clearInputTimer();
     this.#writer = undefined;
