@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asJsonRpcMessage, httpStatusForRpcError, isNotification, isRequest, isResponse, jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonrpc.ts';
+import { isBerthError } from '../core/errors.ts';
+import { asJsonRpcMessage, httpStatusForRpcError, isNotification, isRequest, isResponse, jsonDepthExceeds, MAX_JSON_DEPTH, readClientMessage } from './jsonrpc.ts';
 
 test('classifies requests, notifications and responses', () => {
   const req = asJsonRpcMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
@@ -43,4 +44,25 @@ test('jsonDepthExceeds takes any depth without recursion, and stops at the bound
   assert.equal(jsonDepthExceeds(`${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`, MAX_JSON_DEPTH), true);
   const manyEscapes = `"${'\\"'.repeat(200_000)}"`;
   assert.equal(jsonDepthExceeds(manyEscapes, 1), false);
+});
+
+test('a client message a server would drop without a word is refused with the reason, before any server sees it', () => {
+  const refused = (message: unknown, why: RegExp, code = 'invalid_request'): void =>
+    assert.throws(() => readClientMessage(JSON.stringify(message)), (error: unknown) => isBerthError(error) && error.code === code && why.test(error.message), JSON.stringify(message));
+  const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_count', arguments: {} } };
+  assert.deepEqual(readClientMessage(JSON.stringify(call)), call);
+  assert.deepEqual(readClientMessage(JSON.stringify({ ...call, id: 'a-1' })), { ...call, id: 'a-1' });
+  assert.ok(readClientMessage('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"bad"}}'), 'a response may answer a request whose id was unknown');
+  refused({ ...call, extra: 1 }, /member JSON-RPC does not define \("extra"\)/);
+  refused({ ...call, id: 1.5 }, /id must be a string or an integer/);
+  refused({ ...call, id: null }, /not a JSON-RPC 2.0/);
+  refused({ ...call, method: 'ping\u202e' }, /method must be 1 to 128 printable ASCII/);
+  refused({ ...call, method: 'tools/call\r\nX-Evil: 1' }, /method must be/);
+  refused({ ...call, method: 'm'.repeat(129) }, /method must be/);
+  refused({ ...call, params: { ...call.params, _meta: { progressToken: { a: 1 } } } }, /progressToken must be a string or an integer/);
+  refused({ jsonrpc: '2.0', id: 1, error: { code: 'x', message: 'bad' } }, /integer code and a string message/);
+  refused({ jsonrpc: '2.0', id: 1, result: {}, method2: 1 }, /member JSON-RPC does not define/);
+  refused([call], /batches are not supported/);
+  assert.throws(() => readClientMessage('{"jsonrpc":'), (error: unknown) => isBerthError(error) && error.code === 'parse_error' && !error.message.includes('jsonrpc'));
+  assert.throws(() => readClientMessage(`${'['.repeat(5000)}${']'.repeat(5000)}`), (error: unknown) => isBerthError(error) && error.code === 'invalid_request' && /nests more than 64/.test(error.message));
 });

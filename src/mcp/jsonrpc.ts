@@ -1,4 +1,6 @@
 /** JSON-RPC 2.0 message shapes as MCP uses them, and the few predicates every layer needs. */
+import { BerthError } from '../core/errors.ts';
+import { notJson } from '../core/http.ts';
 
 export type JsonRpcId = string | number;
 
@@ -102,6 +104,61 @@ export function asJsonRpcMessage(value: unknown): JsonRpcMessage | undefined {
     return value as unknown as JsonRpcResponse;
   }
   return undefined;
+}
+
+/** A method berth relays: it travels in the `Mcp-Method` header as well as the body, so it must fit one. */
+const METHOD = /^[\x21-\x7e]{1,128}$/;
+const CALL_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const RESPONSE_MEMBERS = new Set(['jsonrpc', 'id', 'result', 'error']);
+
+const isIntegerOrString = (value: unknown): boolean => typeof value === 'string' || Number.isSafeInteger(value);
+
+/**
+ * Why a client's message is not one an MCP server takes, or undefined. The SDKs' stdio transports drop a message
+ * their schema refuses without a word, which would leave its call unanswered for ever; berth refuses it first, and
+ * says why: JSON-RPC's own members only, an id that is a string or an integer (MCP's rule), a method that fits a
+ * header, a progress token that is a string or an integer, and an error with an integer code and a message.
+ */
+export function clientMessageProblem(message: JsonRpcMessage): string | undefined {
+  const members = 'method' in message ? CALL_MEMBERS : RESPONSE_MEMBERS;
+  const extra = Object.keys(message).find((key) => !members.has(key));
+  if (extra !== undefined) return `it has a member JSON-RPC does not define (${JSON.stringify(extra.slice(0, 40))})`;
+  if ('id' in message && message.id !== undefined && !isIntegerOrString(message.id) && !(message.id === null && !('method' in message))) {
+    return 'its id must be a string or an integer';
+  }
+  if ('method' in message) {
+    if (!METHOD.test(message.method)) return 'its method must be 1 to 128 printable ASCII characters';
+    const token = (message.params?._meta as Record<string, unknown> | undefined)?.progressToken;
+    if (token !== undefined && !isIntegerOrString(token)) return 'its _meta.progressToken must be a string or an integer';
+    return undefined;
+  }
+  const { error } = message as JsonRpcResponse;
+  if (error !== undefined && (!Number.isSafeInteger(error.code) || typeof error.message !== 'string')) return 'its error must have an integer code and a string message';
+  return undefined;
+}
+
+/**
+ * A client's one JSON-RPC message from its text, or a BerthError saying what is wrong: too deep (checked before
+ * parsing), not JSON, a batch, or not a message a server takes (`clientMessageProblem`). The edge and the supervisor
+ * both read client messages through this.
+ */
+export function readClientMessage(text: string): JsonRpcMessage {
+  // Refused before it is parsed, and so before any sandbox sees it: the depth that overflows recursive code anywhere.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw new BerthError('invalid_request', `request body nests more than ${MAX_JSON_DEPTH} levels deep; no MCP message needs that many, send a flatter one`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new BerthError('parse_error', `request body is ${notJson(error)}`);
+  }
+  if (Array.isArray(value)) throw new BerthError('invalid_request', 'JSON-RPC batches are not supported; send one message per request');
+  const message = asJsonRpcMessage(value);
+  if (!message) throw new BerthError('invalid_request', 'request body is not a JSON-RPC 2.0 request, notification or response');
+  const problem = clientMessageProblem(message);
+  if (problem) throw new BerthError('invalid_request', `request body is not a JSON-RPC message an MCP server takes: ${problem}`);
+  return message;
 }
 
 export function isRequest(message: JsonRpcMessage): message is JsonRpcRequest {

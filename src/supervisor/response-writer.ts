@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { asJsonRpcMessage, httpStatusForRpcError, jsonDepthExceeds, MAX_JSON_DEPTH, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
+import { httpStatusForRpcError, readClientMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { SSE_HEADERS, sseEvent } from '../mcp/sse.ts';
-import { BerthError, jsonRpcErrorBody, type ErrorCode } from '../core/errors.ts';
+import { BerthError, isBerthError, jsonRpcErrorBody, type ErrorCode } from '../core/errors.ts';
 import { replyError } from './reply.ts';
 
 /** A channel request body is one JSON-RPC message the edge already bounded; this is a second fence. */
@@ -159,17 +159,11 @@ export function readBody(req: IncomingMessage): Promise<string> {
 /** The client's JSON-RPC message from a request body, or undefined once `writer` has answered why it is not one. */
 export function parseClientMessage(writer: ResponseWriter, body: string): JsonRpcMessage | undefined {
   // The edge refuses such a message first; this fence keeps the supervisor whole whatever reaches it.
-  if (jsonDepthExceeds(body, MAX_JSON_DEPTH)) {
-    writer.fail('invalid_request', `request body nests more than ${MAX_JSON_DEPTH} levels deep; no MCP message needs that many, send a flatter one`);
-    return undefined;
-  }
-  let message: JsonRpcMessage | undefined;
   try {
-    message = asJsonRpcMessage(JSON.parse(body));
-  } catch {
-    writer.fail('parse_error', 'request body is not valid JSON');
+    return readClientMessage(body);
+  } catch (error) {
+    if (!isBerthError(error)) throw error;
+    writer.fail(error.code, error.message);
     return undefined;
   }
-  if (!message) writer.fail('invalid_request', 'request body is not a JSON-RPC 2.0 message');
-  return message;
 }

@@ -4,11 +4,11 @@ import { checkSessionId, mintSessionId } from '../../core/ids.ts';
 import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/classify.ts';
-import { asJsonRpcMessage, isNotification, jsonDepthExceeds, MAX_JSON_DEPTH, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
+import { isNotification, readClientMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
-import { errorHeaders, notJson } from '../../core/http.ts';
+import { errorHeaders } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
@@ -112,21 +112,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
 }
 
 function parseMessage(body: Uint8Array): JsonRpcMessage {
-  const text = new TextDecoder().decode(body);
-  // Refused before it is parsed, and so before any sandbox sees it: the depth that overflows recursive code anywhere.
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    throw new BerthError('invalid_request', `request body nests more than ${MAX_JSON_DEPTH} levels deep; no MCP message needs that many, send a flatter one`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new BerthError('parse_error', `request body is ${notJson(error)}`);
-  }
-  if (Array.isArray(value)) throw new BerthError('invalid_request', 'JSON-RPC batches are not supported; send one message per request');
-  const message = asJsonRpcMessage(value);
-  if (!message) throw new BerthError('invalid_request', 'request body is not a JSON-RPC 2.0 request, notification or response');
-  return message;
+  return readClientMessage(new TextDecoder().decode(body));
 }
 
 /** What a requestState of this request is bound to, but the session. */

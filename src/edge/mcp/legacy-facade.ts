@@ -11,7 +11,7 @@ import {
   MODERN_VERSION,
 } from '../../mcp/classify.ts';
 import { initializeFromDiscover } from '../../mcp/legacy.ts';
-import { isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
+import { httpStatusForRpcError, isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { principalOf, type Principal } from '../auth/principal.ts';
@@ -20,7 +20,7 @@ import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
 import { callChannel } from './channel-call.ts';
 import { sessionKey, SESSION_HEADER } from './endpoint.ts';
-import { checkCap, checkDeclaration, logLevelOf, uriOf, type LegacyClientLimits } from './legacy-kept.ts';
+import { checkCap, declarationOf, headerNameOf, logLevelOf, uriOf, type LegacyClientLimits } from './legacy-kept.ts';
 import { SseOut } from './sse-out.ts';
 
 /** Rounds of questions one request may take before berth gives up on it: a server that never settles is a bug. */
@@ -219,14 +219,13 @@ export class LegacyFacade {
       return this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal);
     });
     const clientParams = message.params ?? {};
-    const capabilities = (clientParams.capabilities ?? {}) as Record<string, unknown>;
-    checkDeclaration(capabilities, clientParams.clientInfo);
+    const { capabilities, clientInfo } = declarationOf(clientParams);
     const lease = await this.#lease({ id: session, session, runtime, endpoint, principal }, false);
     let discover: JsonRpcResponse;
     try {
       discover = await this.#modernCall(
         lease,
-        { session, capabilities, clientInfo: clientParams.clientInfo },
+        { session, capabilities, clientInfo },
         { jsonrpc: '2.0', id: message.id, method: 'server/discover', params: {} },
         request.signal,
         () => {},
@@ -234,7 +233,13 @@ export class LegacyFacade {
     } finally {
       lease.release();
     }
-    if (!discover.result) throw new BerthError('sandbox_failed', `runtime "${runtime}" did not describe itself: ${discover.error?.message ?? 'no result'}`);
+    // The server refusing what this client declared (a capability of the wrong shape) is the client's to hear, as a
+    // server of its own era would tell it; only no answer at all is the server failing.
+    if (discover.error) {
+      const refusal: JsonRpcResponse = { jsonrpc: '2.0', id: message.id, error: discover.error };
+      return new Response(JSON.stringify(refusal), { status: httpStatusForRpcError(discover.error.code), headers: { 'content-type': 'application/json' } });
+    }
+    if (!discover.result) throw new BerthError('sandbox_failed', `runtime "${runtime}" did not describe itself: it answered server/discover with nothing`);
     const init = initializeFromDiscover(discover.result, clientParams.protocolVersion);
     // A client that initializes into a session takes it over from every client before it, unless the session is its
     // principal's own (sessionScope principal): then it is another window, or the same app started again, and gets
@@ -256,7 +261,7 @@ export class LegacyFacade {
       endpoint,
       protocolVersion: init.protocolVersion,
       capabilities,
-      clientInfo: clientParams.clientInfo,
+      clientInfo,
       serverCapabilities: init.capabilities,
       subscriptions: new Set(),
       waitingInputs: 0,
@@ -408,7 +413,7 @@ export class LegacyFacade {
       [SESSION_HEADER]: client.session,
     });
     const name = params.name ?? params.uri;
-    if (typeof name === 'string') headers.set('mcp-name', /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`);
+    if (typeof name === 'string') headers.set('mcp-name', headerNameOf(name));
     const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
     return await readAnswer(answer, onNotification);
   }

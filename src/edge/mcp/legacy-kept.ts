@@ -51,9 +51,39 @@ export function logLevelOf(value: unknown): string {
   return value;
 }
 
-/** Kept for the client's life and sent with each of its calls: a bounded amount, whatever the client declares. */
-export function checkDeclaration(capabilities: Record<string, unknown>, clientInfo: unknown): void {
+/** What a client declares at `initialize`, as berth keeps it for the client's life and sends with each of its calls. */
+export interface Declaration {
+  capabilities: Record<string, unknown>;
+  clientInfo: Record<string, unknown> | undefined;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The declaration of an `initialize`, checked as MCP shapes it (a server would refuse it otherwise, and berth would
+ * report the refusal as the server failing): `protocolVersion` a string, `capabilities` an object, `clientInfo` an
+ * object whose `name` (and `version`, when given) are strings; and a bounded amount, whatever the client declares.
+ */
+export function declarationOf(params: Record<string, unknown>): Declaration {
+  const { protocolVersion, capabilities = {}, clientInfo } = params;
+  if (protocolVersion !== undefined && typeof protocolVersion !== 'string') throw new BerthError('invalid_params', 'initialize takes params.protocolVersion, a string such as "2025-11-25"');
+  if (!isObject(capabilities)) throw new BerthError('invalid_params', 'initialize takes params.capabilities, an object');
+  const named = isObject(clientInfo) && typeof clientInfo.name === 'string' && (clientInfo.version === undefined || typeof clientInfo.version === 'string');
+  if (clientInfo !== undefined && !named) throw new BerthError('invalid_params', 'initialize takes params.clientInfo, an object with a string name and version');
   if (JSON.stringify({ capabilities, clientInfo }).length > MAX_CLIENT_DECLARATION_CHARS) {
     throw new BerthError('invalid_params', `initialize's capabilities and clientInfo come to more than the ${MAX_CLIENT_DECLARATION_CHARS} characters berth keeps for a client; declare less`);
   }
+  return { capabilities, clientInfo: clientInfo as Record<string, unknown> | undefined };
+}
+
+/**
+ * The longest tool name or resource URI a legacy client's request may carry: the facade sends it to the sandbox in
+ * the `Mcp-Name` header too (base64 when not plain ASCII, a third longer), which must fit a header.
+ */
+const MAX_NAME_CHARS = 8 * 1024;
+
+/** A request's name (a tool's, or a resource's URI) as it may travel in `Mcp-Name`. */
+export function headerNameOf(name: string): string {
+  if (name.length > MAX_NAME_CHARS) throw new BerthError('invalid_params', `a name of ${name.length} characters is longer than the ${MAX_NAME_CHARS} berth passes on; no tool or resource needs that many`);
+  return /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
 }

@@ -10,8 +10,7 @@
  * Asserted: the node never exits and answers /healthz; no answer is 5xx but 503 `overloaded` (the documented
  * shedding), no answer is cut or missing where HTTP owed one, no stream that began well carries berth's own
  * failure; a bystander session on its own runtime keeps its count throughout; berth's RSS grows by less than
- * RSS_GROWTH_BOUND_MB from warm-up to the end; berth logs no error that escaped its handlers. Failures whose cause
- * was not this test's to fix are matched exactly (helpers/fuzz/known.ts) and reported in a test marked todo.
+ * RSS_GROWTH_BOUND_MB from warm-up to the end; berth logs no error that escaped its handlers.
  *
  * A failure prints the request that caused it, its index and the seed; to send it again, alone:
  *   BERTH_FUZZ_SEED=S BERTH_FUZZ_REPLAY=I node --test test/security/hostile/fuzz.test.ts
@@ -34,7 +33,6 @@ import { fixtureDir } from '../../helpers/fixtures.ts';
 import { bystander, type Bystander } from '../../helpers/hostile.ts';
 import { rawCall, type RawAnswer } from '../../helpers/mcp.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { knownFinding, KNOWN_FINDINGS, type KnownFinding } from '../../helpers/fuzz/known.ts';
 import { mutate, type MutationContext } from '../../helpers/fuzz/mutate.ts';
 import { Random, requestSeed } from '../../helpers/fuzz/random.ts';
 import { rawRequest } from '../../helpers/fuzz/raw.ts';
@@ -181,8 +179,6 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
   let world: World;
   let sender: Sender;
   let tinyDir: string;
-  /** What the run met that is a known finding (helpers/fuzz/known.ts), reported by the todo test below. */
-  const known = new Map<KnownFinding, Failure[]>();
 
   before(async () => {
     node = await startBerth({
@@ -300,10 +296,7 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
       if (REPLAY) process.stdout.write(`#${index}: ${describeDraft(draft)}\n  answer ${answer.status} (${answer.ending}${answer.error ? ` ${answer.error}` : ''}, ${answer.ms} ms): ${JSON.stringify(answer.headers)}\n  ${JSON.stringify(answer.body.slice(0, 2000))}\n`);
       const why = judge(draft, answer);
       if (!why) return;
-      const failure = { index, draft, answer, why };
-      const finding = knownFinding(draft, answer, why);
-      if (finding) known.set(finding, [...(known.get(finding) ?? []), failure]);
-      else failures.push(failure);
+      failures.push({ index, draft, answer, why });
     };
     const run = async (index: number, draft: Draft): Promise<void> => {
       const random = new Random(requestSeed(SEED ^ 0x5a5a5a5a, index));
@@ -366,7 +359,6 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
       `  time: ${[...time].map(([surface, { n, ms, max }]) => `${surface} ${n} requests, ${(ms / n).toFixed(0)} ms mean, ${max} ms at most`).join('; ')}`,
       `  answers: ${sorted(statuses)}`,
       `  refusals: ${sorted(codes)}`,
-      `  known findings: ${KNOWN_FINDINGS.map((finding) => `${known.get(finding)?.length ?? 0} × ${finding.name}`).join('; ')}`,
     ].join('\n');
     process.stdout.write(`${summary}\n`);
     t.diagnostic(summary);
@@ -399,11 +391,5 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
       assert.equal(answer.response.error?.data?.code, 'session_ended');
       assert.match(answer.response.error?.message ?? '', /ended while this request was in flight/);
     }
-  });
-
-  test('known findings, not yet fixed where they are caused (helpers/fuzz/known.ts)', { todo: 'each is reported with a request that shows it alone; remove a finding from known.ts once its cause is fixed' }, () => {
-    const met = KNOWN_FINDINGS.filter((finding) => known.has(finding));
-    const shown = met.map((finding) => `${finding.name}\n  cause: ${finding.cause}\n  ${describeFailures(known.get(finding) ?? [])}`);
-    assert.equal(met.length, 0, shown.join('\n\n'));
   });
 });
