@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { BerthError } from '../core/errors.ts';
 import { errorResponse } from '../core/http.ts';
+import { guardConnections } from './connection-guard.ts';
 import { PLAIN_HOST } from './host-check.ts';
 import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
 
@@ -52,10 +52,10 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       requireHostHeader: false,
     },
     (req, res) => {
-      answers.set(req.socket, res);
+      guard.answering(req.socket, res);
       // Near the cap, answers close their connections: idle keep-alive connections would otherwise hold the places
       // that new clients need (closing idle ones under a client that is about to reuse them would fail its request).
-      if (open >= limits.maxConnections * NEAR_CAP) res.shouldKeepAlive = false;
+      if (guard.nearCap()) res.shouldKeepAlive = false;
       void serve(handler, req, res, limits).catch((error: unknown) => {
         onError(error);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
@@ -63,105 +63,9 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       });
     },
   );
-  // node:http answers a request it cannot parse (headers past its limit, a malformed head) and destroys the connection
-  // at once: a client still sending, such as one with a large body behind headers that are too large, is reset before
-  // it reads the answer, and an answer still under way for the request before is lost. Here the answer goes out and
-  // the rest of what the client sends is read and dropped for a while, as for a connection past the cap; or, behind a
-  // complete request still being answered, that answer goes out whole and then the connection closes.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (refused.has(socket)) return;
-    refused.add(socket);
-    if (!socket.writable || error.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    const answer = CLIENT_ERROR_ANSWERS[error.code ?? ''] ?? BAD_REQUEST;
-    const current = answers.get(socket);
-    const underWay = current !== undefined && !current.writableFinished && !current.destroyed;
-    // A request that timed out, or whose own body could not be parsed (or ended part way), cannot complete: as node:http
-    // does, it is answered if its answer has not begun, and its connection destroyed, which fails its body's reader.
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || (underWay && !current.req.complete)) {
-      if (!underWay || !current.headersSent) socket.write(answer);
-      socket.destroy();
-      return;
-    }
-    // node:http's parser reads no further once it failed.
-    socket.removeAllListeners('data');
-    if (underWay) {
-      current.shouldKeepAlive = false;
-      current.once('close', () => socket.destroySoon());
-      return;
-    }
-    linger(socket, answer);
-  });
-  let open = 0;
-  // node:http takes every connection in its own 'connection' listener; berth's decides first whether it may. One
-  // past the cap never reaches node:http: it gets its answer, and what it sends meanwhile is read and dropped, so
-  // that closing it cannot reset the connection under the answer.
-  const [takeConnection] = server.listeners('connection') as Array<(socket: Socket) => void>;
-  if (!takeConnection) throw new Error('node:http no longer takes connections through its "connection" listener');
-  server.removeAllListeners('connection');
-  server.on('connection', (socket: Socket) => {
-    if (open >= limits.maxConnections) {
-      options.onShed?.('connections');
-      turnAway(socket);
-      return;
-    }
-    open++;
-    socket.once('close', () => open--);
-    takeConnection.call(server, socket);
-  });
+  const guard = guardConnections(server, limits.maxConnections, () => options.onShed?.('connections'));
   return server;
 }
-
-/**
- * How long a turned-away connection may linger for its client to read the answer, and how many may linger at once:
- * past that, a flood of connections is closed at once, answer or not, so that lingering cannot fill the descriptors.
- */
-const TURN_AWAY_LINGER_MS = 2000;
-const TURN_AWAY_LINGERING = 256;
-let lingering = 0;
-
-function turnAway(socket: Socket): void {
-  linger(socket, OVER_CAPACITY);
-}
-
-/** Sends `answer` and closes the connection once its client has had a while to read it, reading what it still sends. */
-function linger(socket: Socket, answer: string): void {
-  socket.on('error', () => {});
-  if (lingering >= TURN_AWAY_LINGERING) {
-    socket.destroy();
-    return;
-  }
-  lingering++;
-  socket.on('data', () => {});
-  socket.resume();
-  socket.end(answer);
-  const timer = setTimeout(() => socket.destroy(), TURN_AWAY_LINGER_MS);
-  socket.once('close', () => {
-    lingering--;
-    clearTimeout(timer);
-  });
-}
-
-/** The latest answer on each connection: node:http's own error answer must not land inside one under way. */
-const answers = new WeakMap<Socket, ServerResponse>();
-/** Connections already refused for a request node:http could not parse, which node:http may report again. */
-const refused = new WeakSet<Socket>();
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
-/** node:http's own answers to what its parser refuses, by error code. */
-const CLIENT_ERROR_ANSWERS: Readonly<Record<string, string>> = {
-  HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n',
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\n\r\n',
-  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n',
-};
-
-/** The share of the connection cap past which answers are not kept alive. */
-const NEAR_CAP = 0.9;
-const OVER_CAPACITY_BODY = JSON.stringify({ error: { code: 'overloaded', message: 'this berth node holds its maximum of connections (BERTH_MAX_CONNECTIONS); retry shortly' } });
-const OVER_CAPACITY =
-  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
-  `Content-Length: ${Buffer.byteLength(OVER_CAPACITY_BODY)}\r\n\r\n${OVER_CAPACITY_BODY}`;
 
 async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, limits: ConnectionLimits): Promise<void> {
   const target = req.url ?? '/';
