@@ -63,6 +63,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     driver,
     logger,
     maxSessions: config.maxSessions,
+    unclaimedTimeoutSeconds: config.lifecycle.unclaimedTimeoutSeconds,
     admission,
     onShed,
     mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal),

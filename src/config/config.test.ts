@@ -7,7 +7,7 @@ test('defaults', () => {
   assert.equal(config.host, '127.0.0.1');
   assert.equal(config.port, 8787);
   assert.equal(config.driver, 'bwrap');
-  assert.deepEqual(config.lifecycle, { idleTimeoutSeconds: 900, maxLifetimeSeconds: 28_800 });
+  assert.deepEqual(config.lifecycle, { idleTimeoutSeconds: 900, maxLifetimeSeconds: 28_800, unclaimedTimeoutSeconds: 60 });
   assert.match(config.home, /(\/var\/lib\/berth|\.berth)$/);
 });
 

@@ -65,8 +65,11 @@ export interface Config {
    * (from a secret manager) to keep the store and the home useless to whoever copies them.
    */
   secretKey?: Buffer;
-  /** Defaults a runtime's lifecycle falls back on. */
-  lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number };
+  /**
+   * Defaults a runtime's lifecycle falls back on, and `unclaimedTimeoutSeconds` (`BERTH_UNCLAIMED_TIMEOUT`, default
+   * 60): how long a session berth made for a request that named no session waits for a second request before it ends.
+   */
+  lifecycle: { idleTimeoutSeconds: number; maxLifetimeSeconds: number; unclaimedTimeoutSeconds: number };
   /** How much of each session's output berth keeps for its logs (`BERTH_SESSION_LOG_KB`, default 256). */
   sessionLogBytes: number;
   /** AgentCore's API, which the AWS SDK drives. */
@@ -216,6 +219,7 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     lifecycle: {
       idleTimeoutSeconds: integer({ value: env.BERTH_IDLE_TIMEOUT, name: 'BERTH_IDLE_TIMEOUT' }, 900, 1, 28_800),
       maxLifetimeSeconds: integer({ value: env.BERTH_MAX_LIFETIME, name: 'BERTH_MAX_LIFETIME' }, 28_800, 1, 1_209_600),
+      unclaimedTimeoutSeconds: integer({ value: env.BERTH_UNCLAIMED_TIMEOUT, name: 'BERTH_UNCLAIMED_TIMEOUT' }, 60, 1, 28_800),
     },
     sessionLogBytes: integer({ value: env.BERTH_SESSION_LOG_KB, name: 'BERTH_SESSION_LOG_KB' }, 256, 0, 1024 * 1024) * 1024,
     aws: awsConfig(flags.awsAuth, env),

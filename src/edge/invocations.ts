@@ -48,8 +48,10 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
       }
       const given = request.headers.get(SESSION_HEADER);
       sessionId = given === null ? scope.fresh(resolved.version.spec, runtime, principalOf(request)) : checkSessionId(given);
+      // A session berth makes for a request that names none is the caller's only if it comes back to it.
+      const minted = given === null && !scope.isOwn(sessionId);
       const body = streamRequestBody(request, maxBodyBytes);
-      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
+      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request), { minted });
       const answer = await invokeAgent(lease, request.headers, body, request.signal);
       return relayAnswer(answer, lease.sessionId, lease.release);
     } catch (error) {

@@ -1,12 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
-import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ChannelEndpoint, LimitEvent, LimitRecord, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
 import { LimitLog } from './limit-log.ts';
 import { limitEventOf, LimitSampler, type LimitCounters } from './limit-sampler.ts';
 import { onLines } from './lines.ts';
 import { OutputLog } from './output-log.ts';
+import { SandboxStartError } from './start-error.ts';
 
 /** The host gives the supervisor this long beyond the server's own start timeout before it declares the sandbox hung. */
 const READY_GRACE_MS = 5_000;
@@ -142,24 +142,17 @@ export class SupervisedSandbox implements Sandbox {
     this.#onStatus = undefined;
     if (typeof outcome === 'object' && outcome.type === 'ready') return;
     await this.stop();
-    const output = this.output.tail(OUTPUT_TAIL_LINES).join('\n');
-    logger.warn('sandbox failed to start', { runtime: spec.runtime, outcome: typeof outcome === 'string' ? outcome : outcome.type, output });
-    if (typeof outcome === 'object' && outcome.type === 'failed') {
-      throw new BerthError(outcome.code, `runtime "${spec.runtime}" failed to start: ${outcome.message}`, { details: { runtime: spec.runtime } });
-    }
+    logger.warn('sandbox failed to start', { runtime: spec.runtime, outcome: typeof outcome === 'string' ? outcome : outcome.type, output: this.output.tail(OUTPUT_TAIL_LINES).join('\n') });
+    if (typeof outcome === 'object' && outcome.type === 'failed') throw new SandboxStartError(outcome.code, `failed to start: ${outcome.message}`, spec, this.output);
     if (outcome === 'timeout') {
-      throw new BerthError('server_start_timeout', `runtime "${spec.runtime}" was not ready within ${spec.startTimeoutMs + READY_GRACE_MS} ms`, {
-        details: { runtime: spec.runtime },
-      });
+      // The supervisor's own deadline is the start timeout; berth allows a moment more for its report to arrive.
+      throw new SandboxStartError('server_start_timeout', `was not ready within ${spec.startTimeoutMs} ms (BERTH_START_TIMEOUT_MS)`, spec, this.output);
     }
     const exit = await this.exited;
     const how = exit.exitCode !== undefined && exit.exitCode !== null ? `exit code ${exit.exitCode}` : `signal ${exit.signal ?? 'unknown'}`;
     // Whose end it was tells a user where to look: their server's, or the sandbox's before its supervisor said anything.
     const who = exit.reason === 'server-exit' ? 'its server exited' : "the sandbox ended before berth's supervisor reported on the server";
-    const last = this.output.tail(1)[0];
-    throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" exited during start: ${who} (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}${last ? `; its last output: ${last.slice(0, 300)}` : ''}`, {
-      details: { runtime: spec.runtime },
-    });
+    throw new SandboxStartError('sandbox_failed', `exited during start: ${who} (${how})${exit.limit ? `, at its ${exit.limit} limit` : ''}`, spec, this.output);
   }
 
   onActivity(listener: (activity: SandboxActivity) => void): void {

@@ -1,8 +1,9 @@
-import { BerthError, isBerthError } from '../core/errors.ts';
+import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { LimitEvent, LimitRecord, Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
 import type { OutputLine, OutputLog } from '../sandbox/output-log.ts';
+import { SandboxStartError } from '../sandbox/start-error.ts';
 import type { Admission, ShedReason } from './admission.ts';
 
 /** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
@@ -21,7 +22,11 @@ export interface SessionPrincipal {
   key: string;
   userId: string;
 }
-export type EndReason = 'stopped' | 'idle' | 'lifetime' | 'sandbox-exit' | 'shutdown';
+/**
+ * Why a session ended. `unclaimed`: berth made it for a request that named no session, and no later request came back
+ * to it within the node's grace. `start-failed`: its sandbox never became ready (`error` says why).
+ */
+export type EndReason = 'stopped' | 'idle' | 'unclaimed' | 'lifetime' | 'sandbox-exit' | 'start-failed' | 'shutdown';
 
 export interface SessionInfo {
   id: string;
@@ -40,6 +45,8 @@ export interface SessionInfo {
   busy: boolean;
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
+  /** Made for a request that named no session, and no request has come back to it yet: it ends after a short grace. */
+  unclaimed: boolean;
   sandboxId: string;
   /** The driver that made the sandbox. */
   driver: string;
@@ -58,6 +65,8 @@ export interface EndedSession {
   endedAt: string;
   reason: EndReason;
   exit?: SandboxExit;
+  /** Why its sandbox did not start (reason `start-failed`): the error its first request got. */
+  error?: { code: string; message: string };
   limits: LimitRecord[];
 }
 
@@ -81,6 +90,8 @@ interface Session {
   createdAt: number;
   lastActiveAt: number;
   inFlight: number;
+  /** See SessionInfo.unclaimed. */
+  unclaimed: boolean;
   sandbox?: Sandbox;
   ready: Promise<Sandbox>;
   idleTimer?: NodeJS.Timeout;
@@ -93,6 +104,11 @@ export interface SessionManagerOptions {
   logger: Logger;
   /** Live sessions this node holds at most; a new one past it gets 429. */
   maxSessions: number;
+  /**
+   * How long a session berth made for a request that named no session waits for a second request before it ends
+   * (its idle timeout takes over once one comes): a client that keeps no session id never returns to it.
+   */
+  unclaimedTimeoutSeconds: number;
   /** When a new session's sandbox may start: start slots, the queue for them, the memory floor. */
   admission: Admission;
   /** Hears a new session refused for the node's session cap (the admission's own refusals it reports itself). */
@@ -153,7 +169,7 @@ export class SessionManager {
    * Claims the session's sandbox for one request, making the session (and its sandbox) when it has none, unless
    * `existing` says the caller speaks for a session that must still be live.
    */
-  async acquire(sessionId: string, target: SessionTarget, principal: SessionPrincipal, options: { existing?: boolean } = {}): Promise<Lease> {
+  async acquire(sessionId: string, target: SessionTarget, principal: SessionPrincipal, options: { existing?: boolean; minted?: boolean } = {}): Promise<Lease> {
     if (this.#closed) throw new BerthError('shutting_down', 'berth is shutting down; retry against another node');
     let session = this.#sessions.get(sessionId);
     if (session?.state === 'stopping') {
@@ -170,7 +186,9 @@ export class SessionManager {
     }
     if (!session && this.#options.mayCreate?.(sessionId, target.runtime, principal) === false) throw notFound();
     const created = !session;
-    if (!session) session = this.#create(sessionId, target, principal);
+    if (!session) session = this.#create(sessionId, target, principal, options.minted === true);
+    // A second request came back to the session: whoever holds its id keeps it, for its idle timeout.
+    else session.unclaimed = false;
     session.inFlight++;
     this.#clearIdle(session);
     let sandbox: Sandbox;
@@ -197,7 +215,7 @@ export class SessionManager {
     };
   }
 
-  #create(id: string, target: SessionTarget, principal: SessionPrincipal): Session {
+  #create(id: string, target: SessionTarget, principal: SessionPrincipal, minted: boolean): Session {
     if (this.#sessions.size >= this.#options.maxSessions) {
       this.#options.onShed?.('sessions');
       throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
@@ -218,6 +236,7 @@ export class SessionManager {
       createdAt: now,
       lastActiveAt: now,
       inFlight: 0,
+      unclaimed: minted,
       ready: this.#options.admission.start(() => this.#options.driver.start({ ...target.sandbox, era, id: sandboxId })),
     };
     this.#sessions.set(id, session);
@@ -262,9 +281,17 @@ export class SessionManager {
       },
       (error: unknown) => {
         // Shed load is counted in metrics; a line each would flood the log in the very burst that caused it.
-        if (isBerthError(error) && error.code === 'overloaded') log.debug('session not started: the node sheds load', { reason: error.message });
-        else log.warn('session failed to start', { err: error });
-        if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+        if (isBerthError(error) && error.code === 'overloaded') {
+          log.debug('session not started: the node sheds load', { reason: error.message });
+          if (this.#sessions.get(id) === session) this.#sessions.delete(id);
+          return;
+        }
+        log.warn('session failed to start', { err: error });
+        // A start the session's own end cut short is recorded by that end; any other failure is the session's end.
+        if (session.state === 'stopping') return;
+        const failure = toBerthError(error);
+        this.#forget(session, 'start-failed', undefined, { code: failure.code, message: failure.message });
+        if (error instanceof SandboxStartError) this.#keepOutput(id, error.output);
       },
     );
     return session;
@@ -327,6 +354,7 @@ export class SessionManager {
       busy: session.sandbox?.activity.busy ?? false,
       idleTimeoutSeconds: target.idleTimeoutSeconds,
       maxLifetimeSeconds: target.maxLifetimeSeconds,
+      unclaimed: session.unclaimed,
       sandboxId: session.sandboxId,
       driver: session.target.sandbox.driver ?? this.#options.driver.name,
       limits: session.sandbox?.limits() ?? [],
@@ -359,7 +387,7 @@ export class SessionManager {
     return session.ending;
   }
 
-  #forget(session: Session, reason: EndReason, exit: SandboxExit | undefined): void {
+  #forget(session: Session, reason: EndReason, exit: SandboxExit | undefined, error?: EndedSession['error']): void {
     this.#clearIdle(session);
     if (session.lifetimeTimer) clearTimeout(session.lifetimeTimer);
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
@@ -373,21 +401,27 @@ export class SessionManager {
       limits: session.sandbox?.limits() ?? [],
     };
     if (exit) record.exit = exit;
+    if (error) record.error = error;
     this.#ended.delete(session.id);
     this.#ended.set(session.id, record);
-    this.#endedOutput.delete(session.id);
-    if (session.sandbox) this.#endedOutput.set(session.id, session.sandbox.output);
-    while (this.#endedOutput.size > ENDED_OUTPUT_KEPT) {
-      const oldest = this.#endedOutput.keys().next().value;
-      if (oldest === undefined) break;
-      this.#endedOutput.delete(oldest);
-    }
+    if (session.sandbox) this.#keepOutput(session.id, session.sandbox.output);
     for (const listener of this.#endListeners) listener(record);
     const limit = this.#options.historySize ?? 1000;
     while (this.#ended.size > limit) {
       const oldest = this.#ended.keys().next().value;
       if (oldest === undefined) break;
       this.#ended.delete(oldest);
+    }
+  }
+
+  /** Keeps an ended session's output for `logs`, for the most recently ended sessions only. */
+  #keepOutput(id: string, output: OutputLog): void {
+    this.#endedOutput.delete(id);
+    this.#endedOutput.set(id, output);
+    while (this.#endedOutput.size > ENDED_OUTPUT_KEPT) {
+      const oldest = this.#endedOutput.keys().next().value;
+      if (oldest === undefined) break;
+      this.#endedOutput.delete(oldest);
     }
   }
 
@@ -399,9 +433,11 @@ export class SessionManager {
 
   #armIdle(session: Session): void {
     this.#clearIdle(session);
+    // A session no second request has come back to gets the node's short grace, unless its own timeout is shorter.
+    const seconds = session.unclaimed ? Math.min(this.#options.unclaimedTimeoutSeconds, session.target.idleTimeoutSeconds) : session.target.idleTimeoutSeconds;
     session.idleTimer = setTimeout(() => {
-      if (this.#quiet(session)) void this.#end(session, 'idle');
-    }, session.target.idleTimeoutSeconds * 1000);
+      if (this.#quiet(session)) void this.#end(session, session.unclaimed ? 'unclaimed' : 'idle');
+    }, seconds * 1000);
     session.idleTimer.unref();
   }
 

@@ -74,7 +74,18 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
       const endpoint = url.searchParams.get('endpoint') ?? undefined;
-      sessionId = sessionKey(request, params, () => scope.fresh(runtimes.find(runtime, endpoint)?.version.spec, runtime, principalOf(request)), stateSession);
+      // A session berth makes for a request that names none is the client's only if it comes back to it.
+      let minted = false;
+      sessionId = sessionKey(
+        request,
+        params,
+        () => {
+          const fresh = scope.fresh(runtimes.find(runtime, endpoint)?.version.spec, runtime, principalOf(request));
+          minted = !scope.isOwn(fresh);
+          return fresh;
+        },
+        stateSession,
+      );
       if (classified.era === 'modern-notification' && classified.method === 'notifications/cancelled' && isNotification(message)) {
         inFlight.cancel(sessionId, message.params?.requestId);
         return new Response(null, { status: 202 });
@@ -91,7 +102,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
       const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
-      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
+      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request), { minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
       let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? request.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
