@@ -99,6 +99,8 @@ const DeployInput = z.strictObject({
     .optional(),
   /** `principal`: each authenticated caller has one session, found without a session id; `session` (default): none. */
   sessionScope: z.enum(['session', 'principal']).optional(),
+  /** What a 2026-07-28 client naming no session hears from server/discover: `stateful` (default) steers it to initialize. */
+  sessionlessClients: z.enum(['stateful', 'stateless']).optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
@@ -207,6 +209,7 @@ export class RuntimeService {
       }
       spec.sessionScope = 'principal';
     }
+    if (value.sessionlessClients === 'stateless') spec.sessionlessClients = 'stateless';
     this.#resolved.clear();
     const version = this.#store.putVersion(name, spec);
     if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);

@@ -43,6 +43,12 @@ const RPC_UNSUPPORTED_VERSION = -32022;
 const RPC_UPSTREAM = -32000;
 /** A named thing (runtime, session, endpoint) does not exist. */
 const RPC_NOT_FOUND = -32001;
+/**
+ * What a stateful-era server answers a request that needs a session it has not got ("Bad Request: no valid session"):
+ * implementation-defined, so no 2026-07-28 client reads it as a modern server's refusal, and every one falls back to
+ * `initialize` on it.
+ */
+const RPC_NEEDS_SESSION = -32000;
 /** berth is at a capacity limit; the caller may retry after `Retry-After`. */
 const RPC_BUSY = -32005;
 
@@ -55,6 +61,7 @@ export const ERROR_KINDS = {
   header_mismatch: { status: 400, rpc: RPC_HEADER_MISMATCH, aws: 'ValidationException' },
   unsupported_protocol_version: { status: 400, rpc: RPC_UNSUPPORTED_VERSION, aws: 'ValidationException' },
   missing_client_capability: { status: 400, rpc: RPC_MISSING_CAPABILITY, aws: 'ValidationException' },
+  session_required: { status: 400, rpc: RPC_NEEDS_SESSION, aws: 'ValidationException' },
   method_not_found: { status: 404, rpc: RPC_METHOD_NOT_FOUND, aws: 'ResourceNotFoundException' },
   request_state_invalid: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
   request_state_expired: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },

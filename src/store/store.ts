@@ -43,6 +43,13 @@ export interface RuntimeSpec {
    * not a new one. Unset, every such request starts a session. Needs an authorizer.
    */
   sessionScope?: 'principal';
+  /**
+   * What a 2026-07-28 client that names no session is told when it asks `server/discover`. Unset (`stateful`): that
+   * berth needs a session (400, -32000), so the client opens one with `initialize` and keeps its state under the
+   * `Mcp-Session-Id` every client echoes. `stateless`: the server's own answer, for runtimes whose tools keep no
+   * state (each request that names no session then gets a fresh one).
+   */
+  sessionlessClients?: 'stateless';
   /** Requests this runtime takes, from everyone together and from each principal; past them, 429. */
   rateLimits?: RuntimeRateLimits;
   /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */

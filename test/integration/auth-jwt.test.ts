@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
 import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -186,7 +186,9 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     for (const mode of ['legacy', { pin: '2026-07-28' }] as const) {
       const requestsBefore = issuer.tokenRequests.length;
       const authProvider = new ClientCredentialsProvider({ clientId: 'machine-1', clientSecret: 'machine-1-secret', expectedIssuer: issuer.url });
-      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/oauth/mcp`), { authProvider });
+      // A client pinned to 2026-07-28 names its session (berth steers a sessionless one to initialize, README).
+      const requestInit = mode === 'legacy' ? {} : { requestInit: { headers: { [SESSION_HEADER]: randomUUID() } } };
+      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/oauth/mcp`), { authProvider, ...requestInit });
       const client = new Client({ name: 'headless-agent', version: '1.0.0' }, { versionNegotiation: { mode } });
       try {
         await client.connect(transport);

@@ -15,8 +15,9 @@ import { InFlightCalls } from './in-flight.ts';
 import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
+import type { RuntimeSpec } from '../../store/store.ts';
 import { sealAnswer } from './seal-answers.ts';
-import { principalOf } from '../auth/principal.ts';
+import { ANONYMOUS, principalOf } from '../auth/principal.ts';
 import type { SessionScope } from '../auth/session-scope.ts';
 
 export { SESSION_HEADER };
@@ -74,6 +75,9 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
       const endpoint = url.searchParams.get('endpoint') ?? undefined;
+      if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined) {
+        refuseSessionlessDiscover(request, params, runtimes.find(runtime, endpoint)?.version.spec, runtime);
+      }
       // A session berth makes for a request that names none is the client's only if it comes back to it.
       let minted = false;
       sessionId = sessionKey(
@@ -137,6 +141,23 @@ function withRequestState(message: JsonRpcMessage, inner: string | undefined): J
   if (inner === undefined) delete params.requestState;
   else params.requestState = inner;
   return { ...message, params } as JsonRpcMessage;
+}
+
+/**
+ * A 2026-07-28 client that names no session and asks `server/discover` is about to speak the stateless revision
+ * without one, and so to lose its state with every request. Unless its runtime says its clients may
+ * (`sessionlessClients: stateless`), or sessions follow the caller, berth answers as a stateful-era server does to a
+ * request without its session: 400 with -32000, on which every client falls back to `initialize`, keeping its state
+ * under the `Mcp-Session-Id` it then echoes. No sandbox starts for it. A client that names a session keeps 2026-07-28.
+ */
+function refuseSessionlessDiscover(request: Request, params: Params, spec: RuntimeSpec | undefined, runtime: string): void {
+  if (spec === undefined || spec.sessionlessClients === 'stateless') return;
+  if (request.headers.get(SESSION_HEADER) !== null || params.sessionId !== undefined) return;
+  if (spec.sessionScope === 'principal' && principalOf(request).key !== ANONYMOUS.key) return;
+  throw new BerthError(
+    'session_required',
+    `Bad Request: this request names no session, and runtime "${runtime}" keeps each client's state in a session: send initialize to open one, or name a session in the ${SESSION_HEADER} header`,
+  );
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   META_CLIENT_INFO,
   META_LOG_LEVEL,
   META_PROTOCOL_VERSION,
+  META_SERVER_INFO,
   META_SUBSCRIPTION_ID,
   MODERN_VERSION,
 } from '../../mcp/classify.ts';
@@ -149,7 +150,7 @@ export class LegacyFacade {
     });
     client.getStream = out;
     this.#relisten(client);
-    return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, 'mcp-session-id': client.id } });
+    return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, ...sessionHeaders(client) } });
   }
 
   /**
@@ -327,7 +328,7 @@ export class LegacyFacade {
         out.close();
       }
     })();
-    return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, 'mcp-session-id': client.id } });
+    return new Response(out.stream, { status: 200, headers: { ...SSE_HEADERS, ...sessionHeaders(client) } });
   }
 
   /** Sends each input request to the client as a real request and waits for all the answers. */
@@ -481,13 +482,29 @@ function withoutParams(params: Record<string, unknown>, names: string[]): Record
 }
 
 function json(client: ClientSession, message: JsonRpcResponse): Response {
-  return new Response(JSON.stringify(message), { status: 200, headers: { 'content-type': 'application/json', 'mcp-session-id': client.id } });
+  return new Response(JSON.stringify(message), { status: 200, headers: { 'content-type': 'application/json', ...sessionHeaders(client) } });
+}
+
+/**
+ * A legacy client's MCP session, and the berth session it is in, which AgentCore's SDK reads as `runtimeSessionId`
+ * (it reads no Mcp-Session-Id).
+ */
+function sessionHeaders(client: Pick<ClientSession, 'id' | 'session'>): Record<string, string> {
+  return { 'mcp-session-id': client.id, [SESSION_HEADER]: client.session };
 }
 
 function toLegacyResponse(response: JsonRpcResponse): JsonRpcResponse {
   if (!response.result) return response;
   const result = { ...response.result };
   for (const field of MODERN_RESULT_FIELDS) delete result[field];
+  // A stateful-era client learned the server's identity at initialize; in a result's _meta it is noise that some
+  // clients pass on into what the tool returned.
+  const meta = result._meta as Record<string, unknown> | undefined;
+  if (meta && META_SERVER_INFO in meta) {
+    const { [META_SERVER_INFO]: _serverInfo, ...rest } = meta;
+    if (Object.keys(rest).length === 0) delete result._meta;
+    else result._meta = rest;
+  }
   return { ...response, result };
 }
 
