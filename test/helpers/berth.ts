@@ -138,6 +138,7 @@ export interface DeployOptions {
   sessionScope?: 'session' | 'principal';
   rateLimits?: Record<string, unknown>;
   secretEnv?: Record<string, string>;
+  sessionlessClients?: 'stateful' | 'stateless';
 }
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */

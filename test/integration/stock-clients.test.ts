@@ -63,6 +63,7 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     node = await startBerth();
     await deploy(node, 'modern', await fixtureDir('counter-server'), { transport: 'stdio' });
     await deploy(node, 'legacy', await fixtureDir('legacy-counter-server'), { transport: 'http' });
+    await deploy(node, 'stateless', await fixtureDir('counter-server'), { transport: 'stdio', sessionlessClients: 'stateless' });
   });
   after(async () => {
     await node?.stop();
@@ -97,14 +98,17 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     assert.deepEqual(again, [7, 8, 9], 'both libraries and this conversation shared the one named session');
   });
 
+  const discover = (runtime: string, id: number): Promise<Response> =>
+    fetch(`${node.url}/runtimes/${runtime}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+
   test('the discover probe of a client naming no session starts no sandbox', async () => {
     const before = (await node.api.sessions()).length;
     const started = performance.now();
-    const probe = await fetch(`${node.url}/runtimes/modern/mcp`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
-    });
+    const probe = await discover('modern', 1);
     const took = performance.now() - started;
     assert.equal(probe.status, 400);
     assert.equal(probe.headers.get(SESSION_HEADER), null, 'no session was made for it');
@@ -112,5 +116,21 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     assert.deepEqual([body.id, body.error.code, body.error.data.code], [1, -32000, 'session_required']);
     assert.equal((await node.api.sessions()).length, before);
     process.stdout.write(`stock clients: a sessionless discover probe answered in ${took.toFixed(1)} ms, no sandbox started\n`);
+  });
+
+  test('a runtime whose sessionless clients are answered as its server would: discover from berth\'s cache once a server told it', async () => {
+    const first = await discover('stateless', 1);
+    assert.equal(first.status, 200);
+    const learned = (await first.json()) as { result: { supportedVersions: string[] } };
+    assert.ok(learned.result.supportedVersions.includes('2026-07-28'));
+    const before = (await node.api.sessions('stateless')).length;
+    const started = performance.now();
+    const cached = await discover('stateless', 2);
+    const took = performance.now() - started;
+    assert.equal(cached.status, 200);
+    assert.equal(cached.headers.get(SESSION_HEADER), null, 'no session was made for it');
+    assert.deepEqual(await cached.json(), { jsonrpc: '2.0', id: 2, result: learned.result });
+    assert.equal((await node.api.sessions('stateless')).length, before, 'no sandbox started for it');
+    process.stdout.write(`stock clients: a sessionless discover of a stateless runtime answered from the cache in ${took.toFixed(1)} ms\n`);
   });
 });

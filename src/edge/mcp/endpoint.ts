@@ -8,12 +8,13 @@ import { isNotification, readClientMessage, type JsonRpcMessage } from '../../mc
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
-import { errorHeaders } from '../../core/http.ts';
+import { errorHeaders, jsonResponse } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
 import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
+import { DiscoverCache } from './discover-cache.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
 import { sealAnswer } from './seal-answers.ts';
@@ -45,6 +46,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
   const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope } = options;
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
+  const discovers = new DiscoverCache();
 
   return async (request: Request, params: Params, url: URL): Promise<Response> => {
     let rpcId: JsonRpcId = null;
@@ -75,8 +77,13 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
       const endpoint = url.searchParams.get('endpoint') ?? undefined;
-      if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined) {
-        refuseSessionlessDiscover(request, params, runtimes.find(runtime, endpoint)?.version.spec, runtime);
+      if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined && !namesSession(request, params)) {
+        const found = runtimes.find(runtime, endpoint)?.version;
+        if (found) {
+          refuseSessionlessDiscover(request, found.spec, runtime);
+          const known = discovers.get(`${runtime}@${found.version}`);
+          if (known) return jsonResponse(200, { jsonrpc: '2.0', id: rpcId, result: known });
+        }
       }
       // A session berth makes for a request that names none is the client's only if it comes back to it.
       let minted = false;
@@ -111,6 +118,9 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? request.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
         answer = { ...answer, body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
+      }
+      if (classified.era === 'modern' && classified.method === 'server/discover') {
+        answer = { ...answer, body: discovers.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
       }
       const boundSession = sessionId;
       const sealing =
@@ -150,14 +160,18 @@ function withRequestState(message: JsonRpcMessage, inner: string | undefined): J
  * request without its session: 400 with -32000, on which every client falls back to `initialize`, keeping its state
  * under the `Mcp-Session-Id` it then echoes. No sandbox starts for it. A client that names a session keeps 2026-07-28.
  */
-function refuseSessionlessDiscover(request: Request, params: Params, spec: RuntimeSpec | undefined, runtime: string): void {
-  if (spec === undefined || spec.sessionlessClients === 'stateless') return;
-  if (request.headers.get(SESSION_HEADER) !== null || params.sessionId !== undefined) return;
+function refuseSessionlessDiscover(request: Request, spec: RuntimeSpec, runtime: string): void {
+  if (spec.sessionlessClients === 'stateless') return;
   if (spec.sessionScope === 'principal' && principalOf(request).key !== ANONYMOUS.key) return;
   throw new BerthError(
     'session_required',
     `Bad Request: this request names no session, and runtime "${runtime}" keeps each client's state in a session: send initialize to open one, or name a session in the ${SESSION_HEADER} header`,
   );
+}
+
+/** Whether a request names its session itself, in the session header or the URL. */
+function namesSession(request: Request, params: Params): boolean {
+  return request.headers.get(SESSION_HEADER) !== null || params.sessionId !== undefined;
 }
 
 /**

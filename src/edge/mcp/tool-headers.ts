@@ -1,9 +1,6 @@
-import { Transform, pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { checkParamHeaders, paramHeadersOf, type ParamHeader } from '../../mcp/param-headers.ts';
-import { SseParser } from '../../mcp/sse.ts';
-
-/** A tools/list answer larger than this is passed on unread: its tools' headers stay unchecked. */
-const MAX_OBSERVED_ANSWER = 4 * 1024 * 1024;
+import { tapResult } from './answer-tap.ts';
 /** Runtime versions remembered; the oldest is forgotten past this. */
 const MAX_VERSIONS = 1000;
 
@@ -24,24 +21,7 @@ export class ToolHeaderIndex {
 
   /** The answer to a `tools/list`, passed through unchanged while its tools are read on the side. */
   observe(version: string, body: Readable, contentType: string): Readable {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        if (size <= MAX_OBSERVED_ANSWER) {
-          size += chunk.length;
-          if (size <= MAX_OBSERVED_ANSWER) chunks.push(chunk);
-          else chunks.length = 0;
-        }
-        done(null, chunk);
-      },
-      flush: (done) => {
-        if (size <= MAX_OBSERVED_ANSWER) this.#learn(version, resultOf(Buffer.concat(chunks).toString('utf8'), contentType));
-        done();
-      },
-    });
-    pipeline(body, tap, () => {});
-    return tap;
+    return tapResult(body, contentType, (result) => this.#learn(version, result));
   }
 
   #learn(version: string, result: unknown): void {
@@ -62,27 +42,5 @@ export class ToolHeaderIndex {
       if (declared) known.set(tool.name, declared);
       else known.delete(tool.name);
     }
-  }
-}
-
-/** The `result` of the JSON-RPC response in a JSON or SSE answer. */
-function resultOf(text: string, contentType: string): unknown {
-  const payloads = contentType.includes('text/event-stream') ? sseData(text) : [text];
-  for (const payload of payloads.reverse()) {
-    try {
-      const message = JSON.parse(payload) as { result?: unknown };
-      if (message.result !== undefined) return message.result;
-    } catch {
-      // not JSON: not the response
-    }
-  }
-  return undefined;
-}
-
-function sseData(text: string): string[] {
-  try {
-    return new SseParser().push(`${text}\n\n`).map((event) => event.data);
-  } catch {
-    return [];
   }
 }
