@@ -30,6 +30,7 @@ import { SessionManager } from './sessions/manager.ts';
 import { Admission, type ShedReason } from './sessions/admission.ts';
 import { availableMemoryBytes } from './sandbox/host-memory.ts';
 import { ArtifactStore } from './store/artifacts.ts';
+import { NpmInstaller } from './store/npm-install.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { KeyFiles } from './store/key-files.ts';
 
@@ -98,6 +99,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
     metrics,
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
+    npm: new NpmInstaller(store, artifacts, { ...config.npm, home: join(config.home, 'npm'), nodePath: realpathSync(process.execPath), maxBytes: config.maxArtifactBytes }),
     sealer: new RequestStateSealer(stateKey),
     scope,
     inputTimeoutMs: config.inputTimeoutMs,

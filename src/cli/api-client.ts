@@ -59,6 +59,13 @@ export interface KeyView {
   key?: string;
 }
 
+/** A package the node installed from npm: its artifact, and the command that starts its bin with the given args. */
+export interface InstalledPackage {
+  artifactId: string;
+  package: { name: string; version: string; bin: string };
+  command: string;
+}
+
 /** The most items a `/v1` list page holds: the CLI takes every item, in as few requests as it can. */
 const PAGE_LIMIT = 1000;
 
@@ -79,6 +86,11 @@ export class ApiClient {
       duplex: 'half',
       headers: { 'content-type': 'application/gzip' },
     } as RequestInit);
+  }
+
+  /** Has the node install a published package from npm into a new artifact (`POST /v1/artifacts`, JSON). */
+  installPackage(body: { npm: string; args: readonly string[]; bin?: string }): Promise<InstalledPackage> {
+    return this.#call('POST', '/v1/artifacts', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   }
 
   deploy(name: string, body: Record<string, unknown>): Promise<{ runtime: string; version: number }> {

@@ -18,6 +18,9 @@ export interface Io {
 const USAGE = `usage: berth <command> [options]
 
   serve     [--host 127.0.0.1] [--port 8787] [--home DIR] [--driver bwrap|gvisor|process] [--aws-auth sigv4|off]
+  deploy    npm:PACKAGE[@VERSION] --name NAME [--bin NAME] [the options below] [-- ARGS...]
+            a published server: the node installs it with its dependencies (nothing is fetched in the
+            sandbox) and runs its bin over stdio unless --transport says otherwise; ARGS are the server's
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
             [--secret-env K]...   (a secret variable, its value from this command's environment; stored encrypted)
@@ -124,11 +127,15 @@ function oneOfFlag<T extends string>(value: string | undefined, flag: string, al
 }
 
 async function deploy(args: readonly string[], env: Env, io: Io): Promise<number> {
+  // Everything after the first `--` is the published server's own arguments, whatever they look like.
+  const dash = args.indexOf('--');
+  const serverArgs = dash === -1 ? undefined : args.slice(dash + 1);
   const { values, positionals } = parse(
-    args,
+    dash === -1 ? args : args.slice(0, dash),
     {
       name: { type: 'string' },
       command: { type: 'string' },
+      bin: { type: 'string' },
       transport: { type: 'string' },
       port: { type: 'string' },
       path: { type: 'string' },
@@ -157,9 +164,17 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     },
     1,
   );
-  const dir = codeDirectory(positionals[0], 'berth deploy DIR --name NAME --command CMD');
+  const source = positionals[0];
+  const spec = source?.startsWith(NPM_PREFIX) ? source.slice(NPM_PREFIX.length) : undefined;
+  const dir = spec === undefined ? codeDirectory(source, 'berth deploy DIR --name NAME --command CMD (or berth deploy npm:PACKAGE --name NAME)') : undefined;
   if (values.name === undefined) throw new UsageError('--name is required: the runtime name clients will call');
-  if (values.command === undefined) throw new UsageError('--command is required: how to start the server, such as --command "node server.js"');
+  if (spec === undefined) {
+    if (values.command === undefined) throw new UsageError('--command is required: how to start the server, such as --command "node server.js"');
+    if (serverArgs !== undefined) throw new UsageError('arguments after -- go to a published server (berth deploy npm:PACKAGE … -- ARGS); give a directory\'s server its arguments in --command');
+    if (values.bin !== undefined) throw new UsageError('--bin chooses the bin of a published server (berth deploy npm:PACKAGE --bin NAME); a directory\'s server starts with --command');
+  } else if (values.command !== undefined) {
+    throw new UsageError('--command goes with a directory; a published server runs its package\'s bin (--bin NAME picks one of several), with the arguments after --');
+  }
   const variables: Record<string, string> = {};
   for (const pair of values.env ?? []) {
     const eq = pair.indexOf('=');
@@ -177,7 +192,8 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
   const body: Record<string, unknown> = {
     command: values.command,
     ...(Object.keys(secrets).length > 0 ? { secretEnv: secrets } : {}),
-    transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const),
+    // Published MCP servers speak stdio unless told otherwise; /v1's own default is AgentCore's, HTTP.
+    transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const) ?? (spec === undefined ? undefined : 'stdio'),
     port: integerFlag(values.port, '--port', 1, 65535),
     path: values.path,
     protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http'] as const),
@@ -199,10 +215,40 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     rateLimits: rateLimitFlags(values['rate-limit'], values['caller-rate-limit']),
   };
   const api = client(values.url, env);
-  const artifact = await api.uploadArtifact(packDirectory(dir));
-  const version = await api.deploy(values.name, { ...body, artifactId: artifact.artifactId });
+  if (spec !== undefined) {
+    const installed = await api.installPackage({ npm: spec, args: serverArgs ?? [], ...(values.bin === undefined ? {} : { bin: values.bin }) });
+    io.err(`installed ${installed.package.name}@${installed.package.version} (${installed.artifactId}): ${installed.command}\n`);
+    body.command = installed.command;
+    body.artifactId = installed.artifactId;
+  } else {
+    const hint = downloadHint(values.command as string, values.name, body.network);
+    if (hint !== undefined) io.err(`berth deploy: ${hint}\n`);
+    body.artifactId = (await api.uploadArtifact(packDirectory(dir as string))).artifactId;
+  }
+  const version = await api.deploy(values.name, body);
   io.out(`${version.runtime} v${version.version}\n`);
   return 0;
+}
+
+const NPM_PREFIX = 'npm:';
+
+/** Commands that fetch their server from a registry each time they start. */
+const DOWNLOADERS = /^\s*(npx|npm\s+exec|pnpm\s+dlx|yarn\s+dlx|bunx|uvx)(\s|$)/;
+
+/**
+ * A warning for a command that downloads its server when it starts (`npx -y PKG`): a sandbox without network
+ * cannot, and the server never starts. For npx, the published-server deploy that does the same.
+ */
+function downloadHint(command: string, name: string, network: unknown): string | undefined {
+  const downloader = DOWNLOADERS.exec(command)?.[1];
+  if (downloader === undefined || (network !== undefined && (network as { mode: string }).mode !== 'none')) return undefined;
+  const words = command.trim().split(/\s+/);
+  const start = words.slice(1).findIndex((word) => !word.startsWith('-')) + 1;
+  const instead =
+    downloader === 'npx' && start > 0
+      ? `berth deploy npm:${words[start]} --name ${name}${words.length > start + 1 ? ` -- ${words.slice(start + 1).join(' ')}` : ''}`
+      : 'berth deploy npm:PACKAGE --name NAME [-- ARGS…] (for an npm package)';
+  return `warning: "${downloader}" downloads the server when it starts, but a sandbox has no network, so it will not start; install it on the node instead: ${instead}`;
 }
 
 /** `--network` and `--allow` as a runtime's network policy: an allowlist alone means egress; egress needs one. */

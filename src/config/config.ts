@@ -88,6 +88,20 @@ export interface Config {
    * Default none: an issuer must be a public address.
    */
   outboundAllow: readonly string[];
+  /** How berth installs published servers (`berth deploy npm:…`, `POST /v1/artifacts` with `{"npm": …}`). */
+  npm: NpmSettings;
+}
+
+export interface NpmSettings {
+  /** The npm berth runs (`BERTH_NPM`): a path, or a name found on berth's PATH. Default `npm`. */
+  command: string;
+  /** How long one install may take (`BERTH_NPM_TIMEOUT_MS`, default 180 000); past it npm is killed and nothing is kept. */
+  timeoutMs: number;
+  /**
+   * All of berth's own environment npm is given: PATH, and the proxies (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`)
+   * and extra CA certificates (`NODE_EXTRA_CA_CERTS`) through which the registry is reached.
+   */
+  env: Readonly<Record<string, string>>;
 }
 
 export interface ConnectionLimits {
@@ -263,6 +277,7 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
       legacyClients: integer({ value: env.BERTH_SESSION_MAX_LEGACY_CLIENTS, name: 'BERTH_SESSION_MAX_LEGACY_CLIENTS' }, 8, 1, 10_000),
     },
     outboundAllow: list(env.BERTH_OUTBOUND_ALLOW),
+    npm: npmSettings(env),
   };
   if (config.aws.auth === 'off' && !isLoopbackHost(host)) {
     throw invalid({ value: 'off', name: authFlagName(argv) }, `sigv4 when berth listens beyond loopback (${host}): with it off, anyone who reaches the port could deploy and run code`);
@@ -273,6 +288,22 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
   if (secretKey) config.secretKey = secretKey;
   return config;
+}
+
+/** The variables of berth's environment that npm is given: how to find it, and how the registry is reached. */
+const NPM_ENV = ['PATH', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'NODE_EXTRA_CA_CERTS'];
+
+function npmSettings(env: Env): NpmSettings {
+  const passed: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+  for (const name of NPM_ENV) {
+    const value = env[name];
+    if (value !== undefined) passed[name] = value;
+  }
+  return {
+    command: text({ value: env.BERTH_NPM, name: 'BERTH_NPM' }, 'npm'),
+    timeoutMs: integer({ value: env.BERTH_NPM_TIMEOUT_MS, name: 'BERTH_NPM_TIMEOUT_MS' }, 180_000, 1000, 3_600_000),
+    env: passed,
+  };
 }
 
 function authFlagName(argv: readonly string[]): string {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { Route } from '../core/router.ts';
@@ -8,6 +9,8 @@ import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
 import { publicSpec } from './secret-env.ts';
 import type { ApiKeyService } from './api-keys.ts';
+import type { NpmInstaller } from '../store/npm-install.ts';
+import { parseInput } from './validation.ts';
 import { API_KEY_KEYS, ENDPOINT_KEYS, pageOfList, readPage, RUNTIME_KEYS, SESSION_KEYS, VERSION_KEYS, type Page } from './pages.ts';
 
 export interface V1Options {
@@ -15,14 +18,23 @@ export interface V1Options {
   apiKeys: ApiKeyService;
   sessions: SessionManager;
   maxArtifactBytes: number;
+  /** Installs published servers from npm into artifacts (`POST /v1/artifacts` with a JSON body). */
+  npm: NpmInstaller;
 }
+
+/** `POST /v1/artifacts` with a JSON body: a published package to install from npm, not an upload. */
+const NpmArtifactInput = z.strictObject({
+  npm: z.string().min(1).max(512),
+  bin: z.string().min(1).max(214).optional(),
+  args: z.array(z.string().max(4096)).max(256).default([]),
+});
 
 /**
  * berth's native control-plane API under `/v1`; the CLI uses only this. Every list answers one page (`?limit=` items,
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Options): Route[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }: V1Options): Route[] {
   const runtimeView = (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Record<string, unknown> => {
     const latest = runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -42,6 +54,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       method: 'POST',
       pattern: '/v1/artifacts',
       handler: async (request) => {
+        if ((request.headers.get('content-type') ?? '').includes('application/json')) return npmArtifact(request, npm);
         if (!request.body) throw new BerthError('validation_failed', 'send the code directory as a tar archive (gzip allowed) in the request body');
         const record = await runtimes.uploadArtifact(Readable.fromWeb(request.body as NodeReadableStream), maxArtifactBytes);
         return jsonResponse(201, { artifactId: record.id, bytes: record.bytes, files: record.files, createdAt: record.createdAt });
@@ -169,6 +182,17 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes }: V1Op
       },
     },
   ];
+}
+
+/**
+ * A published package installed by npm on this node into a new artifact, answered as an upload is, with the
+ * package installed and the command that starts its bin (the request's `args` appended, each quoted for /bin/sh).
+ */
+async function npmArtifact(request: Request, npm: NpmInstaller): Promise<Response> {
+  const input = parseInput(NpmArtifactInput, await readJsonObject(request), 'no package was installed');
+  const installed = await npm.install({ spec: input.npm, args: input.args, ...(input.bin === undefined ? {} : { bin: input.bin }) }, request.signal);
+  const { artifact } = installed;
+  return jsonResponse(201, { artifactId: artifact.id, bytes: artifact.bytes, files: artifact.files, createdAt: artifact.createdAt, package: installed.package, command: installed.command });
 }
 
 /** A page of a list as `/v1` answers it: the items under the list's own field, and `next` only when more remain. */

@@ -24,6 +24,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { admitAdmin } from './auth/admin.ts';
 import type { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
+import type { NpmInstaller } from '../store/npm-install.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -32,6 +33,8 @@ export interface EdgeOptions {
   metrics: Metrics;
   maxBodyBytes: number;
   maxArtifactBytes: number;
+  /** Installs published servers from npm into artifacts, for `/v1`. */
+  npm: NpmInstaller;
   sealer: RequestStateSealer;
   inputTimeoutMs: number;
   allowedHosts: readonly string[] | '*';
@@ -122,7 +125,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       pattern: '/metrics',
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
-    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes }).map(adminOnly),
+    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes, npm: options.npm }).map(adminOnly),
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );
 

@@ -103,6 +103,32 @@ export class ArtifactStore {
     }
   }
 
+  /**
+   * An artifact made by `fill`, which writes the code into the fresh staging directory it is given (beside the
+   * store, so the start-up sweep removes it if berth stops meanwhile). The tree is sealed and moved into place only
+   * when `fill` succeeds and it holds at most `maxBytes` of files; otherwise nothing of it is left.
+   */
+  async build(fill: (dir: string) => Promise<void>, maxBytes: number): Promise<ArtifactRecord> {
+    const id = randomId('art', 16);
+    const staging = join(this.#dir, `${STAGING_PREFIX}${id}`);
+    mkdirSync(staging, { mode: 0o700 });
+    try {
+      await fill(staging);
+      const { files, bytes } = measureTree(staging);
+      if (files > MAX_FILES) throw new BerthError('validation_failed', `artifact holds more than ${MAX_FILES} files`);
+      if (bytes > maxBytes) throw new BerthError('validation_failed', `artifact holds more than ${maxBytes} bytes (BERTH_MAX_ARTIFACT_BYTES)`);
+      sealTree(staging);
+      renameSync(staging, this.path(id));
+      chmodSync(this.path(id), 0o555);
+      return { id, bytes, files, createdAt: new Date().toISOString() };
+    } catch (error) {
+      // Sealing may have begun before the failure: what is read-only is opened again so that all of it goes.
+      if (existsSync(staging)) unsealTree(staging);
+      rmSync(staging, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
   remove(id: string): void {
     const path = this.path(id);
     if (!existsSync(path)) return;
@@ -165,6 +191,24 @@ function sealTree(dir: string): void {
       chmodSync(path, lstatSync(path).mode & 0o111 ? 0o555 : 0o444);
     }
   }
+}
+
+/** Files (links counted as files) and their bytes under `dir`, links not followed; iterative, as a tree's depth is anyone's. */
+function measureTree(dir: string): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  const pending = [dir];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    for (const entry of readdirSync(next, { withFileTypes: true })) {
+      const path = join(next, entry.name);
+      if (entry.isDirectory()) pending.push(path);
+      else {
+        files++;
+        bytes += lstatSync(path).size;
+      }
+    }
+  }
+  return { files, bytes };
 }
 
 function unsealTree(dir: string): void {
