@@ -19,7 +19,7 @@ export interface RuntimeView {
   createdAt: string;
   updatedAt: string;
   liveSessions: number;
-  spec: { command: string; transport: string; protocol: string };
+  spec: { command: string; transport: string; protocol: string; sessionlessClients?: 'stateless' };
 }
 
 export interface SessionView {

@@ -28,6 +28,8 @@ const USAGE = `usage: berth <command> [options]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
             [--authorizer none|apiKey|jwt] [--discovery-url URL] [--audience A]... [--client C]... [--scope S]...
             [--session-scope session|principal]   (principal: each caller keeps one session, no session id needed)
+            [--sessionless-clients stateful|stateless]   (stateless: a client naming no session may speak 2026-07-28
+                                                          without one; stateful, the default, steers it to initialize)
             [--rate-limit PER_SECOND] [--caller-rate-limit PER_SECOND]   (for the runtime, and for each caller)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
@@ -159,6 +161,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       client: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
       'session-scope': { type: 'string' },
+      'sessionless-clients': { type: 'string' },
       'rate-limit': { type: 'string' },
       'caller-rate-limit': { type: 'string' },
     },
@@ -212,6 +215,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     network: networkFlags(values.network, values.allow),
     authorizer: authorizerFlags(values),
     sessionScope: oneOfFlag(values['session-scope'], '--session-scope', ['session', 'principal'] as const),
+    sessionlessClients: oneOfFlag(values['sessionless-clients'], '--sessionless-clients', ['stateful', 'stateless'] as const),
     rateLimits: rateLimitFlags(values['rate-limit'], values['caller-rate-limit']),
   };
   const api = client(values.url, env);

@@ -102,6 +102,8 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     assert.match(egressAlone.stderr, /--network egress needs what it may reach: --allow/);
     const allowHost = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--network', 'host', '--allow', 'a.example.com');
     assert.match(allowHost.stderr, /--allow goes with --network egress, not --network host/);
+    const sessionless = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--sessionless-clients', 'sometimes');
+    assert.match(sessionless.stderr, /--sessionless-clients must be one of stateful, stateless, got "sometimes"/);
     const badEnv = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--env', 'NOEQUALS');
     assert.match(badEnv.stderr, /--env takes K=V/);
     const unreachable = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--url', 'http://127.0.0.1:9');
@@ -125,6 +127,9 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       const badAllow = await berth('deploy', dir, '--name', 'ok', '--command', 'node s.js', '--allow', 'exa mple.com', '--url', node.url);
       assert.equal(badAllow.code, 1);
       assert.match(badAllow.stderr, /"exa mple.com" is neither a host name/);
+      const stateless = await berth('deploy', dir, '--name', 'stateless', '--command', 'node server.js stdio', '--transport', 'stdio', '--sessionless-clients', 'stateless', '--url', node.url);
+      assert.equal(stateless.code, 0, stateless.stderr);
+      assert.equal((await node.api.runtimes()).find((runtime) => runtime.name === 'stateless')?.spec.sessionlessClients, 'stateless');
     } finally {
       await node.stop();
     }
