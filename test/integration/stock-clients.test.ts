@@ -3,7 +3,8 @@
  * the Vercel AI SDK's MCP client (its own protocol code, which probes server/discover first) and OpenAI's Agents SDK
  * (the official client underneath, in its version-negotiating mode) — name no session: berth steers them to
  * `initialize` and the Mcp-Session-Id they echo, so each conversation keeps one sandbox and its state, a second
- * conversation starts fresh, and no sandbox starts for their discover probe. A client that names a session keeps
+ * conversation starts fresh, and no sandbox starts for their discover probe. Against a modern fixture, a legacy
+ * fixture, and the published server-memory (installed by the node from npm). A client that names a session keeps
  * 2026-07-28.
  */
 import assert from 'node:assert/strict';
@@ -15,52 +16,66 @@ import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 
-/**
- * One conversation of a stock client: connect, call `tool` three times, look (`during`) while still connected, close;
- * what each call answered.
- */
-type StockClient = (url: string, tool: string, headers?: Record<string, string>, during?: () => Promise<void>) => Promise<number[]>;
-
-function countOf(text: string | undefined): number {
-  return (JSON.parse(text ?? 'null') as { count: number }).count;
+/** A stock client, connected: call a tool for the text of its first content; close. */
+interface Connected {
+  call(name: string, args: Record<string, unknown>): Promise<string | undefined>;
+  close(): Promise<void>;
 }
 
-const CLIENTS: Record<string, StockClient> = {
-  'Vercel AI SDK (@ai-sdk/mcp)': async (url, tool, headers, during) => {
+type Content = Array<{ type: string; text?: string }>;
+
+/** Each library as an application would use it: its defaults, and headers only when the test names a session. */
+const CLIENTS: Record<string, (url: string, headers?: Record<string, string>) => Promise<Connected>> = {
+  'Vercel AI SDK (@ai-sdk/mcp)': async (url, headers) => {
     const client = await createMCPClient({ transport: { type: 'http', url, ...(headers ? { headers } : {}) } });
-    try {
-      const counts: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const result = await client.callTool({ name: tool, arguments: {} });
-        counts.push(countOf((result.content as Array<{ type: string; text?: string }>)[0]?.text));
-      }
-      await during?.();
-      return counts;
-    } finally {
-      await client.close();
-    }
+    return { call: async (name, args) => ((await client.callTool({ name, arguments: args })).content as Content)[0]?.text, close: () => client.close() };
   },
-  'OpenAI Agents SDK (@openai/agents-core)': async (url, tool, headers, during) => {
+  'OpenAI Agents SDK (@openai/agents-core)': async (url, headers) => {
     const server = new MCPServerStreamableHttp({ url, name: 'berth', ...(headers ? { requestInit: { headers } } : {}) });
     await server.connect();
-    try {
-      const counts: number[] = [];
-      for (let i = 0; i < 3; i++) {
-        const content = await server.callTool(tool, {});
-        counts.push(countOf((content as Array<{ type: string; text?: string }>)[0]?.text));
-      }
-      await during?.();
-      return counts;
-    } finally {
-      await server.close();
-    }
+    return { call: async (name, args) => ((await server.callTool(name, args)) as Content)[0]?.text, close: () => server.close() };
   },
 };
+
+/**
+ * A published legacy server, as the registry has it; its knowledge graph lives in the session's workspace. The
+ * node installs it with npm, so it is handed this machine's way to the registry, as an operator would start it.
+ */
+const MEMORY = '@modelcontextprotocol/server-memory@2026.8.31';
+const NETWORK_ENV = ['NODE_EXTRA_CA_CERTS', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+
+/** One step of a conversation on each kind of server, answering a count that grows only if the state is kept. */
+const STEPS: Record<string, (client: Connected) => Promise<number>> = {
+  counter: async (client) => (JSON.parse((await client.call('increment', {})) ?? 'null') as { count: number }).count,
+  memory: async (client) => {
+    await client.call('create_entities', { entities: [{ name: `e-${randomUUID()}`, entityType: 'note', observations: ['kept'] }] });
+    return (JSON.parse((await client.call('read_graph', {})) ?? 'null') as { entities: unknown[] }).entities.length;
+  },
+};
+
+/** A conversation: connect, three steps, a look at the node while still connected, close; the counts it saw. */
+async function converse(library: string, url: string, step: (client: Connected) => Promise<number>, headers?: Record<string, string>, during?: () => Promise<void>): Promise<number[]> {
+  const client = await (CLIENTS[library] as (url: string, headers?: Record<string, string>) => Promise<Connected>)(url, headers);
+  try {
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) counts.push(await step(client));
+    await during?.();
+    return counts;
+  } finally {
+    await client.close();
+  }
+}
 
 describe('stock clients in their default configuration', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
   before(async () => {
-    node = await startBerth();
+    const env: Record<string, string> = {};
+    for (const name of NETWORK_ENV) if (process.env[name] !== undefined) env[name] = process.env[name];
+    node = await startBerth({ env });
+    const installed = await node.admin('/v1/artifacts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ npm: MEMORY }) });
+    const memory = (await installed.json()) as { artifactId: string; command: string };
+    assert.equal(installed.status, 201, JSON.stringify(memory));
+    await node.api.deploy('memory', { artifactId: memory.artifactId, command: memory.command, transport: 'stdio', env: { MEMORY_FILE_PATH: '/workspace/memory.jsonl' } });
     await deploy(node, 'modern', await fixtureDir('counter-server'), { transport: 'stdio' });
     await deploy(node, 'legacy', await fixtureDir('legacy-counter-server'), { transport: 'http' });
     await deploy(node, 'stateless', await fixtureDir('counter-server'), { transport: 'stdio', sessionlessClients: 'stateless' });
@@ -71,16 +86,21 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
 
   const sessionsOf = async (runtime: string): Promise<Set<string>> => new Set((await node.api.sessions(runtime)).map((session) => session.id));
 
-  for (const [library, converse] of Object.entries(CLIENTS)) {
-    for (const runtime of ['modern', 'legacy']) {
-      test(`${library} against a ${runtime} server: one sandbox per conversation, state kept, a second conversation fresh`, async () => {
+  for (const library of Object.keys(CLIENTS)) {
+    for (const [runtime, kind, step] of [
+      ['modern', 'a modern server', STEPS.counter],
+      ['legacy', 'a legacy server', STEPS.counter],
+      ['memory', 'the published server-memory (legacy)', STEPS.memory],
+    ] as const) {
+      test(`${library} against ${kind}: one sandbox per conversation, state kept, a second conversation fresh`, async () => {
         const url = `${node.url}/runtimes/${runtime}/mcp`;
         const before = await sessionsOf(runtime);
         const made: string[][] = [];
         const look = async (): Promise<void> => void made.push([...(await sessionsOf(runtime))].filter((id) => !before.has(id)));
-        assert.deepEqual(await converse(url, 'increment', undefined, look), [1, 2, 3], 'the conversation kept its state');
+        const counted = step as (client: Connected) => Promise<number>;
+        assert.deepEqual(await converse(library, url, counted, undefined, look), [1, 2, 3], 'the conversation kept its state');
         assert.equal(made[0]?.length, 1, `one sandbox for the conversation, not ${made[0]?.length}`);
-        assert.deepEqual(await converse(url, 'increment', undefined, look), [1, 2, 3], 'a second conversation starts fresh');
+        assert.deepEqual(await converse(library, url, counted, undefined, look), [1, 2, 3], 'a second conversation starts fresh');
         assert.equal(made[1]?.length, 1, 'the second conversation has one sandbox, and the first\'s ended with its close');
         assert.notEqual(made[1]?.[0], made[0]?.[0]);
       });
@@ -89,13 +109,12 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
 
   test('a client that names its session keeps 2026-07-28 and its state', async () => {
     const session = randomUUID();
-    for (const converse of Object.values(CLIENTS)) {
-      await converse(`${node.url}/runtimes/modern/mcp`, 'increment', { [SESSION_HEADER]: session });
-    }
-    const live = (await node.api.sessions('modern')).find((seen) => seen.id === session);
-    assert.ok(live, 'the named session lives');
-    const again = await CLIENTS['Vercel AI SDK (@ai-sdk/mcp)']?.(`${node.url}/runtimes/modern/mcp`, 'increment', { [SESSION_HEADER]: session });
-    assert.deepEqual(again, [7, 8, 9], 'both libraries and this conversation shared the one named session');
+    const url = `${node.url}/runtimes/modern/mcp`;
+    const counted = STEPS.counter as (client: Connected) => Promise<number>;
+    const seen: number[] = [];
+    for (const library of Object.keys(CLIENTS)) seen.push(...(await converse(library, url, counted, { [SESSION_HEADER]: session })));
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6], 'both libraries shared the one named session');
+    assert.ok((await node.api.sessions('modern')).some((live) => live.id === session), 'the named session lives on');
   });
 
   const discover = (runtime: string, id: number): Promise<Response> =>
