@@ -215,6 +215,31 @@ async function main(): Promise<void> {
     }
 
     out();
+    out('server/discover of a stock client (issue 14): naming no session (berth answers, no sandbox), and naming a new or a warm session');
+    const discoverBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: META } });
+    const { 'mcp-name': _toolName, ...plainHeaders } = CALL_HEADERS;
+    const discoverHeaders = { ...plainHeaders, 'mcp-method': 'server/discover' };
+    const discover = async (sessionId?: string): Promise<number> =>
+      timed(async () => {
+        const { body } = await pool.request({ path: '/runtimes/sdk-stdio/mcp', method: 'POST', headers: sessionId === undefined ? discoverHeaders : { ...discoverHeaders, [SESSION_HEADER]: sessionId }, body: discoverBody });
+        await body.text();
+      });
+    const sessionless: number[] = [];
+    for (let i = 0; i < WARM_CALLS / 4; i++) sessionless.push(await discover());
+    const fresh: number[] = [];
+    for (let i = 0; i < NEW_SESSIONS / 4; i++) {
+      const id = randomUUID();
+      fresh.push(await discover(id));
+      await node.admin(`/v1/sessions/${id}`, { method: 'DELETE' });
+    }
+    const warmSession = randomUUID();
+    await discover(warmSession);
+    const warm: number[] = [];
+    for (let i = 0; i < WARM_CALLS / 4; i++) warm.push(await discover(warmSession));
+    await node.admin(`/v1/sessions/${warmSession}`, { method: 'DELETE' });
+    out(`  naming no session p50 ${ms(percentile(sessionless, 50))} p95 ${ms(percentile(sessionless, 95))}   a new session (cold sandbox) p50 ${ms(percentile(fresh, 50))}   a warm session p50 ${ms(percentile(warm, 50))}`);
+
+    out();
     out('warm tools/call, one session, through berth vs straight to the same server (budget +≤ 0.5 ms p50, throughput ≥ 0.85×)');
     for (const [runtime, dir] of [['minimal-http', minimal], ['sdk-http', counter]] as const) {
       const straight = await straightServer(dir);
