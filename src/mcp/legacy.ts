@@ -17,12 +17,13 @@ export const BERTH_CLIENT_INFO = { name: 'berth', version: '0.1.0' };
 
 /**
  * What berth tells a legacy server it can do, at `initialize`: everything it can relay to some modern client. Each
- * call then checks the capabilities its own client declared, and refuses (-32021) what that client cannot do.
+ * call then checks the capabilities its own client declared, and refuses (-32021) what that client cannot do. berth
+ * tells the server when the roots it holds are no longer its clients' (`notifications/roots/list_changed`).
  */
 export const BRIDGE_CLIENT_CAPABILITIES = {
   elicitation: { form: {}, url: {} },
   sampling: {},
-  roots: { listChanged: false },
+  roots: { listChanged: true },
 };
 
 export interface InitializeResult {

@@ -21,6 +21,7 @@ import { probeHttp, probeStdio, type Era } from './era.ts';
 import { createHttpUpstream } from './http-upstream.ts';
 import { LegacyBridge, type BridgeOptions } from './legacy/bridge.ts';
 import { HttpLegacyPeer } from './legacy/http-peer.ts';
+import { settled } from './legacy/settle.ts';
 import { attachServer, crashMessage, StartTimeout, unlessExited, type AttachedServer } from './server-process.ts';
 import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
@@ -43,8 +44,8 @@ function onOutput(line: string): void {
 const activity = new ActivityReporter(report);
 const onWaiting = (waiting: number): void => activity.setWaiting(waiting);
 
-function bridgeOptions(spec: SupervisorSpec): Omit<BridgeOptions, 'peer' | 'attributesServerRequests'> {
-  return { runtime: spec.runtime, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting, limits: spec.perSession, log: onOutput };
+function bridgeOptions(spec: SupervisorSpec, server: AttachedServer): Omit<BridgeOptions, 'peer' | 'attributesServerRequests'> {
+  return { runtime: spec.runtime, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting, limits: spec.perSession, log: onOutput, settled: () => settled(server.pid) };
 }
 
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
@@ -56,7 +57,7 @@ async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise
     route = upstream.fromServer;
     return { handler: upstream.handle, era };
   }
-  const bridge = new LegacyBridge({ ...bridgeOptions(spec), peer, attributesServerRequests: false });
+  const bridge = new LegacyBridge({ ...bridgeOptions(spec, server), peer, attributesServerRequests: false });
   route = bridge.fromServer;
   failOnExit(peer, server.exited, (call, exit) => call.onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
   await unlessExited(spec, server.exited, bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)), 'answered initialize');
@@ -82,7 +83,7 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<
     serverExited: server.exited.then((exit) => crashMessage(spec.runtime, exit)),
     log: onOutput,
   });
-  const bridge = new LegacyBridge({ ...bridgeOptions(spec), peer, attributesServerRequests: true });
+  const bridge = new LegacyBridge({ ...bridgeOptions(spec, server), peer, attributesServerRequests: true });
   route = bridge.fromServer;
   const open = async (): Promise<void> => {
     await bridge.open(async (params) => {

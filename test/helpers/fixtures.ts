@@ -38,22 +38,32 @@ export function fixtureDir(name: string): Promise<string> {
 
 const EVERYTHING = '@modelcontextprotocol/server-everything';
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-let everything: Promise<string> | undefined;
+const packages = new Map<string, Promise<string>>();
 
 /**
- * A deployable directory holding @modelcontextprotocol/server-everything as published, with its dependencies, copied
- * from what `npm ci` installed (the package is a dev dependency): the server is hosted unchanged, not rebuilt, and
- * nothing asks npm's registry or its cache, which `npm ci` never fills with the metadata an install needs.
+ * A deployable directory holding the npm package `name` as published, with its dependencies, copied from what `npm ci`
+ * installed (the package is a dev dependency): the server is hosted unchanged, not rebuilt, and nothing asks npm's
+ * registry or its cache, which `npm ci` never fills with the metadata an install needs. The package lands at
+ * `node_modules/<name>` in the directory.
  */
+export function packageDir(name: string): Promise<string> {
+  let dir = packages.get(name);
+  if (!dir) {
+    dir = (async () => {
+      const out = join(root, 'packages', name);
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'package.json'), `${JSON.stringify({ name: `${basename(name)}-artifact`, private: true })}\n`);
+      for (const pkg of runtimeClosure(join(REPO, 'node_modules', name))) copyPackage(pkg, join(out, relative(REPO, pkg)));
+      return out;
+    })();
+    packages.set(name, dir);
+  }
+  return dir;
+}
+
+/** @modelcontextprotocol/server-everything, deployable (see packageDir). */
 export function everythingDir(): Promise<string> {
-  everything ??= (async () => {
-    const dir = join(root, 'server-everything');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'package.json'), '{"name":"everything-artifact","private":true}\n');
-    for (const pkg of runtimeClosure(join(REPO, 'node_modules', EVERYTHING))) copyPackage(pkg, join(dir, relative(REPO, pkg)));
-    return dir;
-  })();
-  return everything;
+  return packageDir(EVERYTHING);
 }
 
 interface PackageJson {

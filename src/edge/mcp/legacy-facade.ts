@@ -112,6 +112,8 @@ export class LegacyFacade {
     }
     if (isNotification(message)) {
       if (message.method === 'notifications/cancelled') client.inFlight.get(String(message.params?.requestId))?.abort();
+      // Answered once the sandbox has it, so the client's next call finds its server told.
+      if (message.method === 'notifications/roots/list_changed' && client.capabilities.roots !== undefined) await this.#rootsChanged(client, request.signal);
       return new Response(null, { status: 202 });
     }
     const call = message as JsonRpcRequest;
@@ -417,6 +419,32 @@ export class LegacyFacade {
     if (typeof name === 'string') headers.set('mcp-name', headerNameOf(name));
     const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
     return await readAnswer(answer, onNotification);
+  }
+
+  /**
+   * A legacy client's word that its roots changed, passed to its session's sandbox: a legacy server there is told at
+   * the next call whose client can give the new ones (src/supervisor/legacy/roots.ts); a 2026-07-28 server, which
+   * asks for roots in each request that needs them, has no use for it.
+   */
+  async #rootsChanged(client: ClientSession, signal: AbortSignal): Promise<void> {
+    const lease = await this.#lease(client, true);
+    try {
+      const method = 'notifications/roots/list_changed';
+      const headers = new Headers({
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': MODERN_VERSION,
+        'mcp-method': method,
+        [SESSION_HEADER]: client.session,
+      });
+      const answer = await callChannel(lease, headers, JSON.stringify({ jsonrpc: '2.0', method, params: { _meta: { [META_PROTOCOL_VERSION]: MODERN_VERSION } } }), signal);
+      answer.body.resume();
+    } catch (error) {
+      // A notification has no answer to carry a failure; the server keeps the roots it has.
+      this.#options.logger.debug('a legacy client\'s roots change did not reach its sandbox', { session: client.session, err: error });
+    } finally {
+      lease.release();
+    }
   }
 
   /** Keeps a `subscriptions/listen` open while the GET stream is, for what the client may want to hear. */

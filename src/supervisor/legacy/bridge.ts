@@ -17,6 +17,7 @@ import { capReached } from '../caps.ts';
 import { serveClientMessage, type ResponseWriter, type SupervisorLog } from '../response-writer.ts';
 import { BridgedCall } from './bridged-call.ts';
 import type { LegacyPeer } from './peer.ts';
+import { ServerRoots } from './roots.ts';
 import { Subscriptions } from './subscriptions.ts';
 
 const INIT_TIMEOUT_MS = 30_000;
@@ -33,6 +34,11 @@ export interface BridgeOptions {
   limits: SessionClientLimits;
   /** Where faults go that cost one message (the session's log). */
   log: SupervisorLog;
+  /**
+   * Resolves once the server has done what it does with what it was just sent (src/supervisor/legacy/settle.ts); a
+   * bridge that cannot watch its server does not wait.
+   */
+  settled?: () => Promise<void>;
 }
 
 /**
@@ -48,9 +54,13 @@ export class LegacyBridge {
   #init: InitializeResult | undefined;
   #serverLogLevel: string | undefined;
   #subscriptions: Subscriptions | undefined;
+  readonly #roots: ServerRoots;
+  readonly #settled: () => Promise<void>;
 
   constructor(options: BridgeOptions) {
     this.#options = options;
+    this.#settled = options.settled ?? (() => Promise.resolve());
+    this.#roots = new ServerRoots({ peer: options.peer, inputTimeoutMs: options.inputTimeoutMs, settled: this.#settled });
   }
 
   get init(): InitializeResult | undefined {
@@ -77,7 +87,11 @@ export class LegacyBridge {
     this.#init = init;
     this.#serverLogLevel = undefined;
     this.#subscriptions = new Subscriptions(this.#options.peer, init.capabilities, this.#options.limits);
+    this.#roots.reset();
     this.#options.peer.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    // What a server asks at start (server-filesystem: its client's roots) is in before the first call, which then
+    // carries it; a call sent first would find the server without them.
+    await this.#settled();
     return init;
   }
 
@@ -93,6 +107,14 @@ export class LegacyBridge {
     }
     if (!('method' in message)) return;
     const notification = message as JsonRpcNotification;
+    if (notification.method === 'notifications/cancelled') {
+      // The server gave up on a question of its own (its request timed out): nobody answers it now.
+      const id = notification.params?.requestId;
+      if (typeof id !== 'string' && typeof id !== 'number') return;
+      this.#roots.withdraw(id);
+      for (const call of this.#calls.values()) call.withdraw(id);
+      return;
+    }
     if (notification.method === 'notifications/message') {
       for (const call of this.#calls.values()) {
         if (call.logLevel !== undefined && logLevelPasses(notification.params?.level, call.logLevel)) call.notify(notification);
@@ -115,7 +137,9 @@ export class LegacyBridge {
       return;
     }
     if (!isRequest(message)) {
-      // 2026-07-28 clients send no notifications over HTTP that a legacy server needs.
+      // A client whose roots changed says so (the legacy facade passes a legacy client's word on); the server hears
+      // it before the next call that can tell it the new ones. Nothing else a client notifies concerns the server.
+      if ('method' in message && message.method === 'notifications/roots/list_changed') this.#roots.changed();
       writer.finishEmpty(202);
       return;
     }
@@ -154,12 +178,17 @@ export class LegacyBridge {
             this.#calls.delete(done.id);
             this.#options.onActivity(this.waitingCalls);
           },
+          rootsAsked: () => this.#roots.asked(),
+          rootsAnswered: (byClient) => this.#roots.answered(byClient),
         },
         message,
         writer,
       );
       this.#calls.set(call.id, call);
-      call.start(legacy);
+      // A call whose client declares roots gets the server its client's roots first, when the server needs them.
+      const first = call.declaresRoots && this.waitingCalls < this.#options.limits.pendingInputs ? this.#roots.before(call) : undefined;
+      if (first) void first.then(() => call.start(legacy));
+      else call.start(legacy);
       return;
     }
     const logLevel = (message.params?._meta as Record<string, unknown> | undefined)?.[META_LOG_LEVEL];
@@ -183,9 +212,9 @@ export class LegacyBridge {
 
   /**
    * A server request that no transport attributed to a call (stdio has no way to). It goes to the one call that is
-   * running. With several running it goes to the one started last — the usual shape is a long call still working
-   * when a quick one asks something — and, being a guess, it never fails that call. With none running, berth
-   * answers what it can: no roots, and a pong.
+   * running on the server. With several running it goes to the one started last — the usual shape is a long call
+   * still working when a quick one asks something — and, being a guess, it never fails that call. With none
+   * running, berth answers what it can: a pong; a roots question waits for a call whose client has roots (ServerRoots).
    */
   #serverRequest(request: JsonRpcRequest): void {
     if (request.method === 'ping') {
@@ -195,7 +224,8 @@ export class LegacyBridge {
     let owner: BridgedCall | undefined;
     let running = 0;
     for (const call of this.#calls.values()) {
-      if (!call.running) continue;
+      // A call the server has not been sent cannot be what it asks about.
+      if (!call.running || !call.sent) continue;
       running++;
       if (!owner || call.startedAt >= owner.startedAt) owner = call;
     }
@@ -204,7 +234,7 @@ export class LegacyBridge {
       return;
     }
     if (request.method === 'roots/list') {
-      this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, result: { roots: [] } });
+      this.#roots.park(request);
       return;
     }
     this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `no client request is waiting that could answer ${request.method}` } });

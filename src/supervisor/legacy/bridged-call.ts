@@ -71,6 +71,10 @@ export interface CallOwner {
   reroute(request: JsonRpcRequest): void;
   /** The call ended (answered, failed, cancelled, abandoned); forget it. */
   ended(call: BridgedCall): void;
+  /** The server asked for roots. */
+  rootsAsked(): void;
+  /** A roots question got its answer: the client's roots, or berth's for want of them. */
+  rootsAnswered(byClient: boolean): void;
 }
 
 /**
@@ -108,6 +112,10 @@ export class BridgedCall implements BridgeSink {
   /** The final answer, when it came while no round was open (the server stopped waiting on its own). */
   #held: JsonRpcResponse | undefined;
   #over = false;
+  /** True once the call went to the server; until then it may only carry questions the server asked without it. */
+  #sent = false;
+  /** Waiting for none of the call's questions to be open. */
+  #quietWaiters: Array<() => void> = [];
 
   constructor(owner: CallOwner, message: JsonRpcRequest, writer: ResponseWriter) {
     this.#owner = owner;
@@ -119,7 +127,41 @@ export class BridgedCall implements BridgeSink {
 
   /** Sends the call to the server under `request` (the owner's translation of the first round's request). */
   start(request: JsonRpcRequest): void {
+    if (this.#over || this.#sent) return;
+    this.#sent = true;
     this.#serverRequestId = this.#owner.peer.request(request, this);
+  }
+
+  /** True once the call went to the server. */
+  get sent(): boolean {
+    return this.#sent;
+  }
+
+  get over(): boolean {
+    return this.#over;
+  }
+
+  /** Whether the client of the round now open (or last open) declared roots. */
+  get declaresRoots(): boolean {
+    return this.#capabilities.roots !== undefined;
+  }
+
+  /** Resolves once none of the call's questions waits on its client, or the call is over. */
+  quiet(): Promise<void> {
+    if (this.#isQuiet()) return Promise.resolve();
+    return new Promise((resolve) => this.#quietWaiters.push(resolve));
+  }
+
+  /** The server cancelled its question `serverId`: nobody answers it now. */
+  withdraw(serverId: JsonRpcId): void {
+    for (const questions of [this.#gathering, this.#asked]) {
+      for (const [key, question] of questions) {
+        if (question.serverId !== serverId) continue;
+        questions.delete(key);
+        this.#settleQuiet();
+        return;
+      }
+    }
   }
 
   /** True while the server works on the call and a round is open to hear about it. */
@@ -159,11 +201,14 @@ export class BridgedCall implements BridgeSink {
       // A missing or malformed answer leaves its question open; it is asked again below.
       if (!validAnswer(question.method, answers[key])) continue;
       this.#asked.delete(key);
-      this.#owner.peer.respond({ jsonrpc: '2.0', id: question.serverId, result: answers[key] as Record<string, unknown> });
+      this.#answer(question, { jsonrpc: '2.0', id: question.serverId, result: answers[key] as Record<string, unknown> }, true);
     }
     // Unknown keys are ignored; questions still unanswered are asked again.
     if (this.#asked.size > 0) this.#endRound(new Map(this.#asked));
-    else this.#owner.changed();
+    else {
+      this.#owner.changed();
+      this.#settleQuiet();
+    }
   }
 
   // BridgeSink: what the server sends for this call.
@@ -199,6 +244,7 @@ export class BridgedCall implements BridgeSink {
    * to this call, or this was the only call running); a guessed question never fails the call.
    */
   ask(request: JsonRpcRequest, attributed: boolean): void {
+    if (request.method === 'roots/list') this.#owner.rootsAsked();
     const { key, params } = keyOf(request.params, this.#usedKeys, () => `berth-${this.#nextKey++}`);
     this.#usedKeys.add(key);
     const question: Question = { request, serverId: request.id, method: request.method, params, attributed };
@@ -206,7 +252,7 @@ export class BridgedCall implements BridgeSink {
     if (early !== undefined && validAnswer(request.method, early)) {
       // The client sent this answer before it was asked (inputResponses on the first request).
       delete this.#preAnswers[key];
-      this.#owner.peer.respond({ jsonrpc: '2.0', id: request.id, result: early as Record<string, unknown> });
+      this.#answer(question, { jsonrpc: '2.0', id: request.id, result: early as Record<string, unknown> }, true);
       return;
     }
     this.#gathering.set(key, question);
@@ -236,14 +282,17 @@ export class BridgedCall implements BridgeSink {
       // Stateful-era servers ask for roots as session context, often unprompted: a client without roots has none
       // to give, which is an answer, not a reason to fail the call.
       if (question.attributed && question.method !== 'roots/list') required ??= missing;
-      this.#owner.peer.respond(
+      this.#answer(
+        question,
         question.method === 'roots/list'
           ? { jsonrpc: '2.0', id: question.serverId, result: { roots: [] } }
           : { jsonrpc: '2.0', id: question.serverId, error: { code: -32601, message: `the client cannot answer ${question.method}` } },
+        false,
       );
     }
     this.#gathering.clear();
     if (questions.size === 0) {
+      this.#settleQuiet();
       if (required && this.running) {
         this.#writer?.finish({
           jsonrpc: '2.0',
@@ -295,10 +344,10 @@ export class BridgedCall implements BridgeSink {
     this.#end();
   }
 
-  /** Tells the server to stop, settles every open question, forgets the call. */
+  /** Tells the server to stop (if it has the call), settles every open question, forgets the call. */
   #cancel(reason: string): void {
     if (this.#over) return;
-    this.#owner.peer.cancel(this.#serverRequestId, reason);
+    if (this.#sent) this.#owner.peer.cancel(this.#serverRequestId, reason);
     this.#end(reason);
   }
 
@@ -317,16 +366,37 @@ export class BridgedCall implements BridgeSink {
         continue;
       }
       // A form the user dismissed is the answer servers handle best; other questions get an error.
-      this.#owner.peer.respond(
+      this.#answer(
+        question,
         question.method === 'elicitation/create'
           ? { jsonrpc: '2.0', id: question.serverId, result: { action: 'cancel' } }
           : { jsonrpc: '2.0', id: question.serverId, error: { code: -32603, message: `berth: ${reason}` } },
+        false,
       );
     }
     if (this.#gatherTimer) clearTimeout(this.#gatherTimer);
+    this.#gatherTimer = undefined;
     this.#clearInputTimer();
     this.#writer = undefined;
     this.#owner.ended(this);
+    this.#settleQuiet();
+  }
+
+  /** Answers one of the server's questions; the owner learns of roots answers, which change the server's context. */
+  #answer(question: Question, message: JsonRpcResponse, byClient: boolean): void {
+    this.#owner.peer.respond(message);
+    if (question.method === 'roots/list') this.#owner.rootsAnswered(byClient);
+  }
+
+  #isQuiet(): boolean {
+    return this.#over || (this.#asked.size === 0 && this.#gathering.size === 0);
+  }
+
+  #settleQuiet(): void {
+    if (!this.#isQuiet()) return;
+    const waiters = this.#quietWaiters;
+    this.#quietWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   #clearInputTimer(): void {
