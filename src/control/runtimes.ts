@@ -158,6 +158,7 @@ export class RuntimeService {
    * or deletes (the embedded store has no other writer). Cleared on every such change.
    */
   readonly #resolved = new Map<string, ResolvedRuntime>();
+  readonly #deployedListeners: Array<(version: VersionRecord) => void> = [];
 
   constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, secrets: SecretBox, defaults: RuntimeDefaults) {
     this.#store = store;
@@ -213,7 +214,13 @@ export class RuntimeService {
     this.#resolved.clear();
     const version = this.#store.putVersion(name, spec);
     if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);
+    for (const listener of this.#deployedListeners) listener(version);
     return version;
+  }
+
+  /** Hears every new version, once it is stored. */
+  onDeployed(listener: (version: VersionRecord) => void): void {
+    this.#deployedListeners.push(listener);
   }
 
   /** A runtime by its id (`name-XXXXXXXXXX`), as AgentCore's API names runtimes. */

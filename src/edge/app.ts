@@ -8,6 +8,8 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
+import { DiscoverCache } from './mcp/discover-cache.ts';
+import { warmDiscovers } from './mcp/discover-warm.ts';
 import type { LegacyClientLimits } from './mcp/legacy-kept.ts';
 import { checkHost } from './host-check.ts';
 import { createInvocationsEndpoint } from './invocations.ts';
@@ -72,7 +74,9 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   const { runtimes, sessions, logger, metrics } = options;
   const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
-  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope });
+  const discovers = new DiscoverCache();
+  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope, discovers });
+  warmDiscovers({ runtimes, sessions, discovers, logger });
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly = (handler: (request: Request, params: Params) => Response | Promise<Response>) => async (request: Request, params: Params) => {
     try {

@@ -15,6 +15,7 @@ import { MCPServerStreamableHttp } from '@openai/agents-core';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A stock client, connected: call a tool for the text of its first content; close. */
 interface Connected {
@@ -137,19 +138,38 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     process.stdout.write(`stock clients: a sessionless discover probe answered in ${took.toFixed(1)} ms, no sandbox started\n`);
   });
 
-  test('a runtime whose sessionless clients are answered as its server would: discover from berth\'s cache once a server told it', async () => {
-    const first = await discover('stateless', 1);
-    assert.equal(first.status, 200);
-    const learned = (await first.json()) as { result: { supportedVersions: string[] } };
-    assert.ok(learned.result.supportedVersions.includes('2026-07-28'));
+  test('a runtime whose sessionless clients are answered as its server would: discover from berth\'s cache, learned at deploy, no sandbox on the request', async () => {
+    // At deploy berth asked one sandbox of the version in the background, then ended it.
+    await waitFor(() => /session ended session=berth-discover-\S+ runtime=stateless reason=stopped/.test(node.logs()), 'berth to learn the new version\'s discover answer');
     const before = (await node.api.sessions('stateless')).length;
-    const started = performance.now();
-    const cached = await discover('stateless', 2);
-    const took = performance.now() - started;
-    assert.equal(cached.status, 200);
-    assert.equal(cached.headers.get(SESSION_HEADER), null, 'no session was made for it');
-    assert.deepEqual(await cached.json(), { jsonrpc: '2.0', id: 2, result: learned.result });
-    assert.equal((await node.api.sessions('stateless')).length, before, 'no sandbox started for it');
-    process.stdout.write(`stock clients: a sessionless discover of a stateless runtime answered from the cache in ${took.toFixed(1)} ms\n`);
+    const answers: Array<{ status: number; session: string | null; body: { id: number; result: { supportedVersions: string[] } } }> = [];
+    const took: number[] = [];
+    for (const id of [1, 2]) {
+      const started = performance.now();
+      const answer = await discover('stateless', id);
+      took.push(performance.now() - started);
+      answers.push({ status: answer.status, session: answer.headers.get(SESSION_HEADER), body: (await answer.json()) as (typeof answers)[number]['body'] });
+    }
+    for (const [index, answer] of answers.entries()) {
+      assert.equal(answer.status, 200);
+      assert.equal(answer.session, null, 'no session was made for it');
+      assert.equal(answer.body.id, index + 1);
+      assert.ok(answer.body.result.supportedVersions.includes('2026-07-28'));
+    }
+    assert.equal((await node.api.sessions('stateless')).length, before, 'no sandbox started for them');
+    process.stdout.write(`stock clients: sessionless discovers of a stateless runtime answered from the cache in ${took.map((ms) => ms.toFixed(1)).join(', ')} ms\n`);
+  });
+
+  test('a stateless runtime whose server cannot start: the warning says why, its clients get the start error, the node and the cache live on', async () => {
+    await deploy(node, 'stateless-broken', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.js', sessionlessClients: 'stateless' });
+    await waitFor(() => /could not learn what the runtime answers server\/discover.*runtime=stateless-broken/.test(node.logs()), 'the warning of the failed warm-up');
+    assert.match(node.logs(), /cannot find my configuration/, 'the server\'s own words are in the warning');
+    const broken = await discover('stateless-broken', 7);
+    const body = (await broken.json()) as { id: number; error: { message: string } };
+    assert.equal(body.id, 7);
+    assert.match(body.error.message, /cannot find my configuration/, 'the client is told why, as for any failed start');
+    const cached = await discover('stateless', 8);
+    assert.equal(cached.status, 200, 'the other runtime still answers from the cache');
+    assert.equal(cached.headers.get(SESSION_HEADER), null);
   });
 });

@@ -17,6 +17,10 @@ export class DiscoverCache {
     return this.#byVersion.get(version);
   }
 
+  has(version: string): boolean {
+    return this.#byVersion.has(version);
+  }
+
   /** The answer to a `server/discover`, passed through unchanged while its result is kept. */
   observe(version: string, body: Readable, contentType: string): Readable {
     return tapResult(body, contentType, (result) => {

@@ -14,7 +14,7 @@ import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './
 import { InFlightCalls } from './in-flight.ts';
 import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
-import { DiscoverCache } from './discover-cache.ts';
+import type { DiscoverCache } from './discover-cache.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
 import { sealAnswer } from './seal-answers.ts';
@@ -34,6 +34,8 @@ export interface McpEndpointOptions {
   legacy: LegacyFacade;
   /** The session of a request that names none. */
   scope: SessionScope;
+  /** What each version's servers answered `server/discover`, shared with the warming of new versions. */
+  discovers: DiscoverCache;
 }
 
 /**
@@ -43,10 +45,9 @@ export interface McpEndpointOptions {
  * with its requestState sealed. Legacy traffic goes to the legacy facade. Answers stream as they come.
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
-  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope } = options;
+  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope, discovers } = options;
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
-  const discovers = new DiscoverCache();
 
   return async (request: Request, params: Params, url: URL): Promise<Response> => {
     let rpcId: JsonRpcId = null;
