@@ -1,7 +1,7 @@
 /**
  * The sandbox driver port. A driver turns a SandboxSpec into a running Sandbox: an isolated instance of one runtime
  * version with berth's supervisor inside, reachable through its channel socket. The session manager sees only
- * this interface; every driver passes the shared contract suite in `contract.ts`.
+ * this interface; every driver passes the shared contract suite in `test/helpers/driver-contract.ts`.
  */
 import type { SessionClientLimits } from '../core/channel.ts';
 import type { ChannelConnector } from './channel-dialin.ts';

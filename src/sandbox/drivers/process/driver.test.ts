@@ -2,9 +2,9 @@ import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { runDriverContract } from '../../../../test/helpers/driver-contract.ts';
 import { fixtureDir } from '../../../../test/helpers/fixtures.ts';
 import { silentLogger } from '../../../observability/logger.ts';
-import { runDriverContract } from '../../contract.ts';
 import { buildSupervisor } from '../../supervisor-program.ts';
 import { ProcessDriver } from './driver.ts';
 

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestContext } from 'node:test';
-import { CHANNEL_COMMANDS_PATH, CHANNEL_MCP_PATH } from '../core/channel.ts';
-import { isBerthError } from '../core/errors.ts';
-import { randomId } from '../core/ids.ts';
-import { channelClient } from './channel-client.ts';
-import type { Sandbox, SandboxDriver, SandboxSpec } from './driver.ts';
+import { CHANNEL_COMMANDS_PATH, CHANNEL_MCP_PATH } from '../../src/core/channel.ts';
+import { isBerthError } from '../../src/core/errors.ts';
+import { randomId } from '../../src/core/ids.ts';
+import { channelClient } from '../../src/sandbox/channel-client.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../../src/sandbox/driver.ts';
 
 export interface ContractOptions {
   /** Makes a fresh driver; called once for the suite. */
