@@ -1,6 +1,7 @@
 /**
  * The composition root: one berth node. It reads the configuration, builds the store, the sandbox driver, the
- * session manager, the control plane and the edge, listens, and shuts all of it down in order on SIGINT/SIGTERM.
+ * session manager, the control plane and the edge, listens, and shuts all of it down in order: on SIGTERM after a
+ * drain, on SIGINT at once.
  * Nothing imports this file; `bin/berth serve` runs `main`.
  */
 import { hkdfSync } from 'node:crypto';
@@ -26,6 +27,7 @@ import { DriverChoice } from './sandbox/drivers/choice.ts';
 import { GvisorDriver } from './sandbox/drivers/gvisor/driver.ts';
 import { ProcessDriver } from './sandbox/drivers/process/driver.ts';
 import { buildSupervisor } from './sandbox/supervisor-program.ts';
+import { drainSessions } from './sessions/drain.ts';
 import { SessionManager } from './sessions/manager.ts';
 import { Admission, type ShedReason } from './sessions/admission.ts';
 import { availableMemoryBytes } from './sandbox/host-memory.ts';
@@ -36,6 +38,13 @@ import { KeyFiles } from './store/key-files.ts';
 
 export interface RunningNode {
   url: string;
+  /**
+   * Drains, then closes: no new session starts (503 `draining`, and `/healthz` says so), while the work under way
+   * gets the shutdown grace to finish. The edge keeps listening meanwhile, since a load balancer goes on sending for a
+   * while, and the requests of live sessions must still find it.
+   */
+  drain(): Promise<void>;
+  /** Ends every session and stops listening, at once. */
   close(): Promise<void>;
 }
 
@@ -121,18 +130,26 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   logger.info('edge ready', { url, driver: driver.name, home: config.home });
 
   let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await sessions.close();
+      await driver.close();
+      server.closeAllConnections();
+      await closed;
+      store.close();
+    })());
+  const graceSeconds = config.shutdownGraceSeconds;
   return {
     url,
-    close: () =>
-      (closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        await sessions.close();
-        await driver.close();
-        server.closeAllConnections();
-        await closed;
-        store.close();
-      })()),
+    drain: async () => {
+      logger.info('berth draining: no new sessions; the work under way has the shutdown grace to finish', { graceSeconds, sessions: sessions.size, working: sessions.working });
+      if (await drainSessions(sessions, graceSeconds * 1000)) logger.info('berth drained: no work under way');
+      else logger.warn('the shutdown grace ran out with work under way, which now ends (BERTH_SHUTDOWN_GRACE_SECONDS)', { graceSeconds, working: sessions.working });
+      await close();
+    },
+    close,
   };
 }
 
@@ -215,7 +232,10 @@ async function createDriver(config: Config, supervisorPath: string, logger: Logg
   return choice;
 }
 
-/** `berth serve`: runs a node until SIGINT or SIGTERM. */
+/** How long closing (ending every sandbox) may take before the process exits anyway. */
+const CLOSE_TIMEOUT_MS = 15_000;
+
+/** `berth serve`: runs a node until SIGINT or SIGTERM. SIGTERM drains first; SIGINT, or a second SIGTERM, stops at once. */
 export async function main(argv: readonly string[], env: Env): Promise<void> {
   let config: Config;
   try {
@@ -237,11 +257,18 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
   }
   // The pinned announcement: printed whatever the log level, once berth accepts requests.
   process.stderr.write(`berth listening on ${node.url}\n`);
+  let draining = false;
   const stop = (signal: string): void => {
     logger.info('berth stopping', { signal });
-    setTimeout(() => process.exit(1), 15_000).unref();
+    setTimeout(() => process.exit(1), CLOSE_TIMEOUT_MS).unref();
     void node.close().then(() => process.exit(0));
   };
   process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGTERM', () => {
+    // An operator who sends SIGTERM again will not wait for the drain.
+    if (draining) return stop('SIGTERM');
+    draining = true;
+    setTimeout(() => process.exit(1), config.shutdownGraceSeconds * 1000 + CLOSE_TIMEOUT_MS).unref();
+    void node.drain().then(() => process.exit(0));
+  });
 }

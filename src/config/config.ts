@@ -45,6 +45,12 @@ export interface Config {
   /** How long a new sandbox's server has to become ready (`BERTH_START_TIMEOUT_MS`, default 30 000). */
   startTimeoutMs: number;
   /**
+   * How long a node that got SIGTERM lets the work under way finish before it ends its sessions
+   * (`BERTH_SHUTDOWN_GRACE_SECONDS`, default 25): it drains, taking no new sessions. The default fits inside the 30 s
+   * an orchestrator such as Kubernetes waits before SIGKILL, with room to end the sandboxes.
+   */
+  shutdownGraceSeconds: number;
+  /**
    * How long a call that asked its client something (MRTR `input_required`) waits for the answer before berth
    * cancels it; also how long the sealed requestState is good for (`BERTH_INPUT_TIMEOUT_MS`, default 300 000).
    */
@@ -228,6 +234,7 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     maxArtifactBytes: integer({ value: env.BERTH_MAX_ARTIFACT_BYTES, name: 'BERTH_MAX_ARTIFACT_BYTES' }, 1024 * MIB, MIB, 64 * 1024 * MIB),
     maxSessions: integer({ value: env.BERTH_MAX_SESSIONS, name: 'BERTH_MAX_SESSIONS' }, 2000, 1, 1_000_000),
     startTimeoutMs: integer({ value: env.BERTH_START_TIMEOUT_MS, name: 'BERTH_START_TIMEOUT_MS' }, 30_000, 100, 600_000),
+    shutdownGraceSeconds: integer({ value: env.BERTH_SHUTDOWN_GRACE_SECONDS, name: 'BERTH_SHUTDOWN_GRACE_SECONDS' }, 25, 0, 86_400),
     inputTimeoutMs: integer({ value: env.BERTH_INPUT_TIMEOUT_MS, name: 'BERTH_INPUT_TIMEOUT_MS' }, 300_000, 100, 86_400_000),
     jwksCooldownMs: integer({ value: env.BERTH_JWKS_COOLDOWN_MS, name: 'BERTH_JWKS_COOLDOWN_MS' }, 30_000, 0, 3_600_000),
     lifecycle: {

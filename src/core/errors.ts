@@ -89,6 +89,11 @@ export const ERROR_KINDS = {
   request_timeout: { status: 408, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
   /** The node sheds load (start queue full, memory low, too many connections); retry after `Retry-After`, maybe elsewhere. */
   overloaded: { status: 503, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  /**
+   * The node is draining before it stops: its work under way finishes, but it starts no new session. Retry after
+   * `Retry-After`, which the load balancer (told by `/healthz`) sends to another node.
+   */
+  draining: { status: 503, rpc: RPC_BUSY, aws: 'ThrottlingException' },
   issuer_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'InternalServerException' },
   server_crashed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_failed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },

@@ -123,7 +123,12 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: authed(createCommandsEndpoint({ runtimes, sessions, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },
-    { method: 'GET', pattern: '/healthz', handler: () => jsonResponse(200, { ok: true, sessions: sessions.size }) },
+    {
+      method: 'GET',
+      pattern: '/healthz',
+      // A draining node answers 503, so its load balancer sends the next requests elsewhere.
+      handler: () => (sessions.draining ? jsonResponse(503, { ok: false, draining: true, sessions: sessions.size }) : jsonResponse(200, { ok: true, sessions: sessions.size })),
+    },
     {
       method: 'GET',
       pattern: '/metrics',

@@ -123,6 +123,8 @@ export interface SessionManagerOptions {
 }
 
 const CAPACITY_RETRY_AFTER_SECONDS = 10;
+/** Soon enough for a client to find another node once the load balancer, told by `/healthz`, stops sending here. */
+const DRAINING_RETRY_AFTER_SECONDS = 2;
 /** Ended sessions whose output is kept: each holds up to the node's log bound. */
 const ENDED_OUTPUT_KEPT = 64;
 
@@ -145,6 +147,7 @@ export class SessionManager {
   readonly #modernVersions = new Set<string>();
   readonly #endListeners: Array<(ended: EndedSession) => void> = [];
   #closed = false;
+  #draining = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
@@ -158,6 +161,23 @@ export class SessionManager {
   has(sessionId: string): boolean {
     const session = this.#sessions.get(sessionId);
     return session !== undefined && session.state !== 'stopping';
+  }
+
+  /** Whether the node drains before it stops: no new session starts, live sessions go on serving until `close`. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Starts draining: from now on a request that would make a session gets 503 `draining`. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Live sessions with work under way: starting, a request in flight, a call waiting on its client, an agent busy. */
+  get working(): number {
+    let count = 0;
+    for (const session of this.#sessions.values()) if (session.state !== 'stopping' && !this.#quiet(session)) count++;
+    return count;
   }
 
   /** Hears every session that ends, whatever the reason. */
@@ -216,6 +236,11 @@ export class SessionManager {
   }
 
   #create(id: string, target: SessionTarget, principal: SessionPrincipal, minted: boolean): Session {
+    if (this.#draining) {
+      throw new BerthError('draining', 'this berth node is shutting down and starts no new sessions; retry shortly, and another node will take the session', {
+        retryAfter: DRAINING_RETRY_AFTER_SECONDS,
+      });
+    }
     if (this.#sessions.size >= this.#options.maxSessions) {
       this.#options.onShed?.('sessions');
       throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
