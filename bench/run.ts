@@ -2,7 +2,10 @@
  * `npm run bench`: berth's figures beside DESIGN.md's budgets. It starts a real berth node (bwrap driver) and prints
  *   - new session → first tools/call answer (no pool), p50 and p95;
  *   - warm tools/call latency through berth and straight to the same server, and their difference;
- *   - requests per second both ways under concurrent load, and their ratio;
+ *   - requests per second both ways under concurrent load, and their ratio, and berth's own CPU per warm call;
+ *   - the same warm call on a stdio server through berth and through supergateway (the stdio → HTTP gateway a user
+ *     would otherwise run, with no isolation), one session each: latency, and requests per second at 16 at once;
+ *   - a warm call to a random one of 500 live sessions beside a call to one hot session;
  *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions;
  *   - load shedding: a burst of 300 new sessions at once on a fresh node with its default admission limits, beside
  *     the same burst on a node whose admission is opened wide (what berth did before it shed load): how many were
@@ -18,6 +21,8 @@ import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
+import { processCpuMs } from './process-cpu.ts';
+import { gatewayCall, openGatewaySession, startSupergateway } from './supergateway.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const NEW_SESSIONS = QUICK ? 10 : 40;
@@ -25,6 +30,8 @@ const WARM_CALLS = QUICK ? 300 : 2000;
 const LOAD_SECONDS = QUICK ? 2 : 5;
 const CONCURRENCY = 16;
 const LIVE_SESSIONS = QUICK ? 20 : 100;
+/** Live sessions a random warm call picks from. */
+const SPREAD_SESSIONS = QUICK ? 50 : 500;
 const BURST = QUICK ? 60 : 300;
 
 const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -67,25 +74,31 @@ async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string, c
   return samples;
 }
 
-async function sequential(pool: Pool, path: string, sessionId?: string): Promise<number[]> {
-  for (let i = 0; i < 50; i++) await call(pool, path, sessionId);
-  const samples: number[] = [];
-  for (let i = 0; i < WARM_CALLS; i++) samples.push(await timed(() => call(pool, path, sessionId)));
-  return samples;
-}
+const sequential = (pool: Pool, path: string, sessionId?: string): Promise<number[]> => timings(() => call(pool, path, sessionId));
 
-async function throughput(pool: Pool, path: string, sessionId?: string): Promise<number> {
+/** Requests per second of `once`, CONCURRENCY at a time for LOAD_SECONDS. */
+async function loaded(once: () => Promise<void>): Promise<number> {
   const end = performance.now() + LOAD_SECONDS * 1000;
   let done = 0;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (performance.now() < end) {
-        await call(pool, path, sessionId);
+        await once();
         done++;
       }
     }),
   );
   return done / LOAD_SECONDS;
+}
+
+const throughput = (pool: Pool, path: string, sessionId?: string): Promise<number> => loaded(() => call(pool, path, sessionId));
+
+/** `samples` timings of `once` after 50 to warm up. */
+async function timings(once: () => Promise<void>, samples = WARM_CALLS): Promise<number[]> {
+  for (let i = 0; i < 50; i++) await once();
+  const taken: number[] = [];
+  for (let i = 0; i < samples; i++) taken.push(await timed(once));
+  return taken;
 }
 
 function freePort(): Promise<number> {
@@ -190,7 +203,7 @@ async function main(): Promise<void> {
     process.stdout.write(`bench: the bwrap driver cannot run here (${unsupported}); nothing measured\n`);
     return;
   }
-  const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_MAX_SESSIONS: String(LIVE_SESSIONS + 50) } });
+  const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_MAX_SESSIONS: String(Math.max(LIVE_SESSIONS, SPREAD_SESSIONS) + 50) } });
   const pool = new Pool(node.url, { connections: CONCURRENCY * 2 });
   const out = (line = ''): boolean => process.stdout.write(`${line}\n`);
   try {
@@ -246,7 +259,9 @@ async function main(): Promise<void> {
       const direct = new Pool(straight.url, { connections: CONCURRENCY * 2 });
       const session = randomUUID();
       try {
+        const cpuBefore = processCpuMs(node.process.pid as number);
         const viaBerth = await sequential(pool, `/runtimes/${runtime}/mcp`, session);
+        const cpuPerCall = ((processCpuMs(node.process.pid as number) - cpuBefore) * 1000) / (viaBerth.length + 50);
         const viaDirect = await sequential(direct, '/mcp');
         const berthRps = await throughput(pool, `/runtimes/${runtime}/mcp`, session);
         const directRps = await throughput(direct, '/mcp');
@@ -255,9 +270,32 @@ async function main(): Promise<void> {
         out(`  ${runtime}`);
         out(`    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}`);
         out(`    requests/s straight ${directRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / directRps).toFixed(2)}×`);
+        out(`    berth's own CPU per warm call ${cpuPerCall.toFixed(0)} µs (goal ≤ 120 µs)`);
       } finally {
         await direct.close();
         straight.stop();
+        await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
+      }
+    }
+
+    out();
+    out('warm tools/call on the minimal stdio server, one session: berth vs supergateway 4.0.0 (stdio → Streamable HTTP, stateful, no isolation)');
+    out(`  (goal: berth ≥ 1.5× supergateway's requests/s at ${CONCURRENCY} at once)`);
+    {
+      const gateway = await startSupergateway(minimal, 'node server.js stdio', await freePort());
+      const direct = new Pool(gateway.url, { connections: CONCURRENCY * 2 });
+      const session = randomUUID();
+      try {
+        const gatewaySession = await openGatewaySession(direct);
+        const viaGateway = await timings(() => gatewayCall(direct, gatewaySession));
+        const viaBerth = await sequential(pool, '/runtimes/minimal-stdio/mcp', session);
+        const gatewayRps = await loaded(() => gatewayCall(direct, gatewaySession));
+        const berthRps = await throughput(pool, '/runtimes/minimal-stdio/mcp', session);
+        out(`    latency   supergateway p50 ${ms(percentile(viaGateway, 50))} p95 ${ms(percentile(viaGateway, 95))}   berth p50 ${ms(percentile(viaBerth, 50))} p95 ${ms(percentile(viaBerth, 95))}`);
+        out(`    requests/s supergateway ${gatewayRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / gatewayRps).toFixed(2)}×`);
+      } finally {
+        await direct.close();
+        gateway.stop();
         await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
       }
     }
@@ -297,6 +335,23 @@ async function main(): Promise<void> {
     out(`  live sessions ${sessions.length}`);
     out(`  supervisor + bwrap PSS per session ${mb(supervisorPss / sessions.length)}   berth bookkeeping per session ${mb(Math.max(0, berthGrowth) / sessions.length)}`);
     out(`  berth's own memory per session ${mb(perSession)}   (the user's server: ${mb(serverPss / sessions.length)} PSS per session)`);
+
+    out();
+    out(`a warm call to a random one of ${SPREAD_SESSIONS} live sessions beside one hot session (minimal stdio server; goal: within 1.5×)`);
+    const spread = [...ids];
+    while (spread.length < SPREAD_SESSIONS) spread.push(randomUUID());
+    for (let i = LIVE_SESSIONS; i < spread.length; i += 10) await Promise.all(spread.slice(i, i + 10).map((id) => call(pool, '/runtimes/minimal-stdio/mcp', id)));
+    const hotSession = spread[0] as string;
+    const hot: number[] = [];
+    const random: number[] = [];
+    for (let i = 0; i < 50; i++) await call(pool, '/runtimes/minimal-stdio/mcp', hotSession);
+    // Interleaved, so that both see the same machine.
+    for (let i = 0; i < WARM_CALLS; i++) {
+      hot.push(await timed(() => call(pool, '/runtimes/minimal-stdio/mcp', hotSession)));
+      random.push(await timed(() => call(pool, '/runtimes/minimal-stdio/mcp', spread[Math.floor(Math.random() * spread.length)])));
+    }
+    const live = (await node.api.sessions('minimal-stdio')).length;
+    out(`  live sessions ${live}   hot p50 ${ms(percentile(hot, 50))} p95 ${ms(percentile(hot, 95))}   random p50 ${ms(percentile(random, 50))} p95 ${ms(percentile(random, 95))}   ratio ${(percentile(random, 50) / percentile(hot, 50)).toFixed(2)}×`);
   } finally {
     await pool.close();
     await node.stop();

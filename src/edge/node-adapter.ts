@@ -5,7 +5,7 @@ import { BerthError } from '../core/errors.ts';
 import { errorResponse } from '../core/http.ts';
 import { guardConnections } from './connection-guard.ts';
 import { PLAIN_HOST } from './host-check.ts';
-import { lazyWebStream, nodeResponseBody, withNodeRequestBody } from './node-bodies.ts';
+import { lazyWebStream, nodeResponseBody, nodeResponseBuffer, withNodeRequestBody } from './node-bodies.ts';
 
 export type FetchHandler = (request: Request) => Promise<Response>;
 
@@ -121,6 +121,12 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   res.writeHead(response.status, out);
   if (!response.body || method === 'HEAD') {
     res.end();
+    return;
+  }
+  const whole = nodeResponseBuffer(response);
+  if (whole) {
+    // node:http sends the head and a body given to `end` in one write.
+    res.end(whole);
     return;
   }
   const body = nodeResponseBody(response) ?? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);

@@ -34,6 +34,8 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
     });
     upstream.on('response', (answer: IncomingMessage) => {
       const out = forwardableHeaders(answer.headers);
+      // The body passes untouched, so its length holds: the answer goes out whole, not chunked, as requests do above.
+      if (answer.headers['content-length'] !== undefined) out['content-length'] = answer.headers['content-length'];
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
       answer.on('error', () => res.destroy());

@@ -1,9 +1,9 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
 import { BerthError, isBerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
-import { streamingResponse } from '../node-bodies.ts';
+import { streamingResponse, wholeResponse } from '../node-bodies.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 
 const BERTH_ERROR_HEADER = 'x-berth-error';
@@ -165,17 +165,10 @@ export function relayAnswer(
   onEnd: () => void,
   reshape?: (body: Readable, headers: Headers) => Readable,
 ): Response {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(answer.headers)) {
-    if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.set(name, value);
-  }
-  headers.set(SESSION_HEADER, sessionId);
+  const headers = clientHeaders(answer, sessionId);
   const body = reshape ? reshape(answer.body, headers) : answer.body;
   body.once('close', onEnd);
-  // A server's answer can only be a final HTTP status; anything else is the sandbox's failure, not the client's.
-  const status = answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
+  const status = clientStatus(answer);
   if (NULL_BODY_STATUSES.has(status)) {
     body.on('error', () => {});
     body.resume();
@@ -183,4 +176,62 @@ export function relayAnswer(
     return new Response(null, { status, headers });
   }
   return streamingResponse(body, { status, headers });
+}
+
+/**
+ * The sandbox's answer as the client's, from its body read whole: sent with its length, head and body in one write.
+ * `body` is the answer's body, possibly reshaped (a sealed requestState); its length replaces the sandbox's.
+ */
+export function relayWhole(answer: ChannelAnswer, sessionId: string, body: Buffer): Response {
+  const headers = clientHeaders(answer, sessionId);
+  const status = clientStatus(answer);
+  if (NULL_BODY_STATUSES.has(status)) {
+    headers.delete('content-length');
+    return new Response(null, { status, headers });
+  }
+  headers.set('content-length', String(body.length));
+  return wholeResponse(body, { status, headers });
+}
+
+/**
+ * An answer's body whole when it ends within `limit` bytes; past that, a stream of what was read and the rest,
+ * to pass on as it comes. A sandbox that stops part way is `unansweredError`'s to explain.
+ */
+export async function readAnswerUpTo(lease: Lease, body: Readable, limit: number): Promise<Buffer | Readable> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  try {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      chunks.push(next.value);
+      size += next.value.length;
+      if (size > limit) return Readable.from(passOn(chunks, iterator), { objectMode: false });
+    }
+  } catch (error) {
+    body.destroy();
+    throw await unansweredError(lease, error);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+}
+
+async function* passOn(read: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield* read;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
+/** The answer's headers for the client: all but those not returned, with the session's id. */
+function clientHeaders(answer: ChannelAnswer, sessionId: string): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  headers.set(SESSION_HEADER, sessionId);
+  return headers;
+}
+
+/** A server's answer can only be a final HTTP status; anything else is the sandbox's failure, not the client's. */
+function clientStatus(answer: ChannelAnswer): number {
+  return answer.status >= 200 && answer.status <= 599 ? answer.status : 502;
 }

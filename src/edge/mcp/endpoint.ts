@@ -10,14 +10,14 @@ import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { errorHeaders, jsonResponse } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
-import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
+import { callChannel, readAnswerUpTo, relayAnswer, relayWhole, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
 import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
 import type { DiscoverCache } from './discover-cache.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
-import { sealAnswer } from './seal-answers.ts';
+import { sealAnswer, sealJson, WHOLE_JSON_LIMIT } from './seal-answers.ts';
 import { ANONYMOUS, principalOf } from '../auth/principal.ts';
 import type { SessionScope } from '../auth/session-scope.ts';
 
@@ -128,6 +128,17 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
           ? { sealer, binding: () => ({ ...bindingOf(classified, runtime, principalOf(request).key), session: boundSession }), ttlMs: inputTimeoutMs }
           : undefined;
+      // A JSON answer to seal is read whole anyway (its requestState may change its length): it leaves with its
+      // length, head and body in one write. One too long to be an input_required result streams on untouched.
+      if (sealing && String(answer.headers['content-type'] ?? '').includes('application/json')) {
+        const read = await readAnswerUpTo(lease, answer.body, WHOLE_JSON_LIMIT);
+        if (Buffer.isBuffer(read)) {
+          lease.release();
+          tracked?.done();
+          return relayWhole(answer, lease.sessionId, sealJson(read, sealing));
+        }
+        return answerResponse({ ...answer, body: read }, lease, undefined, tracked?.done);
+      }
       return answerResponse(answer, lease, sealing, tracked?.done);
     } catch (error) {
       lease?.release();

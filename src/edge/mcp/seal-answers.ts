@@ -68,15 +68,19 @@ async function* jsonSealer(body: Readable, sealing: Sealing): AsyncGenerator<Buf
     }
   }
   if (!inspecting) return;
-  const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  // Most answers are complete results that say so: pass their bytes on without parsing them.
-  if (!whole.includes('input_required') && whole.includes('"resultType"')) {
-    yield whole;
-    return;
-  }
-  const text = whole.toString('utf8');
-  yield Buffer.from(sealMessage(text, sealing) ?? text);
+  yield sealJson(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), sealing);
 }
+
+/** A whole JSON answer, sealed; the same buffer when nothing changes. */
+export function sealJson(whole: Buffer, sealing: Sealing): Buffer {
+  // Most answers are complete results that say so: pass their bytes on without parsing them.
+  if (!whole.includes('input_required') && whole.includes('"resultType"')) return whole;
+  const sealed = sealMessage(whole.toString('utf8'), sealing);
+  return sealed === undefined ? whole : Buffer.from(sealed);
+}
+
+/** A JSON answer shorter than this is read whole, sealed, and sent with its length in one write. */
+export const WHOLE_JSON_LIMIT = MAX_INSPECTED_JSON;
 
 /** An event boundary: a blank line, whatever the line endings. */
 const BOUNDARY = /\r?\n\r?\n/g;
