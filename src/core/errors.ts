@@ -9,12 +9,13 @@
  * In JSON-RPC the details sit beside the code in `data`, because MCP fixes the `data` of its own errors
  * (`supported`/`requested` for -32022, `requiredCapabilities` for -32021, `mismatch` for -32020).
  */
+import { RPC, type RpcCode } from './rpc-codes.ts';
 
 interface ErrorKind {
   /** HTTP status of a response that carries this error. */
   readonly status: number;
-  /** JSON-RPC error code when the error answers an MCP request. -32000..-32019 are implementation-defined. */
-  readonly rpc: number;
+  /** JSON-RPC error code when the error answers an MCP request (rpc-codes.ts). -32000..-32019 are implementation-defined. */
+  readonly rpc: RpcCode;
   /** The exception AgentCore's API reports it as (restJson1 `x-amzn-errortype`). */
   readonly aws: AwsException;
 }
@@ -30,77 +31,55 @@ export type AwsException =
   | 'RuntimeClientError'
   | 'InternalServerException';
 
-const RPC_PARSE_ERROR = -32700;
-const RPC_INVALID_REQUEST = -32600;
-const RPC_INVALID_PARAMS = -32602;
-const RPC_METHOD_NOT_FOUND = -32601;
-const RPC_INTERNAL = -32603;
-/** MCP 2026-07-28's own codes. */
-const RPC_HEADER_MISMATCH = -32020;
-const RPC_MISSING_CAPABILITY = -32021;
-const RPC_UNSUPPORTED_VERSION = -32022;
-/** berth could not reach, start or keep the session's server. */
-const RPC_UPSTREAM = -32000;
-/** A named thing (runtime, session, endpoint) does not exist. */
-const RPC_NOT_FOUND = -32001;
-/**
- * What a stateful-era server answers a request that needs a session it has not got ("Bad Request: no valid session"):
- * implementation-defined, so no 2026-07-28 client reads it as a modern server's refusal, and every one falls back to
- * `initialize` on it.
- */
-const RPC_NEEDS_SESSION = -32000;
-/** berth is at a capacity limit; the caller may retry after `Retry-After`. */
-const RPC_BUSY = -32005;
-
 export const ERROR_KINDS = {
-  parse_error: { status: 400, rpc: RPC_PARSE_ERROR, aws: 'ValidationException' },
-  invalid_request: { status: 400, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  invalid_params: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
-  invalid_session_id: { status: 400, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  validation_failed: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
-  header_mismatch: { status: 400, rpc: RPC_HEADER_MISMATCH, aws: 'ValidationException' },
-  unsupported_protocol_version: { status: 400, rpc: RPC_UNSUPPORTED_VERSION, aws: 'ValidationException' },
-  missing_client_capability: { status: 400, rpc: RPC_MISSING_CAPABILITY, aws: 'ValidationException' },
-  session_required: { status: 400, rpc: RPC_NEEDS_SESSION, aws: 'ValidationException' },
-  method_not_found: { status: 404, rpc: RPC_METHOD_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  request_state_invalid: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
-  request_state_expired: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
-  request_state_mismatch: { status: 400, rpc: RPC_INVALID_PARAMS, aws: 'ValidationException' },
-  unauthorized: { status: 401, rpc: RPC_INVALID_REQUEST, aws: 'UnauthorizedException' },
-  forbidden: { status: 403, rpc: RPC_INVALID_REQUEST, aws: 'AccessDeniedException' },
-  not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  runtime_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  version_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  endpoint_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  session_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  artifact_not_found: { status: 404, rpc: RPC_NOT_FOUND, aws: 'ResourceNotFoundException' },
-  method_not_allowed: { status: 405, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  not_acceptable: { status: 406, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  conflict: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
-  session_runtime_mismatch: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
+  parse_error: { status: 400, rpc: RPC.PARSE_ERROR, aws: 'ValidationException' },
+  invalid_request: { status: 400, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  invalid_params: { status: 400, rpc: RPC.INVALID_PARAMS, aws: 'ValidationException' },
+  invalid_session_id: { status: 400, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  validation_failed: { status: 400, rpc: RPC.INVALID_PARAMS, aws: 'ValidationException' },
+  header_mismatch: { status: 400, rpc: RPC.HEADER_MISMATCH, aws: 'ValidationException' },
+  unsupported_protocol_version: { status: 400, rpc: RPC.UNSUPPORTED_VERSION, aws: 'ValidationException' },
+  missing_client_capability: { status: 400, rpc: RPC.MISSING_CAPABILITY, aws: 'ValidationException' },
+  session_required: { status: 400, rpc: RPC.NEEDS_SESSION, aws: 'ValidationException' },
+  method_not_found: { status: 404, rpc: RPC.METHOD_NOT_FOUND, aws: 'ResourceNotFoundException' },
+  request_state_invalid: { status: 400, rpc: RPC.INVALID_PARAMS, aws: 'ValidationException' },
+  request_state_expired: { status: 400, rpc: RPC.INVALID_PARAMS, aws: 'ValidationException' },
+  request_state_mismatch: { status: 400, rpc: RPC.INVALID_PARAMS, aws: 'ValidationException' },
+  unauthorized: { status: 401, rpc: RPC.INVALID_REQUEST, aws: 'UnauthorizedException' },
+  forbidden: { status: 403, rpc: RPC.INVALID_REQUEST, aws: 'AccessDeniedException' },
+  not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  runtime_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  version_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  endpoint_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  session_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  artifact_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
+  method_not_allowed: { status: 405, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  not_acceptable: { status: 406, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  conflict: { status: 409, rpc: RPC.INVALID_REQUEST, aws: 'ConflictException' },
+  session_runtime_mismatch: { status: 409, rpc: RPC.INVALID_REQUEST, aws: 'ConflictException' },
   /** The session was ended on purpose (stopped, its maximum lifetime, its node shutting down) while the request ran. */
-  session_ended: { status: 409, rpc: RPC_INVALID_REQUEST, aws: 'ConflictException' },
-  body_too_large: { status: 413, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  unsupported_media_type: { status: 415, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  session_limit: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
-  rate_limited: { status: 429, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  session_ended: { status: 409, rpc: RPC.INVALID_REQUEST, aws: 'ConflictException' },
+  body_too_large: { status: 413, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  unsupported_media_type: { status: 415, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  session_limit: { status: 429, rpc: RPC.BUSY, aws: 'ThrottlingException' },
+  rate_limited: { status: 429, rpc: RPC.BUSY, aws: 'ThrottlingException' },
   /** Something a client keeps in berth (subscriptions, listeners, questions waiting) is at its per-session bound. */
-  limit_exceeded: { status: 429, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
-  request_timeout: { status: 408, rpc: RPC_INVALID_REQUEST, aws: 'ValidationException' },
+  limit_exceeded: { status: 429, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  request_timeout: { status: 408, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
   /** The node sheds load (start queue full, memory low, too many connections); retry after `Retry-After`, maybe elsewhere. */
-  overloaded: { status: 503, rpc: RPC_BUSY, aws: 'ThrottlingException' },
+  overloaded: { status: 503, rpc: RPC.BUSY, aws: 'ThrottlingException' },
   /**
    * The node is draining before it stops: its work under way finishes, but it starts no new session. Retry after
    * `Retry-After`, which the load balancer (told by `/healthz`) sends to another node.
    */
-  draining: { status: 503, rpc: RPC_BUSY, aws: 'ThrottlingException' },
-  issuer_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'InternalServerException' },
-  server_crashed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
-  sandbox_failed: { status: 502, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
-  sandbox_unavailable: { status: 503, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
-  shutting_down: { status: 503, rpc: RPC_UPSTREAM, aws: 'InternalServerException' },
-  server_start_timeout: { status: 504, rpc: RPC_UPSTREAM, aws: 'RuntimeClientError' },
-  internal: { status: 500, rpc: RPC_INTERNAL, aws: 'InternalServerException' },
+  draining: { status: 503, rpc: RPC.BUSY, aws: 'ThrottlingException' },
+  issuer_unavailable: { status: 503, rpc: RPC.UPSTREAM, aws: 'InternalServerException' },
+  server_crashed: { status: 502, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
+  sandbox_failed: { status: 502, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
+  sandbox_unavailable: { status: 503, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
+  shutting_down: { status: 503, rpc: RPC.UPSTREAM, aws: 'InternalServerException' },
+  server_start_timeout: { status: 504, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
+  internal: { status: 500, rpc: RPC.INTERNAL_ERROR, aws: 'InternalServerException' },
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_KINDS;

@@ -1,6 +1,7 @@
 /** JSON-RPC 2.0 message shapes as MCP uses them, and the few predicates every layer needs. */
 import { BerthError } from '../core/errors.ts';
 import { notJson } from '../core/http.ts';
+import { RPC } from '../core/rpc-codes.ts';
 
 export type JsonRpcId = string | number;
 
@@ -25,12 +26,6 @@ export interface JsonRpcResponse {
 }
 
 export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
-
-export const RPC_METHOD_NOT_FOUND = -32601;
-export const RPC_INVALID_PARAMS = -32602;
-export const RPC_HEADER_MISMATCH = -32020;
-export const RPC_MISSING_CAPABILITY = -32021;
-export const RPC_UNSUPPORTED_VERSION = -32022;
 
 /**
  * How deeply a client's message may nest. MCP's own shapes nest a handful of levels and real tool arguments a few
@@ -179,14 +174,14 @@ export function isResponse(message: JsonRpcMessage): message is JsonRpcResponse 
  */
 export function httpStatusForRpcError(code: number): number {
   switch (code) {
-    case RPC_METHOD_NOT_FOUND:
+    case RPC.METHOD_NOT_FOUND:
       return 404;
-    case -32700:
-    case -32600:
-    case RPC_INVALID_PARAMS:
-    case RPC_HEADER_MISMATCH:
-    case RPC_MISSING_CAPABILITY:
-    case RPC_UNSUPPORTED_VERSION:
+    case RPC.PARSE_ERROR:
+    case RPC.INVALID_REQUEST:
+    case RPC.INVALID_PARAMS:
+    case RPC.HEADER_MISMATCH:
+    case RPC.MISSING_CAPABILITY:
+    case RPC.UNSUPPORTED_VERSION:
       return 400;
     default:
       return 200;

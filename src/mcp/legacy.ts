@@ -12,6 +12,7 @@ import {
   META_SERVER_INFO,
   MODERN_VERSION,
 } from './classify.ts';
+import { RPC } from '../core/rpc-codes.ts';
 
 export const BERTH_CLIENT_INFO = { name: 'berth', version: '0.1.0' };
 
@@ -66,7 +67,7 @@ export function toModernResult(method: string, result: Record<string, unknown>, 
 
 /** A legacy error as 2026-07-28 states it: "resource not found" moved from -32002 to -32602 (SEP-2164). */
 export function toModernError(error: { code: number; message: string; data?: unknown }): { code: number; message: string; data?: unknown } {
-  return error.code === -32002 ? { ...error, code: -32602 } : error;
+  return error.code === RPC.LEGACY_RESOURCE_NOT_FOUND ? { ...error, code: RPC.INVALID_PARAMS } : error;
 }
 
 /** `server/discover` for a legacy server, from what it said at `initialize`. */

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { RPC } from '../core/rpc-codes.ts';
 import { META_SUBSCRIPTION_ID } from '../mcp/classify.ts';
 import {
   isNotification,
@@ -164,7 +165,7 @@ export class StdioPeer {
     }
     if ('refused' in taken) {
       this.#onOutput(`berth: ${taken.refused}; it was dropped`);
-      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: -32600, message: `berth: ${taken.refused}` } });
+      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
       else if (typeof taken.id === 'number') this.#failCall(taken.id, taken.refused);
       return;
     }
@@ -181,7 +182,7 @@ export class StdioPeer {
     if (!entry) return;
     this.#forget(id);
     if (entry.call.onFailure) entry.call.onFailure(why, 'sandbox_failed');
-    else entry.call.onResponse({ jsonrpc: '2.0', id: entry.clientId, error: { code: -32603, message: `berth: ${why}` } });
+    else entry.call.onResponse({ jsonrpc: '2.0', id: entry.clientId, error: { code: RPC.INTERNAL_ERROR, message: `berth: ${why}` } });
   }
 
   #fromServer(message: JsonRpcMessage): void {

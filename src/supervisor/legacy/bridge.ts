@@ -13,6 +13,7 @@ import {
 } from '../../mcp/legacy.ts';
 import { isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import type { SessionClientLimits } from '../../core/channel.ts';
+import { RPC } from '../../core/rpc-codes.ts';
 import { capReached } from '../caps.ts';
 import { serveClientMessage, type ResponseWriter, type SupervisorLog } from '../response-writer.ts';
 import { BridgedCall } from './bridged-call.ts';
@@ -237,7 +238,7 @@ export class LegacyBridge {
       this.#roots.park(request);
       return;
     }
-    this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: -32601, message: `no client request is waiting that could answer ${request.method}` } });
+    this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: RPC.METHOD_NOT_FOUND, message: `no client request is waiting that could answer ${request.method}` } });
   }
 
   /** Legacy servers log per session, not per request: make the server as verbose as the most verbose caller asks. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { RPC } from '../../core/rpc-codes.ts';
 import { META_CLIENT_CAPABILITIES, META_LOG_LEVEL } from '../../mcp/classify.ts';
 import { type InitializeResult, logLevelPasses, missingCapability, toModernError, toModernResult } from '../../mcp/legacy.ts';
 import type { JsonRpcId, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
@@ -286,7 +287,7 @@ export class BridgedCall implements BridgeSink {
         question,
         question.method === 'roots/list'
           ? { jsonrpc: '2.0', id: question.serverId, result: { roots: [] } }
-          : { jsonrpc: '2.0', id: question.serverId, error: { code: -32601, message: `the client cannot answer ${question.method}` } },
+          : { jsonrpc: '2.0', id: question.serverId, error: { code: RPC.METHOD_NOT_FOUND, message: `the client cannot answer ${question.method}` } },
         false,
       );
     }
@@ -297,7 +298,7 @@ export class BridgedCall implements BridgeSink {
         this.#writer?.finish({
           jsonrpc: '2.0',
           id: this.#clientId,
-          error: { code: -32021, message: "The server asked for input this request's clientCapabilities do not declare", data: { requiredCapabilities: required } },
+          error: { code: RPC.MISSING_CAPABILITY, message: "The server asked for input this request's clientCapabilities do not declare", data: { requiredCapabilities: required } },
         });
         this.#cancel('the client lacks a capability the server needs');
       }
@@ -370,7 +371,7 @@ export class BridgedCall implements BridgeSink {
         question,
         question.method === 'elicitation/create'
           ? { jsonrpc: '2.0', id: question.serverId, result: { action: 'cancel' } }
-          : { jsonrpc: '2.0', id: question.serverId, error: { code: -32603, message: `berth: ${reason}` } },
+          : { jsonrpc: '2.0', id: question.serverId, error: { code: RPC.INTERNAL_ERROR, message: `berth: ${reason}` } },
         false,
       );
     }

@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { RPC } from '../../core/rpc-codes.ts';
 import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
 import {
   isNotification,
@@ -290,7 +291,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     if ('output' in taken) return;
     if ('refused' in taken) {
       this.#log(`berth: ${taken.refused}; it was dropped`);
-      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: -32600, message: `berth: ${taken.refused}` } });
+      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
       else if (typeof taken.id === 'number') this.#refuseCall(taken.id, taken.refused);
       return;
     }
