@@ -1,118 +1,23 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
-import { randomId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { LimitEvent, LimitRecord, Sandbox, SandboxDriver, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
-import type { OutputLine, OutputLog } from '../sandbox/output-log.ts';
+import type { LimitEvent, Sandbox, SandboxExit } from '../sandbox/driver.ts';
+import type { OutputLine } from '../sandbox/output-log.ts';
 import { SandboxStartError } from '../sandbox/start-error.ts';
-import type { Admission, ShedReason } from './admission.ts';
+import { EndedSessions } from './ended-sessions.ts';
+import { describeSession, isQuiet, type EndedSession, type EndReason, type Lease, type Session, type SessionInfo, type SessionPrincipal, type SessionTarget } from './session.ts';
+import { SessionStarter, type SessionStarterOptions } from './session-start.ts';
+import { SessionTimers } from './session-timers.ts';
 
-/** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
-export interface SessionTarget {
-  runtime: string;
-  version: number;
-  sandbox: Omit<SandboxSpec, 'id'>;
-  idleTimeoutSeconds: number;
-  maxLifetimeSeconds: number;
-}
+// The session's own types are the manager's API: its importers find them here.
+export type { EndedSession, EndReason, Lease, SessionInfo, SessionPrincipal, SessionState, SessionTarget } from './session.ts';
 
-export type SessionState = 'starting' | 'ready' | 'stopping';
-
-/** Who a session belongs to: `key` binds it (no other principal may use it); `userId` is what its server is told. */
-export interface SessionPrincipal {
-  key: string;
-  userId: string;
-}
-/**
- * Why a session ended. `unclaimed`: berth made it for a request that named no session, and no later request came back
- * to it within the node's grace. `start-failed`: its sandbox never became ready (`error` says why).
- */
-export type EndReason = 'stopped' | 'idle' | 'unclaimed' | 'lifetime' | 'sandbox-exit' | 'start-failed' | 'shutdown';
-
-export interface SessionInfo {
-  id: string;
-  runtime: string;
-  version: number;
-  /** The user id of the principal the session belongs to (`anonymous` on a runtime without an authorizer). */
-  principal: string;
-  state: SessionState;
-  createdAt: string;
-  lastActiveAt: string;
-  /** Requests in flight right now. */
-  inFlight: number;
-  /** Calls whose client owes answers to the server's questions (MRTR); the session is not idle while any do. */
-  waitingForInput: number;
-  /** An http agent whose `/ping` says `HealthyBusy` (background work); the session is not idle while it does. */
-  busy: boolean;
-  idleTimeoutSeconds: number;
-  maxLifetimeSeconds: number;
-  /** Made for a request that named no session, and no request has come back to it yet: it ends after a short grace. */
-  unclaimed: boolean;
-  sandboxId: string;
-  /** The driver that made the sandbox. */
-  driver: string;
-  /** Host pid of the sandbox's outermost process. */
-  pid?: number;
-  memoryBytes?: number;
-  /** The limits the session's sandbox has run into, once each: what it did (ended, throttled, refused), when, how often. */
-  limits: LimitRecord[];
-}
-
-export interface EndedSession {
-  id: string;
-  runtime: string;
-  version: number;
-  principal: string;
-  endedAt: string;
-  reason: EndReason;
-  exit?: SandboxExit;
-  /** Why its sandbox did not start (reason `start-failed`): the error its first request got. */
-  error?: { code: string; message: string };
-  limits: LimitRecord[];
-}
-
-/** A claim on a session's sandbox for one request; `release` it when the request's answer is over. */
-export interface Lease {
-  readonly sessionId: string;
-  readonly sandbox: Sandbox;
-  /** Who the session belongs to, which is who this request is from. */
-  readonly principal: SessionPrincipal;
-  /** True when this request made the session. */
-  readonly created: boolean;
-  release(): void;
-}
-
-interface Session {
-  id: string;
-  principal: SessionPrincipal;
-  target: SessionTarget;
-  sandboxId: string;
-  state: SessionState;
-  createdAt: number;
-  lastActiveAt: number;
-  inFlight: number;
-  /** See SessionInfo.unclaimed. */
-  unclaimed: boolean;
-  sandbox?: Sandbox;
-  ready: Promise<Sandbox>;
-  idleTimer?: NodeJS.Timeout;
-  lifetimeTimer?: NodeJS.Timeout;
-  ending?: Promise<void>;
-}
-
-export interface SessionManagerOptions {
-  driver: SandboxDriver;
+export interface SessionManagerOptions extends SessionStarterOptions {
   logger: Logger;
-  /** Live sessions this node holds at most; a new one past it gets 429. */
-  maxSessions: number;
   /**
    * How long a session berth made for a request that named no session waits for a second request before it ends
    * (its idle timeout takes over once one comes): a client that keeps no session id never returns to it.
    */
   unclaimedTimeoutSeconds: number;
-  /** When a new session's sandbox may start: start slots, the queue for them, the memory floor. */
-  admission: Admission;
-  /** Hears a new session refused for the node's session cap (the admission's own refusals it reports itself). */
-  onShed?: (reason: ShedReason) => void;
   /** Ended sessions remembered for inspection. */
   historySize?: number;
   /**
@@ -122,35 +27,26 @@ export interface SessionManagerOptions {
   mayCreate?: (id: string, runtime: string, principal: SessionPrincipal) => boolean;
 }
 
-const CAPACITY_RETRY_AFTER_SECONDS = 10;
-/** Soon enough for a client to find another node once the load balancer, told by `/healthz`, stops sending here. */
-const DRAINING_RETRY_AFTER_SECONDS = 2;
-/** Ended sessions whose output is kept: each holds up to the node's log bound. */
-const ENDED_OUTPUT_KEPT = 64;
-
 /**
  * The session directory: session id → the one sandbox that holds its state. It creates sandboxes on first use
- * (concurrent first requests share one start), counts requests in flight, ends a session when it has been idle
- * (nothing in flight) for its idle timeout or has lived its maximum lifetime, and forgets a session whose sandbox
- * died, so its next request gets a fresh sandbox.
+ * (concurrent first requests share one start), counts requests in flight, ends a session when its timers say so
+ * (`SessionTimers`: idle, unclaimed, lifetime), and forgets a session whose sandbox died, so its next request gets a
+ * fresh sandbox. What it remembers of ended sessions is `EndedSessions`'.
  */
 export class SessionManager {
   readonly #options: SessionManagerOptions;
   readonly #sessions = new Map<string, Session>();
-  readonly #ended = new Map<string, EndedSession>();
-  /** The output of the most recently ended sessions, which `logs` still shows. */
-  readonly #endedOutput = new Map<string, OutputLog>();
-  /**
-   * Runtime versions (`name@version`) whose server turned out to speak 2026-07-28. Sandboxes of a version whose
-   * revision is `auto` ask their server (one `server/discover`); once one has answered, the next ones are told.
-   */
-  readonly #modernVersions = new Set<string>();
+  readonly #ended: EndedSessions;
+  readonly #timers: SessionTimers;
+  readonly #starter: SessionStarter;
   readonly #endListeners: Array<(ended: EndedSession) => void> = [];
   #closed = false;
-  #draining = false;
 
   constructor(options: SessionManagerOptions) {
     this.#options = options;
+    this.#starter = new SessionStarter(options);
+    this.#ended = new EndedSessions(options.historySize);
+    this.#timers = new SessionTimers(options.unclaimedTimeoutSeconds, (session, reason) => void this.#end(session, reason));
   }
 
   get size(): number {
@@ -165,18 +61,18 @@ export class SessionManager {
 
   /** Whether the node drains before it stops: no new session starts, live sessions go on serving until `close`. */
   get draining(): boolean {
-    return this.#draining;
+    return this.#starter.draining;
   }
 
   /** Starts draining: from now on a request that would make a session gets 503 `draining`. */
   drain(): void {
-    this.#draining = true;
+    this.#starter.drain();
   }
 
   /** Live sessions with work under way: starting, a request in flight, a call waiting on its client, an agent busy. */
   get working(): number {
     let count = 0;
-    for (const session of this.#sessions.values()) if (session.state !== 'stopping' && !this.#quiet(session)) count++;
+    for (const session of this.#sessions.values()) if (session.state !== 'stopping' && !isQuiet(session)) count++;
     return count;
   }
 
@@ -210,7 +106,7 @@ export class SessionManager {
     // A second request came back to the session: whoever holds its id keeps it, for its idle timeout.
     else session.unclaimed = false;
     session.inFlight++;
-    this.#clearIdle(session);
+    this.#timers.claimed(session);
     let sandbox: Sandbox;
     try {
       sandbox = await session.ready;
@@ -229,81 +125,18 @@ export class SessionManager {
         if (released) return;
         released = true;
         claimed.inFlight--;
-        claimed.lastActiveAt = Date.now();
-        if (this.#quiet(claimed)) this.#armIdle(claimed);
+        this.#timers.released(claimed);
       },
     };
   }
 
+  /** Makes a session and starts its sandbox, once the node has room for it; refuses with why it has none. */
   #create(id: string, target: SessionTarget, principal: SessionPrincipal, minted: boolean): Session {
-    if (this.#draining) {
-      throw new BerthError('draining', 'this berth node is shutting down and starts no new sessions; retry shortly, and another node will take the session', {
-        retryAfter: DRAINING_RETRY_AFTER_SECONDS,
-      });
-    }
-    if (this.#sessions.size >= this.#options.maxSessions) {
-      this.#options.onShed?.('sessions');
-      throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
-        retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
-      });
-    }
-    this.#options.admission.checkMemory();
-    const now = Date.now();
-    const sandboxId = randomId('sbx');
-    const versionKey = `${target.runtime}@${target.version}`;
-    const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;
-    const session: Session = {
-      id,
-      principal,
-      target,
-      sandboxId,
-      state: 'starting',
-      createdAt: now,
-      lastActiveAt: now,
-      inFlight: 0,
-      unclaimed: minted,
-      ready: this.#options.admission.start(() => this.#options.driver.start({ ...target.sandbox, era, id: sandboxId })),
-    };
+    const session = this.#starter.start(id, target, principal, minted, this.#sessions.size);
     this.#sessions.set(id, session);
-    const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: sandboxId });
+    const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: session.sandboxId });
     session.ready.then(
-      (sandbox) => {
-        session.sandbox = sandbox;
-        // Only a server that answered `server/discover` is known to be modern; `legacy` is what a failed probe
-        // concludes, which one slow or unlucky start must not fix for every later sandbox.
-        if (target.sandbox.era === 'auto' && sandbox.era === 'modern') this.#modernVersions.add(versionKey);
-        if (session.state === 'starting') session.state = 'ready';
-        const lifetimeLeft = session.createdAt + target.maxLifetimeSeconds * 1000 - Date.now();
-        session.lifetimeTimer = setTimeout(() => void this.#end(session, 'lifetime'), Math.max(0, lifetimeLeft));
-        session.lifetimeTimer.unref();
-        if (session.inFlight === 0) this.#armIdle(session);
-        // A call waiting on its client's answers, or an agent at work in the background, keeps the session from
-        // idling though no request is in flight; its idle time counts from when that work ends.
-        sandbox.onActivity(() => {
-          if (this.#quiet(session)) {
-            session.lastActiveAt = Date.now();
-            this.#armIdle(session);
-          } else {
-            this.#clearIdle(session);
-          }
-        });
-        // Limits met while the sandbox started (a CPU share throttling a slow start) are said now, later ones as they come.
-        const reached = (event: LimitEvent): void => log.warn('session reached a limit', { limit: event.limit, effect: event.effect, detail: event.detail });
-        for (const record of sandbox.limits()) reached(record);
-        sandbox.onLimit(reached);
-        log.info('session started', { version: target.version, pid: sandbox.pid, era: sandbox.era });
-        // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
-        void sandbox.closing.then(() => {
-          if (this.#sessions.get(id) === session && session.state !== 'stopping') {
-            session.state = 'stopping';
-            this.#sessions.delete(id);
-            void sandbox.exited.then((exit) => {
-              log.warn('session sandbox exited', { exit: exit.reason, exitCode: exit.exitCode, signal: exit.signal, limit: exit.limit });
-              this.#forget(session, 'sandbox-exit', exit);
-            });
-          }
-        });
-      },
+      (sandbox) => this.#started(session, sandbox, log),
       (error: unknown) => {
         // Shed load is counted in metrics; a line each would flood the log in the very burst that caused it.
         if (isBerthError(error) && error.code === 'overloaded') {
@@ -316,10 +149,33 @@ export class SessionManager {
         if (session.state === 'stopping') return;
         const failure = toBerthError(error);
         this.#forget(session, 'start-failed', undefined, { code: failure.code, message: failure.message });
-        if (error instanceof SandboxStartError) this.#keepOutput(id, error.output);
+        if (error instanceof SandboxStartError) this.#ended.keepOutput(id, error.output);
       },
     );
     return session;
+  }
+
+  /** The session's sandbox is ready: it serves, its clock runs, its limits are logged, and its death is its end. */
+  #started(session: Session, sandbox: Sandbox, log: Logger): void {
+    session.sandbox = sandbox;
+    if (session.state === 'starting') session.state = 'ready';
+    this.#timers.started(session, sandbox);
+    // Limits met while the sandbox started (a CPU share throttling a slow start) are said now, later ones as they come.
+    const reached = (event: LimitEvent): void => log.warn('session reached a limit', { limit: event.limit, effect: event.effect, detail: event.detail });
+    for (const record of sandbox.limits()) reached(record);
+    sandbox.onLimit(reached);
+    log.info('session started', { version: session.target.version, pid: sandbox.pid, era: sandbox.era });
+    // A sandbox whose server died takes no more requests: the session's next request gets a fresh one at once.
+    void sandbox.closing.then(() => {
+      if (this.#sessions.get(session.id) === session && session.state !== 'stopping') {
+        session.state = 'stopping';
+        this.#sessions.delete(session.id);
+        void sandbox.exited.then((exit) => {
+          log.warn('session sandbox exited', { exit: exit.reason, exitCode: exit.exitCode, signal: exit.signal, limit: exit.limit });
+          this.#forget(session, 'sandbox-exit', exit);
+        });
+      }
+    });
   }
 
   /**
@@ -335,7 +191,7 @@ export class SessionManager {
 
   get(sessionId: string): SessionInfo | undefined {
     const session = this.#sessions.get(sessionId);
-    return session ? this.#info(session) : undefined;
+    return session ? describeSession(session, this.#options.driver.name) : undefined;
   }
 
   ended(sessionId: string): EndedSession | undefined {
@@ -346,14 +202,14 @@ export class SessionManager {
   logs(sessionId: string): { live: boolean; lines: OutputLine[]; dropped: number } | undefined {
     const output = this.#sessions.get(sessionId)?.sandbox?.output;
     if (output) return { live: true, ...output.read() };
-    const ended = this.#endedOutput.get(sessionId);
+    const ended = this.#ended.output(sessionId);
     return ended ? { live: false, ...ended.read() } : undefined;
   }
 
   list(filter: { runtime?: string } = {}): SessionInfo[] {
     const out: SessionInfo[] = [];
     for (const session of this.#sessions.values()) {
-      if (filter.runtime === undefined || session.target.runtime === filter.runtime) out.push(this.#info(session));
+      if (filter.runtime === undefined || session.target.runtime === filter.runtime) out.push(describeSession(session, this.#options.driver.name));
     }
     return out;
   }
@@ -364,39 +220,11 @@ export class SessionManager {
     await Promise.all([...this.#sessions.values()].map((session) => this.#end(session, 'shutdown')));
   }
 
-  #info(session: Session): SessionInfo {
-    const { target } = session;
-    const info: SessionInfo = {
-      id: session.id,
-      runtime: target.runtime,
-      version: target.version,
-      principal: session.principal.userId,
-      state: session.state,
-      createdAt: new Date(session.createdAt).toISOString(),
-      lastActiveAt: new Date(session.lastActiveAt).toISOString(),
-      inFlight: session.inFlight,
-      waitingForInput: session.sandbox?.activity.waiting ?? 0,
-      busy: session.sandbox?.activity.busy ?? false,
-      idleTimeoutSeconds: target.idleTimeoutSeconds,
-      maxLifetimeSeconds: target.maxLifetimeSeconds,
-      unclaimed: session.unclaimed,
-      sandboxId: session.sandboxId,
-      driver: session.target.sandbox.driver ?? this.#options.driver.name,
-      limits: session.sandbox?.limits() ?? [],
-    };
-    if (session.sandbox) {
-      info.pid = session.sandbox.pid;
-      const memory = session.sandbox.stats().memoryBytes;
-      if (memory !== undefined) info.memoryBytes = memory;
-    }
-    return info;
-  }
-
+  /** Stops the session's sandbox (once, however many ask) and forgets the session once it has exited. */
   #end(session: Session, reason: EndReason): Promise<void> {
     if (session.ending) return session.ending;
     session.state = 'stopping';
-    this.#clearIdle(session);
-    if (session.lifetimeTimer) clearTimeout(session.lifetimeTimer);
+    this.#timers.stop(session);
     session.ending = (async () => {
       let exit: SandboxExit | undefined;
       try {
@@ -412,64 +240,11 @@ export class SessionManager {
     return session.ending;
   }
 
+  /** The session is over: it leaves the directory, its end is recorded, and the end's listeners hear it. */
   #forget(session: Session, reason: EndReason, exit: SandboxExit | undefined, error?: EndedSession['error']): void {
-    this.#clearIdle(session);
-    if (session.lifetimeTimer) clearTimeout(session.lifetimeTimer);
+    this.#timers.stop(session);
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
-    const record: EndedSession = {
-      id: session.id,
-      runtime: session.target.runtime,
-      version: session.target.version,
-      principal: session.principal.userId,
-      endedAt: new Date().toISOString(),
-      reason,
-      limits: session.sandbox?.limits() ?? [],
-    };
-    if (exit) record.exit = exit;
-    if (error) record.error = error;
-    this.#ended.delete(session.id);
-    this.#ended.set(session.id, record);
-    if (session.sandbox) this.#keepOutput(session.id, session.sandbox.output);
+    const record = this.#ended.add(session, reason, exit, error);
     for (const listener of this.#endListeners) listener(record);
-    const limit = this.#options.historySize ?? 1000;
-    while (this.#ended.size > limit) {
-      const oldest = this.#ended.keys().next().value;
-      if (oldest === undefined) break;
-      this.#ended.delete(oldest);
-    }
-  }
-
-  /** Keeps an ended session's output for `logs`, for the most recently ended sessions only. */
-  #keepOutput(id: string, output: OutputLog): void {
-    this.#endedOutput.delete(id);
-    this.#endedOutput.set(id, output);
-    while (this.#endedOutput.size > ENDED_OUTPUT_KEPT) {
-      const oldest = this.#endedOutput.keys().next().value;
-      if (oldest === undefined) break;
-      this.#endedOutput.delete(oldest);
-    }
-  }
-
-  /** Idle as DESIGN.md means it: ready, nothing in flight, no call waiting on its client, no agent busy. */
-  #quiet(session: Session): boolean {
-    const activity = session.sandbox?.activity;
-    return session.state === 'ready' && session.inFlight === 0 && (activity === undefined || (activity.waiting === 0 && !activity.busy));
-  }
-
-  #armIdle(session: Session): void {
-    this.#clearIdle(session);
-    // A session no second request has come back to gets the node's short grace, unless its own timeout is shorter.
-    const seconds = session.unclaimed ? Math.min(this.#options.unclaimedTimeoutSeconds, session.target.idleTimeoutSeconds) : session.target.idleTimeoutSeconds;
-    session.idleTimer = setTimeout(() => {
-      if (this.#quiet(session)) void this.#end(session, session.unclaimed ? 'unclaimed' : 'idle');
-    }, seconds * 1000);
-    session.idleTimer.unref();
-  }
-
-  #clearIdle(session: Session): void {
-    if (session.idleTimer) {
-      clearTimeout(session.idleTimer);
-      session.idleTimer = undefined;
-    }
   }
 }

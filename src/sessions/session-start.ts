@@ -1,0 +1,83 @@
+import { BerthError } from '../core/errors.ts';
+import { randomId } from '../core/ids.ts';
+import type { SandboxDriver } from '../sandbox/driver.ts';
+import type { Admission, ShedReason } from './admission.ts';
+import type { Session, SessionPrincipal, SessionTarget } from './session.ts';
+
+export interface SessionStarterOptions {
+  driver: SandboxDriver;
+  /** Live sessions this node holds at most; a new one past it gets 429. */
+  maxSessions: number;
+  /** When a new session's sandbox may start: start slots, the queue for them, the memory floor. */
+  admission: Admission;
+  /** Hears a new session refused for the node's session cap (the admission's own refusals it reports itself). */
+  onShed?: (reason: ShedReason) => void;
+}
+
+const CAPACITY_RETRY_AFTER_SECONDS = 10;
+/** Soon enough for a client to find another node once the load balancer, told by `/healthz`, stops sending here. */
+const DRAINING_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * How a new session comes to be: the node's gates in the order they are cheap (draining, its session cap, the
+ * admission's memory floor, then a start slot), and the sandbox's start. What it makes is the session's record, its
+ * sandbox still starting; the manager holds it and hears how the start went.
+ */
+export class SessionStarter {
+  readonly #options: SessionStarterOptions;
+  /**
+   * Runtime versions (`name@version`) whose server turned out to speak 2026-07-28. Sandboxes of a version whose
+   * revision is `auto` ask their server (one `server/discover`); once one has answered, the next ones are told.
+   */
+  readonly #modernVersions = new Set<string>();
+  #draining = false;
+
+  constructor(options: SessionStarterOptions) {
+    this.#options = options;
+  }
+
+  /** Whether the node drains before it stops: no new session starts. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** From now on a new session is refused with 503 `draining`. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /**
+   * The record of a new session whose sandbox is starting, for a node that holds `live` sessions; refuses when the
+   * node takes no more. `minted`: berth made the id, for a request that named no session.
+   */
+  start(id: string, target: SessionTarget, principal: SessionPrincipal, minted: boolean, live: number): Session {
+    if (this.#draining) {
+      throw new BerthError('draining', 'this berth node is shutting down and starts no new sessions; retry shortly, and another node will take the session', {
+        retryAfter: DRAINING_RETRY_AFTER_SECONDS,
+      });
+    }
+    if (live >= this.#options.maxSessions) {
+      this.#options.onShed?.('sessions');
+      throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
+        retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
+      });
+    }
+    this.#options.admission.checkMemory();
+    const now = Date.now();
+    const sandboxId = randomId('sbx');
+    const versionKey = `${target.runtime}@${target.version}`;
+    const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;
+    const ready = this.#options.admission.start(() => this.#options.driver.start({ ...target.sandbox, era, id: sandboxId }));
+    ready.then(
+      (sandbox) => {
+        // Only a server that answered `server/discover` is known to be modern; `legacy` is what a failed probe
+        // concludes, which one slow or unlucky start must not fix for every later sandbox.
+        if (target.sandbox.era === 'auto' && sandbox.era === 'modern') this.#modernVersions.add(versionKey);
+      },
+      () => {
+        // the manager hears the failure
+      },
+    );
+    return { id, principal, target, sandboxId, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready };
+  }
+}
