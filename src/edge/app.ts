@@ -1,12 +1,15 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
-import { Router, type Handler, type Params, type Route } from '../core/router.ts';
-import { authorizerOf, type RuntimeService } from '../control/runtimes.ts';
+import { Router, type Handler, type Route } from '../core/router.ts';
+import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
-import { createMcpEndpoint, rpcErrorResponse } from './mcp/endpoint.ts';
+import { createMcpEndpoint } from './mcp/endpoint.ts';
+import { rpcErrorResponse } from './mcp/rpc-errors.ts';
+import { Admission } from './pipeline/admission.ts';
+import type { Caller, CallerHandler } from './pipeline/caller.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
 import { DiscoverCache } from './mcp/discover-cache.ts';
 import { warmDiscovers } from './mcp/discover-warm.ts';
@@ -15,13 +18,12 @@ import { checkHost } from './host-check.ts';
 import { createInvocationsEndpoint } from './invocations.ts';
 import { createCommandsEndpoint } from './commands.ts';
 import type { AwsIdentity } from './agentcore/arn.ts';
-import { isAwsSigned, signedOnly, type AwsAuth } from './agentcore/auth.ts';
+import { isAwsSigned, type AwsAuth } from './agentcore/auth.ts';
 import { controlPlaneRoutes } from './agentcore/control-plane.ts';
 import { dataPlaneRoutes } from './agentcore/data-plane.ts';
 import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 import type { Authenticator } from './auth/authenticator.ts';
-import { principalOf, setPrincipal } from './auth/principal.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { admitAdmin } from './auth/admin.ts';
 import type { SessionScope } from './auth/session-scope.ts';
@@ -77,28 +79,17 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   const discovers = new DiscoverCache();
   const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope, discovers });
   warmDiscovers({ runtimes, sessions, discovers, logger });
+  // Every route of a runtime goes through admission first: its handler takes the Caller admission makes, so a route
+  // cannot reach one without it. AgentCore's InvokeAgentRuntime admits by its own rules and calls the same handlers.
+  const admission = new Admission({ runtimes, authenticator: options.authenticator, aws: options.aws.auth, identity: options.aws.identity, limiter: new RateLimiter() });
+  const admitted = (handler: CallerHandler): Handler => async (request, params, url) => handler(await admission.native(request, params, url));
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
-  const legacyOnly = (handler: (request: Request, params: Params) => Response | Promise<Response>) => async (request: Request, params: Params) => {
+  const legacyOnly = (handler: (caller: Caller) => Response | Promise<Response>): CallerHandler => async (caller) => {
     try {
-      return await handler(request, params);
+      return await legacyStreamOr405(caller.request, () => handler(caller));
     } catch (error) {
       return rpcErrorResponse(toBerthError(error), null);
     }
-  };
-  // Every data-plane route of a runtime runs its authorizer first; the principal rides with the request. AgentCore's
-  // InvokeAgentRuntime checks its caller itself and calls the handlers inside, unwrapped.
-  const limiter = new RateLimiter();
-  const authed = (handler: Handler): Handler => async (request, params, url) => {
-    const name = params.name as string;
-    const spec = runtimes.find(name, url.searchParams.get('endpoint') ?? undefined)?.version.spec;
-    const authorizer = spec && authorizerOf(spec);
-    let admitted = request;
-    // A runtime without an authorizer is anonymous to all, which principalOf answers with nothing recorded; so are
-    // the signers of a SigV4 runtime, who hold berth's AWS keys.
-    if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, options.aws.auth, name);
-    else if (authorizer) setPrincipal(request, await options.authenticator.authenticate(request, url, name, authorizer));
-    if (spec?.rateLimits) limiter.take(name, spec.rateLimits, principalOf(request).key);
-    return handler(admitted, params, url);
   };
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
   const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url) });
@@ -113,14 +104,14 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
-    { method: 'POST', pattern, handler: authed(mcp) },
-    { method: 'GET', pattern, handler: authed(legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.get(request, params)))) },
-    { method: 'DELETE', pattern, handler: authed(legacyOnly((request, params) => legacyStreamOr405(request, () => legacy.delete(request, params)))) },
+    { method: 'POST', pattern, handler: admitted(mcp) },
+    { method: 'GET', pattern, handler: admitted(legacyOnly((caller) => legacy.get(caller))) },
+    { method: 'DELETE', pattern, handler: admitted(legacyOnly((caller) => legacy.delete(caller))) },
   ]);
   const router = new Router().add(
     ...mcpRoutes,
-    ...dataPlaneRoutes({ runtimes, sessions, logger, identity: options.aws.identity, auth: options.aws.auth, authenticator: options.authenticator, limiter, mcp, invocations, nativeInvocations: authed(invocations) }),
-    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: authed(createCommandsEndpoint({ runtimes, sessions, logger })) },
+    ...dataPlaneRoutes({ runtimes, sessions, logger, admission, mcp, invocations, nativeInvocations: admitted(invocations) }),
+    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: admitted(createCommandsEndpoint({ runtimes, sessions, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },
     {

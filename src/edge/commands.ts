@@ -11,15 +11,15 @@ import {
 } from '../core/channel-commands.ts';
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { readJsonObject } from '../core/http.ts';
-import type { Params } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Lease, SessionManager } from '../sessions/manager.ts';
 import { restErrorWithSession } from './invocations.ts';
 import { callChannel, SESSION_HEADER, unansweredError } from './mcp/channel-call.ts';
-import { sessionKey } from './mcp/endpoint.ts';
 import { streamingResponse } from './node-bodies.ts';
-import { principalOf } from './auth/principal.ts';
+import type { Caller } from './pipeline/caller.ts';
+import { doorError } from './pipeline/door-errors.ts';
+import { requiredSession } from './pipeline/session-key.ts';
 
 export type { CommandEvent, CommandRequest } from '../core/channel-commands.ts';
 
@@ -105,22 +105,23 @@ export interface CommandsEndpointOptions {
  */
 export function createCommandsEndpoint(options: CommandsEndpointOptions) {
   const { runtimes, sessions, logger } = options;
-  return async (request: Request, params: Params, url: URL): Promise<Response> => {
-    const runtime = params.name as string;
+  return async (caller: Caller): Promise<Response> => {
+    const { request, runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     try {
-      const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
-      sessionId = sessionKey(request, params);
+      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
+      sessionId = requiredSession(caller, 'a command');
       const input = parseCommandRequest(await readJsonObject(request, COMMAND_REQUEST_MAX_BYTES));
-      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request));
+      lease = await sessions.acquire(sessionId, resolved.target, principal);
       const out = Readable.from(ndjson(await runCommand(lease, input, request.signal)), { objectMode: false });
       out.once('close', lease.release);
       return streamingResponse(out, { status: 200, headers: { 'content-type': NDJSON_TYPE, 'cache-control': 'no-store', [SESSION_HEADER]: sessionId } });
     } catch (error) {
       lease?.release();
       if (!isBerthError(error)) logger.error('command failed', { runtime, session: sessionId, err: error });
-      return restErrorWithSession(toBerthError(error), sessionId);
+      const session = sessionId;
+      return doorError(caller, error, (berth) => restErrorWithSession(berth, session));
     }
   };
 }

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { CHANNEL_INVOCATIONS_PATH } from '../core/channel.ts';
-import { BerthError, isBerthError, restErrorBody, toBerthError } from '../core/errors.ts';
+import { BerthError, isBerthError, restErrorBody } from '../core/errors.ts';
 import { errorHeaders, jsonResponse } from '../core/http.ts';
-import { checkSessionId } from '../core/ids.ts';
-import type { Params } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Lease, SessionManager } from '../sessions/manager.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer, type ChannelBody } from './mcp/channel-call.ts';
 import { streamRequestBody } from './node-bodies.ts';
-import { principalOf } from './auth/principal.ts';
+import type { Caller } from './pipeline/caller.ts';
+import { doorError } from './pipeline/door-errors.ts';
+import { sessionKey } from './pipeline/session-key.ts';
 import type { SessionScope } from './auth/session-scope.ts';
 
 /** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
@@ -37,27 +37,33 @@ export interface InvocationsEndpointOptions {
  */
 export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
   const { runtimes, sessions, maxBodyBytes, logger, scope } = options;
-  return async (request: Request, params: Params, url: URL): Promise<Response> => {
-    const runtime = params.name as string;
+  return async (caller: Caller): Promise<Response> => {
+    const { request, runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     try {
-      const resolved = runtimes.resolve(runtime, url.searchParams.get('endpoint') ?? undefined);
+      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
       if (resolved.version.spec.protocol !== 'http') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an http agent: call POST /runtimes/${runtime}/mcp`);
       }
-      const given = request.headers.get(SESSION_HEADER);
-      sessionId = given === null ? scope.fresh(resolved.version.spec, runtime, principalOf(request)) : checkSessionId(given);
       // A session berth makes for a request that names none is the caller's only if it comes back to it.
-      const minted = given === null && !scope.isOwn(sessionId);
+      let minted = false;
+      sessionId = sessionKey(caller, {
+        fresh: () => {
+          const fresh = scope.fresh(resolved.version.spec, runtime, principal);
+          minted = !scope.isOwn(fresh);
+          return fresh;
+        },
+      });
       const body = streamRequestBody(request, maxBodyBytes);
-      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request), { minted });
+      lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
       const answer = await invokeAgent(lease, request.headers, body, request.signal);
       return relayAnswer(answer, lease.sessionId, lease.release);
     } catch (error) {
       lease?.release();
       if (!isBerthError(error)) logger.error('invocation failed', { runtime, session: sessionId, err: error });
-      return restErrorWithSession(toBerthError(error), sessionId);
+      const session = sessionId;
+      return doorError(caller, error, (berth) => restErrorWithSession(berth, session));
     }
   };
 }

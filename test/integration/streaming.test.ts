@@ -7,7 +7,7 @@ import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession, rawCall } from '../helpers/mcp.ts';
-import { SESSION_HEADER } from '../../src/edge/mcp/endpoint.ts';
+import { SESSION_HEADER } from '../../src/edge/mcp/channel-call.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('streaming and cancellation', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {

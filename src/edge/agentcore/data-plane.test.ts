@@ -9,13 +9,18 @@ import type { Handler } from '../../core/router.ts';
 import { createLogger } from '../../observability/logger.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { Admission } from '../pipeline/admission.ts';
+import type { CallerHandler } from '../pipeline/caller.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import { dataPlaneRoutes } from './data-plane.ts';
 
 test('a command body that is a bare JSON value (null, a number, a string, an array) is a ValidationException, and no session is made', async () => {
   const lines: string[] = [];
   let acquired = false;
-  const unreached: Handler = () => {
+  const unreached: CallerHandler = () => {
+    throw new Error('no invocation here');
+  };
+  const nativeUnreached: Handler = () => {
     throw new Error('no invocation here');
   };
   // SAFETY: the commands route reaches the runtime service, the session manager and the authenticator only through
@@ -30,17 +35,21 @@ test('a command body that is a bare JSON value (null, a number, a string, an arr
       throw new Error('a session was made');
     },
   } as unknown as SessionManager;
+  const admission = new Admission({
+    runtimes,
+    identity: { region: 'us-west-2', accountId: '123456789012' },
+    aws: { mode: 'off', secrets: new Map() },
+    authenticator: {} as Authenticator,
+    limiter: new RateLimiter(),
+  });
   const routes = dataPlaneRoutes({
     runtimes,
     sessions,
-    identity: { region: 'us-west-2', accountId: '123456789012' },
-    auth: { mode: 'off', secrets: new Map() },
+    admission,
     logger: createLogger({ level: 'debug', format: 'text', write: (line) => lines.push(line) }),
-    authenticator: {} as Authenticator,
-    limiter: new RateLimiter(),
     mcp: unreached,
     invocations: unreached,
-    nativeInvocations: unreached,
+    nativeInvocations: nativeUnreached,
   });
   const route = routes.find((r) => r.pattern === '/runtimes/:name/commands');
   assert.ok(route);

@@ -9,15 +9,3 @@ export type Principal = SessionPrincipal;
 
 /** The caller of a runtime whose authorizer is `none`: everyone is the same principal. */
 export const ANONYMOUS: Principal = { key: 'anonymous', userId: 'anonymous' };
-
-const principals = new WeakMap<Request, Principal>();
-
-/** Remembers who `request` is from, for the handlers after the edge's authentication. */
-export function setPrincipal(request: Request, principal: Principal): void {
-  principals.set(request, principal);
-}
-
-/** Who `request` is from; anonymous when nothing authenticated it. */
-export function principalOf(request: Request): Principal {
-  return principals.get(request) ?? ANONYMOUS;
-}

@@ -1,14 +1,12 @@
 import type { Readable } from 'node:stream';
-import { BerthError, jsonRpcErrorBody, toBerthError, type JsonRpcId } from '../../core/errors.ts';
-import { checkSessionId, mintSessionId } from '../../core/ids.ts';
-import type { Params } from '../../core/router.ts';
+import { BerthError, type JsonRpcId } from '../../core/errors.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/classify.ts';
 import { isNotification, readClientMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
-import { errorHeaders, jsonResponse } from '../../core/http.ts';
+import { jsonResponse } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, readAnswerUpTo, relayAnswer, relayWhole, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
@@ -18,10 +16,12 @@ import type { DiscoverCache } from './discover-cache.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
 import { sealAnswer, sealJson, WHOLE_JSON_LIMIT } from './seal-answers.ts';
-import { ANONYMOUS, principalOf } from '../auth/principal.ts';
+import { ANONYMOUS } from '../auth/principal.ts';
+import type { Caller } from '../pipeline/caller.ts';
+import { doorError } from '../pipeline/door-errors.ts';
+import { namedSession, sessionKey } from '../pipeline/session-key.ts';
+import { rpcErrorResponse } from './rpc-errors.ts';
 import type { SessionScope } from '../auth/session-scope.ts';
-
-export { SESSION_HEADER };
 
 export interface McpEndpointOptions {
   runtimes: RuntimeService;
@@ -49,7 +49,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
 
-  return async (request: Request, params: Params, url: URL): Promise<Response> => {
+  return async (caller: Caller): Promise<Response> => {
+    const { request, runtime, endpoint, principal } = caller;
     let rpcId: JsonRpcId = null;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
@@ -63,9 +64,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const message = parseMessage(body);
       if ('id' in message && message.id !== undefined) rpcId = message.id;
       const classified = classify(request.headers, message);
-      if (classified.era === 'legacy') return await legacy.post(request, message, params, url);
+      if (classified.era === 'legacy') return await legacy.post(caller, message);
 
-      const runtime = params.name as string;
       let forwarded: Uint8Array | string = body;
       let stateSession: string | undefined;
       if (classified.era === 'modern' && classified.params.requestState !== undefined) {
@@ -73,31 +73,28 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
           throw new BerthError('request_state_invalid', 'requestState must be the string a previous input_required result gave');
         }
         const opened = sealer.open(classified.params.requestState);
-        checkBinding(opened, bindingOf(classified, runtime, principalOf(request).key));
+        checkBinding(opened, bindingOf(classified, runtime, principal.key));
         stateSession = opened.session;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
-      const endpoint = url.searchParams.get('endpoint') ?? undefined;
-      if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined && !namesSession(request, params)) {
-        const found = runtimes.find(runtime, endpoint)?.version;
+      if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined && namedSession(caller) === undefined) {
+        const found = caller.resolved?.version;
         if (found) {
-          refuseSessionlessDiscover(request, found.spec, runtime);
+          refuseSessionlessDiscover(caller, found.spec);
           const known = discovers.get(`${runtime}@${found.version}`);
           if (known) return jsonResponse(200, { jsonrpc: '2.0', id: rpcId, result: known });
         }
       }
       // A session berth makes for a request that names none is the client's only if it comes back to it.
       let minted = false;
-      sessionId = sessionKey(
-        request,
-        params,
-        () => {
-          const fresh = scope.fresh(runtimes.find(runtime, endpoint)?.version.spec, runtime, principalOf(request));
+      sessionId = sessionKey(caller, {
+        stateSession,
+        fresh: () => {
+          const fresh = scope.fresh(caller.resolved?.version.spec, runtime, principal);
           minted = !scope.isOwn(fresh);
           return fresh;
         },
-        stateSession,
-      );
+      });
       if (classified.era === 'modern-notification' && classified.method === 'notifications/cancelled' && isNotification(message)) {
         inFlight.cancel(sessionId, message.params?.requestId);
         return new Response(null, { status: 202 });
@@ -107,14 +104,15 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       if (classified.era !== 'modern' && !sessions.has(sessionId)) {
         return new Response(null, { status: 202 });
       }
-      const resolved = runtimes.resolve(runtime, endpoint);
+      // No such runtime or endpoint: resolving again says which, in the registry's words.
+      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
       const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
-      lease = await sessions.acquire(sessionId, resolved.target, principalOf(request), { minted });
+      lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
       let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? request.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
@@ -126,7 +124,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const boundSession = sessionId;
       const sealing =
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
-          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime, principalOf(request).key), session: boundSession }), ttlMs: inputTimeoutMs }
+          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime, principal.key), session: boundSession }), ttlMs: inputTimeoutMs }
           : undefined;
       // A JSON answer to seal is read whole anyway (its requestState may change its length): it leaves with its
       // length, head and body in one write. One too long to be an input_required result streams on untouched.
@@ -143,7 +141,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     } catch (error) {
       lease?.release();
       tracked?.done();
-      return rpcErrorResponse(toBerthError(error), rpcId, sessionId);
+      return doorError(caller, error, (berth) => rpcErrorResponse(berth, rpcId, sessionId));
     }
   };
 }
@@ -172,39 +170,13 @@ function withRequestState(message: JsonRpcMessage, inner: string | undefined): J
  * request without its session: 400 with -32000, on which every client falls back to `initialize`, keeping its state
  * under the `Mcp-Session-Id` it then echoes. No sandbox starts for it. A client that names a session keeps 2026-07-28.
  */
-function refuseSessionlessDiscover(request: Request, spec: RuntimeSpec, runtime: string): void {
+function refuseSessionlessDiscover({ principal, runtime }: Caller, spec: RuntimeSpec): void {
   if (spec.sessionlessClients === 'stateless') return;
-  if (spec.sessionScope === 'principal' && principalOf(request).key !== ANONYMOUS.key) return;
+  if (spec.sessionScope === 'principal' && principal.key !== ANONYMOUS.key) return;
   throw new BerthError(
     'session_required',
     `Bad Request: this request names no session, and runtime "${runtime}" keeps each client's state in a session: send initialize to open one, or name a session in the ${SESSION_HEADER} header`,
   );
-}
-
-/** Whether a request names its session itself, in the session header or the URL. */
-function namesSession(request: Request, params: Params): boolean {
-  return request.headers.get(SESSION_HEADER) !== null || params.sessionId !== undefined;
-}
-
-/**
- * The session a request belongs to, first match wins: the session its requestState was issued in, the session
- * header, the session in the URL; with none, `fresh()` (a new session, or the principal's own). Header and URL must
- * agree, and neither may name a session other than the requestState's.
- */
-export function sessionKey(request: Request, params: Params, fresh: () => string = mintSessionId, stateSession?: string): string {
-  const header = request.headers.get(SESSION_HEADER);
-  const inUrl = params.sessionId;
-  if (header !== null && inUrl !== undefined && header !== inUrl) {
-    throw new BerthError('invalid_session_id', `the session id in the URL and the ${SESSION_HEADER} header differ; send one, or the same in both`);
-  }
-  const given = header ?? inUrl;
-  if (stateSession !== undefined) {
-    if (given !== undefined && given !== stateSession) {
-      throw new BerthError('request_state_mismatch', 'requestState was issued in another session than the one this request names');
-    }
-    return stateSession;
-  }
-  return given === undefined ? fresh() : checkSessionId(given);
 }
 
 /** The sandbox's answer as the client's, streamed, its requestStates sealed; the lease is released when the answer is over. */
@@ -225,10 +197,4 @@ function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Parameters
     },
     reshape,
   );
-}
-
-export function rpcErrorResponse(error: BerthError, id: JsonRpcId, sessionId?: string): Response {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...errorHeaders(error) };
-  if (sessionId !== undefined && error.code !== 'invalid_session_id') headers[SESSION_HEADER] = sessionId;
-  return new Response(JSON.stringify(jsonRpcErrorBody(error, id)), { status: error.status, headers });
 }

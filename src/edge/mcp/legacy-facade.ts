@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { BerthError, toBerthError } from '../../core/errors.ts';
-import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import {
   META_CLIENT_CAPABILITIES,
@@ -15,12 +14,13 @@ import { initializeFromDiscover } from '../../mcp/legacy.ts';
 import { httpStatusForRpcError, isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { principalOf, type Principal } from '../auth/principal.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { Caller } from '../pipeline/caller.ts';
+import { sessionKey } from '../pipeline/session-key.ts';
 import type { SessionScope } from '../auth/session-scope.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
-import { callChannel } from './channel-call.ts';
-import { sessionKey, SESSION_HEADER } from './endpoint.ts';
+import { callChannel, SESSION_HEADER } from './channel-call.ts';
 import { checkCap, declarationOf, headerNameOf, logLevelOf, uriOf, type LegacyClientLimits } from './legacy-kept.ts';
 import { SseOut } from './sse-out.ts';
 
@@ -98,13 +98,14 @@ export class LegacyFacade {
     });
   }
 
-  async post(request: Request, message: JsonRpcMessage, params: Params, url: URL): Promise<Response> {
+  async post(caller: Caller, message: JsonRpcMessage): Promise<Response> {
+    const { request } = caller;
     const mcpSession = request.headers.get('mcp-session-id');
     if (mcpSession === null) {
-      if (isRequest(message) && message.method === 'initialize') return this.#initialize(request, message, params, url);
+      if (isRequest(message) && message.method === 'initialize') return this.#initialize(caller, message);
       throw new BerthError('invalid_request', 'Bad Request: no Mcp-Session-Id; start with initialize (or speak 2026-07-28, which needs no session)');
     }
-    const client = this.#client(request, params);
+    const client = this.#client(caller);
     if (isResponse(message)) {
       client.asked.get(String(message.id))?.(message);
       client.asked.delete(String(message.id));
@@ -141,8 +142,8 @@ export class LegacyFacade {
   }
 
   /** GET: the session's stream of list changes and resource updates. */
-  get(request: Request, params: Params): Response {
-    const client = this.#client(request, params);
+  get(caller: Caller): Response {
+    const client = this.#client(caller);
     client.getStream?.close();
     const out = new SseOut(() => {
       if (client.getStream === out) {
@@ -159,18 +160,18 @@ export class LegacyFacade {
    * DELETE: the client is done; its session and sandbox end, unless the session is its principal's own, which
    * stays for the principal's next client until it idles out.
    */
-  async delete(request: Request, params: Params): Promise<Response> {
-    const client = this.#client(request, params);
+  async delete(caller: Caller): Promise<Response> {
+    const client = this.#client(caller);
     this.#forget(client);
     if (!client.shared) await this.#options.sessions.stop(client.session);
     return new Response(null, { status: 204 });
   }
 
-  #client(request: Request, params: Params): ClientSession {
+  #client({ request, runtime, principal }: Caller): ClientSession {
     const mcpSession = request.headers.get('mcp-session-id');
     const client = mcpSession === null ? undefined : this.#clients.get(mcpSession);
     // Another principal's Mcp-Session-Id is answered as one that does not exist.
-    if (!client || client.runtime !== params.name || client.principal.key !== principalOf(request).key) throw sessionGone();
+    if (!client || client.runtime !== runtime || client.principal.key !== principal.key) throw sessionGone();
     return client;
   }
 
@@ -211,15 +212,15 @@ export class LegacyFacade {
     for (const controller of client.inFlight.values()) controller.abort();
   }
 
-  async #initialize(request: Request, message: JsonRpcRequest, params: Params, url: URL): Promise<Response> {
-    const runtime = params.name as string;
-    const endpoint = url.searchParams.get('endpoint') ?? undefined;
-    const principal = principalOf(request);
+  async #initialize(caller: Caller, message: JsonRpcRequest): Promise<Response> {
+    const { request, runtime, endpoint, principal } = caller;
     // Whether the client named its session is what sessionKey decided: it calls back only when none was named.
     let unnamed = false;
-    const session = sessionKey(request, params, () => {
-      unnamed = true;
-      return this.#options.scope.fresh(this.#options.runtimes.find(runtime, endpoint)?.version.spec, runtime, principal);
+    const session = sessionKey(caller, {
+      fresh: () => {
+        unnamed = true;
+        return this.#options.scope.fresh(caller.resolved?.version.spec, runtime, principal);
+      },
     });
     const clientParams = message.params ?? {};
     const { capabilities, clientInfo } = declarationOf(clientParams);

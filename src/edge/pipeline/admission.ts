@@ -1,0 +1,86 @@
+import { BerthError } from '../../core/errors.ts';
+import type { Params } from '../../core/router.ts';
+import { authorizerOf, type RuntimeService } from '../../control/runtimes.ts';
+import { runtimeIdOf, type AwsIdentity } from '../agentcore/arn.ts';
+import { bufferedVerified, isAwsSigned, signedOnly, streamVerified, type AwsAuth } from '../agentcore/auth.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { ANONYMOUS, type Principal } from '../auth/principal.ts';
+import type { RateLimiter } from '../rate-limit.ts';
+import { admittedCaller, type Caller } from './caller.ts';
+
+export interface AdmissionOptions {
+  runtimes: RuntimeService;
+  authenticator: Authenticator;
+  aws: AwsAuth;
+  identity: AwsIdentity;
+  limiter: RateLimiter;
+}
+
+/** A small body AgentCore's data plane reads whole to check its signature (StopRuntimeSession, commands). */
+export const MAX_SMALL_BODY = 1024 * 1024;
+
+/** AgentCore's words when a caller signs for a token runtime, or brings a token to a SigV4 one. */
+const METHOD_MISMATCH = 'Authorization method mismatch. The agent is configured for a different authorization method than what was used in your request. (OAuth or SigV4)';
+
+/**
+ * The one step every request to a runtime passes before anything is made for it: the runtime is looked up once,
+ * its caller authenticated by the runtime's authorizer, and its rate limit taken. What comes out is the Caller
+ * every door's handler takes. Two doors admit by different rules: berth's own routes, and AgentCore's data plane.
+ */
+export class Admission {
+  readonly #options: AdmissionOptions;
+
+  constructor(options: AdmissionOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * berth's own routes (`/runtimes/{name}/…`, `?endpoint=`): a runtime without an authorizer is anonymous to all;
+   * so are the signers of a SigV4 runtime, who hold berth's AWS keys. A runtime that does not exist is admitted
+   * anonymously, for its handler to answer in its own wire format that there is none.
+   */
+  async native(request: Request, params: Params, url: URL): Promise<Caller> {
+    const { runtimes, authenticator, aws, limiter } = this.#options;
+    const runtime = params.name as string;
+    const endpoint = url.searchParams.get('endpoint') ?? undefined;
+    const resolved = runtimes.find(runtime, endpoint);
+    const spec = resolved?.version.spec;
+    const authorizer = spec && authorizerOf(spec);
+    let admitted = request;
+    let principal: Principal = ANONYMOUS;
+    if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, aws, runtime);
+    else if (authorizer) principal = await authenticator.authenticate(request, url, runtime, authorizer);
+    if (spec?.rateLimits) limiter.take(runtime, spec.rateLimits, principal.key);
+    return admittedCaller({ door: 'berth', request: admitted, url, params, runtime, endpoint, principal, resolved });
+  }
+
+  /**
+   * AgentCore's data plane (the runtime by ARN or id, `qualifier` as the endpoint): a runtime with an authorizer
+   * takes its own bearer credentials and never SigV4; any other takes SigV4 (berth's AWS keys) and acts as the
+   * anonymous principal. The request handed back carries its body checked against the signature, as it streams or
+   * (`small`) read whole.
+   */
+  async agentcore(request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<Caller> {
+    const { runtimes, authenticator, aws, identity, limiter } = this.#options;
+    const signed = isAwsSigned(request);
+    const verified = (): Request | Promise<Request> => (body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws));
+    const checked = signed ? await verified() : request;
+    const record = runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
+    const endpoint = url.searchParams.get('qualifier') ?? undefined;
+    const resolved = runtimes.resolve(record.name, endpoint);
+    const { spec } = resolved.version;
+    const authorizer = authorizerOf(spec);
+    const caller = (admitted: Request, principal: Principal): Caller =>
+      admittedCaller({ door: 'agentcore', request: admitted, url, params: { name: record.name }, runtime: record.name, endpoint, principal, resolved });
+    if (authorizer === undefined || authorizer.type === 'none' || authorizer.type === 'sigv4') {
+      // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
+      const admitted = signed ? checked : await verified();
+      limiter.take(record.name, spec.rateLimits, ANONYMOUS.key);
+      return caller(admitted, ANONYMOUS);
+    }
+    if (signed) throw new BerthError('forbidden', METHOD_MISMATCH);
+    const principal = await authenticator.authenticate(request, url, record.name, authorizer);
+    limiter.take(record.name, spec.rateLimits, principal.key);
+    return caller(request, principal);
+  }
+}

@@ -1,0 +1,38 @@
+import type { Params } from '../../core/router.ts';
+import type { ResolvedRuntime } from '../../control/runtimes.ts';
+import type { Principal } from '../auth/principal.ts';
+
+/** Only admission (./admission.ts) makes a Caller: a handler that takes one cannot be reached without it. */
+declare const admitted: unique symbol;
+
+/**
+ * A request to one of a runtime's doors (MCP, invocations, commands, AgentCore's data plane), once admitted: who it
+ * is from and which runtime version it is for, worked out once for every step after. Each door's handler takes
+ * this, never a bare Request, so a route cannot skip authentication or rate limiting by forgetting to call them.
+ */
+export interface Caller {
+  readonly [admitted]: true;
+  /**
+   * The API the request came through: berth's own, or AgentCore's (InvokeAgentRuntime and friends). Errors leave
+   * in its wire format, rendered where they happen, never parsed back out of another format's body.
+   */
+  readonly door: 'berth' | 'agentcore';
+  /** The request, its body checked against its signature as it streams where the door requires one. */
+  readonly request: Request;
+  readonly url: URL;
+  readonly params: Params;
+  /** The runtime's name, as berth's own routes name it. */
+  readonly runtime: string;
+  /** The endpoint named (`?endpoint=`, AgentCore's `qualifier`); the default one when undefined. */
+  readonly endpoint: string | undefined;
+  readonly principal: Principal;
+  /** The version the endpoint points at, looked up once; undefined when there is no such runtime or endpoint. */
+  readonly resolved: ResolvedRuntime | undefined;
+}
+
+export type CallerHandler = (caller: Caller) => Promise<Response>;
+
+/** Makes a Caller; admission's alone. */
+export function admittedCaller(fields: Omit<Caller, typeof admitted>): Caller {
+  return fields as Caller;
+}

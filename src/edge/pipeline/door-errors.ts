@@ -1,0 +1,12 @@
+import { toBerthError, type BerthError } from '../../core/errors.ts';
+import type { Caller } from './caller.ts';
+
+/**
+ * A failure as the caller's door answers it. berth's own doors answer in the wire shape of the endpoint called
+ * (`own`: JSON-RPC for MCP, the REST error for invocations and commands); for a caller of AgentCore's API the error
+ * goes on up, to leave as AgentCore's typed exception from its door, told apart from an agent's own failed answer.
+ */
+export function doorError(caller: Caller, error: unknown, own: (error: BerthError) => Response): Response {
+  if (caller.door === 'agentcore') throw toBerthError(error);
+  return own(toBerthError(error));
+}
