@@ -10,6 +10,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../mcp/jsonrpc.ts';
+import { IdMap, tooManyPending } from './id-map.ts';
 import { idOfCutMessage, MAX_SERVER_MESSAGE_BYTES, parseServerMessage, splitServerLines } from './server-messages.ts';
 import type { ServerExit } from './server-process.ts';
 
@@ -28,29 +29,21 @@ export interface PeerCall {
   onFailure?(message: string, code?: PeerFailure): void;
 }
 
-/** Why a request sent to a server got no answer berth could relay. */
-export type PeerFailure = 'server_crashed' | 'sandbox_unavailable' | 'sandbox_failed';
-
-interface Entry {
-  call: PeerCall;
-  clientId: JsonRpcId;
-  clientToken?: string | number;
-}
+/** Why a request sent to a server got no answer berth could relay, or was not sent (`limit_exceeded`). */
+export type PeerFailure = 'server_crashed' | 'sandbox_unavailable' | 'sandbox_failed' | 'limit_exceeded';
 
 /**
  * The supervisor's side of a stdio server: newline-delimited JSON-RPC over the server's stdin and stdout. The
- * supervisor is the server's only peer, so the requests of all its clients share one id space: each gets a fresh
- * id here, and its progress token a fresh token, both mapped back on the way out; listen-stream notifications are
+ * supervisor is the server's only peer, so the requests of all its clients share one id space: an IdMap gives each
+ * a fresh id, and its progress token a fresh token, both mapped back on the way out; listen-stream notifications are
  * matched by their subscription id, which is the request id. Everything else the server sends — its own requests,
  * log lines, list changes — goes to `onServerMessage`.
  */
 export class StdioPeer {
   readonly #stdin: Writable;
-  readonly #entries = new Map<number, Entry>();
-  readonly #byToken = new Map<string, number>();
+  readonly #ids = new IdMap<PeerCall>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
   readonly #onOutput: (line: string) => void;
-  #nextId = 1;
 
   /**
    * `onOutput` hears what the server prints that is not JSON-RPC, and berth's own notes on messages it would not
@@ -73,34 +66,37 @@ export class StdioPeer {
     });
   }
 
-  /** Sends `message` (a client request) under a fresh id; returns that id, for `cancel`. */
+  /**
+   * Sends `message` (a client request) under a fresh id; returns that id, for `cancel`. At the map's bound the call
+   * fails at once (`limit_exceeded`) and 0, which names no request, comes back.
+   */
   request(message: JsonRpcRequest, call: PeerCall): number {
-    const id = this.#nextId++;
-    const entry: Entry = { call, clientId: message.id };
-    let params = message.params;
-    const meta = params?._meta as Record<string, unknown> | undefined;
-    const token = meta?.progressToken;
-    if (params && meta && (typeof token === 'string' || typeof token === 'number')) {
-      entry.clientToken = token;
-      params = { ...params, _meta: { ...meta, progressToken: `berth-${id}` } };
+    const sent = this.#ids.allocate(message, call);
+    if (!sent) {
+      failCall(call, message.id, tooManyPending(this.#ids.max), 'limit_exceeded');
+      return 0;
     }
-    // Serialized before anything is recorded: a message that cannot be written leaves nothing behind.
-    const line = `${JSON.stringify(params === undefined ? { ...message, id } : { ...message, id, params })}\n`;
-    this.#entries.set(id, entry);
-    if (entry.clientToken !== undefined) this.#byToken.set(`berth-${id}`, id);
+    let line: string;
+    try {
+      line = `${JSON.stringify(sent.message)}\n`;
+    } catch (error) {
+      // A message that cannot be written leaves nothing behind.
+      this.#ids.forget(sent.id);
+      throw error;
+    }
     this.#stdin.write(line);
-    return id;
+    return sent.id;
   }
 
   /** Forgets a request and tells the server to stop working on it. */
   cancel(id: number, reason: string): void {
-    if (!this.#forget(id)) return;
+    if (!this.#ids.forget(id)) return;
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
   }
 
   /** Forgets a request without telling the server (its answer no longer has anywhere to go). */
   forget(id: number): void {
-    this.#forget(id);
+    this.#ids.forget(id);
   }
 
   notify(message: JsonRpcNotification): void {
@@ -117,7 +113,7 @@ export class StdioPeer {
     return new Promise((resolve, reject) => {
       let id = 0;
       const timer = setTimeout(() => {
-        this.#forget(id);
+        this.#ids.forget(id);
         reject(new Error(`the server did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
       const request: JsonRpcRequest = params === undefined ? { jsonrpc: '2.0', id: 0, method } : { jsonrpc: '2.0', id: 0, method, params };
@@ -137,18 +133,7 @@ export class StdioPeer {
 
   /** Every request still waiting when the server exited. */
   drain(): PeerCall[] {
-    const calls = [...this.#entries.values()].map((entry) => entry.call);
-    this.#entries.clear();
-    this.#byToken.clear();
-    return calls;
-  }
-
-  #forget(id: number): boolean {
-    const entry = this.#entries.get(id);
-    if (!entry) return false;
-    this.#entries.delete(id);
-    if (entry.clientToken !== undefined) this.#byToken.delete(`berth-${id}`);
-    return true;
+    return this.#ids.drain();
   }
 
   #write(message: JsonRpcMessage): void {
@@ -178,11 +163,8 @@ export class StdioPeer {
 
   /** Ends a request whose answer berth will not relay: its caller hears why. */
   #failCall(id: number, why: string): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#forget(id);
-    if (entry.call.onFailure) entry.call.onFailure(why, 'sandbox_failed');
-    else entry.call.onResponse({ jsonrpc: '2.0', id: entry.clientId, error: { code: RPC.INTERNAL_ERROR, message: `berth: ${why}` } });
+    const entry = this.#ids.take(id);
+    if (entry) failCall(entry.value, entry.clientId, why, 'sandbox_failed');
   }
 
   #fromServer(message: JsonRpcMessage): void {
@@ -194,34 +176,31 @@ export class StdioPeer {
       this.#routeNotification(message);
       return;
     }
-    const id = typeof message.id === 'number' ? message.id : Number.NaN;
-    const entry = this.#entries.get(id);
+    const entry = this.#ids.take(message.id);
     if (!entry) return;
-    this.#forget(id);
-    const result = message.result ? restoreSubscriptionId(message.result, id, entry.clientId) : undefined;
-    entry.call.onResponse(result ? { ...message, id: entry.clientId, result } : { ...message, id: entry.clientId });
+    const result = message.result ? restoreSubscriptionId(message.result, message.id, entry.clientId) : undefined;
+    entry.value.onResponse(result ? { ...message, id: entry.clientId, result } : { ...message, id: entry.clientId });
   }
 
   #routeNotification(message: JsonRpcNotification): void {
     const params = message.params ?? {};
     if (message.method === 'notifications/progress') {
-      const id = this.#byToken.get(String(params.progressToken));
-      const entry = id === undefined ? undefined : this.#entries.get(id);
-      if (entry && entry.clientToken !== undefined) entry.call.onNotification({ ...message, params: { ...params, progressToken: entry.clientToken } });
+      const entry = this.#ids.byToken(params.progressToken);
+      if (entry && entry.clientToken !== undefined) entry.value.onNotification({ ...message, params: { ...params, progressToken: entry.clientToken } });
       return;
     }
     const meta = params._meta as Record<string, unknown> | undefined;
     const subscription = meta?.[META_SUBSCRIPTION_ID];
     if (typeof subscription === 'number') {
-      const entry = this.#entries.get(subscription);
-      if (entry) entry.call.onNotification({ ...message, params: restoreSubscriptionId(params, subscription, entry.clientId) });
+      const entry = this.#ids.get(subscription);
+      if (entry) entry.value.onNotification({ ...message, params: restoreSubscriptionId(params, subscription, entry.clientId) });
       return;
     }
     if (message.method === 'notifications/cancelled' && typeof params.requestId === 'number') {
-      const entry = this.#entries.get(params.requestId);
-      if (entry?.call.onCancelledByServer) {
-        this.#forget(params.requestId);
-        entry.call.onCancelledByServer();
+      const entry = this.#ids.get(params.requestId);
+      if (entry?.value.onCancelledByServer) {
+        this.#ids.forget(params.requestId);
+        entry.value.onCancelledByServer();
         return;
       }
     }
@@ -229,7 +208,13 @@ export class StdioPeer {
   }
 }
 
-function restoreSubscriptionId(value: Record<string, unknown>, id: number, clientId: JsonRpcId): Record<string, unknown> {
+/** Ends a call with `why`: through its failure path, or as berth's JSON-RPC error when it has none. */
+function failCall(call: PeerCall, clientId: JsonRpcId, why: string, code: PeerFailure): void {
+  if (call.onFailure) call.onFailure(why, code);
+  else call.onResponse({ jsonrpc: '2.0', id: clientId, error: { code: RPC.INTERNAL_ERROR, message: `berth: ${why}` } });
+}
+
+function restoreSubscriptionId(value: Record<string, unknown>, id: JsonRpcId | null, clientId: JsonRpcId): Record<string, unknown> {
   const meta = value._meta as Record<string, unknown> | undefined;
   if (meta?.[META_SUBSCRIPTION_ID] !== id) return value;
   return { ...value, _meta: { ...meta, [META_SUBSCRIPTION_ID]: clientId } };

@@ -4,22 +4,21 @@ import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
 import {
   isNotification,
   isRequest,
-  type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../mcp/jsonrpc.ts';
 import { SseParser, type SseEvent } from '../../mcp/sse.ts';
+import { IdMap, tooManyPending } from '../id-map.ts';
 import type { SupervisorLog } from '../response-writer.ts';
 import { MAX_SERVER_MESSAGE_BYTES, parseServerMessage } from '../server-messages.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
 import { ENDED_EARLY, ResumeCursor, StreamReader } from './sse-resume.ts';
 
-interface Entry {
+/** One request sent to the server, as the peer follows it until its answer. */
+interface Call {
   sink: BridgeSink;
-  clientId: JsonRpcId;
-  clientToken?: string | number;
   /** The HTTP request now carrying the call: its POST, or the GET that resumes its stream. */
   req?: ClientRequest;
   /** Set while the call waits to resume its stream. */
@@ -41,8 +40,7 @@ export class HttpLegacyPeer implements LegacyPeer {
   readonly #port: number;
   readonly #path: string;
   readonly #agent = new Agent({ keepAlive: true, maxSockets: Infinity });
-  readonly #entries = new Map<number, Entry>();
-  readonly #byToken = new Map<string, number>();
+  readonly #ids = new IdMap<Call>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
   readonly #reinitialize: () => Promise<void>;
   /** Resolves with what to tell a client once the server has exited. */
@@ -50,7 +48,6 @@ export class HttpLegacyPeer implements LegacyPeer {
   readonly #log: SupervisorLog;
   #sessionId: string | undefined;
   #version: string = LEGACY_VERSIONS[0];
-  #nextId = 1;
   #closed = false;
   #getStream: ClientRequest | undefined;
   #reinitializing: Promise<void> | undefined;
@@ -93,21 +90,17 @@ export class HttpLegacyPeer implements LegacyPeer {
     return { response, sessionId };
   }
 
+  /** Sends `message` under a fresh id, returned for `cancel`; at the map's bound the call fails at once, and 0 comes back. */
   request(message: JsonRpcRequest, sink: BridgeSink, onHeaders?: (res: IncomingMessage) => void): number {
-    const id = this.#nextId++;
-    const entry: Entry = { sink, clientId: message.id };
-    let params = message.params;
-    const meta = params?._meta as Record<string, unknown> | undefined;
-    const token = meta?.progressToken;
-    if (params && meta && (typeof token === 'string' || typeof token === 'number')) {
-      entry.clientToken = token;
-      this.#byToken.set(`berth-${id}`, id);
-      params = { ...params, _meta: { ...meta, progressToken: `berth-${id}` } };
+    const call: Call = { sink };
+    const sent = this.#ids.allocate(message, call);
+    if (!sent) {
+      sink.onFailure?.(tooManyPending(this.#ids.max), 'limit_exceeded');
+      return 0;
     }
-    this.#entries.set(id, entry);
-    const body = params === undefined ? { ...message, id } : { ...message, id, params };
+    const { id } = sent;
     const session = this.#sessionId;
-    entry.req = this.#post(body, (res) => {
+    call.req = this.#post(sent.message, (res) => {
       onHeaders?.(res);
       this.#readAnswer(res, id, message.method, session);
     }, (error) => this.#fail(id, `the server's HTTP endpoint failed: ${error.message}`));
@@ -115,11 +108,10 @@ export class HttpLegacyPeer implements LegacyPeer {
   }
 
   cancel(id: number, reason: string): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#forget(id);
-    clearTimeout(entry.resumeTimer);
-    entry.req?.destroy();
+    const call = this.#ids.take(id)?.value;
+    if (!call) return;
+    clearTimeout(call.resumeTimer);
+    call.req?.destroy();
     // In the stateful revisions a dropped stream is not a cancellation; the server must be told.
     this.notify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
   }
@@ -244,7 +236,7 @@ export class HttpLegacyPeer implements LegacyPeer {
       }
       for (const event of events) this.#fromStream(event.data, id);
       // A resumed stream may stay open once it has delivered the answer; nothing more on it is the call's.
-      if (resumed && !this.#entries.has(id)) res.destroy();
+      if (resumed && !this.#ids.get(id)) res.destroy();
     });
     res.on('end', () => this.#streamEnded(id, cursor, reader.events > 0, session));
     res.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
@@ -252,20 +244,20 @@ export class HttpLegacyPeer implements LegacyPeer {
 
   /** A stream of a call ended: unless the call is over, its rest is asked for after the server's delay. */
   #streamEnded(id: number, cursor: ResumeCursor, sawEvents: boolean, session: string | undefined): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
+    const call = this.#ids.get(id)?.value;
+    if (!call) return;
     const next = cursor.afterEnd(sawEvents);
     if ('refused' in next) {
       this.#fail(id, next.refused);
       return;
     }
-    entry.resumeTimer = setTimeout(() => this.#resume(id, entry, cursor, session, next.from), next.delayMs);
+    call.resumeTimer = setTimeout(() => this.#resume(id, call, cursor, session, next.from), next.delayMs);
   }
 
   /** Asks the server for the rest of a call's stream, from the last event the call got. */
-  #resume(id: number, entry: Entry, cursor: ResumeCursor, session: string | undefined, lastEventId: string): void {
-    entry.resumeTimer = undefined;
-    if (this.#entries.get(id) !== entry) return;
+  #resume(id: number, call: Call, cursor: ResumeCursor, session: string | undefined, lastEventId: string): void {
+    call.resumeTimer = undefined;
+    if (this.#ids.get(id)?.value !== call) return;
     if (this.#closed || session !== this.#sessionId) {
       this.#fail(id, `${ENDED_EARLY}, and its session is gone`);
       return;
@@ -282,7 +274,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     });
     req.on('error', (error) => this.#fail(id, `${ENDED_EARLY}, and resuming it failed: ${error.message}`));
     req.end();
-    entry.req = req;
+    call.req = req;
   }
 
   /** One message the server sent, on the stream of call `streamOf` or its GET stream; its faults cost it alone. */
@@ -304,26 +296,22 @@ export class HttpLegacyPeer implements LegacyPeer {
 
   #route(message: JsonRpcMessage, streamOf: number | undefined): void {
     if (isRequest(message)) {
-      const entry = streamOf === undefined ? undefined : this.#entries.get(streamOf);
-      if (entry?.sink.onServerRequest) entry.sink.onServerRequest(message);
+      const sink = this.#ids.get(streamOf)?.value.sink;
+      if (sink?.onServerRequest) sink.onServerRequest(message);
       else this.#onServerMessage(message);
       return;
     }
     if (isNotification(message)) {
       if (message.method === 'notifications/progress') {
-        const id = this.#byToken.get(String(message.params?.progressToken));
-        const entry = id === undefined ? undefined : this.#entries.get(id);
-        if (entry && entry.clientToken !== undefined) entry.sink.onNotification({ ...message, params: { ...message.params, progressToken: entry.clientToken } });
+        const entry = this.#ids.byToken(message.params?.progressToken);
+        if (entry && entry.clientToken !== undefined) entry.value.sink.onNotification({ ...message, params: { ...message.params, progressToken: entry.clientToken } });
         return;
       }
       this.#onServerMessage(message);
       return;
     }
-    const id = typeof message.id === 'number' ? message.id : Number.NaN;
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#forget(id);
-    entry.sink.onResponse({ ...message, id: entry.clientId });
+    const entry = this.#ids.take(message.id);
+    if (entry) entry.value.sink.onResponse({ ...message, id: entry.clientId });
   }
 
   /**
@@ -331,30 +319,21 @@ export class HttpLegacyPeer implements LegacyPeer {
    * wait that moment, so the client hears "the server exited" rather than "the connection broke".
    */
   #fail(id: number, why: string): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#forget(id);
+    const sink = this.#ids.take(id)?.value.sink;
+    if (!sink) return;
     void Promise.race([this.#serverExited, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]).then((crash) => {
-      if (crash !== undefined) entry.sink.onFailure?.(crash, 'server_crashed');
-      else entry.sink.onFailure?.(why);
+      if (crash !== undefined) sink.onFailure?.(crash, 'server_crashed');
+      else sink.onFailure?.(why);
     });
   }
 
   /** A call whose answer berth will not relay: it ends at once, saying why, and its HTTP request with it. */
   #refuseCall(id: number, why: string): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#forget(id);
-    clearTimeout(entry.resumeTimer);
-    entry.req?.destroy();
-    entry.sink.onFailure?.(why, 'sandbox_failed');
-  }
-
-  #forget(id: number): void {
-    const entry = this.#entries.get(id);
-    if (!entry) return;
-    this.#entries.delete(id);
-    if (entry.clientToken !== undefined) this.#byToken.delete(`berth-${id}`);
+    const call = this.#ids.take(id)?.value;
+    if (!call) return;
+    clearTimeout(call.resumeTimer);
+    call.req?.destroy();
+    call.sink.onFailure?.(why, 'sandbox_failed');
   }
 
   /** The GET stream: what the server sends outside any request (list changes, updates, its own requests). */

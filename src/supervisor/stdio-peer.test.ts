@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../mcp/jsonrpc.ts';
+import { MAX_PENDING_REQUESTS } from './id-map.ts';
+import { StdioPeer, type PeerCall, type PeerFailure } from './stdio-peer.ts';
+
+/** A call that records what reaches it. */
+function recorder(): PeerCall & { responses: JsonRpcResponse[]; notes: JsonRpcNotification[]; failures: Array<[string, PeerFailure | undefined]> } {
+  const call = {
+    responses: [] as JsonRpcResponse[],
+    notes: [] as JsonRpcNotification[],
+    failures: [] as Array<[string, PeerFailure | undefined]>,
+    onResponse: (message: JsonRpcResponse) => call.responses.push(message),
+    onNotification: (message: JsonRpcNotification) => call.notes.push(message),
+    onFailure: (why: string, code?: PeerFailure) => call.failures.push([why, code]),
+  };
+  return call;
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+test("the server sees berth's ids and tokens; the client gets its own back, once", async () => {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const peer = new StdioPeer(stdin, stdout, () => {}, () => {});
+  const call = recorder();
+  const request: JsonRpcRequest = { jsonrpc: '2.0', id: 'c-1', method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'p' } } };
+  const id = peer.request(request, call);
+  assert.deepEqual(JSON.parse(String(stdin.read())), { ...request, id, params: { name: 'x', _meta: { progressToken: `berth-${id}` } } });
+  stdout.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: `berth-${id}`, progress: 1 } })}\n`);
+  // A hostile server answers under ids it was never sent, then twice under the real one.
+  for (const bad of [`"${id}"`, 'null', String(id + 1)]) stdout.write(`{"jsonrpc":"2.0","id":${bad},"result":{}}\n`);
+  stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id, result: { n: 1 } })}\n`);
+  stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id, result: { n: 2 } })}\n`);
+  await tick();
+  assert.deepEqual(call.notes, [{ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p', progress: 1 } }]);
+  assert.deepEqual(call.responses, [{ jsonrpc: '2.0', id: 'c-1', result: { n: 1 } }]);
+  assert.deepEqual(call.failures, []);
+});
+
+test('past its bound of waiting requests, the peer fails the call at once and sends nothing', async () => {
+  const stdin = new PassThrough({ highWaterMark: 64 * 1024 * 1024 });
+  const stdout = new PassThrough();
+  const peer = new StdioPeer(stdin, stdout, () => {}, () => {});
+  const quiet = recorder();
+  for (let i = 0; i < MAX_PENDING_REQUESTS; i++) peer.request({ jsonrpc: '2.0', id: i, method: 'tools/list' }, quiet);
+  while (stdin.read() !== null);
+  const over = recorder();
+  assert.equal(peer.request({ jsonrpc: '2.0', id: 'over', method: 'tools/list' }, over), 0);
+  assert.equal(stdin.read(), null, 'nothing reached the server');
+  assert.equal(over.failures.length, 1);
+  assert.equal(over.failures[0]?.[1], 'limit_exceeded');
+  // An answer frees room.
+  stdout.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} })}\n`);
+  await tick();
+  assert.notEqual(peer.request({ jsonrpc: '2.0', id: 'next', method: 'tools/list' }, recorder()), 0);
+  assert.equal(peer.drain().length, MAX_PENDING_REQUESTS);
+});
