@@ -1,122 +1,21 @@
 import type { Readable } from 'node:stream';
-import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
-import { parseEntry } from '../core/allowlist.ts';
 import { checkRuntimeName } from '../core/ids.ts';
 import { checkDiscoveryUrl, parseInput } from './validation.ts';
 import { OutboundPolicy } from '../core/outbound-policy.ts';
 import type { SecretBox } from '../core/secret-box.ts';
 import { SecretEnv } from './secret-env.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
-import type { ArtifactRecord, Authorizer, EndpointRecord, PageQuery, RuntimeLimits, RuntimeRecord, RuntimeSpec, Store, VersionPageQuery, VersionRecord } from '../store/store.ts';
+import type { ArtifactRecord, EndpointRecord, PageQuery, RuntimeRecord, Store, VersionPageQuery, VersionRecord } from '../store/store.ts';
+import { DeployInput, type RuntimeSpec } from '../store/runtime-spec.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
+import { sessionTarget, type SandboxDefaults } from './runtime-target.ts';
+
+// Callers that resolve a runtime through the service ask its spec who may call it.
+export { authorizerOf } from '../store/runtime-spec.ts';
 
 /** The name every runtime has, always pointing at its latest version. */
 export const DEFAULT_ENDPOINT = 'DEFAULT';
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
-const NO_NUL = { message: 'must not contain NUL characters' };
-
-const RateLimitInput = z.strictObject({ perSecond: z.number().min(0.001).max(1_000_000), burst: z.number().int().min(1).max(1_000_000).optional() });
-
-const Scopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50);
-
-const Environment = z
-  .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
-  .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
-  .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all');
-
-/** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
-const DeployInput = z.strictObject({
-  artifactId: z.string().regex(/^art_[a-z2-7]+$/, 'must be an artifact id from POST /v1/artifacts'),
-  command: z.string().trim().min(1, 'must name the program that starts the server').max(4096).refine((v) => !v.includes('\0'), NO_NUL),
-  transport: z.enum(['stdio', 'http']).default('http'),
-  port: z.number().int().min(1).max(65535).default(8000),
-  path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
-  protocol: z.enum(['mcp', 'http']).default('mcp'),
-  serverEra: z.enum(['auto', 'modern', 'legacy']).default('auto'),
-  env: Environment.default({}),
-  /** Variables whose values are secrets: stored encrypted, never shown back, set only inside the runtime's sandboxes. */
-  secretEnv: Environment.optional(),
-  idleTimeoutSeconds: z.number().int().min(1).max(28_800).optional(),
-  maxLifetimeSeconds: z.number().int().min(1).max(1_209_600).optional(),
-  description: z.string().max(4096).optional(),
-  /** Sandbox limits of this runtime's sessions, each in place of the node's default. */
-  limits: z
-    .strictObject({
-      memoryMb: z.number().int().min(16).max(1024 * 1024),
-      pids: z.number().int().min(8).max(1_000_000),
-      cpus: z.number().min(0.01).max(1024),
-      workspaceMb: z.number().int().min(1).max(1024 * 1024),
-      openFiles: z.number().int().min(64).max(1_048_576),
-    })
-    .partial()
-    .optional(),
-  /** What the runtime's sandboxes may reach beyond their own loopback; unset is `none`. */
-  network: z
-    .discriminatedUnion('mode', [
-      z.strictObject({ mode: z.literal('none') }),
-      z.strictObject({
-        mode: z.literal('egress'),
-        allow: z.array(z.string().superRefine(allowEntry)).max(256, 'at most 256 entries'),
-      }),
-      z.strictObject({ mode: z.literal('host') }),
-    ])
-    .optional(),
-  /** Who may call the runtime; unset is `none`. */
-  authorizer: z
-    .discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('none') }),
-      z.strictObject({ type: z.literal('apiKey') }),
-      z.strictObject({ type: z.literal('sigv4') }),
-      z.strictObject({
-        type: z.literal('jwt'),
-        discoveryUrl: z
-          .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-          .refine((url) => new URL(url).pathname.endsWith('/.well-known/openid-configuration'), 'must end with /.well-known/openid-configuration'),
-        allowedAudience: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
-        allowedClients: z.array(z.string().min(1).max(255)).min(1).max(50).optional(),
-        requiredScopes: Scopes.optional(),
-        allowedScopes: Scopes.optional(),
-        requiredClaims: z
-          .array(
-            z.strictObject({
-              claim: z.string().regex(/^[A-Za-z0-9_.:-]{1,255}$/, 'a claim name is letters, digits and _ . : -'),
-              operator: z.enum(['equals', 'contains', 'containsAny']),
-              value: z.union([z.string().min(1).max(255), z.array(z.string().min(1).max(255)).min(1).max(50)]),
-            })
-            .refine((rule) => (rule.operator === 'containsAny') === Array.isArray(rule.value), 'containsAny takes a list of values; equals and contains take one'),
-          )
-          .max(20)
-          .optional(),
-      }),
-    ])
-    .optional(),
-  /** Requests a second the runtime takes, from all callers together and from each one. */
-  rateLimits: z
-    .strictObject({ runtime: RateLimitInput.optional(), principal: RateLimitInput.optional() })
-    .optional(),
-  /** `principal`: each authenticated caller has one session, found without a session id; `session` (default): none. */
-  sessionScope: z.enum(['session', 'principal']).optional(),
-  /** What a 2026-07-28 client naming no session hears from server/discover: `stateful` (default) steers it to initialize. */
-  sessionlessClients: z.enum(['stateful', 'stateless']).optional(),
-  /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
-  driver: z.enum(['bwrap', 'gvisor']).optional(),
-  /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
-  agentcore: z
-    .record(z.string(), z.unknown())
-    .refine((value) => JSON.stringify(value).length <= 64 * 1024, 'at most 64 KiB')
-    .optional(),
-});
-
-function allowEntry(entry: string, context: z.RefinementCtx): void {
-  try {
-    parseEntry(entry);
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: (error as Error).message });
-  }
-}
 
 /** Where berth fetches from when no policy is given: public https hosts only. */
 const STRICT_OUTBOUND = new OutboundPolicy([], []);
@@ -124,15 +23,9 @@ const STRICT_OUTBOUND = new OutboundPolicy([], []);
 /** Endpoint names, as AgentCore has them. */
 const ENDPOINT_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/;
 
-export interface RuntimeDefaults {
+export interface RuntimeDefaults extends SandboxDefaults {
   idleTimeoutSeconds: number;
   maxLifetimeSeconds: number;
-  startTimeoutMs: number;
-  inputTimeoutMs: number;
-  logBytes: number;
-  limits: SessionTarget['sandbox']['limits'];
-  /** What a sandbox's supervisor keeps for the session's clients, at most. */
-  perSession: SessionTarget['sandbox']['perSession'];
   /** Told of every version deployed without an authorizer (open to whoever reaches berth). */
   onOpenVersion?: (runtime: string) => void;
   /** Where berth may fetch a jwt authorizer's issuer from; unset, public https hosts only. */
@@ -347,31 +240,7 @@ export class RuntimeService {
     const spec = version.spec;
     // Opened here and nowhere else: what a session's sandbox is started with.
     const secrets = spec.secretEnv ? this.#secrets.open(runtime.name, spec.secretEnv) : undefined;
-    return {
-      runtime: runtime.name,
-      version: version.version,
-      idleTimeoutSeconds: spec.idleTimeoutSeconds,
-      maxLifetimeSeconds: spec.maxLifetimeSeconds,
-      sandbox: {
-        runtime: runtime.name,
-        artifactDir: this.#artifacts.path(spec.artifactId),
-        command: spec.command,
-        transport: spec.transport,
-        protocol: spec.protocol,
-        port: spec.port,
-        path: spec.path,
-        env: secrets ? { ...spec.env, ...secrets } : spec.env,
-        ...(secrets ? { secrets: Object.values(secrets) } : {}),
-        limits: limitsOf(spec.limits, this.#defaults.limits),
-        startTimeoutMs: this.#defaults.startTimeoutMs,
-        era: spec.serverEra,
-        inputTimeoutMs: this.#defaults.inputTimeoutMs,
-        perSession: this.#defaults.perSession,
-        logBytes: this.#defaults.logBytes,
-        ...(spec.driver ? { driver: spec.driver } : {}),
-        ...(spec.network ? { network: spec.network } : {}),
-      },
-    };
+    return sessionTarget(version, { artifactDir: this.#artifacts.path(spec.artifactId), secrets }, this.#defaults);
   }
 
   /** Deletes the runtime, first ending its live sessions. */
@@ -382,29 +251,4 @@ export class RuntimeService {
     this.#store.deleteRuntime(name);
     this.#resolved.clear();
   }
-}
-
-const MIB = 1024 * 1024;
-
-type SandboxLimits = SessionTarget['sandbox']['limits'];
-
-/** A runtime's own limits over the node's defaults. */
-function limitsOf(own: RuntimeLimits | undefined, defaults: SandboxLimits): SandboxLimits {
-  if (!own) return defaults;
-  return {
-    memoryBytes: own.memoryMb !== undefined ? own.memoryMb * MIB : defaults.memoryBytes,
-    pids: own.pids ?? defaults.pids,
-    cpus: own.cpus ?? defaults.cpus,
-    tmpBytes: defaults.tmpBytes,
-    workspaceBytes: own.workspaceMb !== undefined ? own.workspaceMb * MIB : defaults.workspaceBytes,
-    openFiles: own.openFiles ?? defaults.openFiles,
-  };
-}
-
-/**
- * Who may call a version: its authorizer, or, for one AgentCore's API made before berth stored a `sigv4`
- * authorizer for it, SigV4 alone, as AgentCore's runtimes without an authorizerConfiguration take.
- */
-export function authorizerOf(spec: RuntimeSpec): Authorizer | undefined {
-  return spec.authorizer ?? (spec.agentcore !== undefined ? { type: 'sigv4' } : undefined);
 }

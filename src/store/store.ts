@@ -3,99 +3,10 @@
  * default) and PostgreSQL (a cluster) implement them with the same migrations and the same answers.
  */
 
-/** How one runtime version runs; immutable once stored. */
-/** A runtime's sandbox limits; one not given is the node's default. */
-export interface RuntimeLimits {
-  memoryMb?: number;
-  pids?: number;
-  cpus?: number;
-  workspaceMb?: number;
-  openFiles?: number;
-}
+import type { RuntimeSpec } from './runtime-spec.ts';
 
-export interface RuntimeSpec {
-  artifactId: string;
-  command: string;
-  /** How the server speaks MCP: over stdin/stdout, or HTTP on `port` and `path` inside the sandbox. */
-  transport: 'stdio' | 'http';
-  port: number;
-  path: string;
-  /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
-  protocol: 'mcp' | 'http';
-  /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */
-  serverEra: 'auto' | 'modern' | 'legacy';
-  env: Record<string, string>;
-  /** Secret variables, each value sealed (AES-256-GCM under berth's secret key) for this runtime and name. */
-  secretEnv?: Record<string, string>;
-  idleTimeoutSeconds: number;
-  maxLifetimeSeconds: number;
-  description?: string;
-  /** This runtime's own sandbox limits, each in place of the node's default. */
-  limits?: RuntimeLimits;
-  /** The isolating driver this runtime's sandboxes need, in place of the node's default. */
-  driver?: 'bwrap' | 'gvisor';
-  /** What its sandboxes may reach: unset is `none`; `egress` lists host names and ranges; `host` is unfiltered. */
-  network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
-  /** Who may call the runtime's data plane; unset is `none` (anyone who reaches berth). */
-  authorizer?: Authorizer;
-  /**
-   * `principal`: a request that names no session goes to its principal's own session of this runtime (one each),
-   * not a new one. Unset, every such request starts a session. Needs an authorizer.
-   */
-  sessionScope?: 'principal';
-  /**
-   * What a 2026-07-28 client that names no session is told when it asks `server/discover`. Unset (`stateful`): that
-   * berth needs a session (400, -32000), so the client opens one with `initialize` and keeps its state under the
-   * `Mcp-Session-Id` every client echoes. `stateless`: the server's own answer, for runtimes whose tools keep no
-   * state (each request that names no session then gets a fresh one).
-   */
-  sessionlessClients?: 'stateless';
-  /** Requests this runtime takes, from everyone together and from each principal; past them, 429. */
-  rateLimits?: RuntimeRateLimits;
-  /** How the AgentCore-compatible API described this version, shown back by it; berth runs the fields above. */
-  agentcore?: Record<string, unknown>;
-}
-
-/** A token bucket: `perSecond` sustained, up to `burst` at once (default: one second's worth). */
-export interface RateLimit {
-  perSecond: number;
-  burst?: number;
-}
-
-export interface RuntimeRateLimits {
-  runtime?: RateLimit;
-  principal?: RateLimit;
-}
-
-/**
- * A runtime's inbound authorizer. `jwt` is AgentCore's customJWTAuthorizer: tokens from the issuer that
- * `discoveryUrl` (an OpenID configuration) names, signed with a key from its JWKS, for one of `allowedAudience`,
- * from one of `allowedClients` (`client_id`, else `azp`), holding every `requiredScopes` scope and at least one
- * `allowedScopes` scope (AgentCore's own field), and meeting every `requiredClaims` rule. Each list, when absent,
- * checks nothing.
- */
-export type Authorizer =
-  | { type: 'none' }
-  /** Bearer API keys berth issued for this runtime (`POST /v1/keys`), each naming the user it stands for. */
-  | { type: 'apiKey' }
-  /** Only requests signed with berth's AWS keys: AgentCore's IAM inbound auth, what its API makes by default. */
-  | { type: 'sigv4' }
-  | {
-      type: 'jwt';
-      discoveryUrl: string;
-      allowedAudience?: string[];
-      allowedClients?: string[];
-      requiredScopes?: string[];
-      allowedScopes?: string[];
-      requiredClaims?: ClaimRule[];
-    };
-
-/** One claim a token must carry: equal to a string, or (for a list claim) containing one value or any of several. */
-export interface ClaimRule {
-  claim: string;
-  operator: 'equals' | 'contains' | 'containsAny';
-  value: string | string[];
-}
+// The runtime model is the deploy schema's: the store keeps what `DeployInput` validated, as the runtime service settled it.
+export type { Authorizer, ClaimRule, RateLimit, RuntimeLimits, RuntimeRateLimits, RuntimeSpec } from './runtime-spec.ts';
 
 export interface RuntimeRecord {
   /** Stable id in AgentCore's format: the name, a dash, ten random characters. */
