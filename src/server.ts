@@ -48,7 +48,13 @@ export interface RunningNode {
   close(): Promise<void>;
 }
 
-export async function startNode(config: Config, logger: Logger): Promise<RunningNode> {
+/** What a node may be started with beside its configuration. */
+export interface NodeParts {
+  /** Makes the sandboxes instead of the configured driver: the edge's in-process tests use a fake one, no root needed. */
+  driver?: SandboxDriver;
+}
+
+export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
   const store = new SqliteStore(join(config.home, 'berth.db'));
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
@@ -58,7 +64,7 @@ export async function startNode(config: Config, logger: Logger): Promise<Running
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
   const outbound = new OutboundPolicy(config.outboundAllow, berthPorts);
-  const driver = await createDriver(config, supervisorPath, logger, berthPorts);
+  const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
   const keys = new KeyFiles(config.home);
   const secrets = new SecretBox(keys.secretKey(config.secretKey));
   keys.checkSecretKey(secrets);

@@ -8,7 +8,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint } from './mcp/endpoint.ts';
 import { rpcErrorResponse } from './mcp/rpc-errors.ts';
-import { Admission } from './pipeline/admission.ts';
+import { CallerAdmission } from './pipeline/admission.ts';
 import type { Caller, CallerHandler } from './pipeline/caller.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
 import { DiscoverCache } from './mcp/discover-cache.ts';
@@ -81,7 +81,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   warmDiscovers({ runtimes, sessions, discovers, logger });
   // Every route of a runtime goes through admission first: its handler takes the Caller admission makes, so a route
   // cannot reach one without it. AgentCore's InvokeAgentRuntime admits by its own rules and calls the same handlers.
-  const admission = new Admission({ runtimes, authenticator: options.authenticator, aws: options.aws.auth, identity: options.aws.identity, limiter: new RateLimiter() });
+  const admission = new CallerAdmission({ runtimes, authenticator: options.authenticator, aws: options.aws.auth, identity: options.aws.identity, limiter: new RateLimiter() });
   const admitted = (handler: CallerHandler): Handler => async (request, params, url) => handler(await admission.native(request, params, url));
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly = (handler: (caller: Caller) => Response | Promise<Response>): CallerHandler => async (caller) => {

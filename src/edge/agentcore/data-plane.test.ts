@@ -9,7 +9,7 @@ import type { Handler } from '../../core/router.ts';
 import { createLogger } from '../../observability/logger.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
-import { Admission } from '../pipeline/admission.ts';
+import { CallerAdmission } from '../pipeline/admission.ts';
 import type { CallerHandler } from '../pipeline/caller.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import { dataPlaneRoutes } from './data-plane.ts';
@@ -35,7 +35,7 @@ test('a command body that is a bare JSON value (null, a number, a string, an arr
       throw new Error('a session was made');
     },
   } as unknown as SessionManager;
-  const admission = new Admission({
+  const admission = new CallerAdmission({
     runtimes,
     identity: { region: 'us-west-2', accountId: '123456789012' },
     aws: { mode: 'off', secrets: new Map() },

@@ -7,7 +7,7 @@ import type { SessionManager } from '../../sessions/manager.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { isAwsSigned } from './auth.ts';
 import { readBody } from '../../core/http.ts';
-import { MAX_SMALL_BODY, type Admission } from '../pipeline/admission.ts';
+import { MAX_SMALL_BODY, type CallerAdmission } from '../pipeline/admission.ts';
 import type { CallerHandler } from '../pipeline/caller.ts';
 import { namedSession, requiredSession } from '../pipeline/session-key.ts';
 import { commandEventStream } from './command-stream.ts';
@@ -21,7 +21,7 @@ export interface DataPlaneOptions {
   sessions: SessionManager;
   logger: Logger;
   /** AgentCore's admission: SigV4 or the runtime's own authorizer, its rate limit, the runtime by ARN or id. */
-  admission: Admission;
+  admission: CallerAdmission;
   /**
    * The MCP endpoint and the invocations endpoint, which an invocation of each kind of runtime goes to once its
    * caller is admitted here; `nativeInvocations` is berth's own invocations route, which admits its callers itself.

@@ -5,12 +5,12 @@ import type { RuntimeSpec } from '../../store/store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { ANONYMOUS, type Principal } from '../auth/principal.ts';
 import { RateLimiter } from '../rate-limit.ts';
-import { Admission } from './admission.ts';
+import { CallerAdmission } from './admission.ts';
 
 const ALICE: Principal = { key: 'apikey:alice', userId: 'alice' };
 
 /** A runtime service that knows one runtime, `r`, of this spec; and an authenticator that admits everyone as Alice. */
-function admission(spec: Partial<RuntimeSpec> | undefined, seen: { authenticated: number } = { authenticated: 0 }, awsMode: 'sigv4' | 'off' = 'sigv4'): Admission {
+function admission(spec: Partial<RuntimeSpec> | undefined, seen: { authenticated: number } = { authenticated: 0 }, awsMode: 'sigv4' | 'off' = 'sigv4'): CallerAdmission {
   const resolved = { runtime: { id: 'r-0123456789', name: 'r' }, version: { runtime: 'r', version: 3, spec }, target: {} } as unknown as ResolvedRuntime;
   // SAFETY: admission reaches the runtime service only through these members.
   const runtimes = {
@@ -27,7 +27,7 @@ function admission(spec: Partial<RuntimeSpec> | undefined, seen: { authenticated
       return ALICE;
     },
   } as unknown as Authenticator;
-  return new Admission({ runtimes, authenticator, aws: { mode: awsMode, secrets: new Map() }, identity: { region: 'us-west-2', accountId: '123456789012' }, limiter: new RateLimiter() });
+  return new CallerAdmission({ runtimes, authenticator, aws: { mode: awsMode, secrets: new Map() }, identity: { region: 'us-west-2', accountId: '123456789012' }, limiter: new RateLimiter() });
 }
 
 const post = (path: string, headers: Record<string, string> = {}): [Request, URL] => {

@@ -8,7 +8,7 @@ import { ANONYMOUS, type Principal } from '../auth/principal.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 import { admittedCaller, type Caller } from './caller.ts';
 
-export interface AdmissionOptions {
+export interface CallerAdmissionOptions {
   runtimes: RuntimeService;
   authenticator: Authenticator;
   aws: AwsAuth;
@@ -27,10 +27,10 @@ const METHOD_MISMATCH = 'Authorization method mismatch. The agent is configured 
  * its caller authenticated by the runtime's authorizer, and its rate limit taken. What comes out is the Caller
  * every door's handler takes. Two doors admit by different rules: berth's own routes, and AgentCore's data plane.
  */
-export class Admission {
-  readonly #options: AdmissionOptions;
+export class CallerAdmission {
+  readonly #options: CallerAdmissionOptions;
 
-  constructor(options: AdmissionOptions) {
+  constructor(options: CallerAdmissionOptions) {
     this.#options = options;
   }
 
