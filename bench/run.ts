@@ -179,7 +179,12 @@ async function burst(env: Record<string, string>): Promise<BurstFigures> {
     const results = await Promise.all(
       Array.from({ length: BURST }, async () => {
         const begun = performance.now();
-        const { statusCode, body } = await pool.request({ path: '/runtimes/minimal-stdio/mcp', method: 'POST', headers: { ...CALL_HEADERS, [SESSION_HEADER]: randomUUID() }, body: CALL_BODY });
+        const { statusCode, body } = await pool.request({
+          path: '/runtimes/minimal-stdio/mcp',
+          method: 'POST',
+          headers: { ...CALL_HEADERS, [SESSION_HEADER]: randomUUID() },
+          body: CALL_BODY,
+        });
         const text = await body.text();
         const code = /"code":"([a-z_]+)"/.exec(text)?.[1];
         return { status: statusCode === 200 ? '200' : `${statusCode} ${code ?? ''}`.trim(), ms: performance.now() - begun };
@@ -189,7 +194,14 @@ async function burst(env: Record<string, string>): Promise<BurstFigures> {
     const statuses = new Map<string, number>();
     for (const { status } of results) statuses.set(status, (statuses.get(status) ?? 0) + 1);
     const served = results.filter(({ status }) => status === '200').map(({ ms: taken }) => taken);
-    return { statuses, slowestMs: Math.max(...results.map(({ ms: taken }) => taken)), servedP50Ms: percentile(served, 50), lowestAvailable, availableBefore, seconds };
+    return {
+      statuses,
+      slowestMs: Math.max(...results.map(({ ms: taken }) => taken)),
+      servedP50Ms: percentile(served, 50),
+      lowestAvailable,
+      availableBefore,
+      seconds,
+    };
   } finally {
     clearInterval(sampler);
     await pool.close();
@@ -219,7 +231,9 @@ async function main(): Promise<void> {
       await deploy(node, 'gvisor-http', minimal, { transport: 'http', driver: 'gvisor' });
     }
 
-    out(`berth bench: bwrap driver, Node ${process.version}, ${NEW_SESSIONS} new sessions, ${WARM_CALLS} warm calls, ${CONCURRENCY}-way load for ${LOAD_SECONDS} s`);
+    out(
+      `berth bench: bwrap driver, Node ${process.version}, ${NEW_SESSIONS} new sessions, ${WARM_CALLS} warm calls, ${CONCURRENCY}-way load for ${LOAD_SECONDS} s`,
+    );
     out();
     out('new session → first tools/call answer, no pool (budget p50 ≤ 60 ms)');
     for (const runtime of ['minimal-stdio', 'minimal-http', 'sdk-stdio', 'sdk-http']) {
@@ -234,7 +248,12 @@ async function main(): Promise<void> {
     const discoverHeaders = { ...plainHeaders, 'mcp-method': 'server/discover' };
     const discover = async (sessionId?: string): Promise<number> =>
       timed(async () => {
-        const { body } = await pool.request({ path: '/runtimes/sdk-stdio/mcp', method: 'POST', headers: sessionId === undefined ? discoverHeaders : { ...discoverHeaders, [SESSION_HEADER]: sessionId }, body: discoverBody });
+        const { body } = await pool.request({
+          path: '/runtimes/sdk-stdio/mcp',
+          method: 'POST',
+          headers: sessionId === undefined ? discoverHeaders : { ...discoverHeaders, [SESSION_HEADER]: sessionId },
+          body: discoverBody,
+        });
         await body.text();
       });
     const sessionless: number[] = [];
@@ -250,11 +269,16 @@ async function main(): Promise<void> {
     const warm: number[] = [];
     for (let i = 0; i < WARM_CALLS / 4; i++) warm.push(await discover(warmSession));
     await node.admin(`/v1/sessions/${warmSession}`, { method: 'DELETE' });
-    out(`  naming no session p50 ${ms(percentile(sessionless, 50))} p95 ${ms(percentile(sessionless, 95))}   a new session (cold sandbox) p50 ${ms(percentile(fresh, 50))}   a warm session p50 ${ms(percentile(warm, 50))}`);
+    out(
+      `  naming no session p50 ${ms(percentile(sessionless, 50))} p95 ${ms(percentile(sessionless, 95))}   a new session (cold sandbox) p50 ${ms(percentile(fresh, 50))}   a warm session p50 ${ms(percentile(warm, 50))}`,
+    );
 
     out();
     out('warm tools/call, one session, through berth vs straight to the same server (budget +≤ 0.5 ms p50, throughput ≥ 0.85×)');
-    for (const [runtime, dir] of [['minimal-http', minimal], ['sdk-http', counter]] as const) {
+    for (const [runtime, dir] of [
+      ['minimal-http', minimal],
+      ['sdk-http', counter],
+    ] as const) {
       const straight = await straightServer(dir);
       const direct = new Pool(straight.url, { connections: CONCURRENCY * 2 });
       const session = randomUUID();
@@ -268,7 +292,9 @@ async function main(): Promise<void> {
         const p50b = percentile(viaBerth, 50);
         const p50d = percentile(viaDirect, 50);
         out(`  ${runtime}`);
-        out(`    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}`);
+        out(
+          `    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}`,
+        );
         out(`    requests/s straight ${directRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / directRps).toFixed(2)}×`);
         out(`    berth's own CPU per warm call ${cpuPerCall.toFixed(0)} µs (goal ≤ 120 µs)`);
       } finally {
@@ -291,7 +317,9 @@ async function main(): Promise<void> {
         const viaBerth = await sequential(pool, '/runtimes/minimal-stdio/mcp', session);
         const gatewayRps = await loaded(() => gatewayCall(direct, gatewaySession));
         const berthRps = await throughput(pool, '/runtimes/minimal-stdio/mcp', session);
-        out(`    latency   supergateway p50 ${ms(percentile(viaGateway, 50))} p95 ${ms(percentile(viaGateway, 95))}   berth p50 ${ms(percentile(viaBerth, 50))} p95 ${ms(percentile(viaBerth, 95))}`);
+        out(
+          `    latency   supergateway p50 ${ms(percentile(viaGateway, 50))} p95 ${ms(percentile(viaGateway, 95))}   berth p50 ${ms(percentile(viaBerth, 50))} p95 ${ms(percentile(viaBerth, 95))}`,
+        );
         out(`    requests/s supergateway ${gatewayRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / gatewayRps).toFixed(2)}×`);
       } finally {
         await direct.close();
@@ -333,14 +361,17 @@ async function main(): Promise<void> {
     const perSession = (supervisorPss + Math.max(0, berthGrowth)) / sessions.length;
     const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
     out(`  live sessions ${sessions.length}`);
-    out(`  supervisor + bwrap PSS per session ${mb(supervisorPss / sessions.length)}   berth bookkeeping per session ${mb(Math.max(0, berthGrowth) / sessions.length)}`);
+    out(
+      `  supervisor + bwrap PSS per session ${mb(supervisorPss / sessions.length)}   berth bookkeeping per session ${mb(Math.max(0, berthGrowth) / sessions.length)}`,
+    );
     out(`  berth's own memory per session ${mb(perSession)}   (the user's server: ${mb(serverPss / sessions.length)} PSS per session)`);
 
     out();
     out(`a warm call to a random one of ${SPREAD_SESSIONS} live sessions beside one hot session (minimal stdio server; goal: within 1.5×)`);
     const spread = [...ids];
     while (spread.length < SPREAD_SESSIONS) spread.push(randomUUID());
-    for (let i = LIVE_SESSIONS; i < spread.length; i += 10) await Promise.all(spread.slice(i, i + 10).map((id) => call(pool, '/runtimes/minimal-stdio/mcp', id)));
+    for (let i = LIVE_SESSIONS; i < spread.length; i += 10)
+      await Promise.all(spread.slice(i, i + 10).map((id) => call(pool, '/runtimes/minimal-stdio/mcp', id)));
     const hotSession = spread[0] as string;
     const hot: number[] = [];
     const random: number[] = [];
@@ -351,7 +382,9 @@ async function main(): Promise<void> {
       random.push(await timed(() => call(pool, '/runtimes/minimal-stdio/mcp', spread[Math.floor(Math.random() * spread.length)])));
     }
     const live = (await node.api.sessions('minimal-stdio')).length;
-    out(`  live sessions ${live}   hot p50 ${ms(percentile(hot, 50))} p95 ${ms(percentile(hot, 95))}   random p50 ${ms(percentile(random, 50))} p95 ${ms(percentile(random, 95))}   ratio ${(percentile(random, 50) / percentile(hot, 50)).toFixed(2)}×`);
+    out(
+      `  live sessions ${live}   hot p50 ${ms(percentile(hot, 50))} p95 ${ms(percentile(hot, 95))}   random p50 ${ms(percentile(random, 50))} p95 ${ms(percentile(random, 95))}   ratio ${(percentile(random, 50) / percentile(hot, 50)).toFixed(2)}×`,
+    );
   } finally {
     await pool.close();
     await node.stop();
@@ -368,7 +401,9 @@ async function main(): Promise<void> {
     const answered = [...figures.statuses].map(([status, count]) => `${status}: ${count}`).join(', ');
     out(`  ${label}`);
     out(`    answers ${answered}   in ${figures.seconds.toFixed(1)} s`);
-    out(`    served p50 ${ms(figures.servedP50Ms)}   slowest answer ${ms(figures.slowestMs)}   host memory available ${gb(figures.availableBefore)} → lowest ${gb(figures.lowestAvailable)}`);
+    out(
+      `    served p50 ${ms(figures.servedP50Ms)}   slowest answer ${ms(figures.slowestMs)}   host memory available ${gb(figures.availableBefore)} → lowest ${gb(figures.lowestAvailable)}`,
+    );
   }
 }
 

@@ -26,11 +26,15 @@ function entry(): string {
 
 /** Starts supergateway in front of `command` (run in `dir`) on `port`, and resolves once it answers. */
 export async function startSupergateway(dir: string, command: string, port: number): Promise<Gateway> {
-  const child = spawn(process.execPath, [entry(), '--stdio', command, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'], {
-    cwd: dir,
-    env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    [entry(), '--stdio', command, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'],
+    {
+      cwd: dir,
+      env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
+      stdio: 'ignore',
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 500; i++) {
     if (await accepts(port)) return { url, stop: () => child.kill('SIGKILL') };
@@ -53,12 +57,22 @@ function accepts(port: number): Promise<boolean> {
 
 /** Opens an MCP session through the gateway (`initialize`, then `notifications/initialized`); its session id. */
 export async function openGatewaySession(pool: Pool): Promise<string> {
-  const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'berth-bench', version: '1' } } };
+  const init = {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'berth-bench', version: '1' } },
+  };
   const opened = await pool.request({ path: '/mcp', method: 'POST', headers: LEGACY_HEADERS, body: JSON.stringify(init) });
   await opened.body.text();
   const session = opened.headers['mcp-session-id'];
   if (typeof session !== 'string') throw new Error(`supergateway opened no session (${opened.statusCode})`);
-  const initialized = await pool.request({ path: '/mcp', method: 'POST', headers: { ...LEGACY_HEADERS, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  const initialized = await pool.request({
+    path: '/mcp',
+    method: 'POST',
+    headers: { ...LEGACY_HEADERS, 'mcp-session-id': session },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
   await initialized.body.text();
   return session;
 }

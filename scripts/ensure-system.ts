@@ -16,7 +16,7 @@ if (major < 24) {
 const bwrap = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].some((path) => existsSync(path));
 if (!bwrap) {
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    process.stderr.write('installing bubblewrap (berth\'s sandbox) with apt-get\n');
+    process.stderr.write("installing bubblewrap (berth's sandbox) with apt-get\n");
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
     execFileSync('apt-get', ['install', '-y', '-qq', 'bubblewrap'], { stdio: 'inherit', env });

@@ -114,7 +114,12 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     metrics,
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
-    npm: new NpmInstaller(store, artifacts, { ...config.npm, home: join(config.home, 'npm'), nodePath: realpathSync(process.execPath), maxBytes: config.maxArtifactBytes }),
+    npm: new NpmInstaller(store, artifacts, {
+      ...config.npm,
+      home: join(config.home, 'npm'),
+      nodePath: realpathSync(process.execPath),
+      maxBytes: config.maxArtifactBytes,
+    }),
     sealer: new RequestStateSealer(stateKey),
     scope,
     inputTimeoutMs: config.inputTimeoutMs,
@@ -150,9 +155,17 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   return {
     url,
     drain: async () => {
-      logger.info('berth draining: no new sessions; the work under way has the shutdown grace to finish', { graceSeconds, sessions: sessions.size, working: sessions.working });
+      logger.info('berth draining: no new sessions; the work under way has the shutdown grace to finish', {
+        graceSeconds,
+        sessions: sessions.size,
+        working: sessions.working,
+      });
       if (await drainSessions(sessions, graceSeconds * 1000)) logger.info('berth drained: no work under way');
-      else logger.warn('the shutdown grace ran out with work under way, which now ends (BERTH_SHUTDOWN_GRACE_SECONDS)', { graceSeconds, working: sessions.working });
+      else
+        logger.warn('the shutdown grace ran out with work under way, which now ends (BERTH_SHUTDOWN_GRACE_SECONDS)', {
+          graceSeconds,
+          working: sessions.working,
+        });
       await close();
     },
     close,
@@ -205,7 +218,9 @@ function awsApi(config: Config, logger: Logger): AwsApiOptions {
     secrets.set(keyId, secret);
   }
   if (config.aws.auth === 'off') {
-    logger.warn('AgentCore API authentication is OFF (--aws-auth off): anyone who reaches this port can deploy and run code; use it for local development only');
+    logger.warn(
+      'AgentCore API authentication is OFF (--aws-auth off): anyone who reaches this port can deploy and run code; use it for local development only',
+    );
   } else if (secrets.size === 0) {
     logger.info('AgentCore API: no access keys configured, so every signed request is refused; set BERTH_AWS_ACCESS_KEY_ID and BERTH_AWS_SECRET_ACCESS_KEY');
   }
@@ -227,11 +242,21 @@ async function createDriver(config: Config, supervisorPath: string, logger: Logg
     ],
     [
       'gvisor',
-      () => GvisorDriver.create({ stateDir: join(config.home, 'gvisor'), supervisorPath, nodePath, logger, berthPorts, ...(config.runscPath ? { runscPath: config.runscPath } : {}) }),
+      () =>
+        GvisorDriver.create({
+          stateDir: join(config.home, 'gvisor'),
+          supervisorPath,
+          nodePath,
+          logger,
+          berthPorts,
+          ...(config.runscPath ? { runscPath: config.runscPath } : {}),
+        }),
     ],
   ]);
   const defaultDriver =
-    config.driver === 'process' ? new ProcessDriver({ stateDir: join(config.home, 'sandboxes'), supervisorPath, nodePath, logger }) : await (makers.get(config.driver) as () => Promise<SandboxDriver>)();
+    config.driver === 'process'
+      ? new ProcessDriver({ stateDir: join(config.home, 'sandboxes'), supervisorPath, nodePath, logger })
+      : await (makers.get(config.driver) as () => Promise<SandboxDriver>)();
   const choice = new DriverChoice(defaultDriver, makers, logger);
   // gVisor sandboxes an earlier run left (runsc's own processes outlive berth) go now, not at the next gVisor session.
   if (existsSync(join(config.home, 'gvisor'))) await choice.prepare('gvisor');

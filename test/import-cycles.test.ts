@@ -21,7 +21,12 @@ function modules(dir: string): string[] {
 /** Each module's imports of other modules in src/. */
 function importGraph(files: readonly string[]): Map<string, string[]> {
   const known = new Set(files);
-  return new Map(files.map((file) => [file, [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => resolve(dirname(file), match[1] as string)).filter((to) => known.has(to))]));
+  return new Map(
+    files.map((file) => [
+      file,
+      [...readFileSync(file, 'utf8').matchAll(IMPORT)].map((match) => resolve(dirname(file), match[1] as string)).filter((to) => known.has(to)),
+    ]),
+  );
 }
 
 /** The graph's cycles: its strongly connected components of more than one module, or a module importing itself. */
@@ -59,7 +64,11 @@ function cycles(graph: Map<string, string[]>): string[][] {
 
 test('src/ has no import cycles', () => {
   const found = cycles(importGraph(modules(SRC)));
-  assert.deepEqual(found.map((cycle) => cycle.map((file) => relative(SRC, file)).sort()), [], 'modules that import each other, directly or around a loop');
+  assert.deepEqual(
+    found.map((cycle) => cycle.map((file) => relative(SRC, file)).sort()),
+    [],
+    'modules that import each other, directly or around a loop',
+  );
 });
 
 test('the check finds a cycle, around a loop and of a module with itself', () => {
@@ -70,5 +79,8 @@ test('the check finds a cycle, around a loop and of a module with itself', () =>
     ['d', ['d']],
     ['e', ['a']],
   ]);
-  assert.deepEqual(cycles(graph).map((cycle) => cycle.sort()), [['a', 'b', 'c'], ['d']]);
+  assert.deepEqual(
+    cycles(graph).map((cycle) => cycle.sort()),
+    [['a', 'b', 'c'], ['d']],
+  );
 });

@@ -8,11 +8,9 @@ const root = resolve(import.meta.dirname, '..');
 
 function lint(file: string, code: string): string[] {
   const linter = new Linter({ cwd: root });
-  const messages = linter.verify(
-    code,
-    [{ files: ['**/*.ts'], plugins: { berth: { rules: { layers } } }, rules: { 'berth/layers': 'error' } }],
-    { filename: resolve(root, file) },
-  );
+  const messages = linter.verify(code, [{ files: ['**/*.ts'], plugins: { berth: { rules: { layers } } }, rules: { 'berth/layers': 'error' } }], {
+    filename: resolve(root, file),
+  });
   return messages.map((m) => m.message);
 }
 

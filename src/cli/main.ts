@@ -81,7 +81,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
       return 2;
     }
     if (error instanceof ApiError) {
-      const hint = error.status === 401 && adminKey(env) === undefined ? `\n(no admin key: BERTH_ADMIN_KEY is unset and ${adminKeyFile(env)} cannot be read)` : '';
+      const hint =
+        error.status === 401 && adminKey(env) === undefined ? `\n(no admin key: BERTH_ADMIN_KEY is unset and ${adminKeyFile(env)} cannot be read)` : '';
       io.err(`berth ${command}: ${error.message}${hint}\n`);
       return 1;
     }
@@ -173,10 +174,16 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
   if (values.name === undefined) throw new UsageError('--name is required: the runtime name clients will call');
   if (spec === undefined) {
     if (values.command === undefined) throw new UsageError('--command is required: how to start the server, such as --command "node server.js"');
-    if (serverArgs !== undefined) throw new UsageError('arguments after -- go to a published server (berth deploy npm:PACKAGE … -- ARGS); give a directory\'s server its arguments in --command');
-    if (values.bin !== undefined) throw new UsageError('--bin chooses the bin of a published server (berth deploy npm:PACKAGE --bin NAME); a directory\'s server starts with --command');
+    if (serverArgs !== undefined)
+      throw new UsageError(
+        "arguments after -- go to a published server (berth deploy npm:PACKAGE … -- ARGS); give a directory's server its arguments in --command",
+      );
+    if (values.bin !== undefined)
+      throw new UsageError("--bin chooses the bin of a published server (berth deploy npm:PACKAGE --bin NAME); a directory's server starts with --command");
   } else if (values.command !== undefined) {
-    throw new UsageError('--command goes with a directory; a published server runs its package\'s bin (--bin NAME picks one of several), with the arguments after --');
+    throw new UsageError(
+      "--command goes with a directory; a published server runs its package's bin (--bin NAME picks one of several), with the arguments after --",
+    );
   }
   const variables: Record<string, string> = {};
   for (const pair of values.env ?? []) {
@@ -188,7 +195,10 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
   for (const name of values['secret-env'] ?? []) {
     // The value comes from the environment, never the command line, where any user's ps would show it.
     const value = env[name];
-    if (name.includes('=')) throw new UsageError(`--secret-env takes a variable's name; put its value in this command's environment (${name.slice(0, name.indexOf('='))}=… berth deploy …)`);
+    if (name.includes('='))
+      throw new UsageError(
+        `--secret-env takes a variable's name; put its value in this command's environment (${name.slice(0, name.indexOf('='))}=… berth deploy …)`,
+      );
     if (value === undefined) throw new UsageError(`--secret-env ${name}: ${name} is not set in this command's environment`);
     secrets[name] = value;
   }
@@ -267,11 +277,19 @@ function networkFlags(mode: string | undefined, allow: string[] | undefined): Re
 }
 
 /** `--authorizer` and the jwt flags as a runtime's authorizer; a discovery URL alone means jwt. */
-function authorizerFlags(values: { authorizer?: string; 'discovery-url'?: string; audience?: string[]; client?: string[]; scope?: string[] }): Record<string, unknown> | undefined {
-  const chosen = oneOfFlag(values.authorizer, '--authorizer', ['none', 'apiKey', 'jwt'] as const) ?? (values['discovery-url'] !== undefined ? 'jwt' : undefined);
+function authorizerFlags(values: {
+  authorizer?: string;
+  'discovery-url'?: string;
+  audience?: string[];
+  client?: string[];
+  scope?: string[];
+}): Record<string, unknown> | undefined {
+  const chosen =
+    oneOfFlag(values.authorizer, '--authorizer', ['none', 'apiKey', 'jwt'] as const) ?? (values['discovery-url'] !== undefined ? 'jwt' : undefined);
   const jwtFlags = { allowedAudience: values.audience, allowedClients: values.client, requiredScopes: values.scope };
   if (chosen === 'jwt') {
-    if (values['discovery-url'] === undefined) throw new UsageError("--authorizer jwt needs the issuer's --discovery-url https://…/.well-known/openid-configuration");
+    if (values['discovery-url'] === undefined)
+      throw new UsageError("--authorizer jwt needs the issuer's --discovery-url https://…/.well-known/openid-configuration");
     return { type: 'jwt', discoveryUrl: values['discovery-url'], ...jwtFlags };
   }
   if (Object.values(jwtFlags).some((list) => list !== undefined)) throw new UsageError('--audience, --client and --scope go with --authorizer jwt');
@@ -352,7 +370,8 @@ async function keys(args: readonly string[], env: Env, io: Io): Promise<number> 
   const [action, ...rest] = args[0] === 'create' || args[0] === 'revoke' || args[0] === 'list' ? args : ['list', ...args];
   if (action === 'create') {
     const { values } = parse(rest, { admin: { type: 'boolean' }, runtime: { type: 'string' }, user: { type: 'string' }, description: { type: 'string' } }, 0);
-    if ((values.admin === true) === (values.runtime !== undefined)) throw new UsageError('say what the key opens: --runtime NAME (its sessions) or --admin (this control API)');
+    if ((values.admin === true) === (values.runtime !== undefined))
+      throw new UsageError('say what the key opens: --runtime NAME (its sessions) or --admin (this control API)');
     const made = await client(values.url, env).createKey({
       ...(values.admin ? { admin: true } : {}),
       ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),

@@ -41,14 +41,24 @@ test('AgentCore API settings: SigV4 by default with the keys given, auth off onl
   assert.equal(defaults.aws.credentials.size, 0);
   assert.equal(defaults.aws.region, 'us-east-1');
   assert.equal(defaults.aws.accountId, '000000000000');
-  const keyed = loadServeConfig([], { BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', BERTH_AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI', BERTH_AWS_ACCOUNT_ID: '123456789012' });
+  const keyed = loadServeConfig([], {
+    BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+    BERTH_AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI',
+    BERTH_AWS_ACCOUNT_ID: '123456789012',
+  });
   assert.equal(keyed.aws.credentials.get('AKIDEXAMPLE'), 'wJalrXUtnFEMI');
   assert.equal(keyed.aws.accountId, '123456789012');
   assert.equal(loadServeConfig(['--aws-auth', 'off'], { BERTH_AWS_AUTH: 'sigv4' }).aws.auth, 'off');
-  assert.throws(() => loadServeConfig([], { BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE' }), /BERTH_AWS_ACCESS_KEY_ID must be set together with BERTH_AWS_SECRET_ACCESS_KEY/);
+  assert.throws(
+    () => loadServeConfig([], { BERTH_AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE' }),
+    /BERTH_AWS_ACCESS_KEY_ID must be set together with BERTH_AWS_SECRET_ACCESS_KEY/,
+  );
   assert.throws(() => loadServeConfig([], { BERTH_AWS_AUTH: 'none' }), /BERTH_AWS_AUTH must be one of sigv4, off/);
   assert.throws(() => loadServeConfig([], { BERTH_AWS_ACCOUNT_ID: '42' }), /BERTH_AWS_ACCOUNT_ID must be 12 digits/);
-  assert.throws(() => loadServeConfig(['--aws-auth', 'off', '--host', '0.0.0.0'], {}), /--aws-auth must be sigv4 when berth listens beyond loopback \(0\.0\.0\.0\)/);
+  assert.throws(
+    () => loadServeConfig(['--aws-auth', 'off', '--host', '0.0.0.0'], {}),
+    /--aws-auth must be sigv4 when berth listens beyond loopback \(0\.0\.0\.0\)/,
+  );
   assert.throws(() => loadServeConfig(['--host', '10.0.0.5'], { BERTH_AWS_AUTH: 'off' }), /BERTH_AWS_AUTH must be sigv4 when berth listens beyond loopback/);
   assert.equal(loadServeConfig(['--aws-auth', 'off', '--host', '127.0.0.2'], {}).aws.auth, 'off');
 });
@@ -56,5 +66,8 @@ test('AgentCore API settings: SigV4 by default with the keys given, auth off onl
 test('secret keys are 32 bytes of base64, and an error never shows one', () => {
   const key = Buffer.alloc(32, 7).toString('base64');
   assert.deepEqual(loadServeConfig([], { BERTH_SECRET_KEY: key }).secretKey, Buffer.alloc(32, 7));
-  assert.throws(() => loadServeConfig([], { BERTH_SECRET_KEY: 'c2hvcnQ=' }), (error: Error) => /BERTH_SECRET_KEY must be 32 bytes in base64/.test(error.message) && !error.message.includes('c2hvcnQ='));
+  assert.throws(
+    () => loadServeConfig([], { BERTH_SECRET_KEY: 'c2hvcnQ=' }),
+    (error: Error) => /BERTH_SECRET_KEY must be 32 bytes in base64/.test(error.message) && !error.message.includes('c2hvcnQ='),
+  );
 });

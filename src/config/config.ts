@@ -287,7 +287,10 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     npm: npmSettings(env),
   };
   if (config.aws.auth === 'off' && !isLoopbackHost(host)) {
-    throw invalid({ value: 'off', name: authFlagName(argv) }, `sigv4 when berth listens beyond loopback (${host}): with it off, anyone who reaches the port could deploy and run code`);
+    throw invalid(
+      { value: 'off', name: authFlagName(argv) },
+      `sigv4 when berth listens beyond loopback (${host}): with it off, anyone who reaches the port could deploy and run code`,
+    );
   }
   if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
   const requestStateKey = keyOf(env, 'BERTH_REQUEST_STATE_KEY');
@@ -327,12 +330,18 @@ function keyOf(env: Env, name: string): Buffer | undefined {
 }
 
 function awsConfig(authFlag: string | undefined, env: Env): AwsConfig {
-  const auth = oneOf(authFlag !== undefined ? { value: authFlag, name: '--aws-auth' } : { value: env.BERTH_AWS_AUTH, name: 'BERTH_AWS_AUTH' }, 'sigv4', ['sigv4', 'off'] as const);
+  const auth = oneOf(authFlag !== undefined ? { value: authFlag, name: '--aws-auth' } : { value: env.BERTH_AWS_AUTH, name: 'BERTH_AWS_AUTH' }, 'sigv4', [
+    'sigv4',
+    'off',
+  ] as const);
   const credentials = new Map<string, string>();
   const keyId = env.BERTH_AWS_ACCESS_KEY_ID;
   const secret = env.BERTH_AWS_SECRET_ACCESS_KEY;
   if ((keyId === undefined) !== (secret === undefined)) {
-    throw invalid({ value: keyId === undefined ? undefined : '(set)', name: 'BERTH_AWS_ACCESS_KEY_ID' }, 'set together with BERTH_AWS_SECRET_ACCESS_KEY, or neither');
+    throw invalid(
+      { value: keyId === undefined ? undefined : '(set)', name: 'BERTH_AWS_ACCESS_KEY_ID' },
+      'set together with BERTH_AWS_SECRET_ACCESS_KEY, or neither',
+    );
   }
   if (keyId !== undefined && secret !== undefined) {
     if (!/^[A-Za-z0-9]{3,128}$/.test(keyId)) throw invalid({ value: keyId, name: 'BERTH_AWS_ACCESS_KEY_ID' }, 'letters and digits, like AKIAIOSFODNN7EXAMPLE');
@@ -356,7 +365,10 @@ export function isLoopbackHost(host: string): boolean {
 function allowedHosts(value: string | undefined, listenHost: string): readonly string[] | '*' {
   if (value === undefined) return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(listenHost) ? LOOPBACK_NAMES : '*';
   if (value.trim() === '*') return '*';
-  const names = value.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
   if (names.length === 0) throw invalid({ value, name: 'BERTH_ALLOWED_HOSTS' }, 'a comma-separated list of host names, or *');
   return names;
 }
@@ -383,7 +395,10 @@ function parseFlags(argv: readonly string[]): { host?: string; port?: string; ho
 
 /** A comma-separated list; unset or empty is none. */
 function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 interface Source {

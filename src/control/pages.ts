@@ -122,7 +122,9 @@ function pageAfter<T, K>(url: URL, keys: ListKeys<T, K>, params: PageParameters)
 function single(url: URL, name: string, params: PageParameters): string | undefined {
   const values = url.searchParams.getAll(name);
   if (values.length > 1) {
-    throw new BerthError('validation_failed', `give ${name} at most once (${params.limit} sets the page size, ${params.next} the page)`, { details: { parameter: name } });
+    throw new BerthError('validation_failed', `give ${name} at most once (${params.limit} sets the page size, ${params.next} the page)`, {
+      details: { parameter: name },
+    });
   }
   return values[0];
 }

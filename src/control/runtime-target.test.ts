@@ -67,7 +67,11 @@ test('secret variables join the environment and go along apart, to be hidden in 
 });
 
 test("a runtime's driver and network go to its sandboxes; unset, the node decides", () => {
-  const { sandbox } = sessionTarget(version({ driver: 'gvisor', network: { mode: 'egress', allow: ['example.com'] } }), { artifactDir: '/a', secrets: undefined }, DEFAULTS);
+  const { sandbox } = sessionTarget(
+    version({ driver: 'gvisor', network: { mode: 'egress', allow: ['example.com'] } }),
+    { artifactDir: '/a', secrets: undefined },
+    DEFAULTS,
+  );
   assert.equal(sandbox.driver, 'gvisor');
   assert.deepEqual(sandbox.network, { mode: 'egress', allow: ['example.com'] });
 });

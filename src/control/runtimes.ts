@@ -97,9 +97,13 @@ export class RuntimeService {
     if (value.rateLimits !== undefined && (value.rateLimits.runtime || value.rateLimits.principal)) spec.rateLimits = value.rateLimits;
     if (value.sessionScope === 'principal') {
       if (spec.authorizer === undefined || spec.authorizer.type === 'sigv4') {
-        throw new BerthError('validation_failed', `runtime "${name}" was not deployed: sessionScope principal needs an authorizer that names its callers (apiKey or jwt); without one every caller is the same principal and all would share one session`, {
-          details: { field: 'sessionScope' },
-        });
+        throw new BerthError(
+          'validation_failed',
+          `runtime "${name}" was not deployed: sessionScope principal needs an authorizer that names its callers (apiKey or jwt); without one every caller is the same principal and all would share one session`,
+          {
+            details: { field: 'sessionScope' },
+          },
+        );
       }
       spec.sessionScope = 'principal';
     }
@@ -135,7 +139,8 @@ export class RuntimeService {
     const runtime = this.get(name);
     if (page === undefined) return [this.#defaultEndpoint(runtime), ...this.#store.listEndpoints(name)];
     // DEFAULT is never stored and comes before every stored endpoint: the page after it starts at the first of them.
-    if (page.after === undefined) return [this.#defaultEndpoint(runtime), ...(page.limit > 1 ? this.#store.listEndpoints(name, { limit: page.limit - 1 }) : [])];
+    if (page.after === undefined)
+      return [this.#defaultEndpoint(runtime), ...(page.limit > 1 ? this.#store.listEndpoints(name, { limit: page.limit - 1 }) : [])];
     return this.#store.listEndpoints(name, page.after === DEFAULT_ENDPOINT ? { limit: page.limit } : page);
   }
 
@@ -198,7 +203,8 @@ export class RuntimeService {
 
   get(name: string): RuntimeRecord {
     const runtime = this.#store.getRuntime(name);
-    if (!runtime) throw new BerthError('runtime_not_found', `no runtime named "${name}"; berth runtimes lists the deployed ones`, { details: { runtime: name } });
+    if (!runtime)
+      throw new BerthError('runtime_not_found', `no runtime named "${name}"; berth runtimes lists the deployed ones`, { details: { runtime: name } });
     return runtime;
   }
 
@@ -231,7 +237,8 @@ export class RuntimeService {
     try {
       return this.resolve(name, endpoint);
     } catch (error) {
-      if (error instanceof BerthError && (error.code === 'runtime_not_found' || error.code === 'endpoint_not_found' || error.code === 'version_not_found')) return undefined;
+      if (error instanceof BerthError && (error.code === 'runtime_not_found' || error.code === 'endpoint_not_found' || error.code === 'version_not_found'))
+        return undefined;
       throw error;
     }
   }

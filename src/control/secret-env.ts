@@ -17,12 +17,14 @@ export class SecretEnv {
   }
 
   seal(runtime: string, env: Record<string, string>, secretEnv: Record<string, string>): Record<string, string> {
-    const refused = (why: string): BerthError => new BerthError('validation_failed', `runtime "${runtime}" was not deployed: ${why}`, { details: { field: 'secretEnv' } });
+    const refused = (why: string): BerthError =>
+      new BerthError('validation_failed', `runtime "${runtime}" was not deployed: ${why}`, { details: { field: 'secretEnv' } });
     const both = Object.keys(secretEnv).filter((key) => Object.hasOwn(env, key));
     if (both.length > 0) throw refused(`${both.join(', ')} is in both env and secretEnv; give each variable once`);
     // What berth shows in place of a value, sent back (a GET's spec deployed again), is not a secret to keep.
     const placeholders = Object.keys(secretEnv).filter((key) => secretEnv[key] === HIDDEN_SECRET);
-    if (placeholders.length > 0) throw refused(`${placeholders.join(', ')} holds "${HIDDEN_SECRET}", how berth shows a secret, not its value; send the value itself`);
+    if (placeholders.length > 0)
+      throw refused(`${placeholders.join(', ')} holds "${HIDDEN_SECRET}", how berth shows a secret, not its value; send the value itself`);
     return Object.fromEntries(Object.entries(secretEnv).map(([key, value]) => [key, this.#box.seal(value, contextOf(runtime, key))]));
   }
 
@@ -31,7 +33,11 @@ export class SecretEnv {
     const opened: Record<string, string> = {};
     for (const [key, value] of Object.entries(sealed)) {
       const plain = this.#box.open(value, contextOf(runtime, key));
-      if (plain === undefined) throw new BerthError('internal', `runtime "${runtime}"'s secret variables do not open with berth's secret key; its operator must restore the key they were stored under`);
+      if (plain === undefined)
+        throw new BerthError(
+          'internal',
+          `runtime "${runtime}"'s secret variables do not open with berth's secret key; its operator must restore the key they were stored under`,
+        );
       opened[key] = plain.toString('utf8');
     }
     return opened;

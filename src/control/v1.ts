@@ -91,12 +91,22 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/versions',
-      handler: (_r, { name }, url) => pageResponse('versions', readPage(url, VERSION_KEYS, (query) => runtimes.versions(name as string, query)), versionView),
+      handler: (_r, { name }, url) =>
+        pageResponse(
+          'versions',
+          readPage(url, VERSION_KEYS, (query) => runtimes.versions(name as string, query)),
+          versionView,
+        ),
     },
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/endpoints',
-      handler: (_r, { name }, url) => pageResponse('endpoints', readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(name as string, query)), (endpoint) => endpoint),
+      handler: (_r, { name }, url) =>
+        pageResponse(
+          'endpoints',
+          readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(name as string, query)),
+          (endpoint) => endpoint,
+        ),
     },
     {
       method: 'PUT',
@@ -137,7 +147,11 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
       pattern: '/v1/keys',
       handler: (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
-        return pageResponse('keys', readPage(url, API_KEY_KEYS, (query) => apiKeys.list(runtime === undefined ? {} : { runtime }, query)), (key) => key);
+        return pageResponse(
+          'keys',
+          readPage(url, API_KEY_KEYS, (query) => apiKeys.list(runtime === undefined ? {} : { runtime }, query)),
+          (key) => key,
+        );
       },
     },
     { method: 'DELETE', pattern: '/v1/keys/:id', handler: (_r, { id }) => jsonResponse(200, apiKeys.revoke(id as string)) },
@@ -147,7 +161,11 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
       handler: (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
         const all = sessions.list(runtime === undefined ? {} : { runtime });
-        return pageResponse('sessions', readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => session);
+        return pageResponse(
+          'sessions',
+          readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)),
+          (session) => session,
+        );
       },
     },
     {
@@ -192,7 +210,14 @@ async function npmArtifact(request: Request, npm: NpmInstaller): Promise<Respons
   const input = parseInput(NpmArtifactInput, await readJsonObject(request), 'no package was installed');
   const installed = await npm.install({ spec: input.npm, args: input.args, ...(input.bin === undefined ? {} : { bin: input.bin }) }, request.signal);
   const { artifact } = installed;
-  return jsonResponse(201, { artifactId: artifact.id, bytes: artifact.bytes, files: artifact.files, createdAt: artifact.createdAt, package: installed.package, command: installed.command });
+  return jsonResponse(201, {
+    artifactId: artifact.id,
+    bytes: artifact.bytes,
+    files: artifact.files,
+    createdAt: artifact.createdAt,
+    package: installed.package,
+    command: installed.command,
+  });
 }
 
 /** A page of a list as `/v1` answers it: the items under the list's own field, and `next` only when more remain. */

@@ -18,7 +18,11 @@ export function parseInput<T extends z.ZodType>(schema: T, input: unknown, refus
 export function checkDiscoveryUrl(runtime: string, discoveryUrl: string, policy: OutboundPolicy): void {
   const refused = policy.refusesUrl(new URL(discoveryUrl));
   if (refused === undefined) return;
-  throw new BerthError('validation_failed', `runtime "${runtime}" was not deployed: authorizer.discoveryUrl ${discoveryUrl} is not one berth fetches: ${refused}`, {
-    details: { field: 'authorizer.discoveryUrl' },
-  });
+  throw new BerthError(
+    'validation_failed',
+    `runtime "${runtime}" was not deployed: authorizer.discoveryUrl ${discoveryUrl} is not one berth fetches: ${refused}`,
+    {
+      details: { field: 'authorizer.discoveryUrl' },
+    },
+  );
 }

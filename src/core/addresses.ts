@@ -71,25 +71,60 @@ function ipv4Of(words: readonly number[]): string {
   return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
 }
 
-const THIS_HOST = ranges([['127.0.0.0', 8, 'ipv4'], ['0.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6'], ['::', 128, 'ipv6']]);
+const THIS_HOST = ranges([
+  ['127.0.0.0', 8, 'ipv4'],
+  ['0.0.0.0', 8, 'ipv4'],
+  ['::1', 128, 'ipv6'],
+  ['::', 128, 'ipv6'],
+]);
 
 /** Addresses no one reaches on berth's behalf unless an operator lists them, first match naming the kind. */
 const SPECIAL: Array<{ kind: string; ranges: BlockList }> = [
-  { kind: 'loopback', ranges: ranges([['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]) },
-  { kind: 'link-local', ranges: ranges([['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]) },
+  {
+    kind: 'loopback',
+    ranges: ranges([
+      ['127.0.0.0', 8, 'ipv4'],
+      ['::1', 128, 'ipv6'],
+    ]),
+  },
+  {
+    kind: 'link-local',
+    ranges: ranges([
+      ['169.254.0.0', 16, 'ipv4'],
+      ['fe80::', 10, 'ipv6'],
+    ]),
+  },
   {
     kind: 'private',
     ranges: ranges([
-      ['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'], ['fc00::', 7, 'ipv6'], ['fec0::', 10, 'ipv6'],
+      ['10.0.0.0', 8, 'ipv4'],
+      ['172.16.0.0', 12, 'ipv4'],
+      ['192.168.0.0', 16, 'ipv4'],
+      ['100.64.0.0', 10, 'ipv4'],
+      ['fc00::', 7, 'ipv6'],
+      ['fec0::', 10, 'ipv6'],
     ]),
   },
-  { kind: 'unspecified, broadcast or multicast', ranges: ranges([['0.0.0.0', 8, 'ipv4'], ['224.0.0.0', 3, 'ipv4'], ['::', 128, 'ipv6'], ['ff00::', 8, 'ipv6']]) },
+  {
+    kind: 'unspecified, broadcast or multicast',
+    ranges: ranges([
+      ['0.0.0.0', 8, 'ipv4'],
+      ['224.0.0.0', 3, 'ipv4'],
+      ['::', 128, 'ipv6'],
+      ['ff00::', 8, 'ipv6'],
+    ]),
+  },
   {
     // Protocol assignments (192.0.0.0/24 holds NAT64 and DS-Lite's own addresses), benchmarking, discard-only,
     // Teredo, local-use NAT64 and SIIT's IPv4-translated form: none is where an issuer or an API lives.
     kind: 'reserved',
     ranges: ranges([
-      ['192.0.0.0', 24, 'ipv4'], ['198.18.0.0', 15, 'ipv4'], ['100::', 64, 'ipv6'], ['2001::', 32, 'ipv6'], ['64:ff9b:1::', 48, 'ipv6'], ['::ffff:0:0:0', 96, 'ipv6'],
+      ['192.0.0.0', 24, 'ipv4'],
+      ['198.18.0.0', 15, 'ipv4'],
+      ['100::', 64, 'ipv6'],
+      ['2001::', 32, 'ipv6'],
+      ['64:ff9b:1::', 48, 'ipv6'],
+      ['::ffff:0:0:0', 96, 'ipv6'],
     ]),
   },
 ];

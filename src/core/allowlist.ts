@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 
 /** One entry of a runtime's egress allowlist: a host name, a `*.` suffix, or an address range. */
-export type Entry = { kind: 'name'; name: string } | { kind: 'suffix'; suffix: string } | { kind: 'range'; address: string; prefix: number; family: 'ipv4' | 'ipv6' };
+export type Entry =
+  { kind: 'name'; name: string } | { kind: 'suffix'; suffix: string } | { kind: 'range'; address: string; prefix: number; family: 'ipv4' | 'ipv6' };
 
 const NAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -22,4 +23,3 @@ export function parseEntry(raw: string): Entry {
   if (NAME.test(entry) && !entry.includes('/')) return { kind: 'name', name: entry };
   throw new Error(`"${raw}" is neither a host name (api.example.com, *.example.com) nor an address range (203.0.113.0/24)`);
 }
-

@@ -26,7 +26,11 @@ test('bad command requests are validation_failed', () => {
     { command: 'ls', timeout: 30 },
   ];
   for (const value of bad) {
-    assert.throws(() => parseCommandRequest(value), (error) => isBerthError(error) && error.code === 'validation_failed', JSON.stringify(value)?.slice(0, 60));
+    assert.throws(
+      () => parseCommandRequest(value),
+      (error) => isBerthError(error) && error.code === 'validation_failed',
+      JSON.stringify(value)?.slice(0, 60),
+    );
   }
 });
 

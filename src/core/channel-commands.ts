@@ -40,7 +40,8 @@ export function parseCommandRequest(value: unknown): CommandRequest {
   }
   const { command, timeoutSeconds, ...rest } = value as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new BerthError('validation_failed', `a command request has no field ${unknown.map((k) => `"${k}"`).join(', ')}; it takes command and timeoutSeconds`);
+  if (unknown.length > 0)
+    throw new BerthError('validation_failed', `a command request has no field ${unknown.map((k) => `"${k}"`).join(', ')}; it takes command and timeoutSeconds`);
   if (typeof command !== 'string' || command.length < 1 || command.length > COMMAND_MAX_LENGTH) {
     throw new BerthError('validation_failed', `command must be a string of 1 to ${COMMAND_MAX_LENGTH} characters`, { details: { field: 'command' } });
   }
@@ -48,7 +49,9 @@ export function parseCommandRequest(value: unknown): CommandRequest {
   if (command.includes('\0')) throw new BerthError('validation_failed', 'command must not contain NUL characters', { details: { field: 'command' } });
   const timeout = timeoutSeconds ?? COMMAND_TIMEOUT_DEFAULT_SECONDS;
   if (!Number.isInteger(timeout) || (timeout as number) < 1 || (timeout as number) > COMMAND_TIMEOUT_MAX_SECONDS) {
-    throw new BerthError('validation_failed', `timeoutSeconds must be a whole number of seconds from 1 to ${COMMAND_TIMEOUT_MAX_SECONDS}`, { details: { field: 'timeoutSeconds' } });
+    throw new BerthError('validation_failed', `timeoutSeconds must be a whole number of seconds from 1 to ${COMMAND_TIMEOUT_MAX_SECONDS}`, {
+      details: { field: 'timeoutSeconds' },
+    });
   }
   return { command, timeoutSeconds: timeout as number };
 }

@@ -60,7 +60,9 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
  */
 export function bodyCutShort(error: unknown): BerthError {
   if (isBerthError(error)) return error;
-  return new BerthError('invalid_request', 'the request body ended before it was complete: the connection closed or stopped sending; send the whole body', { cause: error });
+  return new BerthError('invalid_request', 'the request body ended before it was complete: the connection closed or stopped sending; send the whole body', {
+    cause: error,
+  });
 }
 
 export function tooLarge(limit: number): BerthError {

@@ -7,7 +7,10 @@ test('session ids follow AgentCore length rule', () => {
   assert.equal(checkSessionId('a'.repeat(33)), 'a'.repeat(33));
   assert.equal(checkSessionId('b'.repeat(256)), 'b'.repeat(256));
   for (const bad of ['a'.repeat(32), 'a'.repeat(257), `${'a'.repeat(40)} x`, `${'a'.repeat(40)}\n`]) {
-    assert.throws(() => checkSessionId(bad), (err) => isBerthError(err) && err.code === 'invalid_session_id' && err.status === 400);
+    assert.throws(
+      () => checkSessionId(bad),
+      (err) => isBerthError(err) && err.code === 'invalid_session_id' && err.status === 400,
+    );
   }
 });
 

@@ -29,11 +29,9 @@ const RUNTIME_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,47}$/;
 
 export function checkRuntimeName(value: string): string {
   if (!RUNTIME_NAME.test(value)) {
-    throw new BerthError(
-      'validation_failed',
-      `runtime name "${value}" is not valid: use 1 to 48 letters, digits, "_" or "-", starting with a letter`,
-      { details: { field: 'name' } },
-    );
+    throw new BerthError('validation_failed', `runtime name "${value}" is not valid: use 1 to 48 letters, digits, "_" or "-", starting with a letter`, {
+      details: { field: 'name' },
+    });
   }
   return value;
 }

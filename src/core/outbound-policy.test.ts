@@ -12,12 +12,51 @@ describe('OutboundPolicy', () => {
 
   test('every spelling of a loopback, link-local, private, shared, unspecified or reserved address is refused in a URL', () => {
     const spellings = [
-      '127.0.0.1', '127.1', '127.0.1', '0x7f000001', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '127.255.255.254',
-      '[::1]', '[0:0:0:0:0:0:0:1]', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::ffff:0:7f00:1]',
-      '169.254.169.254', '0xa9fea9fe', '2852039166', '[::ffff:169.254.169.254]', '[fd00:ec2::254]',
-      '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.255',
-      '0.0.0.0', '0', '[::]', '[fe80::1]', '[fc00::1]', '[fec0::1]', '224.0.0.1', '239.255.255.250', '255.255.255.255', '240.0.0.1', '[ff02::1]',
-      '192.0.0.170', '198.18.0.1', '[64:ff9b::7f00:1]', '[64:ff9b::a9fe:a9fe]', '[2002:7f00:1::]', '[2002:a00:1::1]', '[::7f00:1]', '[100::1]', '[2001::1]', '[64:ff9b:1::1]',
+      '127.0.0.1',
+      '127.1',
+      '127.0.1',
+      '0x7f000001',
+      '0x7f.0.0.1',
+      '0177.0.0.1',
+      '2130706433',
+      '127.255.255.254',
+      '[::1]',
+      '[0:0:0:0:0:0:0:1]',
+      '[::ffff:127.0.0.1]',
+      '[::ffff:7f00:1]',
+      '[::ffff:0:7f00:1]',
+      '169.254.169.254',
+      '0xa9fea9fe',
+      '2852039166',
+      '[::ffff:169.254.169.254]',
+      '[fd00:ec2::254]',
+      '10.0.0.1',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '100.127.255.255',
+      '0.0.0.0',
+      '0',
+      '[::]',
+      '[fe80::1]',
+      '[fc00::1]',
+      '[fec0::1]',
+      '224.0.0.1',
+      '239.255.255.250',
+      '255.255.255.255',
+      '240.0.0.1',
+      '[ff02::1]',
+      '192.0.0.170',
+      '198.18.0.1',
+      '[64:ff9b::7f00:1]',
+      '[64:ff9b::a9fe:a9fe]',
+      '[2002:7f00:1::]',
+      '[2002:a00:1::1]',
+      '[::7f00:1]',
+      '[100::1]',
+      '[2001::1]',
+      '[64:ff9b:1::1]',
     ];
     for (const host of spellings) {
       const refusal = strict.refusesUrl(discovery(host));
@@ -27,7 +66,17 @@ describe('OutboundPolicy', () => {
   });
 
   test('public https hosts, by address or name, are fetched from', () => {
-    for (const host of ['idp.example.com', 'login.microsoftonline.com', '93.184.216.34', '8.8.8.8', '[2606:4700::1111]', '[64:ff9b::808:808]', '172.32.0.1', '100.128.0.1', '[2001:db8::1]']) {
+    for (const host of [
+      'idp.example.com',
+      'login.microsoftonline.com',
+      '93.184.216.34',
+      '8.8.8.8',
+      '[2606:4700::1111]',
+      '[64:ff9b::808:808]',
+      '172.32.0.1',
+      '100.128.0.1',
+      '[2001:db8::1]',
+    ]) {
       assert.equal(strict.refusesUrl(discovery(host)), undefined, host);
     }
   });
@@ -52,7 +101,8 @@ describe('OutboundPolicy', () => {
 
   test('a listed range lets its addresses through, in every spelling, and no others', () => {
     const policy = new OutboundPolicy(['127.0.0.1/32', '10.1.0.0/16'], [BERTH]);
-    for (const host of ['127.0.0.1', '127.1', '0x7f000001', '[::ffff:127.0.0.1]', '10.1.2.3']) assert.equal(policy.refusesUrl(discovery(host)), undefined, host);
+    for (const host of ['127.0.0.1', '127.1', '0x7f000001', '[::ffff:127.0.0.1]', '10.1.2.3'])
+      assert.equal(policy.refusesUrl(discovery(host)), undefined, host);
     for (const host of ['127.0.0.2', '[::1]', '10.2.0.1', '169.254.169.254']) assert.ok(policy.refusesUrl(discovery(host)), host);
   });
 
@@ -64,16 +114,36 @@ describe('OutboundPolicy', () => {
     for (const host of ['127.0.0.1', '127.0.0.2', '0.0.0.0', '[::1]', '[::]', '[::ffff:127.0.0.1]']) {
       assert.match(policy.refusesUrl(discovery(`${host}:${BERTH}`)) ?? '', /berth's own/, host);
     }
-    assert.match(policy.refusesAddress('idp.internal', '10.1.2.3', 'ipv4', BERTH, new Set(['10.1.2.3'])) ?? '', /idp.internal resolves to 10.1.2.3, which is this host, where port 7070 is berth's own/);
+    assert.match(
+      policy.refusesAddress('idp.internal', '10.1.2.3', 'ipv4', BERTH, new Set(['10.1.2.3'])) ?? '',
+      /idp.internal resolves to 10.1.2.3, which is this host, where port 7070 is berth's own/,
+    );
     assert.equal(policy.refusesAddress('idp.internal', '10.9.9.9', 'ipv4', BERTH, new Set(['10.1.2.3'])), undefined, 'the same port elsewhere');
     assert.equal(policy.refusesUrl(discovery(`127.0.0.1:${BERTH + 1}`)), undefined, 'another port on a listed loopback');
     assert.match(new OutboundPolicy([], [443]).refusesUrl(discovery('127.0.0.1')) ?? '', /berth's own/, "https's default port counts");
   });
 
   test('addresses a name resolves to are judged like literal ones; a listed name may resolve anywhere but to berth', () => {
-    for (const address of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '169.254.169.254', 'fd00:ec2::254', '100.64.0.1', '0.0.0.0', '::', 'fe80::1', 'fe80::1%eth0']) {
+    for (const address of [
+      '127.0.0.1',
+      '::1',
+      '::ffff:127.0.0.1',
+      '169.254.169.254',
+      'fd00:ec2::254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::',
+      'fe80::1',
+      'fe80::1%eth0',
+    ]) {
       const family = address.includes(':') ? 'ipv6' : 'ipv4';
-      assert.match(strict.refusesAddress('idp.example.com', address, family, 443, NO_LOCAL) ?? '', new RegExp(`idp.example.com resolves to ${address.replace(/[.]/g, '\\.')}, which is a .* address, which berth fetches from only if BERTH_OUTBOUND_ALLOW lists it`), address);
+      assert.match(
+        strict.refusesAddress('idp.example.com', address, family, 443, NO_LOCAL) ?? '',
+        new RegExp(
+          `idp.example.com resolves to ${address.replace(/[.]/g, '\\.')}, which is a .* address, which berth fetches from only if BERTH_OUTBOUND_ALLOW lists it`,
+        ),
+        address,
+      );
     }
     assert.equal(strict.refusesAddress('idp.example.com', '93.184.216.34', 'ipv4', 443, NO_LOCAL), undefined);
     const named = new OutboundPolicy(['*.corp.example'], [BERTH]);

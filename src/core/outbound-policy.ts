@@ -27,7 +27,10 @@ export class OutboundPolicy {
       try {
         entry = parseEntry(raw);
       } catch (error) {
-        throw new BerthError('validation_failed', `${OUTBOUND_SETTING} lists hosts and ranges berth may fetch from though they are not public: ${(error as Error).message}`);
+        throw new BerthError(
+          'validation_failed',
+          `${OUTBOUND_SETTING} lists hosts and ranges berth may fetch from though they are not public: ${(error as Error).message}`,
+        );
       }
       if (entry.kind === 'name') this.#names.push(entry.name);
       else if (entry.kind === 'suffix') this.#suffixes.push(entry.suffix);
@@ -49,7 +52,8 @@ export class OutboundPolicy {
       return `${url.origin} is plain http, which berth fetches only from hosts ${OUTBOUND_SETTING} lists; give an https URL`;
     }
     if (family !== undefined) return this.refusesAddress(host, host, family, portOf(url), localAddresses);
-    if (isLoopbackName(host) && !this.#listsName(host)) return `${host} always names this host (a loopback name), which berth fetches from only if ${OUTBOUND_SETTING} lists it`;
+    if (isLoopbackName(host) && !this.#listsName(host))
+      return `${host} always names this host (a loopback name), which berth fetches from only if ${OUTBOUND_SETTING} lists it`;
     return undefined;
   }
 

@@ -63,7 +63,9 @@ const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/m
 function legacyStreamOr405(request: Request, serve: () => Response | Promise<Response>): Response | Promise<Response> {
   if (request.headers.get('mcp-session-id') !== null) return serve();
   return rpcErrorResponse(
-    new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`, { details: { allow: ['POST'] } }),
+    new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`, {
+      details: { allow: ['POST'] },
+    }),
     null,
   );
 }
@@ -77,26 +79,51 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
   const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const discovers = new DiscoverCache();
-  const mcp = createMcpEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, sealer: options.sealer, inputTimeoutMs: options.inputTimeoutMs, legacy, scope, discovers });
+  const mcp = createMcpEndpoint({
+    runtimes,
+    sessions,
+    maxBodyBytes: options.maxBodyBytes,
+    logger,
+    sealer: options.sealer,
+    inputTimeoutMs: options.inputTimeoutMs,
+    legacy,
+    scope,
+    discovers,
+  });
   warmDiscovers({ runtimes, sessions, discovers, logger });
   // Every route of a runtime goes through admission first: its handler takes the Caller admission makes, so a route
   // cannot reach one without it. AgentCore's InvokeAgentRuntime admits by its own rules and calls the same handlers.
-  const admission = new CallerAdmission({ runtimes, authenticator: options.authenticator, aws: options.aws.auth, identity: options.aws.identity, limiter: new RateLimiter() });
-  const admitted = (handler: CallerHandler): Handler => async (request, params, url) => handler(await admission.native(request, params, url));
+  const admission = new CallerAdmission({
+    runtimes,
+    authenticator: options.authenticator,
+    aws: options.aws.auth,
+    identity: options.aws.identity,
+    limiter: new RateLimiter(),
+  });
+  const admitted =
+    (handler: CallerHandler): Handler =>
+    async (request, params, url) =>
+      handler(await admission.native(request, params, url));
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
-  const legacyOnly = (handler: (caller: Caller) => Response | Promise<Response>): CallerHandler => async (caller) => {
-    try {
-      return await legacyStreamOr405(caller.request, () => handler(caller));
-    } catch (error) {
-      return rpcErrorResponse(toBerthError(error), null);
-    }
-  };
+  const legacyOnly =
+    (handler: (caller: Caller) => Response | Promise<Response>): CallerHandler =>
+    async (caller) => {
+      try {
+        return await legacyStreamOr405(caller.request, () => handler(caller));
+      } catch (error) {
+        return rpcErrorResponse(toBerthError(error), null);
+      }
+    };
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
-  const adminOnly = (route: Route): Route => ({ ...route, handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url) });
+  const adminOnly = (route: Route): Route => ({
+    ...route,
+    handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url),
+  });
   const protectedResource: Handler = async (_request, params, url) => {
     const name = params.name as string;
     const metadata = await options.authenticator.resourceMetadata(url, name, runtimes.find(name)?.version.spec.authorizer);
-    if (!metadata) throw new BerthError('not_found', `runtime "${name}" takes no OAuth tokens (its authorizer is not jwt), so it has no protected resource metadata`);
+    if (!metadata)
+      throw new BerthError('not_found', `runtime "${name}" takes no OAuth tokens (its authorizer is not jwt), so it has no protected resource metadata`);
     return jsonResponse(200, metadata);
   };
   const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, scope });
@@ -118,7 +145,10 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       method: 'GET',
       pattern: '/healthz',
       // A draining node answers 503, so its load balancer sends the next requests elsewhere.
-      handler: () => (sessions.draining ? jsonResponse(503, { ok: false, draining: true, sessions: sessions.size }) : jsonResponse(200, { ok: true, sessions: sessions.size })),
+      handler: () =>
+        sessions.draining
+          ? jsonResponse(503, { ok: false, draining: true, sessions: sessions.size })
+          : jsonResponse(200, { ok: true, sessions: sessions.size }),
     },
     {
       method: 'GET',
@@ -143,11 +173,12 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       // MCP endpoints answer in JSON-RPC even when the request never reached one (whatever its Authorization claims);
       // AWS SDK callers get AgentCore's errors.
       const mcpPath = url.pathname.startsWith('/runtimes/') && url.pathname.endsWith('/mcp');
-      response = !mcpPath && isAwsSigned(request)
-        ? awsErrorResponse(error)
-        : url.pathname.startsWith('/runtimes/')
-          ? rpcErrorResponse(toBerthError(error), null)
-          : errorResponse(error);
+      response =
+        !mcpPath && isAwsSigned(request)
+          ? awsErrorResponse(error)
+          : url.pathname.startsWith('/runtimes/')
+            ? rpcErrorResponse(toBerthError(error), null)
+            : errorResponse(error);
     }
     requests({ route, status: String(response.status) });
     return response;

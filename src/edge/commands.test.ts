@@ -31,7 +31,13 @@ before(async () => {
   const exited = new Promise<never>((resolve) => (ended = resolve as () => void));
   // SAFETY: runCommand reaches the sandbox only through its channel and, when the channel fails, asks how the sandbox
   // is going (never closing here: it merely stopped answering); these members are all it touches.
-  const sandbox = { channel: { socketPath }, exited, closing: new Promise<never>(() => {}), limitReached: () => undefined, retire: () => {} } as unknown as Sandbox;
+  const sandbox = {
+    channel: { socketPath },
+    exited,
+    closing: new Promise<never>(() => {}),
+    limitReached: () => undefined,
+    retire: () => {},
+  } as unknown as Sandbox;
   lease = { sessionId: 's'.repeat(36), sandbox, principal: { key: 'anonymous', userId: 'anonymous' }, created: false, release: () => {} };
 });
 after(() => {
@@ -98,7 +104,9 @@ test('an answer that is not NDJSON output is the sandbox failing', async () => {
 
 test('an error the supervisor reports is thrown as its own', async () => {
   reply = (_req, res) =>
-    res.writeHead(400, { 'content-type': 'application/json', 'x-berth-error': 'validation_failed' }).end('{"error":{"code":"validation_failed","message":"nope"}}');
+    res
+      .writeHead(400, { 'content-type': 'application/json', 'x-berth-error': 'validation_failed' })
+      .end('{"error":{"code":"validation_failed","message":"nope"}}');
   await assert.rejects(collect(), (error) => isBerthError(error) && error.code === 'validation_failed' && error.message === 'nope');
 });
 
@@ -112,7 +120,7 @@ test('a command request is checked before it reaches the sandbox', async () => {
   assert.equal(reached, false);
 });
 
-test('stopping the iteration early closes the command\'s channel request', async () => {
+test("stopping the iteration early closes the command's channel request", async () => {
   let closed: () => void = () => {};
   const channelClosed = new Promise<void>((resolve) => (closed = resolve));
   reply = (_req, res) => {

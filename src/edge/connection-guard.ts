@@ -116,8 +116,9 @@ const CLIENT_ERROR_ANSWERS: Readonly<Record<string, string>> = {
 
 /** The share of the connection cap past which answers are not kept alive. */
 const NEAR_CAP = 0.9;
-const OVER_CAPACITY_BODY = JSON.stringify({ error: { code: 'overloaded', message: 'this berth node holds its maximum of connections (BERTH_MAX_CONNECTIONS); retry shortly' } });
+const OVER_CAPACITY_BODY = JSON.stringify({
+  error: { code: 'overloaded', message: 'this berth node holds its maximum of connections (BERTH_MAX_CONNECTIONS); retry shortly' },
+});
 const OVER_CAPACITY =
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
   `Content-Length: ${Buffer.byteLength(OVER_CAPACITY_BODY)}\r\n\r\n${OVER_CAPACITY_BODY}`;
-

@@ -5,7 +5,11 @@ import { isBerthError } from '../core/errors.ts';
 
 const loopback = ['localhost', '127.0.0.1', '[::1]'];
 const refusedWith = (status: number, headers: Record<string, string>, allowed: readonly string[] | '*' = loopback) =>
-  assert.throws(() => checkHost(new Headers(headers), allowed), (e) => isBerthError(e) && e.status === status, JSON.stringify(headers));
+  assert.throws(
+    () => checkHost(new Headers(headers), allowed),
+    (e) => isBerthError(e) && e.status === status,
+    JSON.stringify(headers),
+  );
 const refused = (headers: Record<string, string>) => refusedWith(403, headers);
 /** A Host header that is not plain: refused as malformed (400) whatever hosts berth serves, even all of them. */
 const malformed = (host: string) => {

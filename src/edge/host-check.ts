@@ -51,7 +51,10 @@ export function checkHost(headers: Headers, allowed: readonly string[] | '*'): v
   }
   if (allowed === '*') return;
   if (name === undefined || !allowed.includes(name)) {
-    throw new BerthError('forbidden', `requests to this berth must be addressed to ${allowed.join(', ')}; Host was ${quote(host)} (BERTH_ALLOWED_HOSTS adds names)`);
+    throw new BerthError(
+      'forbidden',
+      `requests to this berth must be addressed to ${allowed.join(', ')}; Host was ${quote(host)} (BERTH_ALLOWED_HOSTS adds names)`,
+    );
   }
   const origin = headers.get('origin');
   if (origin === null) return;
@@ -61,7 +64,8 @@ export function checkHost(headers: Headers, allowed: readonly string[] | '*'): v
   } catch {
     throw new BerthError('forbidden', `the Origin header ${quote(origin)} is not a URL`);
   }
-  if (!allowed.includes(originHost)) throw new BerthError('forbidden', `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS adds names)`);
+  if (!allowed.includes(originHost))
+    throw new BerthError('forbidden', `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS adds names)`);
 }
 
 function quote(value: string | null): string {

@@ -12,10 +12,13 @@ import { readBody } from '../core/http.ts';
 import { isBerthError } from '../core/errors.ts';
 
 test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
-  const server = createNodeServer(async (request) => {
-    if (request.method === 'POST') return new Response('refused', { status: 415 });
-    return new Response('ok');
-  }, () => {});
+  const server = createNodeServer(
+    async (request) => {
+      if (request.method === 'POST') return new Response('refused', { status: 415 });
+      return new Response('ok');
+    },
+    () => {},
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const client = new Client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -31,15 +34,18 @@ test('an answer given before the request body was read does not stall the next r
 test('streams an answer chunk by chunk and aborts the request signal when the client leaves', { timeout: 20_000 }, async (t) => {
   let aborted: () => void = () => {};
   const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
-  const server = createNodeServer(async (request) => {
-    request.signal.addEventListener('abort', () => aborted());
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('first\n'));
-      },
-    });
-    return new Response(body, { headers: { 'content-type': 'text/plain' } });
-  }, () => {});
+  const server = createNodeServer(
+    async (request) => {
+      request.signal.addEventListener('abort', () => aborted());
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('first\n'));
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/plain' } });
+    },
+    () => {},
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const controller = new AbortController();
@@ -53,7 +59,10 @@ test('streams an answer chunk by chunk and aborts the request signal when the cl
 
 test('a request target that is not a path, or a malformed Host, gets a clear answer rather than a crash', { timeout: 20_000 }, async (t) => {
   const errors: unknown[] = [];
-  const server = createNodeServer(async (request) => new Response(new URL(request.url).pathname), (error) => errors.push(error));
+  const server = createNodeServer(
+    async (request) => new Response(new URL(request.url).pathname),
+    (error) => errors.push(error),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const { port } = server.address() as AddressInfo;
@@ -96,44 +105,51 @@ const EARLY_ANSWERS = {
 } as const;
 
 for (const [handler, consume] of Object.entries(EARLY_ANSWERS)) {
-  test(`a client still sending its body after an early answer (the handler ${handler}) finishes sending and keeps its connection`, { timeout: 20_000 }, async (t) => {
-    const server = createNodeServer(async (request) => {
-      if (request.method !== 'POST') return new Response('ok');
-      await consume(request);
-      return new Response('too large', { status: 413 });
-    }, () => {});
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.after(() => server.close());
-    const { port } = server.address() as AddressInfo;
-    const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
-    const socket = connect(port, '127.0.0.1');
-    t.after(() => socket.destroy());
-    const errors: Error[] = [];
-    socket.on('error', (error) => errors.push(error));
-    let answers = '';
-    const seen = (text: string): Promise<void> =>
-      new Promise((resolve) => {
-        const check = (): void => {
-          if (!answers.includes(text)) return;
-          socket.off('data', check);
-          resolve();
-        };
-        socket.on('data', check);
-        check();
-      });
-    socket.on('data', (data) => (answers += data));
-    const write = (text: string): Promise<void> => new Promise((resolve, reject) => socket.write(text, (error) => (error ? reject(error) : resolve())));
-    await write(`POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}${chunk}`);
-    await seen('too large');
-    assert.match(answers, /^HTTP\/1\.1 413/);
-    // The rest of the body, sent after the answer arrived, as a client that writes its whole body before reading does.
-    for (let i = 0; i < 4; i++) await write(chunk);
-    await write('0\r\n\r\n');
-    await write('GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
-    await seen('\r\nok');
-    assert.match(answers, /HTTP\/1\.1 200/);
-    assert.deepEqual(errors, []);
-  });
+  test(
+    `a client still sending its body after an early answer (the handler ${handler}) finishes sending and keeps its connection`,
+    { timeout: 20_000 },
+    async (t) => {
+      const server = createNodeServer(
+        async (request) => {
+          if (request.method !== 'POST') return new Response('ok');
+          await consume(request);
+          return new Response('too large', { status: 413 });
+        },
+        () => {},
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      t.after(() => server.close());
+      const { port } = server.address() as AddressInfo;
+      const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+      const socket = connect(port, '127.0.0.1');
+      t.after(() => socket.destroy());
+      const errors: Error[] = [];
+      socket.on('error', (error) => errors.push(error));
+      let answers = '';
+      const seen = (text: string): Promise<void> =>
+        new Promise((resolve) => {
+          const check = (): void => {
+            if (!answers.includes(text)) return;
+            socket.off('data', check);
+            resolve();
+          };
+          socket.on('data', check);
+          check();
+        });
+      socket.on('data', (data) => (answers += data));
+      const write = (text: string): Promise<void> => new Promise((resolve, reject) => socket.write(text, (error) => (error ? reject(error) : resolve())));
+      await write(`POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunk}${chunk}`);
+      await seen('too large');
+      assert.match(answers, /^HTTP\/1\.1 413/);
+      // The rest of the body, sent after the answer arrived, as a client that writes its whole body before reading does.
+      for (let i = 0; i < 4; i++) await write(chunk);
+      await write('0\r\n\r\n');
+      await write('GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+      await seen('\r\nok');
+      assert.match(answers, /HTTP\/1\.1 200/);
+      assert.deepEqual(errors, []);
+    },
+  );
 }
 
 /** A server on an ephemeral port with small limits, and a raw client for it. */
@@ -176,7 +192,7 @@ test('TRACE, TRACK and other methods fetch refuses are answered 405 with Allow, 
   assert.deepEqual(errors, []);
 });
 
-test('a body that stalls is answered 408 and its connection closed; a slow but steady one and berth\'s own pause are not', { timeout: 20_000 }, async (t) => {
+test("a body that stalls is answered 408 and its connection closed; a slow but steady one and berth's own pause are not", { timeout: 20_000 }, async (t) => {
   const { errors, open } = await limited(
     t,
     async (request) => {
@@ -233,26 +249,30 @@ test('past the connection cap a new connection gets 503 with Retry-After, and co
   assert.deepEqual(errors, []);
 });
 
-test('a client that asked to close, still sending its body after an early answer, reads the answer before the connection closes', { timeout: 20_000 }, async (t) => {
-  const { open, errors } = await limited(t, async (request) => {
-    if (new URL(request.url).pathname === '/read') await readBody(request, 1024).catch(() => undefined);
-    return new Response('too large', { status: 413 });
-  });
-  for (let round = 0; round < 20; round++) {
-    const client = open(`POST /${round % 2 === 0 ? 'read' : 'ignore'} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
-    const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
-    if (client.socket.connecting) await new Promise((resolve) => client.socket.once('connect', resolve));
-    // Written as fast as the socket takes it, as a client that sends its whole body before reading does.
-    for (let i = 0; i < 24 && !client.socket.destroyed; i++) {
-      if (!client.socket.write(chunk)) await new Promise((resolve) => client.socket.once('drain', resolve).once('close', resolve));
+test(
+  'a client that asked to close, still sending its body after an early answer, reads the answer before the connection closes',
+  { timeout: 20_000 },
+  async (t) => {
+    const { open, errors } = await limited(t, async (request) => {
+      if (new URL(request.url).pathname === '/read') await readBody(request, 1024).catch(() => undefined);
+      return new Response('too large', { status: 413 });
+    });
+    for (let round = 0; round < 20; round++) {
+      const client = open(`POST /${round % 2 === 0 ? 'read' : 'ignore'} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n`);
+      const chunk = `${(64 * 1024).toString(16)}\r\n${'a'.repeat(64 * 1024)}\r\n`;
+      if (client.socket.connecting) await new Promise((resolve) => client.socket.once('connect', resolve));
+      // Written as fast as the socket takes it, as a client that sends its whole body before reading does.
+      for (let i = 0; i < 24 && !client.socket.destroyed; i++) {
+        if (!client.socket.write(chunk)) await new Promise((resolve) => client.socket.once('drain', resolve).once('close', resolve));
+      }
+      client.socket.write('0\r\n\r\n');
+      const answer = await client.closed;
+      assert.match(answer, /^HTTP\/1\.1 413/, `round ${round}: ${answer.slice(0, 80)}`);
+      assert.match(answer, /too large/);
     }
-    client.socket.write('0\r\n\r\n');
-    const answer = await client.closed;
-    assert.match(answer, /^HTTP\/1\.1 413/, `round ${round}: ${answer.slice(0, 80)}`);
-    assert.match(answer, /too large/);
-  }
-  assert.deepEqual(errors, []);
-});
+    assert.deepEqual(errors, []);
+  },
+);
 
 test('a body cut short by its client fails the read with invalid_request on every reading path, never an internal error', { timeout: 20_000 }, async (t) => {
   const outcomes: Array<{ path: string; code: unknown }> = [];
@@ -308,57 +328,76 @@ async function sendWhole(client: { socket: Socket; closed: Promise<string> }, he
   return client.closed;
 }
 
-test('headers past the limit, in front of a large body, are answered 431 before the connection closes (found by the fuzzer)', { timeout: 30_000 }, async (t) => {
-  const { port, errors } = await limited(t, async () => new Response('unreached'));
-  // node:http's client writes its whole body before it reads: a reset under the answer used to reach it as ECONNRESET.
-  const outcomes = await Promise.all(
-    Array.from({ length: 5 }, () =>
-      new Promise<string>((resolve) => {
-        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/x', headers: { 'x-big': 'b'.repeat(20 * 1024) } });
-        req.on('response', (res) => {
-          res.resume();
-          res.on('end', () => resolve(String(res.statusCode)));
-        });
-        req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-        req.end(Buffer.alloc(4 * 1024 * 1024, 'a'));
-      }),
-    ),
-  );
-  assert.deepEqual(outcomes, ['431', '431', '431', '431', '431']);
-  assert.deepEqual(errors, []);
-});
+test(
+  'headers past the limit, in front of a large body, are answered 431 before the connection closes (found by the fuzzer)',
+  { timeout: 30_000 },
+  async (t) => {
+    const { port, errors } = await limited(t, async () => new Response('unreached'));
+    // node:http's client writes its whole body before it reads: a reset under the answer used to reach it as ECONNRESET.
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: 5 },
+        () =>
+          new Promise<string>((resolve) => {
+            const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/x', headers: { 'x-big': 'b'.repeat(20 * 1024) } });
+            req.on('response', (res) => {
+              res.resume();
+              res.on('end', () => resolve(String(res.statusCode)));
+            });
+            req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+            req.end(Buffer.alloc(4 * 1024 * 1024, 'a'));
+          }),
+      ),
+    );
+    assert.deepEqual(outcomes, ['431', '431', '431', '431', '431']);
+    assert.deepEqual(errors, []);
+  },
+);
 
-test('an HTTP/1.1 request without Host is refused 400 like any early answer: its client reads it, and its connection carries the next request', { timeout: 30_000 }, async (t) => {
-  let reached = 0;
-  const { open, errors } = await limited(t, async () => {
-    reached++;
-    return new Response('ok');
-  });
-  for (let round = 0; round < 5; round++) {
-    const answer = await sendWhole(open(''), `POST /x HTTP/1.1\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`, 2 * 1024 * 1024, 'GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-    assert.match(answer, /^HTTP\/1\.1 400 [\s\S]*Host header[\s\S]*HTTP\/1\.1 200 [\s\S]*\r\nok/, `round ${round}: ${JSON.stringify(answer.slice(0, 200))}`);
-  }
-  assert.equal(reached, 5, 'only the requests with a Host reached the handler');
-  // HTTP/1.0 has no Host to require.
-  assert.match(await open('GET /old HTTP/1.0\r\n\r\n').closed, /^HTTP\/1\.1 200/);
-  assert.deepEqual(errors, []);
-});
-
-test('bytes that cannot be parsed behind a request still being answered: that answer goes out whole, then the connection closes', { timeout: 30_000 }, async (t) => {
-  const { port, errors } = await limited(t, async () => {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    return new Response('late', { status: 401 });
-  });
-  // node:http's client sends a GET's body without framing: the server reads it as a second, malformed request.
-  const outcome = await new Promise<string>((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'GET', path: '/x' });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(String(res.statusCode)));
+test(
+  'an HTTP/1.1 request without Host is refused 400 like any early answer: its client reads it, and its connection carries the next request',
+  { timeout: 30_000 },
+  async (t) => {
+    let reached = 0;
+    const { open, errors } = await limited(t, async () => {
+      reached++;
+      return new Response('ok');
     });
-    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-    req.end(Buffer.alloc(64, 0xff));
-  });
-  assert.equal(outcome, '401');
-  assert.deepEqual(errors, []);
-});
+    for (let round = 0; round < 5; round++) {
+      const answer = await sendWhole(
+        open(''),
+        `POST /x HTTP/1.1\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`,
+        2 * 1024 * 1024,
+        'GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 [\s\S]*Host header[\s\S]*HTTP\/1\.1 200 [\s\S]*\r\nok/, `round ${round}: ${JSON.stringify(answer.slice(0, 200))}`);
+    }
+    assert.equal(reached, 5, 'only the requests with a Host reached the handler');
+    // HTTP/1.0 has no Host to require.
+    assert.match(await open('GET /old HTTP/1.0\r\n\r\n').closed, /^HTTP\/1\.1 200/);
+    assert.deepEqual(errors, []);
+  },
+);
+
+test(
+  'bytes that cannot be parsed behind a request still being answered: that answer goes out whole, then the connection closes',
+  { timeout: 30_000 },
+  async (t) => {
+    const { port, errors } = await limited(t, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return new Response('late', { status: 401 });
+    });
+    // node:http's client sends a GET's body without framing: the server reads it as a second, malformed request.
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'GET', path: '/x' });
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(String(res.statusCode)));
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      req.end(Buffer.alloc(64, 0xff));
+    });
+    assert.equal(outcome, '401');
+    assert.deepEqual(errors, []);
+  },
+);

@@ -58,7 +58,8 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
       if (guard.nearCap()) res.shouldKeepAlive = false;
       void serve(handler, req, res, limits).catch((error: unknown) => {
         onError(error);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
+        if (!res.headersSent)
+          res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal","message":"berth hit an internal error"}}');
         else res.destroy();
       });
     },
@@ -94,7 +95,9 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   const request = new Request(`http://${host}${target}`, init as RequestInit);
   if (hasBody) withNodeRequestBody(request, req);
 
-  const response = hostless ? errorResponse(new BerthError('invalid_request', 'an HTTP/1.1 request must carry a Host header naming the host it is for')) : await handler(request);
+  const response = hostless
+    ? errorResponse(new BerthError('invalid_request', 'an HTTP/1.1 request must carry a Host header naming the host it is for'))
+    : await handler(request);
   // The client is gone, or a stalled body was already answered 408: the answer has nowhere to go.
   if (res.headersSent || res.destroyed) {
     void response.body?.cancel().catch(() => {});
@@ -161,7 +164,13 @@ function watchBody(req: IncomingMessage, res: ServerResponse, timeoutMs: number,
       req.destroy();
       return;
     }
-    plainError(res, 408, { connection: 'close' }, 'request_timeout', `the request body sent nothing for ${timeoutMs} ms (BERTH_BODY_TIMEOUT_MS); the connection is closed`);
+    plainError(
+      res,
+      408,
+      { connection: 'close' },
+      'request_timeout',
+      `the request body sent nothing for ${timeoutMs} ms (BERTH_BODY_TIMEOUT_MS); the connection is closed`,
+    );
     res.once('finish', () => req.socket.destroy());
   };
   req.setTimeout(timeoutMs, onTimeout);

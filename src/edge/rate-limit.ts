@@ -30,7 +30,12 @@ export class RateLimiter {
     this.#sweep(now);
     const checks: Array<[string, RateLimit, string]> = [];
     if (limits.runtime) checks.push([`r\0${runtime}`, limits.runtime, `runtime "${runtime}" takes at most ${limits.runtime.perSecond} requests a second`]);
-    if (limits.principal) checks.push([`p\0${runtime}\0${principal}`, limits.principal, `runtime "${runtime}" takes at most ${limits.principal.perSecond} requests a second from each caller`]);
+    if (limits.principal)
+      checks.push([
+        `p\0${runtime}\0${principal}`,
+        limits.principal,
+        `runtime "${runtime}" takes at most ${limits.principal.perSecond} requests a second from each caller`,
+      ]);
     const buckets = checks.map(([key, limit]) => this.#refilled(key, limit, now));
     for (const [i, bucket] of buckets.entries()) {
       if (bucket.tokens >= 1) continue;

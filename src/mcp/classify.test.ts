@@ -5,12 +5,20 @@ import { isBerthError, type ErrorCode } from '../core/errors.ts';
 import type { JsonRpcMessage } from './jsonrpc.ts';
 
 const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
-const call = (meta: Record<string, unknown> = envelope): JsonRpcMessage => ({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deploy', arguments: {}, _meta: meta } });
+const call = (meta: Record<string, unknown> = envelope): JsonRpcMessage => ({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'deploy', arguments: {}, _meta: meta },
+});
 const headers = (h: Record<string, string>) => new Headers(h);
 const modernHeaders = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'deploy' };
 
 function refused(h: Record<string, string>, message: JsonRpcMessage, code: ErrorCode, rpc?: number): void {
-  assert.throws(() => classify(headers(h), message), (e) => isBerthError(e) && e.code === code && (rpc === undefined || e.rpcCode === rpc));
+  assert.throws(
+    () => classify(headers(h), message),
+    (e) => isBerthError(e) && e.code === code && (rpc === undefined || e.rpcCode === rpc),
+  );
 }
 
 test('a well-formed modern request', () => {
@@ -21,7 +29,10 @@ test('a well-formed modern request', () => {
 
 test('legacy traffic: initialize, no version, an older version', () => {
   assert.equal(classify(headers({}), { jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }).era, 'legacy');
-  assert.deepEqual(classify(headers({ 'mcp-protocol-version': '2025-06-18' }), { jsonrpc: '2.0', id: 2, method: 'tools/list' }), { era: 'legacy', version: '2025-06-18' });
+  assert.deepEqual(classify(headers({ 'mcp-protocol-version': '2025-06-18' }), { jsonrpc: '2.0', id: 2, method: 'tools/list' }), {
+    era: 'legacy',
+    version: '2025-06-18',
+  });
 });
 
 test('header and body must agree (-32020)', () => {
@@ -41,7 +52,11 @@ test('Mcp-Name may be base64-encoded', () => {
 
 test('unsupported versions (-32022) name the supported ones', () => {
   assert.throws(
-    () => classify(headers({ ...modernHeaders, 'mcp-protocol-version': '2099-01-01' }), call({ ...envelope, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' })),
+    () =>
+      classify(
+        headers({ ...modernHeaders, 'mcp-protocol-version': '2099-01-01' }),
+        call({ ...envelope, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' }),
+      ),
     (e) => isBerthError(e) && e.rpcCode === -32022 && (e.details?.supported as string[]).includes('2026-07-28'),
   );
   refused({ 'mcp-protocol-version': '1999-01-01' }, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, 'unsupported_protocol_version');
@@ -53,5 +68,8 @@ test('a modern request without its _meta envelope is invalid params (-32602)', (
 
 test('methods 2026-07-28 removed are not found (-32601, 404)', () => {
   const init: JsonRpcMessage = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { _meta: envelope } };
-  assert.throws(() => classify(headers({ 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'initialize' }), init), (e) => isBerthError(e) && e.rpcCode === -32601 && e.status === 404);
+  assert.throws(
+    () => classify(headers({ 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'initialize' }), init),
+    (e) => isBerthError(e) && e.rpcCode === -32601 && e.status === 404,
+  );
 });

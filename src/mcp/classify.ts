@@ -82,7 +82,8 @@ function unsupported(requested: string, supported: readonly string[] = SUPPORTED
 /** Every 2026-07-28 request names its revision and its client's capabilities in `_meta` (-32602 otherwise). */
 function checkEnvelope(meta: Record<string, unknown>): void {
   const problems: Array<[string, string]> = [];
-  if (typeof meta[META_PROTOCOL_VERSION] !== 'string') problems.push([META_PROTOCOL_VERSION, meta[META_PROTOCOL_VERSION] === undefined ? 'missing' : 'invalid']);
+  if (typeof meta[META_PROTOCOL_VERSION] !== 'string')
+    problems.push([META_PROTOCOL_VERSION, meta[META_PROTOCOL_VERSION] === undefined ? 'missing' : 'invalid']);
   const capabilities = meta[META_CLIENT_CAPABILITIES];
   if (typeof capabilities !== 'object' || capabilities === null || Array.isArray(capabilities)) {
     problems.push([META_CLIENT_CAPABILITIES, capabilities === undefined ? 'missing' : 'invalid']);
@@ -105,7 +106,10 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
   const bodyVersion = meta[META_PROTOCOL_VERSION];
   // A version header naming no revision berth knows, on a body without the modern envelope, is a legacy client's
   // mistake; with the envelope it is a modern request (the mismatch and version checks below decide).
-  const claimsModern = headerVersion === MODERN_VERSION || bodyVersion !== undefined || (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion) && '_meta' in params);
+  const claimsModern =
+    headerVersion === MODERN_VERSION ||
+    bodyVersion !== undefined ||
+    (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion) && '_meta' in params);
 
   if (!claimsModern) {
     if (headerVersion !== undefined && !SUPPORTED_VERSIONS.includes(headerVersion)) throw unsupported(headerVersion);
@@ -125,7 +129,8 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
   const method = message.method;
   const methodHeader = headers.get('mcp-method');
   if (!isRequest(message)) {
-    if (methodHeader !== null && decodeHeaderValue(methodHeader) !== method) throw mismatch(`Mcp-Method is ${methodHeader} but the body names ${method}`, methodHeader, method);
+    if (methodHeader !== null && decodeHeaderValue(methodHeader) !== method)
+      throw mismatch(`Mcp-Method is ${methodHeader} but the body names ${method}`, methodHeader, method);
     return { era: 'modern-notification', method };
   }
   if (methodHeader === null) throw mismatch(`the body names method ${method} but the required Mcp-Method header is absent`, '(missing)', method);
@@ -138,7 +143,8 @@ export function classify(headers: Headers, message: JsonRpcMessage): Classified 
     const nameHeader = headers.get('mcp-name');
     if (typeof bodyName === 'string') name = bodyName;
     if (nameHeader === null) throw mismatch(`${method} needs the Mcp-Name header (the ${nameParam})`, '(missing)', String(bodyName));
-    if (decodeHeaderValue(nameHeader) !== bodyName) throw mismatch(`Mcp-Name is ${nameHeader} but the body's ${nameParam} is ${String(bodyName)}`, nameHeader, String(bodyName));
+    if (decodeHeaderValue(nameHeader) !== bodyName)
+      throw mismatch(`Mcp-Name is ${nameHeader} but the body's ${nameParam} is ${String(bodyName)}`, nameHeader, String(bodyName));
   }
 
   const capabilities = meta[META_CLIENT_CAPABILITIES];

@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isBerthError } from '../core/errors.ts';
-import { asJsonRpcMessage, httpStatusForRpcError, isNotification, isRequest, isResponse, jsonDepthExceeds, MAX_JSON_DEPTH, readClientMessage } from './jsonrpc.ts';
+import {
+  asJsonRpcMessage,
+  httpStatusForRpcError,
+  isNotification,
+  isRequest,
+  isResponse,
+  jsonDepthExceeds,
+  MAX_JSON_DEPTH,
+  readClientMessage,
+} from './jsonrpc.ts';
 
 test('classifies requests, notifications and responses', () => {
   const req = asJsonRpcMessage({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
@@ -13,7 +22,15 @@ test('classifies requests, notifications and responses', () => {
 });
 
 test('rejects malformed messages', () => {
-  for (const bad of [null, [], 'x', { id: 1, method: 'a' }, { jsonrpc: '2.0', id: {}, method: 'a' }, { jsonrpc: '2.0', method: 'a', params: [1] }, { jsonrpc: '2.0', id: 1 }]) {
+  for (const bad of [
+    null,
+    [],
+    'x',
+    { id: 1, method: 'a' },
+    { jsonrpc: '2.0', id: {}, method: 'a' },
+    { jsonrpc: '2.0', method: 'a', params: [1] },
+    { jsonrpc: '2.0', id: 1 },
+  ]) {
     assert.equal(asJsonRpcMessage(bad), undefined, JSON.stringify(bad));
   }
 });
@@ -48,7 +65,11 @@ test('jsonDepthExceeds takes any depth without recursion, and stops at the bound
 
 test('a client message a server would drop without a word is refused with the reason, before any server sees it', () => {
   const refused = (message: unknown, why: RegExp, code = 'invalid_request'): void =>
-    assert.throws(() => readClientMessage(JSON.stringify(message)), (error: unknown) => isBerthError(error) && error.code === code && why.test(error.message), JSON.stringify(message));
+    assert.throws(
+      () => readClientMessage(JSON.stringify(message)),
+      (error: unknown) => isBerthError(error) && error.code === code && why.test(error.message),
+      JSON.stringify(message),
+    );
   const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_count', arguments: {} } };
   assert.deepEqual(readClientMessage(JSON.stringify(call)), call);
   assert.deepEqual(readClientMessage(JSON.stringify({ ...call, id: 'a-1' })), { ...call, id: 'a-1' });
@@ -63,6 +84,12 @@ test('a client message a server would drop without a word is refused with the re
   refused({ jsonrpc: '2.0', id: 1, error: { code: 'x', message: 'bad' } }, /integer code and a string message/);
   refused({ jsonrpc: '2.0', id: 1, result: {}, method2: 1 }, /member JSON-RPC does not define/);
   refused([call], /batches are not supported/);
-  assert.throws(() => readClientMessage('{"jsonrpc":'), (error: unknown) => isBerthError(error) && error.code === 'parse_error' && !error.message.includes('jsonrpc'));
-  assert.throws(() => readClientMessage(`${'['.repeat(5000)}${']'.repeat(5000)}`), (error: unknown) => isBerthError(error) && error.code === 'invalid_request' && /nests more than 64/.test(error.message));
+  assert.throws(
+    () => readClientMessage('{"jsonrpc":'),
+    (error: unknown) => isBerthError(error) && error.code === 'parse_error' && !error.message.includes('jsonrpc'),
+  );
+  assert.throws(
+    () => readClientMessage(`${'['.repeat(5000)}${']'.repeat(5000)}`),
+    (error: unknown) => isBerthError(error) && error.code === 'invalid_request' && /nests more than 64/.test(error.message),
+  );
 });

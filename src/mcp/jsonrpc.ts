@@ -128,7 +128,8 @@ export function clientMessageProblem(message: JsonRpcMessage): string | undefine
     return undefined;
   }
   const { error } = message as JsonRpcResponse;
-  if (error !== undefined && (!Number.isSafeInteger(error.code) || typeof error.message !== 'string')) return 'its error must have an integer code and a string message';
+  if (error !== undefined && (!Number.isSafeInteger(error.code) || typeof error.message !== 'string'))
+    return 'its error must have an integer code and a string message';
   return undefined;
 }
 

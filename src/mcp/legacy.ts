@@ -120,13 +120,19 @@ export function moreVerbose(a: string | undefined, b: string): string {
  * Which client capability a server-to-client request needs, as a `requiredCapabilities` object for -32021, or
  * undefined when the client declared it.
  */
-export function missingCapability(method: string, params: Record<string, unknown> | undefined, declared: Record<string, unknown>): Record<string, unknown> | undefined {
+export function missingCapability(
+  method: string,
+  params: Record<string, unknown> | undefined,
+  declared: Record<string, unknown>,
+): Record<string, unknown> | undefined {
   switch (method) {
     case 'elicitation/create': {
       const mode = params?.mode === 'url' ? 'url' : 'form';
       const elicitation = declared.elicitation as Record<string, unknown> | undefined;
       // `elicitation: {}` means form mode (2025-11-25 and 2026-07-28 agree).
-      const ok = elicitation !== undefined && (mode === 'form' ? elicitation.form !== undefined || Object.keys(elicitation).length === 0 : elicitation.url !== undefined);
+      const ok =
+        elicitation !== undefined &&
+        (mode === 'form' ? elicitation.form !== undefined || Object.keys(elicitation).length === 0 : elicitation.url !== undefined);
       return ok ? undefined : { elicitation: { [mode]: {} } };
     }
     case 'sampling/createMessage':

@@ -26,11 +26,14 @@ function check(headers: Record<string, string>, args: Record<string, unknown>): 
 }
 
 test('the headers a tool declares are read from its top-level properties', () => {
-  assert.deepEqual(declared.map((d) => [d.header, d.property, d.type]), [
-    ['mcp-param-region', 'region', 'string'],
-    ['mcp-param-count', 'count', 'integer'],
-    ['mcp-param-dry-run', 'dry', 'boolean'],
-  ]);
+  assert.deepEqual(
+    declared.map((d) => [d.header, d.property, d.type]),
+    [
+      ['mcp-param-region', 'region', 'string'],
+      ['mcp-param-count', 'count', 'integer'],
+      ['mcp-param-dry-run', 'dry', 'boolean'],
+    ],
+  );
   assert.equal(paramHeadersOf({ type: 'object', properties: { a: { type: 'string' } } }), undefined);
 });
 
@@ -41,7 +44,10 @@ test('a tool that breaks the rules declares nothing: number type, bad token, dup
 });
 
 test('agreeing headers pass: plain, base64, numeric and boolean forms', () => {
-  assert.equal(check({ 'mcp-param-region': 'us-west1', 'mcp-param-count': '42.0', 'mcp-param-dry-run': 'false' }, { region: 'us-west1', count: 42, dry: false }), undefined);
+  assert.equal(
+    check({ 'mcp-param-region': 'us-west1', 'mcp-param-count': '42.0', 'mcp-param-dry-run': 'false' }, { region: 'us-west1', count: 42, dry: false }),
+    undefined,
+  );
   assert.equal(check({ 'mcp-param-region': '=?base64?SGVsbG8=?=' }, { region: 'Hello' }), undefined);
   assert.equal(check({ 'mcp-param-region': 'SGVsbG8=' }, { region: 'SGVsbG8=' }), undefined, 'no sentinel: compared as it is');
   assert.equal(check({ 'mcp-param-region': '=?base64?SGVsbG8=' }, { region: '=?base64?SGVsbG8=' }), undefined, 'half a sentinel: compared as it is');

@@ -78,5 +78,7 @@ function display(header: string): string {
 }
 
 function mismatch(message: string, header: string, body: unknown): BerthError {
-  return new BerthError('header_mismatch', `the request headers and body disagree: ${message}`, { details: { mismatch: { header, body: body === undefined ? '(absent)' : String(body) } } });
+  return new BerthError('header_mismatch', `the request headers and body disagree: ${message}`, {
+    details: { mismatch: { header, body: body === undefined ? '(absent)' : String(body) } },
+  });
 }

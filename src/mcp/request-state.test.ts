@@ -4,7 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { argumentsDigest, checkBinding, RequestStateSealer } from './request-state.ts';
 import { isBerthError } from '../core/errors.ts';
 
-const binding = { session: 's'.repeat(36), runtime: 'r', principal: 'anonymous', method: 'tools/call', name: 'deploy', digest: argumentsDigest({ env: 'prod' }) };
+const binding = {
+  session: 's'.repeat(36),
+  runtime: 'r',
+  principal: 'anonymous',
+  method: 'tools/call',
+  name: 'deploy',
+  digest: argumentsDigest({ env: 'prod' }),
+};
 
 test('a sealed state opens to its binding and inner state, and hides both', () => {
   const sealer = new RequestStateSealer(randomBytes(32));
@@ -21,18 +28,33 @@ test('tampered, truncated, foreign and expired states are refused with their own
   const token = sealer.seal(binding, undefined, 60_000);
   const flipped = token.slice(0, 10) + (token[10] === 'A' ? 'B' : 'A') + token.slice(11);
   for (const bad of [flipped, token.slice(0, -4), 'not-a-state', new RequestStateSealer(randomBytes(32)).seal(binding, undefined, 60_000)]) {
-    assert.throws(() => sealer.open(bad), (e) => isBerthError(e) && e.code === 'request_state_invalid');
+    assert.throws(
+      () => sealer.open(bad),
+      (e) => isBerthError(e) && e.code === 'request_state_invalid',
+    );
   }
   const old = sealer.seal(binding, undefined, 1000, Date.now() - 5000);
-  assert.throws(() => sealer.open(old), (e) => isBerthError(e) && e.code === 'request_state_expired');
+  assert.throws(
+    () => sealer.open(old),
+    (e) => isBerthError(e) && e.code === 'request_state_expired',
+  );
 });
 
 test('a state is only good for the request it was issued for', () => {
   const sealer = new RequestStateSealer(randomBytes(32));
   const opened = sealer.open(sealer.seal(binding, undefined, 60_000));
   const expected = { runtime: 'r', principal: 'anonymous', method: 'tools/call', name: 'deploy', digest: binding.digest };
-  for (const other of [{ runtime: 'other' }, { principal: 'mallory' }, { name: 'destroy' }, { method: 'prompts/get' }, { digest: argumentsDigest({ env: 'dev' }) }]) {
-    assert.throws(() => checkBinding(opened, { ...expected, ...other }), (e) => isBerthError(e) && e.code === 'request_state_mismatch');
+  for (const other of [
+    { runtime: 'other' },
+    { principal: 'mallory' },
+    { name: 'destroy' },
+    { method: 'prompts/get' },
+    { digest: argumentsDigest({ env: 'dev' }) },
+  ]) {
+    assert.throws(
+      () => checkBinding(opened, { ...expected, ...other }),
+      (e) => isBerthError(e) && e.code === 'request_state_mismatch',
+    );
   }
 });
 

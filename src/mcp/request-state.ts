@@ -48,7 +48,15 @@ export class RequestStateSealer {
   }
 
   seal(binding: StateBinding, inner: string | undefined, ttlMs: number, now = Date.now()): string {
-    const payload: Payload = { s: binding.session, r: binding.runtime, p: binding.principal, m: binding.method, n: binding.name, d: binding.digest, e: now + ttlMs };
+    const payload: Payload = {
+      s: binding.session,
+      r: binding.runtime,
+      p: binding.principal,
+      m: binding.method,
+      n: binding.name,
+      d: binding.digest,
+      e: now + ttlMs,
+    };
     if (inner !== undefined) payload.i = inner;
     return VERSION + this.#box.seal(JSON.stringify(payload), CONTEXT);
   }
@@ -68,16 +76,30 @@ export class RequestStateSealer {
       throw invalid();
     }
     if (payload.e < now) {
-      throw new BerthError('request_state_expired', 'requestState has expired: the server stopped waiting for these answers; send the request again without inputResponses and requestState');
+      throw new BerthError(
+        'request_state_expired',
+        'requestState has expired: the server stopped waiting for these answers; send the request again without inputResponses and requestState',
+      );
     }
-    const opened: OpenedState = { session: payload.s, runtime: payload.r, principal: payload.p, method: payload.m, name: payload.n, digest: payload.d, expiresAt: payload.e };
+    const opened: OpenedState = {
+      session: payload.s,
+      runtime: payload.r,
+      principal: payload.p,
+      method: payload.m,
+      name: payload.n,
+      digest: payload.d,
+      expiresAt: payload.e,
+    };
     if (payload.i !== undefined) opened.inner = payload.i;
     return opened;
   }
 }
 
 function invalid(): BerthError {
-  return new BerthError('request_state_invalid', 'requestState is not one this berth handed out, or it was altered; echo it byte for byte, or send the request again without it');
+  return new BerthError(
+    'request_state_invalid',
+    'requestState is not one this berth handed out, or it was altered; echo it byte for byte, or send the request again without it',
+  );
 }
 
 /** Checks that a retry is the request the state was issued for. */
@@ -93,7 +115,10 @@ export function checkBinding(opened: OpenedState, expected: Omit<StateBinding, '
             ? 'the same call with other arguments'
             : undefined;
   if (mismatch) {
-    throw new BerthError('request_state_mismatch', `requestState was issued for ${mismatch}; a retry must repeat the original request with the same method, name and arguments`);
+    throw new BerthError(
+      'request_state_mismatch',
+      `requestState was issued for ${mismatch}; a retry must repeat the original request with the same method, name and arguments`,
+    );
   }
 }
 

@@ -103,7 +103,9 @@ export class CgroupRoot {
     const available = readFileSync(join(base, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
     const missing = CONTROLLERS.filter((c) => !available.includes(c));
     if (missing.length > 0) {
-      throw new Error(`cgroup v2 at ${base} does not delegate ${missing.join(', ')}: run berth in a cgroup with those controllers delegated (for example systemd-run --scope -p Delegate=yes)`);
+      throw new Error(
+        `cgroup v2 at ${base} does not delegate ${missing.join(', ')}: run berth in a cgroup with those controllers delegated (for example systemd-run --scope -p Delegate=yes)`,
+      );
     }
     const parent = join(base, name);
     try {
@@ -111,7 +113,9 @@ export class CgroupRoot {
       mkdirSync(parent, { recursive: true });
       writeFileSync(join(parent, 'cgroup.subtree_control'), '+memory +pids +cpu');
     } catch (error) {
-      throw new Error(`cgroup v2: cannot enable memory, pids and cpu under ${base} (${(error as NodeJS.ErrnoException).code}); berth needs a delegated cgroup of its own whose processes sit in a leaf`);
+      throw new Error(
+        `cgroup v2: cannot enable memory, pids and cpu under ${base} (${(error as NodeJS.ErrnoException).code}); berth needs a delegated cgroup of its own whose processes sit in a leaf`,
+      );
     }
     return new CgroupRoot(2, name, { memory: parent, pids: parent, cpu: parent });
   }

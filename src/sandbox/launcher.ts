@@ -44,8 +44,19 @@ export interface LaunchPaths {
 export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: number): string[] {
   const plain = isPlainCommand(spec.command) ? 'plain' : 'shell';
   return [
-    '/bin/sh', '-c', SCRIPT, 'berth-launch',
-    paths.runDir, spec.transport, plain, spec.command.trim(), paths.node, paths.supervisor, JSON.stringify(spec), String(openFiles), spec.exitStatusPath ?? '',
+    '/bin/sh',
+    '-c',
+    SCRIPT,
+    'berth-launch',
+    paths.runDir,
+    spec.transport,
+    plain,
+    spec.command.trim(),
+    paths.node,
+    paths.supervisor,
+    JSON.stringify(spec),
+    String(openFiles),
+    spec.exitStatusPath ?? '',
   ];
 }
 
@@ -53,7 +64,12 @@ export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec, openFiles
  * What the supervisor is told: the runtime's part of the sandbox spec, with where the sandbox keeps its run
  * directory and how it reaches the channel; `overrides` for what a driver places elsewhere.
  */
-export function supervisorSpecFor(spec: SandboxSpec, runDir: string, channel: SupervisorSpec['channel'], overrides: Partial<SupervisorSpec> = {}): SupervisorSpec {
+export function supervisorSpecFor(
+  spec: SandboxSpec,
+  runDir: string,
+  channel: SupervisorSpec['channel'],
+  overrides: Partial<SupervisorSpec> = {},
+): SupervisorSpec {
   return {
     runtime: spec.runtime,
     command: spec.command,

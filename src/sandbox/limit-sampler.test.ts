@@ -9,7 +9,11 @@ const LIMITS: SandboxLimits = { memoryBytes: 96 * 2 ** 20, pids: 24, cpus: 0.5, 
 test('the sampler reports a counter only when it grew, with the totals so far', () => {
   let counters: LimitCounters = {};
   const events: LimitEvent[] = [];
-  const sampler = new LimitSampler(LIMITS, () => counters, (event) => events.push(event));
+  const sampler = new LimitSampler(
+    LIMITS,
+    () => counters,
+    (event) => events.push(event),
+  );
   counters = { cpuThrottled: { periods: 3, usec: 42_000 }, pidsRefused: 0 };
   sampler.stop();
   assert.deepEqual(events, [{ limit: 'cpu', effect: 'throttled', detail: 'held back at its CPU share of 0.5 cores: 3 times, 42 ms in all' }]);

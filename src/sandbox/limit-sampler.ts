@@ -47,7 +47,11 @@ export class LimitSampler {
     }
     const refused = now.pidsRefused;
     if (refused !== undefined && refused > this.#last.pidsRefused) {
-      this.#emit({ limit: 'pids', effect: 'refused', detail: `a new process or thread was refused at its limit of ${this.#limits.pids} (${refused} refused in all)` });
+      this.#emit({
+        limit: 'pids',
+        effect: 'refused',
+        detail: `a new process or thread was refused at its limit of ${this.#limits.pids} (${refused} refused in all)`,
+      });
       this.#last.pidsRefused = refused;
     }
   }
@@ -61,9 +65,17 @@ export function limitEventOf(status: Extract<SupervisorStatus, { type: 'limit' }
   const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
   switch (status.limit) {
     case 'workspace':
-      return { limit: 'workspace', effect: 'refused', detail: `the workspace is full (${mb(status.used)} of ${mb(limits.workspaceBytes)} MB): writes fail with ENOSPC until files are removed` };
+      return {
+        limit: 'workspace',
+        effect: 'refused',
+        detail: `the workspace is full (${mb(status.used)} of ${mb(limits.workspaceBytes)} MB): writes fail with ENOSPC until files are removed`,
+      };
     case 'openFiles':
-      return { limit: 'openFiles', effect: 'refused', detail: `a process holds ${status.used} open files, its limit of ${limits.openFiles}: opening more fails with EMFILE` };
+      return {
+        limit: 'openFiles',
+        effect: 'refused',
+        detail: `a process holds ${status.used} open files, its limit of ${limits.openFiles}: opening more fails with EMFILE`,
+      };
     case 'pids':
       return { limit: 'pids', effect: 'refused', detail: `${status.used} processes and threads, its limit of ${limits.pids}: new ones fail with EAGAIN` };
   }

@@ -15,11 +15,20 @@ function collect(max: number, chunks: string[]): Array<[string, boolean]> {
 test('lines split across chunks come out whole, CRLF trimmed, a last line without newline kept', async () => {
   const lines = collect(100, ['ab', 'c\r\nde', 'f\n\n', 'tail']);
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(lines, [['abc', false], ['def', false], ['', false], ['tail', false]]);
+  assert.deepEqual(lines, [
+    ['abc', false],
+    ['def', false],
+    ['', false],
+    ['tail', false],
+  ]);
 });
 
 test('a line past the limit is cut once and the rest of it dropped, and the next line is whole', async () => {
   const lines = collect(4, ['abcdefgh', 'ijk\nxy', 'z\n', '123456']);
   await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(lines, [['abcd', true], ['xyz', false], ['1234', true]]);
+  assert.deepEqual(lines, [
+    ['abcd', true],
+    ['xyz', false],
+    ['1234', true],
+  ]);
 });

@@ -10,7 +10,15 @@ export function serverEnv(spec: SandboxSpec, base: { PATH: string; HOME: string 
   if (spec.transport === 'http') env.PORT = String(spec.port);
   if (proxied && spec.network?.mode === 'egress') {
     const proxy = `http://127.0.0.1:${egressPort(spec)}`;
-    Object.assign(env, { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1', NODE_USE_ENV_PROXY: '1' });
+    Object.assign(env, {
+      HTTP_PROXY: proxy,
+      HTTPS_PROXY: proxy,
+      http_proxy: proxy,
+      https_proxy: proxy,
+      NO_PROXY: 'localhost,127.0.0.1,::1',
+      no_proxy: 'localhost,127.0.0.1,::1',
+      NODE_USE_ENV_PROXY: '1',
+    });
   }
   return env;
 }

@@ -6,7 +6,10 @@ const stdio = { command: 'node server.js', transport: 'stdio' as const };
 const http = { command: 'node server.js', transport: 'http' as const };
 
 test('the usual mistakes behind a failed start are recognized, and what to do is said', () => {
-  assert.match(startHint(stdio, 'failed', ["Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'fastmcp' imported from /app/server.js"]) ?? '', /cannot find "fastmcp"/);
+  assert.match(
+    startHint(stdio, 'failed', ["Error [ERR_MODULE_NOT_FOUND]: Cannot find package 'fastmcp' imported from /app/server.js"]) ?? '',
+    /cannot find "fastmcp"/,
+  );
   assert.match(startHint(stdio, 'failed', ["Error: Cannot find module 'zod'"]) ?? '', /cannot find "zod"/);
   assert.match(startHint(stdio, 'failed', ["ModuleNotFoundError: No module named 'mcp'"]) ?? '', /cannot find "mcp"/);
   assert.match(startHint(stdio, 'failed', ['code: MODULE_NOT_FOUND']) ?? '', /cannot find a module it imports/);

@@ -26,7 +26,8 @@ export class SandboxStartError extends BerthError {
 }
 
 /** What a server that prints it is doing: serving HTTP on a port. */
-const SERVES_HTTP = /listening on|running on (?:https?:|port|localhost)|started on|server (?:is )?(?:up|running) (?:at|on)|https?:\/\/(?:localhost|127\.0\.0\.1|0\.0\.0\.0)|\bport \d{2,5}\b/i;
+const SERVES_HTTP =
+  /listening on|running on (?:https?:|port|localhost)|started on|server (?:is )?(?:up|running) (?:at|on)|https?:\/\/(?:localhost|127\.0\.0\.1|0\.0\.0\.0)|\bport \d{2,5}\b/i;
 /** What a server that prints it is doing: speaking MCP on its stdin and stdout. */
 const SERVES_STDIO = /\bstdio\b|standard (?:input|output)/i;
 /** A module the server could not load, named (Node's words, Python's), or unnamed. */

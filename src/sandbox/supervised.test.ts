@@ -7,7 +7,10 @@ import { SupervisedSandbox } from './supervised.ts';
 
 /** A logger that keeps what it is told. */
 function recordingLogger(lines: Array<{ level: string; message: string; fields: LogFields }>): Logger {
-  const at = (level: string) => (message: string, fields: LogFields = {}) => void lines.push({ level, message, fields });
+  const at =
+    (level: string) =>
+    (message: string, fields: LogFields = {}) =>
+      void lines.push({ level, message, fields });
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
   return logger;
 }
@@ -23,8 +26,22 @@ test("a supervisor that fails after start says why in berth's log, its secrets h
     }, 50);`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   // SAFETY: SupervisedSandbox reads only these fields of its spec.
-  const spec = { id: 'sbx_test', runtime: 'rt', logBytes: 64 * 1024, secrets: ['tok-s3cret-value'], startTimeoutMs: 5_000, limits: {} } as unknown as SandboxSpec;
-  const sandbox = new SupervisedSandbox({ spec, child, channel: { socketPath: '/nonexistent' }, logger: recordingLogger(lines), cleanup: async () => {}, stats: () => ({}) });
+  const spec = {
+    id: 'sbx_test',
+    runtime: 'rt',
+    logBytes: 64 * 1024,
+    secrets: ['tok-s3cret-value'],
+    startTimeoutMs: 5_000,
+    limits: {},
+  } as unknown as SandboxSpec;
+  const sandbox = new SupervisedSandbox({
+    spec,
+    child,
+    channel: { socketPath: '/nonexistent' },
+    logger: recordingLogger(lines),
+    cleanup: async () => {},
+    stats: () => ({}),
+  });
   await sandbox.ready();
   const exit = await sandbox.exited;
   assert.equal(exit.reason, 'failed');
@@ -32,5 +49,8 @@ test("a supervisor that fails after start says why in berth's log, its secrets h
   assert.ok(said, JSON.stringify(lines));
   assert.equal(said.level, 'warn');
   assert.deepEqual(said.fields, { runtime: 'rt', sandbox: 'sbx_test', reason: 'berth: supervisor error: stack overflow near (secret)' });
-  assert.ok(sandbox.output.tail(5).some((line) => line.includes('supervisor error: stack overflow near (secret)')), "and the session's own log keeps it");
+  assert.ok(
+    sandbox.output.tail(5).some((line) => line.includes('supervisor error: stack overflow near (secret)')),
+    "and the session's own log keeps it",
+  );
 });

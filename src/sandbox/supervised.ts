@@ -88,7 +88,11 @@ export class SupervisedSandbox implements Sandbox {
         if (status.type === 'failed' && this.#lastStatus?.type === 'ready') {
           // After start nobody waits on this report; berth's log is where it says why the sandbox is about to end.
           // The message passes through the output log first, which hides the runtime's secrets.
-          logger.warn('sandbox supervisor failed', { runtime: options.spec.runtime, sandbox: options.spec.id, reason: this.output.push(`berth: ${status.message}`) });
+          logger.warn('sandbox supervisor failed', {
+            runtime: options.spec.runtime,
+            sandbox: options.spec.id,
+            reason: this.output.push(`berth: ${status.message}`),
+          });
         }
         this.#lastStatus = status;
         this.#onStatus?.(status);
@@ -117,7 +121,11 @@ export class SupervisedSandbox implements Sandbox {
       sampler?.stop();
       const exit = this.#describeExit(outer);
       if (exit.limit === 'memory') {
-        this.#limits.add({ limit: 'memory', effect: 'ended', detail: `the kernel ended the sandbox at its memory limit of ${Math.round(options.spec.limits.memoryBytes / 2 ** 20)} MB` });
+        this.#limits.add({
+          limit: 'memory',
+          effect: 'ended',
+          detail: `the kernel ended the sandbox at its memory limit of ${Math.round(options.spec.limits.memoryBytes / 2 ** 20)} MB`,
+        });
       }
       try {
         await options.cleanup();
@@ -142,8 +150,13 @@ export class SupervisedSandbox implements Sandbox {
     this.#onStatus = undefined;
     if (typeof outcome === 'object' && outcome.type === 'ready') return;
     await this.stop();
-    logger.warn('sandbox failed to start', { runtime: spec.runtime, outcome: typeof outcome === 'string' ? outcome : outcome.type, output: this.output.tail(OUTPUT_TAIL_LINES).join('\n') });
-    if (typeof outcome === 'object' && outcome.type === 'failed') throw new SandboxStartError(outcome.code, `failed to start: ${outcome.message}`, spec, this.output);
+    logger.warn('sandbox failed to start', {
+      runtime: spec.runtime,
+      outcome: typeof outcome === 'string' ? outcome : outcome.type,
+      output: this.output.tail(OUTPUT_TAIL_LINES).join('\n'),
+    });
+    if (typeof outcome === 'object' && outcome.type === 'failed')
+      throw new SandboxStartError(outcome.code, `failed to start: ${outcome.message}`, spec, this.output);
     if (outcome === 'timeout') {
       // The supervisor's own deadline is the start timeout; berth allows a moment more for its report to arrive.
       throw new SandboxStartError('server_start_timeout', `was not ready within ${spec.startTimeoutMs} ms (BERTH_START_TIMEOUT_MS)`, spec, this.output);

@@ -18,7 +18,10 @@ test('a directory on /dev/shm, closed to others; none where the base is not tmpf
   assert.equal(volatileDir(tag), dir, 'found again on the next start');
   const disk = mkdtempSync(join(tmpdir(), 'berth-volatile-'));
   t.after(() => rmSync(disk, { recursive: true, force: true }));
-  assert.equal(volatileDir(tag, () => {}, disk), undefined);
+  assert.equal(
+    volatileDir(tag, () => {}, disk),
+    undefined,
+  );
 });
 
 test('one laid in wait is left alone, and berth uses one of its own under a random name', { skip: onTmpfs ? false : 'no tmpfs at /dev/shm' }, (t) => {

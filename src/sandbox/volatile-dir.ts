@@ -24,7 +24,9 @@ export function volatileDir(tag: string, onTaken: (message: string) => void = ()
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   if (ours(dir)) return dir;
-  onTaken(`${dir} is not a directory of this user's closed to others (someone else may have made it): berth uses a directory of its own under a random name instead`);
+  onTaken(
+    `${dir} is not a directory of this user's closed to others (someone else may have made it): berth uses a directory of its own under a random name instead`,
+  );
   for (const name of readdirSync(base)) {
     const earlier = join(base, name);
     if (name.startsWith(`berth-${tag}-`) && ours(earlier)) rmSync(earlier, { recursive: true, force: true });

@@ -39,20 +39,27 @@ function pendingStart(): { run: () => Promise<string>; finish: (value: string) =
   };
 }
 
-const overloaded = (retryAfter: number) => (error: unknown) => isBerthError(error) && error.code === 'overloaded' && error.status === 503 && error.retryAfter === retryAfter;
+const overloaded = (retryAfter: number) => (error: unknown) =>
+  isBerthError(error) && error.code === 'overloaded' && error.status === 503 && error.retryAfter === retryAfter;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-test('starts run up to the limit at once; the next waits its turn and takes a finished start\'s slot, in order', async () => {
+test("starts run up to the limit at once; the next waits its turn and takes a finished start's slot, in order", async () => {
   const { gate } = admission();
   const starts = [pendingStart(), pendingStart(), pendingStart(), pendingStart()];
   const results = starts.map((start) => gate.start(start.run));
   await tick();
-  assert.deepEqual(starts.map((start) => start.started()), [true, true, false, false]);
+  assert.deepEqual(
+    starts.map((start) => start.started()),
+    [true, true, false, false],
+  );
   assert.deepEqual(gate.load, { starting: 2, waiting: 2 });
   starts[1]?.finish('b');
   assert.equal(await results[1], 'b');
   await tick();
-  assert.deepEqual(starts.map((start) => start.started()), [true, true, true, false]);
+  assert.deepEqual(
+    starts.map((start) => start.started()),
+    [true, true, true, false],
+  );
   // A failed start gives its slot back too.
   starts[0]?.fail(new Error('server exited'));
   await assert.rejects(results[0] as Promise<string>, /server exited/);

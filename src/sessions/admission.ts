@@ -85,7 +85,9 @@ export class Admission {
     }
     if (this.#queue.length >= this.#options.startQueue) {
       this.#options.onShed?.('start_queue_full');
-      throw this.#busy(`${this.#options.maxStarting} sandboxes are starting and ${this.#queue.length} more sessions wait (BERTH_MAX_STARTING, BERTH_START_QUEUE)`);
+      throw this.#busy(
+        `${this.#options.maxStarting} sandboxes are starting and ${this.#queue.length} more sessions wait (BERTH_MAX_STARTING, BERTH_START_QUEUE)`,
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
@@ -111,7 +113,9 @@ export class Admission {
   }
 
   #busy(why: string): BerthError {
-    return new BerthError('overloaded', `this berth node is starting as many new sessions as it can: ${why}; retry shortly`, { retryAfter: QUEUE_RETRY_AFTER_SECONDS });
+    return new BerthError('overloaded', `this berth node is starting as many new sessions as it can: ${why}; retry shortly`, {
+      retryAfter: QUEUE_RETRY_AFTER_SECONDS,
+    });
   }
 
   #available(): number | undefined {

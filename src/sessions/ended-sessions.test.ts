@@ -21,18 +21,27 @@ function session(id: string, withSandbox = true): Session {
 test('an end is recorded with why, how, the limits met and the output', () => {
   const ended = new EndedSessions();
   const record = ended.add(session('ses_a'), 'sandbox-exit', { reason: 'server-exit', exitCode: 1 });
-  assert.deepEqual({ ...record, endedAt: undefined }, {
-    id: 'ses_a',
-    runtime: 'rt',
-    version: 3,
-    principal: 'alice',
-    endedAt: undefined,
-    reason: 'sandbox-exit',
-    exit: { reason: 'server-exit', exitCode: 1 },
-    limits: [{ limit: 'memory', effect: 'refused', detail: 'd', firstAt: 'a', lastAt: 'b', count: 1 }],
-  });
+  assert.deepEqual(
+    { ...record, endedAt: undefined },
+    {
+      id: 'ses_a',
+      runtime: 'rt',
+      version: 3,
+      principal: 'alice',
+      endedAt: undefined,
+      reason: 'sandbox-exit',
+      exit: { reason: 'server-exit', exitCode: 1 },
+      limits: [{ limit: 'memory', effect: 'refused', detail: 'd', firstAt: 'a', lastAt: 'b', count: 1 }],
+    },
+  );
   assert.equal(ended.get('ses_a'), record);
-  assert.deepEqual(ended.output('ses_a')?.read().lines.map((line) => line.line), ['ses_a says hello']);
+  assert.deepEqual(
+    ended
+      .output('ses_a')
+      ?.read()
+      .lines.map((line) => line.line),
+    ['ses_a says hello'],
+  );
 });
 
 test('a start that failed is recorded with its error, and its output is kept apart', () => {

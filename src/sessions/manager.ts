@@ -4,7 +4,17 @@ import type { LimitEvent, Sandbox, SandboxExit } from '../sandbox/driver.ts';
 import type { OutputLine } from '../sandbox/output-log.ts';
 import { SandboxStartError } from '../sandbox/start-error.ts';
 import { EndedSessions } from './ended-sessions.ts';
-import { describeSession, isQuiet, type EndedSession, type EndReason, type Lease, type Session, type SessionInfo, type SessionPrincipal, type SessionTarget } from './session.ts';
+import {
+  describeSession,
+  isQuiet,
+  type EndedSession,
+  type EndReason,
+  type Lease,
+  type Session,
+  type SessionInfo,
+  type SessionPrincipal,
+  type SessionTarget,
+} from './session.ts';
 import { SessionStarter, type SessionStarterOptions } from './session-start.ts';
 import { SessionTimers } from './session-timers.ts';
 
@@ -93,12 +103,19 @@ export class SessionManager {
       session = this.#sessions.get(sessionId);
     }
     // Another principal's session is not theirs to use, or even to learn of: it answers as if there were none.
-    const notFound = () => new BerthError('session_not_found', `session ${sessionId} does not exist or has ended; start a new session without a session id`, { details: { session: sessionId } });
-    if ((!session && options.existing) || (session && session.principal.key !== principal.key)) throw notFound();
-    if (session && session.target.runtime !== target.runtime) {
-      throw new BerthError('session_runtime_mismatch', `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`, {
+    const notFound = () =>
+      new BerthError('session_not_found', `session ${sessionId} does not exist or has ended; start a new session without a session id`, {
         details: { session: sessionId },
       });
+    if ((!session && options.existing) || (session && session.principal.key !== principal.key)) throw notFound();
+    if (session && session.target.runtime !== target.runtime) {
+      throw new BerthError(
+        'session_runtime_mismatch',
+        `session ${sessionId} belongs to runtime "${session.target.runtime}", not "${target.runtime}"; use a new session id`,
+        {
+          details: { session: sessionId },
+        },
+      );
     }
     if (!session && this.#options.mayCreate?.(sessionId, target.runtime, principal) === false) throw notFound();
     const created = !session;

@@ -61,7 +61,10 @@ test('a node at its session cap refuses a new one with 429 and says it shed load
 
 test('a node short of memory refuses a new session before it starts a sandbox', () => {
   const { sessions, specs } = starter({ availableMemory: 1 });
-  assert.throws(() => sessions.start('ses_1', target(), ALICE, false, 0), (error) => isBerthError(error) && error.code === 'overloaded');
+  assert.throws(
+    () => sessions.start('ses_1', target(), ALICE, false, 0),
+    (error) => isBerthError(error) && error.code === 'overloaded',
+  );
   assert.equal(specs.length, 0);
 });
 
@@ -70,7 +73,10 @@ test('a draining node starts no new session', () => {
   assert.equal(sessions.draining, false);
   sessions.drain();
   assert.equal(sessions.draining, true);
-  assert.throws(() => sessions.start('ses_1', target(), ALICE, false, 0), (error) => isBerthError(error) && error.code === 'draining' && error.retryAfter === 2);
+  assert.throws(
+    () => sessions.start('ses_1', target(), ALICE, false, 0),
+    (error) => isBerthError(error) && error.code === 'draining' && error.retryAfter === 2,
+  );
   assert.equal(specs.length, 0);
 });
 
@@ -79,11 +85,17 @@ test('once a sandbox of a version answered as a modern server, the next ones of 
   await modern.sessions.start('ses_1', target('auto'), ALICE, false, 0).ready;
   await modern.sessions.start('ses_2', target('auto'), ALICE, false, 1).ready;
   await modern.sessions.start('ses_3', target('auto', 2), ALICE, false, 2).ready;
-  assert.deepEqual(modern.specs.map((spec) => spec.era), ['auto', 'modern', 'auto']);
+  assert.deepEqual(
+    modern.specs.map((spec) => spec.era),
+    ['auto', 'modern', 'auto'],
+  );
 
   // A server that did not answer the probe is not known to be legacy: the next sandbox asks again.
   const legacy = starter({ era: 'legacy' });
   await legacy.sessions.start('ses_1', target('auto'), ALICE, false, 0).ready;
   await legacy.sessions.start('ses_2', target('auto'), ALICE, false, 1).ready;
-  assert.deepEqual(legacy.specs.map((spec) => spec.era), ['auto', 'auto']);
+  assert.deepEqual(
+    legacy.specs.map((spec) => spec.era),
+    ['auto', 'auto'],
+  );
 });

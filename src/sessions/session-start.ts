@@ -58,9 +58,13 @@ export class SessionStarter {
     }
     if (live >= this.#options.maxSessions) {
       this.#options.onShed?.('sessions');
-      throw new BerthError('session_limit', `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`, {
-        retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
-      });
+      throw new BerthError(
+        'session_limit',
+        `this berth node holds its maximum of ${this.#options.maxSessions} live sessions; retry later or stop idle sessions`,
+        {
+          retryAfter: CAPACITY_RETRY_AFTER_SECONDS,
+        },
+      );
     }
     this.#options.admission.checkMemory();
     const now = Date.now();

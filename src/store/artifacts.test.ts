@@ -40,7 +40,10 @@ test('refuses an oversized upload and garbage, leaving nothing behind', async (t
   const dir = join(tempDir(t), 'artifacts');
   const store = new ArtifactStore(dir);
   await assert.rejects(store.receive(create({ cwd: src }, ['.']) as unknown as Readable, 50_000), (e) => isBerthError(e) && e.code === 'body_too_large');
-  await assert.rejects(store.receive(Readable.from([Buffer.from('not a tar archive at all'.repeat(40))]), 1 << 20), (e) => isBerthError(e) && e.code === 'validation_failed');
+  await assert.rejects(
+    store.receive(Readable.from([Buffer.from('not a tar archive at all'.repeat(40))]), 1 << 20),
+    (e) => isBerthError(e) && e.code === 'validation_failed',
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -50,7 +53,10 @@ test('refuses an archive that unpacks to more than four times the upload limit (
   const dir = join(tempDir(t), 'artifacts');
   const store = new ArtifactStore(dir);
   const archive = create({ gzip: true, cwd: src, portable: true }, ['zeros']) as unknown as Readable;
-  await assert.rejects(store.receive(archive, 100_000), (error) => isBerthError(error) && error.code === 'validation_failed' && /unpacks to more than 400000 bytes/.test(error.message));
+  await assert.rejects(
+    store.receive(archive, 100_000),
+    (error) => isBerthError(error) && error.code === 'validation_failed' && /unpacks to more than 400000 bytes/.test(error.message),
+  );
   assert.deepEqual(readdirSync(dir), []);
 });
 
@@ -67,7 +73,14 @@ function tarOf(entries: Entry[]): Readable {
   for (const entry of entries) {
     const body = Buffer.from(entry.body ?? '');
     const header = Buffer.alloc(512);
-    new Header({ path: entry.path, type: entry.type, linkpath: entry.linkpath ?? '', mode: entry.type === 'Directory' ? 0o755 : 0o644, size: body.length, mtime: new Date(0) }).encode(header, 0);
+    new Header({
+      path: entry.path,
+      type: entry.type,
+      linkpath: entry.linkpath ?? '',
+      mode: entry.type === 'Directory' ? 0o755 : 0o644,
+      size: body.length,
+      mtime: new Date(0),
+    }).encode(header, 0);
     blocks.push(header, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
   blocks.push(Buffer.alloc(1024));

@@ -28,7 +28,10 @@ test('a key file others may read is refused, not used', (t) => {
   const home = homeFor(t);
   new KeyFiles(home).secretKey(undefined);
   chmodSync(join(home, 'keys', 'secret.key'), 0o644);
-  assert.throws(() => new KeyFiles(home).secretKey(undefined), /secret\.key must be a file of this user's that no one else may read or write \(mode 644\): chmod 600 it/);
+  assert.throws(
+    () => new KeyFiles(home).secretKey(undefined),
+    /secret\.key must be a file of this user's that no one else may read or write \(mode 644\): chmod 600 it/,
+  );
   chmodSync(join(home, 'keys'), 0o755);
   assert.throws(() => new KeyFiles(home), /keys must be a directory of this user's/);
 });

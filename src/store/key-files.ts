@@ -70,7 +70,9 @@ export class KeyFiles {
   checkSecretKey(box: SecretBox): void {
     const sealed = this.readOrMake('secret.check', () => box.seal(CHECK, 'berth/key/check'));
     if (box.open(sealed.toString('utf8'), 'berth/key/check')?.toString('utf8') !== CHECK) {
-      throw new Error(`the secret key is not the one this home's secrets are sealed with (${this.path('secret.check')} does not open): restore BERTH_SECRET_KEY or keys/secret.key`);
+      throw new Error(
+        `the secret key is not the one this home's secrets are sealed with (${this.path('secret.check')} does not open): restore BERTH_SECRET_KEY or keys/secret.key`,
+      );
     }
   }
 
@@ -102,6 +104,8 @@ function closedToOthers(path: string, kind: 'file' | 'directory'): void {
   const stat = lstatSync(path);
   const real = kind === 'file' ? stat.isFile() : stat.isDirectory();
   if (!real || stat.uid !== process.getuid?.() || (stat.mode & 0o077) !== 0) {
-    throw new Error(`${path} must be a ${kind} of this user's that no one else may read or write (mode ${(stat.mode & 0o777).toString(8)}): chmod ${kind === 'file' ? 600 : 700} it, or restore it`);
+    throw new Error(
+      `${path} must be a ${kind} of this user's that no one else may read or write (mode ${(stat.mode & 0o777).toString(8)}): chmod ${kind === 'file' ? 600 : 700} it, or restore it`,
+    );
   }
 }

@@ -42,7 +42,10 @@ ${behaviour}
 function calls(npm: string): Array<{ args: string[]; cwd: string; env: Record<string, string> }> {
   const file = join(dirname(npm), 'calls.jsonl');
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { args: string[]; cwd: string; env: Record<string, string> });
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { args: string[]; cwd: string; env: Record<string, string> });
 }
 
 interface Setup {
@@ -95,7 +98,16 @@ test('installs into a sealed artifact, recorded in the store, with npm run safel
   assert.ok(call);
   const args = call.args;
   assert.equal(args[0], 'install');
-  for (const flag of ['--ignore-scripts', '--allow-git=none', '--allow-file=none', '--allow-directory=none', '--allow-remote=none', '--omit=dev', '--no-audit', '--no-fund']) {
+  for (const flag of [
+    '--ignore-scripts',
+    '--allow-git=none',
+    '--allow-file=none',
+    '--allow-directory=none',
+    '--allow-remote=none',
+    '--omit=dev',
+    '--no-audit',
+    '--no-fund',
+  ]) {
     assert.ok(args.includes(flag), flag);
   }
   assert.deepEqual(args.slice(-2), ['--', '@scope/server-x@^1.2']);
@@ -113,15 +125,21 @@ test('installs into a sealed artifact, recorded in the store, with npm run safel
   assert.equal(statSync(home).mode & 0o777, 0o700);
 });
 
-test('a failed install is validation_failed with npm\'s last lines, host paths hidden, and leaves nothing', async (t) => {
-  const { installer, artifactsDir, recorded } = setup(t, `
+test("a failed install is validation_failed with npm's last lines, host paths hidden, and leaves nothing", async (t) => {
+  const { installer, artifactsDir, recorded } = setup(
+    t,
+    `
 fs.mkdirSync(path.join(dir, 'node_modules', 'half'), { recursive: true });
 process.stderr.write('npm warn deprecated something\\nnpm error code EINTEGRITY\\nnpm error sha512 mismatch in ' + dir + '/node_modules/half\\nnpm error A complete log of this run can be found in: ' + process.env.HOME + '/cache/_logs/x.log\\n');
-process.exit(1);`);
+process.exit(1);`,
+  );
   await assert.rejects(installer.install({ spec: 'server-x@1.0.0' }), (error: unknown) => {
     assert.ok(isBerthError(error));
     assert.equal(error.code, 'validation_failed');
-    assert.equal(error.message, 'npm could not install server-x@1.0.0 (it exited with 1):\nnpm error code EINTEGRITY\nnpm error sha512 mismatch in <artifact>/node_modules/half');
+    assert.equal(
+      error.message,
+      'npm could not install server-x@1.0.0 (it exited with 1):\nnpm error code EINTEGRITY\nnpm error sha512 mismatch in <artifact>/node_modules/half',
+    );
     return true;
   });
   assert.deepEqual(readdirSync(artifactsDir), []);
@@ -155,7 +173,9 @@ test('a hostile spec, or an argument with NUL, never runs npm', async (t) => {
 });
 
 test('an installed tree larger than the artifact limit is refused and leaves nothing', async (t) => {
-  const { installer, artifactsDir, recorded } = setup(t, `place({ bin: 'x.js' }, ['x.js']); fs.writeFileSync(path.join(dir, 'big'), Buffer.alloc(4096));`, { maxBytes: 1024 });
+  const { installer, artifactsDir, recorded } = setup(t, `place({ bin: 'x.js' }, ['x.js']); fs.writeFileSync(path.join(dir, 'big'), Buffer.alloc(4096));`, {
+    maxBytes: 1024,
+  });
   await rejectsWith(installer.install({ spec: 'big' }), 'validation_failed', /holds more than 1024 bytes \(BERTH_MAX_ARTIFACT_BYTES\)/);
   assert.deepEqual(readdirSync(artifactsDir), []);
   assert.deepEqual(recorded, []);
@@ -174,7 +194,9 @@ setTimeout(() => {}, 60_000);`,
   await rejectsWith(installer.install({ spec: 'third' }), 'overloaded', /already installing 2 packages/);
   for (const install of slow) await rejectsWith(install, 'validation_failed', /did not install slow-. within 1500 ms \(BERTH_NPM_TIMEOUT_MS\)/);
   assert.deepEqual(readdirSync(artifactsDir), []);
-  const children = readdirSync(dirname(npm)).filter((name) => name.startsWith('child-')).map((name) => Number(name.slice('child-'.length)));
+  const children = readdirSync(dirname(npm))
+    .filter((name) => name.startsWith('child-'))
+    .map((name) => Number(name.slice('child-'.length)));
   assert.equal(children.length, 2);
   for (const pid of children) assert.equal(running(pid), false, `process ${pid} that npm started still runs`);
 });

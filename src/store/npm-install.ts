@@ -90,14 +90,25 @@ export class NpmInstaller {
   async #installInto(dir: string, spec: NpmSpec, signal: AbortSignal | undefined): Promise<void> {
     const args = [
       'install',
-      '--prefix', dir,
+      '--prefix',
+      dir,
       // Install scripts would run as berth's user (root) on the host: none ever runs.
       '--ignore-scripts',
       // Dependencies from git (whose preparation runs npm and scripts), a host path or any URL (berth's own network
       // reach) are refused; only the registry's packages are installed.
-      '--allow-git=none', '--allow-file=none', '--allow-directory=none', '--allow-remote=none',
-      '--omit=dev', '--save-exact', '--no-audit', '--no-fund', '--no-update-notifier', '--no-progress', '--color=false',
-      '--', specArgument(spec),
+      '--allow-git=none',
+      '--allow-file=none',
+      '--allow-directory=none',
+      '--allow-remote=none',
+      '--omit=dev',
+      '--save-exact',
+      '--no-audit',
+      '--no-fund',
+      '--no-update-notifier',
+      '--no-progress',
+      '--color=false',
+      '--',
+      specArgument(spec),
     ];
     const end = await this.#run(args, dir, signal);
     if (end.code === 0 && end.stopped === undefined) return;
@@ -120,7 +131,10 @@ export class NpmInstaller {
     const end = await this.#run(['config', 'get', 'allow-git'], this.#options.home);
     // The answer is a line of its own; npm's warnings about the operator's npmrc may come beside it.
     if (end.code === 0 && end.output.split('\n').some((line) => ['all', 'none', 'root'].includes(line.trim()))) return;
-    throw new BerthError('internal', `berth's npm (${this.#options.command}) cannot refuse git, file and URL dependencies (it has no allow-git setting), so berth does not install with it: point BERTH_NPM at a recent npm 11`);
+    throw new BerthError(
+      'internal',
+      `berth's npm (${this.#options.command}) cannot refuse git, file and URL dependencies (it has no allow-git setting), so berth does not install with it: point BERTH_NPM at a recent npm 11`,
+    );
   }
 
   /** Runs npm (no shell: every argument reaches it as given) with its bounded output, its timeout and `signal`. */
@@ -163,7 +177,11 @@ export class NpmInstaller {
       };
       child.once('error', (error) => {
         settle();
-        reject(new BerthError('internal', `berth cannot run npm (${command}): ${error.message}; install npm on this node or point BERTH_NPM at it`, { cause: error }));
+        reject(
+          new BerthError('internal', `berth cannot run npm (${command}): ${error.message}; install npm on this node or point BERTH_NPM at it`, {
+            cause: error,
+          }),
+        );
       });
       child.once('close', (code) => {
         settle();
@@ -180,7 +198,11 @@ function readInstalled(dir: string, name: string, chosen: string | undefined): {
   try {
     manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
   } catch (error) {
-    throw new BerthError('validation_failed', `npm installed ${name} but its package.json cannot be read: ${(error as Error).message.replaceAll(dir, '<artifact>')}`, { cause: error });
+    throw new BerthError(
+      'validation_failed',
+      `npm installed ${name} but its package.json cannot be read: ${(error as Error).message.replaceAll(dir, '<artifact>')}`,
+      { cause: error },
+    );
   }
   const bin = resolveBin(manifest, name, chosen);
   let isFile = false;
@@ -189,7 +211,10 @@ function readInstalled(dir: string, name: string, chosen: string | undefined): {
   } catch {
     // missing: refused below
   }
-  if (!isFile) throw new BerthError('validation_failed', `package ${name} declares bin "${bin.name}" as ${bin.path}, which it does not hold`, { details: { field: 'npm', package: name } });
+  if (!isFile)
+    throw new BerthError('validation_failed', `package ${name} declares bin "${bin.name}" as ${bin.path}, which it does not hold`, {
+      details: { field: 'npm', package: name },
+    });
   const version = (manifest as { version?: unknown }).version;
   return { version: typeof version === 'string' ? version : 'unknown', bin };
 }

@@ -42,30 +42,48 @@ export function npmFailure(spec: NpmSpec, end: NpmEnd, hidden: Record<string, st
   const wanted = specArgument(spec);
   const details = { field: 'npm', package: spec.name };
   if (end.stopped === 'timeout') {
-    return new BerthError('validation_failed', `npm did not install ${wanted} within ${end.timeoutMs} ms (BERTH_NPM_TIMEOUT_MS), so berth stopped it and kept nothing`, { details });
+    return new BerthError(
+      'validation_failed',
+      `npm did not install ${wanted} within ${end.timeoutMs} ms (BERTH_NPM_TIMEOUT_MS), so berth stopped it and kept nothing`,
+      { details },
+    );
   }
-  if (end.stopped === 'aborted') return new BerthError('invalid_request', `the install of ${wanted} was stopped: its client went away before it finished`, { details });
+  if (end.stopped === 'aborted')
+    return new BerthError('invalid_request', `the install of ${wanted} was stopped: its client went away before it finished`, { details });
   let output = end.output;
   for (const [path, name] of Object.entries(hidden)) output = output.replaceAll(path, name);
   const code = /^npm (?:error|ERR!) code (\S+)/m.exec(output)?.[1];
   const said = errorLines(output);
   if (code === 'E404') {
-    return new BerthError('not_found', `npm's registry has no package ${spec.name}${spec.version === undefined ? '' : ` (or not at ${spec.version})`}: check the name (npm view ${spec.name})`, {
-      details: { ...details, npm: said },
-    });
+    return new BerthError(
+      'not_found',
+      `npm's registry has no package ${spec.name}${spec.version === undefined ? '' : ` (or not at ${spec.version})`}: check the name (npm view ${spec.name})`,
+      {
+        details: { ...details, npm: said },
+      },
+    );
   }
   if (code === 'ETARGET') {
-    return new BerthError('not_found', `package ${spec.name} has no version matching "${spec.version ?? 'latest'}": npm view ${spec.name} versions lists them`, {
-      details: { ...details, npm: said },
-    });
+    return new BerthError(
+      'not_found',
+      `package ${spec.name} has no version matching "${spec.version ?? 'latest'}": npm view ${spec.name} versions lists them`,
+      {
+        details: { ...details, npm: said },
+      },
+    );
   }
   const how = end.code === null ? 'was killed' : `exited with ${end.code}`;
-  return new BerthError('validation_failed', `npm could not install ${wanted} (it ${how}):\n${said.join('\n') || '(npm wrote nothing)'}`, { details: { ...details, npm: said } });
+  return new BerthError('validation_failed', `npm could not install ${wanted} (it ${how}):\n${said.join('\n') || '(npm wrote nothing)'}`, {
+    details: { ...details, npm: said },
+  });
 }
 
 /** npm's last error lines (all its last lines when it marked none), without the pointer to its debug log on the host. */
 function errorLines(output: string): string[] {
-  const lines = output.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '' && !/complete log of this run/i.test(line));
+  const lines = output
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '' && !/complete log of this run/i.test(line));
   const errors = lines.filter((line) => /^npm (?:error|ERR!)/.test(line));
   return (errors.length > 0 ? errors : lines).slice(-SHOWN_LINES);
 }

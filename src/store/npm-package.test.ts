@@ -67,7 +67,11 @@ test('hostile and malformed specs never reach npm', () => {
     '',
   ];
   for (const spec of hostile) {
-    assert.throws(() => parseNpmSpec(spec), (error: unknown) => isBerthError(error) && error.code === 'validation_failed' && /is not an npm package/.test(error.message), JSON.stringify(spec));
+    assert.throws(
+      () => parseNpmSpec(spec),
+      (error: unknown) => isBerthError(error) && error.code === 'validation_failed' && /is not an npm package/.test(error.message),
+      JSON.stringify(spec),
+    );
   }
   refused(() => parseNpmSpec('npm:pkg'), 'validation_failed', /leave out the "npm:" prefix/);
   refused(() => parseNpmSpec('x'.repeat(300)), 'validation_failed', /1 to 214 characters/);
@@ -75,7 +79,10 @@ test('hostile and malformed specs never reach npm', () => {
 
 test('the bin: a string, the one named like the package, the only one, or the one chosen', () => {
   assert.deepEqual(resolveBin({ bin: './dist/index.js' }, '@scope/server-x'), { name: 'server-x', path: 'dist/index.js' });
-  assert.deepEqual(resolveBin({ bin: { 'mcp-server-memory': 'dist/index.js' } }, '@modelcontextprotocol/server-memory'), { name: 'mcp-server-memory', path: 'dist/index.js' });
+  assert.deepEqual(resolveBin({ bin: { 'mcp-server-memory': 'dist/index.js' } }, '@modelcontextprotocol/server-memory'), {
+    name: 'mcp-server-memory',
+    path: 'dist/index.js',
+  });
   assert.deepEqual(resolveBin({ bin: { tool: 'a.js', 'server-x': 'b.js' } }, '@scope/server-x'), { name: 'server-x', path: 'b.js' });
   assert.deepEqual(resolveBin({ bin: { tool: 'a.js', other: 'b.js' } }, 'pkg', 'other'), { name: 'other', path: 'b.js' });
 });
@@ -85,16 +92,23 @@ test('no bin, several bins, or a bin outside its package is a clear error', () =
   refused(() => resolveBin({ bin: {} }, 'ms'), 'validation_failed', /has no bin/);
   refused(() => resolveBin({ bin: 7 }, 'ms'), 'validation_failed', /has no bin/);
   refused(() => resolveBin(null, 'ms'), 'validation_failed', /has no bin/);
-  refused(() => resolveBin({ bin: { a: 'a.js', b: 'b.js' } }, 'pkg'), 'validation_failed', /pkg has several bins: a, b; name the one to run with "bin" \(berth deploy --bin NAME\)/);
+  refused(
+    () => resolveBin({ bin: { a: 'a.js', b: 'b.js' } }, 'pkg'),
+    'validation_failed',
+    /pkg has several bins: a, b; name the one to run with "bin" \(berth deploy --bin NAME\)/,
+  );
   refused(() => resolveBin({ bin: { a: 'a.js' } }, 'pkg', 'b'), 'validation_failed', /pkg has no bin "b": a/);
   for (const path of ['../../etc/passwd', '/bin/sh', '.', '..', 'dist/../../x', 'a\0b']) {
     refused(() => resolveBin({ bin: path }, 'pkg'), 'validation_failed', /not a file inside the package/);
   }
 });
 
-test('the command runs the bin with berth\'s node, each argument one word for /bin/sh', () => {
+test("the command runs the bin with berth's node, each argument one word for /bin/sh", () => {
   const bin = { name: 'mcp-server-filesystem', path: 'dist/index.js' };
-  assert.equal(serverCommand('@modelcontextprotocol/server-filesystem', bin, ['/workspace']), 'node node_modules/@modelcontextprotocol/server-filesystem/dist/index.js /workspace');
+  assert.equal(
+    serverCommand('@modelcontextprotocol/server-filesystem', bin, ['/workspace']),
+    'node node_modules/@modelcontextprotocol/server-filesystem/dist/index.js /workspace',
+  );
   assert.equal(serverCommand('pkg', bin, []), 'node node_modules/pkg/dist/index.js');
   assert.equal(serverCommand('pkg', bin, ['a b', "it's", '$(id)', '', '--flag=1']), `node node_modules/pkg/dist/index.js 'a b' 'it'\\''s' '$(id)' '' --flag=1`);
   assert.equal(shellWord('`id`;rm -rf /'), "'`id`;rm -rf /'");
@@ -105,14 +119,32 @@ test('the command runs the bin with berth\'s node, each argument one word for /b
 test("npm's failures: a missing package or version is not_found, anything else carries npm's last lines", () => {
   const spec = { name: '@a/b', version: '1.0.0' };
   const base = { code: 1, timeoutMs: 1000 };
-  const missing = npmFailure(spec, { ...base, output: 'npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/@a%2fb\nnpm error A complete log of this run can be found in: /var/lib/berth/npm/cache/_logs/x.log\n' }, {});
+  const missing = npmFailure(
+    spec,
+    {
+      ...base,
+      output:
+        'npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/@a%2fb\nnpm error A complete log of this run can be found in: /var/lib/berth/npm/cache/_logs/x.log\n',
+    },
+    {},
+  );
   assert.equal(missing.code, 'not_found');
   assert.match(missing.message, /registry has no package @a\/b \(or not at 1\.0\.0\)/);
   assert.doesNotMatch(JSON.stringify(missing.details), /_logs/);
-  assert.equal(npmFailure(spec, { ...base, output: 'npm error code ETARGET\nnpm error notarget No matching version found for @a/b@1.0.0.\n' }, {}).code, 'not_found');
-  const other = npmFailure(spec, { ...base, output: 'npm warn deprecated x\nnpm error code ECONNREFUSED\nnpm error at /var/lib/berth/artifacts/.incoming-art_x/node_modules\n' }, { '/var/lib/berth/artifacts/.incoming-art_x': '<artifact>' });
+  assert.equal(
+    npmFailure(spec, { ...base, output: 'npm error code ETARGET\nnpm error notarget No matching version found for @a/b@1.0.0.\n' }, {}).code,
+    'not_found',
+  );
+  const other = npmFailure(
+    spec,
+    { ...base, output: 'npm warn deprecated x\nnpm error code ECONNREFUSED\nnpm error at /var/lib/berth/artifacts/.incoming-art_x/node_modules\n' },
+    { '/var/lib/berth/artifacts/.incoming-art_x': '<artifact>' },
+  );
   assert.equal(other.code, 'validation_failed');
-  assert.match(other.message, /^npm could not install @a\/b@1\.0\.0 \(it exited with 1\):\nnpm error code ECONNREFUSED\nnpm error at <artifact>\/node_modules$/);
+  assert.match(
+    other.message,
+    /^npm could not install @a\/b@1\.0\.0 \(it exited with 1\):\nnpm error code ECONNREFUSED\nnpm error at <artifact>\/node_modules$/,
+  );
   assert.match(npmFailure(spec, { code: null, stopped: 'timeout', timeoutMs: 1000, output: '' }, {}).message, /within 1000 ms \(BERTH_NPM_TIMEOUT_MS\)/);
   assert.equal(npmFailure(spec, { code: null, stopped: 'aborted', timeoutMs: 1000, output: '' }, {}).code, 'invalid_request');
 });

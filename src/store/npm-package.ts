@@ -23,7 +23,8 @@ const FORMS = 'give a published package as NAME, NAME@VERSION, NAME@RANGE or NAM
 
 /** Parses `NAME[@VERSION]`, refusing anything npm would read as other than a registry package. */
 export function parseNpmSpec(text: string): NpmSpec {
-  const refuse = (why: string): BerthError => new BerthError('validation_failed', `${JSON.stringify(text.slice(0, 300))} is not an npm package: ${why}; ${FORMS}`, { details: { field: 'npm' } });
+  const refuse = (why: string): BerthError =>
+    new BerthError('validation_failed', `${JSON.stringify(text.slice(0, 300))} is not an npm package: ${why}; ${FORMS}`, { details: { field: 'npm' } });
   if (text.startsWith('npm:')) throw refuse('leave out the "npm:" prefix here');
   const at = text.indexOf('@', 1);
   const name = at === -1 ? text : text.slice(0, at);
@@ -64,14 +65,25 @@ export function resolveBin(manifest: unknown, name: string, chosen?: string): Pa
   const lastSegment = name.slice(name.lastIndexOf('/') + 1);
   const bin = typeof manifest === 'object' && manifest !== null ? (manifest as { bin?: unknown }).bin : undefined;
   const entries: Array<[string, string]> =
-    typeof bin === 'string' ? [[lastSegment, bin]] : typeof bin === 'object' && bin !== null ? Object.entries(bin).filter((entry): entry is [string, string] => typeof entry[1] === 'string') : [];
+    typeof bin === 'string'
+      ? [[lastSegment, bin]]
+      : typeof bin === 'object' && bin !== null
+        ? Object.entries(bin).filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+        : [];
   if (entries.length === 0) {
-    throw new BerthError('validation_failed', `package ${name} has no bin in its package.json, so berth has nothing to run: it is a library, not a server; deploy a package that declares a bin`, {
-      details: { field: 'npm', package: name },
-    });
+    throw new BerthError(
+      'validation_failed',
+      `package ${name} has no bin in its package.json, so berth has nothing to run: it is a library, not a server; deploy a package that declares a bin`,
+      {
+        details: { field: 'npm', package: name },
+      },
+    );
   }
   const names = entries.map(([entry]) => entry);
-  const picked = chosen !== undefined ? entries.find(([entry]) => entry === chosen) : (entries.find(([entry]) => entry === lastSegment) ?? (entries.length === 1 ? entries[0] : undefined));
+  const picked =
+    chosen !== undefined
+      ? entries.find(([entry]) => entry === chosen)
+      : (entries.find(([entry]) => entry === lastSegment) ?? (entries.length === 1 ? entries[0] : undefined));
   if (picked === undefined) {
     const why = chosen !== undefined ? `has no bin "${chosen}"` : 'has several bins';
     throw new BerthError('validation_failed', `package ${name} ${why}: ${names.join(', ')}; name the one to run with "bin" (berth deploy --bin NAME)`, {

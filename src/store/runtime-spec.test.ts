@@ -20,7 +20,11 @@ test('a deploy is strict: an unknown field, a NUL in what a sandbox starts with,
 test('a claim rule takes a list of values for containsAny and one value otherwise', () => {
   const jwt = (value: string | string[], operator: string) => ({
     ...BASE,
-    authorizer: { type: 'jwt', discoveryUrl: 'https://issuer.example/.well-known/openid-configuration', requiredClaims: [{ claim: 'groups', operator, value }] },
+    authorizer: {
+      type: 'jwt',
+      discoveryUrl: 'https://issuer.example/.well-known/openid-configuration',
+      requiredClaims: [{ claim: 'groups', operator, value }],
+    },
   });
   assert.equal(DeployInput.safeParse(jwt(['a', 'b'], 'containsAny')).success, true);
   assert.equal(DeployInput.safeParse(jwt('a', 'containsAny')).success, false);
@@ -36,7 +40,17 @@ test("a jwt authorizer's discovery URL is an http(s) OpenID configuration", () =
 });
 
 test("a version's authorizer is its own, SigV4 for one AgentCore's API made without one, else none", () => {
-  const spec: RuntimeSpec = { ...BASE, transport: 'stdio', port: 8000, path: '/mcp', protocol: 'mcp', serverEra: 'auto', env: {}, idleTimeoutSeconds: 900, maxLifetimeSeconds: 28_800 };
+  const spec: RuntimeSpec = {
+    ...BASE,
+    transport: 'stdio',
+    port: 8000,
+    path: '/mcp',
+    protocol: 'mcp',
+    serverEra: 'auto',
+    env: {},
+    idleTimeoutSeconds: 900,
+    maxLifetimeSeconds: 28_800,
+  };
   assert.equal(authorizerOf(spec), undefined);
   assert.deepEqual(authorizerOf({ ...spec, agentcore: { roleArn: 'r' } }), { type: 'sigv4' });
   assert.deepEqual(authorizerOf({ ...spec, agentcore: {}, authorizer: { type: 'apiKey' } }), { type: 'apiKey' });

@@ -13,10 +13,19 @@ const NO_NUL = { message: 'must not contain NUL characters' };
 /** A token bucket: `perSecond` sustained, up to `burst` at once (default: one second's worth). */
 const RateLimitInput = z.strictObject({ perSecond: z.number().min(0.001).max(1_000_000), burst: z.number().int().min(1).max(1_000_000).optional() });
 
-const Scopes = z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes')).min(1).max(50);
+const Scopes = z
+  .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/, 'a scope is visible ASCII without spaces, quotes or backslashes'))
+  .min(1)
+  .max(50);
 
 const Environment = z
-  .record(z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'), z.string().max(32 * 1024).refine((v) => !v.includes('\0'), NO_NUL))
+  .record(
+    z.string().regex(ENV_NAME, 'environment variable names are letters, digits and "_", not starting with a digit'),
+    z
+      .string()
+      .max(32 * 1024)
+      .refine((v) => !v.includes('\0'), NO_NUL),
+  )
   .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
   .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all');
 
@@ -57,10 +66,18 @@ const AuthorizerInput = z.discriminatedUnion('type', [
 /** A runtime's sandbox limits; one not given is the node's default. */
 const LimitsInput = z
   .strictObject({
-    memoryMb: z.number().int().min(16).max(1024 * 1024),
+    memoryMb: z
+      .number()
+      .int()
+      .min(16)
+      .max(1024 * 1024),
     pids: z.number().int().min(8).max(1_000_000),
     cpus: z.number().min(0.01).max(1024),
-    workspaceMb: z.number().int().min(1).max(1024 * 1024),
+    workspaceMb: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024 * 1024),
     openFiles: z.number().int().min(64).max(1_048_576),
   })
   .partial();
@@ -78,11 +95,19 @@ const NetworkInput = z.discriminatedUnion('mode', [
 /** What `PUT /v1/runtimes/{name}` accepts; every field but `artifactId` and `command` has AgentCore's default. */
 export const DeployInput = z.strictObject({
   artifactId: z.string().regex(/^art_[a-z2-7]+$/, 'must be an artifact id from POST /v1/artifacts'),
-  command: z.string().trim().min(1, 'must name the program that starts the server').max(4096).refine((v) => !v.includes('\0'), NO_NUL),
+  command: z
+    .string()
+    .trim()
+    .min(1, 'must name the program that starts the server')
+    .max(4096)
+    .refine((v) => !v.includes('\0'), NO_NUL),
   /** How the server speaks MCP: over stdin/stdout, or HTTP on `port` and `path` inside the sandbox. */
   transport: z.enum(['stdio', 'http']).default('http'),
   port: z.number().int().min(1).max(65535).default(8000),
-  path: z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII').default('/mcp'),
+  path: z
+    .string()
+    .regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII')
+    .default('/mcp'),
   /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
   protocol: z.enum(['mcp', 'http']).default('mcp'),
   /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */

@@ -16,7 +16,12 @@ const REDIAL_DELAY_MS = 50;
  * supervisor dials to the host (see SupervisorSpec.channel). Calls may run for hours (listen streams, long tools),
  * so no request timeout applies here; the host decides when a call ends.
  */
-export async function serveChannel(channel: SupervisorSpec['channel'], routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void): Promise<Server> {
+export async function serveChannel(
+  channel: SupervisorSpec['channel'],
+  routes: ChannelRoutes,
+  health: () => Record<string, unknown>,
+  log: (line: string) => void,
+): Promise<Server> {
   const server = channelServer(routes, health, log);
   if ('fd' in channel) {
     server.headersTimeout = 30_000;

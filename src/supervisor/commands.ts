@@ -164,7 +164,7 @@ function run(spawn: typeof Spawn, request: CommandRequest, options: CommandOptio
 function forward(stream: Readable, emit: (text: string) => void): void {
   const decoder = new StringDecoder('utf8');
   const pieces = (text: string): void => {
-    for (let start = 0; start < text.length; ) {
+    for (let start = 0; start < text.length;) {
       let end = Math.min(start + COMMAND_CHUNK_CHARS, text.length);
       const last = text.charCodeAt(end - 1);
       if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;

@@ -19,7 +19,10 @@ export function eraOf(response: JsonRpcResponse | undefined): Era {
   return Array.isArray(versions) && versions.includes(MODERN_VERSION) ? 'modern' : 'legacy';
 }
 
-export async function probeStdio(call: (method: string, params: Record<string, unknown>, timeoutMs: number) => Promise<JsonRpcResponse>, timeoutMs: number): Promise<Era> {
+export async function probeStdio(
+  call: (method: string, params: Record<string, unknown>, timeoutMs: number) => Promise<JsonRpcResponse>,
+  timeoutMs: number,
+): Promise<Era> {
   try {
     return eraOf(await call('server/discover', DISCOVER_PARAMS, timeoutMs));
   } catch {
@@ -52,7 +55,12 @@ export function probeHttp(host: string, port: number, path: string, timeoutMs: n
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => {
           if (res.statusCode !== 200) return resolve('legacy');
-          const payload = String(res.headers['content-type'] ?? '').includes('text/event-stream') ? new SseParser().push(`${text}\n\n`).map((e) => e.data).pop() : text;
+          const payload = String(res.headers['content-type'] ?? '').includes('text/event-stream')
+            ? new SseParser()
+                .push(`${text}\n\n`)
+                .map((e) => e.data)
+                .pop()
+            : text;
           try {
             resolve(eraOf(JSON.parse(payload ?? '') as JsonRpcResponse));
           } catch {

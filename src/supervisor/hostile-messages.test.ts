@@ -63,8 +63,19 @@ describe('the supervisor against hostile messages', () => {
     fakeServer(serverIn, serverOut);
     // As the supervisor wires them: the peer hands what the server sends unasked to the upstream made after it.
     let route: (message: JsonRpcMessage) => void = () => {};
-    const peer = new StdioPeer(serverIn, serverOut, (message) => route(message), (line) => logs.push(line));
-    const upstream = new StdioUpstream({ runtime: 'fake', peer, exited: new Promise(() => {}), listeners: new ListenerSlots(1), log: (line) => logs.push(line) });
+    const peer = new StdioPeer(
+      serverIn,
+      serverOut,
+      (message) => route(message),
+      (line) => logs.push(line),
+    );
+    const upstream = new StdioUpstream({
+      runtime: 'fake',
+      peer,
+      exited: new Promise(() => {}),
+      listeners: new ListenerSlots(1),
+      log: (line) => logs.push(line),
+    });
     route = upstream.fromServer;
     const handle = upstream.handle;
     server = createServer((req, res) => handle(req, res));
@@ -83,7 +94,8 @@ describe('the supervisor against hostile messages', () => {
     const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body });
     return { status: response.status, code: response.headers.get('x-berth-error'), body: await response.text() };
   };
-  const count = async (): Promise<number> => Number((JSON.parse((await call('increment')).body) as { result: { content: Array<{ text: string }> } }).result.content[0]?.text);
+  const count = async (): Promise<number> =>
+    Number((JSON.parse((await call('increment')).body) as { result: { content: Array<{ text: string }> } }).result.content[0]?.text);
 
   test("a client's message nested 5 000 deep is refused with invalid_request, and the session goes on", async () => {
     assert.equal(await count(), 1);
@@ -100,7 +112,10 @@ describe('the supervisor against hostile messages', () => {
     assert.equal(answer.status, 502);
     assert.equal(answer.code, 'sandbox_failed');
     assert.match(answer.body, /nested more than 512 levels deep/);
-    assert.ok(logs.some((line) => line.startsWith('berth: the server sent a message nested')), logs.join('\n'));
+    assert.ok(
+      logs.some((line) => line.startsWith('berth: the server sent a message nested')),
+      logs.join('\n'),
+    );
     const note = await call('deep_note');
     assert.equal(note.status, 200, 'a deep notification is dropped, the answer after it arrives');
     assert.equal(await count(), 3);
@@ -143,9 +158,14 @@ describe('the supervisor against hostile messages', () => {
 test('a handler that throws answers its request with an error and logs why; the supervisor goes on', async () => {
   const logs: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) =>
-    serveClientMessage(req, res, (line) => logs.push(line), () => {
-      throw new RangeError('Maximum call stack size exceeded');
-    }),
+    serveClientMessage(
+      req,
+      res,
+      (line) => logs.push(line),
+      () => {
+        throw new RangeError('Maximum call stack size exceeded');
+      },
+    ),
   );
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -45,28 +45,58 @@ const activity = new ActivityReporter(report);
 const onWaiting = (waiting: number): void => activity.setWaiting(waiting);
 
 function bridgeOptions(spec: SupervisorSpec, server: AttachedServer): Omit<BridgeOptions, 'peer' | 'attributesServerRequests'> {
-  return { runtime: spec.runtime, inputTimeoutMs: spec.inputTimeoutMs, onActivity: onWaiting, limits: spec.perSession, log: onOutput, settled: () => settled(server.pid) };
+  return {
+    runtime: spec.runtime,
+    inputTimeoutMs: spec.inputTimeoutMs,
+    onActivity: onWaiting,
+    limits: spec.perSession,
+    log: onOutput,
+    settled: () => settled(server.pid),
+  };
 }
 
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), onOutput);
-  const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
+  const era =
+    spec.era === 'auto'
+      ? await unlessExited(
+          spec,
+          server.exited,
+          probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS),
+          'answered server/discover',
+        )
+      : spec.era;
   if (era === 'modern') {
-    const upstream = new StdioUpstream({ runtime: spec.runtime, peer, exited: server.exited, listeners: new ListenerSlots(spec.perSession.listeners), log: onOutput });
+    const upstream = new StdioUpstream({
+      runtime: spec.runtime,
+      peer,
+      exited: server.exited,
+      listeners: new ListenerSlots(spec.perSession.listeners),
+      log: onOutput,
+    });
     route = upstream.fromServer;
     return { handler: upstream.handle, era };
   }
   const bridge = new LegacyBridge({ ...bridgeOptions(spec, server), peer, attributesServerRequests: false });
   route = bridge.fromServer;
   failOnExit(peer, server.exited, (call, exit) => call.onFailure?.(crashMessage(spec.runtime, exit), 'server_crashed'));
-  await unlessExited(spec, server.exited, bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)), 'answered initialize');
+  await unlessExited(
+    spec,
+    server.exited,
+    bridge.open((params) => peer.call('initialize', params, INIT_TIMEOUT_MS)),
+    'answered initialize',
+  );
   return { handler: bridge.handle, era };
 }
 
 async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
-  const era = spec.era === 'auto' ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover') : spec.era;
-  if (era === 'modern') return { handler: limitListeners(createHttpUpstream(spec, server.host, server.exited), new ListenerSlots(spec.perSession.listeners)), era };
+  const era =
+    spec.era === 'auto'
+      ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover')
+      : spec.era;
+  if (era === 'modern')
+    return { handler: limitListeners(createHttpUpstream(spec, server.host, server.exited), new ListenerSlots(spec.perSession.listeners)), era };
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new HttpLegacyPeer({
     host: server.host,

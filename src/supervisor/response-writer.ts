@@ -121,7 +121,12 @@ export type SupervisorLog = (line: string) => void;
  * goes wrong while `handle` runs costs this message alone: the request is answered with an error, the fault goes to
  * the session's log, and the supervisor, with every other call and the session's state, goes on.
  */
-export function serveClientMessage(req: IncomingMessage, res: ServerResponse, log: SupervisorLog, handle: (writer: ResponseWriter, message: JsonRpcMessage) => void): void {
+export function serveClientMessage(
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: SupervisorLog,
+  handle: (writer: ResponseWriter, message: JsonRpcMessage) => void,
+): void {
   const writer = new ResponseWriter(req, res);
   readBody(req)
     .then(

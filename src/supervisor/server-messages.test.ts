@@ -47,7 +47,7 @@ test('a server that never writes a newline holds a bounded amount of memory', as
 test('the id of a message too large to read, from either end as SDKs write it', () => {
   assert.equal(idOfCutMessage('{"jsonrpc":"2.0","id":12,"result":{"content":[{"text":"xx', 'xx"}]}}'), 12);
   assert.equal(idOfCutMessage('{"result":{"content":[{"text":"xx', 'xx"}]},"jsonrpc":"2.0","id":9}'), 9);
-  assert.equal(idOfCutMessage('{"result":{"x":"', 'xx","nested":{"id":3}}}'), undefined, 'an id inside the result is not the message\'s');
+  assert.equal(idOfCutMessage('{"result":{"x":"', 'xx","nested":{"id":3}}}'), undefined, "an id inside the result is not the message's");
   assert.equal(idOfCutMessage('garbage', 'garbage'), undefined);
 });
 

@@ -12,7 +12,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function stdioSpec(name: string): SupervisorSpec {
   // SAFETY: attachServer reads only these fields of a stdio spec.
-  return { runtime: 'late', command: 'cat', transport: 'stdio', stdinPath: join(dir, `${name}.in`), stdoutPath: join(dir, `${name}.out`), startTimeoutMs: 5_000 } as SupervisorSpec;
+  return {
+    runtime: 'late',
+    command: 'cat',
+    transport: 'stdio',
+    stdinPath: join(dir, `${name}.in`),
+    stdoutPath: join(dir, `${name}.out`),
+    startTimeoutMs: 5_000,
+  } as SupervisorSpec;
 }
 
 /** Makes the FIFOs, as the launcher does, then starts `script`, which decides when the server opens them. */

@@ -23,7 +23,12 @@ const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 test("the server sees berth's ids and tokens; the client gets its own back, once", async () => {
   const stdin = new PassThrough();
   const stdout = new PassThrough();
-  const peer = new StdioPeer(stdin, stdout, () => {}, () => {});
+  const peer = new StdioPeer(
+    stdin,
+    stdout,
+    () => {},
+    () => {},
+  );
   const call = recorder();
   const request: JsonRpcRequest = { jsonrpc: '2.0', id: 'c-1', method: 'tools/call', params: { name: 'x', _meta: { progressToken: 'p' } } };
   const id = peer.request(request, call);
@@ -42,7 +47,12 @@ test("the server sees berth's ids and tokens; the client gets its own back, once
 test('past its bound of waiting requests, the peer fails the call at once and sends nothing', async () => {
   const stdin = new PassThrough({ highWaterMark: 64 * 1024 * 1024 });
   const stdout = new PassThrough();
-  const peer = new StdioPeer(stdin, stdout, () => {}, () => {});
+  const peer = new StdioPeer(
+    stdin,
+    stdout,
+    () => {},
+    () => {},
+  );
   const quiet = recorder();
   for (let i = 0; i < MAX_PENDING_REQUESTS; i++) peer.request({ jsonrpc: '2.0', id: i, method: 'tools/list' }, quiet);
   while (stdin.read() !== null);

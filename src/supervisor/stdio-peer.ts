@@ -150,7 +150,8 @@ export class StdioPeer {
     }
     if ('refused' in taken) {
       this.#onOutput(`berth: ${taken.refused}; it was dropped`);
-      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
+      if (taken.request && taken.id !== undefined)
+        this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
       else if (typeof taken.id === 'number') this.#failCall(taken.id, taken.refused);
       return;
     }

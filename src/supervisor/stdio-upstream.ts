@@ -92,7 +92,11 @@ export class StdioUpstream {
   fromServer = (message: JsonRpcMessage): void => {
     if (isRequest(message)) {
       // A modern server sends no requests (2026-07-28 asks through input_required results); refuse, do not hang it.
-      this.#peer.respond({ jsonrpc: '2.0', id: message.id, error: { code: RPC.METHOD_NOT_FOUND, message: `berth does not relay ${message.method}: 2026-07-28 servers ask through input_required results` } });
+      this.#peer.respond({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: { code: RPC.METHOD_NOT_FOUND, message: `berth does not relay ${message.method}: 2026-07-28 servers ask through input_required results` },
+      });
       return;
     }
     if (isNotification(message) && message.method === 'notifications/message') {

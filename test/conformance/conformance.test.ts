@@ -18,7 +18,8 @@ import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 
 const RUNNER = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/dist/index.js');
-const EXPECTED_FAILURES = (JSON.parse(readFileSync(new URL('./expected-failures.json', import.meta.url), 'utf8')) as { scenarios: Record<string, string> }).scenarios;
+const EXPECTED_FAILURES = (JSON.parse(readFileSync(new URL('./expected-failures.json', import.meta.url), 'utf8')) as { scenarios: Record<string, string> })
+  .scenarios;
 
 /** The unscored scenarios that failed and are not expected to: those after "Not scored for …" marked ✗. */
 function unexpectedUnscoredFailures(output: string): string[] {

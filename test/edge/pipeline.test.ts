@@ -16,7 +16,14 @@ function modern(method: string, params: Record<string, unknown> = {}, headers: R
   const name = typeof params.name === 'string' ? { 'mcp-name': params.name } : {};
   return {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, ...name, ...headers },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': method,
+      ...name,
+      ...headers,
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: MODERN } }),
   };
 }
@@ -78,14 +85,20 @@ describe('the edge pipeline, in process', () => {
   test("a runtime's authorizer admits its key's holder, and refuses a caller without one before anything starts", async () => {
     const before = driver.sandboxes.size;
     for (const authorization of [undefined, 'Bearer not-a-key']) {
-      const refused = await call('keyed', modern('tools/call', { name: 'increment', arguments: {} }, { [SESSION_HEADER]: randomUUID(), ...(authorization ? { authorization } : {}) }));
+      const refused = await call(
+        'keyed',
+        modern('tools/call', { name: 'increment', arguments: {} }, { [SESSION_HEADER]: randomUUID(), ...(authorization ? { authorization } : {}) }),
+      );
       assert.equal(refused.status, 401);
       const body = (await refused.json()) as { jsonrpc: string; error: { data: { code: string } } };
       assert.equal(body.jsonrpc, '2.0', 'an MCP door answers in JSON-RPC');
       assert.equal(body.error.data.code, 'unauthorized');
     }
     assert.equal(driver.sandboxes.size, before);
-    const admitted = await call('keyed', modern('tools/call', { name: 'increment', arguments: {} }, { [SESSION_HEADER]: randomUUID(), authorization: `Bearer ${key}` }));
+    const admitted = await call(
+      'keyed',
+      modern('tools/call', { name: 'increment', arguments: {} }, { [SESSION_HEADER]: randomUUID(), authorization: `Bearer ${key}` }),
+    );
     assert.equal(await count(admitted), 1);
   });
 
@@ -99,7 +112,18 @@ describe('the edge pipeline, in process', () => {
 
   test("AgentCore's door answers in AgentCore's exceptions, from the error itself", async () => {
     const before = driver.sandboxes.size;
-    const signed = await call('keyed', { method: 'POST', headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20261202/us-east-1/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00', 'content-type': 'application/json' }, body: '{}' }, 'invocations');
+    const signed = await call(
+      'keyed',
+      {
+        method: 'POST',
+        headers: {
+          authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20261202/us-east-1/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00',
+          'content-type': 'application/json',
+        },
+        body: '{}',
+      },
+      'invocations',
+    );
     assert.ok(signed.status >= 400 && signed.status < 500, String(signed.status));
     assert.ok(signed.headers.get('x-amzn-errortype'), 'a typed exception the AWS SDK reads');
     assert.equal(typeof ((await signed.json()) as { message?: unknown }).message, 'string');
@@ -117,14 +141,27 @@ describe('the edge pipeline, in process', () => {
 
   test('a legacy client: initialize opens a session whose calls reach one sandbox', async () => {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    const init = await call('open', { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }) });
+    const init = await call('open', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      }),
+    });
     assert.equal(init.status, 200);
     const mcpSession = init.headers.get('mcp-session-id');
     assert.ok(mcpSession);
     await init.text();
     const texts: string[] = [];
     for (let i = 1; i <= 2; i++) {
-      const answer = await call('open', { method: 'POST', headers: { ...headers, 'mcp-session-id': mcpSession, 'mcp-protocol-version': '2025-11-25' }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'increment', arguments: {} } }) });
+      const answer = await call('open', {
+        method: 'POST',
+        headers: { ...headers, 'mcp-session-id': mcpSession, 'mcp-protocol-version': '2025-11-25' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'increment', arguments: {} } }),
+      });
       texts.push(await answer.text());
     }
     assert.match(texts[0] ?? '', /count\\":1/);

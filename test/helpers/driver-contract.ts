@@ -137,7 +137,10 @@ export function runDriverContract(name: string, options: ContractOptions): void 
         });
         assert.equal(answer.statusCode, 200);
         assert.equal(answer.headers['content-type'], 'application/x-ndjson');
-        const events = (await answer.body.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+        const events = (await answer.body.text())
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
         const stdout = events.map((event) => event.stdout ?? '').join('');
         assert.equal(stdout, `declared\n${me.cwd}\n${me.home}\n`);
         assert.equal(events.map((event) => event.stderr ?? '').join(''), 'err\n');
@@ -168,7 +171,8 @@ export function runDriverContract(name: string, options: ContractOptions): void 
       const never = await options.neverListensDir();
       await assert.rejects(
         driver.start(spec(never, 'http', { runtime: 'stuck', startTimeoutMs: 800 })),
-        (error) => isBerthError(error) && error.code === 'server_start_timeout' && /runtime "stuck"/.test(error.message) && /listen on port \d+/.test(error.message),
+        (error) =>
+          isBerthError(error) && error.code === 'server_start_timeout' && /runtime "stuck"/.test(error.message) && /listen on port \d+/.test(error.message),
       );
     });
 

@@ -36,7 +36,11 @@ export const modernCounter: FakeChannel = ({ body, sandbox }, res) => {
     'tools/call': () => ({ content: [{ type: 'text', text: JSON.stringify({ count: ++sandbox.count }) }], resultType: 'complete' }),
   };
   const result = results[message.method ?? '']?.();
-  const answer = JSON.stringify(result === undefined ? { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: 'Method not found' } } : { jsonrpc: '2.0', id: message.id, result });
+  const answer = JSON.stringify(
+    result === undefined
+      ? { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: 'Method not found' } }
+      : { jsonrpc: '2.0', id: message.id, result },
+  );
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
 };
 

@@ -114,7 +114,8 @@ function resolvePackage(from: string, name: string): string | undefined {
  */
 function copyPackage(from: string, to: string): void {
   const real = realpathSync(from);
-  if (!real.startsWith(realpathSync(join(REPO, 'node_modules')) + sep)) throw new Error(`${relative(REPO, from)} is a link to ${real}, outside node_modules; the artifact takes only installed packages`);
+  if (!real.startsWith(realpathSync(join(REPO, 'node_modules')) + sep))
+    throw new Error(`${relative(REPO, from)} is a link to ${real}, outside node_modules; the artifact takes only installed packages`);
   const nested = join(real, 'node_modules');
   cpSync(real, to, { recursive: true, verbatimSymlinks: true, filter: (source) => source !== nested });
 }

@@ -52,7 +52,14 @@ export function sendRaw(node: BerthNode, text: string | Buffer, timeoutMs = 30_0
  * Sends a chunked body of `totalBytes` to `path`, writing it all whatever the node answers first, as a client that
  * sends its whole body before reading does; resolves with the answer once the node closes or `timeoutMs` passes.
  */
-export function floodChunked(node: BerthNode, path: string, headers: Record<string, string>, totalBytes: number, method = 'POST', timeoutMs = 20_000): Promise<RawAnswer> {
+export function floodChunked(
+  node: BerthNode,
+  path: string,
+  headers: Record<string, string>,
+  totalBytes: number,
+  method = 'POST',
+  timeoutMs = 20_000,
+): Promise<RawAnswer> {
   const socket = openSocket(node);
   const answer = answerOn(socket, timeoutMs);
   const head = Object.entries({ host: new URL(node.url).host, 'transfer-encoding': 'chunked', connection: 'close', ...headers })

@@ -51,7 +51,14 @@ export interface RawCallOptions {
 let rawIds = 1;
 
 /** One 2026-07-28 request over plain fetch, with the headers a modern client sends; reads JSON or SSE answers. */
-export async function rawCall(baseUrl: string, runtime: string, method: string, name: string | undefined, args: Record<string, unknown> | undefined, options: RawCallOptions = {}): Promise<RawAnswer> {
+export async function rawCall(
+  baseUrl: string,
+  runtime: string,
+  method: string,
+  name: string | undefined,
+  args: Record<string, unknown> | undefined,
+  options: RawCallOptions = {},
+): Promise<RawAnswer> {
   const meta = {
     'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     'io.modelcontextprotocol/clientCapabilities': options.capabilities ?? {},
@@ -79,7 +86,11 @@ export async function rawCall(baseUrl: string, runtime: string, method: string, 
   let final: RawAnswer['response'] = {};
   if ((response.headers.get('content-type') ?? '').includes('text/event-stream')) {
     for (const block of textBody.split(/\r?\n\r?\n/)) {
-      const data = block.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n');
+      const data = block
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
       if (!data) continue;
       const message = JSON.parse(data) as { method?: string; params?: Record<string, unknown> } & RawAnswer['response'];
       if (message.method) notifications.push({ method: message.method, params: message.params });

@@ -59,7 +59,9 @@ export class TestIssuer {
         req.setEncoding('utf8');
         req.on('data', (chunk: string) => (form += chunk));
         req.on('end', () => {
-          void issuer.#grant(req.headers.authorization, new URLSearchParams(form)).then(([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
+          void issuer
+            .#grant(req.headers.authorization, new URLSearchParams(form))
+            .then(([status, body]) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
         });
       } else if (req.url === '/jwks') {
         issuer.jwksFetches++;
@@ -74,7 +76,17 @@ export class TestIssuer {
   }
 
   /** A token for `sub`, from `client_id`, for `aud`, with `scope`; `claims` override or add, `key: 'retired'` signs with the previous key. */
-  async token(options: { sub?: string; client?: string; aud?: string; scope?: string; expiresIn?: string | number; notBefore?: string | number; claims?: Record<string, unknown>; key?: 'current' | 'retired'; issuer?: string }): Promise<string> {
+  async token(options: {
+    sub?: string;
+    client?: string;
+    aud?: string;
+    scope?: string;
+    expiresIn?: string | number;
+    notBefore?: string | number;
+    claims?: Record<string, unknown>;
+    key?: 'current' | 'retired';
+    issuer?: string;
+  }): Promise<string> {
     const signer = options.key === 'retired' ? this.#retired.at(-1) : this.#key;
     if (!signer) throw new Error('no retired key yet');
     const jwt = new SignJWT({ client_id: options.client ?? 'client-a', scope: options.scope ?? 'mcp:call', ...options.claims })
@@ -110,7 +122,9 @@ export class TestIssuer {
   /** A client-credentials grant: the token is the client's own (sub), for the resource asked for (aud). */
   async #grant(authorization: string | undefined, form: URLSearchParams): Promise<[number, Record<string, unknown>]> {
     this.tokenRequests.push(Object.fromEntries(form));
-    const [id, secret] = Buffer.from(/^Basic (.+)$/.exec(authorization ?? '')?.[1] ?? '', 'base64').toString().split(':');
+    const [id, secret] = Buffer.from(/^Basic (.+)$/.exec(authorization ?? '')?.[1] ?? '', 'base64')
+      .toString()
+      .split(':');
     if (id === undefined || this.#clients.get(id) !== secret) return [401, { error: 'invalid_client' }];
     if (form.get('grant_type') !== 'client_credentials') return [400, { error: 'unsupported_grant_type' }];
     const scope = form.get('scope') ?? '';

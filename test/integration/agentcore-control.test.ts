@@ -35,14 +35,15 @@ import { startBerth, type BerthNode } from '../helpers/berth.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 
-
 describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
   let control: BedrockAgentCoreControlClient;
   let artifactId: string;
   const input = (name: string, extra: Partial<CreateAgentRuntimeCommandInput> = {}): CreateAgentRuntimeCommandInput => ({
     agentRuntimeName: name,
-    agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: artifactId } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] } },
+    agentRuntimeArtifact: {
+      codeConfiguration: { code: { s3: { bucket: 'berth', prefix: artifactId } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] },
+    },
     roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
     networkConfiguration: { networkMode: 'PUBLIC' },
     protocolConfiguration: { serverProtocol: 'MCP' },
@@ -65,7 +66,9 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
   });
 
   test('create answers CREATING with AgentCore ids and ARNs; get shows it READY with what was given', async () => {
-    const created = await control.send(new CreateAgentRuntimeCommand(input('calc_agent', { description: 'a counter', lifecycleConfiguration: { maxLifetime: 600 } })));
+    const created = await control.send(
+      new CreateAgentRuntimeCommand(input('calc_agent', { description: 'a counter', lifecycleConfiguration: { maxLifetime: 600 } })),
+    );
     assert.equal(created.$metadata.httpStatusCode, 202);
     assert.equal(created.status, 'CREATING');
     assert.match(created.agentRuntimeId ?? '', /^calc_agent-[A-Za-z0-9]{10}$/);
@@ -92,7 +95,10 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
     assert.equal(updated.$metadata.httpStatusCode, 202);
     assert.equal(updated.agentRuntimeVersion, '2');
     const versions = await control.send(new ListAgentRuntimeVersionsCommand({ agentRuntimeId }));
-    assert.deepEqual(versions.agentRuntimes?.map((v) => v.agentRuntimeVersion), ['2', '1']);
+    assert.deepEqual(
+      versions.agentRuntimes?.map((v) => v.agentRuntimeVersion),
+      ['2', '1'],
+    );
     const v1 = await control.send(new GetAgentRuntimeCommand({ agentRuntimeId, agentRuntimeVersion: '1' }));
     assert.deepEqual(v1.environmentVariables, { GREETING: 'hello' });
     const latest = await control.send(new GetAgentRuntimeCommand({ agentRuntimeId }));
@@ -103,7 +109,10 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
     const first = await control.send(new CreateAgentRuntimeCommand(input('retried_agent', { clientToken: 'token-0000000000000000000000000000001' })));
     const again = await control.send(new CreateAgentRuntimeCommand(input('retried_agent', { clientToken: 'token-0000000000000000000000000000001' })));
     assert.equal(again.agentRuntimeId, first.agentRuntimeId);
-    await assert.rejects(control.send(new CreateAgentRuntimeCommand(input('other_agent', { clientToken: 'token-0000000000000000000000000000001' }))), ValidationException);
+    await assert.rejects(
+      control.send(new CreateAgentRuntimeCommand(input('other_agent', { clientToken: 'token-0000000000000000000000000000001' }))),
+      ValidationException,
+    );
   });
 
   test('list pages through every runtime with maxResults and nextToken', async () => {
@@ -122,13 +131,21 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
 
   test('endpoints: DEFAULT follows the latest version, a named one stays pinned until it is moved', async () => {
     const { agentRuntimeId } = await control.send(new CreateAgentRuntimeCommand(input('endpoint_agent')));
-    const created = await control.send(new CreateAgentRuntimeEndpointCommand({ agentRuntimeId, name: 'stable', agentRuntimeVersion: '1', description: 'pinned' }));
+    const created = await control.send(
+      new CreateAgentRuntimeEndpointCommand({ agentRuntimeId, name: 'stable', agentRuntimeVersion: '1', description: 'pinned' }),
+    );
     assert.equal(created.$metadata.httpStatusCode, 202);
     assert.equal(created.targetVersion, '1');
     assert.match(created.agentRuntimeEndpointArn ?? '', /:runtime\/endpoint_agent-[A-Za-z0-9]{10}\/runtime-endpoint\/stable$/);
     await control.send(new UpdateAgentRuntimeCommand(update(agentRuntimeId)));
     const listed = await control.send(new ListAgentRuntimeEndpointsCommand({ agentRuntimeId }));
-    assert.deepEqual(listed.runtimeEndpoints?.map((e) => [e.name, e.liveVersion]), [['DEFAULT', '2'], ['stable', '1']]);
+    assert.deepEqual(
+      listed.runtimeEndpoints?.map((e) => [e.name, e.liveVersion]),
+      [
+        ['DEFAULT', '2'],
+        ['stable', '1'],
+      ],
+    );
     const moved = await control.send(new UpdateAgentRuntimeEndpointCommand({ agentRuntimeId, endpointName: 'stable', agentRuntimeVersion: '2' }));
     assert.equal(moved.targetVersion, '2');
     const got = await control.send(new GetAgentRuntimeEndpointCommand({ agentRuntimeId, endpointName: 'stable' }));
@@ -157,8 +174,16 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
         allowedClients: ['client-a'],
         allowedScopes: ['agents:invoke', 'agents:admin'],
         customClaims: [
-          { inboundTokenClaimName: 'dept', inboundTokenClaimValueType: 'STRING' as const, authorizingClaimMatchValue: { claimMatchValue: { matchValueString: 'eng' }, claimMatchOperator: 'EQUALS' as const } },
-          { inboundTokenClaimName: 'groups', inboundTokenClaimValueType: 'STRING_ARRAY' as const, authorizingClaimMatchValue: { claimMatchValue: { matchValueStringList: ['a', 'b'] }, claimMatchOperator: 'CONTAINS_ANY' as const } },
+          {
+            inboundTokenClaimName: 'dept',
+            inboundTokenClaimValueType: 'STRING' as const,
+            authorizingClaimMatchValue: { claimMatchValue: { matchValueString: 'eng' }, claimMatchOperator: 'EQUALS' as const },
+          },
+          {
+            inboundTokenClaimName: 'groups',
+            inboundTokenClaimValueType: 'STRING_ARRAY' as const,
+            authorizingClaimMatchValue: { claimMatchValue: { matchValueStringList: ['a', 'b'] }, claimMatchOperator: 'CONTAINS_ANY' as const },
+          },
         ],
       },
     };
@@ -178,24 +203,55 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
       ],
     });
     await assert.rejects(
-      control.send(new CreateAgentRuntimeCommand(input('lattice_agent', { authorizerConfiguration: { customJWTAuthorizer: { ...authorizerConfiguration.customJWTAuthorizer, privateEndpoint: { managedVpcResource: { vpcIdentifier: 'vpc-1', subnetIds: ['s'], endpointIpAddressType: 'IPV4' } } } } }))),
+      control.send(
+        new CreateAgentRuntimeCommand(
+          input('lattice_agent', {
+            authorizerConfiguration: {
+              customJWTAuthorizer: {
+                ...authorizerConfiguration.customJWTAuthorizer,
+                privateEndpoint: { managedVpcResource: { vpcIdentifier: 'vpc-1', subnetIds: ['s'], endpointIpAddressType: 'IPV4' } },
+              },
+            },
+          }),
+        ),
+      ),
       (error) => error instanceof ValidationException && /customJWTAuthorizer.privateEndpoint is not supported/.test(error.message),
     );
     await assert.rejects(
-      control.send(new CreateAgentRuntimeCommand(input('badurl_agent', { authorizerConfiguration: { customJWTAuthorizer: { discoveryUrl: 'https://idp.example.com/keys' } } }))),
+      control.send(
+        new CreateAgentRuntimeCommand(
+          input('badurl_agent', { authorizerConfiguration: { customJWTAuthorizer: { discoveryUrl: 'https://idp.example.com/keys' } } }),
+        ),
+      ),
       (error) => error instanceof ValidationException && /must end with \/.well-known\/openid-configuration/.test(error.message),
     );
   });
 
   test('errors arrive typed, with messages that say what to do', async () => {
-    await assert.rejects(control.send(new GetAgentRuntimeCommand({ agentRuntimeId: 'missing_agent-AAAAAAAAAA' })), (error) => error instanceof ResourceNotFoundException && /missing_agent/.test(error.message));
     await assert.rejects(
-      control.send(new CreateAgentRuntimeCommand(input('image_agent', { agentRuntimeArtifact: { containerConfiguration: { containerUri: '123456789012.dkr.ecr.us-west-2.amazonaws.com/a:latest' } } }))),
+      control.send(new GetAgentRuntimeCommand({ agentRuntimeId: 'missing_agent-AAAAAAAAAA' })),
+      (error) => error instanceof ResourceNotFoundException && /missing_agent/.test(error.message),
+    );
+    await assert.rejects(
+      control.send(
+        new CreateAgentRuntimeCommand(
+          input('image_agent', { agentRuntimeArtifact: { containerConfiguration: { containerUri: '123456789012.dkr.ecr.us-west-2.amazonaws.com/a:latest' } } }),
+        ),
+      ),
       (error) => error instanceof ValidationException && /berth runs code, not container images.*codeConfiguration.*berth push/.test(error.message),
     );
-    await assert.rejects(control.send(new CreateAgentRuntimeCommand(input('bad-name'))), (error) => error instanceof ValidationException && /agentRuntimeName/.test(error.message));
     await assert.rejects(
-      control.send(new CreateAgentRuntimeCommand(input('no_artifact', { agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: 'art_missing' } }, runtime: 'NODE_22', entryPoint: ['a.js'] } } }))),
+      control.send(new CreateAgentRuntimeCommand(input('bad-name'))),
+      (error) => error instanceof ValidationException && /agentRuntimeName/.test(error.message),
+    );
+    await assert.rejects(
+      control.send(
+        new CreateAgentRuntimeCommand(
+          input('no_artifact', {
+            agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: 'art_missing' } }, runtime: 'NODE_22', entryPoint: ['a.js'] } },
+          }),
+        ),
+      ),
       ValidationException,
     );
     await control.send(new CreateAgentRuntimeCommand(input('twice_agent')));
@@ -204,17 +260,33 @@ describe('AgentCore control plane through the AWS SDK', { skip: BwrapDriver.unsu
 
   test('SigV4: a wrong secret, an unknown key, a stale clock and an unsigned request are AccessDenied', async () => {
     const clients = [
-      new BedrockAgentCoreControlClient({ endpoint: node.url, region: 'us-west-2', credentials: { ...AWS_KEYS, secretAccessKey: 'wrong-secret' }, maxAttempts: 1 }),
-      new BedrockAgentCoreControlClient({ endpoint: node.url, region: 'eu-west-1', credentials: { accessKeyId: 'AKIDUNKNOWN', secretAccessKey: 'whatever-secret' }, maxAttempts: 1 }),
+      new BedrockAgentCoreControlClient({
+        endpoint: node.url,
+        region: 'us-west-2',
+        credentials: { ...AWS_KEYS, secretAccessKey: 'wrong-secret' },
+        maxAttempts: 1,
+      }),
+      new BedrockAgentCoreControlClient({
+        endpoint: node.url,
+        region: 'eu-west-1',
+        credentials: { accessKeyId: 'AKIDUNKNOWN', secretAccessKey: 'whatever-secret' },
+        maxAttempts: 1,
+      }),
       new BedrockAgentCoreControlClient({ endpoint: node.url, region: 'us-west-2', credentials: AWS_KEYS, maxAttempts: 1, systemClockOffset: -20 * 60 * 1000 }),
     ];
     const why = [/signature does not match/, /access key AKIDUNKNOWN/, /stale/];
     for (const [i, client] of clients.entries()) {
-      await assert.rejects(client.send(new GetAgentRuntimeCommand({ agentRuntimeId: 'any-AAAAAAAAAA' })), (error) => error instanceof AccessDeniedException && (why[i] as RegExp).test(error.message));
+      await assert.rejects(
+        client.send(new GetAgentRuntimeCommand({ agentRuntimeId: 'any-AAAAAAAAAA' })),
+        (error) => error instanceof AccessDeniedException && (why[i] as RegExp).test(error.message),
+      );
       client.destroy();
     }
     const other = new BedrockAgentCoreControlClient({ endpoint: node.url, region: 'ap-south-1', credentials: AWS_KEYS, maxAttempts: 1 });
-    assert.ok(Array.isArray((await other.send(new ListAgentRuntimeVersionsCommand({ agentRuntimeId: (await node.api.runtimes())[0]?.id }))).agentRuntimes), 'any region signs');
+    assert.ok(
+      Array.isArray((await other.send(new ListAgentRuntimeVersionsCommand({ agentRuntimeId: (await node.api.runtimes())[0]?.id }))).agentRuntimes),
+      'any region signs',
+    );
     other.destroy();
     const unsigned = await fetch(`${node.url}/runtimes/`, { method: 'POST' });
     assert.equal(unsigned.status, 403);
@@ -236,7 +308,10 @@ describe('AgentCore API credentials beyond the environment', () => {
 
     const signed = await startBerth({ home, driver: 'process' });
     try {
-      for (const [accessKeyId, secretAccessKey] of [['AKIDFROMFILE0001', 'first-file-secret'], ['AKIDFROMFILE0002', 'second-file-secret']] as const) {
+      for (const [accessKeyId, secretAccessKey] of [
+        ['AKIDFROMFILE0001', 'first-file-secret'],
+        ['AKIDFROMFILE0002', 'second-file-secret'],
+      ] as const) {
         assert.deepEqual((await list(signed, { accessKeyId, secretAccessKey })).agentRuntimes, [], accessKeyId);
       }
       await assert.rejects(list(signed, { accessKeyId: 'AKIDFROMFILE0001', secretAccessKey: 'second-file-secret' }), AccessDeniedException);

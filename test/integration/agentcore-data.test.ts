@@ -62,7 +62,13 @@ async function toolResult(response: { response?: { transformToString(): Promise<
   const json = response.contentType?.includes('text/event-stream')
     ? text
         .split(/\n\n/)
-        .map((block) => block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join(''))
+        .map((block) =>
+          block
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join(''),
+        )
         .filter(Boolean)
         .map((data) => JSON.parse(data) as { result?: unknown })
         .find((message) => message.result !== undefined)
@@ -79,7 +85,9 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
   let agentArtifact: string;
   const mcpRuntime = (name: string, env: Record<string, string> = {}): CreateAgentRuntimeCommandInput => ({
     agentRuntimeName: name,
-    agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: counterArtifact } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] } },
+    agentRuntimeArtifact: {
+      codeConfiguration: { code: { s3: { bucket: 'berth', prefix: counterArtifact } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] },
+    },
     roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
     protocolConfiguration: { serverProtocol: 'MCP' },
     environmentVariables: env,
@@ -123,12 +131,22 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     assert.deepEqual(await toolResult(await data.send(toolCall(arn, b, 'increment'))), { count: 2 }, 'and the other kept its state');
 
     // The runtime id works as well as the ARN, with the account beside it.
-    const byId = await data.send(new InvokeAgentRuntimeCommand({ ...toolCall(arn, b, 'get_count').input, agentRuntimeArn: created.agentRuntimeId, accountId: '123456789012' }));
+    const byId = await data.send(
+      new InvokeAgentRuntimeCommand({ ...toolCall(arn, b, 'get_count').input, agentRuntimeArn: created.agentRuntimeId, accountId: '123456789012' }),
+    );
     assert.deepEqual(await toolResult(byId), { count: 2 });
 
     await control.send(new CreateAgentRuntimeEndpointCommand({ agentRuntimeId: created.agentRuntimeId, name: 'stable', agentRuntimeVersion: '1' }));
     const { agentRuntimeArtifact, roleArn, protocolConfiguration } = mcpRuntime('x');
-    const updated = await control.send(new UpdateAgentRuntimeCommand({ agentRuntimeId: created.agentRuntimeId, agentRuntimeArtifact, roleArn, protocolConfiguration, environmentVariables: { GREETING: 'v2' } }));
+    const updated = await control.send(
+      new UpdateAgentRuntimeCommand({
+        agentRuntimeId: created.agentRuntimeId,
+        agentRuntimeArtifact,
+        roleArn,
+        protocolConfiguration,
+        environmentVariables: { GREETING: 'v2' },
+      }),
+    );
     assert.equal(updated.agentRuntimeVersion, '2');
     const greeting = async (qualifier?: string): Promise<unknown> =>
       ((await toolResult(await data.send(toolCall(arn, randomUUID(), 'whoami', {}, qualifier)))) as { env: Record<string, string> }).env.GREETING;
@@ -144,7 +162,9 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     const created = await control.send(
       new CreateAgentRuntimeCommand({
         agentRuntimeName: 'streaming_agent',
-        agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: agentArtifact } }, runtime: 'NODE_22', entryPoint: ['server.js'] } },
+        agentRuntimeArtifact: {
+          codeConfiguration: { code: { s3: { bucket: 'berth', prefix: agentArtifact } }, runtime: 'NODE_22', entryPoint: ['server.js'] },
+        },
         roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
         protocolConfiguration: { serverProtocol: 'HTTP' },
       }),
@@ -152,7 +172,15 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     const arn = created.agentRuntimeArn as string;
     const session = randomUUID();
     const invoke = (payload: unknown) =>
-      data.send(new InvokeAgentRuntimeCommand({ agentRuntimeArn: arn, runtimeSessionId: session, contentType: 'application/json', accept: 'text/event-stream', payload: new TextEncoder().encode(JSON.stringify(payload)) }));
+      data.send(
+        new InvokeAgentRuntimeCommand({
+          agentRuntimeArn: arn,
+          runtimeSessionId: session,
+          contentType: 'application/json',
+          accept: 'text/event-stream',
+          payload: new TextEncoder().encode(JSON.stringify(payload)),
+        }),
+      );
     const answer = await invoke({ action: 'stream', events: 3, gate: 'g1' });
     assert.equal(answer.contentType, 'text/event-stream');
     assert.equal(answer.runtimeSessionId, session);
@@ -172,13 +200,17 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     assert.deepEqual(JSON.parse((await count.response?.transformToString()) ?? ''), { count: 1 });
   });
 
-  test('InvokeAgentRuntimeCommand runs in the session\'s sandbox and streams stdout, stderr and the exit code', async () => {
+  test("InvokeAgentRuntimeCommand runs in the session's sandbox and streams stdout, stderr and the exit code", async () => {
     const created = await control.send(new CreateAgentRuntimeCommand(mcpRuntime('command_mcp', { SECRET_WORD: 'swordfish' })));
     const arn = created.agentRuntimeArn as string;
     const session = randomUUID();
     await data.send(toolCall(arn, session, 'write_file', { name: 'note.txt', content: 'from the server' }));
     const run = await data.send(
-      new InvokeAgentRuntimeCommandCommand({ agentRuntimeArn: arn, runtimeSessionId: session, body: { command: 'cat "$HOME/note.txt"; echo; echo "$SECRET_WORD" >&2; exit 3', timeout: 30 } }),
+      new InvokeAgentRuntimeCommandCommand({
+        agentRuntimeArn: arn,
+        runtimeSessionId: session,
+        body: { command: 'cat "$HOME/note.txt"; echo; echo "$SECRET_WORD" >&2; exit 3', timeout: 30 },
+      }),
     );
     assert.equal(run.runtimeSessionId, session);
     const events: unknown[] = [];
@@ -186,7 +218,7 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     assert.deepEqual(events[0], { contentStart: {} });
     const stdout = events.map((e) => (e as { contentDelta?: { stdout?: string } }).contentDelta?.stdout ?? '').join('');
     const stderr = events.map((e) => (e as { contentDelta?: { stderr?: string } }).contentDelta?.stderr ?? '').join('');
-    assert.equal(stdout, 'from the server\n', 'the command sees the session server\'s workspace');
+    assert.equal(stdout, 'from the server\n', "the command sees the session server's workspace");
     assert.equal(stderr, 'swordfish\n', "and the runtime's environment");
     assert.deepEqual(events.at(-1), { contentStop: { exitCode: 3, status: 'COMPLETED' } });
   });
@@ -222,10 +254,18 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     const arn = created.agentRuntimeArn as string;
     await assert.rejects(data.send(toolCall(arn.replace(/runtime\/.*/, 'runtime/nothing-AAAAAAAAAA'), randomUUID(), 'increment')), ResourceNotFoundException);
     await assert.rejects(data.send(toolCall(arn, 'too-short', 'increment')), (error) => error instanceof ValidationException && /33/.test(error.message));
-    const wrongKey = new BedrockAgentCoreClient({ endpoint: node.url, region: 'us-west-2', credentials: { ...AWS_KEYS, secretAccessKey: 'not-the-secret' }, maxAttempts: 1 });
+    const wrongKey = new BedrockAgentCoreClient({
+      endpoint: node.url,
+      region: 'us-west-2',
+      credentials: { ...AWS_KEYS, secretAccessKey: 'not-the-secret' },
+      maxAttempts: 1,
+    });
     await assert.rejects(wrongKey.send(toolCall(arn, randomUUID(), 'increment')), AccessDeniedException);
     wrongKey.destroy();
-    await assert.rejects(data.send(toolCall(arn, randomUUID(), 'crash', { code: 3 })), (error) => error instanceof RuntimeClientError && /exit code 3/.test(error.message));
+    await assert.rejects(
+      data.send(toolCall(arn, randomUUID(), 'crash', { code: 3 })),
+      (error) => error instanceof RuntimeClientError && /exit code 3/.test(error.message),
+    );
     await assert.rejects(
       data.send(new StopRuntimeSessionCommand({ agentRuntimeArn: arn, runtimeSessionId: randomUUID() })),
       (error) => error instanceof ResourceNotFoundException && /no live session/.test(error.message),
@@ -233,6 +273,9 @@ describe('AgentCore data plane through the AWS SDK', { skip: BwrapDriver.unsuppo
     // The node holds at most 6 sessions: fill it, and the next new session is throttled.
     const live = (await node.api.sessions()).length;
     for (let i = live; i < 6; i++) await data.send(toolCall(arn, randomUUID(), 'get_count'));
-    await assert.rejects(data.send(toolCall(arn, randomUUID(), 'get_count')), (error) => error instanceof ThrottlingException && /maximum of 6 live sessions/.test(error.message));
+    await assert.rejects(
+      data.send(toolCall(arn, randomUUID(), 'get_count')),
+      (error) => error instanceof ThrottlingException && /maximum of 6 live sessions/.test(error.message),
+    );
   });
 });

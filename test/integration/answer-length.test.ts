@@ -28,11 +28,22 @@ describe('answers keep their length', { skip: BwrapDriver.unsupportedReason() ??
     await node?.stop();
   });
 
-  async function call(runtime: string, session: string, name: string): Promise<{ status: number; headers: Record<string, unknown>; text: string; bytes: number }> {
+  async function call(
+    runtime: string,
+    session: string,
+    name: string,
+  ): Promise<{ status: number; headers: Record<string, unknown>; text: string; bytes: number }> {
     const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name, arguments: {}, _meta: META } });
     const answer = await request(`${node.url}/runtimes/${runtime}/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': name, [SESSION_HEADER]: session },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': name,
+        [SESSION_HEADER]: session,
+      },
       body,
     });
     const raw = Buffer.from(await answer.body.arrayBuffer());
@@ -62,7 +73,11 @@ describe('answers keep their length', { skip: BwrapDriver.unsupportedReason() ??
   test('a server that promises more than it sends: its client gets a JSON-RPC error, and the node goes on', async () => {
     const session = randomUUID();
     const answer = await call('short', session, 'increment');
-    assert.equal(answer.headers['content-length'] === undefined || Number(answer.headers['content-length']) === answer.bytes, true, 'whatever berth sends, it sends whole');
+    assert.equal(
+      answer.headers['content-length'] === undefined || Number(answer.headers['content-length']) === answer.bytes,
+      true,
+      'whatever berth sends, it sends whole',
+    );
     const parsed = JSON.parse(answer.text) as { id: number; error?: { code: number; message: string; data?: { code: string } } };
     assert.equal(parsed.id, 7);
     assert.ok(parsed.error, answer.text);

@@ -58,8 +58,18 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     assert.equal(asRuntimeKey.status, 403, "a runtime's key is a data-plane credential");
     assert.match(((await asRuntimeKey.json()) as { error: { message: string } }).error.message, /opens runtime "keyed"'s sessions, not berth's control API/);
     assert.equal((await v1(`Bearer ${await issuer.token({})}`)).status, 401, "a runtime's OIDC token is a data-plane credential");
-    assert.equal((await v1('AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00')).status, 403, 'a forged signature');
-    for (const [method, path] of [['POST', '/v1/keys'], ['GET', '/v1/keys'], ['DELETE', `/v1/keys/${runtimeKey.id}`], ['GET', '/v1/sessions'], ['POST', '/v1/artifacts']] as const) {
+    assert.equal(
+      (await v1('AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00')).status,
+      403,
+      'a forged signature',
+    );
+    for (const [method, path] of [
+      ['POST', '/v1/keys'],
+      ['GET', '/v1/keys'],
+      ['DELETE', `/v1/keys/${runtimeKey.id}`],
+      ['GET', '/v1/sessions'],
+      ['POST', '/v1/artifacts'],
+    ] as const) {
       assert.equal((await fetch(`${node.url}${path}`, { method })).status, 401, `${method} ${path}`);
     }
 
@@ -71,7 +81,14 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     // berth's AWS keys are the other admin credential: a /v1 call signed with them passes.
     const signer = new SignatureV4({ credentials: AWS_KEYS, region: 'us-west-2', service: 'bedrock-agentcore', sha256: Sha256 });
     const url = new URL(`${node.url}/v1/runtimes`);
-    const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+    const signed = await signer.sign({
+      method: 'GET',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+    });
     const bySigV4 = await fetch(url, { headers: signed.headers as Record<string, string> });
     assert.equal(bySigV4.status, 200);
     assert.deepEqual(((await bySigV4.json()) as { runtimes: Array<{ name: string }> }).runtimes.map((r) => r.name).sort(), ['keyed', 'other']);
@@ -114,7 +131,10 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
 
     const listed = (await node.admin('/v1/keys?runtime=keyed').then((r) => r.json())) as { keys: Array<Record<string, unknown>> };
     assert.ok(listed.keys.some((k) => k.id === alice.id && k.user === 'alice' && k.runtime === 'keyed'));
-    assert.ok(listed.keys.every((k) => k.key === undefined && k.hash === undefined), 'a list shows neither keys nor hashes');
+    assert.ok(
+      listed.keys.every((k) => k.key === undefined && k.hash === undefined),
+      'a list shows neither keys nor hashes',
+    );
     assert.ok(!JSON.stringify(listed).includes(alice.key.slice(-43)));
 
     assert.equal((await node.admin(`/v1/keys/${alice.id}`, { method: 'DELETE' })).status, 200);
@@ -122,7 +142,10 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     assert.equal(afterRevoke.status, 401);
     assert.match(afterRevoke.response.error?.message ?? '', /unknown or was revoked/);
     assert.deepEqual(toolText(await call('keyed', aliceAgain.key, sessionId)), { count: 3 }, "alice's other key still opens her session");
-    assert.equal((await node.admin(`/v1/keys/${alice.id}`, { method: 'DELETE' }).then((r) => r.json()) as { revokedAt?: string }).revokedAt !== undefined, true);
+    assert.equal(
+      ((await node.admin(`/v1/keys/${alice.id}`, { method: 'DELETE' }).then((r) => r.json())) as { revokedAt?: string }).revokedAt !== undefined,
+      true,
+    );
     assert.equal((await node.admin('/v1/keys/nosuchkey', { method: 'DELETE' })).status, 404);
   });
 
@@ -143,7 +166,7 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     }
   });
 
-  test("deleting a runtime deletes its keys: a new runtime of that name does not open to them", async () => {
+  test('deleting a runtime deletes its keys: a new runtime of that name does not open to them', async () => {
     await deploy(node, 'ephemeral', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' } });
     const key = await makeKey({ runtime: 'ephemeral', user: 'dave' });
     assert.equal((await call('ephemeral', key.key)).status, 200);
@@ -180,7 +203,9 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     // A signer that sends no X-Amz-Content-SHA256 (botocore's plain SigV4) is checked against the body's own hash.
     await deploy(node, 'signed-only', await fixtureDir('counter-server'), { transport: 'stdio' });
     const plain = (await node.admin('/v1/runtimes/signed-only').then((r) => r.json())) as { id: string };
-    const stopUrl = new URL(`${node.url}/runtimes/${encodeURIComponent(`arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/${plain.id}`)}/stopruntimesession`);
+    const stopUrl = new URL(
+      `${node.url}/runtimes/${encodeURIComponent(`arn:aws:bedrock-agentcore:us-west-2:123456789012:runtime/${plain.id}`)}/stopruntimesession`,
+    );
     const signer = new SignatureV4({ credentials: AWS_KEYS, region: 'us-west-2', service: 'bedrock-agentcore', sha256: Sha256, applyChecksum: false });
     const stopBody = '{}';
     const signedStop = await signer.sign({
@@ -194,7 +219,14 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     });
     assert.equal(signedStop.headers['x-amz-content-sha256'], undefined);
     const stop = await fetch(stopUrl, { method: 'POST', headers: signedStop.headers as Record<string, string>, body: stopBody });
-    assert.equal(stop.headers.get('x-amzn-errortype')?.split(':')[0], 'ResourceNotFoundException', await stop.clone().text().then((t) => t));
+    assert.equal(
+      stop.headers.get('x-amzn-errortype')?.split(':')[0],
+      'ResourceNotFoundException',
+      await stop
+        .clone()
+        .text()
+        .then((t) => t),
+    );
 
     // AgentCore's OAuth callers use the same URL with a bearer credential instead of a signature.
     const erin = await makeKey({ runtime: 'keyed', user: 'erin' });
@@ -216,15 +248,19 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const served = await invoke(`Bearer ${erin.key}`);
     assert.equal(served.status, 200, await served.clone().text());
     assert.match(await served.text(), /\\"count\\":1/);
-    assert.equal((await node.admin(`/v1/sessions/${sessionId}`).then((r) => r.json()) as { principal: string }).principal, 'erin');
+    assert.equal(((await node.admin(`/v1/sessions/${sessionId}`).then((r) => r.json())) as { principal: string }).principal, 'erin');
     const unauthorized = await invoke('Bearer nope');
     assert.equal(unauthorized.status, 401);
     assert.equal(unauthorized.headers.get('x-amzn-errortype')?.split(':')[0], 'UnauthorizedException');
   });
 
-  test('rate limits: past its own, a caller gets 429 with Retry-After while others go on; past the runtime\'s, everyone does', async () => {
+  test("rate limits: past its own, a caller gets 429 with Retry-After while others go on; past the runtime's, everyone does", async () => {
     // Slow refill, so the test's own pace cannot refill a bucket: only the bursts count.
-    await deploy(node, 'metered', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' }, rateLimits: { principal: { perSecond: 0.01, burst: 2 }, runtime: { perSecond: 0.01, burst: 3 } } });
+    await deploy(node, 'metered', await fixtureDir('counter-server'), {
+      transport: 'stdio',
+      authorizer: { type: 'apiKey' },
+      rateLimits: { principal: { perSecond: 0.01, burst: 2 }, runtime: { perSecond: 0.01, burst: 3 } },
+    });
     const [frank, grace, heidi] = await Promise.all(['frank', 'grace', 'heidi'].map((user) => makeKey({ runtime: 'metered', user })));
     const session = randomUUID();
     assert.equal((await call('metered', frank?.key, session)).status, 200);
@@ -238,7 +274,11 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const everyone = await call('metered', heidi?.key);
     assert.equal(everyone.status, 429, "the runtime's own limit is spent");
     assert.match(everyone.response.error?.message ?? '', /runtime "metered" takes at most 0.01 requests a second;/);
-    const bad = await node.admin('/v1/runtimes/metered', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ artifactId: 'art_x', command: 'x', rateLimits: { principal: { perSecond: 0 } } }) });
+    const bad = await node.admin('/v1/runtimes/metered', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ artifactId: 'art_x', command: 'x', rateLimits: { principal: { perSecond: 0 } } }),
+    });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: { message: string } }).error.message, /rateLimits\.principal\.perSecond: /);
   });
@@ -258,24 +298,32 @@ describe('API keys', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
 });
 
 /** An address of this machine beyond loopback, if it has one. */
-const outward = Object.values(networkInterfaces()).flat().find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+const outward = Object.values(networkInterfaces())
+  .flat()
+  .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
 
-describe('a runtime open to anyone, on a berth that listens beyond loopback', { skip: BwrapDriver.unsupportedReason() ?? (outward === undefined ? 'no address beyond loopback' : false) }, () => {
-  test('is warned about loudly, at deploy and at every start', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'berth-open-'));
-    let node = await startBerth({ home, env: { BERTH_HOST: outward as string } });
-    try {
-      await deploy(node, 'wide-open', await fixtureDir('counter-server'), { transport: 'stdio' });
-      await deploy(node, 'locked', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' } });
-      const warning = new RegExp(`runtime "wide-open" has no authorizer and berth listens on ${outward?.replaceAll('.', '\\.')}, beyond loopback: anyone who reaches the port can open sessions of it`);
-      assert.match(node.logs(), warning);
-      assert.doesNotMatch(node.logs(), /runtime "locked" has no authorizer/);
-      await node.stop();
-      node = await startBerth({ home, env: { BERTH_HOST: outward as string } });
-      assert.match(node.logs(), warning, 'said again at the next start');
-    } finally {
-      await node.stop();
-      rmSync(home, { recursive: true, force: true });
-    }
-  });
-});
+describe(
+  'a runtime open to anyone, on a berth that listens beyond loopback',
+  { skip: BwrapDriver.unsupportedReason() ?? (outward === undefined ? 'no address beyond loopback' : false) },
+  () => {
+    test('is warned about loudly, at deploy and at every start', async () => {
+      const home = mkdtempSync(join(tmpdir(), 'berth-open-'));
+      let node = await startBerth({ home, env: { BERTH_HOST: outward as string } });
+      try {
+        await deploy(node, 'wide-open', await fixtureDir('counter-server'), { transport: 'stdio' });
+        await deploy(node, 'locked', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' } });
+        const warning = new RegExp(
+          `runtime "wide-open" has no authorizer and berth listens on ${outward?.replaceAll('.', '\\.')}, beyond loopback: anyone who reaches the port can open sessions of it`,
+        );
+        assert.match(node.logs(), warning);
+        assert.doesNotMatch(node.logs(), /runtime "locked" has no authorizer/);
+        await node.stop();
+        node = await startBerth({ home, env: { BERTH_HOST: outward as string } });
+        assert.match(node.logs(), warning, 'said again at the next start');
+      } finally {
+        await node.stop();
+        rmSync(home, { recursive: true, force: true });
+      }
+    });
+  },
+);

@@ -24,7 +24,13 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     node = await startBerth({ env: { BERTH_JWKS_COOLDOWN_MS: '0', BERTH_OUTBOUND_ALLOW: '127.0.0.1' } });
     await deploy(node, 'secure', await fixtureDir('counter-server'), {
       transport: 'stdio',
-      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'], allowedClients: ['client-a'], requiredScopes: ['mcp:call'] },
+      authorizer: {
+        type: 'jwt',
+        discoveryUrl: issuer.discoveryUrl,
+        allowedAudience: ['berth-test'],
+        allowedClients: ['client-a'],
+        requiredScopes: ['mcp:call'],
+      },
     });
     await deploy(node, 'secure-agent', await fixtureDir('http-agent'), {
       protocol: 'http',
@@ -40,7 +46,13 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     // Tokens for this one are for the runtime itself: the audience is the resource its metadata names (RFC 8707).
     await deploy(node, 'oauth', await fixtureDir('counter-server'), {
       transport: 'stdio',
-      authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: [`${node.url}/runtimes/oauth`], allowedClients: ['machine-1'], requiredScopes: ['mcp:call'] },
+      authorizer: {
+        type: 'jwt',
+        discoveryUrl: issuer.discoveryUrl,
+        allowedAudience: [`${node.url}/runtimes/oauth`],
+        allowedClients: ['machine-1'],
+        requiredScopes: ['mcp:call'],
+      },
     });
   });
   after(async () => {
@@ -49,7 +61,14 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
   });
 
   const call = (token: string | undefined, sessionId?: string) =>
-    rawCall(node.url, 'secure', 'tools/call', 'increment', {}, { ...(sessionId ? { sessionId } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} });
+    rawCall(
+      node.url,
+      'secure',
+      'tools/call',
+      'increment',
+      {},
+      { ...(sessionId ? { sessionId } : {}), headers: token ? { authorization: `Bearer ${token}` } : {} },
+    );
 
   test('without a token: 401, and the challenge leads to the issuer', async () => {
     const answer = await call(undefined);
@@ -93,7 +112,7 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.equal(info.principal, 'alice');
   });
 
-  test("another principal cannot use a session: every way of naming it answers 404", async () => {
+  test('another principal cannot use a session: every way of naming it answers 404', async () => {
     const alice = await issuer.token({ sub: 'alice' });
     const bob = await issuer.token({ sub: 'bob' });
     const sessionId = randomUUID();
@@ -103,8 +122,24 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.match(byHeader.response.error?.message ?? '', /does not exist or has ended/);
     const byUrl = await fetch(`${node.url}/runtimes/secure/sessions/${sessionId}/mcp`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${bob}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'increment' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'increment', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      headers: {
+        authorization: `Bearer ${bob}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'increment',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: {
+          name: 'increment',
+          arguments: {},
+          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+        },
+      }),
     });
     assert.equal(byUrl.status, 404);
     const byCommand = await fetch(`${node.url}/runtimes/secure/sessions/${sessionId}/commands`, {
@@ -119,27 +154,55 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     const legacy = (token: string, method: string, body?: unknown, mcpSession?: string) =>
       fetch(`${node.url}/runtimes/secure/mcp`, {
         method,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(mcpSession ? { 'mcp-session-id': mcpSession, 'mcp-protocol-version': '2025-11-25' } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...(mcpSession ? { 'mcp-session-id': mcpSession, 'mcp-protocol-version': '2025-11-25' } : {}),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-    const init = await legacy(alice, 'POST', { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+    const init = await legacy(alice, 'POST', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'old', version: '1' } },
+    });
     assert.equal(init.status, 200, await init.clone().text());
     const mcpSession = init.headers.get('mcp-session-id') as string;
     const asBob = await legacy(bob, 'POST', { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'increment', arguments: {} } }, mcpSession);
     assert.equal(asBob.status, 404);
     assert.equal((await legacy(bob, 'GET', undefined, mcpSession)).status, 404);
     assert.equal((await legacy(bob, 'DELETE', undefined, mcpSession)).status, 404);
-    assert.equal((await legacy(alice, 'POST', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'increment', arguments: {} } }, mcpSession)).status, 200, "alice's MCP session lives on");
+    assert.equal(
+      (await legacy(alice, 'POST', { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'increment', arguments: {} } }, mcpSession)).status,
+      200,
+      "alice's MCP session lives on",
+    );
 
     // A requestState alice was handed does not carry bob into her call.
     const elicit = { elicitation: { form: {} } };
-    const asked = await rawCall(node.url, 'secure-mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: elicit, headers: { authorization: `Bearer ${alice}` } });
+    const asked = await rawCall(
+      node.url,
+      'secure-mrtr',
+      'tools/call',
+      'test_input_required_result_request_state',
+      {},
+      { capabilities: elicit, headers: { authorization: `Bearer ${alice}` } },
+    );
     assert.equal(asked.response.result?.resultType, 'input_required');
-    const retry = await rawCall(node.url, 'secure-mrtr', 'tools/call', 'test_input_required_result_request_state', {}, {
-      capabilities: elicit,
-      headers: { authorization: `Bearer ${bob}` },
-      params: { inputResponses: { confirm: { action: 'accept', content: { ok: true } } }, requestState: asked.response.result?.requestState },
-    });
+    const retry = await rawCall(
+      node.url,
+      'secure-mrtr',
+      'tools/call',
+      'test_input_required_result_request_state',
+      {},
+      {
+        capabilities: elicit,
+        headers: { authorization: `Bearer ${bob}` },
+        params: { inputResponses: { confirm: { action: 'accept', content: { ok: true } } }, requestState: asked.response.result?.requestState },
+      },
+    );
     assert.equal(retry.status, 400);
     assert.equal(retry.response.error?.data?.code, 'request_state_mismatch');
   });
@@ -168,12 +231,13 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.equal(old.status, 401);
   });
 
-  test('allowedScopes (AgentCore\'s) takes a token with any one of them', async () => {
+  test("allowedScopes (AgentCore's) takes a token with any one of them", async () => {
     await deploy(node, 'any-scope', await fixtureDir('counter-server'), {
       transport: 'stdio',
       authorizer: { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedScopes: ['agents:invoke', 'agents:admin'] },
     });
-    const as = async (scope: string) => rawCall(node.url, 'any-scope', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${await issuer.token({ scope })}` } });
+    const as = async (scope: string) =>
+      rawCall(node.url, 'any-scope', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${await issuer.token({ scope })}` } });
     assert.equal((await as('profile agents:admin')).status, 200);
     const refused = await as('profile');
     assert.equal(refused.status, 403);
@@ -181,7 +245,7 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     assert.match(refused.headers.get('www-authenticate') ?? '', /scope="agents:invoke agents:admin"/);
   });
 
-  test("the official MCP client finds the issuer from the 401 and calls with a client-credentials token", async () => {
+  test('the official MCP client finds the issuer from the 401 and calls with a client-credentials token', async () => {
     issuer.addClient('machine-1', 'machine-1-secret');
     for (const mode of ['legacy', { pin: '2026-07-28' }] as const) {
       const requestsBefore = issuer.tokenRequests.length;

@@ -23,7 +23,12 @@ interface RpcError {
 }
 
 /** POSTs `body` with the Mcp-Method and Mcp-Name headers a 2026-07-28 client derives from it. */
-async function post(node: BerthNode, path: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: RpcError; headers: Headers }> {
+async function post(
+  node: BerthNode,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: RpcError; headers: Headers }> {
   const derived: Record<string, string> = {};
   try {
     const message = JSON.parse(body) as { method?: string; params?: { name?: string } };
@@ -96,7 +101,12 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
         controller.close();
       },
     });
-    const streamed = await fetch(`${node.url}/runtimes/good-stdio/mcp`, { method: 'POST', headers: { ...HEADERS, 'mcp-method': 'tools/call', 'mcp-name': 'write_file' }, body: chunks, duplex: 'half' } as RequestInit);
+    const streamed = await fetch(`${node.url}/runtimes/good-stdio/mcp`, {
+      method: 'POST',
+      headers: { ...HEADERS, 'mcp-method': 'tools/call', 'mcp-name': 'write_file' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
     assert.equal(streamed.status, 413);
   });
 
@@ -110,12 +120,26 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
         headers: { ...HEADERS, ...session, 'mcp-method': 'tools/list' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }),
       });
-      const listed = (await list.json()) as { result: { tools: Array<{ name: string; inputSchema: { properties: Record<string, Record<string, unknown>> } }> } };
+      const listed = (await list.json()) as {
+        result: { tools: Array<{ name: string; inputSchema: { properties: Record<string, Record<string, unknown>> } }> };
+      };
       assert.equal(listed.result.tools.find((tool) => tool.name === 'where')?.inputSchema.properties.region?.['x-mcp-header'], 'Region');
-      const agreeing = await post(node, path, toolCall('where', { region: 'Zürich' }), { ...session, 'mcp-param-region': `=?base64?${Buffer.from('Zürich').toString('base64')}?=` });
+      const agreeing = await post(node, path, toolCall('where', { region: 'Zürich' }), {
+        ...session,
+        'mcp-param-region': `=?base64?${Buffer.from('Zürich').toString('base64')}?=`,
+      });
       assert.equal(agreeing.status, 200);
-      for (const [header, why] of [['eu-west', 'different'], [undefined, 'missing'], ['=?base64?WsO8cmljaA?=', 'bad padding']] as const) {
-        const refused = await post(node, path, toolCall('where', { region: 'Zürich' }), header === undefined ? session : { ...session, 'mcp-param-region': header });
+      for (const [header, why] of [
+        ['eu-west', 'different'],
+        [undefined, 'missing'],
+        ['=?base64?WsO8cmljaA?=', 'bad padding'],
+      ] as const) {
+        const refused = await post(
+          node,
+          path,
+          toolCall('where', { region: 'Zürich' }),
+          header === undefined ? session : { ...session, 'mcp-param-region': header },
+        );
         assert.equal(refused.status, 400, why);
         assert.equal(refused.json.error.code, -32020, why);
       }
@@ -141,7 +165,11 @@ describe('bad input', { skip: BwrapDriver.unsupportedReason() ?? false }, () => 
       const s = await connectSession(node.url, runtime, sessionId);
       try {
         assert.deepEqual(await s.call('increment'), { count: 1 });
-        const crash = await post(node, '/runtimes/' + runtime + '/mcp', toolCall('crash', { code: 3 }, 'c1'), { [SESSION_HEADER]: sessionId, 'mcp-method': 'tools/call', 'mcp-name': 'crash' });
+        const crash = await post(node, '/runtimes/' + runtime + '/mcp', toolCall('crash', { code: 3 }, 'c1'), {
+          [SESSION_HEADER]: sessionId,
+          'mcp-method': 'tools/call',
+          'mcp-name': 'crash',
+        });
         assert.equal(crash.status, 502);
         assert.equal(crash.json.id, 'c1');
         assert.equal(crash.json.error.data.code, 'server_crashed');

@@ -18,7 +18,9 @@ const ELICIT = { elicitation: { form: {} } };
 
 async function modernClient(node: BerthNode, runtime: string, sessionId: string, capabilities: Record<string, unknown>): Promise<Client> {
   const client = new Client({ name: 'bridge-test', version: '1.0.0' }, { capabilities, versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/${runtime}/mcp`), { requestInit: { headers: { [SESSION_HEADER]: sessionId } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/${runtime}/mcp`), { requestInit: { headers: { [SESSION_HEADER]: sessionId } } }),
+  );
   return client;
 }
 
@@ -59,7 +61,12 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       const client = await modernClient(node, runtime, randomUUID(), { ...ELICIT, sampling: {}, roots: {} });
       try {
         client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { name: 'Ada' } }));
-        client.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', content: { type: 'text', text: 'hi!' }, model: 'test', stopReason: 'endTurn' }));
+        client.setRequestHandler('sampling/createMessage', async () => ({
+          role: 'assistant',
+          content: { type: 'text', text: 'hi!' },
+          model: 'test',
+          stopReason: 'endTurn',
+        }));
         client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///project', name: 'project' }] }));
         assert.deepEqual(parsed(await client.callTool({ name: 'ask_name', arguments: {} })), { action: 'accept', name: 'Ada' });
         assert.deepEqual(parsed(await client.callTool({ name: 'ask_sample', arguments: {} })), { sampled: 'hi!' });
@@ -76,24 +83,45 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       const first = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, { sessionId, capabilities: ELICIT });
       assert.equal(first.response.result?.resultType, 'input_required');
       const [key1] = Object.keys(first.response.result?.inputRequests as object);
-      const second = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, {
-        capabilities: ELICIT,
-        params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'one' } } }, requestState: first.response.result?.requestState },
-      });
+      const second = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_twice',
+        {},
+        {
+          capabilities: ELICIT,
+          params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'one' } } }, requestState: first.response.result?.requestState },
+        },
+      );
       assert.equal(second.response.result?.resultType, 'input_required', JSON.stringify(second.response));
       assert.notEqual(second.response.result?.requestState, first.response.result?.requestState);
       assert.equal(second.headers.get(SESSION_HEADER), sessionId, 'the retry found its session by its requestState alone');
-      const replayed = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, {
-        capabilities: ELICIT,
-        params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'again' } } }, requestState: first.response.result?.requestState },
-      });
+      const replayed = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_twice',
+        {},
+        {
+          capabilities: ELICIT,
+          params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'again' } } }, requestState: first.response.result?.requestState },
+        },
+      );
       assert.equal(replayed.status, 400, 'a requestState continues its call once');
       assert.equal(replayed.response.error?.data?.code, 'request_state_expired');
       const [key2] = Object.keys(second.response.result?.inputRequests as object);
-      const done = await rawCall(node.url, runtime, 'tools/call', 'ask_twice', {}, {
-        capabilities: ELICIT,
-        params: { inputResponses: { [key2 as string]: { action: 'accept', content: { b: 'two' } } }, requestState: second.response.result?.requestState },
-      });
+      const done = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_twice',
+        {},
+        {
+          capabilities: ELICIT,
+          params: { inputResponses: { [key2 as string]: { action: 'accept', content: { b: 'two' } } }, requestState: second.response.result?.requestState },
+        },
+      );
       assert.deepEqual(toolText(done), { a: 'one', b: 'two' });
     });
 
@@ -102,14 +130,23 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       const URL_ELICIT = { elicitation: { form: {}, url: {} } };
       const asked = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, { sessionId, capabilities: URL_ELICIT });
       assert.equal(asked.response.result?.resultType, 'input_required', JSON.stringify(asked.response));
-      const [[key, question]] = Object.entries(asked.response.result?.inputRequests as Record<string, { method: string; params: Record<string, unknown> }>) as [[string, { method: string; params: Record<string, unknown> }]];
+      const [[key, question]] = Object.entries(asked.response.result?.inputRequests as Record<string, { method: string; params: Record<string, unknown> }>) as [
+        [string, { method: string; params: Record<string, unknown> }],
+      ];
       assert.equal(question.method, 'elicitation/create');
       assert.equal(question.params.mode, 'url');
       assert.equal(question.params.url, 'https://example.com/sign-in');
-      const done = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, {
-        capabilities: URL_ELICIT,
-        params: { inputResponses: { [key]: { action: 'accept' } }, requestState: asked.response.result?.requestState },
-      });
+      const done = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_url',
+        {},
+        {
+          capabilities: URL_ELICIT,
+          params: { inputResponses: { [key]: { action: 'accept' } }, requestState: asked.response.result?.requestState },
+        },
+      );
       assert.deepEqual(toolText(done), { action: 'accept' });
       const formOnly = await rawCall(node.url, runtime, 'tools/call', 'ask_url', {}, { sessionId: randomUUID(), capabilities: ELICIT });
       assert.equal(formOnly.response.error?.code, -32021);
@@ -126,9 +163,22 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
     test(`${runtime}: progress and logs stream before the result; logs only for a request that set a level`, async () => {
       const sessionId = randomUUID();
       const quiet = await rawCall(node.url, runtime, 'tools/call', 'slow', { steps: 3 }, { sessionId, meta: { progressToken: 'p-1' } });
-      assert.deepEqual(quiet.notifications.map((n) => n.method), ['notifications/progress', 'notifications/progress', 'notifications/progress']);
-      assert.deepEqual(quiet.notifications.map((n) => n.params?.progressToken), ['p-1', 'p-1', 'p-1']);
-      const chatty = await rawCall(node.url, runtime, 'tools/call', 'slow', { steps: 2 }, { sessionId, meta: { progressToken: 7, 'io.modelcontextprotocol/logLevel': 'info' } });
+      assert.deepEqual(
+        quiet.notifications.map((n) => n.method),
+        ['notifications/progress', 'notifications/progress', 'notifications/progress'],
+      );
+      assert.deepEqual(
+        quiet.notifications.map((n) => n.params?.progressToken),
+        ['p-1', 'p-1', 'p-1'],
+      );
+      const chatty = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'slow',
+        { steps: 2 },
+        { sessionId, meta: { progressToken: 7, 'io.modelcontextprotocol/logLevel': 'info' } },
+      );
       const methods = chatty.notifications.map((n) => n.method);
       assert.equal(methods.filter((m) => m === 'notifications/message').length, 2, methods.join(','));
       assert.equal(methods.filter((m) => m === 'notifications/progress').length, 2);
@@ -141,10 +191,16 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       try {
         const controller = new AbortController();
         const call = client.callTool({ name: 'wait', arguments: { ms: 60_000 } }, { signal: controller.signal });
-        await waitFor(async () => (await node.api.sessions(runtime)).some((s) => s.id === sessionId && (s as { inFlight?: number }).inFlight === 1), 'the call to be in flight');
+        await waitFor(
+          async () => (await node.api.sessions(runtime)).some((s) => s.id === sessionId && (s as { inFlight?: number }).inFlight === 1),
+          'the call to be in flight',
+        );
         controller.abort();
         await assert.rejects(call);
-        await waitFor(async () => (parsed(await client.callTool({ name: 'stats', arguments: {} })) as { cancellations: number }).cancellations === 1, 'the server to see notifications/cancelled');
+        await waitFor(
+          async () => (parsed(await client.callTool({ name: 'stats', arguments: {} })) as { cancellations: number }).cancellations === 1,
+          'the server to see notifications/cancelled',
+        );
       } finally {
         await client.close();
       }
@@ -156,7 +212,13 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       const response = await fetch(`${node.url}/runtimes/${runtime}/mcp`, {
         method: 'POST',
         signal: controller.signal,
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'subscriptions/listen', [SESSION_HEADER]: sessionId },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'subscriptions/listen',
+          [SESSION_HEADER]: sessionId,
+        },
         body: JSON.stringify({
           jsonrpc: '2.0',
           id: 'listen-1',
@@ -190,32 +252,54 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
         assert.equal(ack.method, 'notifications/subscriptions/acknowledged');
         assert.deepEqual(ack.params.notifications, { toolsListChanged: true, resourceSubscriptions: ['counter://value'] }, 'only what the server can deliver');
         assert.equal((ack.params._meta as Record<string, unknown>)['io.modelcontextprotocol/subscriptionId'], 'listen-1');
-        await waitFor(async () => ((toolText(await rawCall(node.url, runtime, 'tools/call', 'stats', {}, { sessionId })) as { subscribed: string[] }).subscribed).includes('counter://value'), 'resources/subscribe on the listener\'s behalf');
+        await waitFor(
+          async () =>
+            (toolText(await rawCall(node.url, runtime, 'tools/call', 'stats', {}, { sessionId })) as { subscribed: string[] }).subscribed.includes(
+              'counter://value',
+            ),
+          "resources/subscribe on the listener's behalf",
+        );
         await rawCall(node.url, runtime, 'tools/call', 'change_tools', {}, { sessionId });
         events.push(await next());
         await rawCall(node.url, runtime, 'tools/call', 'touch', { uri: 'counter://value' }, { sessionId });
         events.push(await next());
-        assert.deepEqual(events.map((e) => e.method), ['notifications/tools/list_changed', 'notifications/resources/updated']);
+        assert.deepEqual(
+          events.map((e) => e.method),
+          ['notifications/tools/list_changed', 'notifications/resources/updated'],
+        );
         assert.equal(events[1]?.params.uri, 'counter://value');
         for (const event of events) assert.equal((event.params._meta as Record<string, unknown>)['io.modelcontextprotocol/subscriptionId'], 'listen-1');
       } finally {
         controller.abort();
       }
-      await waitFor(async () => ((toolText(await rawCall(node.url, runtime, 'tools/call', 'stats', {}, { sessionId })) as { subscribed: string[] }).subscribed).length === 0, 'the subscription to end with the stream');
+      await waitFor(
+        async () => (toolText(await rawCall(node.url, runtime, 'tools/call', 'stats', {}, { sessionId })) as { subscribed: string[] }).subscribed.length === 0,
+        'the subscription to end with the stream',
+      );
     });
 
     test(`${runtime}: concurrent calls in one session each get their own answers`, async () => {
       const sessionId = randomUUID();
       // A long call runs while a second call asks its client something; the question belongs to the second.
       const long = rawCall(node.url, runtime, 'tools/call', 'wait', { ms: 1500 }, { sessionId });
-      await waitFor(async () => (await node.api.sessions(runtime)).some((s) => s.id === sessionId && (s as { inFlight?: number }).inFlight === 1), 'the long call to run');
+      await waitFor(
+        async () => (await node.api.sessions(runtime)).some((s) => s.id === sessionId && (s as { inFlight?: number }).inFlight === 1),
+        'the long call to run',
+      );
       const asking = await rawCall(node.url, runtime, 'tools/call', 'ask_name', {}, { sessionId, capabilities: ELICIT });
       assert.equal(asking.response.result?.resultType, 'input_required', JSON.stringify(asking.response));
       const [key] = Object.keys(asking.response.result?.inputRequests as object);
-      const answered = await rawCall(node.url, runtime, 'tools/call', 'ask_name', {}, {
-        capabilities: ELICIT,
-        params: { inputResponses: { [key as string]: { action: 'accept', content: { name: 'Grace' } } }, requestState: asking.response.result?.requestState },
-      });
+      const answered = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_name',
+        {},
+        {
+          capabilities: ELICIT,
+          params: { inputResponses: { [key as string]: { action: 'accept', content: { name: 'Grace' } } }, requestState: asking.response.result?.requestState },
+        },
+      );
       assert.deepEqual(toolText(answered), { action: 'accept', name: 'Grace' });
       assert.deepEqual(toolText(await long), { waited: 1500, cancelled: false });
     });
@@ -237,10 +321,17 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
       assert.equal(asked.response.result?.resultType, 'input_required');
       await waitFor(async () => (await node.api.sessions(runtime)).find((s) => s.id === sessionId)?.waitingForInput === 1, 'the call to wait for its client');
       await waitFor(async () => (await node.api.sessions(runtime)).find((s) => s.id === sessionId)?.waitingForInput === 0, 'berth to give up on the answer');
-      const late = await rawCall(node.url, runtime, 'tools/call', 'ask_name', {}, {
-        capabilities: ELICIT,
-        params: { inputResponses: { x: { action: 'accept', content: { name: 'Late' } } }, requestState: asked.response.result?.requestState },
-      });
+      const late = await rawCall(
+        node.url,
+        runtime,
+        'tools/call',
+        'ask_name',
+        {},
+        {
+          capabilities: ELICIT,
+          params: { inputResponses: { x: { action: 'accept', content: { name: 'Late' } } }, requestState: asked.response.result?.requestState },
+        },
+      );
       assert.equal(late.status, 400);
       assert.equal(late.response.error?.data?.code, 'request_state_expired');
     });
@@ -274,11 +365,21 @@ describe('modern clients, legacy servers', { skip: BwrapDriver.unsupportedReason
     const [key] = Object.keys(asked.response.result?.inputRequests as object);
     // Longer than the 1 s idle timeout, shorter than the 1.5 s input timeout.
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    assert.ok((await node.api.sessions('legacy-idle')).some((s) => s.id === sessionId), 'the session is still there');
-    const answered = await rawCall(node.url, 'legacy-idle', 'tools/call', 'ask_name', {}, {
-      capabilities: ELICIT,
-      params: { inputResponses: { [key as string]: { action: 'accept', content: { name: 'Kept' } } }, requestState: asked.response.result?.requestState },
-    });
+    assert.ok(
+      (await node.api.sessions('legacy-idle')).some((s) => s.id === sessionId),
+      'the session is still there',
+    );
+    const answered = await rawCall(
+      node.url,
+      'legacy-idle',
+      'tools/call',
+      'ask_name',
+      {},
+      {
+        capabilities: ELICIT,
+        params: { inputResponses: { [key as string]: { action: 'accept', content: { name: 'Kept' } } }, requestState: asked.response.result?.requestState },
+      },
+    );
     assert.deepEqual(toolText(answered), { action: 'accept', name: 'Kept' });
     assert.deepEqual(toolText(await rawCall(node.url, 'legacy-idle', 'tools/call', 'increment', {}, { sessionId })), { count: 2 });
   });

@@ -41,9 +41,37 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     const dir = await fixtureDir('counter-server');
     let node = await startBerth({ home });
     try {
-      const first = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--env', 'GREETING=hi', '--url', node.url);
+      const first = await berth(
+        'deploy',
+        dir,
+        '--name',
+        'cli-counter',
+        '--command',
+        'node server.js stdio',
+        '--transport',
+        'stdio',
+        '--env',
+        'GREETING=hi',
+        '--url',
+        node.url,
+      );
       assert.deepEqual(first, { code: 0, stdout: 'cli-counter v1\n', stderr: '' });
-      const second = await berth('deploy', dir, '--name', 'cli-counter', '--command', 'node server.js stdio', '--transport', 'stdio', '--allow', 'api.example.com', '--allow', '*.example.org', '--url', node.url);
+      const second = await berth(
+        'deploy',
+        dir,
+        '--name',
+        'cli-counter',
+        '--command',
+        'node server.js stdio',
+        '--transport',
+        'stdio',
+        '--allow',
+        'api.example.com',
+        '--allow',
+        '*.example.org',
+        '--url',
+        node.url,
+      );
       assert.equal(second.stdout, 'cli-counter v2\n');
 
       const runtimes = await berth('runtimes', '--url', node.url);
@@ -70,8 +98,13 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     try {
       const runtimes = await berth('runtimes', '--url', node.url);
       assert.match(runtimes.stdout, /cli-counter\s+v2/);
-      const versions = (await (await node.admin(`/v1/runtimes/cli-counter/versions`)).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string>; network?: unknown } }> };
-      assert.deepEqual(versions.versions.map((v) => v.version), [1, 2]);
+      const versions = (await (await node.admin(`/v1/runtimes/cli-counter/versions`)).json()) as {
+        versions: Array<{ version: number; spec: { env: Record<string, string>; network?: unknown } }>;
+      };
+      assert.deepEqual(
+        versions.versions.map((v) => v.version),
+        [1, 2],
+      );
       assert.deepEqual(versions.versions[0]?.spec.env, { GREETING: 'hi' });
       assert.equal(versions.versions[0]?.spec.network, undefined);
       assert.deepEqual(versions.versions[1]?.spec.network, { mode: 'egress', allow: ['api.example.com', '*.example.org'] });
@@ -127,7 +160,20 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       const badAllow = await berth('deploy', dir, '--name', 'ok', '--command', 'node s.js', '--allow', 'exa mple.com', '--url', node.url);
       assert.equal(badAllow.code, 1);
       assert.match(badAllow.stderr, /"exa mple.com" is neither a host name/);
-      const stateless = await berth('deploy', dir, '--name', 'stateless', '--command', 'node server.js stdio', '--transport', 'stdio', '--sessionless-clients', 'stateless', '--url', node.url);
+      const stateless = await berth(
+        'deploy',
+        dir,
+        '--name',
+        'stateless',
+        '--command',
+        'node server.js stdio',
+        '--transport',
+        'stdio',
+        '--sessionless-clients',
+        'stateless',
+        '--url',
+        node.url,
+      );
       assert.equal(stateless.code, 0, stateless.stderr);
       assert.equal((await node.api.runtimes()).find((runtime) => runtime.name === 'stateless')?.spec.sessionlessClients, 'stateless');
     } finally {
@@ -153,7 +199,25 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       assert.equal(withKey.code, 0, withKey.stderr);
 
       const dir = await fixtureDir('counter-server');
-      assert.equal((await berth('deploy', dir, '--name', 'keyed', '--command', 'node server.js stdio', '--transport', 'stdio', '--authorizer', 'apiKey', '--url', node.url)).code, 0);
+      assert.equal(
+        (
+          await berth(
+            'deploy',
+            dir,
+            '--name',
+            'keyed',
+            '--command',
+            'node server.js stdio',
+            '--transport',
+            'stdio',
+            '--authorizer',
+            'apiKey',
+            '--url',
+            node.url,
+          )
+        ).code,
+        0,
+      );
       const runtimeKey = await berth('keys', 'create', '--runtime', 'keyed', '--user', 'alice', '--url', node.url);
       assert.equal(runtimeKey.code, 0, runtimeKey.stderr);
       assert.match(runtimeKey.stderr, /runtime keyed, user alice/);

@@ -16,7 +16,6 @@ import { connectSession } from '../helpers/mcp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ndjson, outcome, type CommandOutcome as Outcome, type Event } from '../helpers/commands.ts';
 
-
 /** Host processes whose command line holds `text`. */
 function hostProcessesWith(text: string): number {
   let count = 0;
@@ -54,7 +53,11 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
     };
     /** Sandbox processes whose command line mentions `text` (the pattern's brackets keep the search out of it). */
     const processesLike = async (runtime: string, sessionId: string, pattern: string): Promise<number> => {
-      const { stdout } = await run(runtime, sessionId, `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '${pattern}' || true`);
+      const { stdout } = await run(
+        runtime,
+        sessionId,
+        `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '${pattern}' || true`,
+      );
       return Number(stdout.trim());
     };
 
@@ -105,7 +108,7 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
       assert.deepEqual(rest, [{ stdout: 'second\n' }, { exit: { exitCode: 0, status: 'COMPLETED' } }]);
     });
 
-    test('exit codes: the command\'s own, and 128 + the signal that ended it', async () => {
+    test("exit codes: the command's own, and 128 + the signal that ended it", async () => {
       const s = randomUUID();
       assert.deepEqual((await run('cmd-stdio', s, 'true')).exit, { exitCode: 0, status: 'COMPLETED' });
       assert.deepEqual((await run('cmd-stdio', s, 'exit 42')).exit, { exitCode: 42, status: 'COMPLETED' });
@@ -149,7 +152,8 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
           if (ending === 'stop') assert.equal((await node.admin(`/v1/sessions/${s}`, { method: 'DELETE' })).status, 200);
           else await assert.rejects(client.call('crash'));
           await assert.rejects(async () => {
-            for (let next = await events.next(); !next.done; next = await events.next()) assert.ok(!('exit' in next.value), 'no exit for a command whose sandbox ended');
+            for (let next = await events.next(); !next.done; next = await events.next())
+              assert.ok(!('exit' in next.value), 'no exit for a command whose sandbox ended');
             throw new Error('the answer ended without its exit');
           });
           await waitFor(() => hostProcessesWith(`sleep ${marker}`) === 0, `the command's background process to be gone after ${ending}`);
@@ -159,7 +163,7 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
       }
     });
 
-    test('the command sees the runtime\'s environment, HOME and working directory, as the server does', async () => {
+    test("the command sees the runtime's environment, HOME and working directory, as the server does", async () => {
       const s = randomUUID();
       const client = await connectSession(node.url, 'cmd-stdio', s);
       try {
@@ -179,14 +183,17 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
         assert.equal(env.PATH, server.env.PATH);
         for (const [name, value] of Object.entries(server.env)) assert.equal(env[name], value, name);
         // The shell adds its own working directory; nothing else comes from berth or the host.
-        assert.deepEqual(Object.keys(env).filter((name) => !(name in server.env)), ['PWD']);
+        assert.deepEqual(
+          Object.keys(env).filter((name) => !(name in server.env)),
+          ['PWD'],
+        );
         if (driver === 'bwrap') assert.deepEqual([cwd, env.HOME], ['/app', '/workspace']);
       } finally {
         await client.close();
       }
     });
 
-    test('commands share the session\'s files with its server, both ways', async () => {
+    test("commands share the session's files with its server, both ways", async () => {
       const s = randomUUID();
       const client = await connectSession(node.url, 'cmd-stdio', s);
       try {
@@ -274,7 +281,10 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
       assert.equal((await post('no-such-runtime', s, { command: 'echo' })).status, 404);
       const shortId = await post('cmd-stdio', 'short', { command: 'echo' });
       assert.equal(((await shortId.json()) as { error: { code: string } }).error.code, 'invalid_session_id');
-      assert.equal((await node.api.sessions('cmd-stdio')).some((entry) => entry.id === s), false);
+      assert.equal(
+        (await node.api.sessions('cmd-stdio')).some((entry) => entry.id === s),
+        false,
+      );
     });
 
     test('the maximum command length runs', async () => {
@@ -285,7 +295,11 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
 
     test('a command runs inside the sandbox, as its server does', { skip: driver === 'bwrap' ? false : 'the process driver does not isolate' }, async () => {
       const s = randomUUID();
-      const result = await run('cmd-stdio', s, `id -u; cat /proc/sys/kernel/hostname; cat ${secret} || echo unreadable; ls ${node.home} || echo unlisted; ls /`);
+      const result = await run(
+        'cmd-stdio',
+        s,
+        `id -u; cat /proc/sys/kernel/hostname; cat ${secret} || echo unreadable; ls ${node.home} || echo unlisted; ls /`,
+      );
       const lines = result.stdout.trim().split('\n');
       assert.deepEqual(lines.slice(0, 4), ['1000', 'sandbox', 'unreadable', 'unlisted']);
       assert.doesNotMatch(result.stdout, /host secret/);

@@ -22,10 +22,15 @@ import { waitFor } from '../helpers/wait.ts';
 function sandboxCgroups(home: string): string[] {
   const own = ownCgroupDir('memory');
   if (!own) return [];
-  const tag = createHash('sha256').update(realpathSync(join(home, 'sandboxes'))).digest('hex').slice(0, 10);
+  const tag = createHash('sha256')
+    .update(realpathSync(join(home, 'sandboxes')))
+    .digest('hex')
+    .slice(0, 10);
   const parent = join(own.dir, `berth-${tag}`);
   if (!existsSync(parent)) return [];
-  return readdirSync(parent, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  return readdirSync(parent, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
 }
 
 function entries(dir: string, prefix: string): string[] {
@@ -67,7 +72,10 @@ describe('a node killed with SIGKILL and started again on its home', { skip: Bwr
     const deploys = (async () => {
       while (deploying) {
         try {
-          acknowledged.push((await node!.api.deploy('churn', { artifactId, command: 'node server.js stdio', transport: 'stdio', env: { N: String(acknowledged.length) } })).version);
+          acknowledged.push(
+            (await node!.api.deploy('churn', { artifactId, command: 'node server.js stdio', transport: 'stdio', env: { N: String(acknowledged.length) } }))
+              .version,
+          );
         } catch {
           return;
         }
@@ -76,7 +84,10 @@ describe('a node killed with SIGKILL and started again on its home', { skip: Bwr
 
     // An upload cut off part way: its staging directory is on disk when the node dies.
     const artifacts = join(home, 'artifacts');
-    const upload = request(`${node.url}/v1/artifacts`, { method: 'POST', headers: { authorization: `Bearer ${node.adminKey}`, 'content-type': 'application/octet-stream' } });
+    const upload = request(`${node.url}/v1/artifacts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${node.adminKey}`, 'content-type': 'application/octet-stream' },
+    });
     upload.on('error', () => {});
     const tar = packDirectory(counter);
     for await (const chunk of tar) {
@@ -111,11 +122,20 @@ describe('a node killed with SIGKILL and started again on its home', { skip: Bwr
     assert.deepEqual(runtimes.runtimes.map((runtime) => runtime.name).sort(), ['churn', 'counter']);
     const churn = runtimes.runtimes.find((runtime) => runtime.name === 'churn');
     assert.ok(churn && churn.latestVersion >= Math.max(...acknowledged), `latest ${churn?.latestVersion}, acknowledged up to ${Math.max(...acknowledged)}`);
-    const versions = (await (await node.admin('/v1/runtimes/churn/versions?limit=1000')).json()) as { versions: Array<{ version: number; spec: { env: Record<string, string> } }> };
+    const versions = (await (await node.admin('/v1/runtimes/churn/versions?limit=1000')).json()) as {
+      versions: Array<{ version: number; spec: { env: Record<string, string> } }>;
+    };
     const stored = new Map(versions.versions.map((version) => [version.version, version]));
     for (const version of acknowledged) assert.ok(stored.has(version), `acknowledged version ${version} is stored`);
-    assert.deepEqual([...stored.keys()].sort((a, b) => a - b), Array.from({ length: stored.size }, (_, i) => i + 1), 'versions are whole, numbered without gaps');
-    assert.ok((await node.api.keys()).some((listed) => listed.id === key.id), 'the runtime key survived');
+    assert.deepEqual(
+      [...stored.keys()].sort((a, b) => a - b),
+      Array.from({ length: stored.size }, (_, i) => i + 1),
+      'versions are whole, numbered without gaps',
+    );
+    assert.ok(
+      (await node.api.keys()).some((listed) => listed.id === key.id),
+      'the runtime key survived',
+    );
 
     // And the node works: a session that had state starts afresh (its sandbox died with the node), others too.
     const again = await connectSession(node.url, 'counter', sessions[0]?.sessionId);

@@ -27,7 +27,8 @@ function tunnel(target: string): string {
   return `node -e '${script}'`;
 }
 
-const FETCH = (url: string): string => `node -e 'fetch("${url}").then(r=>r.text()).then(t=>console.log("got "+t.trim()),e=>console.log("failed "+(e.cause?.code??e.message)))'`;
+const FETCH = (url: string): string =>
+  `node -e 'fetch("${url}").then(r=>r.text()).then(t=>console.log("got "+t.trim()),e=>console.log("failed "+(e.cause?.code??e.message)))'`;
 
 const ip = hostIp();
 const DRIVERS = [
@@ -75,7 +76,10 @@ for (const driver of DRIVERS) {
         assert.match(refused.stdout, why, target);
       }
       const logs = (await node.admin(`/v1/sessions/${session}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
-      assert.ok(logs.lines.some((line) => /egress to localhost:\d+ refused: localhost resolves to/.test(line.line)), 'refusals are in the session log');
+      assert.ok(
+        logs.lines.some((line) => /egress to localhost:\d+ refused: localhost resolves to/.test(line.line)),
+        'refusals are in the session log',
+      );
     });
 
     test('none reaches nothing, and has no proxy', async () => {

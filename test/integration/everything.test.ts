@@ -29,17 +29,25 @@ describe('server-everything through berth', { skip: BwrapDriver.unsupportedReaso
 
   for (const runtime of ['everything-stdio', 'everything-http']) {
     test(`${runtime}: elicitation, sampling and a long-running operation complete for a 2026-07-28 client`, async () => {
-      const client = new Client({ name: 'everything-test', version: '1.0.0' }, { capabilities: { elicitation: { form: {} }, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      const client = new Client(
+        { name: 'everything-test', version: '1.0.0' },
+        { capabilities: { elicitation: { form: {} }, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+      );
       const asked: string[] = [];
       client.setRequestHandler('elicitation/create', async () => {
         asked.push('elicitation');
-        return { action: 'accept', content: { name: 'Ada Lovelace', check: true, email: 'ada@example.com', integer: 3, number: 1.5, untitledSingleSelectEnum: 'option1' } };
+        return {
+          action: 'accept',
+          content: { name: 'Ada Lovelace', check: true, email: 'ada@example.com', integer: 3, number: 1.5, untitledSingleSelectEnum: 'option1' },
+        };
       });
       client.setRequestHandler('sampling/createMessage', async () => {
         asked.push('sampling');
         return { role: 'assistant', content: { type: 'text', text: 'sampled through berth' }, model: 'test-model', stopReason: 'endTurn' };
       });
-      await client.connect(new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/${runtime}/mcp`), { requestInit: { headers: { [SESSION_HEADER]: randomUUID() } } }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/${runtime}/mcp`), { requestInit: { headers: { [SESSION_HEADER]: randomUUID() } } }),
+      );
       try {
         assert.equal(client.getProtocolEra(), 'modern');
         const tools = (await client.listTools()).tools.map((t) => t.name);

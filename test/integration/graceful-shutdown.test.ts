@@ -33,7 +33,11 @@ function call(node: Node, sessionId: string, name: string, args: Record<string, 
 /** Starts a call, and resolves once berth counts it in flight (wrapped: an async function would wait for the answer). */
 async function callInFlight(node: Node, sessionId: string, name: string, args: Record<string, unknown>): Promise<{ answer: Promise<RawAnswer> }> {
   const answer = call(node, sessionId, name, args);
-  await waitFor(async () => (await node.api.sessions('counter')).some((session) => session.id === sessionId && (session.inFlight ?? 0) > 0), 'the call in flight', 20_000);
+  await waitFor(
+    async () => (await node.api.sessions('counter')).some((session) => session.id === sessionId && (session.inFlight ?? 0) > 0),
+    'the call in flight',
+    20_000,
+  );
   return { answer };
 }
 

@@ -39,10 +39,19 @@ async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<unkno
 describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
 
-  const invoke = (runtime: string, body: unknown, options: { sessionId?: string; headers?: Record<string, string>; signal?: AbortSignal; query?: string } = {}) => {
+  const invoke = (
+    runtime: string,
+    body: unknown,
+    options: { sessionId?: string; headers?: Record<string, string>; signal?: AbortSignal; query?: string } = {},
+  ) => {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...options.headers };
     if (options.sessionId !== undefined) headers[SESSION_HEADER] = options.sessionId;
-    return fetch(`${node.url}/runtimes/${runtime}/invocations${options.query ?? ''}`, { method: 'POST', headers, body: JSON.stringify(body), signal: options.signal });
+    return fetch(`${node.url}/runtimes/${runtime}/invocations${options.query ?? ''}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+      signal: options.signal,
+    });
   };
   const invokeJson = async (runtime: string, body: unknown, sessionId: string): Promise<Record<string, unknown>> => {
     const response = await invoke(runtime, body, { sessionId });
@@ -50,7 +59,8 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.equal(response.headers.get(SESSION_HEADER), sessionId);
     return (await response.json()) as Record<string, unknown>;
   };
-  const session = async (runtime: string, id: string) => (await node.api.sessions(runtime)).find((entry) => entry.id === id) as (Record<string, unknown> & { id: string }) | undefined;
+  const session = async (runtime: string, id: string) =>
+    (await node.api.sessions(runtime)).find((entry) => entry.id === id) as (Record<string, unknown> & { id: string }) | undefined;
 
   before(async () => {
     node = await startBerth();
@@ -84,7 +94,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.ok(await session('agent', minted as string));
   });
 
-  test('the runtime\'s declared environment reaches the agent, and ?endpoint picks the endpoint', async () => {
+  test("the runtime's declared environment reaches the agent, and ?endpoint picks the endpoint", async () => {
     const s = randomUUID();
     const response = await invoke('agent', { action: 'env' }, { sessionId: s, query: '?endpoint=DEFAULT' });
     assert.equal(response.status, 200);
@@ -134,7 +144,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     const events = sseEvents(response);
     // Each next piece goes out only once the agent has said it got everything so far.
     for (const bytes of [2000, 3000]) {
-      for (let seen = 0; seen < sent; ) seen = ((await events.next()).value as { bytes: number }).bytes;
+      for (let seen = 0; seen < sent;) seen = ((await events.next()).value as { bytes: number }).bytes;
       send(bytes);
     }
     req.end();
@@ -143,7 +153,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.deepEqual(last, { done: 6000 });
   });
 
-  test('a body past the node\'s limit is refused with 413, declared or not', async () => {
+  test("a body past the node's limit is refused with 413, declared or not", async () => {
     const s = randomUUID();
     const big = Buffer.alloc(5 * 1024 * 1024, 'x');
     const declared = await fetch(`${node.url}/runtimes/agent/invocations`, {
@@ -225,7 +235,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     for (const name of ['authorization', 'cookie', 'x-berth-error', 'x-something-else']) assert.equal(first[name], undefined, name);
   });
 
-  test('the agent\'s own status and body reach the caller', async () => {
+  test("the agent's own status and body reach the caller", async () => {
     const s = randomUUID();
     const teapot = await invoke('agent', { action: 'status', status: 418 }, { sessionId: s });
     assert.equal(teapot.status, 418);
@@ -236,7 +246,7 @@ describe('http agents on the bwrap driver', { skip: BwrapDriver.unsupportedReaso
     assert.deepEqual(await failed.json(), { asked: 500 });
   });
 
-  test('a caller that goes away aborts the agent\'s request', async () => {
+  test("a caller that goes away aborts the agent's request", async () => {
     const s = randomUUID();
     await invokeJson('agent', { action: 'increment' }, s);
     const controller = new AbortController();

@@ -79,7 +79,12 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
 
   test('no network: not the outside, not the host loopback, not berth itself', async () => {
     const berthPort = Number(new URL(node.url).port);
-    for (const [host, port] of [['1.1.1.1', 443], ['127.0.0.1', hostPort], ['127.0.0.1', berthPort], ['10.0.0.1', 80]] as const) {
+    for (const [host, port] of [
+      ['1.1.1.1', 443],
+      ['127.0.0.1', hostPort],
+      ['127.0.0.1', berthPort],
+      ['10.0.0.1', 80],
+    ] as const) {
       const result = (await b.call('probe_connect', { host, port })) as { ok: boolean; error?: string };
       assert.equal(result.ok, false, `${host}:${port} must be unreachable`);
     }
@@ -88,11 +93,17 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
   test('a sandbox sees only its own processes, runs under its own host uid, and gets only declared variables', async () => {
     const seen = (await a.call('probe_processes')) as { value: string[] };
     assert.ok(seen.value.length < 10, seen.value.join('; '));
-    assert.ok(seen.value.every((line) => !line.includes('server.js http') && !line.includes('berth serve')), seen.value.join('; '));
+    assert.ok(
+      seen.value.every((line) => !line.includes('server.js http') && !line.includes('berth serve')),
+      seen.value.join('; '),
+    );
     const sessions = await node.api.sessions();
     const uids = sessions.map((s) => uidOf(s.pid as number));
     assert.equal(new Set(uids).size, uids.length, 'each sandbox has its own host uid');
-    assert.ok(uids.every((uid) => uid >= 300_000), `sandbox uids ${uids.join(',')} are unprivileged`);
+    assert.ok(
+      uids.every((uid) => uid >= 300_000),
+      `sandbox uids ${uids.join(',')} are unprivileged`,
+    );
     const me = (await a.call('whoami')) as { env: Record<string, string>; uid: number };
     assert.deepEqual(Object.keys(me.env).sort(), ['HOME', 'PATH']);
     assert.equal(me.uid, 1000);
@@ -115,7 +126,7 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
     // Calls at once make berth open new connections to the sandbox, which is when it would follow the link.
     await Promise.all([1, 2, 3, 4].map(() => a.call('increment')));
     assert.deepEqual(await a.call('get_count'), { count: mineBefore.count + 4 });
-    assert.deepEqual(await b.call('get_count'), theirsBefore, 'session b saw none of session a\'s calls');
+    assert.deepEqual(await b.call('get_count'), theirsBefore, "session b saw none of session a's calls");
     const socketDir = join(node.home, 'sandboxes', other.sandboxId);
     const stat = statSync(socketDir);
     assert.equal(stat.uid, 0, 'the socket directory belongs to berth');
@@ -145,7 +156,10 @@ describe('isolation of bwrap sandboxes', { skip: BwrapDriver.unsupportedReason()
       await hog.call('increment');
       await assert.rejects(hog.call('hog_memory', { mb: 600 }), /server_crashed|exited/);
       assert.deepEqual(await b.call('increment'), await b.call('get_count'));
-      await waitFor(async () => (await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json()) as { state: string }).state === 'ended', 'the hog session to end');
+      await waitFor(
+        async () => ((await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { state: string }).state === 'ended',
+        'the hog session to end',
+      );
       const ended = (await node.admin(`/v1/sessions/${hog.sessionId}`).then((r) => r.json())) as { exit: { limit?: string } };
       assert.equal(ended.exit.limit, 'memory');
       assert.deepEqual(await hog.call('increment'), { count: 1 }, 'the hog session starts fresh');

@@ -77,7 +77,10 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
     try {
       assert.match(text(await client.callTool({ name: 'test_elicitation', arguments: { message: 'Proceed?' } })), /action=accept/);
       assert.equal(text(await client.callTool({ name: 'test_sampling', arguments: { prompt: 'hi' } })), 'LLM response: from the client');
-      assert.equal(text(await client.callTool({ name: 'test_input_required_result_multi_round', arguments: {} })), 'Multi-round complete for Ada who likes blue');
+      assert.equal(
+        text(await client.callTool({ name: 'test_input_required_result_multi_round', arguments: {} })),
+        'Multi-round complete for Ada who likes blue',
+      );
       assert.deepEqual(asked, ['elicit:Proceed?', 'sample', 'elicit:Step 1: What is your name?', 'elicit:Step 2: What is your favorite color?']);
     } finally {
       await client.close();
@@ -100,7 +103,10 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
         updates.push(notification.params.uri);
       });
       await client.subscribeResource({ uri: 'counter://value' });
-      await waitFor(async () => text(await client.callTool({ name: 'stats', arguments: {} })).includes('counter://value'), 'berth to subscribe on the client\'s behalf');
+      await waitFor(
+        async () => text(await client.callTool({ name: 'stats', arguments: {} })).includes('counter://value'),
+        "berth to subscribe on the client's behalf",
+      );
       await client.callTool({ name: 'touch', arguments: { uri: 'counter://value' } });
       await waitFor(() => updates.length === 1, 'the update on the GET stream');
       assert.deepEqual(updates, ['counter://value']);
@@ -112,7 +118,12 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
   test('an unknown Mcp-Session-Id is 404, so a client knows to initialize again', async () => {
     const response = await fetch(`${node.url}/runtimes/modern/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'no-such-session-0000000000000000000000', 'mcp-protocol-version': '2025-11-25' },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': 'no-such-session-0000000000000000000000',
+        'mcp-protocol-version': '2025-11-25',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
     });
     assert.equal(response.status, 404);
@@ -120,7 +131,7 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
     assert.equal(body.error.data.code, 'session_not_found');
   });
 
-  test('a session berth ends (stopped, idle, crashed) ends the client\'s MCP session too: 404, never a silent fresh sandbox', async () => {
+  test("a session berth ends (stopped, idle, crashed) ends the client's MCP session too: 404, never a silent fresh sandbox", async () => {
     const { client, transport } = await legacyClient(node, 'modern');
     try {
       await client.callTool({ name: 'increment', arguments: {} });
@@ -133,12 +144,21 @@ describe('legacy clients through berth', { skip: BwrapDriver.unsupportedReason()
       ]) {
         const response = await fetch(`${node.url}/runtimes/modern/mcp`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-session-id': sessionId,
+            'mcp-protocol-version': '2025-11-25',
+          },
           body: JSON.stringify(message),
         });
         assert.equal(response.status, 404, message.method);
       }
-      assert.equal((await node.api.sessions()).some((s) => s.id === sessionId), false, 'no sandbox was started for the ended session');
+      assert.equal(
+        (await node.api.sessions()).some((s) => s.id === sessionId),
+        false,
+        'no sandbox was started for the ended session',
+      );
     } finally {
       await client.close().catch(() => {});
     }

@@ -67,7 +67,10 @@ describe('per-session logs', { skip: BwrapDriver.unsupportedReason() ?? false },
       const kept = await logs(s.sessionId);
       assert.ok(kept.dropped > 4000, `dropped ${kept.dropped}`);
       assert.ok(kept.lines.reduce((sum, entry) => sum + entry.line.length, 0) <= 4096);
-      assert.deepEqual((await logs(s.sessionId, '?tail=2')).lines.map((entry) => entry.line), ['flood line 4998', 'flood line 4999']);
+      assert.deepEqual(
+        (await logs(s.sessionId, '?tail=2')).lines.map((entry) => entry.line),
+        ['flood line 4998', 'flood line 4999'],
+      );
       assert.equal((await node.admin(`/v1/sessions/${s.sessionId}/logs?tail=x`)).status, 400);
       assert.ok(((await s.call('increment')) as { count: number }).count === 1, 'the session goes on');
     } finally {
@@ -85,8 +88,11 @@ describe('per-session logs', { skip: BwrapDriver.unsupportedReason() ?? false },
     assert.equal(kept.live, false);
     assert.ok(kept.lines.some((entry) => entry.line === 'last words'));
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [BIN, 'logs', s.sessionId, '--url', node.url], { env: { PATH: process.env.PATH, BERTH_HOME: node.home } }, (error, stdout, stderr) =>
-        error ? reject(new Error(stderr)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        [BIN, 'logs', s.sessionId, '--url', node.url],
+        { env: { PATH: process.env.PATH, BERTH_HOME: node.home } },
+        (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
       ),
     );
     assert.match(out, /^\d{4}-\d\d-\d\dT[\d:.]+Z last words$/m);

@@ -61,7 +61,10 @@ describe('published servers from npm', { skip: BwrapDriver.unsupportedReason() ?
         await berth(node, ['deploy', `npm:${FILESYSTEM}`, '--name', 'files'], ['/workspace']),
       ])(),
       (async () => {
-        for (const [name, pkg] of [['thinking', 'server-sequential-thinking'], ['everything', 'server-everything']] as const) {
+        for (const [name, pkg] of [
+          ['thinking', 'server-sequential-thinking'],
+          ['everything', 'server-everything'],
+        ] as const) {
           const installed = await installThroughV1(node, { npm: `@modelcontextprotocol/${pkg}@${VERSION}` });
           assert.equal(installed.status, 201, JSON.stringify(installed.body));
           assert.deepEqual(installed.body.package, { name: `@modelcontextprotocol/${pkg}`, version: VERSION, bin: `mcp-${pkg}` });
@@ -85,15 +88,26 @@ describe('published servers from npm', { skip: BwrapDriver.unsupportedReason() ?
     const again = await berth(node, ['deploy', `npm:${MEMORY}`, '--name', 'memory', '--env', 'MEMORY_FILE_PATH=/workspace/memory.jsonl']);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, 'memory v2\n');
-    assert.match(again.stderr, new RegExp(`^installed @modelcontextprotocol/server-memory@${VERSION} \\(art_[a-z2-7]+\\): node node_modules/@modelcontextprotocol/server-memory/dist/index\\.js\\n$`));
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^installed @modelcontextprotocol/server-memory@${VERSION} \\(art_[a-z2-7]+\\): node node_modules/@modelcontextprotocol/server-memory/dist/index\\.js\\n$`,
+      ),
+    );
   });
 
   test('server-memory keeps its graph within a session, and each session has its own', async () => {
     const session = await connectSession(node.url, 'memory');
     try {
-      await session.client.callTool({ name: 'create_entities', arguments: { entities: [{ name: 'berth', entityType: 'project', observations: ['runs MCP servers'] }] } });
+      await session.client.callTool({
+        name: 'create_entities',
+        arguments: { entities: [{ name: 'berth', entityType: 'project', observations: ['runs MCP servers'] }] },
+      });
       const graph = (await session.call('read_graph')) as { entities: Array<{ name: string; observations: string[] }> };
-      assert.deepEqual(graph.entities.map((e) => [e.name, e.observations]), [['berth', ['runs MCP servers']]]);
+      assert.deepEqual(
+        graph.entities.map((e) => [e.name, e.observations]),
+        [['berth', ['runs MCP servers']]],
+      );
     } finally {
       await session.close();
     }
@@ -163,15 +177,33 @@ describe('published servers from npm', { skip: BwrapDriver.unsupportedReason() ?
     const dir = mkdtempSync(join(tmpdir(), 'berth-npx-'));
     try {
       writeFileSync(join(dir, 'README'), 'nothing to run: the command downloads its server');
-      const npx = await berth(node, ['deploy', dir, '--name', 'npx-files', '--transport', 'stdio', '--command', 'npx -y @modelcontextprotocol/server-filesystem /workspace']);
+      const npx = await berth(node, [
+        'deploy',
+        dir,
+        '--name',
+        'npx-files',
+        '--transport',
+        'stdio',
+        '--command',
+        'npx -y @modelcontextprotocol/server-filesystem /workspace',
+      ]);
       assert.equal(npx.code, 0, npx.stderr);
-      assert.match(npx.stderr, /"npx" downloads the server when it starts, but a sandbox has no network.*berth deploy npm:@modelcontextprotocol\/server-filesystem --name npx-files -- \/workspace\n$/);
+      assert.match(
+        npx.stderr,
+        /"npx" downloads the server when it starts, but a sandbox has no network.*berth deploy npm:@modelcontextprotocol\/server-filesystem --name npx-files -- \/workspace\n$/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
 
     assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
-    assert.deepEqual(readdirSync(join(node.home, 'artifacts')).filter((name) => name.startsWith('.incoming-')), []);
-    assert.equal((await node.api.runtimes()).some((r) => r.name === 'nothing'), false);
+    assert.deepEqual(
+      readdirSync(join(node.home, 'artifacts')).filter((name) => name.startsWith('.incoming-')),
+      [],
+    );
+    assert.equal(
+      (await node.api.runtimes()).some((r) => r.name === 'nothing'),
+      false,
+    );
   });
 });

@@ -35,7 +35,11 @@ const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'
 
 /** `METHOD /v1/path/{param}` for every operation the document describes. */
 function documentedOperations(): string[] {
-  return Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).filter((key) => HTTP_METHODS.includes(key)).map((method) => `${method.toUpperCase()} ${path}`));
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((key) => HTTP_METHODS.includes(key))
+      .map((method) => `${method.toUpperCase()} ${path}`),
+  );
 }
 
 function operation(method: string, path: string): Operation {
@@ -138,7 +142,10 @@ test('the document is OpenAPI 3.1, every reference resolves, and its routes are 
       const declared = [...(item.parameters ?? []), ...(item[method]?.parameters ?? [])].map(deref).filter((p) => p.in === 'path');
       const named = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       assert.deepEqual(declared.map((p) => p.name).sort(), [...named].sort(), `${method} ${path}'s path parameters`);
-      assert.ok(declared.every((p) => p.required === true), `${method} ${path}'s path parameters are required`);
+      assert.ok(
+        declared.every((p) => p.required === true),
+        `${method} ${path}'s path parameters are required`,
+      );
     }
   }
 });
@@ -171,7 +178,9 @@ describe('docs/openapi.json against a live node', () => {
 
   test("the router serves each documented path with exactly the documented methods (its 405's Allow)", async () => {
     for (const [path, item] of Object.entries(doc.paths)) {
-      const methods = Object.keys(item).filter((key) => HTTP_METHODS.includes(key)).map((m) => m.toUpperCase());
+      const methods = Object.keys(item)
+        .filter((key) => HTTP_METHODS.includes(key))
+        .map((m) => m.toUpperCase());
       const response = await node.admin(fill(path, {}), { method: 'PATCH' });
       assert.equal(response.status, 405, `PATCH ${path}`);
       assert.deepEqual((response.headers.get('allow') ?? '').split(', ').sort(), methods.sort(), `methods on ${path}`);
@@ -210,7 +219,10 @@ describe('docs/openapi.json against a live node', () => {
     const first = await node.admin('/v1/runtimes/notes', jsonInit('PUT', body));
     assert.equal(first.status, 201);
     assert.equal((await documented(first, 'PUT', '/v1/runtimes/{name}')).version, 1);
-    const second = await node.admin('/v1/runtimes/notes', jsonInit('PUT', { ...body, env: { A: '1' }, secretEnv: { TOKEN: 's3cret' }, limits: { memoryMb: 256 }, network: { mode: 'none' } }));
+    const second = await node.admin(
+      '/v1/runtimes/notes',
+      jsonInit('PUT', { ...body, env: { A: '1' }, secretEnv: { TOKEN: 's3cret' }, limits: { memoryMb: 256 }, network: { mode: 'none' } }),
+    );
     assert.equal(second.status, 200);
     const v2 = (await documented(second, 'PUT', '/v1/runtimes/{name}')) as { spec: { secretEnv: Record<string, string> } };
     assert.deepEqual(v2.spec.secretEnv, { TOKEN: '(secret)' });
@@ -220,7 +232,10 @@ describe('docs/openapi.json against a live node', () => {
     const list = await documented(await node.admin('/v1/runtimes?limit=1'), 'GET', '/v1/runtimes');
     assert.equal((list.runtimes as unknown[]).length, 1);
     const versions = await documented(await node.admin('/v1/runtimes/notes/versions'), 'GET', '/v1/runtimes/{name}/versions');
-    assert.deepEqual((versions.versions as Array<{ version: number }>).map((v) => v.version), [1, 2]);
+    assert.deepEqual(
+      (versions.versions as Array<{ version: number }>).map((v) => v.version),
+      [1, 2],
+    );
 
     const endpointPath = '/v1/runtimes/{name}/endpoints/{endpoint}';
     const endpointExample = operation('PUT', endpointPath).requestBody?.content['application/json']?.example;
@@ -231,7 +246,10 @@ describe('docs/openapi.json against a live node', () => {
     assert.equal(moved.status, 200);
     await documented(moved, 'PUT', endpointPath);
     const endpoints = await documented(await node.admin('/v1/runtimes/notes/endpoints'), 'GET', '/v1/runtimes/{name}/endpoints');
-    assert.deepEqual((endpoints.endpoints as Array<{ name: string }>).map((e) => e.name), ['DEFAULT', 'prod']);
+    assert.deepEqual(
+      (endpoints.endpoints as Array<{ name: string }>).map((e) => e.name),
+      ['DEFAULT', 'prod'],
+    );
     const pinDefault = await node.admin('/v1/runtimes/notes/endpoints/DEFAULT', jsonInit('PUT', { version: 1 }));
     assert.equal(pinDefault.status, 400);
     await documented(pinDefault, 'PUT', endpointPath);
@@ -243,7 +261,10 @@ describe('docs/openapi.json against a live node', () => {
     const key = (await documented(made, 'POST', '/v1/keys')) as { id: string; user: string };
     assert.equal(key.user, keyExample.user);
     const keys = await documented(await node.admin('/v1/keys?runtime=notes'), 'GET', '/v1/keys');
-    assert.deepEqual((keys.keys as Array<{ id: string }>).map((k) => k.id), [key.id]);
+    assert.deepEqual(
+      (keys.keys as Array<{ id: string }>).map((k) => k.id),
+      [key.id],
+    );
     const revoked = await documented(await node.admin(`/v1/keys/${key.id}`, { method: 'DELETE' }), 'DELETE', '/v1/keys/{id}');
     assert.equal(typeof revoked.revokedAt, 'string');
 
@@ -251,7 +272,10 @@ describe('docs/openapi.json against a live node', () => {
     const sessionId = randomUUID();
     assert.equal((await rawCall(node.url, 'notes', 'tools/call', 'increment', {}, { sessionId })).status, 200);
     const sessions = await documented(await node.admin('/v1/sessions?runtime=notes'), 'GET', '/v1/sessions');
-    assert.deepEqual((sessions.sessions as Array<{ id: string }>).map((s) => s.id), [sessionId]);
+    assert.deepEqual(
+      (sessions.sessions as Array<{ id: string }>).map((s) => s.id),
+      [sessionId],
+    );
     const live = await documented(await node.admin(`/v1/sessions/${sessionId}`), 'GET', '/v1/sessions/{id}');
     assert.equal(live.state, 'ready');
     const logs = await documented(await node.admin(`/v1/sessions/${sessionId}/logs?tail=5`), 'GET', '/v1/sessions/{id}/logs');
@@ -259,7 +283,9 @@ describe('docs/openapi.json against a live node', () => {
     const badTail = await node.admin(`/v1/sessions/${sessionId}/logs?tail=-1`);
     assert.equal(badTail.status, 400);
     await documented(badTail, 'GET', '/v1/sessions/{id}/logs');
-    assert.deepEqual(await documented(await node.admin(`/v1/sessions/${sessionId}`, { method: 'DELETE' }), 'DELETE', '/v1/sessions/{id}'), { stopped: sessionId });
+    assert.deepEqual(await documented(await node.admin(`/v1/sessions/${sessionId}`, { method: 'DELETE' }), 'DELETE', '/v1/sessions/{id}'), {
+      stopped: sessionId,
+    });
     const ended = await documented(await node.admin(`/v1/sessions/${sessionId}`), 'GET', '/v1/sessions/{id}');
     assert.deepEqual([ended.state, ended.reason], ['ended', 'stopped']);
 

@@ -6,7 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BedrockAgentCoreControlClient, paginateListAgentRuntimeVersions, ValidationException, ListAgentRuntimesCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import {
+  BedrockAgentCoreControlClient,
+  paginateListAgentRuntimeVersions,
+  ValidationException,
+  ListAgentRuntimesCommand,
+} from '@aws-sdk/client-bedrock-agentcore-control';
 import { packDirectory } from '../../src/cli/pack.ts';
 import { startBerth, type BerthNode } from '../helpers/berth.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
@@ -31,7 +36,8 @@ describe('paginated lists', () => {
     const response = await node.admin(path, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
     assert.ok(response.ok, `PUT ${path}: ${response.status} ${await response.text()}`);
   };
-  const deployVersion = (name: string, n: number) => put(`/v1/runtimes/${name}`, { artifactId, command: 'node server.js stdio', transport: 'stdio', env: { N: String(n) } });
+  const deployVersion = (name: string, n: number) =>
+    put(`/v1/runtimes/${name}`, { artifactId, command: 'node server.js stdio', transport: 'stdio', env: { N: String(n) } });
 
   /** Every item of a list, following `next`; each page's size checked against `limit`. */
   const walk = async (path: string, field: string, limit?: number): Promise<{ items: Array<Record<string, unknown>>; pages: number[] }> => {
@@ -67,7 +73,10 @@ describe('paginated lists', () => {
   test(`a runtime's ${VERSIONS} versions come in pages of 100 unless asked otherwise, in order, next only while more remain`, async () => {
     const all = await walk('/v1/runtimes/many/versions', 'versions');
     assert.deepEqual(all.pages, [100, 100, 50]);
-    assert.deepEqual(all.items.map((v) => v.version), Array.from({ length: VERSIONS }, (_, i) => i + 1));
+    assert.deepEqual(
+      all.items.map((v) => v.version),
+      Array.from({ length: VERSIONS }, (_, i) => i + 1),
+    );
     assert.equal((all.items[VERSIONS - 1]?.spec as { env: Record<string, string> }).env.N, String(VERSIONS));
     const sevens = await walk('/v1/runtimes/many/versions', 'versions', 7);
     assert.equal(sevens.pages.length, Math.ceil(VERSIONS / 7));
@@ -81,14 +90,21 @@ describe('paginated lists', () => {
 
   test('runtimes, endpoints, keys and sessions page the same way, filters kept across pages', async () => {
     const runtimes = await walk('/v1/runtimes', 'runtimes', 2);
-    assert.deepEqual(runtimes.items.map((r) => r.name), ['many', 'rt-a', 'rt-b', 'rt-c', 'rt-d', 'rt-e']);
+    assert.deepEqual(
+      runtimes.items.map((r) => r.name),
+      ['many', 'rt-a', 'rt-b', 'rt-c', 'rt-d', 'rt-e'],
+    );
     assert.deepEqual(runtimes.pages, [2, 2, 2]);
     assert.equal(runtimes.items[0]?.latestVersion, VERSIONS);
 
     for (const endpoint of ['gamma', 'alpha', 'beta']) await put(`/v1/runtimes/many/endpoints/${endpoint}`, { version: 3 });
     for (const limit of [1, 2, 3, 4]) {
       const endpoints = await walk('/v1/runtimes/many/endpoints', 'endpoints', limit);
-      assert.deepEqual(endpoints.items.map((e) => e.name), ['DEFAULT', 'alpha', 'beta', 'gamma'], `pages of ${limit}`);
+      assert.deepEqual(
+        endpoints.items.map((e) => e.name),
+        ['DEFAULT', 'alpha', 'beta', 'gamma'],
+        `pages of ${limit}`,
+      );
     }
 
     for (let i = 0; i < 5; i++) await node.api.createKey({ runtime: 'rt-a', user: `u${i}` });
@@ -104,11 +120,23 @@ describe('paginated lists', () => {
       for (let i = 0; i < 3; i++) sessions.push(await connectSession(node.url, 'rt-a'));
       for (let i = 0; i < 2; i++) sessions.push(await connectSession(node.url, 'rt-b'));
       const all = await walk('/v1/sessions', 'sessions', 2);
-      assert.deepEqual(all.items.map((s) => s.id), sessions.map((s) => s.sessionId).sort());
+      assert.deepEqual(
+        all.items.map((s) => s.id),
+        sessions.map((s) => s.sessionId).sort(),
+      );
       const ofA = await walk('/v1/sessions?runtime=rt-a', 'sessions', 1);
-      assert.deepEqual(ofA.items.map((s) => s.id), sessions.slice(0, 3).map((s) => s.sessionId).sort());
+      assert.deepEqual(
+        ofA.items.map((s) => s.id),
+        sessions
+          .slice(0, 3)
+          .map((s) => s.sessionId)
+          .sort(),
+      );
       const page = await walk('/v1/runtimes', 'runtimes', 3);
-      assert.deepEqual(page.items.map((r) => r.liveSessions), [0, 3, 2, 0, 0, 0]);
+      assert.deepEqual(
+        page.items.map((r) => r.liveSessions),
+        [0, 3, 2, 0, 0, 0],
+      );
     } finally {
       await Promise.all(sessions.map((s) => s.close()));
     }
@@ -134,7 +162,10 @@ describe('paginated lists', () => {
       versions.push(...(page.agentRuntimes ?? []).map((r) => r.agentRuntimeVersion ?? ''));
     }
     assert.equal(pages, Math.ceil(VERSIONS / 40));
-    assert.deepEqual(versions, Array.from({ length: VERSIONS }, (_, i) => String(VERSIONS - i)));
+    assert.deepEqual(
+      versions,
+      Array.from({ length: VERSIONS }, (_, i) => String(VERSIONS - i)),
+    );
     await assert.rejects(control.send(new ListAgentRuntimesCommand({ maxResults: 101 })), ValidationException);
     const v1Token = (await get('/v1/runtimes?limit=1')).body.next as string;
     await assert.rejects(control.send(new ListAgentRuntimesCommand({ nextToken: `${v1Token}x` })), ValidationException);

@@ -49,10 +49,17 @@ describe('requestState refusals', { skip: BwrapDriver.unsupportedReason() ?? fal
   test('an honest retry completes, routed to its session by the state alone', async () => {
     const sessionId = randomUUID();
     const first = await firstRound(sessionId);
-    const retry = await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, {
-      capabilities: ELICIT,
-      params: { inputResponses: confirm, requestState: first.response.result?.requestState },
-    });
+    const retry = await rawCall(
+      node.url,
+      'mrtr',
+      'tools/call',
+      'test_input_required_result_request_state',
+      {},
+      {
+        capabilities: ELICIT,
+        params: { inputResponses: confirm, requestState: first.response.result?.requestState },
+      },
+    );
     assert.deepEqual(retry.response.result?.content, [{ type: 'text', text: 'state-ok: requestState validated' }]);
     assert.equal(retry.headers.get('x-amzn-bedrock-agentcore-runtime-session-id'), sessionId);
   });
@@ -61,14 +68,38 @@ describe('requestState refusals', { skip: BwrapDriver.unsupportedReason() ?? fal
     const first = await firstRound(randomUUID());
     const state = String(first.response.result?.requestState);
     for (const tampered of [`${state}-TAMPERED`, state.slice(0, -6) + 'AAAAAA', state.replace('b1.', 'b2.'), 'not-a-state']) {
-      refused(await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: ELICIT, params: { inputResponses: confirm, requestState: tampered } }), 'request_state_invalid');
+      refused(
+        await rawCall(
+          node.url,
+          'mrtr',
+          'tools/call',
+          'test_input_required_result_request_state',
+          {},
+          { capabilities: ELICIT, params: { inputResponses: confirm, requestState: tampered } },
+        ),
+        'request_state_invalid',
+      );
     }
   });
 
   test('a state from another berth (another key) is refused', async () => {
-    const foreign = await rawCall(other.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { sessionId: randomUUID(), capabilities: ELICIT });
+    const foreign = await rawCall(
+      other.url,
+      'mrtr',
+      'tools/call',
+      'test_input_required_result_request_state',
+      {},
+      { sessionId: randomUUID(), capabilities: ELICIT },
+    );
     refused(
-      await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: ELICIT, params: { inputResponses: confirm, requestState: foreign.response.result?.requestState } }),
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_request_state',
+        {},
+        { capabilities: ELICIT, params: { inputResponses: confirm, requestState: foreign.response.result?.requestState } },
+      ),
       'request_state_invalid',
     );
   });
@@ -76,19 +107,56 @@ describe('requestState refusals', { skip: BwrapDriver.unsupportedReason() ?? fal
   test('a state used for another runtime, tool, or arguments is refused', async () => {
     const first = await firstRound(randomUUID());
     const requestState = first.response.result?.requestState;
-    refused(await rawCall(node.url, 'mrtr-twin', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: ELICIT, params: { inputResponses: confirm, requestState } }), 'request_state_mismatch');
-    refused(await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_tampered_state', {}, { capabilities: ELICIT, params: { inputResponses: confirm, requestState } }), 'request_state_mismatch');
-    refused(await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', { extra: 1 }, { capabilities: ELICIT, params: { inputResponses: confirm, requestState } }), 'request_state_mismatch');
+    refused(
+      await rawCall(
+        node.url,
+        'mrtr-twin',
+        'tools/call',
+        'test_input_required_result_request_state',
+        {},
+        { capabilities: ELICIT, params: { inputResponses: confirm, requestState } },
+      ),
+      'request_state_mismatch',
+    );
+    refused(
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_tampered_state',
+        {},
+        { capabilities: ELICIT, params: { inputResponses: confirm, requestState } },
+      ),
+      'request_state_mismatch',
+    );
+    refused(
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_request_state',
+        { extra: 1 },
+        { capabilities: ELICIT, params: { inputResponses: confirm, requestState } },
+      ),
+      'request_state_mismatch',
+    );
   });
 
   test('a state sent with another session id is refused', async () => {
     const first = await firstRound(randomUUID());
     refused(
-      await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, {
-        sessionId: randomUUID(),
-        capabilities: ELICIT,
-        params: { inputResponses: confirm, requestState: first.response.result?.requestState },
-      }),
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_request_state',
+        {},
+        {
+          sessionId: randomUUID(),
+          capabilities: ELICIT,
+          params: { inputResponses: confirm, requestState: first.response.result?.requestState },
+        },
+      ),
       'request_state_mismatch',
     );
   });
@@ -97,7 +165,14 @@ describe('requestState refusals', { skip: BwrapDriver.unsupportedReason() ?? fal
     const first = await firstRound(randomUUID());
     await new Promise((resolve) => setTimeout(resolve, 3200));
     refused(
-      await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { capabilities: ELICIT, params: { inputResponses: confirm, requestState: first.response.result?.requestState } }),
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_request_state',
+        {},
+        { capabilities: ELICIT, params: { inputResponses: confirm, requestState: first.response.result?.requestState } },
+      ),
       'request_state_expired',
     );
   });
@@ -105,7 +180,17 @@ describe('requestState refusals', { skip: BwrapDriver.unsupportedReason() ?? fal
   test('refused states never reach a sandbox', async () => {
     const before = (await node.api.sessions('mrtr')).length;
     const fresh = randomUUID();
-    refused(await rawCall(node.url, 'mrtr', 'tools/call', 'test_input_required_result_request_state', {}, { sessionId: fresh, capabilities: ELICIT, params: { inputResponses: confirm, requestState: 'b1.forged' } }), 'request_state_invalid');
+    refused(
+      await rawCall(
+        node.url,
+        'mrtr',
+        'tools/call',
+        'test_input_required_result_request_state',
+        {},
+        { sessionId: fresh, capabilities: ELICIT, params: { inputResponses: confirm, requestState: 'b1.forged' } },
+      ),
+      'request_state_invalid',
+    );
     const sessions = await node.api.sessions('mrtr');
     assert.ok(!sessions.some((s) => s.id === fresh), 'no sandbox was made for the forged retry');
     assert.ok(sessions.length <= before);

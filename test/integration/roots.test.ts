@@ -32,9 +32,16 @@ function text(result: ToolResult): string {
 }
 
 /** The official 2026-07-28 client in session `sessionId`; with `roots`, it declares them and answers roots/list. */
-async function modernClient(node: BerthNode, sessionId: string, roots?: Array<{ uri: string; name: string }>): Promise<{ client: ModernClient; asked: () => number }> {
+async function modernClient(
+  node: BerthNode,
+  sessionId: string,
+  roots?: Array<{ uri: string; name: string }>,
+): Promise<{ client: ModernClient; asked: () => number }> {
   let asked = 0;
-  const client = new ModernClient({ name: 'roots-test', version: '1.0.0' }, { capabilities: roots ? { roots: {} } : {}, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  const client = new ModernClient(
+    { name: 'roots-test', version: '1.0.0' },
+    { capabilities: roots ? { roots: {} } : {}, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
   if (roots) {
     client.setRequestHandler('roots/list', async () => {
       asked++;
@@ -74,7 +81,7 @@ describe('roots reach a legacy server', { skip: BwrapDriver.unsupportedReason() 
     }
   });
 
-  test('a legacy client: asked for its roots on its call\'s stream; when they change, the server learns the new ones', async () => {
+  test("a legacy client: asked for its roots on its call's stream; when they change, the server learns the new ones", async () => {
     let roots = [WORKSPACE];
     const asked: string[] = [];
     const client = new LegacyClient({ name: 'legacy-roots', version: '1.0.0' }, { capabilities: { roots: { listChanged: true } } });
@@ -106,7 +113,7 @@ describe('roots reach a legacy server', { skip: BwrapDriver.unsupportedReason() 
     }
   });
 
-  test('a client with no roots gets the server\'s own refusal, and its session and the others go on', async () => {
+  test("a client with no roots gets the server's own refusal, and its session and the others go on", async () => {
     const { client } = await modernClient(node, randomUUID());
     try {
       const refused = (await client.callTool({ name: 'write_file', arguments: { path: '/workspace/x.txt', content: 'no roots' } })) as ToolResult;

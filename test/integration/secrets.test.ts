@@ -49,7 +49,21 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
         fixtureDir('counter-server').then((dir) =>
           execFile(
             process.execPath,
-            [BIN, 'deploy', dir, '--name', 'vault-cli', '--command', 'node server.js stdio', '--transport', 'stdio', '--secret-env', 'DB_PASSWORD', '--url', node.url],
+            [
+              BIN,
+              'deploy',
+              dir,
+              '--name',
+              'vault-cli',
+              '--command',
+              'node server.js stdio',
+              '--transport',
+              'stdio',
+              '--secret-env',
+              'DB_PASSWORD',
+              '--url',
+              node.url,
+            ],
             { env: { PATH: process.env.PATH, BERTH_HOME: node.home, DB_PASSWORD: cliSecret } },
             (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
           ),
@@ -67,7 +81,10 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
       const printed = await rawCall(node.url, 'vault', 'tools/call', 'write_stderr', { text: `connecting with token ${secret} now` });
       const sessionId = printed.headers.get('x-amzn-bedrock-agentcore-runtime-session-id') as string;
       const logs = (await node.admin(`/v1/sessions/${sessionId}/logs`).then((r) => r.json())) as { lines: Array<{ line: string }> };
-      assert.ok(logs.lines.some((entry) => entry.line === 'connecting with token (secret) now'), JSON.stringify(logs.lines));
+      assert.ok(
+        logs.lines.some((entry) => entry.line === 'connecting with token (secret) now'),
+        JSON.stringify(logs.lines),
+      );
 
       const answers: string[] = [];
       for (const path of ['/v1/runtimes', '/v1/runtimes/vault', '/v1/runtimes/vault/versions', '/v1/runtimes/vault-cli/versions', '/v1/sessions']) {
@@ -81,7 +98,12 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
       const deployAnswer = await node.admin('/v1/runtimes/vault', {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ artifactId: JSON.parse(answers[1] as string).spec.artifactId, command: 'node server.js stdio', transport: 'stdio', secretEnv: { API_TOKEN: secret } }),
+        body: JSON.stringify({
+          artifactId: JSON.parse(answers[1] as string).spec.artifactId,
+          command: 'node server.js stdio',
+          transport: 'stdio',
+          secretEnv: { API_TOKEN: secret },
+        }),
       });
       answers.push(await deployAnswer.text());
       // Refused deploys: the error names the fault, never the value.
@@ -118,7 +140,10 @@ describe('secret environment variables', { skip: BwrapDriver.unsupportedReason()
     } finally {
       await again.stop();
     }
-    await assert.rejects(startBerth({ home, env: { BERTH_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') } }), /the secret key is not the one this home's secrets are sealed with/);
+    await assert.rejects(
+      startBerth({ home, env: { BERTH_SECRET_KEY: Buffer.alloc(32, 1).toString('base64') } }),
+      /the secret key is not the one this home's secrets are sealed with/,
+    );
   });
 });
 

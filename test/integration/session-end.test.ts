@@ -39,7 +39,11 @@ function hostProcessesOf(sandboxId: string): number[] {
 /** The sandbox's cgroup directories, in every hierarchy. */
 /** A sandbox's private directories: in the driver's state directory, or in memory (the gVisor driver's bundles). */
 function privateDirsOf(home: string, stateDir: string, sandboxId: string): string[] {
-  const inMemory = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((name) => name.startsWith('berth-')).map((name) => join('/dev/shm', name, sandboxId)) : [];
+  const inMemory = existsSync('/dev/shm')
+    ? readdirSync('/dev/shm')
+        .filter((name) => name.startsWith('berth-'))
+        .map((name) => join('/dev/shm', name, sandboxId))
+    : [];
   return [join(home, stateDir, sandboxId), ...inMemory].filter((dir) => existsSync(dir));
 }
 
@@ -67,7 +71,12 @@ for (const driver of DRIVERS) {
       try {
         await first.call('increment');
         await first.call('write_file', { name: 'notes.txt', content: 'from the first session' });
-        const setup = await runCommand(node.url, 'counter', id, `echo kept > /tmp/${marker} && head -c 8388608 /dev/zero > /tmp/${marker}.ballast && (setsid sh -c 'sleep 300; : ${marker}' > /dev/null 2>&1 &) && sleep 0.2 && ps -eo args | grep -c '^sh -c [s]leep 300; : ${marker}'`);
+        const setup = await runCommand(
+          node.url,
+          'counter',
+          id,
+          `echo kept > /tmp/${marker} && head -c 8388608 /dev/zero > /tmp/${marker}.ballast && (setsid sh -c 'sleep 300; : ${marker}' > /dev/null 2>&1 &) && sleep 0.2 && ps -eo args | grep -c '^sh -c [s]leep 300; : ${marker}'`,
+        );
         assert.equal(setup.stdout, '1\n', 'a detached process runs in the first session');
         const info = (await node.api.sessions('counter')).find((entry) => entry.id === id);
         sandboxId = info?.sandboxId as string;

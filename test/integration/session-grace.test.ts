@@ -58,11 +58,19 @@ describe('sessions nobody comes back to', { skip: BwrapDriver.unsupportedReason(
   test('N requests that name no session leave no sandbox behind once the grace is over', async () => {
     const made = await Promise.all([0, 1, 2, 3, 4].map(() => count()));
     assert.equal(new Set(made.map(({ session }) => session)).size, 5);
-    await waitFor(async () => (await Promise.all(made.map(({ session }) => view(session)))).every((seen) => seen.state === 'ended'), 'every unclaimed session to end', 15_000);
+    await waitFor(
+      async () => (await Promise.all(made.map(({ session }) => view(session)))).every((seen) => seen.state === 'ended'),
+      'every unclaimed session to end',
+      15_000,
+    );
   });
 
   test('an http agent invoked without a session id: the same grace', async () => {
-    const answer = await fetch(`${node.url}/runtimes/agent/invocations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'increment' }) });
+    const answer = await fetch(`${node.url}/runtimes/agent/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'increment' }),
+    });
     assert.equal(answer.status, 200);
     await answer.body?.cancel();
     const session = answer.headers.get(SESSION_HEADER) as string;

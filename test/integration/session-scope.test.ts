@@ -20,16 +20,37 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
   before(async () => {
     node = await startBerth();
     await deploy(node, 'follows', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' }, sessionScope: 'principal' });
-    await deploy(node, 'follows-agent', await fixtureDir('http-agent'), { protocol: 'http', transport: 'http', port: 8080, authorizer: { type: 'apiKey' }, sessionScope: 'principal' });
-    for (const [runtime, user] of [['follows', 'alice'], ['follows', 'bob'], ['follows-agent', 'alice']] as const) {
-      const response = await node.admin('/v1/keys', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runtime, user }) });
+    await deploy(node, 'follows-agent', await fixtureDir('http-agent'), {
+      protocol: 'http',
+      transport: 'http',
+      port: 8080,
+      authorizer: { type: 'apiKey' },
+      sessionScope: 'principal',
+    });
+    for (const [runtime, user] of [
+      ['follows', 'alice'],
+      ['follows', 'bob'],
+      ['follows-agent', 'alice'],
+    ] as const) {
+      const response = await node.admin('/v1/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ runtime, user }),
+      });
       keys[`${runtime}/${user}`] = ((await response.json()) as { key: string }).key;
     }
   });
   after(() => node?.stop());
 
   const increment = (user: string, sessionId?: string) =>
-    rawCall(node.url, 'follows', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${keys[`follows/${user}`]}` }, ...(sessionId ? { sessionId } : {}) });
+    rawCall(
+      node.url,
+      'follows',
+      'tools/call',
+      'increment',
+      {},
+      { headers: { authorization: `Bearer ${keys[`follows/${user}`]}` }, ...(sessionId ? { sessionId } : {}) },
+    );
 
   test('a modern client that sends no session id keeps its state; another principal has its own', async () => {
     const first = await increment('alice');
@@ -63,7 +84,11 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
     const squat = await rawCall(node.url, 'open-door', 'tools/call', 'increment', {}, { sessionId: own });
     assert.equal(squat.status, 404, 'an anonymous caller of an open runtime cannot take the id');
     assert.equal((await increment('bob', own)).status, 404, 'nor can another principal of the same runtime');
-    assert.equal((await rawCall(node.url, 'open-door', 'tools/call', 'increment', {}, { sessionId: `principal-${'x'.repeat(43)}` })).status, 404, 'nor any id of that form');
+    assert.equal(
+      (await rawCall(node.url, 'open-door', 'tools/call', 'increment', {}, { sessionId: `principal-${'x'.repeat(43)}` })).status,
+      404,
+      'nor any id of that form',
+    );
     const back = await increment('alice');
     assert.equal(back.status, 200);
     assert.equal(back.headers.get(SESSION_HEADER), own);
@@ -72,12 +97,15 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
   test('stock legacy clients find their state: one that reconnects, and two at once that share it', async () => {
     const connect = async (): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> => {
       const client = new Client({ name: 'desktop-app', version: '1.0.0' });
-      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/follows/mcp`), { requestInit: { headers: { authorization: `Bearer ${keys['follows/bob']}` } } });
+      const transport = new StreamableHTTPClientTransport(new URL(`${node.url}/runtimes/follows/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${keys['follows/bob']}` } },
+      });
       await client.connect(transport);
       return { client, transport };
     };
     const count = async (client: Client): Promise<number> =>
-      (JSON.parse((((await client.callTool({ name: 'increment', arguments: {} })).content as Array<{ text: string }>)[0]?.text ?? 'null')) as { count: number }).count;
+      (JSON.parse(((await client.callTool({ name: 'increment', arguments: {} })).content as Array<{ text: string }>)[0]?.text ?? 'null') as { count: number })
+        .count;
     const start = (toolText(await increment('bob')) as { count: number }).count;
     const first = await connect();
     assert.equal(await count(first.client), start + 1);
@@ -97,7 +125,14 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
     assert.equal(await count(second.client), start + 5, "one window's DELETE does not end the session the other is in");
     await second.transport.terminateSession();
     await second.client.close();
-    assert.equal((await rawCall(node.url, 'follows', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${keys['follows/bob']}` } }).then(toolText) as { count: number }).count, start + 6);
+    assert.equal(
+      (
+        (await rawCall(node.url, 'follows', 'tools/call', 'increment', {}, { headers: { authorization: `Bearer ${keys['follows/bob']}` } }).then(toolText)) as {
+          count: number;
+        }
+      ).count,
+      start + 6,
+    );
   });
 
   test('an http agent invoked with no session id keeps its state too', async () => {
@@ -119,6 +154,9 @@ describe('sessions that follow the caller', { skip: BwrapDriver.unsupportedReaso
   test('without an authorizer the option is refused, saying why', async () => {
     const refused = /sessionScope principal needs an authorizer that names its callers \(apiKey or jwt\)/;
     await assert.rejects(deploy(node, 'open-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal' }), refused);
-    await assert.rejects(deploy(node, 'signed-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal', authorizer: { type: 'sigv4' } }), refused);
+    await assert.rejects(
+      deploy(node, 'signed-follows', await fixtureDir('counter-server'), { transport: 'stdio', sessionScope: 'principal', authorizer: { type: 'sigv4' } }),
+      refused,
+    );
   });
 });

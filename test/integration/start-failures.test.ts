@@ -27,13 +27,23 @@ describe('a failed start explains itself', { skip: BwrapDriver.unsupportedReason
   const dirs: string[] = [];
   before(async () => {
     node = await startBerth({ env: { BERTH_START_TIMEOUT_MS: '3000' } });
-    await deploy(node, 'missing-package', serverDir(dirs, "import('fastmcp').then(() => {}, (error) => { process.stderr.write(String(error) + '\\n'); process.exit(1); });"), {
-      command: 'node server.js',
-      secretEnv: { API_TOKEN: 'tok-very-secret-1234' },
-    });
-    await deploy(node, 'http-as-stdio', serverDir(dirs, "require('node:http').createServer(() => {}).listen(3000, () => console.log('Server listening on http://localhost:3000'));"), {
-      command: 'node server.js',
-    });
+    await deploy(
+      node,
+      'missing-package',
+      serverDir(dirs, "import('fastmcp').then(() => {}, (error) => { process.stderr.write(String(error) + '\\n'); process.exit(1); });"),
+      {
+        command: 'node server.js',
+        secretEnv: { API_TOKEN: 'tok-very-secret-1234' },
+      },
+    );
+    await deploy(
+      node,
+      'http-as-stdio',
+      serverDir(dirs, "require('node:http').createServer(() => {}).listen(3000, () => console.log('Server listening on http://localhost:3000'));"),
+      {
+        command: 'node server.js',
+      },
+    );
     await deploy(node, 'downloads', serverDir(dirs, ''), { command: 'npx -y @modelcontextprotocol/server-memory' });
     await deploy(node, 'prints-secret', serverDir(dirs, "process.stderr.write('token is ' + process.env.API_TOKEN + '\\n'); process.exit(2);"), {
       command: 'node server.js',
@@ -52,7 +62,7 @@ describe('a failed start explains itself', { skip: BwrapDriver.unsupportedReason
     return { session, message: answer.response.error?.message ?? '', data: answer.response.error?.data ?? {} };
   }
 
-  test('a missing package: the server\'s own words, a hint, and the ended session with its logs', async () => {
+  test("a missing package: the server's own words, a hint, and the ended session with its logs", async () => {
     const { session, message, data } = await failedStart('missing-package');
     assert.match(message, /Cannot find package 'fastmcp'/);
     assert.match(message, /Hint: the server cannot find "fastmcp".*npm install.*npm:PACKAGE/);
@@ -65,7 +75,12 @@ describe('a failed start explains itself', { skip: BwrapDriver.unsupportedReason
     assert.equal(logs.live, false);
     assert.ok(logs.lines.some(({ line }) => line.includes("Cannot find package 'fastmcp'")));
     const cli = await new Promise<string>((resolve) =>
-      execFile(process.execPath, [BIN, 'logs', session, '--url', node.url], { env: { PATH: process.env.PATH, BERTH_ADMIN_KEY: node.adminKey } }, (_error, stdout) => resolve(stdout)),
+      execFile(
+        process.execPath,
+        [BIN, 'logs', session, '--url', node.url],
+        { env: { PATH: process.env.PATH, BERTH_ADMIN_KEY: node.adminKey } },
+        (_error, stdout) => resolve(stdout),
+      ),
     );
     assert.match(cli, /Cannot find package 'fastmcp'/);
   });
@@ -82,7 +97,7 @@ describe('a failed start explains itself', { skip: BwrapDriver.unsupportedReason
     assert.match(message, /Hint: the sandbox has no network.*berth deploy npm:PACKAGE/);
   });
 
-  test('the output an error carries hides the runtime\'s secrets', async () => {
+  test("the output an error carries hides the runtime's secrets", async () => {
     const { message, data, session } = await failedStart('prints-secret');
     assert.match(message, /token is \(secret\)/);
     assert.doesNotMatch(JSON.stringify({ message, data }), /tok-very-secret-1234/);

@@ -55,7 +55,13 @@ const STEPS: Record<string, (client: Connected) => Promise<number>> = {
 };
 
 /** A conversation: connect, three steps, a look at the node while still connected, close; the counts it saw. */
-async function converse(library: string, url: string, step: (client: Connected) => Promise<number>, headers?: Record<string, string>, during?: () => Promise<void>): Promise<number[]> {
+async function converse(
+  library: string,
+  url: string,
+  step: (client: Connected) => Promise<number>,
+  headers?: Record<string, string>,
+  during?: () => Promise<void>,
+): Promise<number[]> {
   const client = await (CLIENTS[library] as (url: string, headers?: Record<string, string>) => Promise<Connected>)(url, headers);
   try {
     const counts: number[] = [];
@@ -73,10 +79,19 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     const env: Record<string, string> = {};
     for (const name of NETWORK_ENV) if (process.env[name] !== undefined) env[name] = process.env[name];
     node = await startBerth({ env });
-    const installed = await node.admin('/v1/artifacts', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ npm: MEMORY }) });
+    const installed = await node.admin('/v1/artifacts', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ npm: MEMORY }),
+    });
     const memory = (await installed.json()) as { artifactId: string; command: string };
     assert.equal(installed.status, 201, JSON.stringify(memory));
-    await node.api.deploy('memory', { artifactId: memory.artifactId, command: memory.command, transport: 'stdio', env: { MEMORY_FILE_PATH: '/workspace/memory.jsonl' } });
+    await node.api.deploy('memory', {
+      artifactId: memory.artifactId,
+      command: memory.command,
+      transport: 'stdio',
+      env: { MEMORY_FILE_PATH: '/workspace/memory.jsonl' },
+    });
     await deploy(node, 'modern', await fixtureDir('counter-server'), { transport: 'stdio' });
     await deploy(node, 'legacy', await fixtureDir('legacy-counter-server'), { transport: 'http' });
     await deploy(node, 'stateless', await fixtureDir('counter-server'), { transport: 'stdio', sessionlessClients: 'stateless' });
@@ -102,7 +117,7 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
         assert.deepEqual(await converse(library, url, counted, undefined, look), [1, 2, 3], 'the conversation kept its state');
         assert.equal(made[0]?.length, 1, `one sandbox for the conversation, not ${made[0]?.length}`);
         assert.deepEqual(await converse(library, url, counted, undefined, look), [1, 2, 3], 'a second conversation starts fresh');
-        assert.equal(made[1]?.length, 1, 'the second conversation has one sandbox, and the first\'s ended with its close');
+        assert.equal(made[1]?.length, 1, "the second conversation has one sandbox, and the first's ended with its close");
         assert.notEqual(made[1]?.[0], made[0]?.[0]);
       });
     }
@@ -115,14 +130,27 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     const seen: number[] = [];
     for (const library of Object.keys(CLIENTS)) seen.push(...(await converse(library, url, counted, { [SESSION_HEADER]: session })));
     assert.deepEqual(seen, [1, 2, 3, 4, 5, 6], 'both libraries shared the one named session');
-    assert.ok((await node.api.sessions('modern')).some((live) => live.id === session), 'the named session lives on');
+    assert.ok(
+      (await node.api.sessions('modern')).some((live) => live.id === session),
+      'the named session lives on',
+    );
   });
 
   const discover = (runtime: string, id: number): Promise<Response> =>
     fetch(`${node.url}/runtimes/${runtime}/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
-      body: JSON.stringify({ jsonrpc: '2.0', id, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'server/discover',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'server/discover',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
     });
 
   test('the discover probe of a client naming no session starts no sandbox', async () => {
@@ -138,9 +166,12 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
     process.stdout.write(`stock clients: a sessionless discover probe answered in ${took.toFixed(1)} ms, no sandbox started\n`);
   });
 
-  test('a runtime whose sessionless clients are answered as its server would: discover from berth\'s cache, learned at deploy, no sandbox on the request', async () => {
+  test("a runtime whose sessionless clients are answered as its server would: discover from berth's cache, learned at deploy, no sandbox on the request", async () => {
     // At deploy berth asked one sandbox of the version in the background, then ended it.
-    await waitFor(() => /session ended session=berth-discover-\S+ runtime=stateless reason=stopped/.test(node.logs()), 'berth to learn the new version\'s discover answer');
+    await waitFor(
+      () => /session ended session=berth-discover-\S+ runtime=stateless reason=stopped/.test(node.logs()),
+      "berth to learn the new version's discover answer",
+    );
     const before = (await node.api.sessions('stateless')).length;
     const answers: Array<{ status: number; session: string | null; body: { id: number; result: { supportedVersions: string[] } } }> = [];
     const took: number[] = [];
@@ -157,13 +188,22 @@ describe('stock clients in their default configuration', { skip: BwrapDriver.uns
       assert.ok(answer.body.result.supportedVersions.includes('2026-07-28'));
     }
     assert.equal((await node.api.sessions('stateless')).length, before, 'no sandbox started for them');
-    process.stdout.write(`stock clients: sessionless discovers of a stateless runtime answered from the cache in ${took.map((ms) => ms.toFixed(1)).join(', ')} ms\n`);
+    process.stdout.write(
+      `stock clients: sessionless discovers of a stateless runtime answered from the cache in ${took.map((ms) => ms.toFixed(1)).join(', ')} ms\n`,
+    );
   });
 
   test('a stateless runtime whose server cannot start: the warning says why, its clients get the start error, the node and the cache live on', async () => {
-    await deploy(node, 'stateless-broken', await fixtureDir('exits-at-start'), { transport: 'stdio', command: 'node server.js', sessionlessClients: 'stateless' });
-    await waitFor(() => /could not learn what the runtime answers server\/discover.*runtime=stateless-broken/.test(node.logs()), 'the warning of the failed warm-up');
-    assert.match(node.logs(), /cannot find my configuration/, 'the server\'s own words are in the warning');
+    await deploy(node, 'stateless-broken', await fixtureDir('exits-at-start'), {
+      transport: 'stdio',
+      command: 'node server.js',
+      sessionlessClients: 'stateless',
+    });
+    await waitFor(
+      () => /could not learn what the runtime answers server\/discover.*runtime=stateless-broken/.test(node.logs()),
+      'the warning of the failed warm-up',
+    );
+    assert.match(node.logs(), /cannot find my configuration/, "the server's own words are in the warning");
     const broken = await discover('stateless-broken', 7);
     const body = (await broken.json()) as { id: number; error: { message: string } };
     assert.equal(body.id, 7);

@@ -64,11 +64,17 @@ describe('streaming and cancellation', { skip: BwrapDriver.unsupportedReason() ?
       try {
         const controller = new AbortController();
         const call = s.client.callTool({ name: 'wait', arguments: { ms: 120_000 } }, { signal: controller.signal });
-        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && (entry as { inFlight?: number }).inFlight === 1), 'the call to be in flight');
+        await waitFor(
+          async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && (entry as { inFlight?: number }).inFlight === 1),
+          'the call to be in flight',
+        );
         controller.abort();
         await assert.rejects(call);
         await waitFor(async () => ((await s.call('stats')) as { cancellations: number }).cancellations === 1, 'the server to see the cancellation');
-        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && (entry as { inFlight?: number }).inFlight === 0), 'the call to leave flight');
+        await waitFor(
+          async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && (entry as { inFlight?: number }).inFlight === 0),
+          'the call to leave flight',
+        );
       } finally {
         await s.close();
       }
@@ -78,16 +84,32 @@ describe('streaming and cancellation', { skip: BwrapDriver.unsupportedReason() ?
       const s = await connectSession(node.url, runtime);
       try {
         const call = rawCall(node.url, runtime, 'tools/call', 'wait', { ms: 120_000 }, { sessionId: s.sessionId, id: 'client-call-7' });
-        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 1), 'the call to be in flight');
+        await waitFor(
+          async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 1),
+          'the call to be in flight',
+        );
         const cancel = await fetch(`${node.url}/runtimes/${runtime}/mcp`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'notifications/cancelled', [SESSION_HEADER]: s.sessionId },
-          body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'client-call-7', reason: 'changed my mind', _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } }),
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'mcp-protocol-version': '2026-07-28',
+            'mcp-method': 'notifications/cancelled',
+            [SESSION_HEADER]: s.sessionId,
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId: 'client-call-7', reason: 'changed my mind', _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
+          }),
         });
         assert.equal(cancel.status, 202);
         await waitFor(async () => ((await s.call('stats')) as { cancellations: number }).cancellations === 1, 'the server to see the cancellation');
         await call;
-        await waitFor(async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 0), 'the call to leave flight');
+        await waitFor(
+          async () => (await node.api.sessions(runtime)).some((entry) => entry.id === s.sessionId && entry.inFlight === 0),
+          'the call to leave flight',
+        );
       } finally {
         await s.close();
       }

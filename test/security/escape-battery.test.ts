@@ -88,10 +88,14 @@ for (const driver of DRIVERS) {
         const result = (await hostile.call('attempt', { name: 'exhaust memory', target })) as { escaped: boolean; detail: string };
         return result;
       } catch (error) {
-        const session = async (): Promise<{ state?: string; exit?: { limit?: string } }> => (await node.admin(`/v1/sessions/${hostile.sessionId}`)).json() as Promise<{ state?: string; exit?: { limit?: string } }>;
+        const session = async (): Promise<{ state?: string; exit?: { limit?: string } }> =>
+          (await node.admin(`/v1/sessions/${hostile.sessionId}`)).json() as Promise<{ state?: string; exit?: { limit?: string } }>;
         await waitFor(async () => (await session()).state === 'ended', 'the hostile session to end');
         const ended = await session();
-        return { escaped: ended.exit?.limit !== 'memory', detail: `session ended at its ${ended.exit?.limit ?? '?'} limit (${(error as Error).message.includes('server_crashed') ? 'its call failed: server_crashed' : (error as Error).message})` };
+        return {
+          escaped: ended.exit?.limit !== 'memory',
+          detail: `session ended at its ${ended.exit?.limit ?? '?'} limit (${(error as Error).message.includes('server_crashed') ? 'its call failed: server_crashed' : (error as Error).message})`,
+        };
       }
     };
 
@@ -102,15 +106,24 @@ for (const driver of DRIVERS) {
         const names = (await hostile.call('attempts')) as string[];
         const bystanderSandbox = (await node.api.sessions('bystander'))[0]?.sandboxId;
         // The bystander's real channel socket: in the driver's state directory, or in memory (gVisor's bundles).
-        const shm = existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((name) => name.startsWith('berth-')).map((name) => join('/dev/shm', name)) : [];
-        target.otherChannel = [join(node.home, driver.stateDir), ...shm].map((dir) => join(dir, bystanderSandbox as string, driver.channel)).find((path) => existsSync(path));
+        const shm = existsSync('/dev/shm')
+          ? readdirSync('/dev/shm')
+              .filter((name) => name.startsWith('berth-'))
+              .map((name) => join('/dev/shm', name))
+          : [];
+        target.otherChannel = [join(node.home, driver.stateDir), ...shm]
+          .map((dir) => join(dir, bystanderSandbox as string, driver.channel))
+          .find((path) => existsSync(path));
         assert.ok(target.otherChannel, "the bystander's channel socket is found, so the attempts on it aim at a real one");
         assert.ok(names.length >= 30, `${names.length} attempts`);
         // The proxy works for what the list allows, so its refusals below are the policy's, not a broken proxy.
         assert.deepEqual(await hostile.call('fetch_allowed', { url: target.allowedUrl }), ['HTTP/1.1 200 OK | hello from outside']);
         let bystanderCount = ((await bystander.call('get_count')) as { count: number }).count;
         for (const name of names) {
-          const result = name === 'exhaust memory' ? await memoryOutcome(hostile) : ((await hostile.call('attempt', { name, target })) as { escaped: boolean; detail: string });
+          const result =
+            name === 'exhaust memory'
+              ? await memoryOutcome(hostile)
+              : ((await hostile.call('attempt', { name, target })) as { escaped: boolean; detail: string });
           rows.push({ attempt: name, outcome: result.escaped ? 'ESCAPED' : 'refused', detail: result.detail });
           // After each attempt: berth answers, the bystander keeps its state and files.
           assert.equal((await fetch(`${node.url}/healthz`)).status, 200, `berth is healthy after "${name}"`);

@@ -21,7 +21,10 @@ export function isAwsSigned(request: Request): boolean {
  */
 export function signedOnly(request: Request, url: URL, auth: AwsAuth, runtime: string): Request {
   if (!isAwsSigned(request) && auth.mode !== 'off') {
-    throw new BerthError('unauthorized', `runtime "${runtime}" takes only requests signed with berth's AWS keys (AgentCore's IAM auth, as its API made it): call it through the AWS SDK, or deploy it with an authorizer (apiKey or jwt)`);
+    throw new BerthError(
+      'unauthorized',
+      `runtime "${runtime}" takes only requests signed with berth's AWS keys (AgentCore's IAM auth, as its API made it): call it through the AWS SDK, or deploy it with an authorizer (apiKey or jwt)`,
+    );
   }
   return streamVerified(request, url, auth);
 }
@@ -39,7 +42,8 @@ export async function bufferedVerified(request: Request, url: URL, auth: AwsAuth
 /** Reads a (small) body whole and checks the request's signature over it. */
 export async function readVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Uint8Array> {
   // An unsigned request is refused before its body is read.
-  if (auth.mode !== 'off' && !isAwsSigned(request)) verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
+  if (auth.mode !== 'off' && !isAwsSigned(request))
+    verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers }, auth.secrets);
   const body = await readBody(request, limit);
   if (auth.mode === 'off') return body;
   const computed = sha256Hex(body);
@@ -47,7 +51,10 @@ export async function readVerified(request: Request, url: URL, auth: AwsAuth, li
   if (declared !== null && declared !== UNSIGNED_PAYLOAD && declared !== computed) {
     throw new BerthError('forbidden', 'the body does not match its X-Amz-Content-SHA256: it changed after it was signed');
   }
-  verifySigV4({ method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers, payloadHash: declared ?? computed }, auth.secrets);
+  verifySigV4(
+    { method: request.method, path: url.pathname, query: url.search.slice(1), headers: request.headers, payloadHash: declared ?? computed },
+    auth.secrets,
+  );
   return body;
 }
 

@@ -26,7 +26,9 @@ export interface CommandStreamInput {
  */
 export async function commandEventStream(input: CommandStreamInput): Promise<Readable & { headers: Record<string, string> }> {
   // Checked before the session is made, so a bad request costs no sandbox.
-  const request = parseCommandRequest(input.body.timeout === undefined ? { command: input.body.command } : { command: input.body.command, timeoutSeconds: input.body.timeout });
+  const request = parseCommandRequest(
+    input.body.timeout === undefined ? { command: input.body.command } : { command: input.body.command, timeoutSeconds: input.body.timeout },
+  );
   const lease = await input.sessions.acquire(input.sessionId, input.target, input.principal);
   let events: AsyncIterable<CommandEvent>;
   try {

@@ -14,7 +14,12 @@ function routesWith(runtimes: Partial<RuntimeService>): { routes: Route[]; lines
   const lines: string[] = [];
   const logger = createLogger({ level: 'debug', format: 'text', write: (line) => lines.push(line) });
   // SAFETY: each test's route reaches the runtime service only through the members given.
-  const routes = controlPlaneRoutes({ runtimes: runtimes as RuntimeService, identity: { region: 'us-west-2', accountId: '123456789012' }, auth: { mode: 'off', secrets: new Map() }, logger });
+  const routes = controlPlaneRoutes({
+    runtimes: runtimes as RuntimeService,
+    identity: { region: 'us-west-2', accountId: '123456789012' },
+    auth: { mode: 'off', secrets: new Map() },
+    logger,
+  });
   return { routes, lines };
 }
 
@@ -34,7 +39,14 @@ test('a body nested 5 000 deep, with a clientToken, is a ValidationException bef
     },
   });
   const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
-  const answer = await call(routes, 'PUT', '/runtimes/:runtimeId/runtime-endpoints', '/runtimes/r-1/runtime-endpoints/', { runtimeId: 'r-1' }, `{"name":"one","description":${deep},"clientToken":"token-1"}`);
+  const answer = await call(
+    routes,
+    'PUT',
+    '/runtimes/:runtimeId/runtime-endpoints',
+    '/runtimes/r-1/runtime-endpoints/',
+    { runtimeId: 'r-1' },
+    `{"name":"one","description":${deep},"clientToken":"token-1"}`,
+  );
   assert.equal(answer.status, 400);
   assert.equal(answer.headers.get('x-amzn-errortype'), 'ValidationException');
   assert.match(((await answer.json()) as { message: string }).message, /nests more than 64 levels/);
@@ -42,7 +54,7 @@ test('a body nested 5 000 deep, with a clientToken, is a ValidationException bef
   assert.deepEqual(lines, []);
 });
 
-test('a failure that is not berth\'s own answers InternalServerException and is logged', async () => {
+test("a failure that is not berth's own answers InternalServerException and is logged", async () => {
   const { routes, lines } = routesWith({
     getByIdOrName: () => {
       throw new Error('the store went away');

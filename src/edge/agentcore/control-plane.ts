@@ -11,15 +11,7 @@ import { parseInput } from '../../control/validation.ts';
 import { ENDPOINT_KEYS, NEWEST_VERSION_KEYS, readPage, RUNTIME_KEYS, type PageParameters } from '../../control/pages.ts';
 import { awsErrorResponse } from './errors.ts';
 import { IdempotencyCache } from './idempotency.ts';
-import {
-  checkAgentRuntimeName,
-  CreateRuntimeInput,
-  deployInputOf,
-  endpointView,
-  runtimeSummary,
-  runtimeView,
-  UpdateRuntimeInput,
-} from './runtime-shapes.ts';
+import { checkAgentRuntimeName, CreateRuntimeInput, deployInputOf, endpointView, runtimeSummary, runtimeView, UpdateRuntimeInput } from './runtime-shapes.ts';
 
 const MAX_CONTROL_BODY = 1024 * 1024;
 /** AgentCore's list APIs: `maxResults` (up to 100) and `nextToken` in the query. */
@@ -94,14 +86,20 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
         if (previous !== undefined) (deploy.agentcore as Record<string, unknown>).tags = previous;
         const version = deployFrom(runtimes, runtime.name, deploy);
         const updated = runtimes.get(runtime.name);
-        return { status: 202, body: { ...created(identity, updated, version.version), createdAt: updated.createdAt, lastUpdatedAt: version.createdAt, status: 'UPDATING' } };
+        return {
+          status: 202,
+          body: { ...created(identity, updated, version.version), createdAt: updated.createdAt, lastUpdatedAt: version.createdAt, status: 'UPDATING' },
+        };
       }),
     ),
     route('DELETE', '/runtimes/:runtimeId', (_body, params, url) =>
       tokens.run('DeleteAgentRuntime', url.searchParams.get('clientToken'), params, async () => {
         const runtime = byId(params);
         if (url.searchParams.get('version') !== null) {
-          throw new BerthError('validation_failed', 'berth deletes whole agent runtimes, not single versions: omit version (versions are immutable and cheap to keep)');
+          throw new BerthError(
+            'validation_failed',
+            'berth deletes whole agent runtimes, not single versions: omit version (versions are immutable and cheap to keep)',
+          );
         }
         await runtimes.delete(runtime.name);
         return { status: 202, body: { status: 'DELETING', agentRuntimeId: runtime.id, agentRuntimeVersion: String(runtime.latestVersion) } };
@@ -168,7 +166,10 @@ function deployFrom(runtimes: RuntimeService, name: string, deploy: Record<strin
     return runtimes.deploy(name, deploy);
   } catch (error) {
     if (isBerthError(error) && error.code === 'artifact_not_found') {
-      throw new BerthError('validation_failed', `code.s3.prefix names no artifact in berth's store (${String(deploy.artifactId)}): upload the code with berth push DIR and use the id it prints`);
+      throw new BerthError(
+        'validation_failed',
+        `code.s3.prefix names no artifact in berth's store (${String(deploy.artifactId)}): upload the code with berth push DIR and use the id it prints`,
+      );
     }
     throw error;
   }
@@ -210,7 +211,10 @@ function parseJson(raw: Uint8Array): Record<string, unknown> {
   // Refused before it is parsed: nothing in AgentCore's models nests a tenth as deep, and what walks a parsed body
   // recursively (JSON.stringify, for the digest a clientToken keeps) would overflow the stack on one that does.
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    throw new BerthError('validation_failed', `the request body nests more than ${MAX_JSON_DEPTH} levels deep; no AgentCore request needs that many, send a flatter one`);
+    throw new BerthError(
+      'validation_failed',
+      `the request body nests more than ${MAX_JSON_DEPTH} levels deep; no AgentCore request needs that many, send a flatter one`,
+    );
   }
   let value: unknown;
   try {

@@ -67,7 +67,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     {
       method: 'POST',
       pattern: '/runtimes/:name/invocations',
-      handler: (request, params, url) => (isAwsSigned(request) || (params.name as string).startsWith('arn:') ? invoke(request, params, url) : options.nativeInvocations(request, params, url)),
+      handler: (request, params, url) =>
+        isAwsSigned(request) || (params.name as string).startsWith('arn:') ? invoke(request, params, url) : options.nativeInvocations(request, params, url),
     },
     {
       method: 'POST',

@@ -41,5 +41,8 @@ export function chunkEvent(member: Record<string, unknown>): Buffer {
 
 /** An error in the middle of the stream: the SDK throws it, typed by `exceptionType` (a camel-cased exception). */
 export function exceptionEvent(exceptionType: string, message: string): Buffer {
-  return encodeEventMessage({ ':message-type': 'exception', ':exception-type': exceptionType, ':content-type': 'application/json' }, Buffer.from(JSON.stringify({ message })));
+  return encodeEventMessage(
+    { ':message-type': 'exception', ':exception-type': exceptionType, ':content-type': 'application/json' },
+    Buffer.from(JSON.stringify({ message })),
+  );
 }

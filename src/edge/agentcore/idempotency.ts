@@ -19,7 +19,12 @@ interface Entry {
 export class IdempotencyCache {
   readonly #entries = new Map<string, Entry>();
 
-  async run(operation: string, token: unknown, request: unknown, work: () => Promise<{ status: number; body: unknown }>): Promise<{ status: number; body: unknown }> {
+  async run(
+    operation: string,
+    token: unknown,
+    request: unknown,
+    work: () => Promise<{ status: number; body: unknown }>,
+  ): Promise<{ status: number; body: unknown }> {
     if (typeof token !== 'string' || token === '') return work();
     const key = `${operation}\0${token}`;
     const digest = createHash('sha256').update(JSON.stringify(request)).digest('base64');

@@ -51,7 +51,10 @@ const RuntimeInput = z
   .object({
     agentRuntimeArtifact: z.record(z.string(), z.unknown()),
     roleArn: z.string().max(2048).optional(),
-    networkConfiguration: z.object({ networkMode: z.enum(['PUBLIC', 'VPC']) }).loose().optional(),
+    networkConfiguration: z
+      .object({ networkMode: z.enum(['PUBLIC', 'VPC']) })
+      .loose()
+      .optional(),
     description: z.string().min(1).max(4096).optional(),
     authorizerConfiguration: z.record(z.string(), z.unknown()).optional(),
     requestHeaderConfiguration: z.record(z.string(), z.unknown()).optional(),
@@ -70,7 +73,16 @@ export const UpdateRuntimeInput = RuntimeInput;
 export type RuntimeInputValue = z.infer<typeof RuntimeInput>;
 
 /** Members berth keeps only to show back, beside what it runs. */
-const KEPT = ['roleArn', 'networkConfiguration', 'requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'agentRuntimeArtifact', 'protocolConfiguration', 'authorizerConfiguration'];
+const KEPT = [
+  'roleArn',
+  'networkConfiguration',
+  'requestHeaderConfiguration',
+  'metadataConfiguration',
+  'platformVersion',
+  'agentRuntimeArtifact',
+  'protocolConfiguration',
+  'authorizerConfiguration',
+];
 
 export function checkAgentRuntimeName(name: string): void {
   if (!RUNTIME_NAME.test(name)) {
@@ -84,7 +96,10 @@ export function checkAgentRuntimeName(name: string): void {
 export function deployInputOf(input: RuntimeInputValue): Record<string, unknown> {
   const code = codeOf(input.agentRuntimeArtifact);
   if (input.filesystemConfigurations && input.filesystemConfigurations.length > 0) {
-    throw new BerthError('validation_failed', 'filesystemConfigurations are not supported: a berth session keeps its files in its private workspace (HOME) for its life');
+    throw new BerthError(
+      'validation_failed',
+      'filesystemConfigurations are not supported: a berth session keeps its files in its private workspace (HOME) for its life',
+    );
   }
   const protocol = input.protocolConfiguration?.serverProtocol ?? 'HTTP';
   const contract = CONTRACTS[protocol];
@@ -114,10 +129,17 @@ function authorizerOf(configuration: Record<string, unknown> | undefined): Recor
   if (kinds.length !== 1 || kinds[0] !== 'customJWTAuthorizer') {
     throw new BerthError('validation_failed', `authorizerConfiguration must set exactly customJWTAuthorizer, got ${kinds.join(', ')}`);
   }
-  const { discoveryUrl, allowedAudience, allowedClients, allowedScopes, customClaims, ...rest } = parseInput(CustomJwtAuthorizer, configuration.customJWTAuthorizer, 'customJWTAuthorizer is not valid');
+  const { discoveryUrl, allowedAudience, allowedClients, allowedScopes, customClaims, ...rest } = parseInput(
+    CustomJwtAuthorizer,
+    configuration.customJWTAuthorizer,
+    'customJWTAuthorizer is not valid',
+  );
   const unsupported = Object.keys(rest);
   if (unsupported.length > 0) {
-    throw new BerthError('validation_failed', `customJWTAuthorizer.${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported: berth reaches the issuer directly and advertises the scopes it checks`);
+    throw new BerthError(
+      'validation_failed',
+      `customJWTAuthorizer.${unsupported.join(', ')} ${unsupported.length > 1 ? 'are' : 'is'} not supported: berth reaches the issuer directly and advertises the scopes it checks`,
+    );
   }
   const authorizer: Record<string, unknown> = { type: 'jwt', discoveryUrl };
   if (allowedAudience !== undefined) authorizer.allowedAudience = allowedAudience;
@@ -132,7 +154,8 @@ const OPERATORS = { EQUALS: 'equals', CONTAINS: 'contains', CONTAINS_ANY: 'conta
 function claimRuleOf(claim: z.infer<typeof ClaimMatch>): Record<string, unknown> {
   const { claimMatchValue, claimMatchOperator } = claim.authorizingClaimMatchValue;
   const value = claimMatchValue.matchValueStringList ?? claimMatchValue.matchValueString;
-  if (value === undefined) throw new BerthError('validation_failed', `customClaims: the rule for ${claim.inboundTokenClaimName} needs matchValueString or matchValueStringList`);
+  if (value === undefined)
+    throw new BerthError('validation_failed', `customClaims: the rule for ${claim.inboundTokenClaimName} needs matchValueString or matchValueStringList`);
   return { claim: claim.inboundTokenClaimName, operator: OPERATORS[claimMatchOperator], value };
 }
 
@@ -143,7 +166,8 @@ const CONTRACTS: Record<string, Record<string, unknown>> = {
 
 function codeOf(artifact: Record<string, unknown>): { artifactId: string; entryPoint: string[] } {
   const kinds = Object.keys(artifact);
-  if (kinds.length !== 1) throw new BerthError('validation_failed', 'agentRuntimeArtifact must set exactly one of codeConfiguration and containerConfiguration');
+  if (kinds.length !== 1)
+    throw new BerthError('validation_failed', 'agentRuntimeArtifact must set exactly one of codeConfiguration and containerConfiguration');
   if (kinds[0] === 'containerConfiguration') {
     throw new BerthError(
       'validation_failed',
@@ -151,14 +175,22 @@ function codeOf(artifact: Record<string, unknown>): { artifactId: string; entryP
     );
   }
   const parsed = CodeConfiguration.safeParse(artifact.codeConfiguration);
-  if (!parsed.success) throw new BerthError('validation_failed', `codeConfiguration needs code.s3 {bucket, prefix}, runtime and entryPoint (1 or 2 items): ${parsed.error.issues[0]?.message ?? ''}`);
+  if (!parsed.success)
+    throw new BerthError(
+      'validation_failed',
+      `codeConfiguration needs code.s3 {bucket, prefix}, runtime and entryPoint (1 or 2 items): ${parsed.error.issues[0]?.message ?? ''}`,
+    );
   const { code, runtime, entryPoint } = parsed.data;
   if (code.s3.bucket !== ARTIFACT_BUCKET) {
-    throw new BerthError('validation_failed', `code.s3.bucket must be "${ARTIFACT_BUCKET}": berth runs code from its own artifact store, and code.s3.prefix names the artifact (berth push DIR prints its id)`);
+    throw new BerthError(
+      'validation_failed',
+      `code.s3.bucket must be "${ARTIFACT_BUCKET}": berth runs code from its own artifact store, and code.s3.prefix names the artifact (berth push DIR prints its id)`,
+    );
   }
   if (runtime !== 'NODE_22') throw new BerthError('validation_failed', `runtime ${runtime} is not supported: berth runs NODE_22 code on its own Node`);
   for (const entry of entryPoint) {
-    if (entry.startsWith('/') || entry.split('/').includes('..')) throw new BerthError('validation_failed', `entryPoint "${entry}" must be a path inside the artifact`);
+    if (entry.startsWith('/') || entry.split('/').includes('..'))
+      throw new BerthError('validation_failed', `entryPoint "${entry}" must be a path inside the artifact`);
   }
   return { artifactId: code.s3.prefix.replace(/\/+$/, ''), entryPoint };
 }
@@ -198,7 +230,8 @@ export function runtimeView(identity: AwsIdentity, runtime: RuntimeRecord, versi
     environmentVariables: spec.env,
   };
   if (spec.description !== undefined) view.description = spec.description;
-  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'authorizerConfiguration']) if (kept[key] !== undefined) view[key] = kept[key];
+  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'authorizerConfiguration'])
+    if (kept[key] !== undefined) view[key] = kept[key];
   return view;
 }
 

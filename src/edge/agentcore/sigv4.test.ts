@@ -7,10 +7,19 @@ import { Sha256 } from '../../../test/helpers/aws.ts';
 
 const secrets = new Map([['AKIDBERTHTEST', 'secret/key+value']]);
 const signer = (secretAccessKey = 'secret/key+value', service = 'bedrock-agentcore') =>
-  new SignatureV4({ service, region: 'eu-central-1', credentials: { accessKeyId: 'AKIDBERTHTEST', secretAccessKey }, sha256: Sha256, uriEscapePath: true, applyChecksum: true });
+  new SignatureV4({
+    service,
+    region: 'eu-central-1',
+    credentials: { accessKeyId: 'AKIDBERTHTEST', secretAccessKey },
+    sha256: Sha256,
+    uriEscapePath: true,
+    applyChecksum: true,
+  });
 
 /** A request as AWS's own signer signs it, turned into what berth's edge sees. */
-async function signed(options: { path?: string; query?: Record<string, string>; body?: string; secret?: string; service?: string; at?: Date } = {}): Promise<SignedRequest> {
+async function signed(
+  options: { path?: string; query?: Record<string, string>; body?: string; secret?: string; service?: string; at?: Date } = {},
+): Promise<SignedRequest> {
   const body = options.body ?? '{"prompt":"hi"}';
   const path = options.path ?? '/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-west-2%3A123456789012%3Aruntime%2Fagent-AbCdEf1234/invocations';
   const request = await signer(options.secret, options.service).sign(
@@ -21,7 +30,12 @@ async function signed(options: { path?: string; query?: Record<string, string>; 
       port: 8787,
       path,
       query: options.query ?? { qualifier: 'DEFAULT' },
-      headers: { host: '127.0.0.1:8787', 'content-type': 'application/json', 'x-amz-content-sha256': sha256Hex(body), 'x-amzn-bedrock-agentcore-runtime-session-id': 'session-with  two   spaces-0000000000000000000' },
+      headers: {
+        host: '127.0.0.1:8787',
+        'content-type': 'application/json',
+        'x-amz-content-sha256': sha256Hex(body),
+        'x-amzn-bedrock-agentcore-runtime-session-id': 'session-with  two   spaces-0000000000000000000',
+      },
       body,
     },
     { signingDate: options.at ?? new Date() },
@@ -36,7 +50,7 @@ function denied(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (error) => isBerthError(error) && error.code === 'forbidden' && pattern.test(error.message));
 }
 
-test('a request AWS\'s own signer signed verifies: double-escaped ARN path, query, spaces in header values', async () => {
+test("a request AWS's own signer signed verifies: double-escaped ARN path, query, spaces in header values", async () => {
   const request = await signed({ query: { qualifier: 'DEFAULT', accountId: '123456789012', 'odd key': 'a b/c' } });
   assert.deepEqual(verifySigV4(request, secrets), { accessKeyId: 'AKIDBERTHTEST', region: 'eu-central-1' });
   const control = await signed({ path: '/runtimes/', query: {} });

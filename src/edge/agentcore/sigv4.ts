@@ -32,10 +32,14 @@ export interface Verified {
 /** Checks the request's signature against `secrets` (access key id → secret key); throws AccessDenied-mapped errors. */
 export function verifySigV4(request: SignedRequest, secrets: ReadonlyMap<string, string>, now = Date.now()): Verified {
   const authorization = request.headers.get('authorization');
-  if (authorization === null) throw denied('the request is not signed: sign it with AWS Signature Version 4 (the AWS SDK does) or run berth with BERTH_AWS_AUTH=off for local development');
+  if (authorization === null)
+    throw denied(
+      'the request is not signed: sign it with AWS Signature Version 4 (the AWS SDK does) or run berth with BERTH_AWS_AUTH=off for local development',
+    );
   const parsed = parseAuthorization(authorization);
   const [keyId, date, region, service, terminator] = parsed.credential.split('/');
-  if (!keyId || !date || !region || service === undefined || terminator !== 'aws4_request') throw denied('the Credential of the Authorization header is malformed');
+  if (!keyId || !date || !region || service === undefined || terminator !== 'aws4_request')
+    throw denied('the Credential of the Authorization header is malformed');
   if (service !== SIGNING_SERVICE) throw denied(`the request is signed for service "${service}"; AgentCore's API signs as "${SIGNING_SERVICE}"`);
   const secret = secrets.get(keyId);
   if (secret === undefined) throw denied(`the access key ${keyId} is not one this berth knows`);
@@ -43,7 +47,9 @@ export function verifySigV4(request: SignedRequest, secrets: ReadonlyMap<string,
   const amzDate = request.headers.get('x-amz-date');
   if (amzDate === null || !/^\d{8}T\d{6}Z$/.test(amzDate)) throw denied('the request has no valid X-Amz-Date header');
   if (!amzDate.startsWith(date)) throw denied('the date of the Credential scope is not the date of X-Amz-Date');
-  const signedAt = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+  const signedAt = Date.parse(
+    `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+  );
   if (!Number.isFinite(signedAt) || Math.abs(now - signedAt) > MAX_SKEW_MS) {
     throw denied(`the signature is stale: signed at ${amzDate}, and berth's clock is ${new Date(now).toISOString()} (15 minutes either way are allowed)`);
   }
@@ -88,7 +94,8 @@ function parseAuthorization(value: string): { credential: string; signedHeaders:
   const credential = fields.get('Credential');
   const signedHeaders = fields.get('SignedHeaders');
   const signature = fields.get('Signature');
-  if (!credential || !signedHeaders || !signature || !/^[0-9a-f]{64}$/.test(signature)) throw denied('the Authorization header lacks Credential, SignedHeaders or Signature');
+  if (!credential || !signedHeaders || !signature || !/^[0-9a-f]{64}$/.test(signature))
+    throw denied('the Authorization header lacks Credential, SignedHeaders or Signature');
   return { credential, signedHeaders: signedHeaders.split(';'), signature };
 }
 

@@ -17,9 +17,13 @@ export function admitAdmin(request: Request, url: URL, options: AdminGuardOption
   if (isAwsSigned(request)) {
     // With AWS auth off nothing checks a signature, so one proves nothing here.
     if (options.aws.mode === 'off') {
-      throw new BerthError('unauthorized', "berth's AWS auth is off (--aws-auth off), so a SigV4 signature proves nothing; send an admin key as Authorization: Bearer berth_…", {
-        challenge: challenge({ realm: 'berth' }),
-      });
+      throw new BerthError(
+        'unauthorized',
+        "berth's AWS auth is off (--aws-auth off), so a SigV4 signature proves nothing; send an admin key as Authorization: Bearer berth_…",
+        {
+          challenge: challenge({ realm: 'berth' }),
+        },
+      );
     }
     return streamVerified(request, url, options.aws);
   }

@@ -42,9 +42,13 @@ export class Authenticator {
     const metadata = resourceMetadataUrl(url, runtime);
     const token = bearerToken(request.headers.get('authorization'));
     if (token === undefined) {
-      throw new BerthError('unauthorized', `runtime "${runtime}" needs a bearer token from its issuer (Authorization: Bearer <token>); its protected resource metadata at ${metadata} names the issuer`, {
-        challenge: challenge({ resource_metadata: metadata, ...scopeParam(authorizer) }),
-      });
+      throw new BerthError(
+        'unauthorized',
+        `runtime "${runtime}" needs a bearer token from its issuer (Authorization: Bearer <token>); its protected resource metadata at ${metadata} names the issuer`,
+        {
+          challenge: challenge({ resource_metadata: metadata, ...scopeParam(authorizer) }),
+        },
+      );
     }
     try {
       const claims = await this.#verifier(authorizer).verify(token);
@@ -55,9 +59,13 @@ export class Authenticator {
       if (error instanceof IssuerUnavailable) throw unavailable(runtime, error);
       if (!(error instanceof TokenRefused)) throw error;
       const scope = error.kind === 'insufficient_scope' ? scopeParam(authorizer) : {};
-      throw new BerthError(error.kind === 'insufficient_scope' ? 'forbidden' : 'unauthorized', `runtime "${runtime}" refused the bearer token: ${error.message}`, {
-        challenge: challenge({ error: error.kind, error_description: error.message, ...scope, resource_metadata: metadata }),
-      });
+      throw new BerthError(
+        error.kind === 'insufficient_scope' ? 'forbidden' : 'unauthorized',
+        `runtime "${runtime}" refused the bearer token: ${error.message}`,
+        {
+          challenge: challenge({ error: error.kind, error_description: error.message, ...scope, resource_metadata: metadata }),
+        },
+      );
     }
   }
 
@@ -65,9 +73,13 @@ export class Authenticator {
   #apiKey(request: Request, runtime: string): Principal {
     const token = bearerToken(request.headers.get('authorization'));
     if (token === undefined) {
-      throw new BerthError('unauthorized', `runtime "${runtime}" needs one of its API keys (Authorization: Bearer berth_…); an admin makes one with: berth keys create --runtime ${runtime} --user USER`, {
-        challenge: challenge({ realm: 'berth' }),
-      });
+      throw new BerthError(
+        'unauthorized',
+        `runtime "${runtime}" needs one of its API keys (Authorization: Bearer berth_…); an admin makes one with: berth keys create --runtime ${runtime} --user USER`,
+        {
+          challenge: challenge({ realm: 'berth' }),
+        },
+      );
     }
     const record = this.#options.apiKeys.verify(token);
     if (record?.scope.kind === 'runtime' && record.scope.runtime === runtime) return { key: `apikey:${record.userId}`, userId: record.userId };

@@ -51,7 +51,11 @@ export class Issuer {
   constructor(discoveryUrl: string, options: IssuerOptions) {
     this.#discoveryUrl = discoveryUrl;
     this.#options = options;
-    this.#discovery = new Remembered(() => discover(discoveryUrl, options.fetcher), { ttlMs: DISCOVERY_TTL_MS, failureTtlMs: FAILURE_TTL_MS, ...clock(options) });
+    this.#discovery = new Remembered(() => discover(discoveryUrl, options.fetcher), {
+      ttlMs: DISCOVERY_TTL_MS,
+      failureTtlMs: FAILURE_TTL_MS,
+      ...clock(options),
+    });
   }
 
   /** The issuer's identifier, as its discovery document states it and its discovery URL implies. */
@@ -79,7 +83,14 @@ export class Issuer {
 
   #keySet(jwksUri: string): Remembered<KeySet> {
     if (this.#keys?.jwksUri !== jwksUri) {
-      this.#keys = { jwksUri, remembered: new Remembered(() => fetchKeys(jwksUri, this.#options.fetcher), { ttlMs: KEYS_TTL_MS, failureTtlMs: FAILURE_TTL_MS, ...clock(this.#options) }) };
+      this.#keys = {
+        jwksUri,
+        remembered: new Remembered(() => fetchKeys(jwksUri, this.#options.fetcher), {
+          ttlMs: KEYS_TTL_MS,
+          failureTtlMs: FAILURE_TTL_MS,
+          ...clock(this.#options),
+        }),
+      };
     }
     return this.#keys.remembered;
   }
@@ -108,7 +119,8 @@ async function discover(discoveryUrl: string, fetcher: OutboundFetcher): Promise
   const { issuer, jwks_uri: jwksUri } = (typeof document === 'object' && document !== null ? document : {}) as { issuer?: unknown; jwks_uri?: unknown };
   if (typeof issuer !== 'string' || typeof jwksUri !== 'string') throw new Error('the document lacks issuer or jwks_uri');
   const expected = issuerIdentifier(discoveryUrl);
-  if (normalized(issuer) !== expected) throw new Error(`the document names the issuer ${JSON.stringify(issuer)}, but an issuer's document is under its own URL (${expected}${WELL_KNOWN})`);
+  if (normalized(issuer) !== expected)
+    throw new Error(`the document names the issuer ${JSON.stringify(issuer)}, but an issuer's document is under its own URL (${expected}${WELL_KNOWN})`);
   let keys: URL;
   try {
     keys = new URL(jwksUri);

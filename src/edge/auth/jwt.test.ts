@@ -15,7 +15,10 @@ function craft(header: Record<string, unknown>, claims: Record<string, unknown>,
 
 const fetcher = new OutboundFetcher({ policy: new OutboundPolicy(['127.0.0.1/32'], []) });
 const verifierOf = (issuer: TestIssuer, cooldownMs = 30_000) =>
-  new JwtVerifier({ type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'] }, new Issuer(issuer.discoveryUrl, { fetcher, keysCooldownMs: cooldownMs }));
+  new JwtVerifier(
+    { type: 'jwt', discoveryUrl: issuer.discoveryUrl, allowedAudience: ['berth-test'] },
+    new Issuer(issuer.discoveryUrl, { fetcher, keysCooldownMs: cooldownMs }),
+  );
 
 describe('JwtVerifier against an issuer it must not be made to fetch from', () => {
   const issuers: TestIssuer[] = [];
@@ -48,7 +51,11 @@ describe('JwtVerifier against an issuer it must not be made to fetch from', () =
       ['a kid that is not a string', craft({ alg: 'RS256', kid: 7 }, claims), /not a well-formed JWT/],
       ['a signature too short for RS256', craft({ alg: 'RS256', kid: 'k' }, claims, 64), /signature does not verify/],
       ['a signature too long for ES256', craft({ alg: 'ES256', kid: 'k' }, claims, 65), /signature does not verify/],
-      ['claims that are not an object', `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('[1]').toString('base64url')}.${randomBytes(256).toString('base64url')}`, /not a well-formed JWT/],
+      [
+        'claims that are not an object',
+        `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from('[1]').toString('base64url')}.${randomBytes(256).toString('base64url')}`,
+        /not a well-formed JWT/,
+      ],
       ['no issuer', craft({ alg: 'RS256', kid: 'k' }, { sub: 'mallory', exp }), /names no issuer/],
     ];
     for (const [what, token, why] of cases) {
@@ -61,7 +68,10 @@ describe('JwtVerifier against an issuer it must not be made to fetch from', () =
     const issuer = await start();
     const verifier = verifierOf(issuer);
     for (let i = 0; i < 50; i++) {
-      const token = craft({ alg: 'RS256', kid: `k${i}` }, { iss: `http://127.0.0.2:${inward.url.split(':')[2]}`, sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 300 });
+      const token = craft(
+        { alg: 'RS256', kid: `k${i}` },
+        { iss: `http://127.0.0.2:${inward.url.split(':')[2]}`, sub: 'mallory', exp: Math.floor(Date.now() / 1000) + 300 },
+      );
       await assert.rejects(verifier.verify(token), /another issuer/);
     }
     assert.deepEqual([issuer.discoveryFetches, issuer.jwksFetches, inward.requests], [1, 0, 0]);
@@ -71,7 +81,10 @@ describe('JwtVerifier against an issuer it must not be made to fetch from', () =
     const issuer = await start();
     const verifier = verifierOf(issuer);
     for (let i = 0; i < 50; i++) {
-      const token = craft({ alg: 'RS256', kid: `forged-${i}` }, { iss: issuer.url, sub: 'mallory', aud: 'berth-test', exp: Math.floor(Date.now() / 1000) + 300 });
+      const token = craft(
+        { alg: 'RS256', kid: `forged-${i}` },
+        { iss: issuer.url, sub: 'mallory', aud: 'berth-test', exp: Math.floor(Date.now() / 1000) + 300 },
+      );
       await assert.rejects(verifier.verify(token), /no key of the issuer's key set signed this token/);
     }
     assert.deepEqual([issuer.discoveryFetches, issuer.jwksFetches], [1, 1]);
@@ -95,7 +108,10 @@ describe('JwtVerifier against an issuer it must not be made to fetch from', () =
     const verifier = verifierOf(issuer);
     const token = await issuer.token({});
     for (let i = 0; i < 50; i++) {
-      await assert.rejects(verifier.verify(token), (error) => error instanceof IssuerUnavailable && /answered 500/.test(error.message) && error.retryAfter >= 29 && error.retryAfter <= 30);
+      await assert.rejects(
+        verifier.verify(token),
+        (error) => error instanceof IssuerUnavailable && /answered 500/.test(error.message) && error.retryAfter >= 29 && error.retryAfter <= 30,
+      );
     }
     await assert.rejects(verifier.issuer(), IssuerUnavailable);
     assert.equal(issuer.discoveryFetches, 1);
@@ -103,8 +119,16 @@ describe('JwtVerifier against an issuer it must not be made to fetch from', () =
 
   test('a document that names another issuer, or keys berth would not fetch, is refused without fetching them', async () => {
     const cases: Array<[string, (document: Record<string, unknown>) => Record<string, unknown>, RegExp]> = [
-      ['another issuer', (document) => ({ ...document, issuer: 'https://evil.example' }), /names the issuer "https:\/\/evil\.example", but an issuer's document is under its own URL/],
-      ['keys inward', (document) => ({ ...document, jwks_uri: `${inward.url}/jwks` }), /its jwks_uri http:\/\/127\.0\.0\.2:\d+\/jwks is not one berth fetches: .*plain http/],
+      [
+        'another issuer',
+        (document) => ({ ...document, issuer: 'https://evil.example' }),
+        /names the issuer "https:\/\/evil\.example", but an issuer's document is under its own URL/,
+      ],
+      [
+        'keys inward',
+        (document) => ({ ...document, jwks_uri: `${inward.url}/jwks` }),
+        /its jwks_uri http:\/\/127\.0\.0\.2:\d+\/jwks is not one berth fetches: .*plain http/,
+      ],
       ['keys at the metadata service', (document) => ({ ...document, jwks_uri: 'https://169.254.169.254/latest/meta-data/' }), /link-local address/],
       ['keys on a loopback name', (document) => ({ ...document, jwks_uri: 'https://localhost/jwks' }), /loopback name/],
       ['keys at a file', (document) => ({ ...document, jwks_uri: 'file:///etc/passwd' }), /file: URLs are not fetched/],

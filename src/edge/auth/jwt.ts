@@ -57,15 +57,22 @@ export class JwtVerifier {
     }
     const client = typeof payload.client_id === 'string' ? payload.client_id : typeof payload.azp === 'string' ? payload.azp : undefined;
     if (this.#config.allowedClients && (client === undefined || !this.#config.allowedClients.includes(client))) {
-      throw new TokenRefused(client === undefined ? 'the token names no client (client_id or azp), and this runtime allows only some' : `client "${client}" is not one this runtime allows`);
+      throw new TokenRefused(
+        client === undefined
+          ? 'the token names no client (client_id or azp), and this runtime allows only some'
+          : `client "${client}" is not one this runtime allows`,
+      );
     }
     const scopes = scopesOf(payload);
     const missing = (this.#config.requiredScopes ?? []).filter((scope) => !scopes.includes(scope));
-    if (missing.length > 0) throw new TokenRefused(`the token lacks the scope${missing.length > 1 ? 's' : ''} ${missing.join(' ')} this runtime requires`, 'insufficient_scope');
+    if (missing.length > 0)
+      throw new TokenRefused(`the token lacks the scope${missing.length > 1 ? 's' : ''} ${missing.join(' ')} this runtime requires`, 'insufficient_scope');
     const allowed = this.#config.allowedScopes;
-    if (allowed && !allowed.some((scope) => scopes.includes(scope))) throw new TokenRefused(`the token holds none of the scopes this runtime allows (${allowed.join(' ')})`, 'insufficient_scope');
+    if (allowed && !allowed.some((scope) => scopes.includes(scope)))
+      throw new TokenRefused(`the token holds none of the scopes this runtime allows (${allowed.join(' ')})`, 'insufficient_scope');
     for (const rule of this.#config.requiredClaims ?? []) {
-      if (!meets(payload[rule.claim], rule)) throw new TokenRefused(`the token's claim "${rule.claim}" does not meet this runtime's rule (${rule.operator} ${JSON.stringify(rule.value)})`);
+      if (!meets(payload[rule.claim], rule))
+        throw new TokenRefused(`the token's claim "${rule.claim}" does not meet this runtime's rule (${rule.operator} ${JSON.stringify(rule.value)})`);
     }
     return payload;
   }

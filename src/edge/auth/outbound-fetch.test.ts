@@ -53,7 +53,10 @@ describe('OutboundFetcher', () => {
   test('a listed address is fetched, and answers other than 200 JSON say what came', async () => {
     const fetcher = new OutboundFetcher({ policy: loopbackAllowed(), maxBytes: 1024 });
     assert.deepEqual(await fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/doc`)), { ok: true });
-    await assert.rejects(fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/missing`)), (error) => error instanceof OutboundFailure && /answered 404/.test(error.message));
+    await assert.rejects(
+      fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/missing`)),
+      (error) => error instanceof OutboundFailure && /answered 404/.test(error.message),
+    );
     await assert.rejects(fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/html`)), /not JSON/);
     await assert.rejects(fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/huge`)), /more than 1024 bytes/);
   });
@@ -61,7 +64,10 @@ describe('OutboundFetcher', () => {
   test('a redirect is not followed, even to where the policy would not refuse', async () => {
     const before = inward.hits.length;
     const fetcher = new OutboundFetcher({ policy: new OutboundPolicy(['127.0.0.0/8'], []) });
-    await assert.rejects(fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/redirect`)), /redirect \(302 to http:\/\/127\.0\.0\.2:\d+\/secret\), and berth follows none/);
+    await assert.rejects(
+      fetcher.json(new URL(`http://127.0.0.1:${issuer.port}/redirect`)),
+      /redirect \(302 to http:\/\/127\.0\.0\.2:\d+\/secret\), and berth follows none/,
+    );
     assert.equal(inward.hits.length, before, 'the redirect target was never asked');
   });
 
@@ -83,9 +89,18 @@ describe('OutboundFetcher', () => {
   });
 
   test('a name is refused if any address it resolves to is, and no lookup is made for a literal address', async () => {
-    const resolve = table({ 'mixed.example': [{ address: '203.0.113.9', family: 4 }, { address: '127.0.0.1', family: 4 }], 'metadata.example': [{ address: 'fd00:ec2::254', family: 6 }] });
+    const resolve = table({
+      'mixed.example': [
+        { address: '203.0.113.9', family: 4 },
+        { address: '127.0.0.1', family: 4 },
+      ],
+      'metadata.example': [{ address: 'fd00:ec2::254', family: 6 }],
+    });
     const fetcher = new OutboundFetcher({ policy: new OutboundPolicy([], []), resolve });
-    await assert.rejects(fetcher.json(new URL('https://mixed.example/x')), (error) => error instanceof OutboundFailure && /mixed\.example resolves to 127\.0\.0\.1, which is a loopback address/.test(error.message));
+    await assert.rejects(
+      fetcher.json(new URL('https://mixed.example/x')),
+      (error) => error instanceof OutboundFailure && /mixed\.example resolves to 127\.0\.0\.1, which is a loopback address/.test(error.message),
+    );
     await assert.rejects(fetcher.json(new URL('https://metadata.example/x')), /resolves to fd00:ec2::254, which is a private address/);
     await assert.rejects(fetcher.json(new URL('https://nowhere.example/x')), /nowhere\.example does not resolve \(ENOTFOUND\)/);
     assert.deepEqual(resolve.lookups, ['mixed.example', 'metadata.example', 'nowhere.example']);

@@ -62,7 +62,9 @@ export class OutboundFetcher {
       if (response.statusCode >= 300 && response.statusCode < 400) {
         await response.body.dump();
         const location = response.headers.location;
-        throw new OutboundFailure(`${url.origin} answered with a redirect (${response.statusCode}${typeof location === 'string' ? ` to ${location}` : ''}), and berth follows none: give the final URL`);
+        throw new OutboundFailure(
+          `${url.origin} answered with a redirect (${response.statusCode}${typeof location === 'string' ? ` to ${location}` : ''}), and berth follows none: give the final URL`,
+        );
       }
       if (response.statusCode !== 200) {
         await response.body.dump();

@@ -37,7 +37,12 @@ async function droppingSandbox(t: { after: (fn: () => void) => void }, ending: S
 
 async function failure(lease: Lease): Promise<{ code: string; status: number; message: string }> {
   try {
-    await callChannel(lease, new Headers({ 'content-type': 'application/json' }), '{"jsonrpc":"2.0","id":1,"method":"tools/list"}', new AbortController().signal);
+    await callChannel(
+      lease,
+      new Headers({ 'content-type': 'application/json' }),
+      '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+      new AbortController().signal,
+    );
   } catch (error) {
     assert.ok(isBerthError(error), String(error));
     return { code: error.code, status: error.status, message: error.message };

@@ -13,7 +13,18 @@ export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
  * Request headers that describe one hop, or that berth sets itself, and so are not passed to the sandbox. The
  * caller's credentials stay at the edge: the server learns who called from the user id header, never the token.
  */
-const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection', 'content-length', 'expect', 'authorization']);
+const NOT_FORWARDED = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'proxy-connection',
+  'content-length',
+  'expect',
+  'authorization',
+]);
 /** AgentCore's header naming the user a call is for. */
 const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 
@@ -33,7 +44,13 @@ export type ChannelBody = Uint8Array | string | Readable;
  * purpose meanwhile, `server_crashed` at one of its limits). `signal` aborts the call, which
  * cancels it inside the sandbox.
  */
-export async function callChannel(lease: Lease, headers: Headers, body: ChannelBody, signal: AbortSignal, path: string = CHANNEL_MCP_PATH): Promise<ChannelAnswer> {
+export async function callChannel(
+  lease: Lease,
+  headers: Headers,
+  body: ChannelBody,
+  signal: AbortSignal,
+  path: string = CHANNEL_MCP_PATH,
+): Promise<ChannelAnswer> {
   const out: Record<string, string> = {};
   headers.forEach((value, name) => {
     if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
@@ -82,15 +99,27 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
  * session stopped, at its maximum lifetime, the node shutting down), that it did; otherwise it may only have
  * stopped for a moment, and `unavailable` says so.
  */
-export async function unansweredError(lease: Lease, cause: unknown, unavailable = "the session's sandbox stopped answering; retry to get a fresh sandbox"): Promise<BerthError> {
+export async function unansweredError(
+  lease: Lease,
+  cause: unknown,
+  unavailable = "the session's sandbox stopped answering; retry to get a fresh sandbox",
+): Promise<BerthError> {
   let limit = lease.sandbox.limitReached();
   let closing = false;
   if (!limit) {
-    closing = (await within(lease.sandbox.closing.then(() => true), CLOSE_WAIT_MS)) ?? false;
+    closing =
+      (await within(
+        lease.sandbox.closing.then(() => true),
+        CLOSE_WAIT_MS,
+      )) ?? false;
     limit = lease.sandbox.limitReached();
   }
   if (limit) {
-    return new BerthError('server_crashed', `the session's sandbox ended at its ${limit} limit; its state is gone and the session's next request starts a fresh sandbox`, { cause });
+    return new BerthError(
+      'server_crashed',
+      `the session's sandbox ended at its ${limit} limit; its state is gone and the session's next request starts a fresh sandbox`,
+      { cause },
+    );
   }
   if (closing && (await within(lease.sandbox.exited, EXIT_WAIT_MS))?.reason === 'stopped') {
     return new BerthError(
@@ -159,12 +188,7 @@ const NULL_BODY_STATUSES = new Set([202, 204, 205, 304]);
  * session's id. `reshape` may replace the body (and fix the headers to match). `onEnd` runs once the answer is
  * over, delivered or not: where a lease is released.
  */
-export function relayAnswer(
-  answer: ChannelAnswer,
-  sessionId: string,
-  onEnd: () => void,
-  reshape?: (body: Readable, headers: Headers) => Readable,
-): Response {
+export function relayAnswer(answer: ChannelAnswer, sessionId: string, onEnd: () => void, reshape?: (body: Readable, headers: Headers) => Readable): Response {
   const headers = clientHeaders(answer, sessionId);
   const body = reshape ? reshape(answer.body, headers) : answer.body;
   body.once('close', onEnd);

@@ -27,9 +27,11 @@ export function warmDiscovers(options: DiscoverWarmingOptions): void {
   let queue = Promise.resolve();
   const warm = (version: VersionRecord): void => {
     if (version.spec.sessionlessClients !== 'stateless' || version.spec.protocol !== 'mcp') return;
-    queue = queue.then(() => ask(options, version)).catch((error: unknown) => {
-      logger.warn('could not learn what the runtime answers server/discover', { runtime: version.runtime, version: version.version, err: error });
-    });
+    queue = queue
+      .then(() => ask(options, version))
+      .catch((error: unknown) => {
+        logger.warn('could not learn what the runtime answers server/discover', { runtime: version.runtime, version: version.version, err: error });
+      });
   };
   runtimes.onDeployed(warm);
   for (const runtime of runtimes.list()) warm(runtimes.version(runtime.name, runtime.latestVersion));
@@ -43,8 +45,18 @@ async function ask({ runtimes, sessions, discovers }: DiscoverWarmingOptions, ve
   const session = `berth-discover-${randomUUID()}`;
   const lease = await sessions.acquire(session, resolved.target, ANONYMOUS, { minted: true });
   try {
-    const headers = new Headers({ 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN_VERSION, 'mcp-method': 'server/discover' });
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { [META_PROTOCOL_VERSION]: MODERN_VERSION, [META_CLIENT_CAPABILITIES]: {} } } });
+    const headers = new Headers({
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': MODERN_VERSION,
+      'mcp-method': 'server/discover',
+    });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'server/discover',
+      params: { _meta: { [META_PROTOCOL_VERSION]: MODERN_VERSION, [META_CLIENT_CAPABILITIES]: {} } },
+    });
     const answer = await callChannel(lease, headers, body, AbortSignal.timeout(30_000));
     for await (const _chunk of discovers.observe(key, answer.body, String(answer.headers['content-type'] ?? ''))) {
       // read to its end, for the cache to see the whole answer

@@ -110,7 +110,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
       const version = `${runtime}@${resolved.version.version}`;
-      if (classified.era === 'modern' && classified.method === 'tools/call') toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
+      if (classified.era === 'modern' && classified.method === 'tools/call')
+        toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
       const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
       lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);

@@ -40,18 +40,18 @@ export async function modernCall(
 
 /** Sends each input request to the client as a real request and waits for all the answers. */
 export function askClient(
-client: ClientSession,
-out: SseOut,
-requests: Record<string, { method: string; params?: Record<string, unknown> }>,
-signal: AbortSignal,
-timeoutMs: number,
+  client: ClientSession,
+  out: SseOut,
+  requests: Record<string, { method: string; params?: Record<string, unknown> }>,
+  signal: AbortSignal,
+  timeoutMs: number,
 ): Promise<Record<string, unknown>> {
   const entries = Object.entries(requests);
   return new Promise((resolve, reject) => {
     const answers: Record<string, unknown> = {};
     let left = entries.length;
     const ids: string[] = [];
-    const timer = setTimeout(() => fail(new BerthError('request_state_expired', 'the client did not answer the server\'s questions in time')), timeoutMs);
+    const timer = setTimeout(() => fail(new BerthError('request_state_expired', "the client did not answer the server's questions in time")), timeoutMs);
     const onAbort = (): void => fail(new Error('aborted'));
     const settle = (): void => {
       clearTimeout(timer);
@@ -79,7 +79,9 @@ timeoutMs: number,
           resolve(answers);
         }
       });
-      void out.send(input.params === undefined ? { jsonrpc: '2.0', id, method: input.method } : { jsonrpc: '2.0', id, method: input.method, params: input.params });
+      void out.send(
+        input.params === undefined ? { jsonrpc: '2.0', id, method: input.method } : { jsonrpc: '2.0', id, method: input.method, params: input.params },
+      );
     }
   });
 }

@@ -3,7 +3,15 @@ import { BerthError, toBerthError } from '../../core/errors.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { META_PROTOCOL_VERSION, MODERN_VERSION } from '../../mcp/classify.ts';
 import { initializeFromDiscover } from '../../mcp/legacy.ts';
-import { httpStatusForRpcError, isNotification, isRequest, isResponse, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
+import {
+  httpStatusForRpcError,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../../mcp/jsonrpc.ts';
 import { SSE_HEADERS } from '../../mcp/sse.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Caller } from '../pipeline/caller.ts';
@@ -215,7 +223,9 @@ export class LegacyFacade {
       try {
         let params = original;
         for (let round = 1; ; round++) {
-          const response = await modernCall(lease, client, { ...call, params }, controller.signal, (note) => (isNotification(note) ? out.send(note) : undefined));
+          const response = await modernCall(lease, client, { ...call, params }, controller.signal, (note) =>
+            isNotification(note) ? out.send(note) : undefined,
+          );
           const result = response.result;
           if (!result || result.resultType !== 'input_required') {
             // The answer is to this request, whatever id a misbehaving server put on it.
@@ -223,14 +233,23 @@ export class LegacyFacade {
             break;
           }
           if (round === MAX_INPUT_ROUNDS) {
-            throw new BerthError('sandbox_failed', `runtime "${client.runtime}" still needed input after ${MAX_INPUT_ROUNDS} rounds of questions; the request was abandoned`);
+            throw new BerthError(
+              'sandbox_failed',
+              `runtime "${client.runtime}" still needed input after ${MAX_INPUT_ROUNDS} rounds of questions; the request was abandoned`,
+            );
           }
           // The server needs input: ask the client, then send the request again with its answers.
           checkCap(this.#options.limits, 'pendingInputs', this.#clients.waitingIn(client.session));
           client.waitingInputs++;
           let inputResponses: Record<string, unknown>;
           try {
-            inputResponses = await askClient(client, out, (result.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>, controller.signal, this.#options.inputTimeoutMs);
+            inputResponses = await askClient(
+              client,
+              out,
+              (result.inputRequests ?? {}) as Record<string, { method: string; params?: Record<string, unknown> }>,
+              controller.signal,
+              this.#options.inputTimeoutMs,
+            );
           } finally {
             client.waitingInputs--;
           }
@@ -241,7 +260,8 @@ export class LegacyFacade {
         if (!controller.signal.aborted) {
           const err = toBerthError(error);
           // A failure of berth or the sandbox, not the client's doing, is worth an operator's look.
-          if (err.status >= 500) this.#options.logger.warn('legacy client request failed', { session: client.session, method: call.method, code: err.code, err: error });
+          if (err.status >= 500)
+            this.#options.logger.warn('legacy client request failed', { session: client.session, method: call.method, code: err.code, err: error });
           await out.send({ jsonrpc: '2.0', id: call.id, error: { code: err.rpcCode, message: err.message, data: { code: err.code } } });
         }
       } finally {
@@ -288,16 +308,18 @@ export class LegacyFacade {
         'mcp-method': method,
         [SESSION_HEADER]: client.session,
       });
-      const answer = await callChannel(lease, headers, JSON.stringify({ jsonrpc: '2.0', method, params: { _meta: { [META_PROTOCOL_VERSION]: MODERN_VERSION } } }), signal);
+      const answer = await callChannel(
+        lease,
+        headers,
+        JSON.stringify({ jsonrpc: '2.0', method, params: { _meta: { [META_PROTOCOL_VERSION]: MODERN_VERSION } } }),
+        signal,
+      );
       answer.body.resume();
     } catch (error) {
       // A notification has no answer to carry a failure; the server keeps the roots it has.
-      this.#options.logger.debug('a legacy client\'s roots change did not reach its sandbox', { session: client.session, err: error });
+      this.#options.logger.debug("a legacy client's roots change did not reach its sandbox", { session: client.session, err: error });
     } finally {
       lease.release();
     }
   }
-
-
 }
-

@@ -35,19 +35,24 @@ export function checkCap(limits: LegacyClientLimits, cap: keyof typeof SETTINGS,
   const max = limits[cap];
   if (count < max) return;
   const [setting, what] = SETTINGS[cap];
-  throw new BerthError('limit_exceeded', `this session would have more than ${max} ${what}, the most berth keeps for one session; end some first, or raise ${setting} on the berth node`);
+  throw new BerthError(
+    'limit_exceeded',
+    `this session would have more than ${max} ${what}, the most berth keeps for one session; end some first, or raise ${setting} on the berth node`,
+  );
 }
 
 /** A subscription's URI as berth keeps it: a string of bounded length. */
 export function uriOf(value: unknown): string {
   if (typeof value !== 'string') throw new BerthError('invalid_params', 'resources/subscribe and resources/unsubscribe take params.uri, a string');
-  if (value.length > MAX_URI_CHARS) throw new BerthError('invalid_params', `a resource URI of ${value.length} characters is longer than the ${MAX_URI_CHARS} berth keeps`);
+  if (value.length > MAX_URI_CHARS)
+    throw new BerthError('invalid_params', `a resource URI of ${value.length} characters is longer than the ${MAX_URI_CHARS} berth keeps`);
   return value;
 }
 
 export function logLevelOf(value: unknown): string {
   if (value === undefined) return 'info';
-  if (typeof value !== 'string' || value.length > MAX_LOG_LEVEL_CHARS) throw new BerthError('invalid_params', 'logging/setLevel takes params.level, a level such as "info" or "debug"');
+  if (typeof value !== 'string' || value.length > MAX_LOG_LEVEL_CHARS)
+    throw new BerthError('invalid_params', 'logging/setLevel takes params.level, a level such as "info" or "debug"');
   return value;
 }
 
@@ -66,12 +71,17 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  */
 export function declarationOf(params: Record<string, unknown>): Declaration {
   const { protocolVersion, capabilities = {}, clientInfo } = params;
-  if (protocolVersion !== undefined && typeof protocolVersion !== 'string') throw new BerthError('invalid_params', 'initialize takes params.protocolVersion, a string such as "2025-11-25"');
+  if (protocolVersion !== undefined && typeof protocolVersion !== 'string')
+    throw new BerthError('invalid_params', 'initialize takes params.protocolVersion, a string such as "2025-11-25"');
   if (!isObject(capabilities)) throw new BerthError('invalid_params', 'initialize takes params.capabilities, an object');
   const named = isObject(clientInfo) && typeof clientInfo.name === 'string' && (clientInfo.version === undefined || typeof clientInfo.version === 'string');
-  if (clientInfo !== undefined && !named) throw new BerthError('invalid_params', 'initialize takes params.clientInfo, an object with a string name and version');
+  if (clientInfo !== undefined && !named)
+    throw new BerthError('invalid_params', 'initialize takes params.clientInfo, an object with a string name and version');
   if (JSON.stringify({ capabilities, clientInfo }).length > MAX_CLIENT_DECLARATION_CHARS) {
-    throw new BerthError('invalid_params', `initialize's capabilities and clientInfo come to more than the ${MAX_CLIENT_DECLARATION_CHARS} characters berth keeps for a client; declare less`);
+    throw new BerthError(
+      'invalid_params',
+      `initialize's capabilities and clientInfo come to more than the ${MAX_CLIENT_DECLARATION_CHARS} characters berth keeps for a client; declare less`,
+    );
   }
   return { capabilities, clientInfo: clientInfo as Record<string, unknown> | undefined };
 }
@@ -84,6 +94,10 @@ const MAX_NAME_CHARS = 8 * 1024;
 
 /** A request's name (a tool's, or a resource's URI) as it may travel in `Mcp-Name`. */
 export function headerNameOf(name: string): string {
-  if (name.length > MAX_NAME_CHARS) throw new BerthError('invalid_params', `a name of ${name.length} characters is longer than the ${MAX_NAME_CHARS} berth passes on; no tool or resource needs that many`);
+  if (name.length > MAX_NAME_CHARS)
+    throw new BerthError(
+      'invalid_params',
+      `a name of ${name.length} characters is longer than the ${MAX_NAME_CHARS} berth passes on; no tool or resource needs that many`,
+    );
   return /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
 }

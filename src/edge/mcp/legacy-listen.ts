@@ -16,7 +16,11 @@ export function relisten(client: ClientSession, leaseOf: (client: ClientSession)
   client.listen = undefined;
   const stream = client.getStream;
   if (!stream || stream.closed) return;
-  const caps = client.serverCapabilities as { tools?: { listChanged?: boolean }; prompts?: { listChanged?: boolean }; resources?: { listChanged?: boolean; subscribe?: boolean } };
+  const caps = client.serverCapabilities as {
+    tools?: { listChanged?: boolean };
+    prompts?: { listChanged?: boolean };
+    resources?: { listChanged?: boolean; subscribe?: boolean };
+  };
   const notifications: Record<string, unknown> = {};
   if (caps.tools?.listChanged) notifications.toolsListChanged = true;
   if (caps.prompts?.listChanged) notifications.promptsListChanged = true;

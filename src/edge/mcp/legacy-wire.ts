@@ -8,7 +8,10 @@ import type { ClientSession } from './legacy-clients.ts';
 const MODERN_RESULT_FIELDS = ['resultType', 'ttlMs', 'cacheScope'];
 
 export function sessionGone(): BerthError {
-  return new BerthError('session_not_found', 'Session not found: this Mcp-Session-Id is unknown or has ended; send initialize without it to start a new session');
+  return new BerthError(
+    'session_not_found',
+    'Session not found: this Mcp-Session-Id is unknown or has ended; send initialize without it to start a new session',
+  );
 }
 
 export function withoutParams(params: Record<string, unknown>, names: string[]): Record<string, unknown> {

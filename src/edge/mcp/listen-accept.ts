@@ -11,7 +11,10 @@ const EVENT_STREAM = 'text/event-stream';
 export function listenHeaders(headers: Headers): Headers {
   const accept = headers.get('accept');
   if (accept !== null && !acceptsEventStream(accept)) {
-    throw new BerthError('not_acceptable', `subscriptions/listen answers as an event stream (${EVENT_STREAM}), which this request's Accept refuses; send Accept: application/json, ${EVENT_STREAM}`);
+    throw new BerthError(
+      'not_acceptable',
+      `subscriptions/listen answers as an event stream (${EVENT_STREAM}), which this request's Accept refuses; send Accept: application/json, ${EVENT_STREAM}`,
+    );
   }
   const out = new Headers(headers);
   out.set('accept', `application/json, ${EVENT_STREAM}`);

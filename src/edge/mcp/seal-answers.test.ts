@@ -38,7 +38,9 @@ test('an SSE answer: the input_required event is sealed however the stream is sp
     const how = sealing();
     const out = await run(`${progress}: comment\n\n${question}`, size, 'text/event-stream', how);
     assert.ok(out.startsWith(`${progress}: comment\n\n`), `split ${size}`);
-    const sealed = JSON.parse(out.slice(progress.length + ': comment\n\n'.length).replace(/^event: message\ndata: /, '')) as { result: { requestState: string } };
+    const sealed = JSON.parse(out.slice(progress.length + ': comment\n\n'.length).replace(/^event: message\ndata: /, '')) as {
+      result: { requestState: string };
+    };
     assert.match(sealed.result.requestState, /^b1\./);
     assert.equal(sealer.open(sealed.result.requestState).inner, 'inner');
     assert.equal(how.bindings, 1);

@@ -14,7 +14,11 @@ async function drain(body: Readable): Promise<string> {
 
 for (const [type, text] of [
   ['application/json', JSON.stringify({ jsonrpc: '2.0', id: 1, result: tools })],
-  ['text/event-stream', sseEvent(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })) + sseEvent(JSON.stringify({ jsonrpc: '2.0', id: 1, result: tools }))],
+  [
+    'text/event-stream',
+    sseEvent(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: {} })) +
+      sseEvent(JSON.stringify({ jsonrpc: '2.0', id: 1, result: tools })),
+  ],
 ] as const) {
   test(`a ${type} tools/list answer passes through unchanged and teaches the index its tools' headers`, async () => {
     const index = new ToolHeaderIndex();

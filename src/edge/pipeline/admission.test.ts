@@ -10,7 +10,11 @@ import { CallerAdmission } from './admission.ts';
 const ALICE: Principal = { key: 'apikey:alice', userId: 'alice' };
 
 /** A runtime service that knows one runtime, `r`, of this spec; and an authenticator that admits everyone as Alice. */
-function admission(spec: Partial<RuntimeSpec> | undefined, seen: { authenticated: number } = { authenticated: 0 }, awsMode: 'sigv4' | 'off' = 'sigv4'): CallerAdmission {
+function admission(
+  spec: Partial<RuntimeSpec> | undefined,
+  seen: { authenticated: number } = { authenticated: 0 },
+  awsMode: 'sigv4' | 'off' = 'sigv4',
+): CallerAdmission {
   const resolved = { runtime: { id: 'r-0123456789', name: 'r' }, version: { runtime: 'r', version: 3, spec }, target: {} } as unknown as ResolvedRuntime;
   // SAFETY: admission reaches the runtime service only through these members.
   const runtimes = {
@@ -27,7 +31,13 @@ function admission(spec: Partial<RuntimeSpec> | undefined, seen: { authenticated
       return ALICE;
     },
   } as unknown as Authenticator;
-  return new CallerAdmission({ runtimes, authenticator, aws: { mode: awsMode, secrets: new Map() }, identity: { region: 'us-west-2', accountId: '123456789012' }, limiter: new RateLimiter() });
+  return new CallerAdmission({
+    runtimes,
+    authenticator,
+    aws: { mode: awsMode, secrets: new Map() },
+    identity: { region: 'us-west-2', accountId: '123456789012' },
+    limiter: new RateLimiter(),
+  });
 }
 
 const post = (path: string, headers: Record<string, string> = {}): [Request, URL] => {
@@ -72,14 +82,22 @@ test('rate limits are taken per principal at admission, and a refusal says when 
     await admit.native(request, { name: 'r' }, url);
   }
   const [request, url] = post('/runtimes/r/mcp');
-  await assert.rejects(admit.native(request, { name: 'r' }, url), (error: Error & { code?: string; retryAfter?: number }) => error.code === 'rate_limited' && (error.retryAfter ?? 0) >= 1);
+  await assert.rejects(
+    admit.native(request, { name: 'r' }, url),
+    (error: Error & { code?: string; retryAfter?: number }) => error.code === 'rate_limited' && (error.retryAfter ?? 0) >= 1,
+  );
 });
 
 test("AgentCore's door: a token runtime refuses a SigV4-signed request with AgentCore's words", async () => {
   // AWS auth off: the signature passes unchecked, and only the method is wrong.
-  const [request, url] = post('/runtimes/r/invocations', { authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20261202/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00' });
+  const [request, url] = post('/runtimes/r/invocations', {
+    authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20261202/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00',
+  });
   const admit = admission({ authorizer: { type: 'apiKey' } } as Partial<RuntimeSpec>, { authenticated: 0 }, 'off');
-  await assert.rejects(admit.agentcore(request, { name: 'r' }, url, 'streamed'), (error: Error & { code?: string }) => error.code === 'forbidden' && /Authorization method mismatch/.test(error.message));
+  await assert.rejects(
+    admit.agentcore(request, { name: 'r' }, url, 'streamed'),
+    (error: Error & { code?: string }) => error.code === 'forbidden' && /Authorization method mismatch/.test(error.message),
+  );
 });
 
 test("AgentCore's door: a token runtime's caller is its authorizer's principal, and the door says AgentCore", async () => {

@@ -20,7 +20,8 @@ export interface CallerAdmissionOptions {
 export const MAX_SMALL_BODY = 1024 * 1024;
 
 /** AgentCore's words when a caller signs for a token runtime, or brings a token to a SigV4 one. */
-const METHOD_MISMATCH = 'Authorization method mismatch. The agent is configured for a different authorization method than what was used in your request. (OAuth or SigV4)';
+const METHOD_MISMATCH =
+  'Authorization method mismatch. The agent is configured for a different authorization method than what was used in your request. (OAuth or SigV4)';
 
 /**
  * The one step every request to a runtime passes before anything is made for it: the runtime is looked up once,
@@ -63,7 +64,8 @@ export class CallerAdmission {
   async agentcore(request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<Caller> {
     const { runtimes, authenticator, aws, identity, limiter } = this.#options;
     const signed = isAwsSigned(request);
-    const verified = (): Request | Promise<Request> => (body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws));
+    const verified = (): Request | Promise<Request> =>
+      body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws);
     const checked = signed ? await verified() : request;
     const record = runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
     const endpoint = url.searchParams.get('qualifier') ?? undefined;

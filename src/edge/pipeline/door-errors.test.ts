@@ -7,7 +7,16 @@ import { doorError } from './door-errors.ts';
 
 const caller = (door: 'berth' | 'agentcore') => {
   const url = new URL('http://berth/runtimes/r/mcp');
-  return admittedCaller({ door, request: new Request(url, { method: 'POST' }), url, params: { name: 'r' }, runtime: 'r', endpoint: undefined, principal: ANONYMOUS, resolved: undefined });
+  return admittedCaller({
+    door,
+    request: new Request(url, { method: 'POST' }),
+    url,
+    params: { name: 'r' },
+    runtime: 'r',
+    endpoint: undefined,
+    principal: ANONYMOUS,
+    resolved: undefined,
+  });
 };
 
 test("berth's door answers in the endpoint's own shape", () => {
@@ -16,6 +25,8 @@ test("berth's door answers in the endpoint's own shape", () => {
 });
 
 test("AgentCore's door gets the error itself, for its exception, not a body to parse back", () => {
-  assert.throws(() => doorError(caller('agentcore'), new BerthError('session_limit', 'full'), () => assert.fail('not rendered here')), { code: 'session_limit' });
+  assert.throws(() => doorError(caller('agentcore'), new BerthError('session_limit', 'full'), () => assert.fail('not rendered here')), {
+    code: 'session_limit',
+  });
   assert.throws(() => doorError(caller('agentcore'), new TypeError('a bug'), () => assert.fail('not rendered here')), { code: 'internal' });
 });

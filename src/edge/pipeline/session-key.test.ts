@@ -11,7 +11,16 @@ const B = 'b'.repeat(36);
 function caller(header?: string, inUrl?: string): Caller {
   const url = new URL('http://berth/runtimes/r/mcp');
   const request = new Request(url, { method: 'POST', headers: header === undefined ? {} : { [HEADER]: header } });
-  return admittedCaller({ door: 'berth', request, url, params: inUrl === undefined ? { name: 'r' } : { name: 'r', sessionId: inUrl }, runtime: 'r', endpoint: undefined, principal: ANONYMOUS, resolved: undefined });
+  return admittedCaller({
+    door: 'berth',
+    request,
+    url,
+    params: inUrl === undefined ? { name: 'r' } : { name: 'r', sessionId: inUrl },
+    runtime: 'r',
+    endpoint: undefined,
+    principal: ANONYMOUS,
+    resolved: undefined,
+  });
 }
 
 const never = (): string => assert.fail('no fresh session was wanted');
@@ -33,10 +42,14 @@ test('header and URL that differ, and ids that are not session ids, are refused'
   assert.throws(() => namedSession(caller(A, B)), { code: 'invalid_session_id' });
   assert.throws(() => namedSession(caller('short')), { code: 'invalid_session_id' });
   assert.throws(() => namedSession(caller(`${A} x`)), { code: 'invalid_session_id' });
-  assert.throws(() => namedSession(caller(undefined, "x".repeat(300))), { code: 'invalid_session_id' });
+  assert.throws(() => namedSession(caller(undefined, 'x'.repeat(300))), { code: 'invalid_session_id' });
 });
 
 test('a door that needs a named session says which header to send', () => {
   assert.equal(requiredSession(caller(A), 'StopRuntimeSession'), A);
-  assert.throws(() => requiredSession(caller(), 'StopRuntimeSession'), (error: Error & { code?: string }) => error.code === 'validation_failed' && error.message.includes(HEADER) && error.message.startsWith('StopRuntimeSession'));
+  assert.throws(
+    () => requiredSession(caller(), 'StopRuntimeSession'),
+    (error: Error & { code?: string }) =>
+      error.code === 'validation_failed' && error.message.includes(HEADER) && error.message.startsWith('StopRuntimeSession'),
+  );
 });

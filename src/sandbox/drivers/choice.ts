@@ -25,7 +25,10 @@ export class DriverChoice implements SandboxDriver {
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
     if (spec.network?.mode === 'host') {
-      this.#logger.warn("a sandbox gets the host's network, unfiltered (the runtime's network mode is host): it can reach this machine's and its network's services", { runtime: spec.runtime, sandbox: spec.id });
+      this.#logger.warn(
+        "a sandbox gets the host's network, unfiltered (the runtime's network mode is host): it can reach this machine's and its network's services",
+        { runtime: spec.runtime, sandbox: spec.id },
+      );
     }
     return (await this.#driverFor(spec)).start(spec);
   }

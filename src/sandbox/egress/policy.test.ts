@@ -25,7 +25,24 @@ describe('EgressPolicy', () => {
 
   test('loopback, link-local, private and unspecified addresses are refused behind a listed name, in every spelling', () => {
     const policy = new EgressPolicy(['api.example.com']);
-    for (const address of ['127.0.0.1', '127.9.9.9', '169.254.169.254', '10.0.0.7', '172.20.1.1', '192.168.1.1', '100.64.0.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:ffff:a9fe:a9fe', '::ffff:10.0.0.7']) {
+    for (const address of [
+      '127.0.0.1',
+      '127.9.9.9',
+      '169.254.169.254',
+      '10.0.0.7',
+      '172.20.1.1',
+      '192.168.1.1',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      'fe80::1',
+      'fd00::1',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      '0:0:0:0:0:ffff:a9fe:a9fe',
+      '::ffff:10.0.0.7',
+    ]) {
       assert.ok(judge(policy, address, 443), `${address} is refused`);
     }
     assert.equal(judge(policy, '203.0.113.9', 443), undefined);

@@ -31,7 +31,8 @@ export class EgressPolicy {
   /** Why a connection to `host` may not even be looked up, or undefined when it may. */
   refusesName(host: string): string | undefined {
     const family = isIP(host);
-    if (family !== 0) return this.#ranges.check(host, family === 6 ? 'ipv6' : 'ipv4') ? undefined : `${host} is not in a range on this runtime's egress allowlist`;
+    if (family !== 0)
+      return this.#ranges.check(host, family === 6 ? 'ipv6' : 'ipv4') ? undefined : `${host} is not in a range on this runtime's egress allowlist`;
     const name = host.toLowerCase().replace(/\.$/, '');
     if (this.#names.includes(name) || this.#suffixes.some((suffix) => name.endsWith(suffix))) return undefined;
     return `${name} is not on this runtime's egress allowlist`;

@@ -74,7 +74,9 @@ export class EgressProxy {
       url = new URL(req.url ?? '');
       if (url.protocol !== 'http:') throw new Error('not http');
     } catch {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('berth: the egress proxy forwards absolute http:// URLs, and tunnels anything else with CONNECT\n');
+      res
+        .writeHead(400, { 'content-type': 'text/plain' })
+        .end('berth: the egress proxy forwards absolute http:// URLs, and tunnels anything else with CONNECT\n');
       return;
     }
     const decided = await this.#decide(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80));
@@ -85,7 +87,14 @@ export class EgressProxy {
     const headers = { ...req.headers };
     delete headers['proxy-connection'];
     delete headers['proxy-authorization'];
-    const upstream = httpRequest({ host: decided.address, port: decided.port, method: req.method, path: `${url.pathname}${url.search}`, headers, timeout: CONNECT_TIMEOUT_MS });
+    const upstream = httpRequest({
+      host: decided.address,
+      port: decided.port,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      timeout: CONNECT_TIMEOUT_MS,
+    });
     upstream.once('socket', (socket) => this.#track(socket));
     upstream.once('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

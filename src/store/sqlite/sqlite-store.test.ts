@@ -36,7 +36,10 @@ test('versions are numbered from 1 and survive reopening the file', (t) => {
   assert.equal(reopened.getRuntime('counter')?.latestVersion, 2);
   assert.equal(reopened.getRuntime('counter')?.id, id);
   assert.equal(reopened.getVersion('counter', 1)?.spec.command, 'node a.js');
-  assert.deepEqual(reopened.listVersions('counter').map((v) => v.version), [1, 2]);
+  assert.deepEqual(
+    reopened.listVersions('counter').map((v) => v.version),
+    [1, 2],
+  );
   assert.equal(reopened.getArtifact('art_1')?.bytes, 10);
   assert.equal(reopened.listRuntimes().length, 1);
   assert.ok(reopened.deleteRuntime('counter'));
@@ -75,7 +78,13 @@ test('endpoints pin versions, move, survive reopening, and go with their runtime
 
   const reopened = new SqliteStore(file);
   t.after(() => reopened.close());
-  assert.deepEqual(reopened.listEndpoints('agent').map((e) => [e.name, e.targetVersion]), [['beta', 2], ['stable', 2]]);
+  assert.deepEqual(
+    reopened.listEndpoints('agent').map((e) => [e.name, e.targetVersion]),
+    [
+      ['beta', 2],
+      ['stable', 2],
+    ],
+  );
   const runtime = reopened.getRuntime('agent');
   assert.equal(reopened.getRuntimeById(runtime?.id ?? '')?.name, 'agent');
   assert.ok(reopened.deleteEndpoint('agent', 'beta'));
@@ -100,14 +109,27 @@ test('API keys: stored with their hash, revoked once, survive reopening, and go 
 
   const reopened = new SqliteStore(file);
   t.after(() => reopened.close());
-  assert.deepEqual(reopened.getApiKey('alicekey'), { id: 'alicekey', hash: 'bb', scope: { kind: 'runtime', runtime: 'agent' }, userId: 'alice', description: 'laptop', createdAt: at });
+  assert.deepEqual(reopened.getApiKey('alicekey'), {
+    id: 'alicekey',
+    hash: 'bb',
+    scope: { kind: 'runtime', runtime: 'agent' },
+    userId: 'alice',
+    description: 'laptop',
+    createdAt: at,
+  });
   assert.equal(reopened.getApiKey('adminkey')?.revokedAt, at);
-  assert.deepEqual(reopened.listApiKeys({ admin: true }).map((k) => k.id), ['adminkey']);
-  assert.deepEqual(reopened.listApiKeys({ runtime: 'agent' }).map((k) => k.id), ['alicekey']);
+  assert.deepEqual(
+    reopened.listApiKeys({ admin: true }).map((k) => k.id),
+    ['adminkey'],
+  );
+  assert.deepEqual(
+    reopened.listApiKeys({ runtime: 'agent' }).map((k) => k.id),
+    ['alicekey'],
+  );
   assert.equal(reopened.listApiKeys().length, 2);
   reopened.deleteRuntime('agent');
   assert.equal(reopened.getApiKey('alicekey'), undefined);
-  assert.ok(reopened.getApiKey('adminkey'), "admin keys belong to no runtime");
+  assert.ok(reopened.getApiKey('adminkey'), 'admin keys belong to no runtime');
 });
 
 /** Every item of a list, walked page by page as a client would: each page after the last key of the one before. */
@@ -132,21 +154,54 @@ test('runtimes, versions and endpoints page by key, in their order, oldest or ne
   for (const name of [...names].reverse()) store.putVersion(name, spec('node a.js'));
   for (let i = 0; i < 249; i++) store.putVersion('rt00', spec(`node v${i + 2}.js`));
 
-  const runtimes = walk<RuntimeRecord, string>((query) => store.listRuntimes(query), (r) => r.name, 5);
-  assert.deepEqual(runtimes.items.map((r) => r.name), names);
+  const runtimes = walk<RuntimeRecord, string>(
+    (query) => store.listRuntimes(query),
+    (r) => r.name,
+    5,
+  );
+  assert.deepEqual(
+    runtimes.items.map((r) => r.name),
+    names,
+  );
   assert.equal(runtimes.pages, 5);
 
-  const oldest = walk<VersionRecord, number>((query) => store.listVersions('rt00', query), (v) => v.version, 100);
-  assert.deepEqual(oldest.items.map((v) => v.version), Array.from({ length: 250 }, (_, i) => i + 1));
+  const oldest = walk<VersionRecord, number>(
+    (query) => store.listVersions('rt00', query),
+    (v) => v.version,
+    100,
+  );
+  assert.deepEqual(
+    oldest.items.map((v) => v.version),
+    Array.from({ length: 250 }, (_, i) => i + 1),
+  );
   assert.equal(oldest.pages, 3);
   assert.equal(oldest.items[249]?.spec.command, 'node v250.js');
-  const newest = walk<VersionRecord, number>((query) => store.listVersions('rt00', { ...query, newestFirst: true }), (v) => v.version, 100);
-  assert.deepEqual(newest.items.map((v) => v.version), Array.from({ length: 250 }, (_, i) => 250 - i));
-  assert.deepEqual(store.listVersions('rt01', { limit: 100 }).map((v) => v.version), [1], 'versions of one runtime only');
+  const newest = walk<VersionRecord, number>(
+    (query) => store.listVersions('rt00', { ...query, newestFirst: true }),
+    (v) => v.version,
+    100,
+  );
+  assert.deepEqual(
+    newest.items.map((v) => v.version),
+    Array.from({ length: 250 }, (_, i) => 250 - i),
+  );
+  assert.deepEqual(
+    store.listVersions('rt01', { limit: 100 }).map((v) => v.version),
+    [1],
+    'versions of one runtime only',
+  );
 
   for (const endpoint of ['gamma', 'alpha', 'beta', 'Zeta']) store.putEndpoint('rt00', endpoint, 1);
-  const endpoints = walk<EndpointRecord, string>((query) => store.listEndpoints('rt00', query), (e) => e.name, 3);
-  assert.deepEqual(endpoints.items.map((e) => e.name), ['Zeta', 'alpha', 'beta', 'gamma'], 'by code point: capitals first');
+  const endpoints = walk<EndpointRecord, string>(
+    (query) => store.listEndpoints('rt00', query),
+    (e) => e.name,
+    3,
+  );
+  assert.deepEqual(
+    endpoints.items.map((e) => e.name),
+    ['Zeta', 'alpha', 'beta', 'gamma'],
+    'by code point: capitals first',
+  );
   assert.deepEqual(store.listEndpoints('rt01', { limit: 3 }), []);
 });
 
@@ -155,10 +210,16 @@ test('a page does not shift when items before it go or come', (t) => {
   t.after(() => store.close());
   for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) store.putVersion(name, spec('node a.js'));
   const first = store.listRuntimes({ limit: 2 });
-  assert.deepEqual(first.map((r) => r.name), ['a', 'b']);
+  assert.deepEqual(
+    first.map((r) => r.name),
+    ['a', 'b'],
+  );
   store.deleteRuntime('a');
   store.putVersion('aa', spec('node a.js'));
-  assert.deepEqual(store.listRuntimes({ limit: 2, after: 'b' }).map((r) => r.name), ['c', 'd']);
+  assert.deepEqual(
+    store.listRuntimes({ limit: 2, after: 'b' }).map((r) => r.name),
+    ['c', 'd'],
+  );
 });
 
 const positionOf = (key: ApiKeyRecord): ApiKeyPosition => ({ createdAt: key.createdAt, id: key.id });
@@ -175,15 +236,29 @@ test('API keys page newest first, keys made in the same millisecond by id', (t) 
     store.putApiKey({ ...record, hash: 'aa', scope: i % 2 === 0 ? { kind: 'admin' } : { kind: 'runtime', runtime: 'agent' }, userId: 'u' });
   }
   const expected = [...made].sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? 1 : -1)).map((k) => k.id);
-  assert.deepEqual(store.listApiKeys().map((k) => k.id), expected, 'the unpaged order');
+  assert.deepEqual(
+    store.listApiKeys().map((k) => k.id),
+    expected,
+    'the unpaged order',
+  );
   for (const limit of [1, 2, 4, 5]) {
     const keys = walk<ApiKeyRecord, ApiKeyPosition>((query) => store.listApiKeys({}, query), positionOf, limit);
-    assert.deepEqual(keys.items.map((k) => k.id), expected, `pages of ${limit}`);
+    assert.deepEqual(
+      keys.items.map((k) => k.id),
+      expected,
+      `pages of ${limit}`,
+    );
   }
   const runtimeKeys = walk<ApiKeyRecord, ApiKeyPosition>((query) => store.listApiKeys({ runtime: 'agent' }, query), positionOf, 2);
-  assert.deepEqual(runtimeKeys.items.map((k) => k.id), expected.filter((id) => Number(id.slice(3)) % 2 === 1));
+  assert.deepEqual(
+    runtimeKeys.items.map((k) => k.id),
+    expected.filter((id) => Number(id.slice(3)) % 2 === 1),
+  );
   const adminKeys = walk<ApiKeyRecord, ApiKeyPosition>((query) => store.listApiKeys({ admin: true }, query), positionOf, 4);
-  assert.deepEqual(adminKeys.items.map((k) => k.id), expected.filter((id) => Number(id.slice(3)) % 2 === 0));
+  assert.deepEqual(
+    adminKeys.items.map((k) => k.id),
+    expected.filter((id) => Number(id.slice(3)) % 2 === 0),
+  );
 });
 
 test('a key from anywhere is only a position: hostile text reads nothing more and changes nothing', (t) => {
@@ -192,7 +267,11 @@ test('a key from anywhere is only a position: hostile text reads nothing more an
   for (const name of ['a', 'b', 'c']) store.putVersion(name, spec('node a.js'));
   for (const after of ["' OR 1=1 --", "a'; DROP TABLE runtimes; --", '\u0000', '\uffff'.repeat(4096)]) {
     const page = store.listRuntimes({ limit: 10, after });
-    assert.deepEqual(page.map((r) => r.name), ['a', 'b', 'c'].filter((name) => name > after), JSON.stringify(after.slice(0, 20)));
+    assert.deepEqual(
+      page.map((r) => r.name),
+      ['a', 'b', 'c'].filter((name) => name > after),
+      JSON.stringify(after.slice(0, 20)),
+    );
   }
   assert.deepEqual(store.listApiKeys({}, { limit: 10, after: { createdAt: "' OR ''='", id: "') --" } }), []);
   assert.equal(store.listRuntimes().length, 3);

@@ -161,15 +161,9 @@ export class SqliteStore implements Store {
           name,
         );
       } else {
-        this.#prepare('INSERT INTO runtime_endpoints (runtime, name, id, target_version, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-          runtime,
-          name,
-          `${name.replaceAll('-', '_')}-${randomSuffix()}`,
-          targetVersion,
-          description ?? null,
-          at,
-          at,
-        );
+        this.#prepare(
+          'INSERT INTO runtime_endpoints (runtime, name, id, target_version, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        ).run(runtime, name, `${name.replaceAll('-', '_')}-${randomSuffix()}`, targetVersion, description ?? null, at, at);
       }
       return this.getEndpoint(runtime, name) as EndpointRecord;
     });

@@ -149,7 +149,10 @@ export class LegacyBridge {
       const [callId = '', round = ''] = params.requestState.split('.');
       const call = this.#calls.get(callId);
       if (!call) {
-        writer.fail('request_state_expired', 'the call this requestState continues is no longer waiting (it timed out, or its sandbox restarted); send the request again without inputResponses and requestState');
+        writer.fail(
+          'request_state_expired',
+          'the call this requestState continues is no longer waiting (it timed out, or its sandbox restarted); send the request again without inputResponses and requestState',
+        );
         return;
       }
       call.resume(message, writer, Number(round));
@@ -172,7 +175,10 @@ export class LegacyBridge {
           runtime: this.#options.runtime,
           init,
           inputTimeoutMs: this.#options.inputTimeoutMs,
-          mayWait: () => (this.waitingCalls < this.#options.limits.pendingInputs ? undefined : capReached('pendingInputs', this.#options.limits.pendingInputs, 'calls waiting on their clients\' answers')),
+          mayWait: () =>
+            this.waitingCalls < this.#options.limits.pendingInputs
+              ? undefined
+              : capReached('pendingInputs', this.#options.limits.pendingInputs, "calls waiting on their clients' answers"),
           changed: () => this.#options.onActivity(this.waitingCalls),
           reroute: (request) => this.#serverRequest(request),
           ended: (done) => {
@@ -238,7 +244,11 @@ export class LegacyBridge {
       this.#roots.park(request);
       return;
     }
-    this.#options.peer.respond({ jsonrpc: '2.0', id: request.id, error: { code: RPC.METHOD_NOT_FOUND, message: `no client request is waiting that could answer ${request.method}` } });
+    this.#options.peer.respond({
+      jsonrpc: '2.0',
+      id: request.id,
+      error: { code: RPC.METHOD_NOT_FOUND, message: `no client request is waiting that could answer ${request.method}` },
+    });
   }
 
   /** Legacy servers log per session, not per request: make the server as verbose as the most verbose caller asks. */

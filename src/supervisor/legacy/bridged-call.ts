@@ -26,7 +26,11 @@ interface Question {
  */
 export const INPUT_KEY_META = 'dev.berth/input-key';
 
-function keyOf(params: Record<string, unknown> | undefined, used: Set<string>, next: () => string): { key: string; params: Record<string, unknown> | undefined } {
+function keyOf(
+  params: Record<string, unknown> | undefined,
+  used: Set<string>,
+  next: () => string,
+): { key: string; params: Record<string, unknown> | undefined } {
   if (params === undefined) return { key: next(), params };
   const { elicitationId: _id, ...rest } = params;
   const meta = rest._meta as Record<string, unknown> | undefined;
@@ -187,7 +191,10 @@ export class BridgedCall implements BridgeSink {
   resume(message: JsonRpcRequest, writer: ResponseWriter, round: number): void {
     if (this.running || round !== this.#round) {
       // Each requestState continues one round, once: a replayed or stale one would fork the call.
-      writer.fail('request_state_expired', 'this requestState was already used to continue its call; continue with the requestState of the latest input_required result');
+      writer.fail(
+        'request_state_expired',
+        'this requestState was already used to continue its call; continue with the requestState of the latest input_required result',
+      );
       return;
     }
     this.#clearInputTimer();
@@ -298,7 +305,11 @@ export class BridgedCall implements BridgeSink {
         this.#writer?.finish({
           jsonrpc: '2.0',
           id: this.#clientId,
-          error: { code: RPC.MISSING_CAPABILITY, message: "The server asked for input this request's clientCapabilities do not declare", data: { requiredCapabilities: required } },
+          error: {
+            code: RPC.MISSING_CAPABILITY,
+            message: "The server asked for input this request's clientCapabilities do not declare",
+            data: { requiredCapabilities: required },
+          },
         });
         this.#cancel('the client lacks a capability the server needs');
       }
@@ -322,7 +333,11 @@ export class BridgedCall implements BridgeSink {
       inputRequests[key] = question.params === undefined ? { method: question.method } : { method: question.method, params: question.params };
     }
     this.#round++;
-    this.#writer?.finish({ jsonrpc: '2.0', id: this.#clientId, result: { resultType: 'input_required', inputRequests, requestState: `${this.id}.${this.#round}` } });
+    this.#writer?.finish({
+      jsonrpc: '2.0',
+      id: this.#clientId,
+      result: { resultType: 'input_required', inputRequests, requestState: `${this.id}.${this.#round}` },
+    });
     this.#writer = undefined;
     this.#inputTimer = setTimeout(() => this.#cancel('the client did not answer in time'), this.#owner.inputTimeoutMs);
     this.#inputTimer.unref();

@@ -28,7 +28,12 @@ class FakePeer implements LegacyPeer {
     if (message.params?.name === 'ask') {
       this.#asking.set(`q${id}`, { sink, clientId: message.id });
       this.questions.push(`q${id}`);
-      sink.onServerRequest?.({ jsonrpc: '2.0', id: `q${id}`, method: 'elicitation/create', params: { message: 'Name?', requestedSchema: { type: 'object', properties: {} } } });
+      sink.onServerRequest?.({
+        jsonrpc: '2.0',
+        id: `q${id}`,
+        method: 'elicitation/create',
+        params: { message: 'Name?', requestedSchema: { type: 'object', properties: {} } },
+      });
     } else {
       setImmediate(() => sink.onResponse({ jsonrpc: '2.0', id: message.id, result: { content: [] } }));
     }
@@ -46,7 +51,8 @@ class FakePeer implements LegacyPeer {
     const asking = this.#asking.get(String(message.id));
     this.#asking.delete(String(message.id));
     // An accepted question lets its call finish, with the answer as its result.
-    if (asking && message.result?.action === 'accept') asking.sink.onResponse({ jsonrpc: '2.0', id: asking.clientId, result: { content: [{ type: 'text', text: 'answered' }] } });
+    if (asking && message.result?.action === 'accept')
+      asking.sink.onResponse({ jsonrpc: '2.0', id: asking.clientId, result: { content: [{ type: 'text', text: 'answered' }] } });
   }
 
   async call(method: string, params: Record<string, unknown> | undefined): Promise<JsonRpcResponse> {
@@ -76,7 +82,11 @@ describe('the bridge at its caps', () => {
     await bridge.open(async () => ({
       jsonrpc: '2.0',
       id: 0,
-      result: { protocolVersion: '2025-11-25', capabilities: { resources: { subscribe: true }, tools: { listChanged: true } }, serverInfo: { name: 'fake', version: '1' } },
+      result: {
+        protocolVersion: '2025-11-25',
+        capabilities: { resources: { subscribe: true }, tools: { listChanged: true } },
+        serverInfo: { name: 'fake', version: '1' },
+      },
     }));
     server = createServer(bridge.handle);
     server.listen(0, '127.0.0.1');
@@ -90,12 +100,20 @@ describe('the bridge at its caps', () => {
   });
 
   const post = (message: Record<string, unknown>, signal?: AbortSignal) =>
-    fetch(url, { method: 'POST', signal, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', ...message }) });
+    fetch(url, {
+      method: 'POST',
+      signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', ...message }),
+    });
 
   /** Opens a listen stream and waits for its acknowledgement; the stream stays open until the test ends. */
   const listen = async (id: string, resourceSubscriptions: string[]): Promise<{ status: number; code: string | null; text: string }> => {
     const controller = new AbortController();
-    const response = await post({ id, method: 'subscriptions/listen', params: { _meta: META, notifications: { toolsListChanged: true, resourceSubscriptions } } }, controller.signal);
+    const response = await post(
+      { id, method: 'subscriptions/listen', params: { _meta: META, notifications: { toolsListChanged: true, resourceSubscriptions } } },
+      controller.signal,
+    );
     if (response.status !== 200) return { status: response.status, code: response.headers.get('x-berth-error'), text: await response.text() };
     open.push(controller);
     const reader = response.body!.getReader();
@@ -119,7 +137,11 @@ describe('the bridge at its caps', () => {
     assert.equal(over.status, 429);
     assert.equal(over.code, 'limit_exceeded');
     assert.match(over.text, /more than 3 resources subscribed.*BERTH_SESSION_MAX_SUBSCRIPTIONS/);
-    assert.deepEqual(peer.sent.filter((line) => line.startsWith('resources/subscribe')), ['resources/subscribe r://1', 'resources/subscribe r://2'], 'the refused listener subscribed nothing');
+    assert.deepEqual(
+      peer.sent.filter((line) => line.startsWith('resources/subscribe')),
+      ['resources/subscribe r://1', 'resources/subscribe r://2'],
+      'the refused listener subscribed nothing',
+    );
   });
 
   test('listen streams past the cap are refused with limit_exceeded naming BERTH_SESSION_MAX_LISTENERS', async () => {
@@ -145,7 +167,13 @@ describe('the bridge at its caps', () => {
     const resumed = await post({
       id: 3,
       method: 'tools/call',
-      params: { _meta: META, name: 'ask', arguments: {}, requestState: parked.result.requestState, inputResponses: { [key as string]: { action: 'accept', content: {} } } },
+      params: {
+        _meta: META,
+        name: 'ask',
+        arguments: {},
+        requestState: parked.result.requestState,
+        inputResponses: { [key as string]: { action: 'accept', content: {} } },
+      },
     });
     assert.deepEqual(peer.answered.at(-1), { jsonrpc: '2.0', id: peer.questions[0], result: { action: 'accept', content: {} } });
     assert.equal(((await resumed.json()) as { result: { content: Array<{ text: string }> } }).result.content[0]?.text, 'answered');

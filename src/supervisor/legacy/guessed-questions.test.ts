@@ -50,7 +50,11 @@ test('a question given by guess to a call that then ends goes to the call still 
     limits: { subscriptions: 8, listeners: 8, pendingInputs: 8 },
     log: () => {},
   });
-  await bridge.open(async () => ({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } } }));
+  await bridge.open(async () => ({
+    jsonrpc: '2.0',
+    id: 0,
+    result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } },
+  }));
   const server = createServer(bridge.handle).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   t.after(() => {

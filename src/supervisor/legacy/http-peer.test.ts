@@ -16,7 +16,10 @@ interface Seen {
 }
 
 /** A stand-in legacy server: `answer` serves every request but the peer's own GET stream, which it refuses (405). */
-async function withServer(answer: (seen: Seen, res: ServerResponse, all: Seen[]) => void, run: (peer: HttpLegacyPeer, all: Seen[]) => Promise<void>): Promise<void> {
+async function withServer(
+  answer: (seen: Seen, res: ServerResponse, all: Seen[]) => void,
+  run: (peer: HttpLegacyPeer, all: Seen[]) => Promise<void>,
+): Promise<void> {
   const all: Seen[] = [];
   const server = createServer((req, res) => {
     let text = '';
@@ -28,7 +31,12 @@ async function withServer(answer: (seen: Seen, res: ServerResponse, all: Seen[])
         res.writeHead(405).end();
         return;
       }
-      const seen: Seen = { method: req.method ?? '', res, lastEventId: lastEventId as string | undefined, sessionId: req.headers['mcp-session-id'] as string | undefined };
+      const seen: Seen = {
+        method: req.method ?? '',
+        res,
+        lastEventId: lastEventId as string | undefined,
+        sessionId: req.headers['mcp-session-id'] as string | undefined,
+      };
       if (text !== '') seen.body = JSON.parse(text) as Seen['body'];
       all.push(seen);
       answer(seen, res, all);
@@ -60,7 +68,10 @@ const sse = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/
 function call(peer: HttpLegacyPeer): { id: number; outcome: Promise<JsonRpcResponse | string> } {
   let id = 0;
   const outcome = new Promise<JsonRpcResponse | string>((resolve) => {
-    id = peer.request({ jsonrpc: '2.0', id: 'client-7', method: 'tools/call', params: { name: 'slow' } }, { onNotification: () => {}, onResponse: resolve, onFailure: resolve });
+    id = peer.request(
+      { jsonrpc: '2.0', id: 'client-7', method: 'tools/call', params: { name: 'slow' } },
+      { onNotification: () => {}, onResponse: resolve, onFailure: resolve },
+    );
   });
   return { id, outcome };
 }

@@ -1,14 +1,7 @@
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { RPC } from '../../core/rpc-codes.ts';
 import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
-import {
-  isNotification,
-  isRequest,
-  type JsonRpcMessage,
-  type JsonRpcNotification,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
-} from '../../mcp/jsonrpc.ts';
+import { isNotification, isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { SseParser, type SseEvent } from '../../mcp/sse.ts';
 import { IdMap, tooManyPending } from '../id-map.ts';
 import type { SupervisorLog } from '../response-writer.ts';
@@ -100,10 +93,14 @@ export class HttpLegacyPeer implements LegacyPeer {
     }
     const { id } = sent;
     const session = this.#sessionId;
-    call.req = this.#post(sent.message, (res) => {
-      onHeaders?.(res);
-      this.#readAnswer(res, id, message.method, session);
-    }, (error) => this.#fail(id, `the server's HTTP endpoint failed: ${error.message}`));
+    call.req = this.#post(
+      sent.message,
+      (res) => {
+        onHeaders?.(res);
+        this.#readAnswer(res, id, message.method, session);
+      },
+      (error) => this.#fail(id, `the server's HTTP endpoint failed: ${error.message}`),
+    );
     return id;
   }
 
@@ -117,11 +114,19 @@ export class HttpLegacyPeer implements LegacyPeer {
   }
 
   notify(message: JsonRpcNotification): void {
-    this.#post(message, (res) => res.resume(), () => {});
+    this.#post(
+      message,
+      (res) => res.resume(),
+      () => {},
+    );
   }
 
   respond(message: JsonRpcResponse): void {
-    this.#post(message, (res) => res.resume(), () => {});
+    this.#post(
+      message,
+      (res) => res.resume(),
+      () => {},
+    );
   }
 
   call(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<JsonRpcResponse> {
@@ -134,7 +139,12 @@ export class HttpLegacyPeer implements LegacyPeer {
     this.#agent.destroy();
   }
 
-  #callWith(method: string, params: Record<string, unknown> | undefined, timeoutMs: number, onHeaders?: (res: IncomingMessage) => void): Promise<JsonRpcResponse> {
+  #callWith(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    timeoutMs: number,
+    onHeaders?: (res: IncomingMessage) => void,
+  ): Promise<JsonRpcResponse> {
     return new Promise((resolve, reject) => {
       let id = 0;
       const timer = setTimeout(() => {
@@ -174,7 +184,14 @@ export class HttpLegacyPeer implements LegacyPeer {
   #post(message: JsonRpcMessage, onResponse: (res: IncomingMessage) => void, onError: (error: Error) => void): ClientRequest {
     const body = JSON.stringify(message);
     const req = httpRequest(
-      { host: this.#host, port: this.#port, path: this.#path, method: 'POST', agent: this.#agent, headers: { ...this.#headers(), 'content-length': String(Buffer.byteLength(body)) } },
+      {
+        host: this.#host,
+        port: this.#port,
+        path: this.#path,
+        method: 'POST',
+        agent: this.#agent,
+        headers: { ...this.#headers(), 'content-length': String(Buffer.byteLength(body)) },
+      },
       onResponse,
     );
     req.on('error', onError);
@@ -283,7 +300,8 @@ export class HttpLegacyPeer implements LegacyPeer {
     if ('output' in taken) return;
     if ('refused' in taken) {
       this.#log(`berth: ${taken.refused}; it was dropped`);
-      if (taken.request && taken.id !== undefined) this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
+      if (taken.request && taken.id !== undefined)
+        this.respond({ jsonrpc: '2.0', id: taken.id, error: { code: RPC.INVALID_REQUEST, message: `berth: ${taken.refused}` } });
       else if (typeof taken.id === 'number') this.#refuseCall(taken.id, taken.refused);
       return;
     }
@@ -304,7 +322,8 @@ export class HttpLegacyPeer implements LegacyPeer {
     if (isNotification(message)) {
       if (message.method === 'notifications/progress') {
         const entry = this.#ids.byToken(message.params?.progressToken);
-        if (entry && entry.clientToken !== undefined) entry.value.sink.onNotification({ ...message, params: { ...message.params, progressToken: entry.clientToken } });
+        if (entry && entry.clientToken !== undefined)
+          entry.value.sink.onNotification({ ...message, params: { ...message.params, progressToken: entry.clientToken } });
         return;
       }
       this.#onServerMessage(message);

@@ -79,19 +79,31 @@ async function start(inputTimeoutMs = 60_000): Promise<{ fake: FakeServer; bridg
     log: () => {},
   });
   fake.bridge = bridge;
-  await bridge.open(async () => ({ jsonrpc: '2.0', id: 0, result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } } }));
+  await bridge.open(async () => ({
+    jsonrpc: '2.0',
+    id: 0,
+    result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } },
+  }));
   fake.log.length = 0;
   server = createServer(bridge.handle).listen(0, '127.0.0.1');
   await new Promise((resolve) => server?.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
   const post = async (body: Record<string, unknown>): Promise<Answer> => {
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', ...body }) });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', ...body }),
+    });
     return response.status === 202 ? {} : ((await response.json()) as Answer);
   };
   return { fake, bridge, post };
 }
 
-const call = (id: number, name: string, meta: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id, method: 'tools/call', params: { _meta: meta, name, arguments: {}, ...extra } });
+const call = (id: number, name: string, meta: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  id,
+  method: 'tools/call',
+  params: { _meta: meta, name, arguments: {}, ...extra },
+});
 
 /** The answer to a round that asked for roots once: the client's retry, with `roots`. */
 function retry(id: number, name: string, parked: Answer, roots: unknown = ROOTS): Record<string, unknown> {
@@ -112,7 +124,7 @@ test('a roots question asked with no call running waits for a client with roots,
 
   const parked = await post(call(2, 'with', WITH_ROOTS));
   assert.equal(parked.result?.resultType, 'input_required');
-  assert.deepEqual(fake.log, ['call without'], 'the call waits for its client\'s roots');
+  assert.deepEqual(fake.log, ['call without'], "the call waits for its client's roots");
   assert.equal((await post(retry(3, 'with', parked))).result?.content?.[0]?.text, 'with');
   assert.deepEqual(fake.log, ['call without', `answer roots-1 ${JSON.stringify(ROOTS)}`, 'ping', 'call with']);
 

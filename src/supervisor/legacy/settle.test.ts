@@ -12,7 +12,10 @@ async function timed(pid: number): Promise<number> {
 
 test('a process that sleeps has settled at once; one that works has settled only once it stops', { skip: process.platform !== 'linux' }, async (t) => {
   const idle = spawn('sleep', ['30']);
-  const busy = spawn('/bin/sh', ['-c', `${JSON.stringify(process.execPath)} -e "const end = Date.now() + 200; while (Date.now() < end); setTimeout(() => {}, 30000)"`]);
+  const busy = spawn('/bin/sh', [
+    '-c',
+    `${JSON.stringify(process.execPath)} -e "const end = Date.now() + 200; while (Date.now() < end); setTimeout(() => {}, 30000)"`,
+  ]);
   t.after(() => {
     idle.kill('SIGKILL');
     busy.kill('SIGKILL');

@@ -8,7 +8,10 @@ test('the reader follows event ids and retry fields however the text is split', 
   const text = 'id: a1\nretry: 250\r\ndata: \n\nid: a2\ndata: {"x":1}\n\n';
   const events = [];
   for (let i = 0; i < text.length; i += 3) events.push(...reader.push(text.slice(i, i + 3)));
-  assert.deepEqual(events.map((event) => event.id), ['a1', 'a2']);
+  assert.deepEqual(
+    events.map((event) => event.id),
+    ['a1', 'a2'],
+  );
   assert.equal(reader.events, 2);
   assert.equal(cursor.lastEventId, 'a2');
   assert.equal(cursor.retryMs, 250);

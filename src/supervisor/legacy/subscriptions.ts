@@ -56,7 +56,11 @@ export class Subscriptions {
       return;
     }
     const wanted = (request.params?.notifications ?? {}) as Filter;
-    const caps = this.#capabilities as { tools?: { listChanged?: boolean }; prompts?: { listChanged?: boolean }; resources?: { listChanged?: boolean; subscribe?: boolean } };
+    const caps = this.#capabilities as {
+      tools?: { listChanged?: boolean };
+      prompts?: { listChanged?: boolean };
+      resources?: { listChanged?: boolean; subscribe?: boolean };
+    };
     const honored: Filter = {};
     if (wanted.toolsListChanged === true && caps.tools?.listChanged) honored.toolsListChanged = true;
     if (wanted.promptsListChanged === true && caps.prompts?.listChanged) honored.promptsListChanged = true;
@@ -74,7 +78,11 @@ export class Subscriptions {
     const listener: Listener = { id: request.id, honored, writer };
     this.#listeners.add(listener);
     writer.startStream();
-    writer.notify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: honored, _meta: { [META_SUBSCRIPTION_ID]: request.id } } });
+    writer.notify({
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: honored, _meta: { [META_SUBSCRIPTION_ID]: request.id } },
+    });
     const keepAlive = setInterval(() => writer.keepAlive(), KEEP_ALIVE_MS);
     keepAlive.unref();
     writer.onDone(() => {
@@ -101,7 +109,8 @@ export class Subscriptions {
   /** Why a listener may not subscribe to `uris` (distinct), if it may not. */
   #refusal(uris: string[]): { code: 'invalid_params' | 'limit_exceeded'; message: string } | undefined {
     const long = uris.find((uri) => uri.length > MAX_URI_CHARS);
-    if (long !== undefined) return { code: 'invalid_params', message: `a resource URI of ${long.length} characters is longer than the ${MAX_URI_CHARS} berth keeps` };
+    if (long !== undefined)
+      return { code: 'invalid_params', message: `a resource URI of ${long.length} characters is longer than the ${MAX_URI_CHARS} berth keeps` };
     const max = this.#limits.subscriptions;
     const fresh = uris.filter((uri) => !this.#resourceRefs.has(uri)).length;
     if (this.#resourceRefs.size + fresh > max) return { code: 'limit_exceeded', message: capReached('subscriptions', max, 'resources subscribed') };

@@ -5,9 +5,21 @@
  * its path and query. Each returns a line for the request's story, so a failure reads as what was sent.
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { bodyOf, DUPLICATE_ENTRIES, header, isObject, RawJson, removeHeader, serialize, SESSION_HEADER, setHeader, type Draft, type Json, type JsonObject } from './request.ts';
+import {
+  bodyOf,
+  DUPLICATE_ENTRIES,
+  header,
+  isObject,
+  RawJson,
+  removeHeader,
+  serialize,
+  SESSION_HEADER,
+  setHeader,
+  type Draft,
+  type Json,
+  type JsonObject,
+} from './request.ts';
 import type { Random } from './random.ts';
-
 
 /** What a mutation may draw on besides randomness: ids the run knows, so a flipped header can name a real one. */
 export interface MutationContext {
@@ -24,7 +36,30 @@ type Mutation = (draft: Draft, random: Random, context: MutationContext) => stri
 
 // ---- values ------------------------------------------------------------------------------------------------
 
-const NANISH = ['NaN', '-NaN', 'Infinity', '-Infinity', '-0', '1e400', '-1e400', '1e-400', '9007199254740993', '123456789012345678901234567890', '0x10', '01', '1.', '.5', '1e', '+1', '--1', '0.0000000000000000000000001', '1E+99999', 'true1', 'nul', '2e308'];
+const NANISH = [
+  'NaN',
+  '-NaN',
+  'Infinity',
+  '-Infinity',
+  '-0',
+  '1e400',
+  '-1e400',
+  '1e-400',
+  '9007199254740993',
+  '123456789012345678901234567890',
+  '0x10',
+  '01',
+  '1.',
+  '.5',
+  '1e',
+  '+1',
+  '--1',
+  '0.0000000000000000000000001',
+  '1E+99999',
+  'true1',
+  'nul',
+  '2e308',
+];
 const WEIRD_STRINGS = [
   '',
   ' ',
@@ -181,7 +216,23 @@ const addField: Mutation = (draft, random) => {
   const found = objects(draft.json);
   if (found.length === 0) return undefined;
   const { object, path } = random.pick(found);
-  const key = random.pick(['__proto__', 'constructor', 'prototype', '', 'toString', 'hasOwnProperty', 'then', '_meta', 'requestState', 'inputResponses', 'jsonrpc', 'id', 'method', random.string(8), 'k'.repeat(10_000)]);
+  const key = random.pick([
+    '__proto__',
+    'constructor',
+    'prototype',
+    '',
+    'toString',
+    'hasOwnProperty',
+    'then',
+    '_meta',
+    'requestState',
+    'inputResponses',
+    'jsonrpc',
+    'id',
+    'method',
+    random.string(8),
+    'k'.repeat(10_000),
+  ]);
   const value = randomValue(random);
   // `__proto__` as a plain assignment would set the prototype; JSON text makes it an own key, as a parser does.
   if (key === '__proto__') DUPLICATE_ENTRIES.set(object, [...(DUPLICATE_ENTRIES.get(object) ?? []), [key, value]]);
@@ -233,7 +284,24 @@ const knownName = treeMutation((slot, random, context) => {
 
 const wrongId: Mutation = (draft, random) => {
   if (!isObject(draft.json)) return undefined;
-  const id = random.pick<Json>([null, true, {}, [], 1.5, -1, 2 ** 64, '', 'x'.repeat(100_000), new RawJson('NaN'), new RawJson('1e999'), { id: 1 }, [1], 0, 'berth-ask-1', random.string(6)]);
+  const id = random.pick<Json>([
+    null,
+    true,
+    {},
+    [],
+    1.5,
+    -1,
+    2 ** 64,
+    '',
+    'x'.repeat(100_000),
+    new RawJson('NaN'),
+    new RawJson('1e999'),
+    { id: 1 },
+    [1],
+    0,
+    'berth-ask-1',
+    random.string(6),
+  ]);
   if (random.chance(0.2)) delete draft.json.id;
   else draft.json.id = id;
   return `id = ${serialize(draft.json.id ?? null).slice(0, 40)}`;
@@ -263,7 +331,14 @@ const corrupt = bytesMutation((body, random) => {
 });
 const insertBytes = bytesMutation((body, random) => {
   const at = random.int(body.length + 1);
-  const inserted = random.pick([Buffer.from([0xff, 0xfe]), Buffer.from([0xc0, 0xaf]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0]), Buffer.from('\r\n\r\n'), random.bytes(random.between(1, 32))]);
+  const inserted = random.pick([
+    Buffer.from([0xff, 0xfe]),
+    Buffer.from([0xc0, 0xaf]),
+    Buffer.from([0xed, 0xa0, 0x80]),
+    Buffer.from([0]),
+    Buffer.from('\r\n\r\n'),
+    random.bytes(random.between(1, 32)),
+  ]);
   return [Buffer.concat([body.subarray(0, at), inserted, body.subarray(at)]), `insert ${inserted.toString('hex')} at ${at}`];
 });
 const randomBody = bytesMutation((_body, random) => {
@@ -276,19 +351,50 @@ const reshapeBody = bytesMutation((body, random) => {
   if (kind === 1) return [Buffer.concat([body, Buffer.from(random.pick([' garbage', '}', ']', '\u0000', ',{}']))]), 'trailing garbage'];
   if (kind === 2) return [Buffer.concat([Buffer.from('['), body, Buffer.from(']')]), 'body as a batch'];
   if (kind === 3) return [Buffer.concat([body, body]), 'body twice'];
-  if (kind === 4) return [Buffer.from(random.pick(['null', 'true', '1', '"x"', '[]', '{}', '[[]]', '{"jsonrpc":"2.0"}'])), 'body replaced by a bare JSON value'];
+  if (kind === 4)
+    return [Buffer.from(random.pick(['null', 'true', '1', '"x"', '[]', '{}', '[[]]', '{"jsonrpc":"2.0"}'])), 'body replaced by a bare JSON value'];
   return [Buffer.from(body.toString('utf8'), 'utf16le'), 'body in UTF-16'];
 });
 
 // ---- headers -----------------------------------------------------------------------------------------------
 
-const FLIPPABLE = ['Mcp-Method', 'Mcp-Name', 'MCP-Protocol-Version', 'Mcp-Session-Id', SESSION_HEADER, 'Content-Type', 'Accept', 'Authorization', 'Last-Event-ID', 'Mcp-Param-Region', 'Host', 'X-Amz-Date', 'X-Amz-Content-Sha256', 'Origin'] as const;
+const FLIPPABLE = [
+  'Mcp-Method',
+  'Mcp-Name',
+  'MCP-Protocol-Version',
+  'Mcp-Session-Id',
+  SESSION_HEADER,
+  'Content-Type',
+  'Accept',
+  'Authorization',
+  'Last-Event-ID',
+  'Mcp-Param-Region',
+  'Host',
+  'X-Amz-Date',
+  'X-Amz-Content-Sha256',
+  'Origin',
+] as const;
 
 function headerValue(name: (typeof FLIPPABLE)[number], random: Random, context: MutationContext): string {
-  const common = (): string => random.pick(['', ' ', 'x', random.string(40), 'a'.repeat(random.pick([300, 5000])), 'ä', '\u00ff\u00fe', 'null', 'undefined', '0']);
+  const common = (): string =>
+    random.pick(['', ' ', 'x', random.string(40), 'a'.repeat(random.pick([300, 5000])), 'ä', '\u00ff\u00fe', 'null', 'undefined', '0']);
   switch (name) {
     case 'Mcp-Method':
-      return random.chance(0.7) ? random.pick(['tools/call', 'tools/list', 'server/discover', 'subscriptions/listen', 'resources/read', 'prompts/get', 'initialize', 'ping', 'notifications/cancelled', 'TOOLS/CALL', 'tools/call ']) : common();
+      return random.chance(0.7)
+        ? random.pick([
+            'tools/call',
+            'tools/list',
+            'server/discover',
+            'subscriptions/listen',
+            'resources/read',
+            'prompts/get',
+            'initialize',
+            'ping',
+            'notifications/cancelled',
+            'TOOLS/CALL',
+            'tools/call ',
+          ])
+        : common();
     case 'Mcp-Name':
       return random.chance(0.6) ? random.pick([...context.names, '=?base64?aW5jcmVtZW50?=', '=?base64?!!!?=', '=?base64??=']) : common();
     case 'MCP-Protocol-Version':
@@ -299,11 +405,36 @@ function headerValue(name: (typeof FLIPPABLE)[number], random: Random, context: 
         [4, () => (context.sessionIds.length > 0 ? random.pick(context.sessionIds) : random.uuid())],
         [2, () => (context.mcpSessionIds.length > 0 ? random.pick(context.mcpSessionIds) : random.uuid())],
         [1, () => random.uuid()],
-        [1, () => random.pick(['short', 'a'.repeat(32), 'a'.repeat(33), 'a'.repeat(256), 'a'.repeat(257), `${random.uuid()} x`, `${random.uuid()}\t`, `${random.uuid()}é`, '../../../../etc/passwd-00000000000000000000'])],
+        [
+          1,
+          () =>
+            random.pick([
+              'short',
+              'a'.repeat(32),
+              'a'.repeat(33),
+              'a'.repeat(256),
+              'a'.repeat(257),
+              `${random.uuid()} x`,
+              `${random.uuid()}\t`,
+              `${random.uuid()}é`,
+              '../../../../etc/passwd-00000000000000000000',
+            ]),
+        ],
         [1, common],
       ])();
     case 'Content-Type':
-      return random.pick(['text/plain', '', 'application/json; charset=utf-16', 'application/jsonx', 'APPLICATION/JSON', 'multipart/form-data; boundary=x', 'application/json, text/html', 'application/x-www-form-urlencoded', 'application/x-amz-json-1.1', common()]);
+      return random.pick([
+        'text/plain',
+        '',
+        'application/json; charset=utf-16',
+        'application/jsonx',
+        'APPLICATION/JSON',
+        'multipart/form-data; boundary=x',
+        'application/json, text/html',
+        'application/x-www-form-urlencoded',
+        'application/x-amz-json-1.1',
+        common(),
+      ]);
     case 'Accept':
       return random.pick(['text/html', '', '*/*', 'application/json', 'text/event-stream', 'application/json;q=0', 'image/png', common()]);
     case 'Authorization':
@@ -317,7 +448,8 @@ function headerValue(name: (typeof FLIPPABLE)[number], random: Random, context: 
         'Bearer berth_0000000000000000000000000000000000000000',
         'Basic YWRtaW46YWRtaW4=',
         'AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host, Signature=00',
-        'AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host;x-amz-date, Signature=' + '0'.repeat(64),
+        'AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST0001/20260101/us-west-2/bedrock-agentcore/aws4_request, SignedHeaders=host;x-amz-date, Signature=' +
+          '0'.repeat(64),
         'AWS4-HMAC-SHA256 ',
         'AWS4-HMAC-SHA256 Credential=//////, SignedHeaders=, Signature=' + 'f'.repeat(64),
         common(),
@@ -391,7 +523,17 @@ const CONNECTION_HEADERS = new Set(['transfer-encoding', 'expect', 'connection',
 /** Content-Length that does not count the body: only a connection of its own can carry that. */
 const lyingLength: Mutation = (draft, random) => {
   const length = bodyOf(draft)?.length ?? 0;
-  const lie = random.pick([String(Math.max(0, length - random.between(1, 10))), String(length + random.between(1, 100)), '-1', 'abc', '99999999999999999999', '1e3', ` ${length}`, `${length}, ${length + 1}`, '0']);
+  const lie = random.pick([
+    String(Math.max(0, length - random.between(1, 10))),
+    String(length + random.between(1, 100)),
+    '-1',
+    'abc',
+    '99999999999999999999',
+    '1e3',
+    ` ${length}`,
+    `${length}, ${length + 1}`,
+    '0',
+  ]);
   setHeader(draft, 'Content-Length', lie);
   draft.raw = true;
   return `Content-Length: ${lie} (body ${length})`;
@@ -404,7 +546,29 @@ const chunked: Mutation = (draft) => {
 
 // ---- path and query ----------------------------------------------------------------------------------------
 
-const SEGMENTS = ['', '.', '..', '%2e%2e', '%2F', '%00', '%zz', '%', 'é', '%C3%A9', '💥', 'a'.repeat(300), 'x'.repeat(5000), ';', '*', ':name', 'mcp', 'sessions', 'DEFAULT', 'invocations', 'v1'];
+const SEGMENTS = [
+  '',
+  '.',
+  '..',
+  '%2e%2e',
+  '%2F',
+  '%00',
+  '%zz',
+  '%',
+  'é',
+  '%C3%A9',
+  '💥',
+  'a'.repeat(300),
+  'x'.repeat(5000),
+  ';',
+  '*',
+  ':name',
+  'mcp',
+  'sessions',
+  'DEFAULT',
+  'invocations',
+  'v1',
+];
 
 const pathSegment: Mutation = (draft, random) => {
   const [path, query] = splitTarget(draft.target);
@@ -422,16 +586,58 @@ const pathSegment: Mutation = (draft, random) => {
 
 const pathShape: Mutation = (draft, random) => {
   const [path, query] = splitTarget(draft.target);
-  const shaped = random.pick([`${path}/`, `/${path}`, path.replaceAll('/', '//'), `${path}/../${path.split('/').pop() ?? ''}`, path.toUpperCase(), `${path}%20`, `${path}#frag`, `${path}?`, path.replace(/\/([^/]*)$/, '/./$1')]);
+  const shaped = random.pick([
+    `${path}/`,
+    `/${path}`,
+    path.replaceAll('/', '//'),
+    `${path}/../${path.split('/').pop() ?? ''}`,
+    path.toUpperCase(),
+    `${path}%20`,
+    `${path}#frag`,
+    `${path}?`,
+    path.replace(/\/([^/]*)$/, '/./$1'),
+  ]);
   draft.target = shaped + query;
   return `path ${draft.target.slice(0, 120)}`;
 };
 
-const QUERY_KEYS = ['endpoint', 'limit', 'next', 'runtime', 'tail', 'qualifier', 'accountId', 'maxResults', 'nextToken', 'version', 'clientToken', 'X-Amz-Signature'];
+const QUERY_KEYS = [
+  'endpoint',
+  'limit',
+  'next',
+  'runtime',
+  'tail',
+  'qualifier',
+  'accountId',
+  'maxResults',
+  'nextToken',
+  'version',
+  'clientToken',
+  'X-Amz-Signature',
+];
 
 const query: Mutation = (draft, random) => {
   const key = random.pick(QUERY_KEYS);
-  const value = random.pick(['', '0', '-1', '1', '1001', '1e9', 'NaN', '3.5', 'abc', 'DEFAULT', 'nope', 'a'.repeat(2000), '%00', '%zz', 'eyJsIjoicnVudGltZXMiLCJrIjoieiJ9', "' OR 1=1 --", random.string(12), '123456789012']);
+  const value = random.pick([
+    '',
+    '0',
+    '-1',
+    '1',
+    '1001',
+    '1e9',
+    'NaN',
+    '3.5',
+    'abc',
+    'DEFAULT',
+    'nope',
+    'a'.repeat(2000),
+    '%00',
+    '%zz',
+    'eyJsIjoicnVudGltZXMiLCJrIjoieiJ9',
+    "' OR 1=1 --",
+    random.string(12),
+    '123456789012',
+  ]);
   const [path, existing] = splitTarget(draft.target);
   const repeat = random.chance(0.2) ? `&${key}=${value}` : '';
   draft.target = `${path}${existing === '' ? '?' : `${existing}&`}${key}=${value}${repeat}`;

@@ -60,7 +60,15 @@ export class Sender {
         settled = true;
         clearTimeout(timer);
         clearTimeout(streamTimer);
-        resolve({ status, headers, body: kept, all: status === 0 ? [] : [{ status, body: kept }], ending, ...(error === undefined ? {} : { error }), ms: Date.now() - started });
+        resolve({
+          status,
+          headers,
+          body: kept,
+          all: status === 0 ? [] : [{ status, body: kept }],
+          ending,
+          ...(error === undefined ? {} : { error }),
+          ms: Date.now() - started,
+        });
       };
       // Given its headers as a list, node:http frames no body itself: a GET's or DELETE's would follow its head
       // unframed, and read as a second, malformed request. The body is framed here, as the draft asks.
@@ -82,7 +90,10 @@ export class Sender {
       });
       request.on('error', (error: NodeJS.ErrnoException) => {
         const what = error.code ?? error.message;
-        finish(status === 0 ? 'error' : 'complete', request.reusedSocket ? `${what} on a kept-alive connection whose last request was: ${previous ?? '?'}` : what);
+        finish(
+          status === 0 ? 'error' : 'complete',
+          request.reusedSocket ? `${what} on a kept-alive connection whose last request was: ${previous ?? '?'}` : what,
+        );
       });
       request.on('response', (response) => {
         status = response.statusCode ?? 0;
@@ -167,7 +178,15 @@ export class Sender {
         const text = Buffer.concat(chunks).toString('latin1');
         const all = statusLines(text);
         const first = all[0];
-        resolve({ status: first?.status ?? 0, headers: first ? headersOf(text) : {}, body: first?.body ?? '', all, ending, ...(failure === undefined ? {} : { error: failure }), ms: Date.now() - started });
+        resolve({
+          status: first?.status ?? 0,
+          headers: first ? headersOf(text) : {},
+          body: first?.body ?? '',
+          all,
+          ending,
+          ...(failure === undefined ? {} : { error: failure }),
+          ms: Date.now() - started,
+        });
       });
       socket.write(bytes);
       if (closeAfterMs !== undefined) setTimeout(() => socket.destroy(), closeAfterMs);
@@ -205,7 +224,10 @@ function statusLines(text: string): Answer['all'] {
 function headersOf(text: string): Record<string, string> {
   const headEnd = text.indexOf('\r\n\r\n');
   const out: Record<string, string> = {};
-  for (const line of text.slice(0, headEnd === -1 ? text.length : headEnd).split('\r\n').slice(1)) {
+  for (const line of text
+    .slice(0, headEnd === -1 ? text.length : headEnd)
+    .split('\r\n')
+    .slice(1)) {
     const colon = line.indexOf(':');
     if (colon > 0) out[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }

@@ -111,7 +111,14 @@ function modernEnvelope(capabilities: JsonObject = {}): JsonObject {
 }
 
 /** A 2026-07-28 request's headers and body, the way the official client sends it. */
-function modernRequest(random: Random, target: Target, session: string | undefined, method: string, params: JsonObject, name?: string): { headers: Array<[string, string]>; json: JsonObject; path: string } {
+function modernRequest(
+  random: Random,
+  target: Target,
+  session: string | undefined,
+  method: string,
+  params: JsonObject,
+  name?: string,
+): { headers: Array<[string, string]>; json: JsonObject; path: string } {
   const headers: Array<[string, string]> = [
     ['Content-Type', 'application/json'],
     ['Accept', 'application/json, text/event-stream'],
@@ -144,12 +151,23 @@ export function mcpRequest(random: Random, world: World): Draft {
   if (kind === 'notification') {
     const method = random.pick(['notifications/cancelled', 'notifications/progress', 'notifications/initialized', 'notifications/roots/list_changed']);
     const { headers, path } = modernRequest(random, target, session, method, {});
-    const params: JsonObject = method === 'notifications/cancelled' ? { requestId: random.between(1, 1_000_000), reason: 'fuzz' } : method === 'notifications/progress' ? { progressToken: 't', progress: 1 } : {};
-    return { ...draft('mcp', 'POST', path, headers, `mcp ${method} on ${target.name}`), json: { jsonrpc: '2.0', method, params: { ...params, _meta: modernEnvelope() } } };
+    const params: JsonObject =
+      method === 'notifications/cancelled'
+        ? { requestId: random.between(1, 1_000_000), reason: 'fuzz' }
+        : method === 'notifications/progress'
+          ? { progressToken: 't', progress: 1 }
+          : {};
+    return {
+      ...draft('mcp', 'POST', path, headers, `mcp ${method} on ${target.name}`),
+      json: { jsonrpc: '2.0', method, params: { ...params, _meta: modernEnvelope() } },
+    };
   }
   if (kind === 'response') {
     const { headers, path } = modernRequest(random, target, session, 'tools/call', {});
-    return { ...draft('mcp', 'POST', path, headers, `mcp response on ${target.name}`), json: { jsonrpc: '2.0', id: random.between(1, 100), result: { action: 'accept', content: {}, _meta: modernEnvelope() } } };
+    return {
+      ...draft('mcp', 'POST', path, headers, `mcp response on ${target.name}`),
+      json: { jsonrpc: '2.0', id: random.between(1, 100), result: { action: 'accept', content: {}, _meta: modernEnvelope() } },
+    };
   }
   let method = kind;
   let params: JsonObject = {};
@@ -177,15 +195,26 @@ export function mcpRequest(random: Random, world: World): Draft {
   if (random.chance(0.2)) (params._meta as JsonObject).progressToken = random.between(1, 99);
   const built = modernRequest(random, target, session, method, params, name);
   if (name === 'where') built.headers.push(['Mcp-Param-Region', String((target.tools.where as JsonObject).region)]);
-  const out = { ...draft('mcp', 'POST', built.path, built.headers, `mcp ${method}${name ? ` ${name}` : ''} on ${target.name} session ${session ?? '(none)'}`), json: built.json };
+  const out = {
+    ...draft('mcp', 'POST', built.path, built.headers, `mcp ${method}${name ? ` ${name}` : ''} on ${target.name} session ${session ?? '(none)'}`),
+    json: built.json,
+  };
   if (method === 'tools/call' && name !== undefined) {
     const tool = name;
     const args = params.arguments as JsonObject;
     out.learn = (answer) => {
-      const result = (answerJson(answer) as { result?: { resultType?: string; requestState?: string; inputRequests?: Record<string, unknown> } } | undefined)?.result;
+      const result = (answerJson(answer) as { result?: { resultType?: string; requestState?: string; inputRequests?: Record<string, unknown> } } | undefined)
+        ?.result;
       const served = answer.headers[SESSION_HEADER.toLowerCase()];
       if (result?.resultType === 'input_required' && typeof result.requestState === 'string' && served !== undefined) {
-        remember(world.heldStates, { runtime: target.name, session: served, tool, args, requestState: result.requestState, keys: Object.keys(result.inputRequests ?? {}) });
+        remember(world.heldStates, {
+          runtime: target.name,
+          session: served,
+          tool,
+          args,
+          requestState: result.requestState,
+          keys: Object.keys(result.inputRequests ?? {}),
+        });
       }
     };
   }
@@ -216,7 +245,10 @@ function retryRequest(random: Random, world: World, fallback: Target): Draft {
   };
   const session = held && random.chance(0.7) ? held.session : undefined;
   const built = modernRequest(random, target, session, 'tools/call', params, tool);
-  return { ...draft('mcp', 'POST', built.path, built.headers, `mcp retry ${tool} on ${target.name} with ${held ? 'a held' : 'an invented'} requestState`), json: built.json };
+  return {
+    ...draft('mcp', 'POST', built.path, built.headers, `mcp retry ${tool} on ${target.name} with ${held ? 'a held' : 'an invented'} requestState`),
+    json: built.json,
+  };
 }
 
 // ---- legacy clients ----------------------------------------------------------------------------------------
@@ -248,7 +280,16 @@ export function legacyRequest(random: Random, world: World): Draft {
   ]);
   const story = `legacy ${kind} on ${target.name} as ${client.mcpSessionId}`;
   if (kind === 'GET' || kind === 'DELETE') {
-    return { ...draft('legacy', kind, path, headers.filter(([name]) => name !== 'Content-Type'), story), learn: kind === 'DELETE' ? () => forget(world, client) : undefined };
+    return {
+      ...draft(
+        'legacy',
+        kind,
+        path,
+        headers.filter(([name]) => name !== 'Content-Type'),
+        story,
+      ),
+      learn: kind === 'DELETE' ? () => forget(world, client) : undefined,
+    };
   }
   const id = random.between(1, 1_000_000);
   let json: JsonObject;
@@ -289,7 +330,11 @@ function initializeBody(random: Random, version: string, id: number): JsonObject
     jsonrpc: '2.0',
     id,
     method: 'initialize',
-    params: { protocolVersion: version, capabilities: random.chance(0.7) ? { elicitation: {}, sampling: {}, roots: { listChanged: true } } : {}, clientInfo: { name: 'fuzz', version: '1.0.0' } },
+    params: {
+      protocolVersion: version,
+      capabilities: random.chance(0.7) ? { elicitation: {}, sampling: {}, roots: { listChanged: true } } : {},
+      clientInfo: { name: 'fuzz', version: '1.0.0' },
+    },
   };
 }
 
@@ -402,7 +447,10 @@ export function v1Request(random: Random, world: World): Draft {
     case 'endpoints':
       return draft('v1', 'GET', `/v1/runtimes/${anyRuntime}/endpoints${page()}`, admin, story);
     case 'put-endpoint':
-      return { ...draft('v1', 'PUT', `/v1/runtimes/${name}/endpoints/${random.pick(world.endpointNames)}`, json, story), json: { version: random.between(1, 3), description: 'fuzz' } };
+      return {
+        ...draft('v1', 'PUT', `/v1/runtimes/${name}/endpoints/${random.pick(world.endpointNames)}`, json, story),
+        json: { version: random.between(1, 3), description: 'fuzz' },
+      };
     case 'delete-endpoint':
       return draft('v1', 'DELETE', `/v1/runtimes/${name}/endpoints/${random.pick(world.endpointNames)}`, admin, story);
     case 'delete-runtime':
@@ -421,18 +469,32 @@ export function v1Request(random: Random, world: World): Draft {
     case 'list-keys':
       return draft('v1', 'GET', `/v1/keys${random.chance(0.3) ? `?runtime=${anyRuntime}` : page()}`, admin, story);
     case 'revoke-key':
-      return draft('v1', 'DELETE', `/v1/keys/${world.keyIds.length > 0 && random.chance(0.8) ? random.pick(world.keyIds) : `key_${random.string(12)}`}`, admin, story);
+      return draft(
+        'v1',
+        'DELETE',
+        `/v1/keys/${world.keyIds.length > 0 && random.chance(0.8) ? random.pick(world.keyIds) : `key_${random.string(12)}`}`,
+        admin,
+        story,
+      );
     case 'list-sessions':
       return draft('v1', 'GET', `/v1/sessions${random.chance(0.3) ? `?runtime=${anyRuntime}` : page()}`, admin, story);
     case 'get-session':
       return draft('v1', 'GET', `/v1/sessions/${random.pick(random.pick(world.targets).sessions)}`, admin, story);
     case 'session-logs':
-      return draft('v1', 'GET', `/v1/sessions/${random.pick(random.pick(world.targets).sessions)}/logs?tail=${random.pick(['1', '10', '0', '999999999'])}`, admin, story);
+      return draft(
+        'v1',
+        'GET',
+        `/v1/sessions/${random.pick(random.pick(world.targets).sessions)}/logs?tail=${random.pick(['1', '10', '0', '999999999'])}`,
+        admin,
+        story,
+      );
     case 'stop-session':
       return draft('v1', 'DELETE', `/v1/sessions/${random.chance(0.7) ? random.pick(random.pick(world.targets).sessions) : random.uuid()}`, admin, story);
     default: {
       // A small valid archive, or tar-looking bytes that are not one.
-      const body = random.chance(0.5) ? world.tinyArtifact : Buffer.concat([Buffer.from('fuzz.txt'.padEnd(100, '\0')), random.bytes(random.pick([10, 412, 1024, 3000]))]);
+      const body = random.chance(0.5)
+        ? world.tinyArtifact
+        : Buffer.concat([Buffer.from('fuzz.txt'.padEnd(100, '\0')), random.bytes(random.pick([10, 412, 1024, 3000]))]);
       return {
         ...draft('v1', 'POST', '/v1/artifacts', [...admin, ['Content-Type', 'application/octet-stream']], `${story} (${body.length} bytes)`),
         body,
@@ -466,7 +528,9 @@ export function agentcoreControlRequest(random: Random, world: World): Draft {
   ];
   const create = (): JsonObject => ({
     agentRuntimeName: name,
-    agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: world.artifacts[0] ?? 'art_none' } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] } },
+    agentRuntimeArtifact: {
+      codeConfiguration: { code: { s3: { bucket: 'berth', prefix: world.artifacts[0] ?? 'art_none' } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] },
+    },
     roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
     networkConfiguration: { networkMode: 'PUBLIC' },
     protocolConfiguration: { serverProtocol: random.pick(['MCP', 'HTTP']) },
@@ -475,7 +539,8 @@ export function agentcoreControlRequest(random: Random, world: World): Draft {
     ...(random.chance(0.2) ? { lifecycleConfiguration: { idleRuntimeSessionTimeout: 60, maxLifetime: 600 } } : {}),
     ...(random.chance(0.2) ? { tags: { team: 'fuzz' } } : {}),
   });
-  const page = (): string => (random.chance(0.5) ? `?maxResults=${random.pick(['1', '5', '100'])}${random.chance(0.3) ? `&nextToken=${random.string(20)}` : ''}` : '');
+  const page = (): string =>
+    random.chance(0.5) ? `?maxResults=${random.pick(['1', '5', '100'])}${random.chance(0.3) ? `&nextToken=${random.string(20)}` : ''}` : '';
   const kind = random.weighted<string>([
     [3, 'create'],
     [3, 'list'],
@@ -516,7 +581,12 @@ export function agentcoreControlRequest(random: Random, world: World): Draft {
     case 'versions':
       return out('POST', `/runtimes/${readId}/versions${page()}`);
     case 'create-endpoint':
-      return out('PUT', `/runtimes/${id}/runtime-endpoints/`, { name: random.pick(world.endpointNames), agentRuntimeVersion: String(random.between(1, 2)), description: 'fuzz', clientToken: random.string(33) });
+      return out('PUT', `/runtimes/${id}/runtime-endpoints/`, {
+        name: random.pick(world.endpointNames),
+        agentRuntimeVersion: String(random.between(1, 2)),
+        description: 'fuzz',
+        clientToken: random.string(33),
+      });
     case 'list-endpoints':
       return out('POST', `/runtimes/${readId}/runtime-endpoints/${page()}`);
     case 'get-endpoint':
@@ -556,12 +626,21 @@ export function agentcoreDataRequest(random: Random, world: World): Draft {
     headers.push(['Accept', 'application/json, text/event-stream'], ['MCP-Protocol-Version', MODERN], ['Mcp-Method', 'tools/call'], ['Mcp-Name', tool]);
     return {
       ...draft('agentcore-data', 'POST', `/runtimes/${label}/invocations${qualifier}`, headers, `agentcore invoke ${tool} on ${target.name}`),
-      json: { jsonrpc: '2.0', id: random.between(1, 1000), method: 'tools/call', params: { name: tool, arguments: structuredClone(target.tools[tool] as JsonObject), _meta: modernEnvelope() } },
+      json: {
+        jsonrpc: '2.0',
+        id: random.between(1, 1000),
+        method: 'tools/call',
+        params: { name: tool, arguments: structuredClone(target.tools[tool] as JsonObject), _meta: modernEnvelope() },
+      },
       signing: signing(random),
     };
   }
   if (kind === 'stop') {
-    return { ...draft('agentcore-data', 'POST', `/runtimes/${label}/stopruntimesession${qualifier}`, headers, `agentcore stop ${target.name}`), json: {}, signing: signing(random) };
+    return {
+      ...draft('agentcore-data', 'POST', `/runtimes/${label}/stopruntimesession${qualifier}`, headers, `agentcore stop ${target.name}`),
+      json: {},
+      signing: signing(random),
+    };
   }
   return {
     ...draft('agentcore-data', 'POST', `/runtimes/${label}/commands${qualifier}`, headers, `agentcore command on ${target.name}`),
@@ -613,7 +692,8 @@ export function guard(draft: Draft, world: World, random: Random): string | unde
   // AgentCore's /runtimes/{id} and its endpoints (a legacy client's DELETE of /runtimes/{name}/mcp ends a session, not a runtime).
   if (first === 'runtimes' && second !== undefined && method !== 'POST' && (segments.length === 2 || third === 'runtime-endpoints')) {
     if (world.protectedNames.has(second)) replaceSegment(1, world.agentcoreIds.get(random.pick(world.agentcoreNames)) ?? random.pick(world.agentcoreNames));
-    if (third === 'runtime-endpoints' && fourth !== undefined && fourth !== 'DEFAULT' && !world.endpointNames.includes(fourth)) replaceSegment(3, random.pick(world.endpointNames));
+    if (third === 'runtime-endpoints' && fourth !== undefined && fourth !== 'DEFAULT' && !world.endpointNames.includes(fourth))
+      replaceSegment(3, random.pick(world.endpointNames));
   }
   // Bodies that name what to create: CreateAgentRuntime's agentRuntimeName, CreateAgentRuntimeEndpoint's name.
   const creates = first === 'runtimes' && method === 'PUT' && (segments.length === 1 || (segments.length === 3 && third === 'runtime-endpoints'));

@@ -52,8 +52,20 @@ describe('bodies berth abandons, hostile archives, odd methods', { skip: BwrapDr
     const cases: Array<[string, string, Record<string, string>, number, number[], string?]> = [
       ['AgentCore CreateAgentRuntime with a forged signature', '/runtimes/', FORGED_SIGV4, 1_500_000, [400, 403]],
       ['AgentCore InvokeAgentRuntime with a forged signature', '/runtimes/counter/invocations?qualifier=DEFAULT', FORGED_SIGV4, 1_500_000, [400, 403]],
-      ["a session's commands on a runtime with no authorizer", `/runtimes/counter/sessions/${SESSION}/commands`, { 'content-type': 'application/json' }, 3_000_000, [413]],
-      ['an MCP request past the body limit', '/runtimes/counter/mcp', { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, 6_000_000, [413]],
+      [
+        "a session's commands on a runtime with no authorizer",
+        `/runtimes/counter/sessions/${SESSION}/commands`,
+        { 'content-type': 'application/json' },
+        3_000_000,
+        [413],
+      ],
+      [
+        'an MCP request past the body limit',
+        '/runtimes/counter/mcp',
+        { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        6_000_000,
+        [413],
+      ],
       ['an artifact upload that is not an archive', '/v1/artifacts', admin, 3_000_000, [400]],
       ['a runtime deploy past the JSON limit', '/v1/runtimes/big', { ...admin, 'content-type': 'application/json' }, 3_000_000, [413], 'PUT'],
       ['a control call with no credential', '/v1/runtimes/big', { 'content-type': 'application/json' }, 3_000_000, [401], 'PUT'],
@@ -92,8 +104,11 @@ describe('bodies berth abandons, hostile archives, odd methods', { skip: BwrapDr
     symlinkSync('/usr/bin/env', join(dir, 'env-link'));
     const run = () =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, [BIN, 'deploy', dir, '--name', 'linked', '--command', 'node server.js stdio', '--transport', 'stdio', '--url', node.url], { env: { PATH: process.env.PATH, BERTH_ADMIN_KEY: node.adminKey } }, (error, stdout, stderr) =>
-          resolve({ code: error ? 1 : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          [BIN, 'deploy', dir, '--name', 'linked', '--command', 'node server.js stdio', '--transport', 'stdio', '--url', node.url],
+          { env: { PATH: process.env.PATH, BERTH_ADMIN_KEY: node.adminKey } },
+          (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
         );
       });
     assert.deepEqual(await run(), { code: 0, stdout: 'linked v1\n', stderr: '' });
@@ -103,7 +118,7 @@ describe('bodies berth abandons, hostile archives, odd methods', { skip: BwrapDr
     });
     try {
       const probe = (await session.call('probe_read', { path: '/app/env-link' })) as { ok: boolean };
-      assert.equal(probe.ok, true, 'the link resolves to the sandbox\'s own /usr/bin/env');
+      assert.equal(probe.ok, true, "the link resolves to the sandbox's own /usr/bin/env");
     } finally {
       await session.close();
     }

@@ -103,12 +103,20 @@ interface Answer {
 /** A request straight to a sandbox's supervisor, on its channel socket: what the edge would have sent, had it let it pass. */
 function toSupervisor(socketPath: string, body: string, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: '/mcp', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
+    const req = request(
+      {
+        socketPath,
+        path: '/mcp',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -125,7 +133,8 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
     await deploy(node, 'bridged', await fixtureDir('legacy-counter-server'), { transport: 'http' });
     await deploy(node, 'hostile-stdio', hostileDir(), { transport: 'stdio' });
     await deploy(node, 'hostile-legacy', hostileDir(), { transport: 'http' });
-    for (let i = 0; i < 2; i++) bystanderCount = (toolText(await rawCall(node.url, 'counter', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number }).count;
+    for (let i = 0; i < 2; i++)
+      bystanderCount = (toolText(await rawCall(node.url, 'counter', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number }).count;
     assert.equal(bystanderCount, 2);
   });
   after(() => node?.stop());
@@ -135,11 +144,13 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
     assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
     const next = toolText(await rawCall(node.url, 'counter', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number };
     bystanderCount++;
-    assert.equal(next.count, bystanderCount, "the bystander session kept its state");
+    assert.equal(next.count, bystanderCount, 'the bystander session kept its state');
   }
 
-  const sandboxOf = async (runtime: string, sessionId: string): Promise<string | undefined> => (await node.api.sessions(runtime)).find((s) => s.id === sessionId)?.sandboxId;
-  const increment = async (runtime: string, sessionId: string): Promise<number> => (toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count;
+  const sandboxOf = async (runtime: string, sessionId: string): Promise<string | undefined> =>
+    (await node.api.sessions(runtime)).find((s) => s.id === sessionId)?.sandboxId;
+  const increment = async (runtime: string, sessionId: string): Promise<number> =>
+    (toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count;
 
   test(`a tools/call whose arguments nest ${DEPTH} deep gets -32600 from the edge, and its session keeps its state`, async () => {
     for (const runtime of ['counter', 'bridged']) {
@@ -150,7 +161,14 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
       const response = await fetch(`${node.url}/runtimes/${runtime}/mcp`, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'increment', [SESSION_HEADER]: sessionId },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': 'tools/call',
+          'mcp-name': 'increment',
+          [SESSION_HEADER]: sessionId,
+        },
       });
       assert.equal(response.status, 400);
       const answer = (await response.json()) as { error: { code: number; message: string; data: { code: string } } };
@@ -168,9 +186,16 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
       fetch(`${node.url}/runtimes/counter/mcp`, {
         method: 'POST',
         body,
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', ...(sessionId ? { 'mcp-session-id': sessionId } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+          ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
+        },
       });
-    const init = await post('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}');
+    const init = await post(
+      '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}',
+    );
     const sessionId = init.headers.get('mcp-session-id') as string;
     assert.ok(sessionId);
     await init.text();
@@ -188,14 +213,19 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
     await bystanderUnharmed();
   });
 
-  test("the supervisor refuses a deep message that reaches it past the edge, and the session goes on", async () => {
+  test('the supervisor refuses a deep message that reaches it past the edge, and the session goes on', async () => {
     for (const runtime of ['counter', 'bridged']) {
       const sessionId = randomUUID();
       assert.equal(await increment(runtime, sessionId), 1);
       const sandbox = await sandboxOf(runtime, sessionId);
       const socket = join(node.home, 'sandboxes', sandbox as string, 'c.sock');
       const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"increment",${MODERN_META},"arguments":{"deep":${nested(DEPTH)}}}}`;
-      const answer = await toSupervisor(socket, body, { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'increment' });
+      const answer = await toSupervisor(socket, body, {
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': 'increment',
+      });
       assert.equal(answer.status, 400, answer.text);
       assert.equal(answer.headers['x-berth-error'], 'invalid_request');
       assert.match(answer.text, /nests more than 64 levels deep/);
@@ -216,7 +246,7 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
       ] as const) {
         const answer = await rawCall(node.url, runtime, 'tools/call', tool, {}, { sessionId });
         assert.equal(answer.response.error?.code, -32000, `${runtime} ${tool}: ${JSON.stringify(answer.response).slice(0, 300)}`);
-        assert.equal(answer.response.error?.data?.code, "sandbox_failed", `${runtime} ${tool}: ${answer.response.error?.message}`);
+        assert.equal(answer.response.error?.data?.code, 'sandbox_failed', `${runtime} ${tool}: ${answer.response.error?.message}`);
         assert.match(answer.response.error?.message ?? '', why);
       }
       const logged = await rawCall(node.url, runtime, 'tools/call', 'deep_log', {}, { sessionId, meta: { 'io.modelcontextprotocol/logLevel': 'debug' } });

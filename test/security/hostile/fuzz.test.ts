@@ -39,7 +39,17 @@ import { rawRequest } from '../../helpers/fuzz/raw.ts';
 import { bodyOf, type Answer, type Draft, type Surface } from '../../helpers/fuzz/request.ts';
 import { Sender } from '../../helpers/fuzz/send.ts';
 import { sign } from '../../helpers/fuzz/sign.ts';
-import { agentcoreControlRequest, agentcoreDataRequest, answerAsk, guard, legacyRequest, mcpRequest, v1Request, type Target, type World } from '../../helpers/fuzz/surfaces.ts';
+import {
+  agentcoreControlRequest,
+  agentcoreDataRequest,
+  answerAsk,
+  guard,
+  legacyRequest,
+  mcpRequest,
+  v1Request,
+  type Target,
+  type World,
+} from '../../helpers/fuzz/surfaces.ts';
 
 const SEED = Number(process.env.BERTH_FUZZ_SEED ?? 0x13f0a2);
 /**
@@ -147,14 +157,17 @@ function judge(draft: Draft, answer: Answer): string | undefined {
   if (inStream && answer.status < 300) return `a ${answer.status} answer carrying berth's ${inStream[1]}`;
   if (answer.ending === 'timeout') return `no answer within ${ANSWER_TIMEOUT_MS} ms`;
   // Honest framing through node:http is answered: a connection that fails under it lost an answer berth owed.
-  if (answer.ending === 'error' && answer.status === 0 && !draft.raw && draft.bytes === undefined) return `the connection failed without an answer (${answer.error})`;
+  if (answer.ending === 'error' && answer.status === 0 && !draft.raw && draft.bytes === undefined)
+    return `the connection failed without an answer (${answer.error})`;
   return undefined;
 }
 
 function describeDraft(draft: Draft): string {
   const body = draft.bytes ?? bodyOf(draft);
   const shown = body === undefined ? '(none)' : `${body.length} bytes: ${JSON.stringify(body.subarray(0, 600).toString('latin1'))}`;
-  const headers = draft.headers.map(([name, value]) => `    ${name}: ${JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}… (${value.length})` : value)}`).join('\n');
+  const headers = draft.headers
+    .map(([name, value]) => `    ${name}: ${JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}… (${value.length})` : value)}`)
+    .join('\n');
   return `${draft.surface} ${draft.method} ${draft.target.slice(0, 300)}${draft.raw ? ' (own connection)' : ''}${draft.signing ? ` signing ${draft.signing}` : ''}\n  story: ${draft.story.join(' | ')}\n  headers:\n${headers}\n  body ${shown}`;
 }
 
@@ -167,7 +180,10 @@ function describeFailures(failures: Failure[]): string {
   }
   const shown = [...kinds.values()].slice(0, 20).map((group) => {
     const f = group[0] as Failure;
-    const like = group.slice(0, 10).map((g) => g.index).join(',');
+    const like = group
+      .slice(0, 10)
+      .map((g) => g.index)
+      .join(',');
     return `#${f.index} (seed ${SEED}; ${group.length} like it: ${like}): ${f.why} after ${f.answer.ms} ms, ending ${f.answer.ending}${f.answer.error ? ` (${f.answer.error})` : ''}\n  ${describeDraft(f.draft)}\n  answer ${f.answer.status}: ${JSON.stringify(f.answer.body.slice(0, 600))}`;
   });
   return `${failures.length} failures of ${kinds.size} kinds:\n${shown.join('\n\n')}`;
@@ -243,7 +259,14 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
   const build = (index: number): Draft => {
     const random = new Random(requestSeed(SEED, index));
     const surface = random.weighted(SURFACES);
-    const generators: Record<Surface, (r: Random, w: World) => Draft> = { mcp: mcpRequest, legacy: legacyRequest, v1: v1Request, 'agentcore-control': agentcoreControlRequest, 'agentcore-data': agentcoreDataRequest, raw: rawRequest };
+    const generators: Record<Surface, (r: Random, w: World) => Draft> = {
+      mcp: mcpRequest,
+      legacy: legacyRequest,
+      v1: v1Request,
+      'agentcore-control': agentcoreControlRequest,
+      'agentcore-data': agentcoreDataRequest,
+      raw: rawRequest,
+    };
     const draft = generators[surface](random, world);
     if (surface === 'raw') return draft;
     // Every request names its host, as clients do; a mutation may drop it.
@@ -260,128 +283,149 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
     return draft;
   };
 
-  test(`${REPLAY ? `replays requests ${REPLAY.join(',')}` : `${REQUESTS} mutated requests`} (seed ${SEED}): no crash, no 5xx but 503 overloaded, bounded RSS, the bystander keeps its state`, { timeout: 300_000 }, async (t) => {
-    const indexes = REPLAY ?? Array.from({ length: REQUESTS }, (_, i) => i);
-    process.stdout.write(`berth fuzz: seed ${SEED}, ${indexes.length} requests, ${WORKERS} at a time (replay one: BERTH_FUZZ_SEED=${SEED} BERTH_FUZZ_REPLAY=<index>)\n`);
-    const pid = node.process.pid as number;
-    const failures: Failure[] = [];
-    const statuses = new Map<string, number>();
-    const codes = new Map<string, number>();
-    const endings = new Map<string, number>();
-    const time = new Map<Surface, { n: number; ms: number; max: number }>();
-    const rss: Array<{ done: number; mb: number }> = [];
-    const checkFailures: unknown[] = [];
-    let checks = Promise.resolve();
-    let nextCheck = CHECK_EVERY;
-    let done = 0;
-    const started = Date.now();
-    const sampler = setInterval(() => {
-      try {
-        rss.push({ done, mb: vmRssMb(pid) });
-      } catch {
-        // the node is gone: the exit check below says so
-      }
-    }, 250);
-
-    // BERTH_FUZZ_TRACE=FILE: a line per answer (when it began, how long it took, what was sent), to see what ran together.
-    const trace: string[] = [];
-    const bump = <K>(map: Map<K, number>, key: K): void => void map.set(key, (map.get(key) ?? 0) + 1);
-    const record = (index: number, draft: Draft, answer: Answer): void => {
-      bump(statuses, `${draft.surface} ${answer.status}`);
-      bump(endings, answer.ending);
-      if (answer.status >= 400) bump(codes, `${answer.status} ${errorCode(answer) ?? '-'}`);
-      if (process.env.BERTH_FUZZ_TRACE) trace.push(`${new Date(Date.now() - answer.ms).toISOString()} #${index} ${answer.ms} ms ${answer.status} ${answer.ending} ${draft.method} ${draft.target.slice(0, 120)} ${JSON.stringify(draft.headers.filter(([name]) => /session|mcp-/i.test(name)))} ${draft.story.join(' | ').slice(0, 300)}`);
-      const spent = time.get(draft.surface) ?? { n: 0, ms: 0, max: 0 };
-      time.set(draft.surface, { n: spent.n + 1, ms: spent.ms + answer.ms, max: Math.max(spent.max, answer.ms) });
-      if (REPLAY) process.stdout.write(`#${index}: ${describeDraft(draft)}\n  answer ${answer.status} (${answer.ending}${answer.error ? ` ${answer.error}` : ''}, ${answer.ms} ms): ${JSON.stringify(answer.headers)}\n  ${JSON.stringify(answer.body.slice(0, 2000))}\n`);
-      const why = judge(draft, answer);
-      if (!why) return;
-      failures.push({ index, draft, answer, why });
-    };
-    const run = async (index: number, draft: Draft): Promise<void> => {
-      const random = new Random(requestSeed(SEED ^ 0x5a5a5a5a, index));
-      await sign(draft, world.host, random);
-      // A legacy client's call may be asked questions on its stream: the first is answered, as a client would.
-      const asks = draft.surface === 'legacy' && draft.method === 'POST';
-      let reply: Promise<void> | undefined;
-      const answer = await sender.send(draft, {
-        streamMs: asks ? 1500 : 400,
-        timeoutMs: ANSWER_TIMEOUT_MS,
-        onEvent: asks
-          ? (data) => {
-              const answering = reply === undefined ? answerAsk(random, draft, data) : undefined;
-              if (answering) reply = sender.send(answering, { streamMs: 400, timeoutMs: ANSWER_TIMEOUT_MS }).then((replied) => record(index, answering, replied));
-            }
-          : undefined,
-      });
-      await reply;
-      if (answer.status >= 200 && answer.status < 300) draft.learn?.(answer);
-      record(index, draft, answer);
-    };
-
-    let cursor = 0;
-    const worker = async (): Promise<void> => {
-      while (cursor < indexes.length && node.process.exitCode === null) {
-        const index = indexes[cursor++] as number;
-        await run(index, build(index));
-        done++;
-        if (done >= nextCheck) {
-          nextCheck += CHECK_EVERY;
-          const at = done;
-          checks = checks.then(() => calm.check(`after ${at} requests`)).catch((error: unknown) => void checkFailures.push(error));
+  test(
+    `${REPLAY ? `replays requests ${REPLAY.join(',')}` : `${REQUESTS} mutated requests`} (seed ${SEED}): no crash, no 5xx but 503 overloaded, bounded RSS, the bystander keeps its state`,
+    { timeout: 300_000 },
+    async (t) => {
+      const indexes = REPLAY ?? Array.from({ length: REQUESTS }, (_, i) => i);
+      process.stdout.write(
+        `berth fuzz: seed ${SEED}, ${indexes.length} requests, ${WORKERS} at a time (replay one: BERTH_FUZZ_SEED=${SEED} BERTH_FUZZ_REPLAY=<index>)\n`,
+      );
+      const pid = node.process.pid as number;
+      const failures: Failure[] = [];
+      const statuses = new Map<string, number>();
+      const codes = new Map<string, number>();
+      const endings = new Map<string, number>();
+      const time = new Map<Surface, { n: number; ms: number; max: number }>();
+      const rss: Array<{ done: number; mb: number }> = [];
+      const checkFailures: unknown[] = [];
+      let checks = Promise.resolve();
+      let nextCheck = CHECK_EVERY;
+      let done = 0;
+      const started = Date.now();
+      const sampler = setInterval(() => {
+        try {
+          rss.push({ done, mb: vmRssMb(pid) });
+        } catch {
+          // the node is gone: the exit check below says so
         }
+      }, 250);
+
+      // BERTH_FUZZ_TRACE=FILE: a line per answer (when it began, how long it took, what was sent), to see what ran together.
+      const trace: string[] = [];
+      const bump = <K>(map: Map<K, number>, key: K): void => void map.set(key, (map.get(key) ?? 0) + 1);
+      const record = (index: number, draft: Draft, answer: Answer): void => {
+        bump(statuses, `${draft.surface} ${answer.status}`);
+        bump(endings, answer.ending);
+        if (answer.status >= 400) bump(codes, `${answer.status} ${errorCode(answer) ?? '-'}`);
+        if (process.env.BERTH_FUZZ_TRACE)
+          trace.push(
+            `${new Date(Date.now() - answer.ms).toISOString()} #${index} ${answer.ms} ms ${answer.status} ${answer.ending} ${draft.method} ${draft.target.slice(0, 120)} ${JSON.stringify(draft.headers.filter(([name]) => /session|mcp-/i.test(name)))} ${draft.story.join(' | ').slice(0, 300)}`,
+          );
+        const spent = time.get(draft.surface) ?? { n: 0, ms: 0, max: 0 };
+        time.set(draft.surface, { n: spent.n + 1, ms: spent.ms + answer.ms, max: Math.max(spent.max, answer.ms) });
+        if (REPLAY)
+          process.stdout.write(
+            `#${index}: ${describeDraft(draft)}\n  answer ${answer.status} (${answer.ending}${answer.error ? ` ${answer.error}` : ''}, ${answer.ms} ms): ${JSON.stringify(answer.headers)}\n  ${JSON.stringify(answer.body.slice(0, 2000))}\n`,
+          );
+        const why = judge(draft, answer);
+        if (!why) return;
+        failures.push({ index, draft, answer, why });
+      };
+      const run = async (index: number, draft: Draft): Promise<void> => {
+        const random = new Random(requestSeed(SEED ^ 0x5a5a5a5a, index));
+        await sign(draft, world.host, random);
+        // A legacy client's call may be asked questions on its stream: the first is answered, as a client would.
+        const asks = draft.surface === 'legacy' && draft.method === 'POST';
+        let reply: Promise<void> | undefined;
+        const answer = await sender.send(draft, {
+          streamMs: asks ? 1500 : 400,
+          timeoutMs: ANSWER_TIMEOUT_MS,
+          onEvent: asks
+            ? (data) => {
+                const answering = reply === undefined ? answerAsk(random, draft, data) : undefined;
+                if (answering)
+                  reply = sender.send(answering, { streamMs: 400, timeoutMs: ANSWER_TIMEOUT_MS }).then((replied) => record(index, answering, replied));
+              }
+            : undefined,
+        });
+        await reply;
+        if (answer.status >= 200 && answer.status < 300) draft.learn?.(answer);
+        record(index, draft, answer);
+      };
+
+      let cursor = 0;
+      const worker = async (): Promise<void> => {
+        while (cursor < indexes.length && node.process.exitCode === null) {
+          const index = indexes[cursor++] as number;
+          await run(index, build(index));
+          done++;
+          if (done >= nextCheck) {
+            nextCheck += CHECK_EVERY;
+            const at = done;
+            checks = checks.then(() => calm.check(`after ${at} requests`)).catch((error: unknown) => void checkFailures.push(error));
+          }
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: WORKERS }, worker));
+        await checks;
+      } finally {
+        clearInterval(sampler);
       }
-    };
-    try {
-      await Promise.all(Array.from({ length: WORKERS }, worker));
-      await checks;
-    } finally {
-      clearInterval(sampler);
-    }
-    const seconds = (Date.now() - started) / 1000;
-    rss.push({ done, mb: vmRssMb(pid) });
-    await calm.check('at the end of the run');
-    if (process.env.BERTH_FUZZ_LOG) writeFileSync(process.env.BERTH_FUZZ_LOG, node.logs());
-    if (process.env.BERTH_FUZZ_TRACE) writeFileSync(process.env.BERTH_FUZZ_TRACE, `${trace.sort().join('\n')}\n`);
+      const seconds = (Date.now() - started) / 1000;
+      rss.push({ done, mb: vmRssMb(pid) });
+      await calm.check('at the end of the run');
+      if (process.env.BERTH_FUZZ_LOG) writeFileSync(process.env.BERTH_FUZZ_LOG, node.logs());
+      if (process.env.BERTH_FUZZ_TRACE) writeFileSync(process.env.BERTH_FUZZ_TRACE, `${trace.sort().join('\n')}\n`);
 
-    const floor = (from: number, to: number): number | undefined => {
-      const window = rss.filter((sample) => sample.done >= from && sample.done <= to).map((sample) => sample.mb);
-      return window.length > 0 ? Math.min(...window) : undefined;
-    };
-    const atWarmUp = done >= WARM_UP + 2 * RSS_WINDOW ? floor(WARM_UP, WARM_UP + RSS_WINDOW) : undefined;
-    const atEnd = floor(done - RSS_WINDOW, done);
-    const sorted = (map: Map<string, number>): string => [...map].sort(([a], [b]) => a.localeCompare(b)).map(([key, n]) => `${key}: ${n}`).join(', ');
-    const summary = [
-      `berth fuzz: ${done} requests in ${seconds.toFixed(1)} s (${(done / seconds).toFixed(0)}/s), seed ${SEED}`,
-      `  RSS (MB): ${rss[0]?.mb.toFixed(0)} at the start, floor ${atWarmUp?.toFixed(0) ?? '-'} after warm-up, floor ${atEnd?.toFixed(0) ?? '-'} at the end, ${Math.max(...rss.map((s) => s.mb)).toFixed(0)} at most`,
-      `  RSS floor by ${RSS_WINDOW} requests (MB): ${Array.from({ length: Math.ceil(done / RSS_WINDOW) }, (_, i) => floor(i * RSS_WINDOW, (i + 1) * RSS_WINDOW)?.toFixed(0) ?? '-').join(' ')}`,
-      `  endings: ${sorted(endings)}`,
-      `  time: ${[...time].map(([surface, { n, ms, max }]) => `${surface} ${n} requests, ${(ms / n).toFixed(0)} ms mean, ${max} ms at most`).join('; ')}`,
-      `  answers: ${sorted(statuses)}`,
-      `  refusals: ${sorted(codes)}`,
-    ].join('\n');
-    process.stdout.write(`${summary}\n`);
-    t.diagnostic(summary);
+      const floor = (from: number, to: number): number | undefined => {
+        const window = rss.filter((sample) => sample.done >= from && sample.done <= to).map((sample) => sample.mb);
+        return window.length > 0 ? Math.min(...window) : undefined;
+      };
+      const atWarmUp = done >= WARM_UP + 2 * RSS_WINDOW ? floor(WARM_UP, WARM_UP + RSS_WINDOW) : undefined;
+      const atEnd = floor(done - RSS_WINDOW, done);
+      const sorted = (map: Map<string, number>): string =>
+        [...map]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([key, n]) => `${key}: ${n}`)
+          .join(', ');
+      const summary = [
+        `berth fuzz: ${done} requests in ${seconds.toFixed(1)} s (${(done / seconds).toFixed(0)}/s), seed ${SEED}`,
+        `  RSS (MB): ${rss[0]?.mb.toFixed(0)} at the start, floor ${atWarmUp?.toFixed(0) ?? '-'} after warm-up, floor ${atEnd?.toFixed(0) ?? '-'} at the end, ${Math.max(...rss.map((s) => s.mb)).toFixed(0)} at most`,
+        `  RSS floor by ${RSS_WINDOW} requests (MB): ${Array.from({ length: Math.ceil(done / RSS_WINDOW) }, (_, i) => floor(i * RSS_WINDOW, (i + 1) * RSS_WINDOW)?.toFixed(0) ?? '-').join(' ')}`,
+        `  endings: ${sorted(endings)}`,
+        `  time: ${[...time].map(([surface, { n, ms, max }]) => `${surface} ${n} requests, ${(ms / n).toFixed(0)} ms mean, ${max} ms at most`).join('; ')}`,
+        `  answers: ${sorted(statuses)}`,
+        `  refusals: ${sorted(codes)}`,
+      ].join('\n');
+      process.stdout.write(`${summary}\n`);
+      t.diagnostic(summary);
 
-    assert.deepEqual(checkFailures, [], 'the bystander kept its state and the node answered at every check');
-    assert.equal(failures.length, 0, describeFailures(failures));
-    assert.equal(node.process.exitCode, null, 'the node exited');
-    const logs = node.logs();
-    // What berth logs when something escaped its handlers: the edge's catch-all, Node's own words, and failures that
-    // were not berth's own errors (`request failed`).
-    for (const pattern of [/unhandled edge error/, /unhandled promise rejection/, /ERR_INVALID_STATE/, /FATAL/, /uncaught/i, / error +request failed /]) {
-      const at = logs.search(pattern);
-      assert.equal(at, -1, `berth logged ${pattern}: ${logs.slice(Math.max(0, at - 300), at + 1200)}`);
-    }
-    if (atWarmUp !== undefined && atEnd !== undefined) {
-      assert.ok(atEnd - atWarmUp < RSS_GROWTH_BOUND_MB, `berth's RSS floor grew by ${(atEnd - atWarmUp).toFixed(0)} MB from warm-up to the end (bound ${RSS_GROWTH_BOUND_MB} MB)`);
-    }
-  });
+      assert.deepEqual(checkFailures, [], 'the bystander kept its state and the node answered at every check');
+      assert.equal(failures.length, 0, describeFailures(failures));
+      assert.equal(node.process.exitCode, null, 'the node exited');
+      const logs = node.logs();
+      // What berth logs when something escaped its handlers: the edge's catch-all, Node's own words, and failures that
+      // were not berth's own errors (`request failed`).
+      for (const pattern of [/unhandled edge error/, /unhandled promise rejection/, /ERR_INVALID_STATE/, /FATAL/, /uncaught/i, / error +request failed /]) {
+        const at = logs.search(pattern);
+        assert.equal(at, -1, `berth logged ${pattern}: ${logs.slice(Math.max(0, at - 300), at + 1200)}`);
+      }
+      if (atWarmUp !== undefined && atEnd !== undefined) {
+        assert.ok(
+          atEnd - atWarmUp < RSS_GROWTH_BOUND_MB,
+          `berth's RSS floor grew by ${(atEnd - atWarmUp).toFixed(0)} MB from warm-up to the end (bound ${RSS_GROWTH_BOUND_MB} MB)`,
+        );
+      }
+    },
+  );
 
-  test('a call in flight when its session is stopped answers 409 session_ended on every kind of runtime, never a 5xx (the fuzzer\'s stop requests found it)', async () => {
+  test("a call in flight when its session is stopped answers 409 session_ended on every kind of runtime, never a 5xx (the fuzzer's stop requests found it)", async () => {
     for (const runtime of ['modern', 'modern-http', 'legacy']) {
       const session = randomUUID();
-      const call = (name: string, args: Record<string, unknown>): Promise<RawAnswer> => rawCall(node.url, runtime, 'tools/call', name, args, { sessionId: session });
+      const call = (name: string, args: Record<string, unknown>): Promise<RawAnswer> =>
+        rawCall(node.url, runtime, 'tools/call', name, args, { sessionId: session });
       assert.equal((await call('increment', {})).status, 200);
       const waiting = call('wait', { ms: 30_000 });
       await waitFor(async () => (await node.api.sessions()).some((live) => live.id === session && (live.inFlight ?? 0) > 0), 'the call to be in flight');

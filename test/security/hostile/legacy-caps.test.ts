@@ -45,9 +45,14 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     await deploy(node, 'modern-mrtr', await fixtureDir('conformance-modern'), { transport: 'http', command: 'node server.js http' });
     await deploy(node, 'legacy', await fixtureDir('legacy-counter-server'), { transport: 'http' });
     await deploy(node, 'follows', await fixtureDir('counter-server'), { transport: 'stdio', authorizer: { type: 'apiKey' }, sessionScope: 'principal' });
-    const made = await node.admin('/v1/keys', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ runtime: 'follows', user: 'alice' }) });
+    const made = await node.admin('/v1/keys', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ runtime: 'follows', user: 'alice' }),
+    });
     aliceKey = ((await made.json()) as { key: string }).key;
-    for (let i = 0; i < 2; i++) bystanderCount = (toolText(await rawCall(node.url, 'modern', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number }).count;
+    for (let i = 0; i < 2; i++)
+      bystanderCount = (toolText(await rawCall(node.url, 'modern', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number }).count;
     assert.equal(bystanderCount, 2);
   });
   after(async () => {
@@ -63,7 +68,10 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     assert.equal(next.count, bystanderCount, 'the bystander session kept its state');
   }
 
-  async function legacyClient(runtime: string, options: { onElicit?: () => Promise<void>; headers?: Record<string, string> } = {}): Promise<{ client: Client; transport: StreamableHTTPClientTransport; asked: () => number }> {
+  async function legacyClient(
+    runtime: string,
+    options: { onElicit?: () => Promise<void>; headers?: Record<string, string> } = {},
+  ): Promise<{ client: Client; transport: StreamableHTTPClientTransport; asked: () => number }> {
     let asked = 0;
     const client = new Client({ name: 'legacy-client', version: '1.0.0' }, { capabilities: ELICIT });
     client.setRequestHandler(ElicitRequestSchema, async () => {
@@ -88,7 +96,12 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     for (let i = 0; i < 20; i++) {
       const response = await fetch(`${node.url}/runtimes/legacy/mcp`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': transport.sessionId as string, 'mcp-protocol-version': '2025-11-25' },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-session-id': transport.sessionId as string,
+          'mcp-protocol-version': '2025-11-25',
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: `huge-${i}`, method: 'resources/subscribe', params: { uri: `${huge}${i}` } }),
       });
       assert.equal(response.status, 400);
@@ -106,7 +119,10 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     });
     // What the client already has goes on: its calls, and the updates of what it subscribed to.
     assert.equal(text(await client.callTool({ name: 'increment', arguments: {} })), '{"count":1}');
-    await waitFor(async () => text(await client.callTool({ name: 'stats', arguments: {} })).includes('counter://value'), "berth to subscribe on the client's behalf");
+    await waitFor(
+      async () => text(await client.callTool({ name: 'stats', arguments: {} })).includes('counter://value'),
+      "berth to subscribe on the client's behalf",
+    );
     await client.callTool({ name: 'touch', arguments: { uri: 'counter://value' } });
     await waitFor(() => updates.includes('counter://value'), 'the update on the GET stream');
     // Unsubscribing makes room again.
@@ -123,12 +139,21 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
         fetch(`${node.url}/runtimes/${runtime}/mcp`, {
           method: 'POST',
           signal,
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'subscriptions/listen', [SESSION_HEADER]: sessionId },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            'mcp-protocol-version': '2026-07-28',
+            'mcp-method': 'subscriptions/listen',
+            [SESSION_HEADER]: sessionId,
+          },
           body: JSON.stringify({
             jsonrpc: '2.0',
             id,
             method: 'subscriptions/listen',
-            params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} }, notifications: { toolsListChanged: true } },
+            params: {
+              _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+              notifications: { toolsListChanged: true },
+            },
           }),
         });
       assert.equal((toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count, 1);
@@ -154,7 +179,11 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
           streams.push(controller);
           return true;
         }, `${runtime}: a closed stream to make room`);
-        assert.equal((toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count, 2, `${runtime}: the session kept its state`);
+        assert.equal(
+          (toolText(await rawCall(node.url, runtime, 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count,
+          2,
+          `${runtime}: the session kept its state`,
+        );
       } finally {
         for (const controller of streams) controller.abort();
       }
@@ -162,7 +191,7 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     await bystanderUnharmed();
   });
 
-  test("calls waiting on their client stop at the cap, in the bridge and in the legacy facade; the waiting ones go on", async () => {
+  test('calls waiting on their client stop at the cap, in the bridge and in the legacy facade; the waiting ones go on', async () => {
     // The bridge: a legacy server's questions park calls in the sandbox.
     const sessionId = randomUUID();
     const parked = [];
@@ -178,11 +207,18 @@ describe('per-session caps on what berth keeps for clients', { skip: BwrapDriver
     assert.match(over.response.error?.message ?? '', /BERTH_SESSION_MAX_PENDING_INPUT/);
     const first = parked[0]?.response.result as { inputRequests: Record<string, unknown>; requestState: string };
     const [key] = Object.keys(first.inputRequests);
-    const resumed = await rawCall(node.url, 'legacy', 'tools/call', 'ask_name', {}, {
-      sessionId,
-      capabilities: ELICIT,
-      params: { requestState: first.requestState, inputResponses: { [key as string]: { action: 'accept', content: { name: 'Ada' } } } },
-    });
+    const resumed = await rawCall(
+      node.url,
+      'legacy',
+      'tools/call',
+      'ask_name',
+      {},
+      {
+        sessionId,
+        capabilities: ELICIT,
+        params: { requestState: first.requestState, inputResponses: { [key as string]: { action: 'accept', content: { name: 'Ada' } } } },
+      },
+    );
     assert.deepEqual(toolText(resumed), { action: 'accept', name: 'Ada' }, 'a parked call goes on');
     assert.equal((toolText(await rawCall(node.url, 'legacy', 'tools/call', 'increment', {}, { sessionId })) as { count: number }).count, 1);
 

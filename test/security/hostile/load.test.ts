@@ -38,7 +38,7 @@ async function shedCount(node: BerthNode, reason: string): Promise<number> {
   return Number(new RegExp(`^berth_load_shed_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
-describe('clients that hold a node\'s connections and starts', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+describe("clients that hold a node's connections and starts", { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
   let calm: Bystander;
   before(async () => {
@@ -62,7 +62,11 @@ describe('clients that hold a node\'s connections and starts', { skip: BwrapDriv
   });
 
   test('bodies that trickle one byte and stop are answered 408 and closed; the node keeps answering meanwhile', async () => {
-    const stalled = hold(node, 40, 'POST /runtimes/counter/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{');
+    const stalled = hold(
+      node,
+      40,
+      'POST /runtimes/counter/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{',
+    );
     await calm.check('while 40 bodies stall');
     const answers = await Promise.all(stalled.map((held) => held.closed));
     for (const answer of answers) assert.match(answer, /^HTTP\/1\.1 408[\s\S]*BERTH_BODY_TIMEOUT_MS/);
@@ -135,8 +139,18 @@ describe('a host short of memory', { skip: BwrapDriver.unsupportedReason() ?? fa
     assert.ok(Number(answer.headers.get('retry-after')) > 0);
     const minted = await fetch(`${node.url}/runtimes/counter/mcp`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/list',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
     });
     assert.equal(minted.status, 503, 'a request that names no session is refused too');
     assert.equal((await node.api.sessions()).length, 0);

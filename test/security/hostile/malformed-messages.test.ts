@@ -26,7 +26,13 @@ async function post(node: BerthNode, runtime: string, body: unknown, headers: Re
   const response = await fetch(`${node.url}/runtimes/${runtime}/mcp`, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await response.text();
   // A legacy facade's answer to a call is an event stream; its last data line is the response.
-  const json = text.startsWith('{') ? text : (text.split('\n').filter((line) => line.startsWith('data: ')).at(-1)?.slice(6) ?? '{}');
+  const json = text.startsWith('{')
+    ? text
+    : (text
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .at(-1)
+        ?.slice(6) ?? '{}');
   return { status: response.status, headers: response.headers, ...(JSON.parse(json) as { error?: Answer['error'] }) };
 }
 
@@ -48,13 +54,18 @@ describe('malformed messages cost only themselves', { skip: BwrapDriver.unsuppor
 
   test('a modern message a server would drop without a word is refused with the reason, and its session keeps its count', async () => {
     const session = randomUUID();
-    const count = async (): Promise<number> => (toolText(await rawCall(node.url, 'modern', 'tools/call', 'increment', {}, { sessionId: session })) as { count: number }).count;
+    const count = async (): Promise<number> =>
+      (toolText(await rawCall(node.url, 'modern', 'tools/call', 'increment', {}, { sessionId: session })) as { count: number }).count;
     assert.equal(await count(), 1);
     const call = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_count', arguments: {}, _meta: META } };
     const headers = { ...MODERN_HEADERS, 'mcp-method': 'tools/call', 'mcp-name': 'get_count', 'x-amzn-bedrock-agentcore-runtime-session-id': session };
     const cases: Array<[string, unknown, RegExp]> = [
       ['a member JSON-RPC does not define', { ...call, extra: 1 }, /member JSON-RPC does not define/],
-      ['a progress token that is an object', { ...call, params: { ...call.params, _meta: { ...META, progressToken: { a: 1 } } } }, /progressToken must be a string or an integer/],
+      [
+        'a progress token that is an object',
+        { ...call, params: { ...call.params, _meta: { ...META, progressToken: { a: 1 } } } },
+        /progressToken must be a string or an integer/,
+      ],
       ['an id that is a fraction', { ...call, id: 1.5 }, /id must be a string or an integer/],
     ];
     for (const [what, body, why] of cases) {
@@ -67,9 +78,19 @@ describe('malformed messages cost only themselves', { skip: BwrapDriver.unsuppor
     await calm.check('messages a server would drop');
   });
 
-  test('a legacy client\'s malformed initialize, method or name is its own error, never the sandbox\'s or berth\'s', async () => {
+  test("a legacy client's malformed initialize, method or name is its own error, never the sandbox's or berth's", async () => {
     const initialize = (params: Record<string, unknown>, runtime = 'legacy') =>
-      post(node, runtime, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hostile', version: '1' }, ...params } }, LEGACY_HEADERS);
+      post(
+        node,
+        runtime,
+        {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hostile', version: '1' }, ...params },
+        },
+        LEGACY_HEADERS,
+      );
     for (const [what, params] of [
       ['clientInfo that is not an object', { clientInfo: false }],
       ['capabilities that are a string', { capabilities: 'x' }],
@@ -90,7 +111,8 @@ describe('malformed messages cost only themselves', { skip: BwrapDriver.unsuppor
     assert.equal(opened.status, 200);
     const id = opened.headers.get('mcp-session-id') as string;
     const headers = { ...LEGACY_HEADERS, 'mcp-session-id': id };
-    const increment = async (): Promise<Answer> => post(node, 'legacy', { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'increment', arguments: {} } }, headers);
+    const increment = async (): Promise<Answer> =>
+      post(node, 'legacy', { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'increment', arguments: {} } }, headers);
     assert.equal((await increment()).status, 200);
     for (const [what, body, code] of [
       ['a method that cannot be a header', { jsonrpc: '2.0', id: 2, method: 'ping\u202e', params: {} }, 'invalid_request'],
@@ -101,7 +123,7 @@ describe('malformed messages cost only themselves', { skip: BwrapDriver.unsuppor
       assert.equal(answer.error?.data?.code, code, `${what}: ${JSON.stringify(answer.error)}`);
       assert.ok(answer.status < 500, what);
     }
-    assert.equal((await increment()).status, 200, 'the legacy client\'s session lives on');
+    assert.equal((await increment()).status, 200, "the legacy client's session lives on");
     assert.doesNotMatch(node.logs(), /unhandled|request failed/);
     await calm.check('malformed legacy messages');
   });

@@ -35,7 +35,11 @@ describe('issuer discovery cannot be aimed inward', () => {
   };
   const metadata = (runtime: string) => fetch(`${node.url}/.well-known/oauth-protected-resource/runtimes/${runtime}`);
   const call = (runtime: string, token: string) =>
-    fetch(`${node.url}/runtimes/${runtime}/invocations`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    fetch(`${node.url}/runtimes/${runtime}/invocations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
   const deployJwt = (name: string, discoveryUrl: string) => deploy(node, name, counter, { transport: 'stdio', authorizer: { type: 'jwt', discoveryUrl } });
   /** The error of a REST answer (`error.code`) or a JSON-RPC one (`error.data.code`), as code and message. */
   const errorOf = async (response: Response): Promise<{ code: string; message: string }> => {
@@ -181,9 +185,15 @@ describe('issuer discovery cannot be aimed inward', () => {
       for (let i = 0; i < 10; i++) {
         const answer = await fetch(`${other.url}/.well-known/oauth-protected-resource/runtimes/was-allowed`);
         assert.equal(answer.status, 503);
-        assert.match((await errorOf(answer)).message, /http:\/\/127\.0\.0\.1:\d+ is plain http, which berth fetches only from hosts BERTH_OUTBOUND_ALLOW lists/);
+        assert.match(
+          (await errorOf(answer)).message,
+          /http:\/\/127\.0\.0\.1:\d+ is plain http, which berth fetches only from hosts BERTH_OUTBOUND_ALLOW lists/,
+        );
         const token = await issuer.token({});
-        assert.equal((await fetch(`${other.url}/runtimes/was-allowed/invocations`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' })).status, 503);
+        assert.equal(
+          (await fetch(`${other.url}/runtimes/was-allowed/invocations`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' })).status,
+          503,
+        );
       }
       assert.equal(issuer.requests, 0, 'the issuer was never asked');
       assert.equal((await fetch(`${other.url}/healthz`)).status, 200);
@@ -194,6 +204,9 @@ describe('issuer discovery cannot be aimed inward', () => {
   });
 
   test('a bad BERTH_OUTBOUND_ALLOW entry stops berth at start, saying what an entry may be', async () => {
-    await assert.rejects(startBerth({ driver: 'process', env: { BERTH_OUTBOUND_ALLOW: 'https://idp.example.com' } }), /BERTH_OUTBOUND_ALLOW .*neither a host name/);
+    await assert.rejects(
+      startBerth({ driver: 'process', env: { BERTH_OUTBOUND_ALLOW: 'https://idp.example.com' } }),
+      /BERTH_OUTBOUND_ALLOW .*neither a host name/,
+    );
   });
 });

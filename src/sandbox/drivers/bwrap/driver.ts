@@ -112,38 +112,95 @@ export class BwrapDriver implements SandboxDriver {
       egress = await openEgress(spec, join(dirs.root, 'egress'), { uid, gid: uid }, this.#options.berthPorts ?? [], (line) => report(line));
       cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
       seccompFd = openSync(this.#seccompPath, 'r');
-      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { fd: CHANNEL_FD }, {
-        envPath: ENV_INSIDE,
-        watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles },
-        ...(egress ? { egress: egress.supervisor } : {}),
-      });
+      const supervisorSpec = supervisorSpecFor(
+        spec,
+        INSIDE.run,
+        { fd: CHANNEL_FD },
+        {
+          envPath: ENV_INSIDE,
+          watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles },
+          ...(egress ? { egress: egress.supervisor } : {}),
+        },
+      );
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
       const args = [
-        '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
-        '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid), '--hostname', 'sandbox',
-        '--seccomp', '3',
-        '--ro-bind', '/usr', '/usr',
-        '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/sbin', '/sbin',
-        '--proc', '/proc', '--dev', '/dev',
-        '--size', String(spec.limits.tmpBytes), '--tmpfs', '/tmp',
-        '--ro-bind', this.#etcDir, '/etc',
-        '--ro-bind', this.#nodePath, INSIDE.node,
-        '--ro-bind', this.#supervisorPath, INSIDE.supervisor,
-        '--ro-bind', spec.artifactDir, INSIDE.app,
-        '--perms', '0700', '--size', String(spec.limits.workspaceBytes), '--tmpfs', INSIDE.home,
-        '--bind', dirs.run, INSIDE.run,
+        '--unshare-all',
+        '--unshare-user',
+        '--disable-userns',
+        '--die-with-parent',
+        '--new-session',
+        '--uid',
+        String(INSIDE.uid),
+        '--gid',
+        String(INSIDE.uid),
+        '--hostname',
+        'sandbox',
+        '--seccomp',
+        '3',
+        '--ro-bind',
+        '/usr',
+        '/usr',
+        '--symlink',
+        'usr/lib',
+        '/lib',
+        '--symlink',
+        'usr/lib64',
+        '/lib64',
+        '--symlink',
+        'usr/bin',
+        '/bin',
+        '--symlink',
+        'usr/sbin',
+        '/sbin',
+        '--proc',
+        '/proc',
+        '--dev',
+        '/dev',
+        '--size',
+        String(spec.limits.tmpBytes),
+        '--tmpfs',
+        '/tmp',
+        '--ro-bind',
+        this.#etcDir,
+        '/etc',
+        '--ro-bind',
+        this.#nodePath,
+        INSIDE.node,
+        '--ro-bind',
+        this.#supervisorPath,
+        INSIDE.supervisor,
+        '--ro-bind',
+        spec.artifactDir,
+        INSIDE.app,
+        '--perms',
+        '0700',
+        '--size',
+        String(spec.limits.workspaceBytes),
+        '--tmpfs',
+        INSIDE.home,
+        '--bind',
+        dirs.run,
+        INSIDE.run,
         ...networkArgs(spec, join(dirs.root, 'egress')),
         // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
         // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
         // The server's environment (its secrets too) for the supervisor, from a pipe into the sandbox's own root:
         // it never rests on the host's disk, and the root turns read-only with it.
-        '--perms', '0400', '--file', String(ENV_FD), ENV_INSIDE,
-        '--remount-ro', '/',
-        '--chdir', INSIDE.app,
-        '--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
+        '--perms',
+        '0400',
+        '--file',
+        String(ENV_FD),
+        ENV_INSIDE,
+        '--remount-ro',
+        '/',
+        '--chdir',
+        INSIDE.app,
+        '--clearenv',
+        ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
       ];
       // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
-      if (args.some((arg) => arg.includes('\0'))) throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
+      if (args.some((arg) => arg.includes('\0')))
+        throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
       const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
       // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
       // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
@@ -212,7 +269,7 @@ export class BwrapDriver implements SandboxDriver {
       await cgroups?.destroy();
     } catch (error) {
       emptied = false;
-      this.#options.logger.error('a sandbox\'s cgroups could not be removed; its uid is retired until berth restarts', { uid, err: error });
+      this.#options.logger.error("a sandbox's cgroups could not be removed; its uid is retired until berth restarts", { uid, err: error });
     }
     dirs.remove();
     if (emptied) this.#uids.release(uid);
@@ -225,10 +282,7 @@ export class BwrapDriver implements SandboxDriver {
  */
 function launcherScript(procsFiles: string[], bwrap: string): string {
   const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-  return [
-    ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
-    `exec ${quote(bwrap)} "$@"`,
-  ].join('\n');
+  return [...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`), `exec ${quote(bwrap)} "$@"`].join('\n');
 }
 
 /**
@@ -267,4 +321,3 @@ function findBwrap(explicit?: string): string | undefined {
   const candidates = explicit ? [explicit] : ['/usr/bin/bwrap', '/usr/local/bin/bwrap', '/bin/bwrap'];
   return candidates.find((path) => existsSync(path));
 }
-

@@ -27,7 +27,12 @@ const SECCOMP = {
   architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64'],
   syscalls: [
     { names: ['unshare', 'setns'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-    ...CLONE_NEW_FLAGS.map((flag) => ({ names: ['clone'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }] })),
+    ...CLONE_NEW_FLAGS.map((flag) => ({
+      names: ['clone'],
+      action: 'SCMP_ACT_ERRNO',
+      errnoRet: EPERM,
+      args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
+    })),
     // clone3 passes its flags in memory, out of a filter's reach. libc falls back to clone only on ENOSYS, which
     // gVisor gives for a traced call with no tracer (it answers SCMP_ACT_ERRNO with EPERM, whatever errnoRet says).
     { names: ['clone3'], action: 'SCMP_ACT_TRACE' },
@@ -57,7 +62,12 @@ export function writeRootfs(dir: string): void {
   for (const file of [INSIDE.node, INSIDE.supervisor]) {
     if (!existsSync(join(dir, file))) writeFileSync(join(dir, file), '', { mode: 0o755 });
   }
-  for (const [link, target] of [['bin', 'usr/bin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64'], ['sbin', 'usr/sbin']] as const) {
+  for (const [link, target] of [
+    ['bin', 'usr/bin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['sbin', 'usr/sbin'],
+  ] as const) {
     if (!existsSync(join(dir, link))) symlinkSync(target, join(dir, link));
   }
 }

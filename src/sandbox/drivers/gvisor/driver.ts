@@ -86,7 +86,10 @@ export class GvisorDriver implements SandboxDriver {
     const tag = createHash('sha256').update(realpathSync(options.stateDir)).digest('hex').slice(0, 10);
     const cgroups = CgroupRoot.open(`g${tag}`);
     const bundles = volatileDir(`g${tag}`, (message) => options.logger.warn(message));
-    if (!bundles) options.logger.warn('this machine has no tmpfs at /dev/shm: gVisor sandboxes\' environments (their secrets too) rest on disk in berth\'s home while they live');
+    if (!bundles)
+      options.logger.warn(
+        "this machine has no tmpfs at /dev/shm: gVisor sandboxes' environments (their secrets too) rest on disk in berth's home while they live",
+      );
     const driver = new GvisorDriver(options, runsc, cgroups, bundles ?? options.stateDir);
     await driver.#removeStale();
     return driver;
@@ -111,16 +114,29 @@ export class GvisorDriver implements SandboxDriver {
       const envFile = join(channelDir, ENV_FILE_NAME);
       writeFileSync(envFile, JSON.stringify(env), { mode: 0o600 });
       chownSync(envFile, INSIDE.uid, INSIDE.uid);
-      const supervisorSpec = supervisorSpecFor(spec, INSIDE.run, { dial: `${CHANNEL_DIR_INSIDE}/${CHANNEL_SOCKET}`, spares: CHANNEL_SPARES }, {
-        envPath: `${CHANNEL_DIR_INSIDE}/${ENV_FILE_NAME}`,
-        exitStatusPath: `${INSIDE.run}/status`,
-        // gVisor's tasks are its own kernel's: no host cgroup counts them, so the supervisor watches the pids limit too.
-        watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles, pids: spec.limits.pids },
-        ...(egress ? { egress: egress.supervisor } : {}),
-      });
+      const supervisorSpec = supervisorSpecFor(
+        spec,
+        INSIDE.run,
+        { dial: `${CHANNEL_DIR_INSIDE}/${CHANNEL_SOCKET}`, spares: CHANNEL_SPARES },
+        {
+          envPath: `${CHANNEL_DIR_INSIDE}/${ENV_FILE_NAME}`,
+          exitStatusPath: `${INSIDE.run}/status`,
+          // gVisor's tasks are its own kernel's: no host cgroup counts them, so the supervisor watches the pids limit too.
+          watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles, pids: spec.limits.pids },
+          ...(egress ? { egress: egress.supervisor } : {}),
+        },
+      );
       const args = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
       const config = ociConfig({
-        paths: { rootfs: this.#rootfs, etc: this.#etcDir, node: this.#nodePath, supervisor: this.#supervisorPath, artifact: spec.artifactDir, channelDir, ...(egress ? { egressDir } : {}) },
+        paths: {
+          rootfs: this.#rootfs,
+          etc: this.#etcDir,
+          node: this.#nodePath,
+          supervisor: this.#supervisorPath,
+          artifact: spec.artifactDir,
+          channelDir,
+          ...(egress ? { egressDir } : {}),
+        },
         args,
         env,
         limits: spec.limits,
@@ -130,10 +146,14 @@ export class GvisorDriver implements SandboxDriver {
       });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600 });
       // runsc has no die-with-parent of its own: if berth dies, the kernel kills `runsc run`, which takes its sandbox down.
-      const child = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', this.#runsc, ...this.#globalFlags(spec.network?.mode === 'host' ? 'host' : 'none'), 'run', '--bundle', dir, spec.id], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {},
-      });
+      const child = spawn(
+        '/usr/bin/setpriv',
+        ['--pdeathsig', 'KILL', this.#runsc, ...this.#globalFlags(spec.network?.mode === 'host' ? 'host' : 'none'), 'run', '--bundle', dir, spec.id],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: {},
+        },
+      );
       const ownChannel = channel;
       // Remembered: killing the sandbox removes its cgroups, and with them the counters that said why.
       let memoryHit = false;
@@ -212,13 +232,13 @@ export class GvisorDriver implements SandboxDriver {
   async #remove(id: string, dir: string, cgroups: SandboxCgroups): Promise<void> {
     if (hasRunscState(this.#runscRoot, id)) {
       const deleted = await runscCommand(this.#runsc, this.#runscRoot, ['delete', '-force', id]);
-      if (!deleted.ok) this.#options.logger.warn('runsc could not delete a sandbox\'s state', { sandbox: id, stderr: deleted.stderr.trim() });
+      if (!deleted.ok) this.#options.logger.warn("runsc could not delete a sandbox's state", { sandbox: id, stderr: deleted.stderr.trim() });
       removeRunscLeftovers(this.#runscRoot, id);
     }
     try {
       await cgroups.destroy();
     } catch (error) {
-      this.#options.logger.error('a gVisor sandbox\'s cgroups could not be removed', { sandbox: id, err: error });
+      this.#options.logger.error("a gVisor sandbox's cgroups could not be removed", { sandbox: id, err: error });
     }
     rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
@@ -229,7 +249,12 @@ export class GvisorDriver implements SandboxDriver {
     // runsc's state from before it moved to memory may still be in the state directory.
     for (const root of new Set([this.#runscRoot, join(this.#options.stateDir, 'runsc')])) {
       const listed = await runscCommand(this.#runsc, root, ['list', '-quiet']);
-      const found = listed.ok ? listed.stdout.split('\n').map((line) => line.trim()).filter(Boolean) : [];
+      const found = listed.ok
+        ? listed.stdout
+            .split('\n')
+            .map((line) => line.trim())
+            .filter(Boolean)
+        : [];
       for (const id of found) await runscCommand(this.#runsc, root, ['delete', '-force', id]);
       ids.push(...found);
       if (existsSync(root)) for (const name of readdirSync(root)) rmSync(join(root, name), { recursive: true, force: true });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 export const INSTALLED_RUNSC = '/var/cache/berth/runsc/runsc';
 /** systrap, the platform berth uses (KVM guests hang on PVM hosts, ptrace is slow), arrived in mid-2023 builds. */
 const OLDEST_BUILD = 20230601;
-const INSTALL_HINT = 'run scripts/install-runsc.sh (it fetches bookworm-backports\' runsc into /var/cache/berth/runsc without changing apt sources) or set BERTH_RUNSC';
+const INSTALL_HINT =
+  "run scripts/install-runsc.sh (it fetches bookworm-backports' runsc into /var/cache/berth/runsc without changing apt sources) or set BERTH_RUNSC";
 
 /** The runsc binary to use; the explicit one when given, else the installed one, else one on the usual paths. */
 export function findRunsc(explicit?: string): string | undefined {
@@ -17,7 +18,7 @@ export function findRunsc(explicit?: string): string | undefined {
 /** Why this host cannot run gVisor sandboxes with `runsc`, or undefined when it can. */
 export function runscUnsupportedReason(runsc: string | undefined): string | undefined {
   if (process.platform !== 'linux') return 'gVisor sandboxes need Linux';
-  if (process.getuid?.() !== 0) return 'the gvisor driver runs as root: runsc makes each sandbox\'s namespaces and cgroups';
+  if (process.getuid?.() !== 0) return "the gvisor driver runs as root: runsc makes each sandbox's namespaces and cgroups";
   if (!runsc) return `runsc is not installed: ${INSTALL_HINT}`;
   const version = spawnSync(runsc, ['--version'], { encoding: 'utf8', env: {}, timeout: 10_000 });
   if (version.status !== 0) return `${runsc} --version failed (${version.error?.message ?? version.stderr.trim()}): ${INSTALL_HINT}`;

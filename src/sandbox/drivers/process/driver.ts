@@ -39,7 +39,10 @@ export class ProcessDriver implements SandboxDriver {
 
   async start(spec: SandboxSpec): Promise<Sandbox> {
     if (spec.network?.mode === 'egress') {
-      this.#options.logger.warn("the process driver does not enforce the runtime's egress allowlist: its server has this machine's network", { runtime: spec.runtime, sandbox: spec.id });
+      this.#options.logger.warn("the process driver does not enforce the runtime's egress allowlist: its server has this machine's network", {
+        runtime: spec.runtime,
+        sandbox: spec.id,
+      });
     }
     const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
     dirs.create();
