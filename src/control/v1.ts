@@ -10,6 +10,7 @@ import type { RuntimeService } from './runtimes.ts';
 import { publicSpec } from './secret-env.ts';
 import type { ApiKeyService } from './api-keys.ts';
 import type { NpmInstaller } from '../store/npm-install.ts';
+import { clientSignal } from '../core/client-signal.ts';
 import { parseInput } from './validation.ts';
 import { API_KEY_KEYS, ENDPOINT_KEYS, pageOfList, readPage, RUNTIME_KEYS, SESSION_KEYS, VERSION_KEYS, type Page } from './pages.ts';
 
@@ -208,7 +209,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
  */
 async function npmArtifact(request: Request, npm: NpmInstaller): Promise<Response> {
   const input = parseInput(NpmArtifactInput, await readJsonObject(request), 'no package was installed');
-  const installed = await npm.install({ spec: input.npm, args: input.args, ...(input.bin === undefined ? {} : { bin: input.bin }) }, request.signal);
+  const installed = await npm.install({ spec: input.npm, args: input.args, ...(input.bin === undefined ? {} : { bin: input.bin }) }, clientSignal(request));
   const { artifact } = installed;
   return jsonResponse(201, {
     artifactId: artifact.id,

@@ -114,7 +114,7 @@ export function createCommandsEndpoint(options: CommandsEndpointOptions) {
       sessionId = requiredSession(caller, 'a command');
       const input = parseCommandRequest(await readJsonObject(request, COMMAND_REQUEST_MAX_BYTES));
       lease = await sessions.acquire(sessionId, resolved.target, principal);
-      const out = Readable.from(ndjson(await runCommand(lease, input, request.signal)), { objectMode: false });
+      const out = Readable.from(ndjson(await runCommand(lease, input, caller.signal)), { objectMode: false });
       out.once('close', lease.release);
       return streamingResponse(out, { status: 200, headers: { 'content-type': NDJSON_TYPE, 'cache-control': 'no-store', [SESSION_HEADER]: sessionId } });
     } catch (error) {

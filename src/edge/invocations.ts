@@ -57,7 +57,7 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
       });
       const body = streamRequestBody(request, maxBodyBytes);
       lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
-      const answer = await invokeAgent(lease, request.headers, body, request.signal);
+      const answer = await invokeAgent(lease, request.headers, body, caller.signal);
       return relayAnswer(answer, lease.sessionId, lease.release);
     } catch (error) {
       lease?.release();

@@ -1,3 +1,4 @@
+import { clientSignal } from '../core/client-signal.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
@@ -31,12 +32,12 @@ test('an answer given before the request body was read does not stall the next r
   assert.equal(await next.body.text(), 'ok');
 });
 
-test('streams an answer chunk by chunk and aborts the request signal when the client leaves', { timeout: 20_000 }, async (t) => {
+test("streams an answer chunk by chunk and aborts the request's client signal when the client leaves", { timeout: 20_000 }, async (t) => {
   let aborted: () => void = () => {};
   const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
   const server = createNodeServer(
     async (request) => {
-      request.signal.addEventListener('abort', () => aborted());
+      clientSignal(request).addEventListener('abort', () => aborted());
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(new TextEncoder().encode('first\n'));

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { BerthError } from '../core/errors.ts';
+import { withClientSignal } from '../core/client-signal.ts';
 import { errorResponse } from '../core/http.ts';
 import { guardConnections } from './connection-guard.ts';
 import { PLAIN_HOST } from './host-check.ts';
@@ -33,8 +34,8 @@ const DEFAULT_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, bodyTimeout
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
- * The thin adapter from `node:http` to berth's web-standard handler. The request's `signal` aborts when the client
- * goes away before its answer is complete; answer bodies are written chunk by chunk as they arrive, never collected.
+ * The thin adapter from `node:http` to berth's web-standard handler. The request's `clientSignal` (core/client-signal.ts)
+ * aborts when the client goes away before its answer is complete; answer bodies are written chunk by chunk as they arrive, never collected.
  * It bounds what a client can hold: headers and whole requests must arrive in time, a body that stalls is closed,
  * and past the connection cap a new connection is answered 503 and closed before any handler runs.
  */
@@ -91,8 +92,8 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
   if (hasBody && !req.complete) watchBody(req, res, limits.bodyTimeoutMs, () => controller.abort());
-  const init = { method, headers, body: hasBody ? lazyWebStream(req, true) : null, duplex: 'half', signal: controller.signal };
-  const request = new Request(`http://${host}${target}`, init as RequestInit);
+  const init = { method, headers, body: hasBody ? lazyWebStream(req, true) : null, duplex: 'half' };
+  const request = withClientSignal(new Request(`http://${host}${target}`, init as RequestInit), controller.signal);
   if (hasBody) withNodeRequestBody(request, req);
 
   const response = hostless

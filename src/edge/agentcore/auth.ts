@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { clientSignal, withClientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
 import { readBody } from '../../core/http.ts';
 import { sha256Hex, UNSIGNED_PAYLOAD, verifySigV4 } from './sigv4.ts';
@@ -36,7 +37,7 @@ export function signedOnly(request: Request, url: URL, auth: AwsAuth, runtime: s
  */
 export async function bufferedVerified(request: Request, url: URL, auth: AwsAuth, limit: number): Promise<Request> {
   const body = await readVerified(request, url, auth, limit);
-  return new Request(request, { body } as RequestInit);
+  return withClientSignal(new Request(request, { body } as RequestInit), clientSignal(request));
 }
 
 /** Reads a (small) body whole and checks the request's signature over it. */
@@ -88,5 +89,5 @@ export function streamVerified(request: Request, url: URL, auth: AwsAuth): Reque
       },
     }),
   );
-  return new Request(request, { body: checked, duplex: 'half' } as RequestInit);
+  return withClientSignal(new Request(request, { body: checked, duplex: 'half' } as RequestInit), clientSignal(request));
 }

@@ -102,7 +102,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
           throw new BerthError('validation_failed', 'the request body must be a JSON object: send {"command": "…", "timeout": 300}');
         }
         const resolved = caller.resolved ?? runtimes.resolve(caller.runtime, caller.endpoint);
-        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: request.signal, principal: caller.principal });
+        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: caller.signal, principal: caller.principal });
         return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: stream.headers });
       }),
     },

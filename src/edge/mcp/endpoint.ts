@@ -114,8 +114,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
       const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
       lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
-      tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, request.signal);
-      let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? request.signal);
+      tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, caller.signal);
+      let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? caller.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
         answer = { ...answer, body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
       }

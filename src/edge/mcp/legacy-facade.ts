@@ -79,7 +79,7 @@ export class LegacyFacade {
     if (isNotification(message)) {
       if (message.method === 'notifications/cancelled') client.inFlight.get(String(message.params?.requestId))?.abort();
       // Answered once the sandbox has it, so the client's next call finds its server told.
-      if (message.method === 'notifications/roots/list_changed' && client.capabilities.roots !== undefined) await this.#rootsChanged(client, request.signal);
+      if (message.method === 'notifications/roots/list_changed' && client.capabilities.roots !== undefined) await this.#rootsChanged(client, caller.signal);
       return new Response(null, { status: 202 });
     }
     const call = message as JsonRpcRequest;
@@ -103,7 +103,7 @@ export class LegacyFacade {
         return json(client, { jsonrpc: '2.0', id: call.id, result: {} });
       }
     }
-    return this.#relay(client, call, request);
+    return this.#relay(client, call, caller.signal);
   }
 
   /** GET: the session's stream of list changes and resource updates. */
@@ -141,7 +141,7 @@ export class LegacyFacade {
   }
 
   async #initialize(caller: Caller, message: JsonRpcRequest): Promise<Response> {
-    const { request, runtime, endpoint, principal } = caller;
+    const { runtime, endpoint, principal } = caller;
     // Whether the client named its session is what sessionKey decided: it calls back only when none was named.
     let unnamed = false;
     const session = sessionKey(caller, {
@@ -159,7 +159,7 @@ export class LegacyFacade {
         lease,
         { session, capabilities, clientInfo },
         { jsonrpc: '2.0', id: message.id, method: 'server/discover', params: {} },
-        request.signal,
+        caller.signal,
         () => {},
       );
     } finally {
@@ -210,11 +210,11 @@ export class LegacyFacade {
    * they come, and so do berth's questions to the client when the server needs input. One lease covers every round,
    * so the session is busy (never idle) while its client thinks about an answer.
    */
-  async #relay(client: ClientSession, call: JsonRpcRequest, request: Request): Promise<Response> {
+  async #relay(client: ClientSession, call: JsonRpcRequest, clientGone: AbortSignal): Promise<Response> {
     const lease = await this.#lease(client, true);
     const controller = new AbortController();
     const onClientGone = (): void => controller.abort();
-    request.signal.addEventListener('abort', onClientGone, { once: true });
+    clientGone.addEventListener('abort', onClientGone, { once: true });
     const key = String(call.id);
     client.inFlight.set(key, controller);
     const out = new SseOut(() => controller.abort());
@@ -266,7 +266,7 @@ export class LegacyFacade {
         }
       } finally {
         lease.release();
-        request.signal.removeEventListener('abort', onClientGone);
+        clientGone.removeEventListener('abort', onClientGone);
         client.inFlight.delete(key);
         out.close();
       }

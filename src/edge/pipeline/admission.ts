@@ -1,3 +1,4 @@
+import { clientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Params } from '../../core/router.ts';
 import { authorizerOf, type RuntimeService } from '../../control/runtimes.ts';
@@ -52,7 +53,7 @@ export class CallerAdmission {
     if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, aws, runtime);
     else if (authorizer) principal = await authenticator.authenticate(request, url, runtime, authorizer);
     if (spec?.rateLimits) limiter.take(runtime, spec.rateLimits, principal.key);
-    return admittedCaller({ door: 'berth', request: admitted, url, params, runtime, endpoint, principal, resolved });
+    return admittedCaller({ door: 'berth', request: admitted, url, signal: clientSignal(request), params, runtime, endpoint, principal, resolved });
   }
 
   /**
@@ -73,7 +74,17 @@ export class CallerAdmission {
     const { spec } = resolved.version;
     const authorizer = authorizerOf(spec);
     const caller = (admitted: Request, principal: Principal): Caller =>
-      admittedCaller({ door: 'agentcore', request: admitted, url, params: { name: record.name }, runtime: record.name, endpoint, principal, resolved });
+      admittedCaller({
+        door: 'agentcore',
+        request: admitted,
+        url,
+        signal: clientSignal(request),
+        params: { name: record.name },
+        runtime: record.name,
+        endpoint,
+        principal,
+        resolved,
+      });
     if (authorizer === undefined || authorizer.type === 'none' || authorizer.type === 'sigv4') {
       // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
       const admitted = signed ? checked : await verified();

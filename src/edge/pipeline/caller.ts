@@ -20,6 +20,8 @@ export interface Caller {
   /** The request, its body checked against its signature as it streams where the door requires one. */
   readonly request: Request;
   readonly url: URL;
+  /** Aborts when the client goes away before its answer is complete. */
+  readonly signal: AbortSignal;
   readonly params: Params;
   /** The runtime's name, as berth's own routes name it. */
   readonly runtime: string;

@@ -11,6 +11,7 @@ const caller = (door: 'berth' | 'agentcore') => {
     door,
     request: new Request(url, { method: 'POST' }),
     url,
+    signal: new AbortController().signal,
     params: { name: 'r' },
     runtime: 'r',
     endpoint: undefined,

@@ -15,6 +15,7 @@ function caller(header?: string, inUrl?: string): Caller {
     door: 'berth',
     request,
     url,
+    signal: new AbortController().signal,
     params: inUrl === undefined ? { name: 'r' } : { name: 'r', sessionId: inUrl },
     runtime: 'r',
     endpoint: undefined,
