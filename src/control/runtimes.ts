@@ -11,9 +11,6 @@ import { DeployInput, type RuntimeSpec } from '../store/runtime-spec.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 import { sessionTarget, type SandboxDefaults } from './runtime-target.ts';
 
-// Callers that resolve a runtime through the service ask its spec who may call it.
-export { authorizerOf } from '../store/runtime-spec.ts';
-
 /** The name every runtime has, always pointing at its latest version. */
 export const DEFAULT_ENDPOINT = 'DEFAULT';
 

@@ -1,7 +1,8 @@
 import { clientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Params } from '../../core/router.ts';
-import { authorizerOf, type RuntimeService } from '../../control/runtimes.ts';
+import type { RuntimeService } from '../../control/runtimes.ts';
+import { authorizerOf } from '../../store/runtime-spec.ts';
 import { runtimeIdOf, type AwsIdentity } from '../agentcore/arn.ts';
 import { bufferedVerified, isAwsSigned, signedOnly, streamVerified, type AwsAuth } from '../agentcore/auth.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
