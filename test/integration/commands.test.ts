@@ -118,12 +118,14 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
 
     test('past its timeout the whole process group is killed and the command reports TIMED_OUT', async () => {
       const s = randomUUID();
+      // A duration no other test's sleep has: on the process driver the check sees every process of the host.
+      const marker = `100.${randomUUID().replace(/\D/g, '').slice(0, 8)}1`;
       const started = Date.now();
-      const result = await run('cmd-stdio', s, 'sleep 100 & echo started; wait', 1);
+      const result = await run('cmd-stdio', s, `sleep ${marker} & echo started; wait`, 1);
       assert.equal(result.stdout, 'started\n');
       assert.deepEqual(result.exit, { exitCode: -1, status: 'TIMED_OUT' });
       assert.ok(Date.now() - started < 10_000);
-      await waitFor(async () => (await processesLike('cmd-stdio', s, '[s]leep 100')) === 0, 'the background sleep to be killed too');
+      await waitFor(async () => (await processesLike('cmd-stdio', s, `[s]leep ${marker}`)) === 0, 'the background sleep to be killed too');
     });
 
     test('a client that goes away kills its command', async () => {
