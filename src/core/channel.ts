@@ -13,6 +13,14 @@ export const CHANNEL_COMMANDS_PATH = '/commands';
 export const CHANNEL_HEALTH_PATH = '/health';
 
 /**
+ * How long the host keeps an idle channel connection open. A session's next call finds its connection still open
+ * minutes later, as a hot session's does, rather than connecting afresh; the supervisor keeps it a little longer
+ * (CHANNEL_SERVER_IDLE_MS), so the host is always the one to close it and never sends on a connection being closed.
+ */
+export const CHANNEL_IDLE_MS = 300_000;
+export const CHANNEL_SERVER_IDLE_MS = CHANNEL_IDLE_MS + 10_000;
+
+/**
  * What the supervisor needs to serve the runtime's server, which the sandbox's launcher has already started beside
  * it (see src/sandbox/launcher.ts). Built by the host, passed as the supervisor's first argument, validated there.
  */

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { Pool } from 'undici';
+import { CHANNEL_IDLE_MS } from '../core/channel.ts';
 import type { ChannelEndpoint, Sandbox } from './driver.ts';
 
 const clients = new WeakMap<Sandbox, Pool>();
@@ -16,7 +17,8 @@ export function channelClient(sandbox: Sandbox): Pool {
       ...channelOptions(sandbox.channel),
       connections: null,
       pipelining: 1,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: CHANNEL_IDLE_MS,
+      keepAliveMaxTimeout: CHANNEL_IDLE_MS,
       headersTimeout: 0,
       bodyTimeout: 0,
     });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { CHANNEL_HEALTH_PATH, type SupervisorSpec } from '../core/channel.ts';
+import { CHANNEL_HEALTH_PATH, CHANNEL_SERVER_IDLE_MS, type SupervisorSpec } from '../core/channel.ts';
 import { replyError } from './reply.ts';
 
 export type ChannelHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -39,7 +39,7 @@ export async function serveChannel(
 
 function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void): Server {
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
-  return createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+  return createServer({ requestTimeout: 0, keepAliveTimeout: CHANNEL_SERVER_IDLE_MS }, (req, res) => {
     const path = req.url ?? '';
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {
