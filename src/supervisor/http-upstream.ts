@@ -25,7 +25,6 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
   return (req: IncomingMessage, res: ServerResponse): void => {
     const headers = { ...forwardableHeaders(req.headers), ...options.addHeaders?.(req) };
     headers.host = authority;
-    if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
     const upstream = request({ host, port: spec.port, path, method: req.method, headers, agent });
 
     if (options.onDone) res.once('close', options.onDone);
@@ -34,8 +33,6 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
     });
     upstream.on('response', (answer: IncomingMessage) => {
       const out = forwardableHeaders(answer.headers);
-      // The body passes untouched, so its length holds: the answer goes out whole, not chunked, as requests do above.
-      if (answer.headers['content-length'] !== undefined) out['content-length'] = answer.headers['content-length'];
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
       answer.on('error', () => res.destroy());

@@ -15,8 +15,11 @@ export function replyError(res: ServerResponse, code: ErrorCode, message: string
   res.end(body);
 }
 
-/** Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus berth's own markers. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length']);
+/**
+ * Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus berth's own markers. Content-Length
+ * passes: bodies go through the supervisor untouched, so a request or answer keeps its length and leaves whole.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host']);
 
 export function forwardableHeaders(headers: NodeJS.Dict<string | string[]>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

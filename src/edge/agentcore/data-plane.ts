@@ -9,7 +9,7 @@ import { isAwsSigned } from './auth.ts';
 import { readBody } from '../../core/http.ts';
 import { MAX_SMALL_BODY, type CallerAdmission } from '../pipeline/admission.ts';
 import type { CallerHandler } from '../pipeline/caller.ts';
-import { namedSession, requiredSession } from '../pipeline/session-key.ts';
+import { requiredSession } from '../pipeline/session-key.ts';
 import { commandEventStream } from './command-stream.ts';
 import { awsErrorResponse } from './errors.ts';
 
@@ -57,7 +57,6 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
 
   const invoke = guarded(async (request, params, url) => {
     const caller = await admission.agentcore(request, params, url, 'streamed');
-    namedSession(caller);
     const protocol = caller.resolved?.version.spec.protocol;
     const answer = await (protocol === 'mcp' ? options.mcp : options.invocations)(caller);
     return answer.status < 300 ? answer : agentFailure(answer);

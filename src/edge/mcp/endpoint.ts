@@ -15,7 +15,7 @@ import { ToolHeaderIndex } from './tool-headers.ts';
 import type { DiscoverCache } from './discover-cache.ts';
 import type { LegacyFacade } from './legacy-facade.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
-import { sealAnswer, sealJson, WHOLE_JSON_LIMIT } from './seal-answers.ts';
+import { MAX_INSPECTED_JSON, sealEvents, sealJson, type Sealing } from './seal-answers.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 import type { Caller } from '../pipeline/caller.ts';
 import { doorError } from '../pipeline/door-errors.ts';
@@ -130,7 +130,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       // A JSON answer to seal is read whole anyway (its requestState may change its length): it leaves with its
       // length, head and body in one write. One too long to be an input_required result streams on untouched.
       if (sealing && String(answer.headers['content-type'] ?? '').includes('application/json')) {
-        const read = await readAnswerUpTo(lease, answer.body, WHOLE_JSON_LIMIT);
+        const read = await readAnswerUpTo(lease, answer.body, MAX_INSPECTED_JSON);
         if (Buffer.isBuffer(read)) {
           lease.release();
           tracked?.done();
@@ -181,12 +181,12 @@ function refuseSessionlessDiscover({ principal, runtime }: Caller, spec: Runtime
 }
 
 /** The sandbox's answer as the client's, streamed, its requestStates sealed; the lease is released when the answer is over. */
-function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Parameters<typeof sealAnswer>[2] | undefined, done: (() => void) | undefined): Response {
+function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Sealing | undefined, done: (() => void) | undefined): Response {
   const reshape = sealing
     ? (body: Readable, headers: Headers): Readable => {
-        const sealed = sealAnswer(body, headers.get('content-type') ?? '', sealing);
-        if (sealed.rewritesLength) headers.delete('content-length');
-        return sealed.body;
+        if (!(headers.get('content-type') ?? '').includes('text/event-stream')) return body;
+        headers.delete('content-length');
+        return sealEvents(body, sealing);
       }
     : undefined;
   return relayAnswer(

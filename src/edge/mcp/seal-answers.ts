@@ -1,10 +1,13 @@
-import { pipeline, Readable, Transform } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import type { RequestStateSealer, StateBinding } from '../../mcp/request-state.ts';
 import { SseParser, sseEvent } from '../../mcp/sse.ts';
 import { StringDecoder } from 'node:string_decoder';
 
-/** A JSON answer longer than this is streamed untouched: an `input_required` result is far smaller. */
-const MAX_INSPECTED_JSON = 1024 * 1024;
+/**
+ * A JSON answer (or SSE event) longer than this is streamed untouched: an `input_required` result is far smaller. A
+ * shorter JSON answer is read whole, sealed (sealJson) and sent with its length in one write.
+ */
+export const MAX_INSPECTED_JSON = 1024 * 1024;
 
 export interface Sealing {
   sealer: RequestStateSealer;
@@ -14,20 +17,15 @@ export interface Sealing {
 }
 
 /**
- * Seals the `requestState` of an `input_required` result in an answer to tools/call, prompts/get or
- * resources/read, whether the answer is plain JSON or the last event of an SSE stream, and gives a result without
- * `resultType` the `complete` it lacks. Everything else passes through as it comes: SSE events are re-emitted one
- * by one, never held back.
+ * Seals the `requestState` of an `input_required` result in an SSE answer to tools/call, prompts/get or
+ * resources/read (a JSON answer is sealed whole, by sealJson), and gives a result without `resultType` the
+ * `complete` it lacks. Every other event passes through as it comes, re-emitted one by one, never held back.
  */
-export function sealAnswer(body: Readable, contentType: string, sealing: Sealing): { body: Readable; rewritesLength: boolean } {
-  if (contentType.includes('text/event-stream')) {
-    // pipeline, so a client that leaves (the transform destroyed) also ends the sandbox's answer, and so the call.
-    const sealer = sseSealer(sealing);
-    pipeline(body, sealer, () => {});
-    return { body: sealer, rewritesLength: true };
-  }
-  if (contentType.includes('application/json')) return { body: Readable.from(jsonSealer(body, sealing)), rewritesLength: true };
-  return { body, rewritesLength: false };
+export function sealEvents(body: Readable, sealing: Sealing): Readable {
+  // pipeline, so a client that leaves (the transform destroyed) also ends the sandbox's answer, and so the call.
+  const sealer = sseSealer(sealing);
+  pipeline(body, sealer, () => {});
+  return sealer;
 }
 
 /**
@@ -50,27 +48,6 @@ function sealMessage(text: string, sealing: Sealing): string | undefined {
   return JSON.stringify({ ...message, result: { ...result, requestState } });
 }
 
-async function* jsonSealer(body: Readable, sealing: Sealing): AsyncGenerator<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let inspecting = true;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (!inspecting) {
-      yield chunk;
-      continue;
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > MAX_INSPECTED_JSON) {
-      inspecting = false;
-      yield Buffer.concat(chunks);
-      chunks.length = 0;
-    }
-  }
-  if (!inspecting) return;
-  yield sealJson(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), sealing);
-}
-
 /** A whole JSON answer, sealed; the same buffer when nothing changes. */
 export function sealJson(whole: Buffer, sealing: Sealing): Buffer {
   // Most answers are complete results that say so: pass their bytes on without parsing them.
@@ -78,9 +55,6 @@ export function sealJson(whole: Buffer, sealing: Sealing): Buffer {
   const sealed = sealMessage(whole.toString('utf8'), sealing);
   return sealed === undefined ? whole : Buffer.from(sealed);
 }
-
-/** A JSON answer shorter than this is read whole, sealed, and sent with its length in one write. */
-export const WHOLE_JSON_LIMIT = MAX_INSPECTED_JSON;
 
 /** An event boundary: a blank line, whatever the line endings. */
 const BOUNDARY = /\r?\n\r?\n/g;
