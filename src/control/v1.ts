@@ -3,7 +3,7 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { jsonResponse, readJsonObject } from '../core/http.ts';
-import type { Route } from '../core/router.ts';
+import type { WebRoute } from '../core/router.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
@@ -35,7 +35,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }: V1Options): Route[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }: V1Options): WebRoute[] {
   const runtimeView = (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Record<string, unknown> => {
     const latest = runtimes.version(runtime.name, runtime.latestVersion);
     return {

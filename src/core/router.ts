@@ -1,20 +1,35 @@
+import type { Answer } from './answer.ts';
 import { BerthError } from './errors.ts';
+import type { Inbound } from './inbound.ts';
 
 export type Params = Record<string, string>;
-export type Handler = (request: Request, params: Params, url: URL) => Response | Promise<Response>;
+/** A handler of web-standard Requests. */
+export type Handler = (request: Request, params: Params, url: URL) => Answer | Promise<Answer>;
+/** A handler of the request as it arrived (./inbound.ts): it never makes a web Request it does not need. */
+export type InboundHandler = (inbound: Inbound, params: Params) => Promise<Answer>;
 
-export interface Route {
+interface RouteBase {
   method: string;
   /** Segments separated by `/`; `:name` captures one percent-decoded segment. */
   pattern: string;
-  handler: Handler;
+}
+export type WebRoute = RouteBase & { handler: Handler; inbound?: undefined };
+export type InboundRoute = RouteBase & { inbound: InboundHandler; handler?: undefined };
+export type Route = WebRoute | InboundRoute;
+
+/** A route matched to a request: what its handler is given, and the handler. */
+export interface Matched {
+  pattern: string;
+  params: Params;
+  /** Runs the route's handler on the request. */
+  run(inbound: Inbound): Promise<Answer>;
 }
 
 interface Compiled {
   method: string;
   pattern: string;
   segments: string[];
-  handler: Handler;
+  run: (inbound: Inbound, params: Params) => Promise<Answer>;
 }
 
 /**
@@ -25,18 +40,20 @@ export class Router {
 
   add(...routes: Route[]): this {
     for (const route of routes) {
-      this.#routes.push({ method: route.method, pattern: route.pattern, segments: route.pattern.split('/').filter(Boolean), handler: route.handler });
+      const { handler } = route;
+      const run = handler ? async (inbound: Inbound, params: Params) => handler(inbound.request, params, inbound.url) : route.inbound;
+      this.#routes.push({ method: route.method, pattern: route.pattern, segments: route.pattern.split('/').filter(Boolean), run });
     }
     return this;
   }
 
-  match(method: string, path: string): { handler: Handler; params: Params; pattern: string } {
+  match(method: string, path: string): Matched {
     const parts = path.split('/').filter(Boolean);
     const allowed: string[] = [];
     for (const route of this.#routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      if (route.method === method) return { handler: route.handler, params, pattern: route.pattern };
+      if (route.method === method) return { params, pattern: route.pattern, run: (inbound) => route.run(inbound, params) };
       allowed.push(route.method);
     }
     if (allowed.length > 0) {

@@ -1,6 +1,8 @@
+import type { Answer } from '../core/answer.ts';
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
-import { Router, type Handler, type Route } from '../core/router.ts';
+import { inboundOf, type Inbound } from '../core/inbound.ts';
+import { Router, type Handler, type InboundHandler, type Route, type WebRoute } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -9,6 +11,7 @@ import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint } from './mcp/endpoint.ts';
 import { rpcErrorResponse } from './mcp/rpc-errors.ts';
 import { CallerAdmission } from './pipeline/admission.ts';
+import { SessionLeases } from './pipeline/lease.ts';
 import type { Caller, CallerHandler } from './pipeline/caller.ts';
 import { LegacyFacade } from './mcp/legacy-facade.ts';
 import { DiscoverCache } from './mcp/discover-cache.ts';
@@ -60,28 +63,33 @@ export interface AwsApiOptions {
 const MCP_PATHS = ['/runtimes/:name/mcp', '/runtimes/:name/sessions/:sessionId/mcp'];
 
 /** GET and DELETE without an MCP session are a 2026-07-28 client's mistake: the method is not allowed (405). */
-function legacyStreamOr405(request: Request, serve: () => Response | Promise<Response>): Response | Promise<Response> {
-  if (request.headers.get('mcp-session-id') !== null) return serve();
+function legacyStreamOr405({ headers, inbound }: Caller, serve: () => Answer | Promise<Answer>): Answer | Promise<Answer> {
+  if (headers.get('mcp-session-id') !== null) return serve();
   return rpcErrorResponse(
-    new BerthError('method_not_allowed', `${request.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`, {
+    new BerthError('method_not_allowed', `${inbound.method} needs an Mcp-Session-Id from initialize; 2026-07-28 clients send each message as a POST`, {
       details: { allow: ['POST'] },
     }),
     null,
   );
 }
 
+/** berth's edge: every request in, as it arrived (core/inbound.ts); its answer out. */
+export type Edge = (inbound: Inbound) => Promise<Answer>;
+
 /**
- * berth's edge as one web-standard handler: the MCP endpoints, the `/v1` control plane, health and metrics.
+ * berth's edge as one handler: the MCP endpoints, the `/v1` control plane, health and metrics.
  * Every failure leaves here in the wire shape its endpoint speaks (JSON-RPC for MCP, the REST error otherwise).
  */
-export function createEdge(options: EdgeOptions): (request: Request) => Promise<Response> {
+export function createEdge(options: EdgeOptions): Edge {
   const { runtimes, sessions, logger, metrics } = options;
+  const leases = new SessionLeases(sessions);
   const { scope } = options;
-  const legacy = new LegacyFacade({ runtimes, sessions, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
+  const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const discovers = new DiscoverCache();
   const mcp = createMcpEndpoint({
     runtimes,
     sessions,
+    leases,
     maxBodyBytes: options.maxBodyBytes,
     logger,
     sealer: options.sealer,
@@ -90,7 +98,7 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     scope,
     discovers,
   });
-  warmDiscovers({ runtimes, sessions, discovers, logger });
+  warmDiscovers({ runtimes, sessions, leases, discovers, logger });
   // Every route of a runtime goes through admission first: its handler takes the Caller admission makes, so a route
   // cannot reach one without it. AgentCore's InvokeAgentRuntime admits by its own rules and calls the same handlers.
   const admission = new CallerAdmission({
@@ -101,21 +109,21 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     limiter: new RateLimiter(),
   });
   const admitted =
-    (handler: CallerHandler): Handler =>
-    async (request, params, url) =>
-      handler(await admission.native(request, params, url));
+    (handler: CallerHandler): InboundHandler =>
+    async (inbound, params) =>
+      handler(await admission.native(inbound, params));
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly =
-    (handler: (caller: Caller) => Response | Promise<Response>): CallerHandler =>
+    (handler: (caller: Caller) => Answer | Promise<Answer>): CallerHandler =>
     async (caller) => {
       try {
-        return await legacyStreamOr405(caller.request, () => handler(caller));
+        return await legacyStreamOr405(caller, () => handler(caller));
       } catch (error) {
         return rpcErrorResponse(toBerthError(error), null);
       }
     };
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
-  const adminOnly = (route: Route): Route => ({
+  const adminOnly = (route: WebRoute): WebRoute => ({
     ...route,
     handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url),
   });
@@ -126,19 +134,29 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
       throw new BerthError('not_found', `runtime "${name}" takes no OAuth tokens (its authorizer is not jwt), so it has no protected resource metadata`);
     return jsonResponse(200, metadata);
   };
-  const invocations = createInvocationsEndpoint({ runtimes, sessions, maxBodyBytes: options.maxBodyBytes, logger, scope });
+  const invocations = createInvocationsEndpoint({ runtimes, leases, maxBodyBytes: options.maxBodyBytes, logger, scope });
   const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
-    { method: 'POST', pattern, handler: admitted(mcp) },
-    { method: 'GET', pattern, handler: admitted(legacyOnly((caller) => legacy.get(caller))) },
-    { method: 'DELETE', pattern, handler: admitted(legacyOnly((caller) => legacy.delete(caller))) },
+    { method: 'POST', pattern, inbound: admitted(mcp) },
+    { method: 'GET', pattern, inbound: admitted(legacyOnly((caller) => legacy.get(caller))) },
+    { method: 'DELETE', pattern, inbound: admitted(legacyOnly((caller) => legacy.delete(caller))) },
   ]);
+  const nativeInvocations = admitted(invocations);
   const router = new Router().add(
     ...mcpRoutes,
-    ...dataPlaneRoutes({ runtimes, sessions, logger, admission, mcp, invocations, nativeInvocations: admitted(invocations) }),
-    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', handler: admitted(createCommandsEndpoint({ runtimes, sessions, logger })) },
+    ...dataPlaneRoutes({
+      runtimes,
+      sessions,
+      leases,
+      logger,
+      admission,
+      mcp,
+      invocations,
+      nativeInvocations: (request, params, url) => nativeInvocations(inboundOf(request, url), params),
+    }),
+    { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', inbound: admitted(createCommandsEndpoint({ runtimes, leases, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },
     {
@@ -159,22 +177,22 @@ export function createEdge(options: EdgeOptions): (request: Request) => Promise<
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );
 
-  return async (request) => {
-    const url = new URL(request.url);
+  return async (inbound) => {
+    const { url } = inbound;
     let route = 'unmatched';
-    let response: Response;
+    let response: Answer;
     try {
-      checkHost(request.headers, options.allowedHosts);
-      const { handler, params, pattern } = router.match(request.method, url.pathname);
-      route = pattern;
-      response = await handler(request, params, url);
+      checkHost(inbound.headers, options.allowedHosts);
+      const matched = router.match(inbound.method, url.pathname);
+      route = matched.pattern;
+      response = await matched.run(inbound);
     } catch (error) {
-      if (!isBerthError(error)) logger.error('request failed', { method: request.method, path: url.pathname, err: error });
+      if (!isBerthError(error)) logger.error('request failed', { method: inbound.method, path: url.pathname, err: error });
       // MCP endpoints answer in JSON-RPC even when the request never reached one (whatever its Authorization claims);
       // AWS SDK callers get AgentCore's errors.
       const mcpPath = url.pathname.startsWith('/runtimes/') && url.pathname.endsWith('/mcp');
       response =
-        !mcpPath && isAwsSigned(request)
+        !mcpPath && isAwsSigned(inbound)
           ? awsErrorResponse(error)
           : url.pathname.startsWith('/runtimes/')
             ? rpcErrorResponse(toBerthError(error), null)

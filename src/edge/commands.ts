@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { NodeAnswer, type Answer } from '../core/answer.ts';
 import { CHANNEL_COMMANDS_PATH } from '../core/channel.ts';
 import {
   COMMAND_EVENT_MAX_BYTES,
@@ -13,10 +14,10 @@ import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { readJsonObject } from '../core/http.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Lease, SessionManager } from '../sessions/manager.ts';
+import type { Lease } from '../sessions/manager.ts';
+import type { SessionLeases } from './pipeline/lease.ts';
 import { restErrorWithSession } from './invocations.ts';
 import { callChannel, SESSION_HEADER, unansweredError } from './mcp/channel-call.ts';
-import { streamingResponse } from './node-bodies.ts';
 import type { Caller } from './pipeline/caller.ts';
 import { doorError } from './pipeline/door-errors.ts';
 import { requiredSession } from './pipeline/session-key.ts';
@@ -92,7 +93,8 @@ async function* lines(body: Readable, max: number): AsyncGenerator<string> {
 
 export interface CommandsEndpointOptions {
   runtimes: RuntimeService;
-  sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   logger: Logger;
 }
 
@@ -104,8 +106,8 @@ export interface CommandsEndpointOptions {
  * command ends; a client that goes away kills the command.
  */
 export function createCommandsEndpoint(options: CommandsEndpointOptions) {
-  const { runtimes, sessions, logger } = options;
-  return async (caller: Caller): Promise<Response> => {
+  const { runtimes, leases, logger } = options;
+  return async (caller: Caller): Promise<Answer> => {
     const { request, runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
@@ -113,10 +115,10 @@ export function createCommandsEndpoint(options: CommandsEndpointOptions) {
       const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
       sessionId = requiredSession(caller, 'a command');
       const input = parseCommandRequest(await readJsonObject(request, COMMAND_REQUEST_MAX_BYTES));
-      lease = await sessions.acquire(sessionId, resolved.target, principal);
+      lease = await leases.take({ session: sessionId, target: resolved.target, principal });
       const out = Readable.from(ndjson(await runCommand(lease, input, caller.signal)), { objectMode: false });
       out.once('close', lease.release);
-      return streamingResponse(out, { status: 200, headers: { 'content-type': NDJSON_TYPE, 'cache-control': 'no-store', [SESSION_HEADER]: sessionId } });
+      return new NodeAnswer(200, { 'content-type': NDJSON_TYPE, 'cache-control': 'no-store', [SESSION_HEADER]: sessionId }, out);
     } catch (error) {
       lease?.release();
       if (!isBerthError(error)) logger.error('command failed', { runtime, session: sessionId, err: error });

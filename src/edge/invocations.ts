@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Answer } from '../core/answer.ts';
 import { CHANNEL_INVOCATIONS_PATH } from '../core/channel.ts';
 import { BerthError, isBerthError, restErrorBody } from '../core/errors.ts';
 import { errorHeaders, jsonResponse } from '../core/http.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Lease, SessionManager } from '../sessions/manager.ts';
+import type { Lease } from '../sessions/manager.ts';
+import type { SessionLeases } from './pipeline/lease.ts';
 import { callChannel, relayAnswer, SESSION_HEADER, type ChannelAnswer, type ChannelBody } from './mcp/channel-call.ts';
 import { streamRequestBody } from './node-bodies.ts';
 import type { Caller } from './pipeline/caller.ts';
@@ -21,7 +23,8 @@ const CUSTOM_HEADER_PREFIX = 'x-amzn-bedrock-agentcore-runtime-custom-';
 
 export interface InvocationsEndpointOptions {
   runtimes: RuntimeService;
-  sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   /** The largest invocation body; a larger one is refused (413). */
   maxBodyBytes: number;
   logger: Logger;
@@ -36,9 +39,9 @@ export interface InvocationsEndpointOptions {
  * type; the session's lease is held until the answer is over. Errors are REST errors.
  */
 export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
-  const { runtimes, sessions, maxBodyBytes, logger, scope } = options;
-  return async (caller: Caller): Promise<Response> => {
-    const { request, runtime, endpoint, principal } = caller;
+  const { runtimes, leases, maxBodyBytes, logger, scope } = options;
+  return async (caller: Caller): Promise<Answer> => {
+    const { runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     try {
@@ -55,9 +58,9 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
           return fresh;
         },
       });
-      const body = streamRequestBody(request, maxBodyBytes);
-      lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
-      const answer = await invokeAgent(lease, request.headers, body, caller.signal);
+      const body = streamRequestBody(caller.inbound, maxBodyBytes);
+      lease = await leases.take({ session: sessionId, target: resolved.target, principal, minted });
+      const answer = await invokeAgent(lease, caller.headers, body, caller.signal);
       return relayAnswer(answer, lease.sessionId, lease.release);
     } catch (error) {
       lease?.release();

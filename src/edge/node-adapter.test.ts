@@ -11,11 +11,12 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { readBody } from '../core/http.ts';
 import { isBerthError } from '../core/errors.ts';
+import type { Inbound } from '../core/inbound.ts';
 
 test('an answer given before the request body was read does not stall the next request on the connection', { timeout: 20_000 }, async (t) => {
   const server = createNodeServer(
-    async (request) => {
-      if (request.method === 'POST') return new Response('refused', { status: 415 });
+    async ({ method }) => {
+      if (method === 'POST') return new Response('refused', { status: 415 });
       return new Response('ok');
     },
     () => {},
@@ -36,7 +37,7 @@ test("streams an answer chunk by chunk and aborts the request's client signal wh
   let aborted: () => void = () => {};
   const wasAborted = new Promise<void>((resolve) => (aborted = resolve));
   const server = createNodeServer(
-    async (request) => {
+    async ({ request }) => {
       clientSignal(request).addEventListener('abort', () => aborted());
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -61,7 +62,7 @@ test("streams an answer chunk by chunk and aborts the request's client signal wh
 test('a request target that is not a path, or a malformed Host, gets a clear answer rather than a crash', { timeout: 20_000 }, async (t) => {
   const errors: unknown[] = [];
   const server = createNodeServer(
-    async (request) => new Response(new URL(request.url).pathname),
+    async ({ url }) => new Response(url.pathname),
     (error) => errors.push(error),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -84,16 +85,16 @@ test('a request target that is not a path, or a malformed Host, gets a clear ans
 /** What a handler does with a body it then refuses; every way must leave the node up and the connection usable. */
 const EARLY_ANSWERS = {
   'ignores the body': async () => {},
-  'reads part of the body': async (request: Request) => {
-    await readRequestBody(request, 100 * 1024).catch(() => undefined);
+  'reads part of the body': async (inbound: Inbound) => {
+    await readRequestBody(inbound, 100 * 1024).catch(() => undefined);
   },
   // The web-stream path (core's readBody cancels the stream past its limit), which once closed a closed
   // controller when the rest of the body arrived and took the process down.
-  'reads part of the web body': async (request: Request) => {
+  'reads part of the web body': async ({ request }: Inbound) => {
     await readBody(request, 100 * 1024).catch(() => undefined);
   },
   // A Node consumer of the web body that fails part way (an upload refused mid-archive).
-  'pipes part of the web body to a consumer that fails': async (request: Request) => {
+  'pipes part of the web body to a consumer that fails': async ({ request }: Inbound) => {
     let seen = 0;
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -111,9 +112,9 @@ for (const [handler, consume] of Object.entries(EARLY_ANSWERS)) {
     { timeout: 20_000 },
     async (t) => {
       const server = createNodeServer(
-        async (request) => {
-          if (request.method !== 'POST') return new Response('ok');
-          await consume(request);
+        async (inbound) => {
+          if (inbound.method !== 'POST') return new Response('ok');
+          await consume(inbound);
           return new Response('too large', { status: 413 });
         },
         () => {},
@@ -154,7 +155,7 @@ for (const [handler, consume] of Object.entries(EARLY_ANSWERS)) {
 }
 
 /** A server on an ephemeral port with small limits, and a raw client for it. */
-async function limited(t: { after: (fn: () => void) => void }, handler: (request: Request) => Promise<Response>, limits: Partial<ConnectionLimits> = {}) {
+async function limited(t: { after: (fn: () => void) => void }, handler: (inbound: Inbound) => Promise<Response>, limits: Partial<ConnectionLimits> = {}) {
   const errors: unknown[] = [];
   const shed: string[] = [];
   const server = createNodeServer(handler, (error) => errors.push(error), {
@@ -196,9 +197,9 @@ test('TRACE, TRACK and other methods fetch refuses are answered 405 with Allow, 
 test("a body that stalls is answered 408 and its connection closed; a slow but steady one and berth's own pause are not", { timeout: 20_000 }, async (t) => {
   const { errors, open } = await limited(
     t,
-    async (request) => {
-      if (new URL(request.url).pathname === '/later') await new Promise((resolve) => setTimeout(resolve, 1200));
-      const body = await readRequestBody(request, 1024 * 1024);
+    async (inbound) => {
+      if (inbound.url.pathname === '/later') await new Promise((resolve) => setTimeout(resolve, 1200));
+      const body = await readRequestBody(inbound, 1024 * 1024);
       return new Response(`got ${body.length}`);
     },
     { bodyTimeoutMs: 400 },
@@ -254,8 +255,8 @@ test(
   'a client that asked to close, still sending its body after an early answer, reads the answer before the connection closes',
   { timeout: 20_000 },
   async (t) => {
-    const { open, errors } = await limited(t, async (request) => {
-      if (new URL(request.url).pathname === '/read') await readBody(request, 1024).catch(() => undefined);
+    const { open, errors } = await limited(t, async ({ url, request }) => {
+      if (url.pathname === '/read') await readBody(request, 1024).catch(() => undefined);
       return new Response('too large', { status: 413 });
     });
     for (let round = 0; round < 20; round++) {
@@ -278,12 +279,12 @@ test(
 test('a body cut short by its client fails the read with invalid_request on every reading path, never an internal error', { timeout: 20_000 }, async (t) => {
   const outcomes: Array<{ path: string; code: unknown }> = [];
   let heard: () => void = () => {};
-  const { open, errors } = await limited(t, async (request) => {
-    const path = new URL(request.url).pathname;
+  const { open, errors } = await limited(t, async (inbound) => {
+    const path = inbound.url.pathname;
     try {
-      if (path === '/node') await readRequestBody(request, 1024 * 1024);
-      else if (path === '/web') await readBody(request, 1024 * 1024);
-      else for await (const _chunk of streamRequestBody(request, 1024 * 1024)) void _chunk;
+      if (path === '/node') await readRequestBody(inbound, 1024 * 1024);
+      else if (path === '/web') await readBody(inbound.request, 1024 * 1024);
+      else for await (const _chunk of streamRequestBody(inbound, 1024 * 1024)) void _chunk;
       outcomes.push({ path, code: 'read whole' });
     } catch (error) {
       outcomes.push({ path, code: isBerthError(error) ? error.code : `not a BerthError: ${String(error)}` });

@@ -1,14 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { NodeAnswer, type Answer, type AnswerHeaders } from '../core/answer.ts';
 import { BerthError } from '../core/errors.ts';
-import { withClientSignal } from '../core/client-signal.ts';
 import { errorResponse } from '../core/http.ts';
+import type { Inbound } from '../core/inbound.ts';
 import { guardConnections } from './connection-guard.ts';
 import { PLAIN_HOST } from './host-check.ts';
-import { lazyWebStream, nodeResponseBody, nodeResponseBuffer, withNodeRequestBody } from './node-bodies.ts';
+import { NodeInbound } from './node-inbound.ts';
 
-export type FetchHandler = (request: Request) => Promise<Response>;
+/** What the adapter hands each request to: the edge (app.ts), or a test's handler. */
+export type InboundHandler = (inbound: Inbound) => Promise<Answer>;
 
 /** What one client may take of the node's listener: time to send a request, and a share of its connections. */
 export interface ConnectionLimits {
@@ -34,12 +36,14 @@ const DEFAULT_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, bodyTimeout
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
- * The thin adapter from `node:http` to berth's web-standard handler. The request's `clientSignal` (core/client-signal.ts)
- * aborts when the client goes away before its answer is complete; answer bodies are written chunk by chunk as they arrive, never collected.
+ * The thin adapter from `node:http` to berth's edge. Each request goes in as an Inbound (core/inbound.ts) whose
+ * signal aborts when the client goes away before its answer is complete, and which becomes a web-standard Request
+ * only for a handler that asks; answers go out as they are, a whole one with its head in one write, a streamed
+ * one chunk by chunk as it arrives, never collected.
  * It bounds what a client can hold: headers and whole requests must arrive in time, a body that stalls is closed,
  * and past the connection cap a new connection is answered 503 and closed before any handler runs.
  */
-export function createNodeServer(handler: FetchHandler, onError: (error: unknown) => void, options: NodeServerOptions = {}): Server {
+export function createNodeServer(handler: InboundHandler, onError: (error: unknown) => void, options: NodeServerOptions = {}): Server {
   const limits = options.limits ?? DEFAULT_LIMITS;
   const server = createServer(
     {
@@ -69,7 +73,7 @@ export function createNodeServer(handler: FetchHandler, onError: (error: unknown
   return server;
 }
 
-async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerResponse, limits: ConnectionLimits): Promise<void> {
+async function serve(handler: InboundHandler, req: IncomingMessage, res: ServerResponse, limits: ConnectionLimits): Promise<void> {
   const target = req.url ?? '/';
   if (!target.startsWith('/')) {
     plainError(res, 400, { connection: 'close' }, 'invalid_request', 'request target must be a path starting with "/"');
@@ -88,29 +92,19 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
   });
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const hasBody = method !== 'GET' && method !== 'HEAD';
   if (hasBody && !req.complete) watchBody(req, res, limits.bodyTimeoutMs, () => controller.abort());
-  const init = { method, headers, body: hasBody ? lazyWebStream(req, true) : null, duplex: 'half' };
-  const request = withClientSignal(new Request(`http://${host}${target}`, init as RequestInit), controller.signal);
-  if (hasBody) withNodeRequestBody(request, req);
+  const inbound = new NodeInbound(req, method, new URL(`http://${host}${target}`), controller.signal, hasBody);
 
-  const response = hostless
+  const answer = hostless
     ? errorResponse(new BerthError('invalid_request', 'an HTTP/1.1 request must carry a Host header naming the host it is for'))
-    : await handler(request);
+    : await handler(inbound);
+  const { status, headers, body } = answer instanceof NodeAnswer ? answer : fromResponse(answer);
   // The client is gone, or a stalled body was already answered 408: the answer has nowhere to go.
   if (res.headersSent || res.destroyed) {
-    void response.body?.cancel().catch(() => {});
+    if (body && !Buffer.isBuffer(body)) body.destroy();
     return;
   }
-  const out: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name === 'set-cookie') return;
-    out[name] = value;
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) out['set-cookie'] = cookies;
   // The handler answered without reading the whole body (an early error). The rest is read and thrown away once
   // the answer is out, so that a client still sending sees the answer rather than a reset, and the connection can
   // carry its next request; a client that sends too much or too slowly loses the connection.
@@ -122,26 +116,37 @@ async function serve(handler: FetchHandler, req: IncomingMessage, res: ServerRes
     res.shouldKeepAlive = true;
     res.once('finish', () => discardRest(req, closeAfter));
   }
-  res.writeHead(response.status, out);
-  if (!response.body || method === 'HEAD') {
+  res.writeHead(status, headers);
+  if (body === null || method === 'HEAD') {
+    if (body && !Buffer.isBuffer(body)) body.destroy();
     res.end();
     return;
   }
-  const whole = nodeResponseBuffer(response);
-  if (whole) {
+  if (Buffer.isBuffer(body)) {
     // node:http sends the head and a body given to `end` in one write.
-    res.end(whole);
+    res.end(body);
     return;
   }
-  const body = nodeResponseBody(response) ?? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
   // SSE frames go out as they come; Nagle's algorithm would otherwise hold small writes back.
   res.socket?.setNoDelay(true);
   // node:http sends the head with the first chunk of the body. An event stream may stay quiet for long (a legacy
   // client's GET stream until the first change): its client must see the status and headers at once, not then.
-  if (response.headers.get('content-type')?.startsWith('text/event-stream')) res.flushHeaders();
+  if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
   body.on('error', () => res.destroy());
   res.once('close', () => body.destroy());
   body.pipe(res);
+}
+
+/** A web-standard Response as the adapter writes it. */
+function fromResponse(response: Response): { status: number; headers: AnswerHeaders; body: Readable | null } {
+  const headers: AnswerHeaders = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  const body = response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : null;
+  return { status: response.status, headers, body };
 }
 
 /** How much of an unread request body is read and thrown away after an early answer, and for how long at most. */

@@ -12,7 +12,7 @@ export interface AwsAuth {
 }
 
 /** True when the request carries a SigV4 signature: it comes from an AWS SDK, and speaks AgentCore's API. */
-export function isAwsSigned(request: Request): boolean {
+export function isAwsSigned(request: { readonly headers: Headers }): boolean {
   return request.headers.get('authorization')?.startsWith('AWS4-HMAC-SHA256 ') === true;
 }
 

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { toBerthError } from '../../core/errors.ts';
-import type { SessionManager, SessionTarget } from '../../sessions/manager.ts';
+import type { SessionTarget } from '../../sessions/manager.ts';
+import type { SessionLeases } from '../pipeline/lease.ts';
 import { parseCommandRequest, type CommandEvent } from '../../core/channel-commands.ts';
 import { runCommand } from '../commands.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
@@ -8,7 +9,7 @@ import { chunkEvent, EVENT_STREAM_CONTENT_TYPE, exceptionEvent } from './event-s
 import type { Principal } from '../auth/principal.ts';
 
 export interface CommandStreamInput {
-  sessions: SessionManager;
+  leases: SessionLeases;
   target: SessionTarget;
   sessionId: string;
   /** InvokeAgentRuntimeCommand's body: `{command, timeout}`. */
@@ -29,7 +30,7 @@ export async function commandEventStream(input: CommandStreamInput): Promise<Rea
   const request = parseCommandRequest(
     input.body.timeout === undefined ? { command: input.body.command } : { command: input.body.command, timeoutSeconds: input.body.timeout },
   );
-  const lease = await input.sessions.acquire(input.sessionId, input.target, input.principal);
+  const lease = await input.leases.take({ session: input.sessionId, target: input.target, principal: input.principal });
   let events: AsyncIterable<CommandEvent>;
   try {
     events = await runCommand(lease, request, input.signal);

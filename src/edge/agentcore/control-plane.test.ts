@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { createLogger } from '../../observability/logger.ts';
-import type { Route } from '../../core/router.ts';
+import type { WebRoute } from '../../core/router.ts';
+import { toResponse } from '../../core/answer.ts';
 import { controlPlaneRoutes } from './control-plane.ts';
 
-function routesWith(runtimes: Partial<RuntimeService>): { routes: Route[]; lines: string[] } {
+function routesWith(runtimes: Partial<RuntimeService>): { routes: WebRoute[]; lines: string[] } {
   const lines: string[] = [];
   const logger = createLogger({ level: 'debug', format: 'text', write: (line) => lines.push(line) });
   // SAFETY: each test's route reaches the runtime service only through the members given.
@@ -23,11 +24,11 @@ function routesWith(runtimes: Partial<RuntimeService>): { routes: Route[]; lines
   return { routes, lines };
 }
 
-async function call(routes: Route[], method: string, pattern: string, path: string, params: Record<string, string>, body?: string): Promise<Response> {
+async function call(routes: WebRoute[], method: string, pattern: string, path: string, params: Record<string, string>, body?: string): Promise<Response> {
   const route = routes.find((r) => r.method === method && r.pattern === pattern);
   assert.ok(route, `${method} ${pattern}`);
   const url = new URL(`http://berth${path}`);
-  return route.handler(new Request(url, { method, ...(body === undefined ? {} : { body }) }), params, url);
+  return toResponse(await route.handler(new Request(url, { method, ...(body === undefined ? {} : { body }) }), params, url));
 }
 
 test('a body nested 5 000 deep, with a clientToken, is a ValidationException before anything walks it (it was a silent 500)', async () => {

@@ -2,7 +2,7 @@ import { BerthError, isBerthError } from '../../core/errors.ts';
 import { notJson } from '../../core/http.ts';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../mcp/jsonrpc.ts';
 import type { Logger } from '../../observability/logger.ts';
-import type { Params, Route } from '../../core/router.ts';
+import type { Params, WebRoute } from '../../core/router.ts';
 import { DEFAULT_ENDPOINT, type RuntimeService } from '../../control/runtimes.ts';
 import type { RuntimeRecord, VersionRecord } from '../../store/store.ts';
 import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from './arn.ts';
@@ -31,9 +31,9 @@ type AwsHandler = (body: Record<string, unknown>, params: Params, url: URL) => P
  * and their immutable versions, and endpoints. Deploying is immediate, so a runtime answers `CREATING` once and is
  * `READY` from then on. Paths carry AgentCore's trailing slashes, which berth's router ignores.
  */
-export function controlPlaneRoutes({ runtimes, identity, auth, logger }: ControlPlaneOptions): Route[] {
+export function controlPlaneRoutes({ runtimes, identity, auth, logger }: ControlPlaneOptions): WebRoute[] {
   const tokens = new IdempotencyCache();
-  const route = (method: string, pattern: string, handler: AwsHandler): Route => ({
+  const route = (method: string, pattern: string, handler: AwsHandler): WebRoute => ({
     method,
     pattern,
     handler: async (request, params, url) => {

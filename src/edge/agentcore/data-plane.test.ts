@@ -3,6 +3,8 @@
  * a bare JSON value is a ValidationException, before any session is made, not a 500.
  */
 import { test } from 'node:test';
+import { SessionLeases } from '../pipeline/lease.ts';
+import { toResponse } from '../../core/answer.ts';
 import assert from 'node:assert/strict';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import type { Handler } from '../../core/router.ts';
@@ -45,6 +47,7 @@ test('a command body that is a bare JSON value (null, a number, a string, an arr
   const routes = dataPlaneRoutes({
     runtimes,
     sessions,
+    leases: new SessionLeases(sessions),
     admission,
     logger: createLogger({ level: 'debug', format: 'text', write: (line) => lines.push(line) }),
     mcp: unreached,
@@ -56,7 +59,7 @@ test('a command body that is a bare JSON value (null, a number, a string, an arr
   for (const body of ['null', '1', '"echo hi"', '["echo hi"]', 'true']) {
     const url = new URL('http://berth/runtimes/counter-0123456789/commands');
     const request = new Request(url, { method: 'POST', body, headers: { 'x-amzn-bedrock-agentcore-runtime-session-id': 'a'.repeat(36) } });
-    const answer: Response = await route.handler(request, { name: 'counter-0123456789' }, url);
+    const answer = toResponse(await route.handler(request, { name: 'counter-0123456789' }, url));
     assert.equal(answer.status, 400, body);
     assert.equal(answer.headers.get('x-amzn-errortype'), 'ValidationException', body);
     assert.match(((await answer.json()) as { message: string }).message, /must be a JSON object/, body);

@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import { BerthError, isBerthError, toBerthError } from '../../core/errors.ts';
-import type { Handler, Params, Route } from '../../core/router.ts';
+import type { Handler, Params, WebRoute } from '../../core/router.ts';
+import { toResponse, type Answer } from '../../core/answer.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { SessionLeases } from '../pipeline/lease.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { isAwsSigned } from './auth.ts';
@@ -19,6 +21,8 @@ const MAX_ERROR_EXCERPT = 64 * 1024;
 export interface DataPlaneOptions {
   runtimes: RuntimeService;
   sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   logger: Logger;
   /** AgentCore's admission: SigV4 or the runtime's own authorizer, its rate limit, the runtime by ARN or id. */
   admission: CallerAdmission;
@@ -41,10 +45,10 @@ export interface DataPlaneOptions {
  * `POST /runtimes/{x}/invocations` is also berth's own route for http agents by name: a request an AWS SDK signed
  * (or that names an ARN) is AgentCore's; any other is berth's.
  */
-export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
+export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
   const { runtimes, sessions, admission } = options;
   const guarded =
-    (handler: (request: Request, params: Params, url: URL) => Promise<Response>): Handler =>
+    (handler: (request: Request, params: Params, url: URL) => Promise<Answer>): Handler =>
     async (request, params, url) => {
       try {
         return await handler(request, params, url);
@@ -59,7 +63,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
     const caller = await admission.agentcore(request, params, url, 'streamed');
     const protocol = caller.resolved?.version.spec.protocol;
     const answer = await (protocol === 'mcp' ? options.mcp : options.invocations)(caller);
-    return answer.status < 300 ? answer : agentFailure(answer);
+    return answer.status < 300 ? answer : agentFailure(toResponse(answer));
   });
 
   return [
@@ -101,7 +105,14 @@ export function dataPlaneRoutes(options: DataPlaneOptions): Route[] {
           throw new BerthError('validation_failed', 'the request body must be a JSON object: send {"command": "…", "timeout": 300}');
         }
         const resolved = caller.resolved ?? runtimes.resolve(caller.runtime, caller.endpoint);
-        const stream = await commandEventStream({ sessions, target: resolved.target, sessionId, body, signal: caller.signal, principal: caller.principal });
+        const stream = await commandEventStream({
+          leases: options.leases,
+          target: resolved.target,
+          sessionId,
+          body,
+          signal: caller.signal,
+          principal: caller.principal,
+        });
         return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: stream.headers });
       }),
     },

@@ -1,9 +1,10 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
 import { BerthError, isBerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
-import { streamingResponse, wholeResponse } from '../node-bodies.ts';
+import { NodeAnswer, type AnswerHeaders } from '../../core/answer.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 
 const BERTH_ERROR_HEADER = 'x-berth-error';
@@ -46,15 +47,22 @@ export type ChannelBody = Uint8Array | string | Readable;
  */
 export async function callChannel(
   lease: Lease,
-  headers: Headers,
+  headers: Headers | IncomingHttpHeaders,
   body: ChannelBody,
   signal: AbortSignal,
   path: string = CHANNEL_MCP_PATH,
 ): Promise<ChannelAnswer> {
-  const out: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
-  });
+  const out: Record<string, string | string[]> = {};
+  if (headers instanceof Headers) {
+    headers.forEach((value, name) => {
+      if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
+    });
+  } else {
+    for (const name in headers) {
+      const value = headers[name];
+      if (value !== undefined && !NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
+    }
+  }
   // An authenticated principal is who the call is for, whatever user id the caller claims; an anonymous caller's
   // claim passes as it came (AgentCore's SigV4 callers name the user they act for).
   if (lease.principal.key !== ANONYMOUS.key) out[USER_ID_HEADER] = lease.principal.userId;
@@ -188,7 +196,12 @@ const NULL_BODY_STATUSES = new Set([202, 204, 205, 304]);
  * session's id. `reshape` may replace the body (and fix the headers to match). `onEnd` runs once the answer is
  * over, delivered or not: where a lease is released.
  */
-export function relayAnswer(answer: ChannelAnswer, sessionId: string, onEnd: () => void, reshape?: (body: Readable, headers: Headers) => Readable): Response {
+export function relayAnswer(
+  answer: ChannelAnswer,
+  sessionId: string,
+  onEnd: () => void,
+  reshape?: (body: Readable, headers: AnswerHeaders) => Readable,
+): NodeAnswer {
   const headers = clientHeaders(answer, sessionId);
   const body = reshape ? reshape(answer.body, headers) : answer.body;
   body.once('close', onEnd);
@@ -196,25 +209,25 @@ export function relayAnswer(answer: ChannelAnswer, sessionId: string, onEnd: () 
   if (NULL_BODY_STATUSES.has(status)) {
     body.on('error', () => {});
     body.resume();
-    headers.delete('content-length');
-    return new Response(null, { status, headers });
+    delete headers['content-length'];
+    return new NodeAnswer(status, headers, null);
   }
-  return streamingResponse(body, { status, headers });
+  return new NodeAnswer(status, headers, body);
 }
 
 /**
  * The sandbox's answer as the client's, from its body read whole: sent with its length, head and body in one write.
  * `body` is the answer's body, possibly reshaped (a sealed requestState); its length replaces the sandbox's.
  */
-export function relayWhole(answer: ChannelAnswer, sessionId: string, body: Buffer): Response {
+export function relayWhole(answer: ChannelAnswer, sessionId: string, body: Buffer): NodeAnswer {
   const headers = clientHeaders(answer, sessionId);
   const status = clientStatus(answer);
   if (NULL_BODY_STATUSES.has(status)) {
-    headers.delete('content-length');
-    return new Response(null, { status, headers });
+    delete headers['content-length'];
+    return new NodeAnswer(status, headers, null);
   }
-  headers.set('content-length', String(body.length));
-  return wholeResponse(body, { status, headers });
+  headers['content-length'] = String(body.length);
+  return new NodeAnswer(status, headers, body);
 }
 
 /**
@@ -222,20 +235,44 @@ export function relayWhole(answer: ChannelAnswer, sessionId: string, body: Buffe
  * to pass on as it comes. A sandbox that stops part way is `unansweredError`'s to explain.
  */
 export async function readAnswerUpTo(lease: Lease, body: Readable, limit: number): Promise<Buffer | Readable> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  try {
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-      chunks.push(next.value);
-      size += next.value.length;
-      if (size > limit) return Readable.from(passOn(chunks, iterator), { objectMode: false });
-    }
-  } catch (error) {
+  // Events rather than an async iterator: on the hot path the iterator's promise per chunk costs more than the read.
+  const read = await new Promise<Buffer | Buffer[] | Error>((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size <= limit) return;
+      settle();
+      body.pause();
+      resolve(chunks);
+    };
+    const onEnd = (): void => {
+      settle();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      settle();
+      resolve(error);
+    };
+    const onClose = (): void => onError(new Error('the answer ended before it was complete'));
+    const settle = (): void => {
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
+  });
+  if (read instanceof Error) {
     body.destroy();
-    throw await unansweredError(lease, error);
+    throw await unansweredError(lease, read);
   }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+  if (Buffer.isBuffer(read)) return read;
+  return Readable.from(passOn(read, body[Symbol.asyncIterator]() as AsyncIterator<Buffer>), { objectMode: false });
 }
 
 async function* passOn(read: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
@@ -243,15 +280,15 @@ async function* passOn(read: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenera
   for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
-/** The answer's headers for the client: all but those not returned, with the session's id. */
-function clientHeaders(answer: ChannelAnswer, sessionId: string): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(answer.headers)) {
+/** The answer's headers for the client (undici gives them lower-cased): all but those not returned, with the session's id. */
+function clientHeaders(answer: ChannelAnswer, sessionId: string): AnswerHeaders {
+  const headers: AnswerHeaders = {};
+  for (const name in answer.headers) {
+    const value = answer.headers[name];
     if (value === undefined || NOT_RETURNED.has(name) || name.startsWith('x-berth-')) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.set(name, value);
+    headers[name] = value;
   }
-  headers.set(SESSION_HEADER, sessionId);
+  headers[SESSION_HEADER] = sessionId;
   return headers;
 }
 

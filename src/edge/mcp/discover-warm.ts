@@ -3,6 +3,7 @@ import { META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN_VERSION } from 
 import type { RuntimeService } from '../../control/runtimes.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
+import type { SessionLeases } from '../pipeline/lease.ts';
 import type { VersionRecord } from '../../store/store.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 import { callChannel } from './channel-call.ts';
@@ -11,6 +12,8 @@ import type { DiscoverCache } from './discover-cache.ts';
 export interface DiscoverWarmingOptions {
   runtimes: RuntimeService;
   sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   discovers: DiscoverCache;
   logger: Logger;
 }
@@ -37,13 +40,13 @@ export function warmDiscovers(options: DiscoverWarmingOptions): void {
   for (const runtime of runtimes.list()) warm(runtimes.version(runtime.name, runtime.latestVersion));
 }
 
-async function ask({ runtimes, sessions, discovers }: DiscoverWarmingOptions, version: VersionRecord): Promise<void> {
+async function ask({ runtimes, sessions, leases, discovers }: DiscoverWarmingOptions, version: VersionRecord): Promise<void> {
   const key = `${version.runtime}@${version.version}`;
   if (discovers.has(key)) return;
   const resolved = runtimes.resolve(version.runtime);
   if (resolved.version.version !== version.version) return;
   const session = `berth-discover-${randomUUID()}`;
-  const lease = await sessions.acquire(session, resolved.target, ANONYMOUS, { minted: true });
+  const lease = await leases.take({ session, target: resolved.target, principal: ANONYMOUS, minted: true });
   try {
     const headers = new Headers({
       'content-type': 'application/json',

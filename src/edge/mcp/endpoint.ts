@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Answer, AnswerHeaders, NodeAnswer } from '../../core/answer.ts';
 import { BerthError, type JsonRpcId } from '../../core/errors.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/classify.ts';
@@ -6,6 +7,7 @@ import { isNotification, readClientMessage, type JsonRpcMessage } from '../../mc
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
+import type { SessionLeases } from '../pipeline/lease.ts';
 import { jsonResponse } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
 import { callChannel, readAnswerUpTo, relayAnswer, relayWhole, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
@@ -26,6 +28,8 @@ import type { SessionScope } from '../auth/session-scope.ts';
 export interface McpEndpointOptions {
   runtimes: RuntimeService;
   sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   maxBodyBytes: number;
   logger: Logger;
   sealer: RequestStateSealer;
@@ -45,25 +49,25 @@ export interface McpEndpointOptions {
  * with its requestState sealed. Legacy traffic goes to the legacy facade. Answers stream as they come.
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
-  const { runtimes, sessions, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope, discovers } = options;
+  const { runtimes, sessions, leases, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope, discovers } = options;
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
 
-  return async (caller: Caller): Promise<Response> => {
-    const { request, runtime, endpoint, principal } = caller;
+  return async (caller: Caller): Promise<Answer> => {
+    const { headers: requestHeaders, runtime, endpoint, principal } = caller;
     let rpcId: JsonRpcId = null;
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     let tracked: ReturnType<InFlightCalls['track']> | undefined;
     try {
-      const type = request.headers.get('content-type') ?? '';
+      const type = requestHeaders.get('content-type') ?? '';
       if (!type.includes('application/json')) {
         throw new BerthError('unsupported_media_type', 'MCP requests are JSON: send Content-Type: application/json');
       }
-      const body = await readRequestBody(request, maxBodyBytes);
+      const body = await readRequestBody(caller.inbound, maxBodyBytes);
       const message = parseMessage(body);
       if ('id' in message && message.id !== undefined) rpcId = message.id;
-      const classified = classify(request.headers, message);
+      const classified = classify(requestHeaders, message);
       if (classified.era === 'legacy') return await legacy.post(caller, message);
 
       let forwarded: Uint8Array | string = body;
@@ -111,9 +115,12 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       }
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call')
-        toolHeaders.check(version, classified.name, request.headers, classified.params.arguments);
-      const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(request.headers) : request.headers;
-      lease = await sessions.acquire(sessionId, resolved.target, principal, { minted });
+        toolHeaders.check(version, classified.name, requestHeaders, classified.params.arguments);
+      const headers =
+        classified.era === 'modern' && classified.method === 'subscriptions/listen'
+          ? listenHeaders(requestHeaders)
+          : (caller.inbound.nodeHeaders ?? requestHeaders);
+      lease = await leases.take({ session: sessionId, target: resolved.target, principal, minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, caller.signal);
       let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? caller.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
@@ -181,11 +188,11 @@ function refuseSessionlessDiscover({ principal, runtime }: Caller, spec: Runtime
 }
 
 /** The sandbox's answer as the client's, streamed, its requestStates sealed; the lease is released when the answer is over. */
-function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Sealing | undefined, done: (() => void) | undefined): Response {
+function answerResponse(answer: ChannelAnswer, lease: Lease, sealing: Sealing | undefined, done: (() => void) | undefined): NodeAnswer {
   const reshape = sealing
-    ? (body: Readable, headers: Headers): Readable => {
-        if (!(headers.get('content-type') ?? '').includes('text/event-stream')) return body;
-        headers.delete('content-length');
+    ? (body: Readable, headers: AnswerHeaders): Readable => {
+        if (!String(headers['content-type'] ?? '').includes('text/event-stream')) return body;
+        delete headers['content-length'];
         return sealEvents(body, sealing);
       }
     : undefined;

@@ -18,6 +18,7 @@ import type { Caller } from '../pipeline/caller.ts';
 import { sessionKey } from '../pipeline/session-key.ts';
 import type { SessionScope } from '../auth/session-scope.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
+import type { SessionLeases } from '../pipeline/lease.ts';
 import { callChannel, SESSION_HEADER } from './channel-call.ts';
 import { LegacyClients, type ClientSession } from './legacy-clients.ts';
 import { askClient, modernCall } from './legacy-exchange.ts';
@@ -34,6 +35,8 @@ const BERTH_OWNED_PARAMS = ['requestState', 'inputResponses'];
 export interface LegacyFacadeOptions {
   runtimes: RuntimeService;
   sessions: SessionManager;
+  /** The pipeline's lease step, where the session's sandbox is taken. */
+  leases: SessionLeases;
   logger: Logger;
   inputTimeoutMs: number;
   /** The session an `initialize` that names none opens. */
@@ -64,8 +67,7 @@ export class LegacyFacade {
   }
 
   async post(caller: Caller, message: JsonRpcMessage): Promise<Response> {
-    const { request } = caller;
-    const mcpSession = request.headers.get('mcp-session-id');
+    const mcpSession = caller.headers.get('mcp-session-id');
     if (mcpSession === null) {
       if (isRequest(message) && message.method === 'initialize') return this.#initialize(caller, message);
       throw new BerthError('invalid_request', 'Bad Request: no Mcp-Session-Id; start with initialize (or speak 2026-07-28, which needs no session)');
@@ -132,8 +134,8 @@ export class LegacyFacade {
     return new Response(null, { status: 204 });
   }
 
-  #client({ request, runtime, principal }: Caller): ClientSession {
-    const mcpSession = request.headers.get('mcp-session-id');
+  #client({ headers, runtime, principal }: Caller): ClientSession {
+    const mcpSession = headers.get('mcp-session-id');
     const client = mcpSession === null ? undefined : this.#clients.get(mcpSession);
     // Another principal's Mcp-Session-Id is answered as one that does not exist.
     if (!client || client.runtime !== runtime || client.principal.key !== principal.key) throw sessionGone();
@@ -281,7 +283,7 @@ export class LegacyFacade {
   async #lease(client: Pick<ClientSession, 'id' | 'session' | 'runtime' | 'endpoint' | 'principal'>, existing: boolean): Promise<Lease> {
     const resolved = this.#options.runtimes.resolve(client.runtime, client.endpoint);
     try {
-      return await this.#options.sessions.acquire(client.session, resolved.target, client.principal, { existing });
+      return await this.#options.leases.take({ session: client.session, target: resolved.target, principal: client.principal, existing });
     } catch (error) {
       const err = toBerthError(error);
       if (err.code === 'session_not_found') {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inboundOf } from '../../core/inbound.ts';
 import type { ResolvedRuntime, RuntimeService } from '../../control/runtimes.ts';
 import type { RuntimeSpec } from '../../store/store.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -47,7 +48,7 @@ const post = (path: string, headers: Record<string, string> = {}): [Request, URL
 
 test("berth's door: a runtime without an authorizer is anonymous, and it is looked up once for every step after", async () => {
   const [request, url] = post('/runtimes/r/mcp?endpoint=beta');
-  const caller = await admission({}).native(request, { name: 'r' }, url);
+  const caller = await admission({}).native(inboundOf(request, url), { name: 'r' });
   assert.equal(caller.door, 'berth');
   assert.equal(caller.principal, ANONYMOUS);
   assert.equal(caller.runtime, 'r');
@@ -57,7 +58,7 @@ test("berth's door: a runtime without an authorizer is anonymous, and it is look
 
 test("berth's door: a runtime that does not exist is admitted anonymously, for its handler to say so", async () => {
   const [request, url] = post('/runtimes/nope/mcp');
-  const caller = await admission({}).native(request, { name: 'nope' }, url);
+  const caller = await admission({}).native(inboundOf(request, url), { name: 'nope' });
   assert.equal(caller.resolved, undefined);
   assert.equal(caller.principal, ANONYMOUS);
 });
@@ -65,25 +66,25 @@ test("berth's door: a runtime that does not exist is admitted anonymously, for i
 test("berth's door: the runtime's authorizer names the principal", async () => {
   const seen = { authenticated: 0 };
   const [request, url] = post('/runtimes/r/mcp', { authorization: 'Bearer k' });
-  const caller = await admission({ authorizer: { type: 'apiKey' } } as Partial<RuntimeSpec>, seen).native(request, { name: 'r' }, url);
+  const caller = await admission({ authorizer: { type: 'apiKey' } } as Partial<RuntimeSpec>, seen).native(inboundOf(request, url), { name: 'r' });
   assert.equal(caller.principal, ALICE);
   assert.equal(seen.authenticated, 1);
 });
 
 test("berth's door: a SigV4 runtime refuses an unsigned request before anything is made", async () => {
   const [request, url] = post('/runtimes/r/mcp');
-  await assert.rejects(admission({ agentcore: {} } as Partial<RuntimeSpec>).native(request, { name: 'r' }, url), { code: 'unauthorized' });
+  await assert.rejects(admission({ agentcore: {} } as Partial<RuntimeSpec>).native(inboundOf(request, url), { name: 'r' }), { code: 'unauthorized' });
 });
 
 test('rate limits are taken per principal at admission, and a refusal says when to retry', async () => {
   const admit = admission({ rateLimits: { principal: { perSecond: 1, burst: 2 } } } as Partial<RuntimeSpec>);
   for (let i = 0; i < 2; i++) {
     const [request, url] = post('/runtimes/r/mcp');
-    await admit.native(request, { name: 'r' }, url);
+    await admit.native(inboundOf(request, url), { name: 'r' });
   }
   const [request, url] = post('/runtimes/r/mcp');
   await assert.rejects(
-    admit.native(request, { name: 'r' }, url),
+    admit.native(inboundOf(request, url), { name: 'r' }),
     (error: Error & { code?: string; retryAfter?: number }) => error.code === 'rate_limited' && (error.retryAfter ?? 0) >= 1,
   );
 });

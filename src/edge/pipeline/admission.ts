@@ -1,5 +1,6 @@
 import { clientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
+import { inboundOf, type Inbound } from '../../core/inbound.ts';
 import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { authorizerOf } from '../../store/runtime-spec.ts';
@@ -42,19 +43,21 @@ export class CallerAdmission {
    * so are the signers of a SigV4 runtime, who hold berth's AWS keys. A runtime that does not exist is admitted
    * anonymously, for its handler to answer in its own wire format that there is none.
    */
-  async native(request: Request, params: Params, url: URL): Promise<Caller> {
+  async native(inbound: Inbound, params: Params): Promise<Caller> {
     const { runtimes, authenticator, aws, limiter } = this.#options;
+    const { url } = inbound;
     const runtime = params.name as string;
-    const endpoint = url.searchParams.get('endpoint') ?? undefined;
+    const endpoint = url.search === '' ? undefined : (url.searchParams.get('endpoint') ?? undefined);
     const resolved = runtimes.find(runtime, endpoint);
     const spec = resolved?.version.spec;
     const authorizer = spec && authorizerOf(spec);
-    let admitted = request;
+    let admitted = inbound;
     let principal: Principal = ANONYMOUS;
-    if (authorizer?.type === 'sigv4') admitted = signedOnly(request, url, aws, runtime);
-    else if (authorizer) principal = await authenticator.authenticate(request, url, runtime, authorizer);
+    // Only a runtime with an authorizer needs the request as a web Request (the hot path of one without never makes it).
+    if (authorizer?.type === 'sigv4') admitted = inboundOf(signedOnly(inbound.request, url, aws, runtime), url, inbound.signal);
+    else if (authorizer) principal = await authenticator.authenticate(inbound.request, url, runtime, authorizer);
     if (spec?.rateLimits) limiter.take(runtime, spec.rateLimits, principal.key);
-    return admittedCaller({ door: 'berth', request: admitted, url, signal: clientSignal(request), params, runtime, endpoint, principal, resolved });
+    return admittedCaller({ door: 'berth', inbound: admitted, params, runtime, endpoint, principal, resolved });
   }
 
   /**
@@ -77,9 +80,7 @@ export class CallerAdmission {
     const caller = (admitted: Request, principal: Principal): Caller =>
       admittedCaller({
         door: 'agentcore',
-        request: admitted,
-        url,
-        signal: clientSignal(request),
+        inbound: inboundOf(admitted, url, clientSignal(request)),
         params: { name: record.name },
         runtime: record.name,
         endpoint,

@@ -1,3 +1,5 @@
+import type { Answer } from '../../core/answer.ts';
+import type { Inbound } from '../../core/inbound.ts';
 import type { Params } from '../../core/router.ts';
 import type { ResolvedRuntime } from '../../control/runtimes.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -18,7 +20,10 @@ export interface Caller {
    */
   readonly door: 'berth' | 'agentcore';
   /** The request, its body checked against its signature as it streams where the door requires one. */
+  readonly inbound: Inbound;
+  /** The inbound request as a web-standard Request, made on first use (the hot path reads `inbound` instead). */
   readonly request: Request;
+  readonly headers: Headers;
   readonly url: URL;
   /** Aborts when the client goes away before its answer is complete. */
   readonly signal: AbortSignal;
@@ -32,9 +37,18 @@ export interface Caller {
   readonly resolved: ResolvedRuntime | undefined;
 }
 
-export type CallerHandler = (caller: Caller) => Promise<Response>;
+export type CallerHandler = (caller: Caller) => Promise<Answer>;
 
-/** Makes a Caller; admission's alone. */
-export function admittedCaller(fields: Omit<Caller, typeof admitted>): Caller {
-  return fields as Caller;
+/** Makes a Caller; admission's alone. Its request, headers, url and signal are its inbound's. */
+export function admittedCaller(fields: Omit<Caller, typeof admitted | 'request' | 'headers' | 'url' | 'signal'>): Caller {
+  const { inbound } = fields;
+  return {
+    ...fields,
+    get request() {
+      return inbound.request;
+    },
+    headers: inbound.headers,
+    url: inbound.url,
+    signal: inbound.signal,
+  } as Caller;
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inboundOf } from '../../core/inbound.ts';
 import { BerthError } from '../../core/errors.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 import { admittedCaller } from './caller.ts';
@@ -9,9 +10,7 @@ const caller = (door: 'berth' | 'agentcore') => {
   const url = new URL('http://berth/runtimes/r/mcp');
   return admittedCaller({
     door,
-    request: new Request(url, { method: 'POST' }),
-    url,
-    signal: new AbortController().signal,
+    inbound: inboundOf(new Request(url, { method: 'POST' }), url),
     params: { name: 'r' },
     runtime: 'r',
     endpoint: undefined,

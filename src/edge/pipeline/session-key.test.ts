@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inboundOf } from '../../core/inbound.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 import { admittedCaller, type Caller } from './caller.ts';
 import { namedSession, requiredSession, sessionKey } from './session-key.ts';
@@ -13,9 +14,7 @@ function caller(header?: string, inUrl?: string): Caller {
   const request = new Request(url, { method: 'POST', headers: header === undefined ? {} : { [HEADER]: header } });
   return admittedCaller({
     door: 'berth',
-    request,
-    url,
-    signal: new AbortController().signal,
+    inbound: inboundOf(request, url),
     params: inUrl === undefined ? { name: 'r' } : { name: 'r', sessionId: inUrl },
     runtime: 'r',
     endpoint: undefined,

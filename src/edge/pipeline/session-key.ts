@@ -5,7 +5,7 @@ import type { Caller } from './caller.ts';
 
 /** What a request names of its session itself: the session header, or the session in the URL (they must agree). */
 export function namedSession(caller: Caller): string | undefined {
-  const header = caller.request.headers.get(SESSION_HEADER);
+  const header = caller.headers.get(SESSION_HEADER);
   const inUrl = caller.params.sessionId;
   if (header !== null && inUrl !== undefined && header !== inUrl) {
     throw new BerthError('invalid_session_id', `the session id in the URL and the ${SESSION_HEADER} header differ; send one, or the same in both`);
