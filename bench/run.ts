@@ -2,7 +2,8 @@
  * `npm run bench`: berth's figures beside DESIGN.md's budgets. It starts a real berth node (bwrap driver) and prints
  *   - new session → first tools/call answer (no pool), p50 and p95;
  *   - warm tools/call latency through berth and straight to the same server, and their difference;
- *   - requests per second both ways under concurrent load, and their ratio, and berth's own CPU per warm call;
+ *   - requests per second both ways under concurrent load, and their ratio, and the edge's CPU per warm call, one at a
+ *     time and 16 at once, beside a plain Node proxy's in front of the same server (bench/floor-proxy.ts, the floor);
  *   - the same warm call on a stdio server through berth and through supergateway (the stdio → HTTP gateway a user
  *     would otherwise run, with no isolation), one session each: latency, and requests per second at 16 at once;
  *   - a warm call to a random one of 500 live sessions beside a call to one hot session;
@@ -21,6 +22,7 @@ import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
+import { startFloorProxy } from './floor-proxy.ts';
 import { processCpuMs } from './process-cpu.ts';
 import { gatewayCall, openGatewaySession, startSupergateway } from './supergateway.ts';
 
@@ -92,6 +94,12 @@ async function loaded(once: () => Promise<void>): Promise<number> {
 }
 
 const throughput = (pool: Pool, path: string, sessionId?: string): Promise<number> => loaded(() => call(pool, path, sessionId));
+
+/** Starts counting a process's CPU time; the function returned gives it per call, in µs, for `calls` calls since. */
+function cpuPerCall(pid: number): (calls: number) => number {
+  const before = processCpuMs(pid);
+  return (calls) => ((processCpuMs(pid) - before) * 1000) / calls;
+}
 
 /** `samples` timings of `once` after 50 to warm up. */
 async function timings(once: () => Promise<void>, samples = WARM_CALLS): Promise<number[]> {
@@ -281,24 +289,41 @@ async function main(): Promise<void> {
     ] as const) {
       const straight = await straightServer(dir);
       const direct = new Pool(straight.url, { connections: CONCURRENCY * 2 });
+      const floor = await startFloorProxy(await freePort(), straight.url);
+      const viaFloorPool = new Pool(floor.url, { connections: CONCURRENCY * 2 });
       const session = randomUUID();
       try {
-        const cpuBefore = processCpuMs(node.process.pid as number);
+        const berthCpu = cpuPerCall(node.process.pid as number);
         const viaBerth = await sequential(pool, `/runtimes/${runtime}/mcp`, session);
-        const cpuPerCall = ((processCpuMs(node.process.pid as number) - cpuBefore) * 1000) / (viaBerth.length + 50);
+        const berthSequentialCpu = berthCpu(viaBerth.length + 50);
+        const floorCpu = cpuPerCall(floor.pid);
+        const viaFloor = await sequential(viaFloorPool, '/mcp');
+        const floorSequentialCpu = floorCpu(viaFloor.length + 50);
         const viaDirect = await sequential(direct, '/mcp');
+        const berthLoadCpu = cpuPerCall(node.process.pid as number);
         const berthRps = await throughput(pool, `/runtimes/${runtime}/mcp`, session);
+        const berthLoadedCpu = berthLoadCpu(berthRps * LOAD_SECONDS);
+        const floorLoadCpu = cpuPerCall(floor.pid);
+        const floorRps = await throughput(viaFloorPool, '/mcp');
+        const floorLoadedCpu = floorLoadCpu(floorRps * LOAD_SECONDS);
         const directRps = await throughput(direct, '/mcp');
         const p50b = percentile(viaBerth, 50);
         const p50d = percentile(viaDirect, 50);
+        const p50f = percentile(viaFloor, 50);
         out(`  ${runtime}`);
         out(
-          `    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}`,
+          `    latency   straight p50 ${ms(p50d)} p95 ${ms(percentile(viaDirect, 95))}   berth p50 ${ms(p50b)} p95 ${ms(percentile(viaBerth, 95))}   overhead p50 +${ms(p50b - p50d)}   (a plain Node proxy: +${ms(p50f - p50d)})`,
         );
-        out(`    requests/s straight ${directRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / directRps).toFixed(2)}×`);
-        out(`    berth's own CPU per warm call ${cpuPerCall.toFixed(0)} µs (goal ≤ 120 µs)`);
+        out(
+          `    requests/s straight ${directRps.toFixed(0)}   berth ${berthRps.toFixed(0)}   ratio ${(berthRps / directRps).toFixed(2)}×   (a plain Node proxy: ${floorRps.toFixed(0)})`,
+        );
+        out(
+          `    edge CPU per warm call (goal ≤ 120 µs)   one at a time: berth ${berthSequentialCpu.toFixed(0)} µs, a plain Node proxy ${floorSequentialCpu.toFixed(0)} µs   ${CONCURRENCY} at once: berth ${berthLoadedCpu.toFixed(0)} µs, a plain Node proxy ${floorLoadedCpu.toFixed(0)} µs`,
+        );
       } finally {
         await direct.close();
+        await viaFloorPool.close();
+        floor.stop();
         straight.stop();
         await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
       }

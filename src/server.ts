@@ -13,7 +13,7 @@ import { isBerthError } from './core/errors.ts';
 import { OutboundPolicy } from './core/outbound-policy.ts';
 import { SecretBox } from './core/secret-box.ts';
 import { RuntimeService } from './control/runtimes.ts';
-import { authorizerOf } from './store/runtime-spec.ts';
+import { authorizerOf } from './core/runtime-spec.ts';
 import { ApiKeyService } from './control/api-keys.ts';
 import { Authenticator } from './edge/auth/authenticator.ts';
 import { SessionScope } from './edge/auth/session-scope.ts';

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { DeployRequest, RuntimeSpec } from '../core/runtime-spec.ts';
 
 /** An error answer from berth's API (or no answer), with a message fit to print. */
 export class ApiError extends Error {
@@ -19,7 +20,8 @@ export interface RuntimeView {
   createdAt: string;
   updatedAt: string;
   liveSessions: number;
-  spec: { command: string; transport: string; protocol: string; sessionlessClients?: 'stateless' };
+  /** The version's spec as `/v1` shows it (secret values hidden). */
+  spec: RuntimeSpec;
 }
 
 export interface SessionView {
@@ -69,7 +71,7 @@ export interface InstalledPackage {
 /** The most items a `/v1` list page holds: the CLI takes every item, in as few requests as it can. */
 const PAGE_LIMIT = 1000;
 
-/** The typed client of berth's `/v1` API that the CLI uses. */
+/** The typed client of berth's `/v1` API that the CLI and the tests use; runtimes are typed by the runtime model. */
 export class ApiClient {
   readonly #base: string;
   readonly #adminKey: string | undefined;
@@ -93,7 +95,8 @@ export class ApiClient {
     return this.#call('POST', '/v1/artifacts', { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   }
 
-  deploy(name: string, body: Record<string, unknown>): Promise<{ runtime: string; version: number }> {
+  /** `PUT /v1/runtimes/{name}`: its body typed from the one schema the node validates it with (core/runtime-spec.ts). */
+  deploy(name: string, body: DeployRequest): Promise<{ runtime: string; version: number }> {
     return this.#call('PUT', `/v1/runtimes/${encodeURIComponent(name)}`, {
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json' },

@@ -9,6 +9,7 @@ import type { Env } from '../config/config.ts';
 import { adminKey, adminKeyFile } from './admin-key.ts';
 import { ApiClient, ApiError } from './api-client.ts';
 import { packDirectory } from './pack.ts';
+import type { DeployRequest } from '../core/runtime-spec.ts';
 
 export interface Io {
   out: (text: string) => void;
@@ -202,8 +203,9 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     if (value === undefined) throw new UsageError(`--secret-env ${name}: ${name} is not set in this command's environment`);
     secrets[name] = value;
   }
-  const body: Record<string, unknown> = {
-    command: values.command,
+  const body: DeployRequest = {
+    artifactId: '',
+    command: values.command as string,
     ...(Object.keys(secrets).length > 0 ? { secretEnv: secrets } : {}),
     // Published MCP servers speak stdio unless told otherwise; /v1's own default is AgentCore's, HTTP.
     transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const) ?? (spec === undefined ? undefined : 'stdio'),
@@ -266,7 +268,7 @@ function downloadHint(command: string, name: string, network: unknown): string |
 }
 
 /** `--network` and `--allow` as a runtime's network policy: an allowlist alone means egress; egress needs one. */
-function networkFlags(mode: string | undefined, allow: string[] | undefined): Record<string, unknown> | undefined {
+function networkFlags(mode: string | undefined, allow: string[] | undefined): DeployRequest['network'] {
   const chosen = oneOfFlag(mode, '--network', ['none', 'egress', 'host'] as const) ?? (allow ? 'egress' : undefined);
   if (chosen === 'egress') {
     if (!allow) throw new UsageError('--network egress needs what it may reach: --allow api.example.com (a host, *.domain or CIDR; repeat it)');
@@ -283,7 +285,7 @@ function authorizerFlags(values: {
   audience?: string[];
   client?: string[];
   scope?: string[];
-}): Record<string, unknown> | undefined {
+}): DeployRequest['authorizer'] {
   const chosen =
     oneOfFlag(values.authorizer, '--authorizer', ['none', 'apiKey', 'jwt'] as const) ?? (values['discovery-url'] !== undefined ? 'jwt' : undefined);
   const jwtFlags = { allowedAudience: values.audience, allowedClients: values.client, requiredScopes: values.scope };
@@ -297,7 +299,7 @@ function authorizerFlags(values: {
 }
 
 /** `--rate-limit` and `--caller-rate-limit` as the runtime's rate limits (requests a second, that many at once). */
-function rateLimitFlags(runtime: string | undefined, caller: string | undefined): Record<string, unknown> | undefined {
+function rateLimitFlags(runtime: string | undefined, caller: string | undefined): DeployRequest['rateLimits'] {
   const limit = (value: string | undefined, flag: string) => {
     const perSecond = decimalFlag(value, flag, 0.001, 1_000_000);
     return perSecond === undefined ? undefined : { perSecond };

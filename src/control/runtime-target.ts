@@ -1,5 +1,5 @@
 import type { SessionTarget } from '../sessions/manager.ts';
-import type { RuntimeLimits } from '../store/runtime-spec.ts';
+import type { RuntimeLimits } from '../core/runtime-spec.ts';
 import type { VersionRecord } from '../store/store.ts';
 
 type SandboxSpec = SessionTarget['sandbox'];

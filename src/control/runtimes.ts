@@ -7,7 +7,7 @@ import type { SecretBox } from '../core/secret-box.ts';
 import { SecretEnv } from './secret-env.ts';
 import type { ArtifactStore } from '../store/artifacts.ts';
 import type { ArtifactRecord, EndpointRecord, PageQuery, RuntimeRecord, Store, VersionPageQuery, VersionRecord } from '../store/store.ts';
-import { DeployInput, type RuntimeSpec } from '../store/runtime-spec.ts';
+import { DeployInput, type RuntimeSpec } from '../core/runtime-spec.ts';
 import type { SessionManager, SessionTarget } from '../sessions/manager.ts';
 import { sessionTarget, type SandboxDefaults } from './runtime-target.ts';
 

@@ -7,6 +7,7 @@ import type { SessionClientLimits } from '../core/channel.ts';
 import type { ChannelConnector } from './channel-dialin.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OutputLog } from './output-log.ts';
+import type { RuntimeSpec } from '../core/runtime-spec.ts';
 
 /** How berth reaches a sandbox's channel: a Unix socket it connects to, or connections the sandbox dials in. */
 export type ChannelEndpoint = { socketPath: string } | { connect: ChannelConnector };
@@ -33,8 +34,8 @@ export interface SandboxSpec {
   artifactDir: string;
   command: string;
   /** `mcp`: an MCP server; `http`: an agent serving AgentCore's HTTP contract (`/invocations`, `/ping`) on `port`. */
-  protocol: 'mcp' | 'http';
-  transport: 'stdio' | 'http';
+  protocol: RuntimeSpec['protocol'];
+  transport: RuntimeSpec['transport'];
   /** For `http`: where the server listens inside the sandbox. */
   port: number;
   path: string;

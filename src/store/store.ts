@@ -3,10 +3,10 @@
  * default) and PostgreSQL (a cluster) implement them with the same migrations and the same answers.
  */
 
-import type { RuntimeSpec } from './runtime-spec.ts';
+import type { RuntimeSpec } from '../core/runtime-spec.ts';
 
 // The runtime model is the deploy schema's: the store keeps what `DeployInput` validated, as the runtime service settled it.
-export type { Authorizer, ClaimRule, RateLimit, RuntimeLimits, RuntimeRateLimits, RuntimeSpec } from './runtime-spec.ts';
+export type { Authorizer, ClaimRule, RateLimit, RuntimeLimits, RuntimeRateLimits, RuntimeSpec } from '../core/runtime-spec.ts';
 
 export interface RuntimeRecord {
   /** Stable id in AgentCore's format: the name, a dash, ten random characters. */

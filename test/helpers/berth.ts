@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/cli/api-client.ts';
 import { packDirectory } from '../../src/cli/pack.ts';
+import type { DeployRequest } from '../../src/core/runtime-spec.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/berth', import.meta.url));
 export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
@@ -123,23 +124,8 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
   };
 }
 
-export interface DeployOptions {
-  command?: string;
-  transport?: 'stdio' | 'http';
-  protocol?: 'mcp' | 'http';
-  port?: number;
-  env?: Record<string, string>;
-  idleTimeoutSeconds?: number;
-  maxLifetimeSeconds?: number;
-  limits?: { memoryMb?: number; pids?: number; cpus?: number; workspaceMb?: number; openFiles?: number };
-  driver?: 'bwrap' | 'gvisor';
-  network?: { mode: 'none' } | { mode: 'egress'; allow: string[] } | { mode: 'host' };
-  authorizer?: Record<string, unknown>;
-  sessionScope?: 'session' | 'principal';
-  rateLimits?: Record<string, unknown>;
-  secretEnv?: Record<string, string>;
-  sessionlessClients?: 'stateful' | 'stateless';
-}
+/** A deploy's settings as `/v1` names them (the runtime model's own type), its artifact and command made here. */
+export type DeployOptions = Partial<DeployRequest>;
 
 /** Deploys a directory through the `/v1` API, as `berth deploy` does. */
 export async function deploy(node: BerthNode, name: string, dir: string, options: DeployOptions = {}): Promise<number> {
@@ -147,6 +133,6 @@ export async function deploy(node: BerthNode, name: string, dir: string, options
   const { artifactId } = await node.api.uploadArtifact(packDirectory(dir));
   // Every other option is named as the API names it.
   const { command, env, ...rest } = options;
-  const body: Record<string, unknown> = { artifactId, command: command ?? `node server.js ${transport}`, transport, env: env ?? {}, ...rest };
+  const body: DeployRequest = { ...rest, artifactId, command: command ?? `node server.js ${transport}`, transport, env: env ?? {} };
   return (await node.api.deploy(name, body)).version;
 }

@@ -68,7 +68,7 @@ describe('published servers from npm', { skip: BwrapDriver.unsupportedReason() ?
           const installed = await installThroughV1(node, { npm: `@modelcontextprotocol/${pkg}@${VERSION}` });
           assert.equal(installed.status, 201, JSON.stringify(installed.body));
           assert.deepEqual(installed.body.package, { name: `@modelcontextprotocol/${pkg}`, version: VERSION, bin: `mcp-${pkg}` });
-          await node.api.deploy(name, { artifactId: installed.body.artifactId, command: installed.body.command, transport: 'stdio' });
+          await node.api.deploy(name, { artifactId: installed.body.artifactId as string, command: installed.body.command as string, transport: 'stdio' });
         }
       })(),
     ]);

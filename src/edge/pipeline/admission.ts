@@ -3,7 +3,7 @@ import { BerthError } from '../../core/errors.ts';
 import { inboundOf, type Inbound } from '../../core/inbound.ts';
 import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
-import { authorizerOf } from '../../store/runtime-spec.ts';
+import { authorizerOf } from '../../core/runtime-spec.ts';
 import { runtimeIdOf, type AwsIdentity } from '../agentcore/arn.ts';
 import { bufferedVerified, isAwsSigned, signedOnly, streamVerified, type AwsAuth } from '../agentcore/auth.ts';
 import type { Authenticator } from '../auth/authenticator.ts';

@@ -1,10 +1,11 @@
 /**
  * The runtime model: what `PUT /v1/runtimes/{name}` accepts (`DeployInput`, a zod schema that is the one check of a
  * deploy's body) and the types derived from it that the store keeps, so what is validated and what is stored cannot
- * drift apart. It sits in the store's layer because the store, the control plane and the edge all speak it.
+ * drift apart. It sits in core because every layer speaks it: the store keeps it, the control plane validates it,
+ * the sandbox is started from it, the edge admits by it, and the CLI's API client (cli/api-client.ts) sends it.
  */
 import * as z from 'zod';
-import { parseEntry } from '../core/allowlist.ts';
+import { parseEntry } from './allowlist.ts';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
@@ -152,6 +153,8 @@ function allowEntry(entry: string, context: z.RefinementCtx): void {
 
 /** A deploy's body once validated, defaults filled in. */
 export type DeployInput = z.infer<typeof DeployInput>;
+/** The body of `PUT /v1/runtimes/{name}` as a client writes it, defaults left out. */
+export type DeployRequest = z.input<typeof DeployInput>;
 export type RateLimit = z.infer<typeof RateLimitInput>;
 export type RuntimeRateLimits = NonNullable<DeployInput['rateLimits']>;
 export type Authorizer = z.infer<typeof AuthorizerInput>;
