@@ -192,7 +192,9 @@ setTimeout(() => {}, 60_000);`,
   );
   const slow = [installer.install({ spec: 'slow-a' }), installer.install({ spec: 'slow-b' })];
   await rejectsWith(installer.install({ spec: 'third' }), 'overloaded', /already installing 2 packages/);
-  for (const install of slow) await rejectsWith(install, 'validation_failed', /did not install slow-. within 1500 ms \(BERTH_NPM_TIMEOUT_MS\)/);
+  // Both are awaited at once: they time out together, and one left waiting while the other is awaited would be an
+  // unhandled rejection, which fails the test run.
+  await Promise.all(slow.map((install) => rejectsWith(install, 'validation_failed', /did not install slow-. within 1500 ms \(BERTH_NPM_TIMEOUT_MS\)/)));
   assert.deepEqual(readdirSync(artifactsDir), []);
   const children = readdirSync(dirname(npm))
     .filter((name) => name.startsWith('child-'))
