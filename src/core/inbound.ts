@@ -1,6 +1,15 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { clientSignal } from './client-signal.ts';
+
+/**
+ * A request's headers, read by name (case-insensitively; a repeated header's values joined with ", "): a web
+ * `Headers`, or node:http's own parse read in place, so the hot path never copies them into a `Headers`.
+ */
+export interface RequestHeaders {
+  get(name: string): string | null;
+  has(name: string): boolean;
+  forEach(callback: (value: string, name: string) => void): void;
+}
 
 /**
  * A request as berth's edge reads it: its method, URL, headers and the client's going away, at hand however it
@@ -11,12 +20,7 @@ import { clientSignal } from './client-signal.ts';
 export interface Inbound {
   readonly method: string;
   readonly url: URL;
-  readonly headers: Headers;
-  /**
-   * The headers as node:http parsed them (names lower-cased), when the request came from it: cheaper to walk than
-   * `headers`, whose iteration sorts them every time.
-   */
-  readonly nodeHeaders: IncomingHttpHeaders | undefined;
+  readonly headers: RequestHeaders;
   /** Aborts when the client goes away before its answer is complete. */
   readonly signal: AbortSignal;
   /** The request as a web-standard Request, made on first use. */
@@ -27,5 +31,5 @@ export interface Inbound {
 
 /** A web-standard Request as an Inbound. */
 export function inboundOf(request: Request, url: URL, signal: AbortSignal = clientSignal(request)): Inbound {
-  return { method: request.method, url, headers: request.headers, nodeHeaders: undefined, signal, request, nodeBody: () => undefined };
+  return { method: request.method, url, headers: request.headers, signal, request, nodeBody: () => undefined };
 }

@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../core/inbound.ts';
 import { isIPv6 } from 'node:net';
 import { BerthError } from '../core/errors.ts';
 
@@ -40,7 +41,7 @@ export const PLAIN_HOST = { test: (value: string): boolean => plainHostName(valu
  * `Host` and its page's origin in `Origin`. berth answers only requests addressed to a host it serves, and never
  * one whose Host header is not plain, whatever hosts it serves.
  */
-export function checkHost(headers: Headers, allowed: readonly string[] | '*'): void {
+export function checkHost(headers: RequestHeaders, allowed: readonly string[] | '*'): void {
   const host = headers.get('host');
   const name = host === null ? undefined : plainHostName(host);
   if (host !== null && name === undefined) {

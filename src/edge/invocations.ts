@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../core/inbound.ts';
 import { randomUUID } from 'node:crypto';
 import type { Answer } from '../core/answer.ts';
 import { CHANNEL_INVOCATIONS_PATH } from '../core/channel.ts';
@@ -76,7 +77,7 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
  * see, the session's id and a fresh request id, and returns the agent's answer as it starts to arrive. For every
  * front end that invokes agents (the native endpoint, AgentCore's InvokeAgentRuntime).
  */
-export function invokeAgent(lease: Lease, callerHeaders: Headers, body: ChannelBody, signal: AbortSignal): Promise<ChannelAnswer> {
+export function invokeAgent(lease: Lease, callerHeaders: RequestHeaders, body: ChannelBody, signal: AbortSignal): Promise<ChannelAnswer> {
   const headers = new Headers();
   for (const name of PASSED_TO_AGENT) {
     const value = callerHeaders.get(name);

@@ -93,7 +93,12 @@ async function serve(handler: InboundHandler, req: IncomingMessage, res: ServerR
     if (!res.writableFinished) controller.abort();
   });
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  if (hasBody && !req.complete) watchBody(req, res, limits.bodyTimeoutMs, () => controller.abort());
+  // A small body usually arrives with its head, and node:http parses it right after this event: watched only if
+  // it is still incomplete then.
+  if (hasBody && !req.complete)
+    process.nextTick(() => {
+      if (!req.complete) watchBody(req, res, limits.bodyTimeoutMs, () => controller.abort());
+    });
   const inbound = new NodeInbound(req, method, new URL(`http://${host}${target}`), controller.signal, hasBody);
 
   const answer = hostless

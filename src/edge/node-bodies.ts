@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { bodyCutShort, readBody, tooLarge } from '../core/http.ts';
 import type { Inbound } from '../core/inbound.ts';
+import { readUpTo } from '../core/read-up-to.ts';
 
 /**
  * Request bodies read from the Node stream they arrive on when there is one (a request from node:http that no
@@ -14,19 +15,10 @@ export async function readRequestBody(inbound: Inbound, limit: number): Promise<
   if (!source) return readBody(inbound.request, limit);
   const declared = inbound.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    // An early end (too large) leaves the stream to the Node adapter, which reads the rest and throws it away.
-    for await (const chunk of source.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw tooLarge(limit);
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    throw bodyCutShort(error);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+  // Past the limit the rest is the Node adapter's to read and throw away once the answer is out.
+  const read = await readUpTo(source, limit);
+  if (Buffer.isBuffer(read)) return read;
+  throw read instanceof Error ? bodyCutShort(read) : tooLarge(limit);
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../core/inbound.ts';
 import { BerthError } from '../core/errors.ts';
 import { isRequest, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 
@@ -99,7 +100,7 @@ function mismatch(message: string, header: string, body: string): BerthError {
   return new BerthError('header_mismatch', `the request headers and body disagree: ${message}`, { details: { mismatch: { header, body } } });
 }
 
-export function classify(headers: Headers, message: JsonRpcMessage): Classified {
+export function classify(headers: RequestHeaders, message: JsonRpcMessage): Classified {
   const headerVersion = headers.get('mcp-protocol-version') ?? undefined;
   const params = ('params' in message ? message.params : undefined) ?? {};
   const meta = (typeof params._meta === 'object' && params._meta !== null ? params._meta : {}) as Record<string, unknown>;

@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../core/inbound.ts';
 import { BerthError } from '../core/errors.ts';
 import { decodeHeaderValue } from './classify.ts';
 
@@ -43,7 +44,7 @@ export function paramHeadersOf(inputSchema: unknown): ParamHeader[] | undefined 
 }
 
 /** Throws -32020 unless every declared parameter header agrees with the call's arguments. */
-export function checkParamHeaders(declared: readonly ParamHeader[], headers: Headers, args: unknown): void {
+export function checkParamHeaders(declared: readonly ParamHeader[], headers: RequestHeaders, args: unknown): void {
   const values = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
   for (const { header, property, type } of declared) {
     const raw = headers.get(header);

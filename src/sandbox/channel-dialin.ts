@@ -34,10 +34,10 @@ export class DialInChannel {
     return new DialInChannel(path, server);
   }
 
-  /** For the channel's HTTP pool: hands over a waiting connection, or the next one to arrive. */
+  /** For the channel client: hands over a waiting connection, or the next one to arrive. */
   readonly connect: ChannelConnector = (callback) => {
     const socket = this.#waiting.shift();
-    // The pool must not get its socket back in the same tick it asked for it (undici then never writes to it).
+    // Handed over on a later tick, as a connection that had to be dialed would be.
     if (socket) {
       setImmediate(() => callback(null, socket));
       return;

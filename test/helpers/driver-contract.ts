@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test as nodeTest, type TestContext } from 'node:test';
+import { text as readText } from 'node:stream/consumers';
 import { CHANNEL_COMMANDS_PATH, CHANNEL_MCP_PATH } from '../../src/core/channel.ts';
 import { isBerthError } from '../../src/core/errors.ts';
 import { randomId } from '../../src/core/ids.ts';
@@ -37,7 +38,6 @@ let nextId = 1;
 export async function callTool(sandbox: Sandbox, name: string, args: Record<string, unknown> = {}): Promise<unknown> {
   const answer = await channelClient(sandbox).request({
     path: CHANNEL_MCP_PATH,
-    method: 'POST',
     headers: {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
@@ -47,7 +47,7 @@ export async function callTool(sandbox: Sandbox, name: string, args: Record<stri
     },
     body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args, _meta: META } }),
   });
-  const text = await answer.body.text();
+  const text = await readText(answer.body);
   if (answer.statusCode !== 200) throw new Error(`channel answered ${answer.statusCode}: ${text}`);
   const message = JSON.parse(text) as { result?: { content: Array<{ text: string }> }; error?: unknown };
   if (!message.result) throw new Error(`tool ${name} failed: ${text}`);
@@ -131,13 +131,12 @@ export function runDriverContract(name: string, options: ContractOptions): void 
         const me = (await callTool(sandbox, 'whoami')) as { cwd: string; home: string };
         const answer = await channelClient(sandbox).request({
           path: CHANNEL_COMMANDS_PATH,
-          method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ command: 'echo "$CONTRACT_VAR"; pwd; echo "$HOME"; echo err >&2; exit 4', timeoutSeconds: 10 }),
         });
         assert.equal(answer.statusCode, 200);
         assert.equal(answer.headers['content-type'], 'application/x-ndjson');
-        const events = (await answer.body.text())
+        const events = (await readText(answer.body))
           .trim()
           .split('\n')
           .map((line) => JSON.parse(line) as Record<string, unknown>);

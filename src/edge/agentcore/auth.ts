@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../../core/inbound.ts';
 import { createHash } from 'node:crypto';
 import { clientSignal, withClientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
@@ -12,7 +13,7 @@ export interface AwsAuth {
 }
 
 /** True when the request carries a SigV4 signature: it comes from an AWS SDK, and speaks AgentCore's API. */
-export function isAwsSigned(request: { readonly headers: Headers }): boolean {
+export function isAwsSigned(request: { readonly headers: RequestHeaders }): boolean {
   return request.headers.get('authorization')?.startsWith('AWS4-HMAC-SHA256 ') === true;
 }
 

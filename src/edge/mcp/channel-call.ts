@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
+import type { RequestHeaders } from '../../core/inbound.ts';
+import { readUpTo } from '../../core/read-up-to.ts';
 import { BerthError, isBerthError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { channelClient } from '../../sandbox/channel-client.ts';
 import type { Lease } from '../../sessions/manager.ts';
@@ -32,7 +33,9 @@ const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 export interface ChannelAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Readable;
+  readonly body: Readable;
+  /** The whole body when it came with the head; `body` is then made only if read. */
+  readonly whole?: Buffer | undefined;
 }
 
 /** A request body for the channel: whole, or streamed as it arrives (an error it fails with ends the call with that error). */
@@ -47,28 +50,21 @@ export type ChannelBody = Uint8Array | string | Readable;
  */
 export async function callChannel(
   lease: Lease,
-  headers: Headers | IncomingHttpHeaders,
+  headers: RequestHeaders,
   body: ChannelBody,
   signal: AbortSignal,
   path: string = CHANNEL_MCP_PATH,
 ): Promise<ChannelAnswer> {
   const out: Record<string, string | string[]> = {};
-  if (headers instanceof Headers) {
-    headers.forEach((value, name) => {
-      if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
-    });
-  } else {
-    for (const name in headers) {
-      const value = headers[name];
-      if (value !== undefined && !NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
-    }
-  }
+  headers.forEach((value, name) => {
+    if (!NOT_FORWARDED.has(name) && !name.startsWith('x-berth-')) out[name] = value;
+  });
   // An authenticated principal is who the call is for, whatever user id the caller claims; an anonymous caller's
   // claim passes as it came (AgentCore's SigV4 callers name the user they act for).
   if (lease.principal.key !== ANONYMOUS.key) out[USER_ID_HEADER] = lease.principal.userId;
   let answer;
   try {
-    answer = await channelClient(lease.sandbox).request({ path, method: 'POST', headers: out, body, signal });
+    answer = await channelClient(lease.sandbox).request({ path, headers: out, body, signal });
   } catch (error) {
     if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
     // The body's own failure, such as a streamed body past its limit.
@@ -77,13 +73,21 @@ export async function callChannel(
   }
   const marked = answer.headers[BERTH_ERROR_HEADER];
   if (typeof marked === 'string') {
-    const error = supervisorError(marked, await readCapped(answer.body, MAX_ERROR_BODY));
+    const error = supervisorError(marked, answer.whole?.toString('utf8', 0, MAX_ERROR_BODY) ?? (await readCapped(answer.body, MAX_ERROR_BODY)));
     // The answer can arrive before the supervisor's own report that the server exited; the session's next
     // request must not reach this sandbox either way.
     if (error.code === 'server_crashed') lease.sandbox.retire();
     throw error;
   }
-  return { status: answer.statusCode, headers: answer.headers, body: answer.body };
+  const response = answer;
+  return {
+    status: answer.statusCode,
+    headers: answer.headers,
+    whole: answer.whole,
+    get body() {
+      return response.body;
+    },
+  };
 }
 
 /** How long a failed call waits for its sandbox to close before it asks why. */
@@ -202,6 +206,11 @@ export function relayAnswer(
   onEnd: () => void,
   reshape?: (body: Readable, headers: AnswerHeaders) => Readable,
 ): NodeAnswer {
+  // An answer that came whole leaves whole, with its head in one write; its exchange with the sandbox is over.
+  if (!reshape && answer.whole) {
+    onEnd();
+    return relayWhole(answer, sessionId, answer.whole);
+  }
   const headers = clientHeaders(answer, sessionId);
   const body = reshape ? reshape(answer.body, headers) : answer.body;
   body.once('close', onEnd);
@@ -234,39 +243,10 @@ export function relayWhole(answer: ChannelAnswer, sessionId: string, body: Buffe
  * An answer's body whole when it ends within `limit` bytes; past that, a stream of what was read and the rest,
  * to pass on as it comes. A sandbox that stops part way is `unansweredError`'s to explain.
  */
-export async function readAnswerUpTo(lease: Lease, body: Readable, limit: number): Promise<Buffer | Readable> {
-  // Events rather than an async iterator: on the hot path the iterator's promise per chunk costs more than the read.
-  const read = await new Promise<Buffer | Buffer[] | Error>((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size <= limit) return;
-      settle();
-      body.pause();
-      resolve(chunks);
-    };
-    const onEnd = (): void => {
-      settle();
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error): void => {
-      settle();
-      resolve(error);
-    };
-    const onClose = (): void => onError(new Error('the answer ended before it was complete'));
-    const settle = (): void => {
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', onError);
-      body.off('close', onClose);
-    };
-    body.on('data', onData);
-    body.once('end', onEnd);
-    body.once('error', onError);
-    body.once('close', onClose);
-  });
+export async function readAnswerUpTo(lease: Lease, answer: ChannelAnswer, limit: number): Promise<Buffer | Readable> {
+  if (answer.whole && answer.whole.length <= limit) return answer.whole;
+  const { body } = answer;
+  const read = await readUpTo(body, limit);
   if (read instanceof Error) {
     body.destroy();
     throw await unansweredError(lease, read);
@@ -280,7 +260,7 @@ async function* passOn(read: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenera
   for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
-/** The answer's headers for the client (undici gives them lower-cased): all but those not returned, with the session's id. */
+/** The answer's headers for the client (the channel gives them lower-cased): all but those not returned, with the session's id. */
 function clientHeaders(answer: ChannelAnswer, sessionId: string): AnswerHeaders {
   const headers: AnswerHeaders = {};
   for (const name in answer.headers) {

@@ -116,18 +116,23 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const version = `${runtime}@${resolved.version.version}`;
       if (classified.era === 'modern' && classified.method === 'tools/call')
         toolHeaders.check(version, classified.name, requestHeaders, classified.params.arguments);
-      const headers =
-        classified.era === 'modern' && classified.method === 'subscriptions/listen'
-          ? listenHeaders(requestHeaders)
-          : (caller.inbound.nodeHeaders ?? requestHeaders);
+      const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(requestHeaders) : requestHeaders;
       lease = await leases.take({ session: sessionId, target: resolved.target, principal, minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, caller.signal);
       let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? caller.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
-        answer = { ...answer, body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
+        answer = {
+          status: answer.status,
+          headers: answer.headers,
+          body: toolHeaders.observe(version, answer.body, String(answer.headers['content-type'] ?? '')),
+        };
       }
       if (classified.era === 'modern' && classified.method === 'server/discover') {
-        answer = { ...answer, body: discovers.observe(version, answer.body, String(answer.headers['content-type'] ?? '')) };
+        answer = {
+          status: answer.status,
+          headers: answer.headers,
+          body: discovers.observe(version, answer.body, String(answer.headers['content-type'] ?? '')),
+        };
       }
       const boundSession = sessionId;
       const sealing =
@@ -137,13 +142,13 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       // A JSON answer to seal is read whole anyway (its requestState may change its length): it leaves with its
       // length, head and body in one write. One too long to be an input_required result streams on untouched.
       if (sealing && String(answer.headers['content-type'] ?? '').includes('application/json')) {
-        const read = await readAnswerUpTo(lease, answer.body, MAX_INSPECTED_JSON);
+        const read = await readAnswerUpTo(lease, answer, MAX_INSPECTED_JSON);
         if (Buffer.isBuffer(read)) {
           lease.release();
           tracked?.done();
           return relayWhole(answer, lease.sessionId, sealJson(read, sealing));
         }
-        return answerResponse({ ...answer, body: read }, lease, undefined, tracked?.done);
+        return answerResponse({ status: answer.status, headers: answer.headers, body: read }, lease, undefined, tracked?.done);
       }
       return answerResponse(answer, lease, sealing, tracked?.done);
     } catch (error) {

@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../../core/inbound.ts';
 import { BerthError } from '../../core/errors.ts';
 
 const EVENT_STREAM = 'text/event-stream';
@@ -8,7 +9,7 @@ const EVENT_STREAM = 'text/event-stream';
  * response that never comes. A client whose Accept refuses event streams is told so (406); one that admits them only
  * by a wildcard, or sends no Accept, is answered with one, as it asked, whatever the server would pick for it.
  */
-export function listenHeaders(headers: Headers): Headers {
+export function listenHeaders(headers: RequestHeaders): Headers {
   const accept = headers.get('accept');
   if (accept !== null && !acceptsEventStream(accept)) {
     throw new BerthError(
@@ -16,7 +17,8 @@ export function listenHeaders(headers: Headers): Headers {
       `subscriptions/listen answers as an event stream (${EVENT_STREAM}), which this request's Accept refuses; send Accept: application/json, ${EVENT_STREAM}`,
     );
   }
-  const out = new Headers(headers);
+  const out = new Headers();
+  headers.forEach((value, name) => out.append(name, value));
   out.set('accept', `application/json, ${EVENT_STREAM}`);
   return out;
 }

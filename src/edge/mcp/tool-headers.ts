@@ -1,3 +1,4 @@
+import type { RequestHeaders } from '../../core/inbound.ts';
 import type { Readable } from 'node:stream';
 import { checkParamHeaders, paramHeadersOf, type ParamHeader } from '../../mcp/param-headers.ts';
 import { tapResult } from './answer-tap.ts';
@@ -13,7 +14,7 @@ const MAX_VERSIONS = 1000;
 export class ToolHeaderIndex {
   readonly #byVersion = new Map<string, Map<string, ParamHeader[]>>();
 
-  check(version: string, tool: string | undefined, headers: Headers, args: unknown): void {
+  check(version: string, tool: string | undefined, headers: RequestHeaders, args: unknown): void {
     if (tool === undefined) return;
     const declared = this.#byVersion.get(version)?.get(tool);
     if (declared) checkParamHeaders(declared, headers, args);

@@ -1,5 +1,5 @@
 import type { Answer } from '../../core/answer.ts';
-import type { Inbound } from '../../core/inbound.ts';
+import type { Inbound, RequestHeaders } from '../../core/inbound.ts';
 import type { Params } from '../../core/router.ts';
 import type { ResolvedRuntime } from '../../control/runtimes.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -23,7 +23,7 @@ export interface Caller {
   readonly inbound: Inbound;
   /** The inbound request as a web-standard Request, made on first use (the hot path reads `inbound` instead). */
   readonly request: Request;
-  readonly headers: Headers;
+  readonly headers: RequestHeaders;
   readonly url: URL;
   /** Aborts when the client goes away before its answer is complete. */
   readonly signal: AbortSignal;

@@ -1,0 +1,617 @@
+import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { ChannelEndpoint } from './driver.ts';
+
+export type ChannelHeaders = Record<string, string | string[]>;
+
+/** One request over a sandbox's channel; `body` whole, or streamed as it arrives (chunked). */
+export interface ChannelRequest {
+  path: string;
+  headers: ChannelHeaders;
+  body: Uint8Array | string | Readable;
+  /** Aborting closes the request's connection, which the supervisor takes as cancellation. */
+  signal?: AbortSignal;
+}
+
+/** An answer as it starts: its status, its headers (names lower-cased), and its body as it arrives. */
+export interface ChannelResponse {
+  statusCode: number;
+  headers: ChannelHeaders;
+  readonly body: Readable;
+  /**
+   * The whole body, when it arrived with the head (a short answer's usual case): read from here, no stream is made
+   * (`body` makes one on first use).
+   */
+  readonly whole: Buffer | undefined;
+}
+
+/** The channel's supervisor broke HTTP: its connection is closed, and berth reads nothing more from it. */
+export class ChannelProtocolError extends Error {}
+
+/** The most of an answer's head berth reads: a supervisor's heads are a few hundred bytes. */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** The most of a chunk's size line (with any extensions) or of the trailers berth reads. */
+const MAX_LINE_BYTES = 4 * 1024;
+/** A request body up to this size goes out with its head as one buffer, in one write. */
+const ONE_WRITE_BYTES = 16 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const CRLF = Buffer.from('\r\n');
+const EMPTY = Buffer.alloc(0);
+const LAST_CHUNK = '0\r\n\r\n';
+/** The signal of a request that gives none. */
+const NEVER = new AbortController().signal;
+
+/**
+ * The host side of a sandbox's channel: HTTP/1.1 over its Unix socket (or connections the sandbox dials in), one
+ * request per connection at a time, idle connections kept for the next call. It speaks only what berth's own
+ * supervisor sends, and takes nothing on trust: a head past its size, a malformed status, header or chunk, or bytes
+ * no request asked for close that connection and fail its call. It does less per call than a general client: a
+ * whole body goes out with its head in one write, and an answer's head is parsed once, from the bytes it came in.
+ */
+export class ChannelHttpClient {
+  readonly #endpoint: ChannelEndpoint;
+  readonly #idleMs: number;
+  readonly #idle: ChannelConnection[] = [];
+  readonly #all = new Set<ChannelConnection>();
+  #closed = false;
+
+  constructor(endpoint: ChannelEndpoint, idleMs: number) {
+    this.#endpoint = endpoint;
+    this.#idleMs = idleMs;
+  }
+
+  async request(request: ChannelRequest): Promise<ChannelResponse> {
+    const signal = request.signal ?? NEVER;
+    if (signal.aborted) throw abortError(signal);
+    const head = requestHead(request);
+    const { body } = request;
+    let connection = this.#takeIdle();
+    if (!connection) {
+      // A streamed body may fail while the connection is made: that is the call's failure, as it is once sending.
+      let failed: Error | undefined;
+      const onError = (error: Error): void => {
+        failed = error;
+      };
+      if (body instanceof Readable) body.once('error', onError);
+      let socket;
+      try {
+        socket = await this.#connect(signal);
+      } finally {
+        if (body instanceof Readable) body.off('error', onError);
+      }
+      if (failed || (body instanceof Readable && body.destroyed)) {
+        socket.destroy();
+        throw failed ?? new Error('the request body was closed before it was sent');
+      }
+      connection = new ChannelConnection(socket, this);
+      this.#all.add(connection);
+    }
+    return connection.send(head, body, signal);
+  }
+
+  /** Ends every connection, in use or not: the sandbox has ended. */
+  close(): void {
+    this.#closed = true;
+    this.#idle.length = 0;
+    for (const connection of this.#all) connection.destroy(new Error('the sandbox has ended'));
+    this.#all.clear();
+  }
+
+  /** A connection whose exchange is over and that may carry another. */
+  released(connection: ChannelConnection): void {
+    if (this.#closed) {
+      connection.destroy();
+      return;
+    }
+    connection.socket.setTimeout(this.#idleMs);
+    this.#idle.push(connection);
+  }
+
+  /** A connection that closed, idle or not. */
+  gone(connection: ChannelConnection): void {
+    this.#all.delete(connection);
+    const index = this.#idle.indexOf(connection);
+    if (index >= 0) this.#idle.splice(index, 1);
+  }
+
+  #takeIdle(): ChannelConnection | undefined {
+    // The most recently used first: it is the one the supervisor's side is surest to keep open.
+    for (let connection = this.#idle.pop(); connection; connection = this.#idle.pop()) {
+      if (!connection.socket.destroyed && connection.socket.writable) {
+        connection.socket.setTimeout(0);
+        return connection;
+      }
+    }
+    return undefined;
+  }
+
+  #connect(signal: AbortSignal): Promise<Socket> {
+    if (this.#closed) return Promise.reject(new Error('the sandbox has ended'));
+    const endpoint = this.#endpoint;
+    return new Promise<Socket>((resolve, reject) => {
+      if ('connect' in endpoint) {
+        endpoint.connect((error, socket) => {
+          if (error || !socket) reject(error ?? new Error('the sandbox gave no channel connection'));
+          else if (signal.aborted) {
+            socket.destroy();
+            reject(abortError(signal));
+          } else resolve(socket);
+        });
+        return;
+      }
+      const socket = connect(endpoint.socketPath);
+      const onAbort = (): void => {
+        socket.destroy();
+        reject(abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('connect', () => {
+        signal.removeEventListener('abort', onAbort);
+        socket.removeListener('error', onError);
+        resolve(socket);
+      });
+      const onError = (error: Error): void => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      socket.once('error', onError);
+    });
+  }
+}
+
+type ParseState = 'idle' | 'head' | 'fixed' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close';
+
+/** One connection to the supervisor, carrying one exchange at a time. */
+class ChannelConnection {
+  readonly socket: Socket;
+  readonly #client: ChannelHttpClient;
+  #state: ParseState = 'idle';
+  #pending: Buffer | undefined;
+  #remaining = 0;
+  #keepAlive = true;
+  #exchange: Exchange | undefined;
+
+  constructor(socket: Socket, client: ChannelHttpClient) {
+    this.socket = socket;
+    this.#client = client;
+    socket.on('data', (chunk: Buffer) => this.#read(chunk));
+    socket.on('error', () => {});
+    socket.on('timeout', () => {
+      if (this.#state === 'idle') socket.destroy();
+    });
+    socket.once('close', () => this.#closed());
+  }
+
+  send(head: string, body: ChannelRequest['body'], signal: AbortSignal): Promise<ChannelResponse> {
+    return new Promise<ChannelResponse>((resolve, reject) => {
+      const exchange = new Exchange(this, signal, resolve, reject);
+      this.#exchange = exchange;
+      this.#state = 'head';
+      this.#keepAlive = true;
+      if (body instanceof Readable) {
+        this.socket.write(head);
+        exchange.streamBody(body);
+      } else {
+        const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+        if (bytes.byteLength <= ONE_WRITE_BYTES) {
+          const headLength = Buffer.byteLength(head, 'latin1');
+          const out = Buffer.allocUnsafe(headLength + bytes.byteLength);
+          out.write(head, 0, 'latin1');
+          out.set(bytes, headLength);
+          this.socket.write(out);
+        } else {
+          this.socket.cork();
+          this.socket.write(head, 'latin1');
+          this.socket.write(bytes);
+          this.socket.uncork();
+        }
+        exchange.requestDone = true;
+      }
+    });
+  }
+
+  destroy(error?: Error): void {
+    this.#exchange?.fail(error ?? new Error('the channel connection closed'));
+    this.socket.destroy();
+  }
+
+  /** The exchange is over: the connection carries the next one if both sides finished cleanly, else it closes. */
+  finished(exchange: Exchange): void {
+    if (this.#exchange !== exchange) return;
+    this.#exchange = undefined;
+    if (this.#state === 'idle' && this.#keepAlive && exchange.requestDone && !this.socket.destroyed) {
+      // An answer's reader may have paused the socket before its last bytes; idle, it reads again (stray bytes close it).
+      this.socket.resume();
+      this.#client.released(this);
+    } else this.socket.destroy();
+  }
+
+  #closed(): void {
+    this.#client.gone(this);
+    const exchange = this.#exchange;
+    if (!exchange) return;
+    if (this.#state === 'until-close') {
+      this.#state = 'idle';
+      exchange.complete();
+      return;
+    }
+    exchange.fail(new Error('the sandbox closed the channel connection before its answer was complete'));
+  }
+
+  #protocolError(message: string): void {
+    this.destroy(new ChannelProtocolError(`the sandbox's channel answered outside HTTP/1.1: ${message}`));
+  }
+
+  #read(chunk: Buffer): void {
+    let data = chunk;
+    while (data.length > 0) {
+      const exchange = this.#exchange;
+      if (!exchange || this.#state === 'idle') {
+        this.#protocolError('bytes arrived that no request asked for');
+        return;
+      }
+      switch (this.#state) {
+        case 'head': {
+          const rest = this.#readHead(data, exchange);
+          if (rest === undefined) return;
+          data = rest;
+          break;
+        }
+        case 'fixed': {
+          data = this.#deliverCounted(data, exchange);
+          if (this.#remaining > 0) return;
+          this.#complete(exchange, data);
+          return;
+        }
+        case 'until-close':
+          exchange.deliver(data);
+          return;
+        case 'chunk-size': {
+          const line = this.#line(data);
+          if (line === undefined) return;
+          data = line.rest;
+          const size = chunkSize(line.text);
+          if (size === undefined) {
+            this.#protocolError(`a chunk size of "${line.text.slice(0, 40)}"`);
+            return;
+          }
+          if (size === 0) this.#state = 'trailers';
+          else {
+            this.#remaining = size;
+            this.#state = 'chunk-data';
+          }
+          break;
+        }
+        case 'chunk-data': {
+          data = this.#deliverCounted(data, exchange);
+          if (this.#remaining === 0) {
+            this.#state = 'chunk-end';
+            this.#remaining = 2;
+          }
+          break;
+        }
+        case 'chunk-end': {
+          // The CRLF after a chunk's data, which may arrive split.
+          const expected = this.#remaining === 2 ? 13 : 10;
+          if (data[0] !== expected) {
+            this.#protocolError('a chunk not followed by CRLF');
+            return;
+          }
+          data = data.subarray(1);
+          this.#remaining -= 1;
+          if (this.#remaining === 0) this.#state = 'chunk-size';
+          break;
+        }
+        case 'trailers': {
+          const line = this.#line(data);
+          if (line === undefined) return;
+          data = line.rest;
+          if (line.text === '') {
+            this.#complete(exchange, data);
+            return;
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** Delivers up to the bytes still expected (of a length, or of a chunk); returns what follows them. */
+  #deliverCounted(data: Buffer, exchange: Exchange): Buffer {
+    const take = Math.min(this.#remaining, data.length);
+    this.#remaining -= take;
+    exchange.deliver(take === data.length ? data : data.subarray(0, take));
+    return data.subarray(take);
+  }
+
+  /** Reads up to the end of the head; the bytes after it, or undefined when it is not all here (or was refused). */
+  #readHead(data: Buffer, exchange: Exchange): Buffer | undefined {
+    const bytes = this.#pending ? Buffer.concat([this.#pending, data]) : data;
+    const end = bytes.indexOf('\r\n\r\n', 0, 'latin1');
+    if (end < 0) {
+      if (bytes.length > MAX_HEAD_BYTES) this.#protocolError(`a head longer than ${MAX_HEAD_BYTES} bytes`);
+      else this.#pending = bytes;
+      return undefined;
+    }
+    this.#pending = undefined;
+    if (end > MAX_HEAD_BYTES) {
+      this.#protocolError(`a head longer than ${MAX_HEAD_BYTES} bytes`);
+      return undefined;
+    }
+    const head = parseHead(bytes.toString('latin1', 0, end));
+    if (typeof head === 'string') {
+      this.#protocolError(head);
+      return undefined;
+    }
+    const rest = bytes.subarray(end + 4);
+    // An interim answer (100 Continue) is followed by the real one.
+    if (head.status < 200) {
+      if (head.status === 101) this.#protocolError('a switch of protocols nobody asked for');
+      return head.status === 101 ? undefined : rest;
+    }
+    if (!head.keepAlive) this.#keepAlive = false;
+    const framing = head.framing;
+    if (head.status === 204 || head.status === 304 || framing === 0 || (typeof framing === 'number' && rest.length >= framing)) {
+      const body = head.status === 204 || head.status === 304 ? EMPTY : rest.subarray(0, framing as number);
+      exchange.startWhole(head.status, head.headers, body);
+      this.#complete(exchange, rest.subarray(body.length));
+      return undefined;
+    }
+    if (framing === 'chunked') this.#state = 'chunk-size';
+    else if (framing === 'close') {
+      this.#state = 'until-close';
+      this.#keepAlive = false;
+    } else {
+      this.#state = 'fixed';
+      this.#remaining = framing;
+    }
+    exchange.start(head.status, head.headers);
+    return rest;
+  }
+
+  /** A CRLF-ended line at the start of `data` (with what was pending), or undefined until its end arrives. */
+  #line(data: Buffer): { text: string; rest: Buffer } | undefined {
+    const bytes = this.#pending ? Buffer.concat([this.#pending, data]) : data;
+    const end = bytes.indexOf(CRLF);
+    if (end < 0 || end > MAX_LINE_BYTES) {
+      if (end > MAX_LINE_BYTES || bytes.length > MAX_LINE_BYTES) this.#protocolError(`a line longer than ${MAX_LINE_BYTES} bytes`);
+      else this.#pending = bytes;
+      return undefined;
+    }
+    this.#pending = undefined;
+    return { text: bytes.toString('latin1', 0, end), rest: bytes.subarray(end + 2) };
+  }
+
+  #complete(exchange: Exchange, rest: Buffer): void {
+    this.#state = 'idle';
+    if (rest.length > 0) {
+      this.#protocolError('bytes after the end of an answer');
+      return;
+    }
+    exchange.complete();
+  }
+}
+
+/** One request and its answer on a connection. */
+class Exchange {
+  requestDone = false;
+  readonly #connection: ChannelConnection;
+  readonly #signal: AbortSignal;
+  readonly #resolve: (response: ChannelResponse) => void;
+  readonly #reject: (error: Error) => void;
+  #body: Readable | undefined;
+  #requestBody: Readable | undefined;
+  #over = false;
+  #answered = false;
+  readonly #onAbort = (): void => {
+    const error = abortError(this.#signal);
+    this.fail(error);
+    this.#connection.socket.destroy();
+  };
+
+  constructor(connection: ChannelConnection, signal: AbortSignal, resolve: (response: ChannelResponse) => void, reject: (error: Error) => void) {
+    this.#connection = connection;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Sends a body as it arrives, chunked, as fast as the connection takes it; its failure fails the call. */
+  streamBody(body: Readable): void {
+    this.#requestBody = body;
+    const socket = this.#connection.socket;
+    const onDrain = (): void => {
+      body.resume();
+    };
+    socket.on('drain', onDrain);
+    body.on('data', (chunk: Buffer | string) => {
+      if (this.#over) return;
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      // A chunk of no bytes would end the body.
+      if (bytes.length === 0) return;
+      socket.cork();
+      socket.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
+      socket.write(bytes);
+      const flowing = socket.write(CRLF);
+      socket.uncork();
+      if (!flowing) body.pause();
+    });
+    body.once('end', () => {
+      socket.removeListener('drain', onDrain);
+      if (this.#over) return;
+      socket.write(LAST_CHUNK, 'latin1');
+      this.requestDone = true;
+    });
+    body.once('error', (error: Error) => {
+      socket.removeListener('drain', onDrain);
+      this.fail(error);
+      socket.destroy();
+    });
+  }
+
+  start(status: number, headers: ChannelHeaders): void {
+    if (this.#over) return;
+    const connection = this.#connection;
+    const body = new Readable({
+      read: () => {
+        connection.socket.resume();
+      },
+      destroy: (error, callback) => {
+        // An answer its reader leaves before its end: its connection closes, which cancels the call in the sandbox.
+        if (!this.#over) {
+          this.#end();
+          connection.socket.destroy();
+        }
+        // Failed before anyone reads it (the same tick it was made, say), its error and close wait a turn, so that
+        // a reader about to listen hears them instead of missing them.
+        if (body.readableFlowing === true || body.listenerCount('readable') > 0) callback(error);
+        else setImmediate(callback, error);
+      },
+    });
+    this.#body = body;
+    this.#answered = true;
+    this.#resolve({ statusCode: status, headers, body, whole: undefined });
+  }
+
+  /** An answer that arrived whole with its head. */
+  startWhole(status: number, headers: ChannelHeaders, whole: Buffer): void {
+    if (this.#over) return;
+    this.#answered = true;
+    this.#resolve(new WholeResponse(status, headers, whole));
+  }
+
+  deliver(bytes: Buffer): void {
+    if (this.#body && !this.#body.push(bytes)) this.#connection.socket.pause();
+  }
+
+  complete(): void {
+    if (this.#over) return;
+    this.#body?.push(null);
+    this.#end();
+    this.#connection.finished(this);
+  }
+
+  fail(error: Error): void {
+    if (this.#over) return;
+    this.#end();
+    if (!this.#answered) this.#reject(error);
+    // A failed answer nobody listens to yet must not take the node down with its error.
+    else this.#body?.on('error', ignore).destroy(error);
+    this.#connection.finished(this);
+  }
+
+  /** The exchange is over for this side: no abort to hear, and a request body still arriving is no longer read. */
+  #end(): void {
+    this.#over = true;
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    if (this.#requestBody && !this.requestDone) this.#requestBody.destroy();
+  }
+}
+
+class WholeResponse implements ChannelResponse {
+  readonly statusCode: number;
+  readonly headers: ChannelHeaders;
+  readonly whole: Buffer;
+  #body: Readable | undefined;
+
+  constructor(statusCode: number, headers: ChannelHeaders, whole: Buffer) {
+    this.statusCode = statusCode;
+    this.headers = headers;
+    this.whole = whole;
+  }
+
+  get body(): Readable {
+    if (!this.#body) {
+      this.#body = new Readable({ read() {} });
+      if (this.whole.length > 0) this.#body.push(this.whole);
+      this.#body.push(null);
+    }
+    return this.#body;
+  }
+}
+
+function ignore(): void {}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('the call was aborted');
+}
+
+/** The head of a request, checked: a header HTTP forbids would otherwise split the request on the channel. */
+function requestHead({ path, headers, body }: ChannelRequest): string {
+  let head = `POST ${path} HTTP/1.1\r\nhost: sandbox\r\n`;
+  for (const name in headers) {
+    const value = headers[name] as string | string[];
+    if (!TOKEN.test(name)) throw new TypeError(`"${name.slice(0, 40)}" is not a valid HTTP header name`);
+    if (typeof value === 'string') head += headerLine(name, value);
+    else for (const one of value) head += headerLine(name, one);
+  }
+  if (body instanceof Readable) return `${head}transfer-encoding: chunked\r\n\r\n`;
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  return `${head}content-length: ${length}\r\n\r\n`;
+}
+
+function headerLine(name: string, value: string): string {
+  if (!FIELD_VALUE.test(value)) throw new TypeError(`the value of header "${name}" holds characters HTTP does not allow`);
+  return `${name}: ${value}\r\n`;
+}
+
+interface Head {
+  status: number;
+  headers: ChannelHeaders;
+  /** How the body ends: after this many bytes, with its last chunk, or when the connection closes. */
+  framing: number | 'chunked' | 'close';
+  keepAlive: boolean;
+}
+
+/** An answer's head, or what is wrong with it. */
+function parseHead(text: string): Head | string {
+  const lines = text.split('\r\n');
+  const statusLine = lines[0] as string;
+  const match = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine);
+  if (!match) return `a status line of "${statusLine.slice(0, 60)}"`;
+  const headers: ChannelHeaders = {};
+  let length: number | undefined;
+  let chunked = false;
+  let close = match[1] === '0';
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const colon = line.indexOf(':');
+    if (colon <= 0) return `a header line of "${line.slice(0, 60)}"`;
+    const name = line.slice(0, colon).toLowerCase();
+    if (!TOKEN.test(name)) return `a header name of "${name.slice(0, 60)}"`;
+    const value = line.slice(colon + 1).trim();
+    if (!FIELD_VALUE.test(value)) return `header "${name}" holding characters HTTP does not allow`;
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) return `a content-length of "${value.slice(0, 40)}"`;
+      length = Number(value);
+    } else if (name === 'transfer-encoding') {
+      if (value.toLowerCase() !== 'chunked' || chunked) return `a transfer-encoding of "${value.slice(0, 40)}"`;
+      chunked = true;
+    } else if (name === 'connection') {
+      if (
+        value
+          .toLowerCase()
+          .split(',')
+          .some((token) => token.trim() === 'close')
+      )
+        close = true;
+    }
+    const previous = headers[name];
+    if (previous === undefined) headers[name] = value;
+    else if (typeof previous === 'string') headers[name] = [previous, value];
+    else previous.push(value);
+  }
+  if (chunked && length !== undefined) return 'both a content-length and a transfer-encoding';
+  const status = Number(match[2]);
+  return { status, headers, framing: chunked ? 'chunked' : (length ?? 'close'), keepAlive: !close };
+}
+
+/** A chunk's size from its size line (extensions after `;` ignored), or undefined when it is not one. */
+function chunkSize(line: string): number | undefined {
+  const semicolon = line.indexOf(';');
+  const digits = (semicolon < 0 ? line : line.slice(0, semicolon)).trim();
+  if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return undefined;
+  return Number.parseInt(digits, 16);
+}
