@@ -159,8 +159,11 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
   };
 }
 
+/** One decoder for every message: decoding whole (not streamed) keeps no state between calls. */
+const UTF8 = new TextDecoder();
+
 function parseMessage(body: Uint8Array): JsonRpcMessage {
-  return readClientMessage(new TextDecoder().decode(body));
+  return readClientMessage(UTF8.decode(body));
 }
 
 /** What a requestState of this request is bound to, but the session. */

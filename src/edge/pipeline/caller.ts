@@ -41,14 +41,37 @@ export type CallerHandler = (caller: Caller) => Promise<Answer>;
 
 /** Makes a Caller; admission's alone. Its request, headers, url and signal are its inbound's. */
 export function admittedCaller(fields: Omit<Caller, typeof admitted | 'request' | 'headers' | 'url' | 'signal'>): Caller {
-  const { inbound } = fields;
-  return {
-    ...fields,
-    get request() {
-      return inbound.request;
-    },
-    headers: inbound.headers,
-    url: inbound.url,
-    signal: inbound.signal,
-  } as Caller;
+  return new AdmittedCaller(fields);
+}
+
+/** A class rather than an object literal with a getter: one is made for every request. */
+class AdmittedCaller implements Caller {
+  declare readonly [admitted]: true;
+  readonly door: Caller['door'];
+  readonly inbound: Inbound;
+  readonly headers: RequestHeaders;
+  readonly url: URL;
+  readonly signal: AbortSignal;
+  readonly params: Params;
+  readonly runtime: string;
+  readonly endpoint: string | undefined;
+  readonly principal: Principal;
+  readonly resolved: ResolvedRuntime | undefined;
+
+  constructor(fields: Omit<Caller, typeof admitted | 'request' | 'headers' | 'url' | 'signal'>) {
+    this.door = fields.door;
+    this.inbound = fields.inbound;
+    this.headers = fields.inbound.headers;
+    this.url = fields.inbound.url;
+    this.signal = fields.inbound.signal;
+    this.params = fields.params;
+    this.runtime = fields.runtime;
+    this.endpoint = fields.endpoint;
+    this.principal = fields.principal;
+    this.resolved = fields.resolved;
+  }
+
+  get request(): Request {
+    return this.inbound.request;
+  }
 }
