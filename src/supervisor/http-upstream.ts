@@ -1,5 +1,6 @@
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SupervisorSpec } from '../core/channel.ts';
+import { Http1Client, HttpProtocolError, netConnector } from '../core/http1-client.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
 
@@ -12,39 +13,56 @@ export interface HttpUpstreamOptions {
   onDone?: () => void;
 }
 
+/** How long an idle connection to the server is kept, unless the server's Keep-Alive says it closes sooner. */
+const IDLE_MS = 60_000;
+
 /**
- * Forwards channel requests to a server listening on a port inside the sandbox. Bodies stream both ways untouched;
- * when the channel request goes away before its answer ends (the client disconnected), the upstream request is
- * destroyed, which is how a Streamable HTTP server (or an http agent) learns of cancellation.
+ * Forwards channel requests to a server listening on a port inside the sandbox. Bodies stream both ways untouched
+ * (an answer that arrives whole leaves whole, in one write); when the channel request goes away before its answer
+ * ends (the client disconnected), the upstream connection closes, which is how a Streamable HTTP server (or an http
+ * agent) learns of cancellation. An answer that breaks HTTP fails its call, never the supervisor.
  */
 export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExit: Promise<ServerExit>, options: HttpUpstreamOptions = {}) {
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  const client = new Http1Client(netConnector({ host, port: spec.port }), { idleMs: IDLE_MS, peer: `runtime "${spec.runtime}"'s server` });
   const authority = host.includes(':') ? `[${host}]:${spec.port}` : `${host}:${spec.port}`;
   const path = options.path ?? spec.path;
 
   return (req: IncomingMessage, res: ServerResponse): void => {
     const headers = { ...forwardableHeaders(req.headers), ...options.addHeaders?.(req) };
     headers.host = authority;
-    const upstream = request({ host, port: spec.port, path, method: req.method, headers, agent });
-
+    const controller = new AbortController();
     if (options.onDone) res.once('close', options.onDone);
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
     });
-    upstream.on('response', (answer: IncomingMessage) => {
-      const out = forwardableHeaders(answer.headers);
-      res.writeHead(answer.statusCode ?? 502, out);
-      answer.pipe(res);
-      answer.on('error', () => res.destroy());
-      answer.on('aborted', () => res.destroy());
-    });
-    upstream.on('error', async () => {
-      // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
-      const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
-      if (res.destroyed) return;
-      if (exit) replyError(res, 'server_crashed', crashMessage(spec.runtime, exit));
-      else replyError(res, 'sandbox_unavailable', `runtime "${spec.runtime}": its server closed the connection before answering`);
-    });
-    req.pipe(upstream);
+    // A request without a length or chunks has no body (RFC 9112 section 6.3).
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    client.request({ method: req.method, path, headers, body: hasBody ? req : undefined, signal: controller.signal }).then(
+      (answer) => {
+        if (res.destroyed) {
+          answer.body.destroy();
+          return;
+        }
+        res.writeHead(answer.statusCode, forwardableHeaders(answer.headers));
+        if (answer.whole) {
+          res.end(answer.whole);
+          return;
+        }
+        answer.body.on('error', () => res.destroy());
+        answer.body.pipe(res);
+      },
+      async (error: unknown) => {
+        if (res.destroyed) return;
+        if (error instanceof HttpProtocolError) {
+          replyError(res, 'sandbox_unavailable', error.message);
+          return;
+        }
+        // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
+        const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
+        if (res.destroyed) return;
+        if (exit) replyError(res, 'server_crashed', crashMessage(spec.runtime, exit));
+        else replyError(res, 'sandbox_unavailable', `runtime "${spec.runtime}": its server closed the connection before answering`);
+      },
+    );
   };
 }

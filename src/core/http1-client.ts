@@ -1,22 +1,25 @@
-import { connect, type Socket } from 'node:net';
+import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import type { ChannelEndpoint } from './driver.ts';
 
-export type ChannelHeaders = Record<string, string | string[]>;
+export type Http1Headers = Record<string, string | string[]>;
 
-/** One request over a sandbox's channel; `body` whole, or streamed as it arrives (chunked). */
-export interface ChannelRequest {
+/**
+ * One request; `method` POST unless given. `body` whole, streamed as it arrives (chunked, or as it is when the
+ * headers give its length), or none.
+ */
+export interface Http1Request {
+  method?: string;
   path: string;
-  headers: ChannelHeaders;
-  body: Uint8Array | string | Readable;
-  /** Aborting closes the request's connection, which the supervisor takes as cancellation. */
-  signal?: AbortSignal;
+  headers: Http1Headers;
+  body?: Uint8Array | string | Readable | undefined;
+  /** Aborting closes the request's connection, which the peer takes as cancellation. */
+  signal?: AbortSignal | undefined;
 }
 
 /** An answer as it starts: its status, its headers (names lower-cased), and its body as it arrives. */
-export interface ChannelResponse {
+export interface Http1Response {
   statusCode: number;
-  headers: ChannelHeaders;
+  headers: Http1Headers;
   readonly body: Readable;
   /**
    * The whole body, when it arrived with the head (a short answer's usual case): read from here, no stream is made
@@ -25,10 +28,20 @@ export interface ChannelResponse {
   readonly whole: Buffer | undefined;
 }
 
-/** The channel's supervisor broke HTTP: its connection is closed, and berth reads nothing more from it. */
-export class ChannelProtocolError extends Error {}
+/** The peer broke HTTP: its connection is closed, and nothing more is read from it. */
+export class HttpProtocolError extends Error {}
 
-/** The most of an answer's head berth reads: a supervisor's heads are a few hundred bytes. */
+/** Makes a new connection to the peer; `signal` aborts the attempt. */
+export type Connector = (signal: AbortSignal) => Promise<Socket>;
+
+export interface Http1ClientOptions {
+  /** How long an idle connection is kept (less when the peer's Keep-Alive says it closes sooner). */
+  idleMs: number;
+  /** The peer as messages name it, such as "the sandbox's channel". */
+  peer: string;
+}
+
+/** The most of an answer's head read: heads are a few hundred bytes. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** The most of a chunk's size line (with any extensions) or of the trailers berth reads. */
 const MAX_LINE_BYTES = 4 * 1024;
@@ -39,29 +52,37 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);
 const LAST_CHUNK = '0\r\n\r\n';
+const CHUNKED_HEAD_END = 'transfer-encoding: chunked\r\n\r\n';
+/** An origin-form request target: a path and query, no spaces or controls. */
+const REQUEST_TARGET = /^\/[\x21-\x7e]*$/;
 /** The signal of a request that gives none. */
 const NEVER = new AbortController().signal;
 
 /**
- * The host side of a sandbox's channel: HTTP/1.1 over its Unix socket (or connections the sandbox dials in), one
- * request per connection at a time, idle connections kept for the next call. It speaks only what berth's own
- * supervisor sends, and takes nothing on trust: a head past its size, a malformed status, header or chunk, or bytes
- * no request asked for close that connection and fail its call. It does less per call than a general client: a
- * whole body goes out with its head in one write, and an answer's head is parsed once, from the bytes it came in.
+ * A lean HTTP/1.1 client for a peer berth talks to on every call (a sandbox's channel; a server inside a sandbox):
+ * one request per connection at a time, idle connections kept for the next call, no pipelining. It takes nothing on
+ * trust: a head past its size, a malformed status, header, length or chunk, or bytes no request asked for close
+ * that connection and fail its call with an HttpProtocolError. It does less per call than a general client: a whole
+ * body goes out with its head in one write, an answer's head is parsed once, from the bytes it came in, and an
+ * answer that arrives whole with its head is handed over as a Buffer.
  */
-export class ChannelHttpClient {
-  readonly #endpoint: ChannelEndpoint;
-  readonly #idleMs: number;
-  readonly #idle: ChannelConnection[] = [];
-  readonly #all = new Set<ChannelConnection>();
-  #closed = false;
+export class Http1Client {
+  readonly #connect: Connector;
+  readonly #options: Http1ClientOptions;
+  readonly #idle: Connection[] = [];
+  readonly #all = new Set<Connection>();
+  #closed: string | undefined;
 
-  constructor(endpoint: ChannelEndpoint, idleMs: number) {
-    this.#endpoint = endpoint;
-    this.#idleMs = idleMs;
+  constructor(connect: Connector, options: Http1ClientOptions) {
+    this.#connect = connect;
+    this.#options = options;
   }
 
-  async request(request: ChannelRequest): Promise<ChannelResponse> {
+  get peer(): string {
+    return this.#options.peer;
+  }
+
+  async request(request: Http1Request): Promise<Http1Response> {
     const signal = request.signal ?? NEVER;
     if (signal.aborted) throw abortError(signal);
     const head = requestHead(request);
@@ -76,6 +97,7 @@ export class ChannelHttpClient {
       if (body instanceof Readable) body.once('error', onError);
       let socket;
       try {
+        if (this.#closed !== undefined) throw new Error(this.#closed);
         socket = await this.#connect(signal);
       } finally {
         if (body instanceof Readable) body.off('error', onError);
@@ -84,39 +106,39 @@ export class ChannelHttpClient {
         socket.destroy();
         throw failed ?? new Error('the request body was closed before it was sent');
       }
-      connection = new ChannelConnection(socket, this);
+      connection = new Connection(socket, this);
       this.#all.add(connection);
     }
-    return connection.send(head, body, signal);
+    return connection.send(head, body, signal, request.method === 'HEAD');
   }
 
-  /** Ends every connection, in use or not: the sandbox has ended. */
-  close(): void {
-    this.#closed = true;
+  /** Ends every connection, in use or not; calls then fail with `reason`. */
+  close(reason = 'the client was closed'): void {
+    this.#closed = reason;
     this.#idle.length = 0;
-    for (const connection of this.#all) connection.destroy(new Error('the sandbox has ended'));
+    for (const connection of this.#all) connection.destroy(new Error(reason));
     this.#all.clear();
   }
 
-  /** A connection whose exchange is over and that may carry another. */
-  released(connection: ChannelConnection): void {
-    if (this.#closed) {
+  /** A connection whose exchange is over and that may carry another, for at most `idleMs` (the peer's hint). */
+  released(connection: Connection, idleMs: number | undefined): void {
+    if (this.#closed !== undefined) {
       connection.destroy();
       return;
     }
-    connection.socket.setTimeout(this.#idleMs);
+    connection.socket.setTimeout(Math.min(this.#options.idleMs, idleMs ?? Infinity));
     this.#idle.push(connection);
   }
 
   /** A connection that closed, idle or not. */
-  gone(connection: ChannelConnection): void {
+  gone(connection: Connection): void {
     this.#all.delete(connection);
     const index = this.#idle.indexOf(connection);
     if (index >= 0) this.#idle.splice(index, 1);
   }
 
-  #takeIdle(): ChannelConnection | undefined {
-    // The most recently used first: it is the one the supervisor's side is surest to keep open.
+  #takeIdle(): Connection | undefined {
+    // The most recently used first: it is the one the peer is surest to keep open.
     for (let connection = this.#idle.pop(); connection; connection = this.#idle.pop()) {
       if (!connection.socket.destroyed && connection.socket.writable) {
         connection.socket.setTimeout(0);
@@ -125,54 +147,25 @@ export class ChannelHttpClient {
     }
     return undefined;
   }
-
-  #connect(signal: AbortSignal): Promise<Socket> {
-    if (this.#closed) return Promise.reject(new Error('the sandbox has ended'));
-    const endpoint = this.#endpoint;
-    return new Promise<Socket>((resolve, reject) => {
-      if ('connect' in endpoint) {
-        endpoint.connect((error, socket) => {
-          if (error || !socket) reject(error ?? new Error('the sandbox gave no channel connection'));
-          else if (signal.aborted) {
-            socket.destroy();
-            reject(abortError(signal));
-          } else resolve(socket);
-        });
-        return;
-      }
-      const socket = connect(endpoint.socketPath);
-      const onAbort = (): void => {
-        socket.destroy();
-        reject(abortError(signal));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.once('connect', () => {
-        signal.removeEventListener('abort', onAbort);
-        socket.removeListener('error', onError);
-        resolve(socket);
-      });
-      const onError = (error: Error): void => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      };
-      socket.once('error', onError);
-    });
-  }
 }
 
 type ParseState = 'idle' | 'head' | 'fixed' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close';
 
-/** One connection to the supervisor, carrying one exchange at a time. */
-class ChannelConnection {
+/** One connection to the peer, carrying one exchange at a time. */
+class Connection {
   readonly socket: Socket;
-  readonly #client: ChannelHttpClient;
+  readonly #client: Http1Client;
   #state: ParseState = 'idle';
   #pending: Buffer | undefined;
   #remaining = 0;
   #keepAlive = true;
+  /** How long the peer says it keeps an idle connection (its Keep-Alive timeout, less a second's margin). */
+  #peerIdleMs: number | undefined;
+  /** The exchange is a HEAD request, whose answer has no body whatever its headers say. */
+  #headOnly = false;
   #exchange: Exchange | undefined;
 
-  constructor(socket: Socket, client: ChannelHttpClient) {
+  constructor(socket: Socket, client: Http1Client) {
     this.socket = socket;
     this.#client = client;
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
@@ -183,17 +176,20 @@ class ChannelConnection {
     socket.once('close', () => this.#closed());
   }
 
-  send(head: string, body: ChannelRequest['body'], signal: AbortSignal): Promise<ChannelResponse> {
-    return new Promise<ChannelResponse>((resolve, reject) => {
+  send(head: string, body: Http1Request['body'], signal: AbortSignal, headOnly: boolean): Promise<Http1Response> {
+    this.#headOnly = headOnly;
+    return new Promise<Http1Response>((resolve, reject) => {
       const exchange = new Exchange(this, signal, resolve, reject);
       this.#exchange = exchange;
       this.#state = 'head';
       this.#keepAlive = true;
       if (body instanceof Readable) {
-        this.socket.write(head);
-        exchange.streamBody(body);
+        // The head waits for the body's first bytes, to go out with them in one write.
+        this.socket.cork();
+        this.socket.write(head, 'latin1');
+        exchange.streamBody(body, head.endsWith(CHUNKED_HEAD_END));
       } else {
-        const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+        const bytes = body === undefined ? EMPTY : typeof body === 'string' ? Buffer.from(body) : body;
         if (bytes.byteLength <= ONE_WRITE_BYTES) {
           const headLength = Buffer.byteLength(head, 'latin1');
           const out = Buffer.allocUnsafe(headLength + bytes.byteLength);
@@ -223,7 +219,7 @@ class ChannelConnection {
     if (this.#state === 'idle' && this.#keepAlive && exchange.requestDone && !this.socket.destroyed) {
       // An answer's reader may have paused the socket before its last bytes; idle, it reads again (stray bytes close it).
       this.socket.resume();
-      this.#client.released(this);
+      this.#client.released(this, this.#peerIdleMs);
     } else this.socket.destroy();
   }
 
@@ -236,11 +232,11 @@ class ChannelConnection {
       exchange.complete();
       return;
     }
-    exchange.fail(new Error('the sandbox closed the channel connection before its answer was complete'));
+    exchange.fail(new Error(`${this.#client.peer} closed the connection before its answer was complete`));
   }
 
   #protocolError(message: string): void {
-    this.destroy(new ChannelProtocolError(`the sandbox's channel answered outside HTTP/1.1: ${message}`));
+    this.destroy(new HttpProtocolError(`${this.#client.peer} answered outside HTTP/1.1: ${message}`));
   }
 
   #read(chunk: Buffer): void {
@@ -351,9 +347,11 @@ class ChannelConnection {
       return head.status === 101 ? undefined : rest;
     }
     if (!head.keepAlive) this.#keepAlive = false;
+    this.#peerIdleMs = head.idleMs;
     const framing = head.framing;
-    if (head.status === 204 || head.status === 304 || framing === 0 || (typeof framing === 'number' && rest.length >= framing)) {
-      const body = head.status === 204 || head.status === 304 ? EMPTY : rest.subarray(0, framing as number);
+    const bodiless = head.status === 204 || head.status === 304 || this.#headOnly;
+    if (bodiless || framing === 0 || (typeof framing === 'number' && rest.length >= framing)) {
+      const body = bodiless ? EMPTY : rest.subarray(0, framing as number);
       exchange.startWhole(head.status, head.headers, body);
       this.#complete(exchange, rest.subarray(body.length));
       return undefined;
@@ -396,9 +394,9 @@ class ChannelConnection {
 /** One request and its answer on a connection. */
 class Exchange {
   requestDone = false;
-  readonly #connection: ChannelConnection;
+  readonly #connection: Connection;
   readonly #signal: AbortSignal;
-  readonly #resolve: (response: ChannelResponse) => void;
+  readonly #resolve: (response: Http1Response) => void;
   readonly #reject: (error: Error) => void;
   #body: Readable | undefined;
   #requestBody: Readable | undefined;
@@ -410,7 +408,7 @@ class Exchange {
     this.#connection.socket.destroy();
   };
 
-  constructor(connection: ChannelConnection, signal: AbortSignal, resolve: (response: ChannelResponse) => void, reject: (error: Error) => void) {
+  constructor(connection: Connection, signal: AbortSignal, resolve: (response: Http1Response) => void, reject: (error: Error) => void) {
     this.#connection = connection;
     this.#signal = signal;
     this.#resolve = resolve;
@@ -418,40 +416,54 @@ class Exchange {
     signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  /** Sends a body as it arrives, chunked, as fast as the connection takes it; its failure fails the call. */
-  streamBody(body: Readable): void {
+  /** Sends a body as it arrives (`chunked`, or as it is), as fast as the connection takes it; its failure fails the call. */
+  streamBody(body: Readable, chunked: boolean): void {
     this.#requestBody = body;
     const socket = this.#connection.socket;
     const onDrain = (): void => {
       body.resume();
     };
     socket.on('drain', onDrain);
+    // The head (corked in send) goes out with the first bytes of the body, or on its own once the bytes already
+    // here have been read: a body that stays quiet must not hold back its head.
+    let corked = true;
+    const uncork = (): void => {
+      if (!corked) return;
+      corked = false;
+      socket.uncork();
+    };
+    setImmediate(uncork);
     body.on('data', (chunk: Buffer | string) => {
-      if (this.#over) return;
+      if (this.#over) return uncork();
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       // A chunk of no bytes would end the body.
       if (bytes.length === 0) return;
-      socket.cork();
-      socket.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
-      socket.write(bytes);
-      const flowing = socket.write(CRLF);
-      socket.uncork();
+      let flowing: boolean;
+      if (chunked) {
+        socket.cork();
+        socket.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
+        socket.write(bytes);
+        flowing = socket.write(CRLF);
+        socket.uncork();
+      } else flowing = socket.write(bytes);
+      uncork();
       if (!flowing) body.pause();
     });
     body.once('end', () => {
       socket.removeListener('drain', onDrain);
-      if (this.#over) return;
-      socket.write(LAST_CHUNK, 'latin1');
-      this.requestDone = true;
+      if (!this.#over && chunked) socket.write(LAST_CHUNK, 'latin1');
+      uncork();
+      if (!this.#over) this.requestDone = true;
     });
     body.once('error', (error: Error) => {
       socket.removeListener('drain', onDrain);
+      uncork();
       this.fail(error);
       socket.destroy();
     });
   }
 
-  start(status: number, headers: ChannelHeaders): void {
+  start(status: number, headers: Http1Headers): void {
     if (this.#over) return;
     const connection = this.#connection;
     const body = new Readable({
@@ -476,7 +488,7 @@ class Exchange {
   }
 
   /** An answer that arrived whole with its head. */
-  startWhole(status: number, headers: ChannelHeaders, whole: Buffer): void {
+  startWhole(status: number, headers: Http1Headers, whole: Buffer): void {
     if (this.#over) return;
     this.#answered = true;
     this.#resolve(new WholeResponse(status, headers, whole));
@@ -510,13 +522,13 @@ class Exchange {
   }
 }
 
-class WholeResponse implements ChannelResponse {
+class WholeResponse implements Http1Response {
   readonly statusCode: number;
-  readonly headers: ChannelHeaders;
+  readonly headers: Http1Headers;
   readonly whole: Buffer;
   #body: Readable | undefined;
 
-  constructor(statusCode: number, headers: ChannelHeaders, whole: Buffer) {
+  constructor(statusCode: number, headers: Http1Headers, whole: Buffer) {
     this.statusCode = statusCode;
     this.headers = headers;
     this.whole = whole;
@@ -534,22 +546,35 @@ class WholeResponse implements ChannelResponse {
 
 function ignore(): void {}
 
-function abortError(signal: AbortSignal): Error {
+export function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('the call was aborted');
 }
 
-/** The head of a request, checked: a header HTTP forbids would otherwise split the request on the channel. */
-function requestHead({ path, headers, body }: ChannelRequest): string {
-  let head = `POST ${path} HTTP/1.1\r\nhost: sandbox\r\n`;
+/**
+ * The head of a request, checked: a header HTTP forbids would otherwise split the request on the connection. A
+ * request whose headers give no Host says it is for `localhost`. The body's framing is the client's to write: a
+ * whole body's length, a streamed body's length when the headers give one (it goes as it is), chunks otherwise.
+ */
+function requestHead({ method = 'POST', path, headers, body }: Http1Request): string {
+  if (!TOKEN.test(method) || !REQUEST_TARGET.test(path)) throw new TypeError(`"${method} ${path.slice(0, 60)}" is not a valid HTTP request line`);
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  if (headers.host === undefined) head += 'host: localhost\r\n';
+  let length: string | string[] | undefined;
   for (const name in headers) {
     const value = headers[name] as string | string[];
     if (!TOKEN.test(name)) throw new TypeError(`"${name.slice(0, 40)}" is not a valid HTTP header name`);
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') length = value;
+    if (lower === 'content-length' || lower === 'transfer-encoding') continue;
     if (typeof value === 'string') head += headerLine(name, value);
     else for (const one of value) head += headerLine(name, one);
   }
-  if (body instanceof Readable) return `${head}transfer-encoding: chunked\r\n\r\n`;
-  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  return `${head}content-length: ${length}\r\n\r\n`;
+  if (body instanceof Readable) {
+    if (typeof length === 'string' && /^\d{1,15}$/.test(length)) return `${head}content-length: ${length}\r\n\r\n`;
+    return `${head}${CHUNKED_HEAD_END}`;
+  }
+  if (body === undefined) return `${head}\r\n`;
+  return `${head}content-length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength}\r\n\r\n`;
 }
 
 function headerLine(name: string, value: string): string {
@@ -559,10 +584,12 @@ function headerLine(name: string, value: string): string {
 
 interface Head {
   status: number;
-  headers: ChannelHeaders;
+  headers: Http1Headers;
   /** How the body ends: after this many bytes, with its last chunk, or when the connection closes. */
   framing: number | 'chunked' | 'close';
   keepAlive: boolean;
+  /** How long the peer keeps the connection idle, by its Keep-Alive header, less a second's margin. */
+  idleMs: number | undefined;
 }
 
 /** An answer's head, or what is wrong with it. */
@@ -571,10 +598,11 @@ function parseHead(text: string): Head | string {
   const statusLine = lines[0] as string;
   const match = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine);
   if (!match) return `a status line of "${statusLine.slice(0, 60)}"`;
-  const headers: ChannelHeaders = {};
+  const headers: Http1Headers = {};
   let length: number | undefined;
   let chunked = false;
   let close = match[1] === '0';
+  let idleMs: number | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
     const colon = line.indexOf(':');
@@ -597,6 +625,9 @@ function parseHead(text: string): Head | string {
           .some((token) => token.trim() === 'close')
       )
         close = true;
+    } else if (name === 'keep-alive') {
+      const timeout = /(?:^|[\s,])timeout=(\d{1,6})/i.exec(value);
+      if (timeout) idleMs = Math.max(0, Number(timeout[1]) - 1) * 1000;
     }
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
@@ -605,7 +636,7 @@ function parseHead(text: string): Head | string {
   }
   if (chunked && length !== undefined) return 'both a content-length and a transfer-encoding';
   const status = Number(match[2]);
-  return { status, headers, framing: chunked ? 'chunked' : (length ?? 'close'), keepAlive: !close };
+  return { status, headers, framing: chunked ? 'chunked' : (length ?? 'close'), keepAlive: !close && idleMs !== 0, idleMs };
 }
 
 /** A chunk's size from its size line (extensions after `;` ignored), or undefined when it is not one. */
@@ -614,4 +645,27 @@ function chunkSize(line: string): number | undefined {
   const digits = (semicolon < 0 ? line : line.slice(0, semicolon)).trim();
   if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return undefined;
   return Number.parseInt(digits, 16);
+}
+
+/** A connector for a TCP address or a Unix socket path. */
+export function netConnector(options: NetConnectOpts): Connector {
+  return (signal) =>
+    new Promise<Socket>((resolve, reject) => {
+      const socket = connect(options);
+      const onAbort = (): void => {
+        socket.destroy();
+        reject(abortError(signal));
+      };
+      const onError = (error: Error): void => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        signal.removeEventListener('abort', onAbort);
+        socket.removeListener('error', onError);
+        resolve(socket);
+      });
+    });
 }

@@ -7,19 +7,19 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { after, describe, test } from 'node:test';
-import { ChannelHttpClient, ChannelProtocolError } from './channel-http.ts';
+import { Http1Client, HttpProtocolError, netConnector } from './http1-client.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-channel-http-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let nextSocket = 0;
 
 /** A server on a fresh Unix socket, and the client berth would use for it. */
-async function listening(server: Server): Promise<{ client: ChannelHttpClient; connections: Socket[]; close: () => Promise<void> }> {
+async function listening(server: Server): Promise<{ client: Http1Client; connections: Socket[]; close: () => Promise<void> }> {
   const path = join(dir, `s${nextSocket++}.sock`);
   const connections: Socket[] = [];
   server.on('connection', (socket: Socket) => connections.push(socket));
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  const client = new ChannelHttpClient({ socketPath: path }, 60_000);
+  const client = new Http1Client(netConnector({ path }), { idleMs: 60_000, peer: 'the test server' });
   return {
     client,
     connections,
@@ -43,10 +43,10 @@ function raw(answer: string | ((socket: Socket) => void)): Server {
   });
 }
 
-const call = (client: ChannelHttpClient, body: string | Readable = '{}', signal?: AbortSignal) =>
+const call = (client: Http1Client, body: string | Readable = '{}', signal?: AbortSignal) =>
   client.request({ path: '/mcp', headers: { 'content-type': 'application/json', 'x-one': ['a', 'b'] }, body, signal });
 
-describe('the channel client', () => {
+describe('the HTTP/1.1 client', () => {
   test('sends a whole body with its length and reads a whole answer; the connection carries the next call', async () => {
     const seen: Array<{ headers: IncomingMessage['headers']; body: string }> = [];
     const server = await listening(
@@ -171,21 +171,86 @@ describe('the channel client', () => {
     }
   });
 
+  test('any method: GET and DELETE without a body, HEAD whose answer has none whatever its length says', async () => {
+    const seen: string[] = [];
+    const server = await listening(
+      http((req, res) => {
+        seen.push(`${req.method} ${req.url} ${req.headers['content-length'] ?? '-'} ${req.headers['transfer-encoding'] ?? '-'} ${req.headers.host}`);
+        req.resume();
+        res.writeHead(200, { 'content-length': 5 }).end(req.method === 'HEAD' ? undefined : 'hello');
+      }),
+    );
+    try {
+      for (const method of ['GET', 'HEAD', 'DELETE']) {
+        const answer = await server.client.request({ method, path: '/x?y=1', headers: { host: 'upstream:1' } });
+        assert.equal(answer.headers['content-length'], '5');
+        assert.equal(answer.whole?.toString(), method === 'HEAD' ? '' : 'hello');
+      }
+      assert.deepEqual(seen, ['GET /x?y=1 - - upstream:1', 'HEAD /x?y=1 - - upstream:1', 'DELETE /x?y=1 - - upstream:1']);
+      assert.equal(server.connections.length, 1);
+      await assert.rejects(server.client.request({ method: 'GET /', path: '/', headers: {} }), /not a valid HTTP request line/);
+      await assert.rejects(server.client.request({ path: '/a b', headers: {} }), /not a valid HTTP request line/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a streamed body whose length is given goes as it is; a quiet one still sends its head at once', async () => {
+    const seen: string[] = [];
+    const server = await listening(
+      http((req, res) => {
+        seen.push(`${req.headers['content-length'] ?? '-'} ${req.headers['transfer-encoding'] ?? '-'}`);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.flushHeaders();
+        void text(req).then((body) => res.end(body));
+      }),
+    );
+    try {
+      const sized = await server.client.request({ path: '/', headers: { 'content-length': '4' }, body: Readable.from([Buffer.from('ab'), Buffer.from('cd')]) });
+      assert.equal(await text(sized.body), 'abcd');
+      const quiet = new Readable({ read() {} });
+      const answer = await server.client.request({ path: '/', headers: {}, body: quiet });
+      assert.equal(answer.statusCode, 200);
+      quiet.push('late');
+      quiet.push(null);
+      assert.equal(await text(answer.body), 'late');
+      assert.deepEqual(seen, ['4 -', '- chunked']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a peer's Keep-Alive timeout is kept: timeout=1 (or less) means the connection is not used again", async () => {
+    const server = await listening(
+      http((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-length': 2, 'keep-alive': 'timeout=1' }).end('ok');
+      }),
+    );
+    try {
+      await call(server.client);
+      await call(server.client);
+      assert.equal(server.connections.length, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('close fails the calls in flight', async () => {
     const server = await listening(http((req) => req.resume()));
     try {
       const pending = call(server.client);
       await waitFor(() => server.connections.length === 1);
       server.client.close();
-      await assert.rejects(pending, /the sandbox has ended/);
-      await assert.rejects(call(server.client), /the sandbox has ended/);
+      await assert.rejects(pending, /the client was closed/);
+      await assert.rejects(call(server.client), /the client was closed/);
     } finally {
       await server.close();
     }
   });
 });
 
-describe('the channel client against a supervisor that breaks HTTP', () => {
+describe('the HTTP/1.1 client against a peer that breaks HTTP', () => {
   const hostile: Array<[string, string | ((socket: Socket) => void), RegExp]> = [
     ['a status line that is not HTTP', 'SSH-2.0-hello\r\n\r\n', /status line/],
     ['a head that never ends', (socket) => socket.write(`HTTP/1.1 200 OK\r\nx: ${'a'.repeat(70 * 1024)}`), /head longer than/],
@@ -215,7 +280,7 @@ describe('the channel client against a supervisor that breaks HTTP', () => {
           (answer) => text(answer.body).then(() => undefined),
           (rejected: unknown) => rejected,
         );
-        assert.ok(error instanceof ChannelProtocolError, `expected a protocol error, got ${String(error)}`);
+        assert.ok(error instanceof HttpProtocolError, `expected a protocol error, got ${String(error)}`);
         assert.match(error.message, message);
         assert.equal((await call(server.client)).whole?.toString(), 'ok');
         assert.equal(server.connections.length, 2);
@@ -238,7 +303,7 @@ describe('the channel client against a supervisor that breaks HTTP', () => {
           // The answer itself was whole; the stray bytes close the connection so nothing reads them as the next answer.
           assert.equal(first.whole.toString(), 'ab');
           await waitFor(() => server.connections[0]?.destroyed === true || server.connections[0]?.readableEnded === true);
-        } else await assert.rejects(text(first.body), ChannelProtocolError);
+        } else await assert.rejects(text(first.body), HttpProtocolError);
       } finally {
         await server.close();
       }
@@ -249,7 +314,7 @@ describe('the channel client against a supervisor that breaks HTTP', () => {
     const cut = await listening(raw((socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc')));
     try {
       const answer = await call(cut.client);
-      await assert.rejects(text(answer.body), /closed the channel connection before its answer was complete/);
+      await assert.rejects(text(answer.body), /the test server closed the connection before its answer was complete/);
     } finally {
       await cut.close();
     }
