@@ -1,4 +1,5 @@
 import type { SupervisorStatus } from '../core/channel.ts';
+import { SamplingPace } from '../core/sampling-pace.ts';
 import type { LimitEvent, SandboxLimits } from './driver.ts';
 
 /** The kernel's running counts of what a sandbox's cgroups held back; absent where the driver has no such count. */
@@ -9,28 +10,30 @@ export interface LimitCounters {
   pidsRefused?: number;
 }
 
-/** How often a sandbox's counters are read: cheap (two small cgroup files), and soon enough for a person looking. */
-const SAMPLE_MS = 1000;
+/**
+ * How often a sandbox's counters are read: every second while they move (cheap, two small cgroup files, and soon
+ * enough for a person looking), every 15 s once they have not for 10 s, so idle sandboxes cost the node little.
+ */
+const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 10_000 };
 
-/** Reads a sandbox's limit counters about once a second and reports each one that grew since the last reading. */
+/** Reads a sandbox's limit counters and reports each one that grew since the last reading. */
 export class LimitSampler {
   readonly #limits: SandboxLimits;
   readonly #read: () => LimitCounters;
   readonly #emit: (event: LimitEvent) => void;
-  readonly #timer: NodeJS.Timeout;
+  readonly #pace: SamplingPace;
   #last: Required<LimitCounters> = { cpuThrottled: { periods: 0, usec: 0 }, pidsRefused: 0 };
 
   constructor(limits: SandboxLimits, read: () => LimitCounters, emit: (event: LimitEvent) => void) {
     this.#limits = limits;
     this.#read = read;
     this.#emit = emit;
-    this.#timer = setInterval(() => this.#sample(), SAMPLE_MS);
-    this.#timer.unref();
+    this.#pace = new SamplingPace(() => this.#sample(), PACE);
   }
 
   /** Takes a last reading and stops. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#pace.stop();
     this.#sample();
   }
 
@@ -44,6 +47,7 @@ export class LimitSampler {
         detail: `held back at its CPU share of ${this.#limits.cpus} cores: ${cpu.periods} times, ${Math.round(cpu.usec / 1000)} ms in all`,
       });
       this.#last.cpuThrottled = cpu;
+      this.#pace.active();
     }
     const refused = now.pidsRefused;
     if (refused !== undefined && refused > this.#last.pidsRefused) {
@@ -53,6 +57,7 @@ export class LimitSampler {
         detail: `a new process or thread was refused at its limit of ${this.#limits.pids} (${refused} refused in all)`,
       });
       this.#last.pidsRefused = refused;
+      this.#pace.active();
     }
   }
 }

@@ -21,8 +21,9 @@ export async function serveChannel(
   routes: ChannelRoutes,
   health: () => Record<string, unknown>,
   log: (line: string) => void,
+  onRequest: () => void = () => {},
 ): Promise<Server> {
-  const server = channelServer(routes, health, log);
+  const server = channelServer(routes, health, log, onRequest);
   if ('fd' in channel) {
     server.headersTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
@@ -37,9 +38,10 @@ export async function serveChannel(
   return server;
 }
 
-function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void): Server {
+function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void, onRequest: () => void): Server {
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
   return createServer({ requestTimeout: 0, keepAliveTimeout: CHANNEL_SERVER_IDLE_MS }, (req, res) => {
+    onRequest();
     const path = req.url ?? '';
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {

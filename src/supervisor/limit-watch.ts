@@ -1,7 +1,9 @@
 import { readdirSync, statfsSync } from 'node:fs';
 import type { SupervisorSpec, SupervisorStatus } from '../core/channel.ts';
+import { SamplingPace } from '../core/sampling-pace.ts';
 
-const SAMPLE_MS = 1000;
+/** Sampled every second while the sandbox takes calls, every 15 s once it has had none for 10 s. */
+const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 10_000 };
 /** A workspace with less than this free is full: a write that failed for space leaves less than a block or two. */
 const FULL_BELOW_BYTES = 64 * 1024;
 
@@ -10,10 +12,11 @@ type Watched = Extract<SupervisorStatus, { type: 'limit' }>['limit'];
 /**
  * Watches, from inside the sandbox, the limits whose crossing only the sandbox's own kernel sees: the workspace
  * full, a process at its open-file limit, the sandbox's tasks at its pids limit. Each is sampled about once a second
- * and reported when it is reached (again only after it was left), so a limit crossed and left between two samples
- * goes unreported; the process that hit it got its error either way. Returns a function that stops watching.
+ * while the sandbox takes calls (less often while it is idle, so idle sandboxes cost the host next to nothing) and
+ * reported when it is reached (again only after it was left), so a limit crossed and left between two samples
+ * goes unreported; the process that hit it got its error either way. Tell the pace returned of each call.
  */
-export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report: (status: SupervisorStatus) => void): () => void {
+export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report: (status: SupervisorStatus) => void): SamplingPace {
   const reached = new Set<Watched>();
   const judge = (limit: Watched, used: number, max: number, atLimit: boolean): void => {
     if (atLimit && !reached.has(limit)) report({ type: 'limit', limit, used, max });
@@ -36,9 +39,7 @@ export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report:
     if (watch.openFiles !== undefined) judge('openFiles', mostFiles, watch.openFiles, mostFiles >= watch.openFiles);
     if (watch.pids !== undefined) judge('pids', tasks, watch.pids, tasks >= watch.pids);
   };
-  const timer = setInterval(sample, SAMPLE_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  return new SamplingPace(sample, PACE);
 }
 
 function workspaceSpace(path: string): { size: number; free: number } | undefined {

@@ -27,6 +27,7 @@ import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
 import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
+import type { SamplingPace } from '../core/sampling-pace.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -137,6 +138,9 @@ async function serve(spec: SupervisorSpec, server: AttachedServer): Promise<{ pa
   return { path: CHANNEL_MCP_PATH, ...served };
 }
 
+/** The limit watch, told of every channel request so that it samples often while the sandbox is in use. */
+let limits: SamplingPace | undefined;
+
 async function main(): Promise<void> {
   const spec = parseSpec(process.argv[2]);
   const pid = Number(process.argv[3]);
@@ -156,14 +160,20 @@ async function main(): Promise<void> {
       [`POST ${served.path}`, served.handler],
       [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
     ]);
-    await serveChannel(spec.channel, routes, () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }), onOutput);
+    await serveChannel(
+      spec.channel,
+      routes,
+      () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }),
+      onOutput,
+      () => limits?.active(),
+    );
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
     report({ type: 'failed', code, message: (error as Error).message });
     process.exit(1);
   }
   report({ type: 'ready', serverPid: pid, era: served.era });
-  if (spec.watch) watchLimits(spec.watch, report);
+  if (spec.watch) limits = watchLimits(spec.watch, report);
   const exit = await server.exited;
   report({ type: 'server-exit', exitCode: exit.exitCode, signal: exit.signal });
   // Commands run in process groups of their own; the sandbox's end must take them too, whatever the driver.
