@@ -1,4 +1,4 @@
-import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Http1Client, netConnector, type Http1Response } from '../../core/http1-client.ts';
 import { RPC } from '../../core/rpc-codes.ts';
 import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
 import { isNotification, isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
@@ -12,13 +12,25 @@ import { ENDED_EARLY, ResumeCursor, StreamReader } from './sse-resume.ts';
 /** One request sent to the server, as the peer follows it until its answer. */
 interface Call {
   sink: BridgeSink;
-  /** The HTTP request now carrying the call: its POST, or the GET that resumes its stream. */
-  req?: ClientRequest;
+  /** The HTTP request now carrying the call (its POST, or the GET that resumes its stream), as what ends it. */
+  req?: Exchange;
   /** Set while the call waits to resume its stream. */
   resumeTimer?: NodeJS.Timeout;
 }
 
 const GET_STREAM_RETRY_MS = 1000;
+/** How long an idle connection to the server is kept, unless its Keep-Alive says it closes sooner. */
+const IDLE_MS = 60_000;
+
+/** Reads an answer nobody needs to its end, so that its connection carries the next request. */
+function discard(res: Http1Response): void {
+  if (!res.whole) res.body.resume();
+}
+
+/** One HTTP request to the server on its way: ending it closes its connection. */
+interface Exchange {
+  destroy(): void;
+}
 
 /**
  * berth's legacy Streamable HTTP client for a server inside the sandbox (2025-03-26 to 2025-11-25): it holds the
@@ -29,10 +41,8 @@ const GET_STREAM_RETRY_MS = 1000;
  * (404), berth initializes a new one.
  */
 export class HttpLegacyPeer implements LegacyPeer {
-  readonly #host: string;
-  readonly #port: number;
   readonly #path: string;
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+  readonly #client: Http1Client;
   readonly #ids = new IdMap<Call>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
   readonly #reinitialize: () => Promise<void>;
@@ -42,7 +52,7 @@ export class HttpLegacyPeer implements LegacyPeer {
   #sessionId: string | undefined;
   #version: string = LEGACY_VERSIONS[0];
   #closed = false;
-  #getStream: ClientRequest | undefined;
+  #getStream: Exchange | undefined;
   #reinitializing: Promise<void> | undefined;
 
   constructor(options: {
@@ -55,8 +65,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     /** Where berth notes a server message it would not relay (the session's log). */
     log: SupervisorLog;
   }) {
-    this.#host = options.host;
-    this.#port = options.port;
+    this.#client = new Http1Client(netConnector({ host: options.host, port: options.port }), { idleMs: IDLE_MS, peer: 'the server' });
     this.#path = options.path;
     this.#onServerMessage = options.onServerMessage;
     this.#reinitialize = options.reinitialize;
@@ -84,7 +93,7 @@ export class HttpLegacyPeer implements LegacyPeer {
   }
 
   /** Sends `message` under a fresh id, returned for `cancel`; at the map's bound the call fails at once, and 0 comes back. */
-  request(message: JsonRpcRequest, sink: BridgeSink, onHeaders?: (res: IncomingMessage) => void): number {
+  request(message: JsonRpcRequest, sink: BridgeSink, onHeaders?: (res: Http1Response) => void): number {
     const call: Call = { sink };
     const sent = this.#ids.allocate(message, call);
     if (!sent) {
@@ -114,19 +123,11 @@ export class HttpLegacyPeer implements LegacyPeer {
   }
 
   notify(message: JsonRpcNotification): void {
-    this.#post(
-      message,
-      (res) => res.resume(),
-      () => {},
-    );
+    this.#post(message, discard, () => {});
   }
 
   respond(message: JsonRpcResponse): void {
-    this.#post(
-      message,
-      (res) => res.resume(),
-      () => {},
-    );
+    this.#post(message, discard, () => {});
   }
 
   call(method: string, params: Record<string, unknown> | undefined, timeoutMs: number): Promise<JsonRpcResponse> {
@@ -136,14 +137,14 @@ export class HttpLegacyPeer implements LegacyPeer {
   close(): void {
     this.#closed = true;
     this.#getStream?.destroy();
-    this.#agent.destroy();
+    this.#client.close('the sandbox is ending');
   }
 
   #callWith(
     method: string,
     params: Record<string, unknown> | undefined,
     timeoutMs: number,
-    onHeaders?: (res: IncomingMessage) => void,
+    onHeaders?: (res: Http1Response) => void,
   ): Promise<JsonRpcResponse> {
     return new Promise((resolve, reject) => {
       let id = 0;
@@ -181,29 +182,28 @@ export class HttpLegacyPeer implements LegacyPeer {
     return headers;
   }
 
-  #post(message: JsonRpcMessage, onResponse: (res: IncomingMessage) => void, onError: (error: Error) => void): ClientRequest {
-    const body = JSON.stringify(message);
-    const req = httpRequest(
-      {
-        host: this.#host,
-        port: this.#port,
-        path: this.#path,
-        method: 'POST',
-        agent: this.#agent,
-        headers: { ...this.#headers(), 'content-length': String(Buffer.byteLength(body)) },
-      },
-      onResponse,
-    );
-    req.on('error', onError);
-    req.end(body);
-    return req;
+  #post(message: JsonRpcMessage, onResponse: (res: Http1Response) => void, onError: (error: Error) => void): Exchange {
+    return this.#send('POST', this.#headers(), JSON.stringify(message), onResponse, onError);
+  }
+
+  /** One HTTP request to the server's MCP endpoint; `onResponse` hears its answer as it starts. */
+  #send(
+    method: 'GET' | 'POST',
+    headers: Record<string, string>,
+    body: string | undefined,
+    onResponse: (res: Http1Response) => void,
+    onError: (error: Error) => void,
+  ): Exchange {
+    const controller = new AbortController();
+    this.#client.request({ method, path: this.#path, headers, body, signal: controller.signal }).then(onResponse, onError);
+    return { destroy: () => controller.abort() };
   }
 
   /** An answer to one of our requests: plain JSON, or an SSE stream of related messages ending in the response. */
-  #readAnswer(res: IncomingMessage, id: number, method: string, session: string | undefined): void {
+  #readAnswer(res: Http1Response, id: number, method: string, session: string | undefined): void {
     const type = String(res.headers['content-type'] ?? '');
     if (res.statusCode === 404 && session !== undefined && method !== 'initialize') {
-      res.resume();
+      res.body.resume();
       this.#fail(id, 'the server forgot its session; berth is starting a new one, send the request again');
       // Many requests can learn this at once, and some may have been sent under a session already replaced:
       // one new session, once.
@@ -218,45 +218,55 @@ export class HttpLegacyPeer implements LegacyPeer {
       this.#readStream(res, id, new ResumeCursor(), session, false);
       return;
     }
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.length <= MAX_SERVER_MESSAGE_BYTES) return;
-      text = '';
-      res.destroy();
-      this.#refuseCall(id, `the server's answer is larger than the ${MAX_SERVER_MESSAGE_BYTES} bytes berth reads whole`);
-    });
-    res.on('end', () => {
+    const answered = (text: string): void => {
       if (text.trim() === '') {
         this.#fail(id, `the server answered HTTP ${res.statusCode} with no body`);
         return;
       }
       this.#fromStream(text, id);
       this.#fail(id, `the server answered HTTP ${res.statusCode} without a JSON-RPC response`);
+    };
+    const tooLarge = `the server's answer is larger than the ${MAX_SERVER_MESSAGE_BYTES} bytes berth reads whole`;
+    // An answer that came whole with its head is read as it is.
+    if (res.whole) {
+      if (res.whole.length > MAX_SERVER_MESSAGE_BYTES) this.#refuseCall(id, tooLarge);
+      else answered(res.whole.toString('utf8'));
+      return;
+    }
+    let text = '';
+    const { body } = res;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length <= MAX_SERVER_MESSAGE_BYTES) return;
+      text = '';
+      body.destroy();
+      this.#refuseCall(id, tooLarge);
     });
-    res.on('error', () => this.#fail(id, 'the server broke off its answer'));
+    body.on('end', () => answered(text));
+    body.on('error', () => this.#fail(id, 'the server broke off its answer'));
   }
 
   /** One SSE stream of call `id`, the POST's or a resumed one: what it brings goes to the call. */
-  #readStream(res: IncomingMessage, id: number, cursor: ResumeCursor, session: string | undefined, resumed: boolean): void {
+  #readStream(res: Http1Response, id: number, cursor: ResumeCursor, session: string | undefined, resumed: boolean): void {
     const reader = new StreamReader(cursor);
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
+    const { body } = res;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
       let events: SseEvent[];
       try {
         events = reader.push(chunk);
       } catch (error) {
-        res.destroy();
+        body.destroy();
         this.#refuseCall(id, `the server's answer stream broke the rules: ${(error as Error).message}`);
         return;
       }
       for (const event of events) this.#fromStream(event.data, id);
       // A resumed stream may stay open once it has delivered the answer; nothing more on it is the call's.
-      if (resumed && !this.#ids.get(id)) res.destroy();
+      if (resumed && !this.#ids.get(id)) body.destroy();
     });
-    res.on('end', () => this.#streamEnded(id, cursor, reader.events > 0, session));
-    res.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
+    body.on('end', () => this.#streamEnded(id, cursor, reader.events > 0, session));
+    body.on('error', () => this.#fail(id, 'the server broke off its answer stream'));
   }
 
   /** A stream of a call ended: unless the call is over, its rest is asked for after the server's delay. */
@@ -281,17 +291,20 @@ export class HttpLegacyPeer implements LegacyPeer {
     }
     const headers: Record<string, string> = { accept: 'text/event-stream', 'mcp-protocol-version': this.#version, 'last-event-id': lastEventId };
     if (session !== undefined) headers['mcp-session-id'] = session;
-    const req = httpRequest({ host: this.#host, port: this.#port, path: this.#path, method: 'GET', agent: this.#agent, headers }, (res) => {
-      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
-        res.resume();
-        this.#fail(id, `${ENDED_EARLY}, and refused to resume it (HTTP ${res.statusCode})`);
-        return;
-      }
-      this.#readStream(res, id, cursor, session, true);
-    });
-    req.on('error', (error) => this.#fail(id, `${ENDED_EARLY}, and resuming it failed: ${error.message}`));
-    req.end();
-    call.req = req;
+    call.req = this.#send(
+      'GET',
+      headers,
+      undefined,
+      (res) => {
+        if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+          res.body.resume();
+          this.#fail(id, `${ENDED_EARLY}, and refused to resume it (HTTP ${res.statusCode})`);
+          return;
+        }
+        this.#readStream(res, id, cursor, session, true);
+      },
+      (error) => this.#fail(id, `${ENDED_EARLY}, and resuming it failed: ${error.message}`),
+    );
   }
 
   /** One message the server sent, on the stream of call `streamOf` or its GET stream; its faults cost it alone. */
@@ -359,32 +372,39 @@ export class HttpLegacyPeer implements LegacyPeer {
   #openGetStream(): void {
     if (this.#closed || this.#sessionId === undefined) return;
     const headers = { accept: 'text/event-stream', 'mcp-protocol-version': this.#version, 'mcp-session-id': this.#sessionId };
-    const req = httpRequest({ host: this.#host, port: this.#port, path: this.#path, method: 'GET', agent: this.#agent, headers }, (res) => {
-      if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
-        // 405: this server offers no GET stream; that is allowed.
-        res.resume();
-        return;
-      }
-      const parser = new SseParser(MAX_SERVER_MESSAGE_BYTES);
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        let events: SseEvent[];
-        try {
-          events = parser.push(chunk);
-        } catch (error) {
-          // An event past the bound: the stream is given up (and opened again) rather than held whole.
-          this.#log(`berth: the server's GET stream broke the rules and is opened again: ${(error as Error).message}`);
-          res.destroy();
+    const stream = this.#send(
+      'GET',
+      headers,
+      undefined,
+      (res) => {
+        const { body } = res;
+        const reopen = (): void => {
+          if (!this.#closed && this.#getStream === stream) setTimeout(() => this.#openGetStream(), GET_STREAM_RETRY_MS).unref();
+        };
+        if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+          // 405: this server offers no GET stream; that is allowed.
+          body.resume();
           return;
         }
-        for (const event of events) this.#fromStream(event.data, undefined);
-      });
-      res.on('close', () => {
-        if (!this.#closed && this.#getStream === req) setTimeout(() => this.#openGetStream(), GET_STREAM_RETRY_MS).unref();
-      });
-    });
-    req.on('error', () => {});
-    req.end();
-    this.#getStream = req;
+        const parser = new SseParser(MAX_SERVER_MESSAGE_BYTES);
+        body.setEncoding('utf8');
+        body.on('data', (chunk: string) => {
+          let events: SseEvent[];
+          try {
+            events = parser.push(chunk);
+          } catch (error) {
+            // An event past the bound: the stream is given up (and opened again) rather than held whole.
+            this.#log(`berth: the server's GET stream broke the rules and is opened again: ${(error as Error).message}`);
+            body.destroy();
+            return;
+          }
+          for (const event of events) this.#fromStream(event.data, undefined);
+        });
+        body.on('error', () => {});
+        body.on('close', reopen);
+      },
+      () => {},
+    );
+    this.#getStream = stream;
   }
 }
