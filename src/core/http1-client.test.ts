@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,6 +236,62 @@ describe('the HTTP/1.1 client', () => {
     }
   });
 
+  test("an early answer stops the body's reading without ending it: a proxied request keeps its own connection", async () => {
+    // The supervisor's case: the body is another connection's request; the server answers 401 before reading it.
+    const upstream = await listening(raw((socket) => socket.write('HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n\r\nno')));
+    const front = createHttpServer((req, res) => {
+      void upstream.client
+        .request({ path: '/', headers: { 'content-length': String(req.headers['content-length']) }, body: req, keepBody: true })
+        .then((answer) => {
+          res.writeHead(answer.statusCode, { 'content-length': 2 }).end(answer.whole);
+        });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (front.address() as { port: number }).port;
+      const body = Buffer.alloc(512 * 1024, 120);
+      const got = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(
+          { port, host: '127.0.0.1', method: 'POST', path: '/', headers: { 'content-length': body.length } },
+          (res) => void text(res).then((answer) => resolve(`${res.statusCode} ${answer}`)),
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+      assert.equal(got, '401 no');
+    } finally {
+      front.close();
+      await upstream.close();
+    }
+  });
+
+  test('an early answer ends a streamed body the call owns', async () => {
+    const server = await listening(raw('HTTP/1.1 401 Unauthorized\r\ncontent-length: 2\r\n\r\nno'));
+    try {
+      const body = new Readable({ read() {} });
+      body.push('first');
+      const answer = await call(server.client, body);
+      assert.equal(answer.whole?.toString(), 'no');
+      await waitFor(() => body.destroyed);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a request body that closes before its end fails the call rather than leaving it waiting', async () => {
+    const server = await listening(http((req) => req.resume()));
+    try {
+      const body = new Readable({ read() {} });
+      const pending = call(server.client, body);
+      body.push('part');
+      await waitFor(() => server.connections.length === 1);
+      body.destroy();
+      await assert.rejects(pending, /the request body closed before its end/);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('close fails the calls in flight', async () => {
     const server = await listening(http((req) => req.resume()));
     try {
@@ -289,6 +345,78 @@ describe('the HTTP/1.1 client against a peer that breaks HTTP', () => {
       }
     });
   }
+
+  test('headers named like Object.prototype fields are headers like any other; one length given twice is one length', async () => {
+    const server = await listening(
+      raw('HTTP/1.1 200 OK\r\n__proto__: a\r\nconstructor: b\r\nconstructor: c\r\ncontent-length: 2\r\ncontent-length: 2\r\n\r\nok'),
+    );
+    try {
+      const answer = await call(server.client);
+      assert.equal(answer.whole?.toString(), 'ok');
+      assert.equal(answer.headers['content-length'], '2');
+      assert.equal(Object.getOwnPropertyDescriptor(answer.headers, '__proto__')?.value, 'a');
+      assert.deepEqual(answer.headers.constructor, ['b', 'c']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a head and chunks trickled a byte at a time are read whole, each byte looked at once', async () => {
+    const answer = `HTTP/1.1 200 OK\r\nx-pad: ${'p'.repeat(8 * 1024)}\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-trailer: t\r\n\r\n`;
+    const server = await listening(
+      raw((socket) => {
+        let i = 0;
+        const next = (): void => {
+          // Several bytes per turn keep the test quick; each arrives in a read of its own.
+          for (let n = 0; n < 64 && i < answer.length; n++) socket.write(answer[i++] as string);
+          if (i < answer.length) setImmediate(next);
+        };
+        next();
+      }),
+    );
+    try {
+      const got = await call(server.client);
+      assert.equal(await text(got.body), 'hello');
+      assert.equal(String(got.headers['x-pad']).length, 8 * 1024);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('trailers past the bound of a head fail the answer', async () => {
+    const server = await listening(
+      raw((socket) => {
+        socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n');
+        for (let i = 0; i < 40; i++) socket.write(`x-t${i}: ${'t'.repeat(2000)}\r\n`);
+      }),
+    );
+    try {
+      const answer = await call(server.client);
+      await assert.rejects(text(answer.body), /trailers longer than/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("a body to the connection's end that ends in a reset is not whole", async () => {
+    // TCP, whose reset a Unix socket cannot send.
+    const server = createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\n\r\npartial', () => setTimeout(() => socket.resetAndDestroy(), 20)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new Http1Client(netConnector({ host: '127.0.0.1', port: (server.address() as { port: number }).port }), {
+      idleMs: 1000,
+      peer: 'the test server',
+    });
+    try {
+      const answer = await call(client);
+      await assert.rejects(text(answer.body), /closed the connection before its answer was complete/);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
 
   test('a malformed chunk and bytes after an answer fail the answer, not the node', async () => {
     for (const answer of [

@@ -14,6 +14,11 @@ export interface Http1Request {
   body?: Uint8Array | string | Readable | undefined;
   /** Aborting closes the request's connection, which the peer takes as cancellation. */
   signal?: AbortSignal | undefined;
+  /**
+   * A streamed body that is another connection's request (a request being proxied): an answer that comes before its
+   * end stops reading it and leaves the rest to its owner. Otherwise such a body is destroyed.
+   */
+  keepBody?: boolean;
 }
 
 /** An answer as it starts: its status, its headers (names lower-cased), and its body as it arrives. */
@@ -51,6 +56,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CRLF = Buffer.from('\r\n');
 const EMPTY = Buffer.alloc(0);
+const HEAD_END = Buffer.from('\r\n\r\n');
 const LAST_CHUNK = '0\r\n\r\n';
 const CHUNKED_HEAD_END = 'transfer-encoding: chunked\r\n\r\n';
 /** An origin-form request target: a path and query, no spaces or controls. */
@@ -106,10 +112,16 @@ export class Http1Client {
         socket.destroy();
         throw failed ?? new Error('the request body was closed before it was sent');
       }
+      // The caller may have gone while the connection was made, or the connection closed before its first use.
+      if (signal.aborted) {
+        socket.destroy();
+        throw abortError(signal);
+      }
+      if (socket.destroyed || !socket.writable) throw new Error(`${this.#options.peer} closed a new connection before its first request`);
       connection = new Connection(socket, this);
       this.#all.add(connection);
     }
-    return connection.send(head, body, signal, request.method === 'HEAD');
+    return connection.send(head, body, signal, request.method === 'HEAD', request.keepBody === true);
   }
 
   /** Ends every connection, in use or not; calls then fail with `reason`. */
@@ -156,8 +168,14 @@ class Connection {
   readonly socket: Socket;
   readonly #client: Http1Client;
   #state: ParseState = 'idle';
-  #pending: Buffer | undefined;
+  /** Bytes of a head or a line whose end has not arrived, as they came: joined once, when it does. */
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
+  /** The last bytes pending, where an end that straddles two reads begins. */
+  #tail: Buffer = EMPTY;
   #remaining = 0;
+  /** Trailer bytes read so far, bounded as a head is. */
+  #trailerBytes = 0;
   #keepAlive = true;
   /** How long the peer says it keeps an idle connection (its Keep-Alive timeout, less a second's margin). */
   #peerIdleMs: number | undefined;
@@ -173,10 +191,10 @@ class Connection {
     socket.on('timeout', () => {
       if (this.#state === 'idle') socket.destroy();
     });
-    socket.once('close', () => this.#closed());
+    socket.once('close', (hadError: boolean) => this.#closed(hadError));
   }
 
-  send(head: string, body: Http1Request['body'], signal: AbortSignal, headOnly: boolean): Promise<Http1Response> {
+  send(head: string, body: Http1Request['body'], signal: AbortSignal, headOnly: boolean, keepBody: boolean): Promise<Http1Response> {
     this.#headOnly = headOnly;
     return new Promise<Http1Response>((resolve, reject) => {
       const exchange = new Exchange(this, signal, resolve, reject);
@@ -187,7 +205,7 @@ class Connection {
         // The head waits for the body's first bytes, to go out with them in one write.
         this.socket.cork();
         this.socket.write(head, 'latin1');
-        exchange.streamBody(body, head.endsWith(CHUNKED_HEAD_END));
+        exchange.streamBody(body, head.endsWith(CHUNKED_HEAD_END), keepBody);
       } else {
         const bytes = body === undefined ? EMPTY : typeof body === 'string' ? Buffer.from(body) : body;
         if (bytes.byteLength <= ONE_WRITE_BYTES) {
@@ -223,11 +241,12 @@ class Connection {
     } else this.socket.destroy();
   }
 
-  #closed(): void {
+  #closed(hadError: boolean): void {
     this.#client.gone(this);
     const exchange = this.#exchange;
     if (!exchange) return;
-    if (this.#state === 'until-close') {
+    // A body that ends with its connection is whole only if the connection ended cleanly, not reset.
+    if (this.#state === 'until-close' && !hadError) {
       this.#state = 'idle';
       exchange.complete();
       return;
@@ -272,8 +291,10 @@ class Connection {
             this.#protocolError(`a chunk size of "${line.text.slice(0, 40)}"`);
             return;
           }
-          if (size === 0) this.#state = 'trailers';
-          else {
+          if (size === 0) {
+            this.#state = 'trailers';
+            this.#trailerBytes = 0;
+          } else {
             this.#remaining = size;
             this.#state = 'chunk-data';
           }
@@ -303,6 +324,11 @@ class Connection {
           const line = this.#line(data);
           if (line === undefined) return;
           data = line.rest;
+          this.#trailerBytes += line.text.length + 2;
+          if (this.#trailerBytes > MAX_HEAD_BYTES) {
+            this.#protocolError(`trailers longer than ${MAX_HEAD_BYTES} bytes`);
+            return;
+          }
           if (line.text === '') {
             this.#complete(exchange, data);
             return;
@@ -323,18 +349,13 @@ class Connection {
 
   /** Reads up to the end of the head; the bytes after it, or undefined when it is not all here (or was refused). */
   #readHead(data: Buffer, exchange: Exchange): Buffer | undefined {
-    const bytes = this.#pending ? Buffer.concat([this.#pending, data]) : data;
-    const end = bytes.indexOf('\r\n\r\n', 0, 'latin1');
-    if (end < 0) {
-      if (bytes.length > MAX_HEAD_BYTES) this.#protocolError(`a head longer than ${MAX_HEAD_BYTES} bytes`);
-      else this.#pending = bytes;
-      return undefined;
-    }
-    this.#pending = undefined;
-    if (end > MAX_HEAD_BYTES) {
+    const found = this.#seek(data, HEAD_END, MAX_HEAD_BYTES);
+    if (found === undefined) return undefined;
+    if (found === null || found.end > MAX_HEAD_BYTES) {
       this.#protocolError(`a head longer than ${MAX_HEAD_BYTES} bytes`);
       return undefined;
     }
+    const { bytes, end } = found;
     const head = parseHead(bytes.toString('latin1', 0, end));
     if (typeof head === 'string') {
       this.#protocolError(head);
@@ -370,15 +391,36 @@ class Connection {
 
   /** A CRLF-ended line at the start of `data` (with what was pending), or undefined until its end arrives. */
   #line(data: Buffer): { text: string; rest: Buffer } | undefined {
-    const bytes = this.#pending ? Buffer.concat([this.#pending, data]) : data;
-    const end = bytes.indexOf(CRLF);
-    if (end < 0 || end > MAX_LINE_BYTES) {
-      if (end > MAX_LINE_BYTES || bytes.length > MAX_LINE_BYTES) this.#protocolError(`a line longer than ${MAX_LINE_BYTES} bytes`);
-      else this.#pending = bytes;
+    const found = this.#seek(data, CRLF, MAX_LINE_BYTES);
+    if (found === undefined) return undefined;
+    if (found === null || found.end > MAX_LINE_BYTES) {
+      this.#protocolError(`a line longer than ${MAX_LINE_BYTES} bytes`);
       return undefined;
     }
-    this.#pending = undefined;
-    return { text: bytes.toString('latin1', 0, end), rest: bytes.subarray(end + 2) };
+    const { bytes, end } = found;
+    return { text: bytes.toString('latin1', 0, end), rest: bytes.subarray(end + CRLF.length) };
+  }
+
+  /**
+   * Looks for `end` in what is pending and `data`, each byte looked at once however the peer splits its bytes (a
+   * head trickled a byte at a time costs no more than one sent whole): the bytes joined and where `end` starts, or
+   * undefined while it has not arrived (`data` is kept), or null once more than `max` bytes came without it.
+   */
+  #seek(data: Buffer, end: Buffer, max: number): { bytes: Buffer; end: number } | null | undefined {
+    const probe = this.#tail.length > 0 ? Buffer.concat([this.#tail, data]) : data;
+    const at = probe.indexOf(end);
+    if (at < 0) {
+      if (this.#pendingLength + data.length > max) return null;
+      this.#pending.push(data);
+      this.#pendingLength += data.length;
+      this.#tail = probe.subarray(Math.max(0, probe.length - (end.length - 1)));
+      return undefined;
+    }
+    const found = { bytes: this.#pendingLength === 0 ? data : Buffer.concat([...this.#pending, data]), end: this.#pendingLength - this.#tail.length + at };
+    this.#pending = [];
+    this.#pendingLength = 0;
+    this.#tail = EMPTY;
+    return found;
   }
 
   #complete(exchange: Exchange, rest: Buffer): void {
@@ -399,7 +441,8 @@ class Exchange {
   readonly #resolve: (response: Http1Response) => void;
   readonly #reject: (error: Error) => void;
   #body: Readable | undefined;
-  #requestBody: Readable | undefined;
+  /** Stops reading a streamed request body that is not over. */
+  #stopBody: (() => void) | undefined;
   #over = false;
   #answered = false;
   readonly #onAbort = (): void => {
@@ -416,14 +459,13 @@ class Exchange {
     signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  /** Sends a body as it arrives (`chunked`, or as it is), as fast as the connection takes it; its failure fails the call. */
-  streamBody(body: Readable, chunked: boolean): void {
-    this.#requestBody = body;
+  /**
+   * Sends a body as it arrives (`chunked`, or as it is), as fast as the connection takes it; its failure, or its
+   * closing before its end, fails the call. An exchange over before the body is (an early answer) stops reading it:
+   * destroyed, or (`keep`) paused and left to its owner, when it is another connection's request that must live on.
+   */
+  streamBody(body: Readable, chunked: boolean, keep: boolean): void {
     const socket = this.#connection.socket;
-    const onDrain = (): void => {
-      body.resume();
-    };
-    socket.on('drain', onDrain);
     // The head (corked in send) goes out with the first bytes of the body, or on its own once the bytes already
     // here have been read: a body that stays quiet must not hold back its head.
     let corked = true;
@@ -433,8 +475,10 @@ class Exchange {
       socket.uncork();
     };
     setImmediate(uncork);
-    body.on('data', (chunk: Buffer | string) => {
-      if (this.#over) return uncork();
+    const onDrain = (): void => {
+      body.resume();
+    };
+    const onData = (chunk: Buffer | string): void => {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       // A chunk of no bytes would end the body.
       if (bytes.length === 0) return;
@@ -448,19 +492,38 @@ class Exchange {
       } else flowing = socket.write(bytes);
       uncork();
       if (!flowing) body.pause();
-    });
-    body.once('end', () => {
-      socket.removeListener('drain', onDrain);
-      if (!this.#over && chunked) socket.write(LAST_CHUNK, 'latin1');
-      uncork();
-      if (!this.#over) this.requestDone = true;
-    });
-    body.once('error', (error: Error) => {
-      socket.removeListener('drain', onDrain);
-      uncork();
+    };
+    const onEnd = (): void => {
+      detach();
+      if (chunked) socket.write(LAST_CHUNK, 'latin1');
+      this.requestDone = true;
+    };
+    const onError = (error: Error): void => {
+      detach();
       this.fail(error);
       socket.destroy();
-    });
+    };
+    const onClose = (): void => onError(new Error('the request body closed before its end'));
+    const detach = (): void => {
+      socket.off('drain', onDrain);
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
+      // Its errors from now on are its owner's; unheard, they must not throw.
+      body.on('error', ignore);
+      uncork();
+    };
+    this.#stopBody = () => {
+      detach();
+      if (keep) body.pause();
+      else body.destroy();
+    };
+    socket.on('drain', onDrain);
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', onError);
+    body.once('close', onClose);
   }
 
   start(status: number, headers: Http1Headers): void {
@@ -518,7 +581,7 @@ class Exchange {
   #end(): void {
     this.#over = true;
     this.#signal.removeEventListener('abort', this.#onAbort);
-    if (this.#requestBody && !this.requestDone) this.#requestBody.destroy();
+    if (!this.requestDone) this.#stopBody?.();
   }
 }
 
@@ -598,7 +661,8 @@ function parseHead(text: string): Head | string {
   const statusLine = lines[0] as string;
   const match = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine);
   if (!match) return `a status line of "${statusLine.slice(0, 60)}"`;
-  const headers: Http1Headers = {};
+  // No prototype: a header named __proto__ or constructor is a header like any other.
+  const headers: Http1Headers = Object.create(null) as Http1Headers;
   let length: number | undefined;
   let chunked = false;
   let close = match[1] === '0';
@@ -613,6 +677,8 @@ function parseHead(text: string): Head | string {
     if (!FIELD_VALUE.test(value)) return `header "${name}" holding characters HTTP does not allow`;
     if (name === 'content-length') {
       if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) return `a content-length of "${value.slice(0, 40)}"`;
+      // The same length twice is one length, passed on once.
+      if (length !== undefined) continue;
       length = Number(value);
     } else if (name === 'transfer-encoding') {
       if (value.toLowerCase() !== 'chunked' || chunked) return `a transfer-encoding of "${value.slice(0, 40)}"`;
@@ -645,6 +711,11 @@ function chunkSize(line: string): number | undefined {
   const digits = (semicolon < 0 ? line : line.slice(0, semicolon)).trim();
   if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return undefined;
   return Number.parseInt(digits, 16);
+}
+
+/** The Host header's value for a TCP peer. */
+export function authorityOf(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** A connector for a TCP address or a Unix socket path. */

@@ -7,6 +7,9 @@ import type { Readable } from 'node:stream';
  * promise per chunk costs more than the read.
  */
 export function readUpTo(stream: Readable, limit: number): Promise<Buffer | Buffer[] | Error> {
+  // A stream already over (its client gone before anyone read it) sends no more events to wait for.
+  if (stream.errored) return Promise.resolve(stream.errored);
+  if (stream.destroyed || stream.readableEnded) return Promise.resolve(new Error('the stream closed before its end'));
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

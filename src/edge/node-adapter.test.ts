@@ -403,3 +403,41 @@ test(
     assert.deepEqual(errors, []);
   },
 );
+
+test(
+  'request headers read in place read as a web Headers would: repeated ones joined, cookies as a server expects, no inherited names',
+  { timeout: 20_000 },
+  async (t) => {
+    let read: Record<string, string | boolean | null> = {};
+    const server = createNodeServer(
+      async ({ headers }) => {
+        read = {
+          many: headers.get('X-Many'),
+          type: headers.get('content-type'),
+          cookie: headers.get('cookie'),
+          constructor: headers.get('constructor'),
+          hasConstructor: headers.has('constructor'),
+          absent: headers.get('x-absent'),
+        };
+        return new Response('ok');
+      },
+      () => {},
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    const answered = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (/\r\n\r\n(?:2\r\n)?ok/.test(text)) resolve(text);
+      });
+    });
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: a\r\nX-Many: 1\r\nx-many: 2\r\nContent-Type: text/plain\r\ncontent-type: text/html\r\nCookie: x=1\r\ncookie: y=2\r\n\r\n',
+    );
+    assert.match(await answered, /^HTTP\/1\.1 200/);
+    assert.deepEqual(read, { many: '1, 2', type: 'text/plain, text/html', cookie: 'x=1; y=2', constructor: null, hasConstructor: false, absent: null });
+  },
+);

@@ -44,8 +44,9 @@ export class NodeInbound implements Inbound {
 }
 
 /**
- * Headers node:http keeps only the first of, or joins its own way (Cookie), where `Headers` joins every value with
- * ", ": these are read from the raw headers, so that a repeated Host is seen as `Headers` sees it, and refused.
+ * Headers node:http keeps only the first of where `Headers` joins every value with ", ": these are read from the raw
+ * headers, so that a repeated Host is seen as `Headers` sees it, and refused. (Cookie is left to node:http, which
+ * joins repeated ones with "; " as a server expects cookies.)
  */
 const NOT_JOINED = new Set([
   'host',
@@ -66,7 +67,6 @@ const NOT_JOINED = new Set([
   'server',
   'age',
   'expires',
-  'cookie',
 ]);
 
 /** node:http's parse of a request's headers, read in place exactly as a `Headers` made from them would read. */
@@ -80,13 +80,14 @@ class NodeHeaders implements RequestHeaders {
   get(name: string): string | null {
     const lower = name.toLowerCase();
     if (NOT_JOINED.has(lower)) return this.#joined(lower);
-    const value = this.#req.headers[lower];
+    // Own fields only: a name such as "constructor" is a header nobody sent.
+    const value = Object.hasOwn(this.#req.headers, lower) ? this.#req.headers[lower] : undefined;
     if (value === undefined) return null;
     return typeof value === 'string' ? value : value.join(', ');
   }
 
   has(name: string): boolean {
-    return this.#req.headers[name.toLowerCase()] !== undefined;
+    return this.get(name) !== null;
   }
 
   forEach(callback: (value: string, name: string) => void): void {

@@ -22,14 +22,22 @@ export function channelClient(sandbox: Sandbox): Http1Client {
 
 function connectorOf(channel: ChannelEndpoint): Connector {
   if ('socketPath' in channel) return netConnector({ path: channel.socketPath });
+  // A call that goes away while it waits for the sandbox to dial in stops waiting at once; the connection that
+  // arrives later is closed.
   return (signal) =>
-    new Promise((resolve, reject) =>
+    new Promise((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => {
+        settled = true;
+        reject(abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
       channel.connect((error, socket) => {
-        if (error || !socket) reject(error ?? new Error('the sandbox gave no channel connection'));
-        else if (signal.aborted) {
-          socket.destroy();
-          reject(abortError(signal));
-        } else resolve(socket);
-      }),
-    );
+        signal.removeEventListener('abort', onAbort);
+        if (settled) socket?.destroy();
+        else if (error || !socket) reject(error ?? new Error('the sandbox gave no channel connection'));
+        else resolve(socket);
+        settled = true;
+      });
+    });
 }

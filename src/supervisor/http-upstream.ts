@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SupervisorSpec } from '../core/channel.ts';
-import { Http1Client, HttpProtocolError, netConnector } from '../core/http1-client.ts';
+import { authorityOf, Http1Client, HttpProtocolError, netConnector } from '../core/http1-client.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
 import { crashMessage, type ServerExit } from './server-process.ts';
 
@@ -24,7 +24,7 @@ const IDLE_MS = 60_000;
  */
 export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExit: Promise<ServerExit>, options: HttpUpstreamOptions = {}) {
   const client = new Http1Client(netConnector({ host, port: spec.port }), { idleMs: IDLE_MS, peer: `runtime "${spec.runtime}"'s server` });
-  const authority = host.includes(':') ? `[${host}]:${spec.port}` : `${host}:${spec.port}`;
+  const authority = authorityOf(host, spec.port);
   const path = options.path ?? spec.path;
 
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -37,7 +37,7 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
     });
     // A request without a length or chunks has no body (RFC 9112 section 6.3).
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    client.request({ method: req.method, path, headers, body: hasBody ? req : undefined, signal: controller.signal }).then(
+    client.request({ method: req.method, path, headers, body: hasBody ? req : undefined, keepBody: true, signal: controller.signal }).then(
       (answer) => {
         if (res.destroyed) {
           answer.body.destroy();

@@ -10,6 +10,7 @@ interface Seen {
   method: string;
   lastEventId?: string;
   sessionId?: string;
+  host?: string;
   body?: { id?: number; method?: string };
   /** Closes when the peer lets go of the request (or it is answered). */
   res: ServerResponse;
@@ -36,6 +37,7 @@ async function withServer(
         res,
         lastEventId: lastEventId as string | undefined,
         sessionId: req.headers['mcp-session-id'] as string | undefined,
+        host: req.headers.host,
       };
       if (text !== '') seen.body = JSON.parse(text) as Seen['body'];
       all.push(seen);
@@ -157,6 +159,18 @@ test('resumed streams that bring nothing are given up after ten in a row', async
     async (peer, all) => {
       assert.match(String(await call(peer).outcome), /10 resumptions in a row brought nothing more/);
       assert.equal(all.filter((seen) => seen.method === 'GET').length, 10);
+    },
+  );
+});
+
+test('the peer asks for the server by its address as Host, as a general client does', async () => {
+  await withServer(
+    (_seen, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}'),
+    async (peer, all) => {
+      const { outcome } = call(peer);
+      assert.deepEqual(await outcome, { jsonrpc: '2.0', id: 'client-7', result: {} });
+      assert.match(all[0]?.host ?? '', /^127\.0\.0\.1:\d+$/);
+      assert.equal(all[0]?.sessionId, 'session-1');
     },
   );
 });

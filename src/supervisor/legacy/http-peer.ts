@@ -1,4 +1,4 @@
-import { Http1Client, netConnector, type Http1Response } from '../../core/http1-client.ts';
+import { authorityOf, Http1Client, netConnector, type Http1Response } from '../../core/http1-client.ts';
 import { RPC } from '../../core/rpc-codes.ts';
 import { LEGACY_VERSIONS } from '../../mcp/classify.ts';
 import { isNotification, isRequest, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../mcp/jsonrpc.ts';
@@ -43,6 +43,8 @@ interface Exchange {
 export class HttpLegacyPeer implements LegacyPeer {
   readonly #path: string;
   readonly #client: Http1Client;
+  /** The Host the server is asked as: its address, as a general client would send. */
+  readonly #authority: string;
   readonly #ids = new IdMap<Call>();
   readonly #onServerMessage: (message: JsonRpcMessage) => void;
   readonly #reinitialize: () => Promise<void>;
@@ -66,6 +68,7 @@ export class HttpLegacyPeer implements LegacyPeer {
     log: SupervisorLog;
   }) {
     this.#client = new Http1Client(netConnector({ host: options.host, port: options.port }), { idleMs: IDLE_MS, peer: 'the server' });
+    this.#authority = authorityOf(options.host, options.port);
     this.#path = options.path;
     this.#onServerMessage = options.onServerMessage;
     this.#reinitialize = options.reinitialize;
@@ -195,7 +198,9 @@ export class HttpLegacyPeer implements LegacyPeer {
     onError: (error: Error) => void,
   ): Exchange {
     const controller = new AbortController();
-    this.#client.request({ method, path: this.#path, headers, body, signal: controller.signal }).then(onResponse, onError);
+    this.#client
+      .request({ method, path: this.#path, headers: { ...headers, host: this.#authority }, body, signal: controller.signal })
+      .then(onResponse, onError);
     return { destroy: () => controller.abort() };
   }
 
