@@ -202,5 +202,18 @@ export function runDriverContract(name: string, options: ContractOptions): void 
         }
       });
     });
+
+    // Last: it closes the driver (the suite's `after` closes it again, which does nothing more).
+    test('close waits for a sandbox that ended on its own to be cleaned up', async () => {
+      // Regression: a sandbox left the driver's books when its cleanup began, so a close meanwhile removed the
+      // parents of cgroups not yet gone, and left them behind.
+      const sandbox = await driver.start(spec(dir, 'stdio'));
+      let cleaned = false;
+      void sandbox.exited.then(() => (cleaned = true));
+      process.kill(sandbox.pid, 'SIGKILL');
+      await sandbox.closing;
+      await driver.close();
+      assert.ok(cleaned, 'close returned before the sandbox was cleaned up');
+    });
   });
 }

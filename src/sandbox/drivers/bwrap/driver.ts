@@ -231,13 +231,16 @@ export class BwrapDriver implements SandboxDriver {
         limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           egress?.proxy.close();
-          this.#live.delete(sandbox);
           await this.#release(uid, dirs, ownCgroups);
         },
       });
       report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
+      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
+      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
       this.#live.add(sandbox);
+      const forget = (): boolean => this.#live.delete(sandbox);
+      void sandbox.exited.then(forget, forget);
       await sandbox.ready();
       return sandbox;
     } catch (error) {

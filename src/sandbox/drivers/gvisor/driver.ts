@@ -179,7 +179,6 @@ export class GvisorDriver implements SandboxDriver {
         cleanup: async () => {
           clearInterval(memoryWatch);
           egress?.proxy.close();
-          this.#live.delete(sandbox);
           ownChannel.close();
           await this.#remove(spec.id, dir, cgroups);
         },
@@ -187,7 +186,11 @@ export class GvisorDriver implements SandboxDriver {
       const memoryWatch = this.#watchMemory(cgroups, killNow);
       report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
+      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
+      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
       this.#live.add(sandbox);
+      const forget = (): boolean => this.#live.delete(sandbox);
+      void sandbox.exited.then(forget, forget);
       await sandbox.ready();
       return sandbox;
     } catch (error) {

@@ -78,13 +78,16 @@ export class ProcessDriver implements SandboxDriver {
           if (pid !== undefined) killSandbox(pid);
         },
         cleanup: async () => {
-          this.#live.delete(sandbox);
           if (pid !== undefined) killGroup(pid);
           dirs.remove();
         },
       });
       launched = true;
+      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
+      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
       this.#live.add(sandbox);
+      const forget = (): boolean => this.#live.delete(sandbox);
+      void sandbox.exited.then(forget, forget);
       await sandbox.ready();
       return sandbox;
     } catch (error) {
