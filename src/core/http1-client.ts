@@ -328,12 +328,8 @@ class Connection {
 
   /** Reads up to the end of the head; the bytes after it, or undefined when it is not all here (or was refused). */
   #readHead(data: Buffer, exchange: Exchange): Buffer | undefined {
-    const found = this.#seek(data, HEAD_END, MAX_HEAD_BYTES);
-    if (found === undefined) return undefined;
-    if (found === null || found.end > MAX_HEAD_BYTES) {
-      this.#protocolError(`a head longer than ${MAX_HEAD_BYTES} bytes`);
-      return undefined;
-    }
+    const found = this.#seek(data, HEAD_END, MAX_HEAD_BYTES, 'a head');
+    if (!found) return undefined;
     const { bytes, end } = found;
     const head = parseHead(bytes.toString('latin1', 0, end));
     if (typeof head === 'string') {
@@ -370,36 +366,37 @@ class Connection {
 
   /** A CRLF-ended line at the start of `data` (with what was pending), or undefined until its end arrives. */
   #line(data: Buffer): { text: string; rest: Buffer } | undefined {
-    const found = this.#seek(data, CRLF, MAX_LINE_BYTES);
-    if (found === undefined) return undefined;
-    if (found === null || found.end > MAX_LINE_BYTES) {
-      this.#protocolError(`a line longer than ${MAX_LINE_BYTES} bytes`);
-      return undefined;
-    }
+    const found = this.#seek(data, CRLF, MAX_LINE_BYTES, 'a line');
+    if (!found) return undefined;
     const { bytes, end } = found;
     return { text: bytes.toString('latin1', 0, end), rest: bytes.subarray(end + CRLF.length) };
   }
 
   /**
    * Looks for `end` in what is pending and `data`, each byte looked at once however the peer splits its bytes (a
-   * head trickled a byte at a time costs no more than one sent whole): the bytes joined and where `end` starts, or
-   * undefined while it has not arrived (`data` is kept), or null once more than `max` bytes came without it.
+   * head trickled a byte at a time costs no more than one sent whole): the bytes joined and where `end` starts; or
+   * undefined while it has not arrived (`data` is kept), or once more than `max` bytes of `what` came without it
+   * (which closes the connection).
    */
-  #seek(data: Buffer, end: Buffer, max: number): { bytes: Buffer; end: number } | null | undefined {
+  #seek(data: Buffer, end: Buffer, max: number, what: string): { bytes: Buffer; end: number } | undefined {
     const probe = this.#tail.length > 0 ? Buffer.concat([this.#tail, data]) : data;
     const at = probe.indexOf(end);
-    if (at < 0) {
-      if (this.#pendingLength + data.length > max) return null;
+    const found = at < 0 ? -1 : this.#pendingLength - this.#tail.length + at;
+    if (found > max || (found < 0 && this.#pendingLength + data.length > max)) {
+      this.#protocolError(`${what} longer than ${max} bytes`);
+      return undefined;
+    }
+    if (found < 0) {
       this.#pending.push(data);
       this.#pendingLength += data.length;
       this.#tail = probe.subarray(Math.max(0, probe.length - (end.length - 1)));
       return undefined;
     }
-    const found = { bytes: this.#pendingLength === 0 ? data : Buffer.concat([...this.#pending, data]), end: this.#pendingLength - this.#tail.length + at };
+    const bytes = this.#pendingLength === 0 ? data : Buffer.concat([...this.#pending, data]);
     this.#pending = [];
     this.#pendingLength = 0;
     this.#tail = EMPTY;
-    return found;
+    return { bytes, end: found };
   }
 
   #complete(exchange: Exchange, rest: Buffer): void {
