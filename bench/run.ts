@@ -6,7 +6,8 @@
  *     time and 16 at once, beside a plain Node proxy's in front of the same server (bench/floor-proxy.ts, the floor);
  *   - the same warm call on a stdio server through berth and through supergateway (the stdio → HTTP gateway a user
  *     would otherwise run, with no isolation), one session each: latency, and requests per second at 16 at once;
- *   - a warm call to a random one of 500 live sessions beside a call to one hot session;
+ *   - a warm call to a random one of 500 live sessions beside a call to one hot session, and the same for the server's
+ *     own processes driven straight over stdio (the floor: a process that has not run lately is slower by itself);
  *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions;
  *   - load shedding: a burst of 300 new sessions at once on a fresh node with its default admission limits, beside
  *     the same burst on a node whose admission is opened wide (what berth did before it shed load): how many were
@@ -24,6 +25,7 @@ import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/help
 import { fixtureDir } from '../test/helpers/fixtures.ts';
 import { startFloorProxy } from './floor-proxy.ts';
 import { processCpuMs } from './process-cpu.ts';
+import { startStdioServer, type StdioServer } from './stdio-spread.ts';
 import { gatewayCall, openGatewaySession, startSupergateway } from './supergateway.ts';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -217,6 +219,37 @@ async function burst(env: Record<string, string>): Promise<BurstFigures> {
   }
 }
 
+const spreadLine = (hot: number[], random: number[]): string =>
+  `hot p50 ${ms(percentile(hot, 50))} p95 ${ms(percentile(hot, 95))}   random p50 ${ms(percentile(random, 50))} p95 ${ms(percentile(random, 95))}   ratio ${(percentile(random, 50) / percentile(hot, 50)).toFixed(2)}×`;
+
+/** SPREAD_SESSIONS of the stdio server started straight on the host; hot and random calls interleaved as through berth. */
+async function straightSpread(dir: string): Promise<{ hot: number[]; random: number[] }> {
+  const servers: StdioServer[] = [];
+  try {
+    for (let i = 0; i < SPREAD_SESSIONS; i += 10) {
+      const batch = Array.from({ length: Math.min(10, SPREAD_SESSIONS - i) }, () => startStdioServer(dir));
+      servers.push(...batch);
+      await Promise.all(batch.map((server) => server.call(CALL_BODY)));
+    }
+    const once = async (server: StdioServer | undefined): Promise<number> => {
+      const begun = performance.now();
+      const line = await (server as StdioServer).call(CALL_BODY);
+      if (!line.includes('count')) throw new Error(`call failed: ${line.slice(0, 300)}`);
+      return performance.now() - begun;
+    };
+    const hot: number[] = [];
+    const random: number[] = [];
+    for (let i = 0; i < 50; i++) await once(servers[0]);
+    for (let i = 0; i < WARM_CALLS; i++) {
+      hot.push(await once(servers[0]));
+      random.push(await once(servers[Math.floor(Math.random() * servers.length)]));
+    }
+    return { hot, random };
+  } finally {
+    for (const server of servers) server.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const unsupported = BwrapDriver.unsupportedReason();
   if (unsupported) {
@@ -226,8 +259,9 @@ async function main(): Promise<void> {
   const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_MAX_SESSIONS: String(Math.max(LIVE_SESSIONS, SPREAD_SESSIONS) + 50) } });
   const pool = new Pool(node.url, { connections: CONCURRENCY * 2 });
   const out = (line = ''): boolean => process.stdout.write(`${line}\n`);
+  const minimal = await fixtureDir('minimal-server');
+  let spreadFigures = { live: 0, hot: [] as number[], random: [] as number[] };
   try {
-    const minimal = await fixtureDir('minimal-server');
     const counter = await fixtureDir('counter-server');
     await deploy(node, 'minimal-stdio', minimal, { transport: 'stdio' });
     await deploy(node, 'minimal-http', minimal, { transport: 'http' });
@@ -391,8 +425,6 @@ async function main(): Promise<void> {
     );
     out(`  berth's own memory per session ${mb(perSession)}   (the user's server: ${mb(serverPss / sessions.length)} PSS per session)`);
 
-    out();
-    out(`a warm call to a random one of ${SPREAD_SESSIONS} live sessions beside one hot session (minimal stdio server; goal: within 1.5×)`);
     const spread = [...ids];
     while (spread.length < SPREAD_SESSIONS) spread.push(randomUUID());
     for (let i = LIVE_SESSIONS; i < spread.length; i += 10)
@@ -406,14 +438,18 @@ async function main(): Promise<void> {
       hot.push(await timed(() => call(pool, '/runtimes/minimal-stdio/mcp', hotSession)));
       random.push(await timed(() => call(pool, '/runtimes/minimal-stdio/mcp', spread[Math.floor(Math.random() * spread.length)])));
     }
-    const live = (await node.api.sessions('minimal-stdio')).length;
-    out(
-      `  live sessions ${live}   hot p50 ${ms(percentile(hot, 50))} p95 ${ms(percentile(hot, 95))}   random p50 ${ms(percentile(random, 50))} p95 ${ms(percentile(random, 95))}   ratio ${(percentile(random, 50) / percentile(hot, 50)).toFixed(2)}×`,
-    );
+    spreadFigures = { live: (await node.api.sessions('minimal-stdio')).length, hot, random };
   } finally {
     await pool.close();
     await node.stop();
   }
+
+  // Measured once berth's sessions are gone, so that the two sets of processes do not share the machine's memory.
+  out();
+  out(`a warm call to a random one of ${SPREAD_SESSIONS} live sessions beside one hot session (minimal stdio server; goal: within 1.5×)`);
+  out(`  berth (live sessions ${spreadFigures.live})   ${spreadLine(spreadFigures.hot, spreadFigures.random)}`);
+  const straight = await straightSpread(minimal);
+  out(`  the same server's processes driven straight over stdio, no berth (the floor)   ${spreadLine(straight.hot, straight.random)}`);
 
   out();
   out(`load shedding: a burst of ${BURST} new sessions at once, each its first tools/call (minimal stdio server)`);
