@@ -1,6 +1,7 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { CHUNKED_HEAD_END, chunkSize, parseHead, requestHead, type Http1Headers, type Http1Request } from './http1-wire.ts';
+import { EMPTY, Http1Reader } from './http1-reader.ts';
+import { CHUNKED_HEAD_END, parseHead, requestHead, type Http1Headers, type Http1Request } from './http1-wire.ts';
 
 export { authorityOf, type Http1Headers, type Http1Request } from './http1-wire.ts';
 
@@ -29,15 +30,8 @@ export interface Http1ClientOptions {
   peer: string;
 }
 
-/** The most of an answer's head read: heads are a few hundred bytes. */
-const MAX_HEAD_BYTES = 64 * 1024;
-/** The most of a chunk's size line (with any extensions) or of the trailers berth reads. */
-const MAX_LINE_BYTES = 4 * 1024;
 /** A request body up to this size goes out with its head as one buffer, in one write. */
 const ONE_WRITE_BYTES = 16 * 1024;
-const CRLF = Buffer.from('\r\n');
-const EMPTY = Buffer.alloc(0);
-const HEAD_END = Buffer.from('\r\n\r\n');
 const LAST_CHUNK = '0\r\n\r\n';
 /** The signal of a request that gives none. */
 const NEVER = new AbortController().signal;
@@ -140,21 +134,10 @@ export class Http1Client {
   }
 }
 
-type ParseState = 'idle' | 'head' | 'fixed' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailers' | 'until-close';
-
 /** One connection to the peer, carrying one exchange at a time. */
-class Connection {
+class Connection extends Http1Reader {
   readonly socket: Socket;
   readonly #client: Http1Client;
-  #state: ParseState = 'idle';
-  /** Bytes of a head or a line whose end has not arrived, as they came: joined once, when it does. */
-  #pending: Buffer[] = [];
-  #pendingLength = 0;
-  /** The last bytes pending, where an end that straddles two reads begins. */
-  #tail: Buffer = EMPTY;
-  #remaining = 0;
-  /** Trailer bytes read so far, bounded as a head is. */
-  #trailerBytes = 0;
   #keepAlive = true;
   /** How long the peer says it keeps an idle connection (its Keep-Alive timeout, less a second's margin). */
   #peerIdleMs: number | undefined;
@@ -163,12 +146,13 @@ class Connection {
   #exchange: Exchange | undefined;
 
   constructor(socket: Socket, client: Http1Client) {
+    super();
     this.socket = socket;
     this.#client = client;
-    socket.on('data', (chunk: Buffer) => this.#read(chunk));
+    socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => {});
     socket.on('timeout', () => {
-      if (this.#state === 'idle') socket.destroy();
+      if (this.idle) socket.destroy();
     });
     socket.once('close', (hadError: boolean) => this.#closed(hadError));
   }
@@ -178,7 +162,7 @@ class Connection {
     return new Promise<Http1Response>((resolve, reject) => {
       const exchange = new Exchange(this, signal, resolve, reject);
       this.#exchange = exchange;
-      this.#state = 'head';
+      this.expectHead();
       this.#keepAlive = true;
       if (body instanceof Readable) {
         // The head waits for the body's first bytes, to go out with them in one write.
@@ -213,7 +197,7 @@ class Connection {
   finished(exchange: Exchange): void {
     if (this.#exchange !== exchange) return;
     this.#exchange = undefined;
-    if (this.#state === 'idle' && this.#keepAlive && exchange.requestDone && !this.socket.destroyed) {
+    if (this.idle && this.#keepAlive && exchange.requestDone && !this.socket.destroyed) {
       // An answer's reader may have paused the socket before its last bytes; idle, it reads again (stray bytes close it).
       this.socket.resume();
       this.#client.released(this, this.#peerIdleMs);
@@ -225,121 +209,41 @@ class Connection {
     const exchange = this.#exchange;
     if (!exchange) return;
     // A body that ends with its connection is whole only if the connection ended cleanly, not reset.
-    if (this.#state === 'until-close' && !hadError) {
-      this.#state = 'idle';
+    if (this.untilClose && !hadError) {
+      this.stop();
       exchange.complete();
       return;
     }
     exchange.fail(new Error(`${this.#client.peer} closed the connection before its answer was complete`));
   }
 
-  #protocolError(message: string): void {
+  protected override get expecting(): boolean {
+    return this.#exchange !== undefined;
+  }
+
+  protected override protocolError(message: string): void {
     this.destroy(new HttpProtocolError(`${this.#client.peer} answered outside HTTP/1.1: ${message}`));
   }
 
-  #read(chunk: Buffer): void {
-    let data = chunk;
-    while (data.length > 0) {
-      const exchange = this.#exchange;
-      if (!exchange || this.#state === 'idle') {
-        this.#protocolError('bytes arrived that no request asked for');
-        return;
-      }
-      switch (this.#state) {
-        case 'head': {
-          const rest = this.#readHead(data, exchange);
-          if (rest === undefined) return;
-          data = rest;
-          break;
-        }
-        case 'fixed': {
-          data = this.#deliverCounted(data, exchange);
-          if (this.#remaining > 0) return;
-          this.#complete(exchange, data);
-          return;
-        }
-        case 'until-close':
-          exchange.deliver(data);
-          return;
-        case 'chunk-size': {
-          const line = this.#line(data);
-          if (line === undefined) return;
-          data = line.rest;
-          const size = chunkSize(line.text);
-          if (size === undefined) {
-            this.#protocolError(`a chunk size of "${line.text.slice(0, 40)}"`);
-            return;
-          }
-          if (size === 0) {
-            this.#state = 'trailers';
-            this.#trailerBytes = 0;
-          } else {
-            this.#remaining = size;
-            this.#state = 'chunk-data';
-          }
-          break;
-        }
-        case 'chunk-data': {
-          data = this.#deliverCounted(data, exchange);
-          if (this.#remaining === 0) {
-            this.#state = 'chunk-end';
-            this.#remaining = 2;
-          }
-          break;
-        }
-        case 'chunk-end': {
-          // The CRLF after a chunk's data, which may arrive split.
-          const expected = this.#remaining === 2 ? 13 : 10;
-          if (data[0] !== expected) {
-            this.#protocolError('a chunk not followed by CRLF');
-            return;
-          }
-          data = data.subarray(1);
-          this.#remaining -= 1;
-          if (this.#remaining === 0) this.#state = 'chunk-size';
-          break;
-        }
-        case 'trailers': {
-          const line = this.#line(data);
-          if (line === undefined) return;
-          data = line.rest;
-          this.#trailerBytes += line.text.length + 2;
-          if (this.#trailerBytes > MAX_HEAD_BYTES) {
-            this.#protocolError(`trailers longer than ${MAX_HEAD_BYTES} bytes`);
-            return;
-          }
-          if (line.text === '') {
-            this.#complete(exchange, data);
-            return;
-          }
-          break;
-        }
-      }
-    }
+  protected override body(bytes: Buffer): void {
+    this.#exchange?.deliver(bytes);
   }
 
-  /** Delivers up to the bytes still expected (of a length, or of a chunk); returns what follows them. */
-  #deliverCounted(data: Buffer, exchange: Exchange): Buffer {
-    const take = Math.min(this.#remaining, data.length);
-    this.#remaining -= take;
-    exchange.deliver(take === data.length ? data : data.subarray(0, take));
-    return data.subarray(take);
+  protected override ended(): void {
+    this.#exchange?.complete();
   }
 
-  /** Reads up to the end of the head; the bytes after it, or undefined when it is not all here (or was refused). */
-  #readHead(data: Buffer, exchange: Exchange): Buffer | undefined {
-    const found = this.#seek(data, HEAD_END, MAX_HEAD_BYTES, 'a head');
-    if (!found) return undefined;
-    const { bytes, end } = found;
-    const head = parseHead(bytes.toString('latin1', 0, end));
+  /** An answer's head: the bytes after it, or undefined when the answer is handled already (or was refused). */
+  protected override head(text: string, rest: Buffer): Buffer | undefined {
+    const exchange = this.#exchange as Exchange;
+    const head = parseHead(text);
     if (typeof head === 'string') {
-      this.#protocolError(head);
+      this.protocolError(head);
       return undefined;
     }
-    const rest = bytes.subarray(end + 4);
     // An interim answer (100 Continue) is followed by the real one.
     if (head.status < 200) {
-      if (head.status === 101) this.#protocolError('a switch of protocols nobody asked for');
+      if (head.status === 101) this.protocolError('a switch of protocols nobody asked for');
       return head.status === 101 ? undefined : rest;
     }
     if (!head.keepAlive) this.#keepAlive = false;
@@ -349,63 +253,13 @@ class Connection {
     if (bodiless || framing === 0 || (typeof framing === 'number' && rest.length >= framing)) {
       const body = bodiless ? EMPTY : rest.subarray(0, framing as number);
       exchange.startWhole(head.status, head.headers, body);
-      this.#complete(exchange, rest.subarray(body.length));
+      this.complete(rest.subarray(body.length));
       return undefined;
     }
-    if (framing === 'chunked') this.#state = 'chunk-size';
-    else if (framing === 'close') {
-      this.#state = 'until-close';
-      this.#keepAlive = false;
-    } else {
-      this.#state = 'fixed';
-      this.#remaining = framing;
-    }
+    if (framing === 'close') this.#keepAlive = false;
+    this.expectBody(framing);
     exchange.start(head.status, head.headers);
     return rest;
-  }
-
-  /** A CRLF-ended line at the start of `data` (with what was pending), or undefined until its end arrives. */
-  #line(data: Buffer): { text: string; rest: Buffer } | undefined {
-    const found = this.#seek(data, CRLF, MAX_LINE_BYTES, 'a line');
-    if (!found) return undefined;
-    const { bytes, end } = found;
-    return { text: bytes.toString('latin1', 0, end), rest: bytes.subarray(end + CRLF.length) };
-  }
-
-  /**
-   * Looks for `end` in what is pending and `data`, each byte looked at once however the peer splits its bytes (a
-   * head trickled a byte at a time costs no more than one sent whole): the bytes joined and where `end` starts; or
-   * undefined while it has not arrived (`data` is kept), or once more than `max` bytes of `what` came without it
-   * (which closes the connection).
-   */
-  #seek(data: Buffer, end: Buffer, max: number, what: string): { bytes: Buffer; end: number } | undefined {
-    const probe = this.#tail.length > 0 ? Buffer.concat([this.#tail, data]) : data;
-    const at = probe.indexOf(end);
-    const found = at < 0 ? -1 : this.#pendingLength - this.#tail.length + at;
-    if (found > max || (found < 0 && this.#pendingLength + data.length > max)) {
-      this.#protocolError(`${what} longer than ${max} bytes`);
-      return undefined;
-    }
-    if (found < 0) {
-      this.#pending.push(data);
-      this.#pendingLength += data.length;
-      this.#tail = probe.subarray(Math.max(0, probe.length - (end.length - 1)));
-      return undefined;
-    }
-    const bytes = this.#pendingLength === 0 ? data : Buffer.concat([...this.#pending, data]);
-    this.#pending = [];
-    this.#pendingLength = 0;
-    this.#tail = EMPTY;
-    return { bytes, end: found };
-  }
-
-  #complete(exchange: Exchange, rest: Buffer): void {
-    this.#state = 'idle';
-    if (rest.length > 0) {
-      this.#protocolError('bytes after the end of an answer');
-      return;
-    }
-    exchange.complete();
   }
 }
 
@@ -463,7 +317,7 @@ class Exchange {
         socket.cork();
         socket.write(`${bytes.length.toString(16)}\r\n`, 'latin1');
         socket.write(bytes);
-        flowing = socket.write(CRLF);
+        flowing = socket.write('\r\n', 'latin1');
         socket.uncork();
       } else flowing = socket.write(bytes);
       uncork();

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 
 /**
- * HTTP/1.1 as berth's own client writes and reads it (./http1-client.ts): request heads, checked as they are built,
- * and answer heads and chunk sizes, checked as they are read. Pure functions over strings.
+ * HTTP/1.1 as berth's own client and server write and read it (./http1-client.ts, ./http1-server.ts): request heads,
+ * checked as they are built, and answer and request heads and chunk sizes, checked as they are read. Pure functions
+ * over strings.
  */
 
 export type Http1Headers = Record<string, string | string[]>;
@@ -59,6 +60,28 @@ export function requestHead({ method = 'POST', path, headers, body }: Http1Reque
   return `${head}content-length: ${typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength}\r\n\r\n`;
 }
 
+/** Fields a server's answer head gets from the server itself, whatever its handler gives. */
+const CONNECTION_FIELDS = new Set(['transfer-encoding', 'connection', 'keep-alive']);
+
+/**
+ * The head of an answer (./http1-server.ts), checked as a request's is; `fields` are the server's own lines for the
+ * body's framing and the connection, which replace any the handler gave.
+ */
+export function answerHead(status: number, reason: string, headers: AnswerHeaders | undefined, fields: string): string {
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (const name in headers) {
+    const value = headers[name] as string | number | string[];
+    if (!TOKEN.test(name)) throw new TypeError(`"${name.slice(0, 40)}" is not a valid HTTP header name`);
+    if (CONNECTION_FIELDS.has(name.toLowerCase())) continue;
+    if (typeof value === 'object') for (const one of value) head += headerLine(name, one);
+    else head += headerLine(name, String(value));
+  }
+  return `${head}${fields}\r\n`;
+}
+
+/** An answer's headers as a handler gives them. */
+export type AnswerHeaders = Record<string, string | number | string[]>;
+
 function headerLine(name: string, value: string): string {
   if (!FIELD_VALUE.test(value)) throw new TypeError(`the value of header "${name}" holds characters HTTP does not allow`);
   return `${name}: ${value}\r\n`;
@@ -80,12 +103,49 @@ export function parseHead(text: string): Head | string {
   const statusLine = lines[0] as string;
   const match = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(statusLine);
   if (!match) return `a status line of "${statusLine.slice(0, 60)}"`;
+  const fields = parseFields(lines, match[1] === '0');
+  if (typeof fields === 'string') return fields;
+  const { headers, length, chunked, close, idleMs } = fields;
+  return { status: Number(match[2]), headers, framing: chunked ? 'chunked' : (length ?? 'close'), keepAlive: !close && idleMs !== 0, idleMs };
+}
+
+export interface RequestHead {
+  method: string;
+  /** The request target as sent (origin form: a path and its query). */
+  path: string;
+  headers: Http1Headers;
+  /** How the body ends: after this many bytes (0: no body) or with its last chunk. */
+  framing: number | 'chunked';
+  /** The connection may carry another request after this one. */
+  keepAlive: boolean;
+}
+
+/** A request's head (./http1-server.ts), or what is wrong with it. */
+export function parseRequestHead(text: string): RequestHead | string {
+  const lines = text.split('\r\n');
+  const requestLine = lines[0] as string;
+  const match = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\/[\x21-\x7e]*) HTTP\/1\.([01])$/.exec(requestLine);
+  if (!match) return `a request line of "${requestLine.slice(0, 60)}"`;
+  const fields = parseFields(lines, match[3] === '0');
+  if (typeof fields === 'string') return fields;
+  const { headers, length, chunked, close } = fields;
+  // A request without a length or chunks has no body (RFC 9112 section 6.3).
+  return { method: match[1] as string, path: match[2] as string, headers, framing: chunked ? 'chunked' : (length ?? 0), keepAlive: !close };
+}
+
+interface Fields {
+  headers: Http1Headers;
+  length: number | undefined;
+  chunked: boolean;
+  close: boolean;
+  idleMs: number | undefined;
+}
+
+/** The header lines after a head's first line, checked; `close` to begin with for HTTP/1.0. */
+function parseFields(lines: string[], close: boolean): Fields | string {
   // No prototype: a header named __proto__ or constructor is a header like any other.
   const headers: Http1Headers = Object.create(null) as Http1Headers;
-  let length: number | undefined;
-  let chunked = false;
-  let close = match[1] === '0';
-  let idleMs: number | undefined;
+  const fields: Fields = { headers, length: undefined, chunked: false, close, idleMs: undefined };
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
     const colon = line.indexOf(':');
@@ -95,13 +155,13 @@ export function parseHead(text: string): Head | string {
     const value = line.slice(colon + 1).trim();
     if (!FIELD_VALUE.test(value)) return `header "${name}" holding characters HTTP does not allow`;
     if (name === 'content-length') {
-      if (!/^\d{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) return `a content-length of "${value.slice(0, 40)}"`;
+      if (!/^\d{1,15}$/.test(value) || (fields.length !== undefined && fields.length !== Number(value))) return `a content-length of "${value.slice(0, 40)}"`;
       // The same length twice is one length, passed on once.
-      if (length !== undefined) continue;
-      length = Number(value);
+      if (fields.length !== undefined) continue;
+      fields.length = Number(value);
     } else if (name === 'transfer-encoding') {
-      if (value.toLowerCase() !== 'chunked' || chunked) return `a transfer-encoding of "${value.slice(0, 40)}"`;
-      chunked = true;
+      if (value.toLowerCase() !== 'chunked' || fields.chunked) return `a transfer-encoding of "${value.slice(0, 40)}"`;
+      fields.chunked = true;
     } else if (name === 'connection') {
       if (
         value
@@ -109,19 +169,18 @@ export function parseHead(text: string): Head | string {
           .split(',')
           .some((token) => token.trim() === 'close')
       )
-        close = true;
+        fields.close = true;
     } else if (name === 'keep-alive') {
       const timeout = /(?:^|[\s,])timeout=(\d{1,6})/i.exec(value);
-      if (timeout) idleMs = Math.max(0, Number(timeout[1]) - 1) * 1000;
+      if (timeout) fields.idleMs = Math.max(0, Number(timeout[1]) - 1) * 1000;
     }
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
     else if (typeof previous === 'string') headers[name] = [previous, value];
     else previous.push(value);
   }
-  if (chunked && length !== undefined) return 'both a content-length and a transfer-encoding';
-  const status = Number(match[2]);
-  return { status, headers, framing: chunked ? 'chunked' : (length ?? 'close'), keepAlive: !close && idleMs !== 0, idleMs };
+  if (fields.chunked && fields.length !== undefined) return 'both a content-length and a transfer-encoding';
+  return fields;
 }
 
 /** A chunk's size from its size line (extensions after `;` ignored), or undefined when it is not one. */

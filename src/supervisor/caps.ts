@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import type { SessionClientLimits } from '../core/channel.ts';
 import { decodeHeaderValue } from '../mcp/classify.ts';
 import { replyError } from './reply.ts';
@@ -50,8 +50,8 @@ export class ListenerSlots {
  * Caps the listen streams of a server whose requests pass through unread (a modern HTTP server): the edge has
  * checked that `Mcp-Method` names the body's method, so the header says which requests are listen streams.
  */
-export function limitListeners(handler: (req: IncomingMessage, res: ServerResponse) => void, slots: ListenerSlots) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
+export function limitListeners(handler: (req: Http1ServerRequest, res: Http1ServerResponse) => void, slots: ListenerSlots) {
+  return (req: Http1ServerRequest, res: Http1ServerResponse): void => {
     const method = req.headers['mcp-method'];
     if (typeof method !== 'string' || decodeHeaderValue(method) !== 'subscriptions/listen') {
       handler(req, res);
@@ -62,7 +62,7 @@ export function limitListeners(handler: (req: IncomingMessage, res: ServerRespon
       handler(req, res);
       return;
     }
-    req.resume();
+    req.discard();
     replyError(res, 'limit_exceeded', refused);
   };
 }

@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { CHANNEL_HEALTH_PATH, CHANNEL_SERVER_IDLE_MS, type SupervisorSpec } from '../core/channel.ts';
+import { http1Server, serveHttp1, type Http1Handler, type Http1ServerOptions, type Http1ServerRequest } from '../core/http1-server.ts';
 import { replyError } from './reply.ts';
 
-export type ChannelHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type ChannelHandler = Http1Handler;
+export type { Http1ServerRequest as ChannelRequest, Http1ServerResponse as ChannelResponse } from '../core/http1-server.ts';
 
 /** What the channel serves, by `METHOD /path` (such as `POST /mcp`). */
 export type ChannelRoutes = Map<string, ChannelHandler>;
@@ -22,27 +23,25 @@ export async function serveChannel(
   health: () => Record<string, unknown>,
   log: (line: string) => void,
   onRequest: () => void = () => {},
-): Promise<Server> {
-  const server = channelServer(routes, health, log, onRequest);
+): Promise<void> {
+  const handler = channelHandler(routes, health, log, onRequest);
   if ('fd' in channel) {
-    server.headersTimeout = 30_000;
+    const server = http1Server(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 30_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ fd: channel.fd }, () => resolve());
     });
-    return server;
+    return;
   }
   // A dialled connection waits unused until the host needs one, however long that is: no headers timeout.
-  server.headersTimeout = 0;
-  await new DialledChannel(server, channel.dial, channel.spares).start();
-  return server;
+  await new DialledChannel(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 0 }, channel.dial, channel.spares).start();
 }
 
-function channelServer(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void, onRequest: () => void): Server {
+function channelHandler(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void, onRequest: () => void): ChannelHandler {
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
-  return createServer({ requestTimeout: 0, keepAliveTimeout: CHANNEL_SERVER_IDLE_MS }, (req, res) => {
+  return (req, res) => {
     onRequest();
-    const path = req.url ?? '';
+    const path = req.url;
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {
       try {
@@ -55,13 +54,13 @@ function channelServer(routes: ChannelRoutes, health: () => Record<string, unkno
       }
       return;
     }
+    req.discard();
     if (path === CHANNEL_HEALTH_PATH && req.method === 'GET') {
-      const body = JSON.stringify(health());
-      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(health()));
       return;
     }
     replyError(res, 'not_found', `the supervisor serves ${served}, not ${req.method} ${path}`);
-  });
+  };
 }
 
 /**
@@ -70,18 +69,20 @@ function channelServer(routes: ChannelRoutes, health: () => Record<string, unkno
  * spare that closes.
  */
 class DialledChannel {
-  readonly #server: Server;
+  readonly #handler: ChannelHandler;
+  readonly #options: Http1ServerOptions;
   readonly #path: string;
   readonly #spares: number;
   readonly #unused = new Set<Socket>();
 
-  constructor(server: Server, path: string, spares: number) {
-    this.#server = server;
+  constructor(handler: ChannelHandler, options: Http1ServerOptions, path: string, spares: number) {
+    this.#handler = (req: Http1ServerRequest, res) => {
+      if (this.#unused.delete(req.socket)) this.#topUp();
+      handler(req, res);
+    };
+    this.#options = options;
     this.#path = path;
     this.#spares = spares;
-    server.on('request', (req: IncomingMessage) => {
-      if (this.#unused.delete(req.socket as Socket)) this.#topUp();
-    });
   }
 
   /** Resolves once the first spares are connected; rejects when the host's socket cannot be reached at all. */
@@ -109,7 +110,7 @@ class DialledChannel {
         if (this.#unused.delete(socket)) reject(error);
       });
       socket.once('connect', () => {
-        this.#server.emit('connection', socket);
+        serveHttp1(socket, this.#handler, this.#options);
         resolve();
       });
       socket.once('close', () => {

@@ -1,5 +1,5 @@
 import type { ChildProcess, spawn as Spawn } from 'node:child_process';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -66,24 +66,24 @@ export function createCommandRunner(options: CommandOptions): CommandRunner {
   };
 }
 
-async function readCommandRequest(req: IncomingMessage): Promise<CommandRequest> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > COMMAND_REQUEST_MAX_BYTES) throw new BerthError('body_too_large', `a command request is at most ${COMMAND_REQUEST_MAX_BYTES} bytes`);
-    chunks.push(chunk);
+async function readCommandRequest(req: Http1ServerRequest): Promise<CommandRequest> {
+  let body: Buffer;
+  try {
+    body = await req.bytes(COMMAND_REQUEST_MAX_BYTES);
+  } catch (error) {
+    if (error instanceof RangeError) throw new BerthError('body_too_large', `a command request is at most ${COMMAND_REQUEST_MAX_BYTES} bytes`);
+    throw error;
   }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw new BerthError('parse_error', `the command request is ${notJson(error)}`);
   }
   return parseCommandRequest(value);
 }
 
-function run(spawn: typeof Spawn, request: CommandRequest, options: CommandOptions, res: ServerResponse, running: Set<ChildProcess>): void {
+function run(spawn: typeof Spawn, request: CommandRequest, options: CommandOptions, res: Http1ServerResponse, running: Set<ChildProcess>): void {
   if (res.destroyed) return;
   // Its own process group (detached), so that killing it kills whatever it started in the background too.
   const child = spawn('/bin/sh', ['-c', request.command], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -4,10 +4,9 @@
  * deep message, a server's deep or endless answer, a handler that throws: each costs that message only.
  */
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { serveHandler, type ServedHandler } from '../../test/helpers/channel-handler.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { ListenerSlots } from './caps.ts';
 import { serveClientMessage } from './response-writer.ts';
@@ -54,7 +53,7 @@ function fakeServer(stdin: PassThrough, stdout: PassThrough): void {
 
 describe('the supervisor against hostile messages', () => {
   const logs: string[] = [];
-  let server: Server;
+  let server: ServedHandler;
   let url: string;
 
   before(async () => {
@@ -77,16 +76,10 @@ describe('the supervisor against hostile messages', () => {
       log: (line) => logs.push(line),
     });
     route = upstream.fromServer;
-    const handle = upstream.handle;
-    server = createServer((req, res) => handle(req, res));
-    server.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    server = await serveHandler(upstream.handle);
+    url = server.url;
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => server.close());
 
   let nextId = 1;
   const call = async (name: string): Promise<{ status: number; code: string | null; body: string }> => {
@@ -157,7 +150,7 @@ describe('the supervisor against hostile messages', () => {
 
 test('a handler that throws answers its request with an error and logs why; the supervisor goes on', async () => {
   const logs: string[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) =>
+  const server = await serveHandler((req, res) =>
     serveClientMessage(
       req,
       res,
@@ -167,10 +160,8 @@ test('a handler that throws answers its request with an error and logs why; the 
       },
     ),
   );
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
   try {
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    const url = server.url;
     for (let i = 0; i < 2; i++) {
       const response = await fetch(url, { method: 'POST', body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
       assert.equal(response.status, 502);

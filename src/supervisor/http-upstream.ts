@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import type { SupervisorSpec } from '../core/channel.ts';
 import { authorityOf, Http1Client, HttpProtocolError, netConnector } from '../core/http1-client.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
@@ -8,7 +8,7 @@ export interface HttpUpstreamOptions {
   /** The server's path requests go to; the runtime's MCP path when not given. */
   path?: string;
   /** Headers to set on each forwarded request, beside those the channel request carries. */
-  addHeaders?: (req: IncomingMessage) => Record<string, string>;
+  addHeaders?: (req: Http1ServerRequest) => Record<string, string>;
   /** Called once each exchange is over, answered or not. */
   onDone?: () => void;
 }
@@ -27,7 +27,7 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
   const authority = authorityOf(host, spec.port);
   const path = options.path ?? spec.path;
 
-  return (req: IncomingMessage, res: ServerResponse): void => {
+  return (req: Http1ServerRequest, res: Http1ServerResponse): void => {
     const headers = { ...forwardableHeaders(req.headers), ...options.addHeaders?.(req) };
     headers.host = authority;
     const controller = new AbortController();
@@ -37,32 +37,33 @@ export function createHttpUpstream(spec: SupervisorSpec, host: string, serverExi
     });
     // A request without a length or chunks has no body (RFC 9112 section 6.3).
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    client.request({ method: req.method, path, headers, body: hasBody ? req : undefined, keepBody: true, signal: controller.signal }).then(
-      (answer) => {
-        if (res.destroyed) {
-          answer.body.destroy();
-          return;
-        }
-        res.writeHead(answer.statusCode, forwardableHeaders(answer.headers));
-        if (answer.whole) {
-          res.end(answer.whole);
-          return;
-        }
-        answer.body.on('error', () => res.destroy());
-        answer.body.pipe(res);
-      },
-      async (error: unknown) => {
-        if (res.destroyed) return;
-        if (error instanceof HttpProtocolError) {
-          replyError(res, 'sandbox_unavailable', error.message);
-          return;
-        }
-        // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
-        const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
-        if (res.destroyed) return;
-        if (exit) replyError(res, 'server_crashed', crashMessage(spec.runtime, exit));
-        else replyError(res, 'sandbox_unavailable', `runtime "${spec.runtime}": its server closed the connection before answering`);
-      },
-    );
+    client
+      .request({ method: req.method, path, headers, body: hasBody ? (req.whole ?? req.body()) : undefined, keepBody: true, signal: controller.signal })
+      .then(
+        (answer) => {
+          if (res.destroyed) {
+            answer.body.destroy();
+            return;
+          }
+          res.writeHead(answer.statusCode, forwardableHeaders(answer.headers));
+          if (answer.whole) {
+            res.end(answer.whole);
+            return;
+          }
+          res.relay(answer.body);
+        },
+        async (error: unknown) => {
+          if (res.destroyed) return;
+          if (error instanceof HttpProtocolError) {
+            replyError(res, 'sandbox_unavailable', error.message);
+            return;
+          }
+          // A crash shows up on the socket before the exit status arrives; wait a moment so the error says which it was.
+          const exit = await Promise.race([serverExit, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 250))]);
+          if (res.destroyed) return;
+          if (exit) replyError(res, 'server_crashed', crashMessage(spec.runtime, exit));
+          else replyError(res, 'sandbox_unavailable', `runtime "${spec.runtime}": its server closed the connection before answering`);
+        },
+      );
   };
 }

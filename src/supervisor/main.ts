@@ -7,7 +7,7 @@
  * `failed`, or `server-exit`. When the server exits, the supervisor exits too, so the sandbox ends with it and the
  * session's next request gets a fresh one.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import { CHANNEL_COMMANDS_PATH, CHANNEL_INVOCATIONS_PATH, CHANNEL_MCP_PATH, type SupervisorSpec, type SupervisorStatus } from '../core/channel.ts';
 import type { JsonRpcMessage } from '../mcp/jsonrpc.ts';
 import { ActivityReporter } from './activity.ts';
@@ -29,7 +29,7 @@ import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
 import type { SamplingPace } from '../core/sampling-pace.ts';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type Handler = (req: Http1ServerRequest, res: Http1ServerResponse) => void;
 
 const PROBE_TIMEOUT_MS = 10_000;
 const INIT_TIMEOUT_MS = 30_000;

@@ -1,10 +1,10 @@
-import type { ServerResponse } from 'node:http';
+import type { Http1ServerResponse } from '../core/http1-server.ts';
 import { BerthError, restErrorBody, type ErrorCode } from '../core/errors.ts';
 
 /** Marks a channel answer as berth's own error rather than the server's; the edge renders it for the client. */
 export const BERTH_ERROR_HEADER = 'x-berth-error';
 
-export function replyError(res: ServerResponse, code: ErrorCode, message: string): void {
+export function replyError(res: Http1ServerResponse, code: ErrorCode, message: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import { httpStatusForRpcError, readClientMessage, type JsonRpcId, type JsonRpcMessage, type JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { SSE_HEADERS, sseEvent } from '../mcp/sse.ts';
 import { BerthError, isBerthError, jsonRpcErrorBody, type ErrorCode } from '../core/errors.ts';
@@ -12,11 +12,11 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
  * notification must go out first (the Streamable HTTP "auto" mode). Writes after the answer ended are dropped.
  */
 export class ResponseWriter {
-  readonly #res: ServerResponse;
+  readonly #res: Http1ServerResponse;
   readonly #acceptsSse: boolean;
   #sse = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
+  constructor(req: Http1ServerRequest, res: Http1ServerResponse) {
     this.#res = res;
     this.#acceptsSse = String(req.headers.accept ?? '').includes('text/event-stream');
   }
@@ -122,8 +122,8 @@ export type SupervisorLog = (line: string) => void;
  * the session's log, and the supervisor, with every other call and the session's state, goes on.
  */
 export function serveClientMessage(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: Http1ServerRequest,
+  res: Http1ServerResponse,
   log: SupervisorLog,
   handle: (writer: ResponseWriter, message: JsonRpcMessage) => void,
 ): void {
@@ -143,22 +143,8 @@ export function serveClientMessage(
     });
 }
 
-export function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new Error('too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+export async function readBody(req: Http1ServerRequest): Promise<string> {
+  return (await req.bytes(MAX_BODY_BYTES)).toString('utf8');
 }
 
 /** The client's JSON-RPC message from a request body, or undefined once `writer` has answered why it is not one. */

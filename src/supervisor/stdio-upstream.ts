@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../core/http1-server.ts';
 import { META_LOG_LEVEL } from '../mcp/classify.ts';
 import { RPC } from '../core/rpc-codes.ts';
 import { isNotification, isRequest, type JsonRpcMessage } from '../mcp/jsonrpc.ts';
@@ -57,7 +57,7 @@ export class StdioUpstream {
     failOnExit(this.#peer, exited, (call, exit) => call.onFailure?.(crashMessage(runtime, exit), 'server_crashed'));
   }
 
-  handle = (req: IncomingMessage, res: ServerResponse): void => {
+  handle = (req: Http1ServerRequest, res: Http1ServerResponse): void => {
     serveClientMessage(req, res, this.#log, (writer, message) => this.#fromClient(writer, message));
   };
 

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http1ServerRequest, Http1ServerResponse } from '../../core/http1-server.ts';
 import { INPUT_CAPABLE_METHODS, META_LOG_LEVEL } from '../../mcp/classify.ts';
 import {
   BRIDGE_CLIENT_CAPABILITIES,
@@ -96,7 +96,7 @@ export class LegacyBridge {
     return init;
   }
 
-  handle = (req: IncomingMessage, res: ServerResponse): void => {
+  handle = (req: Http1ServerRequest, res: Http1ServerResponse): void => {
     serveClientMessage(req, res, this.#options.log, (writer, message) => this.#fromClient(writer, message));
   };
 

@@ -4,9 +4,8 @@
  * setting to raise, and nothing else of the session changes.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { serveHandler, type ServedHandler } from '../../../test/helpers/channel-handler.ts';
 import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { LegacyBridge } from './bridge.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
@@ -65,7 +64,7 @@ const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.mode
 
 describe('the bridge at its caps', () => {
   const peer = new FakePeer();
-  let server: Server;
+  let server: ServedHandler;
   let url: string;
   const open: AbortController[] = [];
 
@@ -88,14 +87,11 @@ describe('the bridge at its caps', () => {
         serverInfo: { name: 'fake', version: '1' },
       },
     }));
-    server = createServer(bridge.handle);
-    server.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    server = await serveHandler(bridge.handle);
+    url = server.url;
   });
   after(() => {
     for (const controller of open) controller.abort();
-    server.closeAllConnections();
     server.close();
   });
 

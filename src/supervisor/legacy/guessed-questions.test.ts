@@ -4,12 +4,11 @@
  * answer from berth): the fuzzer found one dropped, leaving the server, and the call that really asked, waiting forever.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { LegacyBridge } from './bridge.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
+import { serveHandler } from '../../../test/helpers/channel-handler.ts';
 
 /** A stdio-like legacy server: it answers calls only when the test says, and records what berth answers it. */
 class StdioLikePeer implements LegacyPeer {
@@ -55,13 +54,9 @@ test('a question given by guess to a call that then ends goes to the call still 
     id: 0,
     result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } },
   }));
-  const server = createServer(bridge.handle).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  const server = await serveHandler(bridge.handle);
+  t.after(() => server.close());
+  const url = server.url;
   const post = (id: number, name: string, extra: Record<string, unknown> = {}) =>
     fetch(url, {
       method: 'POST',

@@ -5,12 +5,11 @@
  * everything berth sends it.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, test } from 'node:test';
 import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import { LegacyBridge } from './bridge.ts';
 import type { BridgeSink, LegacyPeer } from './peer.ts';
+import { serveHandler, type ServedHandler } from '../../../test/helpers/channel-handler.ts';
 
 /** A stdio-like legacy server: it answers each call at once with its name, and asks for roots when told they changed, if `asksOnChange`. */
 class FakeServer implements LegacyPeer {
@@ -61,11 +60,8 @@ interface Answer {
   result?: { resultType?: string; content?: Array<{ text: string }>; inputRequests?: Record<string, { method: string }>; requestState?: string };
 }
 
-let server: Server | undefined;
-afterEach(() => {
-  server?.closeAllConnections();
-  server?.close();
-});
+let server: ServedHandler | undefined;
+afterEach(() => server?.close());
 
 async function start(inputTimeoutMs = 60_000): Promise<{ fake: FakeServer; bridge: LegacyBridge; post: (body: Record<string, unknown>) => Promise<Answer> }> {
   const fake = new FakeServer();
@@ -85,9 +81,8 @@ async function start(inputTimeoutMs = 60_000): Promise<{ fake: FakeServer; bridg
     result: { protocolVersion: '2025-11-25', capabilities: { tools: {} }, serverInfo: { name: 'fake', version: '1' } },
   }));
   fake.log.length = 0;
-  server = createServer(bridge.handle).listen(0, '127.0.0.1');
-  await new Promise((resolve) => server?.once('listening', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  server = await serveHandler(bridge.handle);
+  const url = server.url;
   const post = async (body: Record<string, unknown>): Promise<Answer> => {
     const response = await fetch(url, {
       method: 'POST',
