@@ -152,6 +152,19 @@ export class CgroupRoot {
    * a parent that still holds a sandbox's cgroup stays.
    */
   removeParents(): void {
+    for (const dir of this.#everyParent()) tryRmdir(dir);
+  }
+
+  /**
+   * Removes sandbox `id`'s cgroups from the hierarchies berth does not limit with (runsc makes them in every one),
+   * once its processes are gone; a sandbox ended while runsc was still starting it leaves them otherwise.
+   */
+  removeFromEveryHierarchy(id: string): void {
+    for (const parent of this.#everyParent()) tryRmdir(join(parent, id));
+  }
+
+  /** This node's parent in every cgroup hierarchy mounted here. */
+  #everyParent(): Set<string> {
     const own = readOwnPaths();
     const parents = new Set(Object.values(this.#parents));
     for (const mount of readMounts()) {
@@ -159,7 +172,7 @@ export class CgroupRoot {
       const path = controllers.map((name) => own.get(name)).find((p) => p !== undefined);
       if (path !== undefined) parents.add(join(under(mount, path), this.name));
     }
-    for (const dir of parents) tryRmdir(dir);
+    return parents;
   }
 
   /** Removes cgroups a previous run of this node left behind (berth was killed), killing what still runs there. */

@@ -204,16 +204,26 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     });
 
     // Last: it closes the driver (the suite's `after` closes it again, which does nothing more).
-    test('close waits for a sandbox that ended on its own to be cleaned up', async () => {
-      // Regression: a sandbox left the driver's books when its cleanup began, so a close meanwhile removed the
-      // parents of cgroups not yet gone, and left them behind.
+    test('close ends sandboxes that ended on their own or were still starting, and waits until each is cleaned up', async () => {
+      // Regressions: a sandbox left the driver's books when its cleanup began, and a start under way was on none,
+      // so a close meanwhile removed the parents of cgroups not yet gone, and left them behind.
       const sandbox = await driver.start(spec(dir, 'stdio'));
       let cleaned = false;
       void sandbox.exited.then(() => (cleaned = true));
       process.kill(sandbox.pid, 'SIGKILL');
       await sandbox.closing;
+      let lateCleaned = false;
+      const starting = driver.start(spec(dir, 'stdio')).then(
+        (late) => {
+          void late.exited.then(() => (lateCleaned = true));
+        },
+        () => (lateCleaned = true),
+      );
       await driver.close();
-      assert.ok(cleaned, 'close returned before the sandbox was cleaned up');
+      await starting;
+      assert.ok(cleaned, 'close returned before the sandbox that ended on its own was cleaned up');
+      assert.ok(lateCleaned, 'close returned before the sandbox being started was cleaned up');
+      await assert.rejects(driver.start(spec(dir, 'stdio')), /starts no more sandboxes/);
     });
   });
 }

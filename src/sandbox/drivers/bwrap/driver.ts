@@ -15,6 +15,7 @@ import { untraversableAncestor } from '../../host-paths.ts';
 import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
+import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { UidPool } from './uids.ts';
@@ -49,7 +50,7 @@ export class BwrapDriver implements SandboxDriver {
   readonly #etcDir: string;
   readonly #nodePath: string;
   readonly #supervisorPath: string;
-  readonly #live = new Set<Sandbox>();
+  readonly #sandboxes = new DriverSandboxes();
 
   private constructor(options: BwrapDriverOptions, bwrap: string, cgroups: CgroupRoot) {
     this.#options = options;
@@ -94,7 +95,11 @@ export class BwrapDriver implements SandboxDriver {
     return new BwrapDriver(options, findBwrap(options.bwrapPath) as string, cgroups);
   }
 
-  async start(spec: SandboxSpec): Promise<Sandbox> {
+  start(spec: SandboxSpec): Promise<Sandbox> {
+    return this.#sandboxes.start(() => this.#start(spec));
+  }
+
+  async #start(spec: SandboxSpec): Promise<Sandbox> {
     const { logger } = this.#options;
     const blocked = untraversableAncestor(spec.artifactDir);
     if (blocked) throw new BerthError('sandbox_failed', unreachableMessage(spec.artifactDir, blocked));
@@ -236,11 +241,7 @@ export class BwrapDriver implements SandboxDriver {
       });
       report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
-      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
-      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
-      this.#live.add(sandbox);
-      const forget = (): boolean => this.#live.delete(sandbox);
-      void sandbox.exited.then(forget, forget);
+      this.#sandboxes.launched(sandbox);
       await sandbox.ready();
       return sandbox;
     } catch (error) {
@@ -258,7 +259,7 @@ export class BwrapDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+    await this.#sandboxes.close();
     this.#cgroups.removeParents();
   }
 

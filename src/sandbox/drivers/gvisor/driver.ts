@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
+import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { DialInChannel } from '../../channel-dialin.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
@@ -57,7 +58,7 @@ export class GvisorDriver implements SandboxDriver {
   readonly #nodePath: string;
   readonly #supervisorPath: string;
   readonly #cgroups: CgroupRoot;
-  readonly #live = new Set<Sandbox>();
+  readonly #sandboxes = new DriverSandboxes();
 
   private constructor(options: GvisorDriverOptions, runsc: string, cgroups: CgroupRoot, bundles: string) {
     this.#options = options;
@@ -95,7 +96,11 @@ export class GvisorDriver implements SandboxDriver {
     return driver;
   }
 
-  async start(spec: SandboxSpec): Promise<Sandbox> {
+  start(spec: SandboxSpec): Promise<Sandbox> {
+    return this.#sandboxes.start(() => this.#start(spec));
+  }
+
+  async #start(spec: SandboxSpec): Promise<Sandbox> {
     const { logger } = this.#options;
     const dir = join(this.#bundles, spec.id);
     const channelDir = join(dir, 'channel');
@@ -186,11 +191,7 @@ export class GvisorDriver implements SandboxDriver {
       const memoryWatch = this.#watchMemory(cgroups, killNow);
       report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
-      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
-      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
-      this.#live.add(sandbox);
-      const forget = (): boolean => this.#live.delete(sandbox);
-      void sandbox.exited.then(forget, forget);
+      this.#sandboxes.launched(sandbox);
       await sandbox.ready();
       return sandbox;
     } catch (error) {
@@ -206,7 +207,7 @@ export class GvisorDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+    await this.#sandboxes.close();
     this.#cgroups.removeParents();
     // The memory file system's directory is this node's alone; nothing in it outlives the sandboxes.
     if (this.#bundles !== this.#options.stateDir) rmSync(this.#bundles, { recursive: true, force: true });
@@ -240,6 +241,7 @@ export class GvisorDriver implements SandboxDriver {
     }
     try {
       await cgroups.destroy();
+      this.#cgroups.removeFromEveryHierarchy(id);
     } catch (error) {
       this.#options.logger.error("a gVisor sandbox's cgroups could not be removed", { sandbox: id, err: error });
     }

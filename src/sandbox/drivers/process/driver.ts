@@ -1,3 +1,4 @@
+import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -27,7 +28,7 @@ export class ProcessDriver implements SandboxDriver {
   readonly name = 'process';
   readonly isolated = false;
   readonly #options: ProcessDriverOptions;
-  readonly #live = new Set<Sandbox>();
+  readonly #sandboxes = new DriverSandboxes();
 
   constructor(options: ProcessDriverOptions) {
     this.#options = options;
@@ -37,7 +38,11 @@ export class ProcessDriver implements SandboxDriver {
     if (dirs.count > 0) options.logger.warn('removed sandbox directories left by an earlier run of berth', { dirs: dirs.count, bytes: dirs.bytes });
   }
 
-  async start(spec: SandboxSpec): Promise<Sandbox> {
+  start(spec: SandboxSpec): Promise<Sandbox> {
+    return this.#sandboxes.start(() => this.#start(spec));
+  }
+
+  async #start(spec: SandboxSpec): Promise<Sandbox> {
     if (spec.network?.mode === 'egress') {
       this.#options.logger.warn("the process driver does not enforce the runtime's egress allowlist: its server has this machine's network", {
         runtime: spec.runtime,
@@ -83,11 +88,7 @@ export class ProcessDriver implements SandboxDriver {
         },
       });
       launched = true;
-      // Live until it has ended and been cleaned up: the driver's close waits for that before removing what the
-      // sandboxes shared (cgroup parents), or a sandbox that ended on its own meanwhile would leave them behind.
-      this.#live.add(sandbox);
-      const forget = (): boolean => this.#live.delete(sandbox);
-      void sandbox.exited.then(forget, forget);
+      this.#sandboxes.launched(sandbox);
       await sandbox.ready();
       return sandbox;
     } catch (error) {
@@ -100,7 +101,7 @@ export class ProcessDriver implements SandboxDriver {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#live].map((sandbox) => sandbox.stop()));
+    await this.#sandboxes.close();
   }
 }
 
