@@ -43,6 +43,11 @@ export abstract class Http1Reader {
   /** Whether a message is wanted at all now (bytes read while none is break HTTP). */
   protected abstract get expecting(): boolean;
 
+  /** Whether the next message may follow this one's end in the same read (it is not answered first). */
+  protected get acceptsMore(): boolean {
+    return false;
+  }
+
   /** Nothing is read until the next head is expected. */
   get idle(): boolean {
     return this.#state === 'idle';
@@ -155,14 +160,15 @@ export abstract class Http1Reader {
     }
   }
 
-  /** The message ended with `rest` after it: the peer sends nothing more until asked (no pipelining). */
+  /** The message ended with `rest` after it: the peer sends nothing more until asked (no pipelining), unless `acceptsMore`. */
   protected complete(rest: Buffer): void {
     this.#state = 'idle';
-    if (rest.length > 0) {
+    if (rest.length > 0 && !this.acceptsMore) {
       this.protocolError('bytes after the end of a message');
       return;
     }
     this.ended();
+    if (rest.length > 0) this.read(rest);
   }
 
   /** Delivers up to the bytes still expected (of a length, or of a chunk); returns what follows them. */

@@ -5,6 +5,7 @@ import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
+import { Http1Client, netConnector } from './http1-client.ts';
 import { http1Server, type Http1Handler, type Http1ServerOptions } from './http1-server.ts';
 
 interface Served {
@@ -155,20 +156,58 @@ describe('the HTTP/1.1 server', () => {
     }
   });
 
-  test('an answer sent before its request body ended closes the connection once it is out', async () => {
+  test('an answer sent before its request body ended: the rest is dropped and the connection carries the next request', async () => {
+    // Regression: the head promised keep-alive, then the connection was closed under the client's next call.
     const served = await serve((req, res) => {
+      if (req.url === '/echo') {
+        echo(req, res);
+        return;
+      }
       res.writeHead(413, { 'content-type': 'text/plain' }).end('too much');
     });
+    const client = new Http1Client(netConnector({ host: '127.0.0.1', port: served.port }), { idleMs: 60_000, peer: 'the test server' });
     try {
-      const body = new Readable({ read() {} });
-      body.push('x'.repeat(10_000));
-      const { res, body: got } = await send(served.port, { body });
-      assert.equal(res.statusCode, 413);
-      assert.equal(got, 'too much');
-      body.destroy();
-      const again = await send(served.port, { body: '{}' });
-      assert.equal(again.res.statusCode, 413, 'the server goes on');
+      const early = await client.request({ path: '/big', headers: {}, body: Buffer.alloc(4 * 1024 * 1024, 'x') });
+      assert.equal(early.statusCode, 413);
+      assert.equal(early.whole?.toString(), 'too much');
+      const next = await client.request({ path: '/echo', headers: {}, body: 'next' });
+      assert.equal(JSON.parse(next.whole?.toString() ?? '').body, 'next');
+      assert.equal(served.connections.length, 1, 'the same connection carried both');
     } finally {
+      client.close();
+      await served.close();
+    }
+  });
+
+  test('a body read after the handler waited (its socket paused) leaves the connection ready for the next request', async () => {
+    // Regression: the read that completed a body over the stream's buffer paused the socket, which nothing resumed.
+    const served = await serve((req, res) => {
+      setTimeout(() => echo(req, res), 50);
+    });
+    const client = new Http1Client(netConnector({ host: '127.0.0.1', port: served.port }), { idleMs: 60_000, peer: 'the test server' });
+    try {
+      for (const size of [80_000, 200_000, 10]) {
+        const answer = await client.request({ path: '/echo', headers: {}, body: 'y'.repeat(size) });
+        assert.equal(JSON.parse(answer.whole?.toString() ?? (await text(answer.body))).body.length, size);
+      }
+      assert.equal(served.connections.length, 1);
+    } finally {
+      client.close();
+      await served.close();
+    }
+  });
+
+  test('destroying an answer after it finished leaves its connection alone', async () => {
+    const served = await serve((req, res) => {
+      echo(req, res);
+      res.once('close', () => res.destroy());
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal(JSON.parse((await send(served.port, { body: `b${i}`, agent })).body).body, `b${i}`);
+      assert.equal(served.connections.length, 1);
+    } finally {
+      agent.destroy();
       await served.close();
     }
   });

@@ -65,6 +65,7 @@ export class Http1ServerRequest {
     const whole = this.whole;
     if (whole) return whole.length > max ? Promise.reject(new RangeError(`the body is over ${max} bytes`)) : Promise.resolve(whole);
     const stream = this.#stream as Readable;
+    if (stream.errored) return Promise.reject(stream.errored);
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -163,6 +164,8 @@ export class Http1ServerResponse extends EventEmitter {
 
   /** Cuts the answer short, closing its connection (the client sees it end early). */
   destroy(): void {
+    // Once finished, the connection is no longer this answer's: it may carry the next request already.
+    if (this.writableFinished) return;
     this.#connection.socket.destroy();
     this.closed();
   }
@@ -180,8 +183,9 @@ export class Http1ServerResponse extends EventEmitter {
     const status = this.#status;
     const headers = this.#headers;
     this.#bodiless = this.#headOnly || status === 204 || status === 304 || status < 200;
+    this.headersSent = true;
     let fields = this.#connection.connectionFields;
-    if (!this.#bodiless && headers?.['content-length'] === undefined) {
+    if (!this.#bodiless && !hasLength(headers)) {
       if (length !== undefined) fields = `content-length: ${length}\r\n${fields}`;
       else {
         this.#chunked = true;
@@ -213,6 +217,11 @@ export class Http1ServerResponse extends EventEmitter {
   }
 }
 
+function hasLength(headers: AnswerHeaders | undefined): boolean {
+  for (const name in headers) if (name.toLowerCase() === 'content-length') return true;
+  return false;
+}
+
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
@@ -223,7 +232,7 @@ class ServerConnection extends Http1Reader {
   readonly #options: Http1ServerOptions;
   #keepAlive = true;
   /** The request being read or answered, and its answer. */
-  #request: { stream: Readable | undefined; done: boolean; response: Http1ServerResponse } | undefined;
+  #request: { stream: Readable | undefined; done: boolean; response: Http1ServerResponse; discarding: boolean } | undefined;
   #headTimer: NodeJS.Timeout | undefined;
   /** The connection closes once its last answer is out: nothing more is read. */
   #closing = false;
@@ -243,7 +252,7 @@ class ServerConnection extends Http1Reader {
     socket.on('drain', () => this.#request?.response.emit('drain'));
     socket.on('error', () => {});
     socket.on('timeout', () => {
-      if (this.#request === undefined) socket.destroy();
+      if (this.#request === undefined || this.#closing) socket.destroy();
     });
     socket.once('close', () => this.#closed());
     this.expectHead();
@@ -254,25 +263,41 @@ class ServerConnection extends Http1Reader {
     return this.#keepAlive ? `keep-alive: timeout=${Math.floor(this.#options.idleMs / 1000)}\r\n` : 'connection: close\r\n';
   }
 
-  /** `response` is finished: the next request may come, if both sides ended theirs cleanly. */
+  /**
+   * `response` is finished: the next request may come, if the connection stays open. A request whose body is still
+   * arriving (it was answered early) has the rest of its body read and dropped first, as node:http does, so the
+   * keep-alive its answer promised holds.
+   */
   answered(response: Http1ServerResponse): void {
     const request = this.#request;
     if (request?.response !== response) return;
-    if (request.done && this.#keepAlive && !this.socket.destroyed) {
-      this.#request = undefined;
-      this.expectHead();
-      this.socket.setTimeout(this.#options.idleMs);
-      return;
+    if (!this.#keepAlive || this.socket.destroyed) this.#closeAfterWrites();
+    else if (request.done) this.#next();
+    else {
+      request.discarding = true;
+      this.socket.resume();
     }
-    // The request's body is still coming (an answer before its end), or the connection was to close: it closes
-    // once the answer is out.
-    this.#closeAfterWrites();
+  }
+
+  #next(): void {
+    this.#request = undefined;
+    this.expectHead();
+    // A body read in full may have paused the socket on its last bytes; nothing else would resume it.
+    this.socket.resume();
+    this.socket.setTimeout(this.#options.idleMs);
   }
 
   #closeAfterWrites(): void {
     this.#closing = true;
     this.stop();
+    // A client that never reads its answer does not hold the connection for ever.
+    this.socket.setTimeout(this.#options.idleMs);
     this.socket.end(() => this.socket.destroy());
+  }
+
+  /** The next request's bytes may follow a body being dropped in the same read. */
+  protected override get acceptsMore(): boolean {
+    return this.#request?.discarding === true;
   }
 
   protected override get expecting(): boolean {
@@ -293,7 +318,7 @@ class ServerConnection extends Http1Reader {
     const { framing } = head;
     if (typeof framing === 'number' && rest.length >= framing) {
       const request = new Http1ServerRequest(head.method, head.path, head.headers, this.socket, rest.subarray(0, framing));
-      this.#request = { stream: undefined, done: false, response };
+      this.#request = { stream: undefined, done: false, response, discarding: false };
       this.complete(rest.subarray(framing));
       if (!this.#closing) this.#handler(request, response);
       return undefined;
@@ -301,22 +326,24 @@ class ServerConnection extends Http1Reader {
     const stream = new Readable({ read: () => this.socket.resume() });
     // A body its handler never reads may still fail (its client leaves): that must not throw.
     stream.on('error', () => {});
-    this.#request = { stream, done: false, response };
+    this.#request = { stream, done: false, response, discarding: false };
     this.expectBody(framing);
     this.#handler(new Http1ServerRequest(head.method, head.path, head.headers, this.socket, stream), response);
-    return rest;
+    return this.#closing ? undefined : rest;
   }
 
   protected override body(bytes: Buffer): void {
-    const stream = this.#request?.stream;
-    if (stream && !stream.push(bytes)) this.socket.pause();
+    const request = this.#request;
+    if (!request || request.discarding) return;
+    if (request.stream && !request.stream.push(bytes)) this.socket.pause();
   }
 
   protected override ended(): void {
     const request = this.#request;
     if (!request) return;
     request.done = true;
-    request.stream?.push(null);
+    if (request.discarding) this.#next();
+    else request.stream?.push(null);
   }
 
   protected override protocolError(message: string): void {
