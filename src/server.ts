@@ -65,12 +65,14 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   // berth's own ports, which no sandbox's egress reaches; known once the edge listens.
   const berthPorts: number[] = [];
   const outbound = new OutboundPolicy(config.outboundAllow, berthPorts);
-  const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
   const keys = new KeyFiles(config.home);
   const secrets = new SecretBox(keys.secretKey(config.secretKey));
   keys.checkSecretKey(secrets);
   // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
   const stateKey = config.requestStateKey ?? keys.sealedKey('request-state.key', secrets);
+  const aws = awsApi(config, logger);
+  // Last of what may refuse to start, so that a refusal leaves nothing of the driver's (cgroup parents) behind.
+  const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
   const scope = new SessionScope(Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)));
   const metrics = new Metrics();
   const shed = metrics.counter('berth_load_shed_total', 'Requests and new sessions this node turned away to protect itself, by reason.');
@@ -126,15 +128,23 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     inputTimeoutMs: config.inputTimeoutMs,
     perSession: config.perSession,
     allowedHosts: config.allowedHosts,
-    aws: awsApi(config, logger),
+    aws,
     authenticator: new Authenticator({ jwksCooldownMs: config.jwksCooldownMs, apiKeys, outbound }),
     apiKeys,
   });
   const server = createNodeServer(edge, (error) => logger.error('unhandled edge error', { err: error }), { limits: config.connections, onShed });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, resolve);
+    });
+  } catch (error) {
+    // Such as a port in use: what the driver made is removed before berth says why it stops.
+    await sessions.close();
+    await driver.close();
+    store.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -84,8 +84,11 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let logs = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`berth did not start within 20 s:\n${logs}`)), 20_000);
+  const starting = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`berth did not start within 20 s:\n${logs}`));
+    }, 20_000);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       logs += chunk;
@@ -99,6 +102,11 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
       clearTimeout(timer);
       reject(new Error(`berth exited with ${code} before listening:\n${logs}`));
     });
+  });
+  // A node that did not start leaves no home behind (one the test gave stays the test's).
+  const url = await starting.catch((error: unknown) => {
+    if (!options.home) rmSync(home, { recursive: true, force: true });
+    throw error;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const adminKey = readFileSync(join(home, 'keys', 'admin-key'), 'utf8').trim();
