@@ -29,3 +29,45 @@ test('samples at the busy pace while in use, at the idle pace once quiet, and at
     mock.timers.reset();
   }
 });
+
+test('a lasting use keeps the busy pace while it lasts; at its end a due sample is taken at once and the pace goes idle', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'] });
+  try {
+    const at: number[] = [];
+    const advance = (ms: number): void => {
+      for (let i = 0; i < ms / 500; i++) mock.timers.tick(500);
+    };
+    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, idleMs: 15_000, quietMs: 0 });
+    advance(20_000);
+    assert.deepEqual(at, [15_000], 'never used: the idle pace');
+    at.length = 0;
+    // A call of 3.5 s: sampled every second while it runs; its end, half a second after a sample, a second after it.
+    const end = pace.begin();
+    advance(3500);
+    assert.deepEqual(at, [21_000, 22_000, 23_000]);
+    end();
+    end();
+    mock.timers.tick(0);
+    assert.deepEqual(at, [21_000, 22_000, 23_000], 'at most one sample a second');
+    advance(500);
+    assert.deepEqual(at, [21_000, 22_000, 23_000, 24_000], "the call's end is seen");
+    at.length = 0;
+    advance(9500);
+    assert.deepEqual(at, [], 'between calls: nothing until the idle pace is due');
+    // Short calls now and then: each is sampled as it ends (at most once a second), and nothing wakes in between.
+    for (let i = 0; i < 3; i++) {
+      pace.begin()();
+      mock.timers.tick(0);
+      advance(3000);
+    }
+    assert.deepEqual(at, [33_500, 36_500, 39_500]);
+    at.length = 0;
+    pace.begin()();
+    pace.begin()();
+    mock.timers.tick(0);
+    assert.deepEqual(at, [42_500], 'two calls within a second: one sample');
+    pace.stop();
+  } finally {
+    mock.timers.reset();
+  }
+});

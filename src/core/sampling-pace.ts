@@ -15,6 +15,9 @@ export class SamplingPace {
   readonly #sample: () => void;
   readonly #options: SamplingPaceOptions;
   #lastActive = Date.now();
+  #lastSample = 0;
+  /** Uses under way (`begin`), during which the pace stays busy however long they last. */
+  #inUse = 0;
   #dueAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -32,20 +35,55 @@ export class SamplingPace {
     if (!this.#stopped && this.#dueAt - now > this.#options.busyMs) this.#schedule();
   }
 
+  /**
+   * A use that lasts until the function returned is called (a call the sandbox is answering): the pace stays busy
+   * meanwhile. At its end, a sample that is due is taken at once, while the process is awake anyway (else one a
+   * second after the last), and the next waits for the idle pace unless another use begins: a sandbox called now
+   * and then is sampled with its calls rather than woken every second for a while after each.
+   */
+  begin(): () => void {
+    this.#inUse++;
+    this.active();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.#inUse--;
+      this.#lastActive = Date.now();
+      if (this.#inUse > 0 || this.#stopped) return;
+      const sinceSample = this.#lastActive - this.#lastSample;
+      if (sinceSample >= this.#options.busyMs) {
+        this.#lastSample = this.#lastActive;
+        setImmediate(() => this.#take());
+        this.#schedule();
+      } else {
+        // Sampled less than a second ago: once more a second after that sample, so the call's end is seen.
+        this.#schedule(this.#options.busyMs - sinceSample);
+      }
+    };
+  }
+
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
   }
 
-  #schedule(): void {
+  #schedule(after?: number): void {
     clearTimeout(this.#timer);
     const now = Date.now();
-    const delay = now - this.#lastActive >= this.#options.quietMs ? this.#options.idleMs : this.#options.busyMs;
+    const quiet = this.#inUse === 0 && now - this.#lastActive >= this.#options.quietMs;
+    const delay = after ?? (quiet ? this.#options.idleMs : this.#options.busyMs);
     this.#dueAt = now + delay;
     this.#timer = setTimeout(() => {
-      this.#sample();
+      this.#take();
       if (!this.#stopped) this.#schedule();
     }, delay);
     this.#timer.unref();
+  }
+
+  #take(): void {
+    if (this.#stopped) return;
+    this.#lastSample = Date.now();
+    this.#sample();
   }
 }

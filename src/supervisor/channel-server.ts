@@ -15,14 +15,15 @@ const REDIAL_DELAY_MS = 50;
 /**
  * The supervisor's side of the channel: HTTP, on the Unix socket the host made and passed in, or on connections the
  * supervisor dials to the host (see SupervisorSpec.channel). Calls may run for hours (listen streams, long tools),
- * so no request timeout applies here; the host decides when a call ends.
+ * so no request timeout applies here; the host decides when a call ends. `onRequest` is told when each request
+ * begins, and the function it returns when that request's answer is over.
  */
 export async function serveChannel(
   channel: SupervisorSpec['channel'],
   routes: ChannelRoutes,
   health: () => Record<string, unknown>,
   log: (line: string) => void,
-  onRequest: () => void = () => {},
+  onRequest: () => () => void = () => () => {},
 ): Promise<void> {
   const handler = channelHandler(routes, health, log, onRequest);
   if ('fd' in channel) {
@@ -37,10 +38,15 @@ export async function serveChannel(
   await new DialledChannel(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 0 }, channel.dial, channel.spares).start();
 }
 
-function channelHandler(routes: ChannelRoutes, health: () => Record<string, unknown>, log: (line: string) => void, onRequest: () => void): ChannelHandler {
+function channelHandler(
+  routes: ChannelRoutes,
+  health: () => Record<string, unknown>,
+  log: (line: string) => void,
+  onRequest: () => () => void,
+): ChannelHandler {
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
   return (req, res) => {
-    onRequest();
+    res.once('close', onRequest());
     const path = req.url;
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {

@@ -2,8 +2,11 @@ import { readdirSync, statfsSync } from 'node:fs';
 import type { SupervisorSpec, SupervisorStatus } from '../core/channel.ts';
 import { SamplingPace } from '../core/sampling-pace.ts';
 
-/** Sampled every second while the sandbox takes calls, every 15 s once it has had none for 10 s. */
-const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 10_000 };
+/**
+ * Sampled every second while the sandbox answers calls (with a call's end, while it is awake anyway, at most once a
+ * second), and every 15 s between calls.
+ */
+const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 0 };
 /** A workspace with less than this free is full: a write that failed for space leaves less than a block or two. */
 const FULL_BELOW_BYTES = 64 * 1024;
 
@@ -14,7 +17,7 @@ type Watched = Extract<SupervisorStatus, { type: 'limit' }>['limit'];
  * full, a process at its open-file limit, the sandbox's tasks at its pids limit. Each is sampled about once a second
  * while the sandbox takes calls (less often while it is idle, so idle sandboxes cost the host next to nothing) and
  * reported when it is reached (again only after it was left), so a limit crossed and left between two samples
- * goes unreported; the process that hit it got its error either way. Tell the pace returned of each call.
+ * goes unreported; the process that hit it got its error either way. Tell the pace returned of each call (`begin`).
  */
 export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report: (status: SupervisorStatus) => void): SamplingPace {
   const reached = new Set<Watched>();

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
       routes,
       () => ({ ok: true, serverPid: pid, era: served.era, busy: activity.busy }),
       onOutput,
-      () => limits?.active(),
+      () => limits?.begin() ?? ignore,
     );
   } catch (error) {
     const code = error instanceof StartTimeout ? 'server_start_timeout' : 'sandbox_failed';
@@ -201,5 +201,7 @@ function die(error: unknown): never {
 
 process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
+
+function ignore(): void {}
 
 void main();
