@@ -33,7 +33,10 @@ export function startStdioServer(dir: string): StdioServer {
   return {
     call: (line) =>
       new Promise((resolve, reject) => {
-        if (child.exitCode !== null) reject(new Error(`the stdio server exited (${child.exitCode})`));
+        if (child.exitCode !== null) {
+          reject(new Error(`the stdio server exited (${child.exitCode})`));
+          return;
+        }
         waiting.push(resolve);
         child.stdin?.write(`${line}\n`);
       }),

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { EMPTY, Http1Reader } from './http1-reader.ts';
+import { readUpTo } from './read-up-to.ts';
 import { answerHead, parseRequestHead, type AnswerHeaders, type Http1Headers } from './http1-wire.ts';
 
 export interface Http1ServerOptions {
@@ -61,26 +62,21 @@ export class Http1ServerRequest {
   }
 
   /** The whole body, once it has arrived; rejects past `max` bytes or when the client goes away first. */
-  bytes(max: number): Promise<Buffer> {
+  async bytes(max: number): Promise<Buffer> {
+    const tooLarge = (): RangeError => new RangeError(`the body is over ${max} bytes`);
     const whole = this.whole;
-    if (whole) return whole.length > max ? Promise.reject(new RangeError(`the body is over ${max} bytes`)) : Promise.resolve(whole);
+    if (whole) {
+      if (whole.length > max) throw tooLarge();
+      return whole;
+    }
     const stream = this.#stream as Readable;
-    if (stream.errored) return Promise.reject(stream.errored);
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > max) {
-          stream.destroy();
-          reject(new RangeError(`the body is over ${max} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.once('end', () => resolve(Buffer.concat(chunks, size)));
-      stream.once('error', reject);
-    });
+    const read = await readUpTo(stream, max);
+    if (read instanceof Error) throw read;
+    if (Array.isArray(read)) {
+      stream.destroy();
+      throw tooLarge();
+    }
+    return read;
   }
 
   /** Reads and drops whatever of the body is left. */

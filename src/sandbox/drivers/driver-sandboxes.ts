@@ -28,7 +28,8 @@ export class DriverSandboxes {
     this.#live.add(sandbox);
     const forget = (): boolean => this.#live.delete(sandbox);
     void sandbox.exited.then(forget, forget);
-    if (this.#closing) void sandbox.stop();
+    // Its end is awaited (and any failure of it heard) by the close under way.
+    if (this.#closing) sandbox.stop().catch(() => {});
   }
 
   /** Stops every sandbox, those whose start is under way included, and resolves once all are cleaned up. */
