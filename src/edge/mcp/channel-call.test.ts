@@ -9,15 +9,17 @@ import type { Sandbox, SandboxExit } from '../../sandbox/driver.ts';
 import type { Lease } from '../../sessions/manager.ts';
 import { ANONYMOUS } from '../auth/principal.ts';
 import { callChannel } from './channel-call.ts';
+import { modernCall } from './legacy-exchange.ts';
 
 /**
- * A sandbox whose supervisor takes each call and then drops the connection without an answer, as one being killed
- * does; `ending` says how the sandbox goes meanwhile (closing at once and ending thus, or never closing).
+ * A sandbox whose supervisor takes each call and then drops the connection, as one being killed does: without an
+ * answer, or after `partly` (the start of one); `ending` says how the sandbox goes meanwhile (closing at once and
+ * ending thus, or never closing).
  */
-async function droppingSandbox(t: { after: (fn: () => void) => void }, ending: SandboxExit | 'stays'): Promise<Lease> {
+async function droppingSandbox(t: { after: (fn: () => void) => void }, ending: SandboxExit | 'stays', partly = ''): Promise<Lease> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-channel-call-'));
   const socketPath = join(dir, 'channel.sock');
-  const server: Server = createServer((socket) => socket.once('data', () => socket.destroy()));
+  const server: Server = createServer((socket) => socket.once('data', () => socket.end(partly, () => socket.destroy())));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   t.after(() => {
     server.close();
@@ -61,3 +63,27 @@ test('a call whose sandbox died, or stopped answering without closing, is sandbo
   assert.equal((await failure(await droppingSandbox(t, { reason: 'killed', exitCode: null, signal: 'SIGKILL' }))).code, 'sandbox_unavailable');
   assert.equal((await failure(await droppingSandbox(t, 'stays'))).code, 'sandbox_unavailable');
 });
+
+test(
+  "an answer cut part way through, read by the edge itself (a legacy client's call), fails as the sandbox went: 409 when its session was stopped",
+  { timeout: 20_000 },
+  async (t) => {
+    const head = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"jsonrpc":"2.0",';
+    for (const [ending, code] of [
+      [{ reason: 'stopped' }, 'session_ended'],
+      ['stays', 'sandbox_unavailable'],
+    ] as const) {
+      const lease = await droppingSandbox(t, ending, head);
+      const client = { session: lease.sessionId, capabilities: {}, clientInfo: undefined };
+      const call = { jsonrpc: '2.0' as const, id: 1, method: 'server/discover', params: {} };
+      await assert.rejects(
+        modernCall(lease, client, call, new AbortController().signal, () => {}),
+        (error: unknown) => {
+          assert.ok(isBerthError(error), `not berth's own error, so a 500: ${String(error)}`);
+          assert.equal(error.code, code);
+          return true;
+        },
+      );
+    }
+  },
+);

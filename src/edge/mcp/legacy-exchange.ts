@@ -1,9 +1,9 @@
-import { BerthError } from '../../core/errors.ts';
+import { BerthError, isBerthError } from '../../core/errors.ts';
 import { META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_LOG_LEVEL, META_PROTOCOL_VERSION, MODERN_VERSION } from '../../mcp/classify.ts';
 import type { JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../../mcp/jsonrpc.ts';
 import type { Lease } from '../../sessions/manager.ts';
 import { readAnswer } from './answer-reader.ts';
-import { callChannel, SESSION_HEADER } from './channel-call.ts';
+import { callChannel, SESSION_HEADER, unansweredError } from './channel-call.ts';
 import type { ClientSession } from './legacy-clients.ts';
 import { headerNameOf } from './legacy-kept.ts';
 import type { SseOut } from './sse-out.ts';
@@ -35,7 +35,14 @@ export async function modernCall(
   const name = params.name ?? params.uri;
   if (typeof name === 'string') headers.set('mcp-name', headerNameOf(name));
   const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
-  return await readAnswer(answer, onNotification);
+  try {
+    return await readAnswer(answer, onNotification);
+  } catch (error) {
+    // An answer cut part way through is the sandbox going (stopped, crashed, at a limit), told as callChannel tells it.
+    if (isBerthError(error)) throw error;
+    if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
+    throw await unansweredError(lease, error);
+  }
 }
 
 /** Sends each input request to the client as a real request and waits for all the answers. */

@@ -403,7 +403,13 @@ describe('a seeded fuzzer over every surface of one node', { skip: BwrapDriver.u
       t.diagnostic(summary);
 
       assert.deepEqual(checkFailures, [], 'the bystander kept its state and the node answered at every check');
-      assert.equal(failures.length, 0, describeFailures(failures));
+      // A 500 is an error that escaped berth's handlers: its cause is in the node's error lines, shown beside it.
+      const errorLines = node
+        .logs()
+        .split('\n')
+        .filter((line) => /^\S+ error /.test(line))
+        .slice(0, 5);
+      assert.equal(failures.length, 0, `${describeFailures(failures)}${errorLines.length > 0 ? `\nberth's first error lines:\n${errorLines.join('\n')}` : ''}`);
       assert.equal(node.process.exitCode, null, 'the node exited');
       const logs = node.logs();
       // What berth logs when something escaped its handlers: the edge's catch-all, Node's own words, and failures that
