@@ -1,10 +1,11 @@
 /**
- * Makes sure this machine has what berth's drivers need: bubblewrap (the default) and gVisor's runsc. Run as root it
- * installs bubblewrap with apt and runsc with scripts/install-runsc.sh; otherwise it says exactly what to install.
+ * Makes sure this machine has what berth's drivers need: bubblewrap (the default) and gVisor's runsc, and with
+ * `--tests` what the tests need besides: PostgreSQL's server, which the cluster tests start on their own. Run as root
+ * it installs them (apt, scripts/install-runsc.sh); otherwise it says exactly what to install.
  * Used before `npm test` and `npm run demo`.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const major = Number(process.versions.node.split('.')[0]);
@@ -13,13 +14,20 @@ if (major < 24) {
   process.exit(1);
 }
 
+const canApt = process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+let updated = false;
+function aptInstall(what: string, pkg: string): void {
+  process.stderr.write(`installing ${what} with apt-get\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!updated) execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  updated = true;
+  execFileSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env });
+}
+
 const bwrap = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].some((path) => existsSync(path));
 if (!bwrap) {
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    process.stderr.write("installing bubblewrap (berth's sandbox) with apt-get\n");
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'bubblewrap'], { stdio: 'inherit', env });
+  if (canApt) {
+    aptInstall("bubblewrap (berth's sandbox)", 'bubblewrap');
   } else {
     process.stderr.write(
       'berth sandboxes sessions with bubblewrap, which is not installed.\n' +
@@ -38,4 +46,10 @@ if (!existsSync(runsc) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-g
   } catch {
     process.stderr.write('runsc could not be fetched; gvisor driver tests are skipped with the reason\n');
   }
+}
+
+const postgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/postgres`));
+if (process.argv.includes('--tests') && !postgres) {
+  if (canApt) aptInstall('PostgreSQL (the cluster tests start their own server)', 'postgresql');
+  else process.stderr.write("the cluster tests need PostgreSQL's server: sudo apt-get install -y postgresql; without it they are skipped with that reason\n");
 }

@@ -34,7 +34,7 @@ import { Admission, type ShedReason } from './sessions/admission.ts';
 import { availableMemoryBytes } from './sandbox/host-memory.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { NpmInstaller } from './store/npm-install.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { openStore } from './store/open-store.ts';
 import { KeyFiles } from './store/key-files.ts';
 
 export interface RunningNode {
@@ -57,7 +57,9 @@ export interface NodeParts {
 
 export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
-  const store = new SqliteStore(join(config.home, 'berth.db'));
+  const store = await openStore(config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl }, {
+    onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
+  });
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
   const staged = artifacts.sweepStaging();
   if (staged.count > 0) logger.warn('removed artifact uploads that an unclean stop of berth cut short', { dirs: staged.count, bytes: staged.bytes });
@@ -105,11 +107,11 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       openFiles: config.sandbox.openFiles,
     },
   });
-  for (const runtime of runtimes.list()) {
-    if (authorizerOf(runtimes.version(runtime.name, runtime.latestVersion).spec) === undefined) warnOpen(config, logger, runtime.name);
+  for (const runtime of await runtimes.list()) {
+    if (authorizerOf((await runtimes.version(runtime.name, runtime.latestVersion)).spec) === undefined) warnOpen(config, logger, runtime.name);
   }
-  const apiKeys = new ApiKeyService(store, (name) => store.getRuntime(name) !== undefined);
-  firstAdminKey(keys, apiKeys, logger);
+  const apiKeys = new ApiKeyService(store, (name) => runtimes.exists(name));
+  await firstAdminKey(keys, apiKeys, logger);
   const edge = createEdge({
     runtimes,
     sessions,
@@ -142,7 +144,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     // Such as a port in use: what the driver made is removed before berth says why it stops.
     await sessions.close();
     await driver.close();
-    store.close();
+    await store.close();
     throw error;
   }
   const address = server.address() as AddressInfo;
@@ -160,7 +162,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await driver.close();
       server.closeAllConnections();
       await closed;
-      store.close();
+      await store.close();
     })());
   const graceSeconds = config.shutdownGraceSeconds;
   return {
@@ -196,12 +198,15 @@ function warnOpen(config: Config, logger: Logger, runtime: string): void {
  * one and leaves it, owner-only, in `<home>/keys/admin-key`, where the CLI on this machine finds it; every start
  * says where it is, never what it is.
  */
-function firstAdminKey(keys: KeyFiles, apiKeys: ApiKeyService, logger: Logger): void {
+async function firstAdminKey(keys: KeyFiles, apiKeys: ApiKeyService, logger: Logger): Promise<void> {
   const file = keys.path('admin-key');
-  if (apiKeys.needsFirstAdminKey()) {
-    const { key } = apiKeys.create({ admin: true, description: 'made by berth serve: no admin key was live' });
+  if (await apiKeys.needsFirstAdminKey()) {
+    const { key } = await apiKeys.create({ admin: true, description: 'made by berth serve: no admin key was live' });
     keys.write('admin-key', `${key}\n`);
     logger.warn(`made an admin key for the control API (/v1 and the berth CLI): it is in ${file}, readable by this user only`);
+  } else if (keys.read('admin-key') === undefined) {
+    // A node joining a cluster: the key another node made opens this one too.
+    logger.info('the store already holds a live admin key (made by another node of the cluster, or an earlier start); use that key here');
   }
   logger.info(
     `the control API takes an admin key: the berth CLI on this machine reads ${file}; elsewhere set BERTH_ADMIN_KEY to its contents (or send Authorization: Bearer <key>); berth keys create --admin makes more`,

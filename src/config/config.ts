@@ -20,6 +20,11 @@ export interface Config {
    */
   home: string;
   /**
+   * The cluster's PostgreSQL (`postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`), which nodes sharing it share their
+   * records through. Flag `--store`, env `BERTH_STORE_URL`. Unset, berth keeps its records in `<home>/berth.db`.
+   */
+  storeUrl?: string;
+  /**
    * What makes sandboxes unless a runtime asks for another isolating driver. Flag `--driver`, env `BERTH_DRIVER`.
    * Default `bwrap`.
    */
@@ -293,6 +298,8 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     );
   }
   if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
+  const storeUrl = storeUrlOf(source(flags.store, 'BERTH_STORE_URL'));
+  if (storeUrl !== undefined) config.storeUrl = storeUrl;
   const requestStateKey = keyOf(env, 'BERTH_REQUEST_STATE_KEY');
   if (requestStateKey) config.requestStateKey = requestStateKey;
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
@@ -373,23 +380,48 @@ function allowedHosts(value: string | undefined, listenHost: string): readonly s
   return names;
 }
 
+/** A PostgreSQL URL, checked for its form here so that a typo stops berth at once, before anything is opened. */
+function storeUrlOf({ value, name }: { value: string | undefined; name: string }): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') || url.hostname === '' || url.pathname.length < 2) {
+    throw new BerthError(
+      'validation_failed',
+      `${name} must be a PostgreSQL URL, postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE; unset, berth keeps its records in its home`,
+    );
+  }
+  return value;
+}
+
 /** berth's home when neither `--home` nor `BERTH_HOME` names one: `/var/lib/berth` for root, else `~/.berth`. */
 export function defaultHome(): string {
   return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');
 }
 
-function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string; awsAuth?: string } {
+function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string; awsAuth?: string; store?: string } {
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { host: { type: 'string' }, port: { type: 'string' }, home: { type: 'string' }, driver: { type: 'string' }, 'aws-auth': { type: 'string' } },
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        home: { type: 'string' },
+        driver: { type: 'string' },
+        'aws-auth': { type: 'string' },
+        store: { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     });
     const { 'aws-auth': awsAuth, ...rest } = values;
     return awsAuth === undefined ? rest : { ...rest, awsAuth };
   } catch (error) {
-    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home, --driver and --aws-auth`);
+    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home, --driver, --store and --aws-auth`);
   }
 }
 

@@ -40,17 +40,17 @@ export interface ApiKeyView {
 /** Issues, checks and revokes berth's API keys: admin keys for the control plane, runtime keys for a data plane. */
 export class ApiKeyService {
   readonly #store: Store;
-  readonly #runtimeExists: (name: string) => boolean;
+  readonly #runtimeExists: (name: string) => Promise<boolean>;
 
-  constructor(store: Store, runtimeExists: (name: string) => boolean) {
+  constructor(store: Store, runtimeExists: (name: string) => Promise<boolean>) {
     this.#store = store;
     this.#runtimeExists = runtimeExists;
   }
 
   /** Makes a key from `POST /v1/keys`'s body; the answer holds the key itself, which berth never shows again. */
-  create(body: unknown): { key: string; view: ApiKeyView } {
+  async create(body: unknown): Promise<{ key: string; view: ApiKeyView }> {
     const input = parseInput(KeyInput, body, 'no key was made');
-    if (input.runtime !== undefined && !this.#runtimeExists(input.runtime)) {
+    if (input.runtime !== undefined && !(await this.#runtimeExists(input.runtime))) {
       throw new BerthError('runtime_not_found', `no runtime "${input.runtime}": deploy it before making keys for it`);
     }
     const id = randomId();
@@ -63,34 +63,34 @@ export class ApiKeyService {
       createdAt: new Date().toISOString(),
     };
     if (input.description !== undefined) record.description = input.description;
-    this.#store.putApiKey(record);
+    await this.#store.putApiKey(record);
     return { key, view: viewOf(record) };
   }
 
   /** Keys newest first; `page` asks for one page of them. */
-  list(filter: { runtime?: string } = {}, page?: PageQuery<ApiKeyPosition>): ApiKeyView[] {
-    return this.#store.listApiKeys(filter, page).map(viewOf);
+  async list(filter: { runtime?: string } = {}, page?: PageQuery<ApiKeyPosition>): Promise<ApiKeyView[]> {
+    return (await this.#store.listApiKeys(filter, page)).map(viewOf);
   }
 
-  revoke(id: string): ApiKeyView {
-    const record = this.#store.getApiKey(id);
+  async revoke(id: string): Promise<ApiKeyView> {
+    const record = await this.#store.getApiKey(id);
     if (!record) throw new BerthError('not_found', `no API key ${id}`);
     if (record.revokedAt !== undefined) return viewOf(record);
     const revokedAt = new Date().toISOString();
-    this.#store.revokeApiKey(id, revokedAt);
+    await this.#store.revokeApiKey(id, revokedAt);
     return viewOf({ ...record, revokedAt });
   }
 
   /** True when no admin key is live: berth then makes the first one at start. */
-  needsFirstAdminKey(): boolean {
-    return !this.#store.listApiKeys({ admin: true }).some((record) => record.revokedAt === undefined);
+  async needsFirstAdminKey(): Promise<boolean> {
+    return !(await this.#store.listApiKeys({ admin: true })).some((record) => record.revokedAt === undefined);
   }
 
   /** The live key `token` is, or undefined for anything else (malformed, unknown, wrong secret, revoked). */
-  verify(token: string): ApiKeyRecord | undefined {
+  async verify(token: string): Promise<ApiKeyRecord | undefined> {
     const match = KEY_FORMAT.exec(token);
     if (!match) return undefined;
-    const record = this.#store.getApiKey(match[1] as string);
+    const record = await this.#store.getApiKey(match[1] as string);
     if (!record || record.revokedAt !== undefined) return undefined;
     const given = Buffer.from(hashOf(token), 'hex');
     const stored = Buffer.from(record.hash, 'hex');

@@ -68,10 +68,15 @@ function isApiKeyPosition(value: unknown): value is ApiKeyPosition {
  * The page `url` asks for, by `params`: `fetch` is asked for one item more than the page holds, from after the
  * token's key, and that extra item is how the answer knows more remain (its `next` is the page's last key).
  */
-export function readPage<T, K>(url: URL, keys: ListKeys<T, K>, fetch: (query: PageQuery<K>) => T[], params: PageParameters = V1_PAGES): Page<T> {
+export async function readPage<T, K>(
+  url: URL,
+  keys: ListKeys<T, K>,
+  fetch: (query: PageQuery<K>) => T[] | Promise<T[]>,
+  params: PageParameters = V1_PAGES,
+): Promise<Page<T>> {
   const limit = pageLimit(url, params);
   const after = pageAfter(url, keys, params);
-  const fetched = fetch({ limit: limit + 1, ...(after === undefined ? {} : { after }) });
+  const fetched = await fetch({ limit: limit + 1, ...(after === undefined ? {} : { after }) });
   if (fetched.length <= limit) return { items: fetched };
   const items = fetched.slice(0, limit);
   return { items, next: tokenOf(keys.list, keys.keyOf(items[limit - 1] as T)) };

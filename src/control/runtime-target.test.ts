@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { runtimeSpec } from '../../test/helpers/runtime-spec.ts';
 import type { VersionRecord } from '../store/store.ts';
 import { limitsOf, sessionTarget, type SandboxDefaults } from './runtime-target.ts';
 
@@ -18,19 +19,7 @@ function version(spec: Partial<VersionRecord['spec']> = {}): VersionRecord {
     runtime: 'weather',
     version: 3,
     createdAt: '2026-01-01T00:00:00.000Z',
-    spec: {
-      artifactId: 'art_abc',
-      command: 'node server.js',
-      transport: 'stdio',
-      port: 8000,
-      path: '/mcp',
-      protocol: 'mcp',
-      serverEra: 'auto',
-      env: { MODE: 'test' },
-      idleTimeoutSeconds: 900,
-      maxLifetimeSeconds: 28_800,
-      ...spec,
-    },
+    spec: runtimeSpec({ artifactId: 'art_abc', env: { MODE: 'test' }, ...spec }),
   };
 }
 

@@ -48,6 +48,8 @@ export class RuntimeService {
    * or deletes (the embedded store has no other writer). Cleared on every such change.
    */
   readonly #resolved = new Map<string, ResolvedRuntime>();
+  /** Raised by every change to what resolutions read, so a resolution read across a change is not kept. */
+  #generation = 0;
   readonly #deployedListeners: Array<(version: VersionRecord) => void> = [];
 
   constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, secrets: SecretBox, defaults: RuntimeDefaults) {
@@ -60,15 +62,15 @@ export class RuntimeService {
 
   async uploadArtifact(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
     const record = await this.#artifacts.receive(body, maxBytes);
-    this.#store.putArtifact(record);
+    await this.#store.putArtifact(record);
     return record;
   }
 
   /** Stores a new version of `name` (version 1 creates the runtime). */
-  deploy(name: string, input: unknown): VersionRecord {
+  async deploy(name: string, input: unknown): Promise<VersionRecord> {
     checkRuntimeName(name);
     const value = parseInput(DeployInput, input, `runtime "${name}" was not deployed`);
-    if (!this.#store.getArtifact(value.artifactId) || !this.#artifacts.exists(value.artifactId)) {
+    if (!(await this.#store.getArtifact(value.artifactId)) || !this.#artifacts.exists(value.artifactId)) {
       throw new BerthError('artifact_not_found', `artifact ${value.artifactId} does not exist; upload the code with POST /v1/artifacts first`);
     }
     const spec: RuntimeSpec = {
@@ -105,8 +107,8 @@ export class RuntimeService {
       spec.sessionScope = 'principal';
     }
     if (value.sessionlessClients === 'stateless') spec.sessionlessClients = 'stateless';
-    this.#resolved.clear();
-    const version = this.#store.putVersion(name, spec);
+    const version = await this.#store.putVersion(name, spec);
+    this.#forgetResolved();
     if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);
     for (const listener of this.#deployedListeners) listener(version);
     return version;
@@ -118,33 +120,33 @@ export class RuntimeService {
   }
 
   /** A runtime by its id (`name-XXXXXXXXXX`), as AgentCore's API names runtimes. */
-  getById(id: string): RuntimeRecord {
-    const runtime = this.#store.getRuntimeById(id);
+  async getById(id: string): Promise<RuntimeRecord> {
+    const runtime = await this.#store.getRuntimeById(id);
     if (!runtime) throw new BerthError('runtime_not_found', `no runtime with id "${id}"`, { details: { runtime: id } });
     return runtime;
   }
 
   /** A runtime by its id or, failing that, its name: berth's own tools know runtimes by name. */
-  getByIdOrName(idOrName: string): RuntimeRecord {
-    const runtime = this.#store.getRuntimeById(idOrName) ?? this.#store.getRuntime(idOrName);
+  async getByIdOrName(idOrName: string): Promise<RuntimeRecord> {
+    const runtime = (await this.#store.getRuntimeById(idOrName)) ?? (await this.#store.getRuntime(idOrName));
     if (!runtime) throw new BerthError('runtime_not_found', `no runtime with id "${idOrName}"`, { details: { runtime: idOrName } });
     return runtime;
   }
 
   /** The runtime's endpoints, `DEFAULT` first: it always serves the latest version. `page` asks for one page of them. */
-  endpoints(name: string, page?: PageQuery<string>): EndpointRecord[] {
-    const runtime = this.get(name);
-    if (page === undefined) return [this.#defaultEndpoint(runtime), ...this.#store.listEndpoints(name)];
+  async endpoints(name: string, page?: PageQuery<string>): Promise<EndpointRecord[]> {
+    const runtime = await this.get(name);
+    if (page === undefined) return [this.#defaultEndpoint(runtime), ...(await this.#store.listEndpoints(name))];
     // DEFAULT is never stored and comes before every stored endpoint: the page after it starts at the first of them.
     if (page.after === undefined)
-      return [this.#defaultEndpoint(runtime), ...(page.limit > 1 ? this.#store.listEndpoints(name, { limit: page.limit - 1 }) : [])];
+      return [this.#defaultEndpoint(runtime), ...(page.limit > 1 ? await this.#store.listEndpoints(name, { limit: page.limit - 1 }) : [])];
     return this.#store.listEndpoints(name, page.after === DEFAULT_ENDPOINT ? { limit: page.limit } : page);
   }
 
-  endpoint(name: string, endpoint: string): EndpointRecord {
-    const runtime = this.get(name);
+  async endpoint(name: string, endpoint: string): Promise<EndpointRecord> {
+    const runtime = await this.get(name);
     if (endpoint === DEFAULT_ENDPOINT) return this.#defaultEndpoint(runtime);
-    const record = this.#store.getEndpoint(name, endpoint);
+    const record = await this.#store.getEndpoint(name, endpoint);
     if (!record) {
       throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`, { details: { runtime: name, endpoint } });
     }
@@ -155,31 +157,31 @@ export class RuntimeService {
    * Creates a named endpoint (`create`) or moves one, pinned to `version` (the latest when not given). `DEFAULT`
    * is not created or moved: it follows the latest version by definition.
    */
-  putEndpoint(name: string, endpoint: string, options: { version?: number; description?: string; create: boolean }): EndpointRecord {
-    const runtime = this.get(name);
+  async putEndpoint(name: string, endpoint: string, options: { version?: number; description?: string; create: boolean }): Promise<EndpointRecord> {
+    const runtime = await this.get(name);
     if (endpoint === DEFAULT_ENDPOINT) {
       throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} always serves the latest version; create a named endpoint to pin one`);
     }
     if (!ENDPOINT_NAME.test(endpoint)) {
       throw new BerthError('validation_failed', `endpoint name "${endpoint}" is not valid: use 1 to 48 letters, digits or "_", starting with a letter`);
     }
-    const existing = this.#store.getEndpoint(name, endpoint);
+    const existing = await this.#store.getEndpoint(name, endpoint);
     if (options.create && existing) throw new BerthError('conflict', `runtime "${name}" already has an endpoint "${endpoint}"`);
     if (!options.create && !existing) throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`);
     const version = options.version ?? runtime.latestVersion;
-    this.version(name, version);
-    const record = this.#store.putEndpoint(name, endpoint, version, options.description);
-    this.#resolved.clear();
+    await this.version(name, version);
+    const record = await this.#store.putEndpoint(name, endpoint, version, options.description);
+    this.#forgetResolved();
     return record;
   }
 
-  deleteEndpoint(name: string, endpoint: string): void {
-    this.get(name);
+  async deleteEndpoint(name: string, endpoint: string): Promise<void> {
+    await this.get(name);
     if (endpoint === DEFAULT_ENDPOINT) throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} goes only with its runtime`);
-    if (!this.#store.deleteEndpoint(name, endpoint)) {
+    if (!(await this.#store.deleteEndpoint(name, endpoint))) {
       throw new BerthError('endpoint_not_found', `runtime "${name}" has no endpoint "${endpoint}"`, { details: { runtime: name, endpoint } });
     }
-    this.#resolved.clear();
+    this.#forgetResolved();
   }
 
   #defaultEndpoint(runtime: RuntimeRecord): EndpointRecord {
@@ -194,45 +196,61 @@ export class RuntimeService {
   }
 
   /** Runtimes by name; `page` asks for one page of them. */
-  list(page?: PageQuery<string>): RuntimeRecord[] {
+  list(page?: PageQuery<string>): Promise<RuntimeRecord[]> {
     return this.#store.listRuntimes(page);
   }
 
-  get(name: string): RuntimeRecord {
-    const runtime = this.#store.getRuntime(name);
+  async exists(name: string): Promise<boolean> {
+    return (await this.#store.getRuntime(name)) !== undefined;
+  }
+
+  async get(name: string): Promise<RuntimeRecord> {
+    const runtime = await this.#store.getRuntime(name);
     if (!runtime)
       throw new BerthError('runtime_not_found', `no runtime named "${name}"; berth runtimes lists the deployed ones`, { details: { runtime: name } });
     return runtime;
   }
 
   /** The runtime's versions, oldest first unless `page` asks for one page newest first. */
-  versions(name: string, page?: VersionPageQuery): VersionRecord[] {
-    this.get(name);
+  async versions(name: string, page?: VersionPageQuery): Promise<VersionRecord[]> {
+    await this.get(name);
     return this.#store.listVersions(name, page);
   }
 
-  version(name: string, version: number): VersionRecord {
-    const record = this.#store.getVersion(name, version);
+  async version(name: string, version: number): Promise<VersionRecord> {
+    const record = await this.#store.getVersion(name, version);
     if (!record) throw new BerthError('version_not_found', `runtime "${name}" has no version ${version}`);
     return record;
   }
 
   /** The version an endpoint of `name` points at, and what a new session of it runs. */
-  resolve(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime {
+  async resolve(name: string, endpoint = DEFAULT_ENDPOINT): Promise<ResolvedRuntime> {
     const key = `${name}\0${endpoint}`;
     const cached = this.#resolved.get(key);
     if (cached) return cached;
-    const runtime = this.get(name);
-    const version = this.version(name, this.endpoint(name, endpoint).targetVersion);
+    const generation = this.#generation;
+    const runtime = await this.get(name);
+    const version = await this.version(name, (await this.endpoint(name, endpoint)).targetVersion);
     const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
-    this.#resolved.set(key, resolved);
+    // A change stored while this was read may have made it stale: it answers this call, but is not kept.
+    if (generation === this.#generation) this.#resolved.set(key, resolved);
     return resolved;
   }
 
+  #forgetResolved(): void {
+    this.#generation++;
+    this.#resolved.clear();
+  }
+
+  /** A resolution this node keeps, if it has one: what a warm call needs, without a wait. */
+  resolved(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime | undefined {
+    return this.#resolved.get(`${name}\0${endpoint}`);
+  }
+
   /** As `resolve`, but undefined when the runtime or the endpoint does not exist. */
-  find(name: string, endpoint = DEFAULT_ENDPOINT): ResolvedRuntime | undefined {
+  async find(name: string, endpoint = DEFAULT_ENDPOINT): Promise<ResolvedRuntime | undefined> {
     try {
-      return this.resolve(name, endpoint);
+      return await this.resolve(name, endpoint);
     } catch (error) {
       if (error instanceof BerthError && (error.code === 'runtime_not_found' || error.code === 'endpoint_not_found' || error.code === 'version_not_found'))
         return undefined;
@@ -249,10 +267,10 @@ export class RuntimeService {
 
   /** Deletes the runtime, first ending its live sessions. */
   async delete(name: string): Promise<void> {
-    this.get(name);
-    this.#resolved.clear();
+    await this.get(name);
+    this.#forgetResolved();
     await Promise.all(this.#sessions.list({ runtime: name }).map((session) => this.#sessions.stop(session.id)));
-    this.#store.deleteRuntime(name);
-    this.#resolved.clear();
+    await this.#store.deleteRuntime(name);
+    this.#forgetResolved();
   }
 }

@@ -36,8 +36,8 @@ const NpmArtifactInput = z.strictObject({
  * more remain.
  */
 export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }: V1Options): WebRoute[] {
-  const runtimeView = (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Record<string, unknown> => {
-    const latest = runtimes.version(runtime.name, runtime.latestVersion);
+  const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
+    const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
       name: runtime.name,
       id: runtime.id,
@@ -64,20 +64,20 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
     {
       method: 'GET',
       pattern: '/v1/runtimes',
-      handler: (_r, _p, url) => {
-        const page = readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query));
+      handler: async (_r, _p, url) => {
+        const page = await readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query));
         // Live sessions counted once for the page, not once per runtime.
         const live = new Map<string, number>();
         for (const session of sessions.list()) live.set(session.runtime, (live.get(session.runtime) ?? 0) + 1);
         return pageResponse('runtimes', page, (runtime) => runtimeView(runtime, live.get(runtime.name) ?? 0));
       },
     },
-    { method: 'GET', pattern: '/v1/runtimes/:name', handler: (_r, { name }) => jsonResponse(200, runtimeView(runtimes.get(name as string))) },
+    { method: 'GET', pattern: '/v1/runtimes/:name', handler: async (_r, { name }) => jsonResponse(200, await runtimeView(await runtimes.get(name as string))) },
     {
       method: 'PUT',
       pattern: '/v1/runtimes/:name',
       handler: async (request, { name }) => {
-        const version = runtimes.deploy(name as string, await readJsonObject(request));
+        const version = await runtimes.deploy(name as string, await readJsonObject(request));
         return jsonResponse(version.version === 1 ? 201 : 200, versionView(version));
       },
     },
@@ -92,22 +92,14 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/versions',
-      handler: (_r, { name }, url) =>
-        pageResponse(
-          'versions',
-          readPage(url, VERSION_KEYS, (query) => runtimes.versions(name as string, query)),
-          versionView,
-        ),
+      handler: async (_r, { name }, url) =>
+        pageResponse('versions', await readPage(url, VERSION_KEYS, (query) => runtimes.versions(name as string, query)), versionView),
     },
     {
       method: 'GET',
       pattern: '/v1/runtimes/:name/endpoints',
-      handler: (_r, { name }, url) =>
-        pageResponse(
-          'endpoints',
-          readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(name as string, query)),
-          (endpoint) => endpoint,
-        ),
+      handler: async (_r, { name }, url) =>
+        pageResponse('endpoints', await readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(name as string, query)), (endpoint) => endpoint),
     },
     {
       method: 'PUT',
@@ -122,16 +114,16 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
         if (description !== undefined && (typeof description !== 'string' || description.length > 256)) {
           throw new BerthError('validation_failed', 'description must be a string of at most 256 characters');
         }
-        const exists = runtimes.endpoints(name as string).some((e) => e.name === endpoint);
+        const exists = (await runtimes.endpoints(name as string)).some((e) => e.name === endpoint);
         const options = { create: !exists, ...(version === undefined ? {} : { version }), ...(description === undefined ? {} : { description }) };
-        return jsonResponse(exists ? 200 : 201, runtimes.putEndpoint(name as string, endpoint as string, options));
+        return jsonResponse(exists ? 200 : 201, await runtimes.putEndpoint(name as string, endpoint as string, options));
       },
     },
     {
       method: 'DELETE',
       pattern: '/v1/runtimes/:name/endpoints/:endpoint',
-      handler: (_r, { name, endpoint }) => {
-        runtimes.deleteEndpoint(name as string, endpoint as string);
+      handler: async (_r, { name, endpoint }) => {
+        await runtimes.deleteEndpoint(name as string, endpoint as string);
         return jsonResponse(200, { deleted: endpoint });
       },
     },
@@ -139,34 +131,26 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
       method: 'POST',
       pattern: '/v1/keys',
       handler: async (request) => {
-        const { key, view } = apiKeys.create(await readJsonObject(request));
+        const { key, view } = await apiKeys.create(await readJsonObject(request));
         return jsonResponse(201, { ...view, key });
       },
     },
     {
       method: 'GET',
       pattern: '/v1/keys',
-      handler: (_r, _p, url) => {
+      handler: async (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
-        return pageResponse(
-          'keys',
-          readPage(url, API_KEY_KEYS, (query) => apiKeys.list(runtime === undefined ? {} : { runtime }, query)),
-          (key) => key,
-        );
+        return pageResponse('keys', await readPage(url, API_KEY_KEYS, (query) => apiKeys.list(runtime === undefined ? {} : { runtime }, query)), (key) => key);
       },
     },
-    { method: 'DELETE', pattern: '/v1/keys/:id', handler: (_r, { id }) => jsonResponse(200, apiKeys.revoke(id as string)) },
+    { method: 'DELETE', pattern: '/v1/keys/:id', handler: async (_r, { id }) => jsonResponse(200, await apiKeys.revoke(id as string)) },
     {
       method: 'GET',
       pattern: '/v1/sessions',
-      handler: (_r, _p, url) => {
+      handler: async (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
         const all = sessions.list(runtime === undefined ? {} : { runtime });
-        return pageResponse(
-          'sessions',
-          readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)),
-          (session) => session,
-        );
+        return pageResponse('sessions', await readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => session);
       },
     },
     {
@@ -222,6 +206,6 @@ async function npmArtifact(request: Request, npm: NpmInstaller): Promise<Respons
 }
 
 /** A page of a list as `/v1` answers it: the items under the list's own field, and `next` only when more remain. */
-function pageResponse<T>(field: string, page: Page<T>, view: (item: T) => unknown): Response {
-  return jsonResponse(200, { [field]: page.items.map(view), ...(page.next === undefined ? {} : { next: page.next }) });
+async function pageResponse<T>(field: string, page: Page<T>, view: (item: T) => unknown): Promise<Response> {
+  return jsonResponse(200, { [field]: await Promise.all(page.items.map(view)), ...(page.next === undefined ? {} : { next: page.next }) });
 }

@@ -74,6 +74,8 @@ export const ERROR_KINDS = {
    */
   draining: { status: 503, rpc: RPC.BUSY, aws: 'ThrottlingException' },
   issuer_unavailable: { status: 503, rpc: RPC.UPSTREAM, aws: 'InternalServerException' },
+  /** The cluster's PostgreSQL does not answer: live sessions go on from what the node knows; retry writes and new sessions. */
+  store_unavailable: { status: 503, rpc: RPC.UPSTREAM, aws: 'InternalServerException' },
   server_crashed: { status: 502, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_failed: { status: 502, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },
   sandbox_unavailable: { status: 503, rpc: RPC.UPSTREAM, aws: 'RuntimeClientError' },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { authorizerOf, DeployInput, type RuntimeSpec } from './runtime-spec.ts';
+import { runtimeSpec } from '../../test/helpers/runtime-spec.ts';
+import { authorizerOf, DeployInput } from './runtime-spec.ts';
 
 const BASE = { artifactId: 'art_abc', command: 'node server.js' };
 
@@ -40,17 +41,7 @@ test("a jwt authorizer's discovery URL is an http(s) OpenID configuration", () =
 });
 
 test("a version's authorizer is its own, SigV4 for one AgentCore's API made without one, else none", () => {
-  const spec: RuntimeSpec = {
-    ...BASE,
-    transport: 'stdio',
-    port: 8000,
-    path: '/mcp',
-    protocol: 'mcp',
-    serverEra: 'auto',
-    env: {},
-    idleTimeoutSeconds: 900,
-    maxLifetimeSeconds: 28_800,
-  };
+  const spec = runtimeSpec(BASE);
   assert.equal(authorizerOf(spec), undefined);
   assert.deepEqual(authorizerOf({ ...spec, agentcore: { roleArn: 'r' } }), { type: 'sigv4' });
   assert.deepEqual(authorizerOf({ ...spec, agentcore: {}, authorizer: { type: 'apiKey' } }), { type: 'apiKey' });

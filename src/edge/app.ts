@@ -125,11 +125,11 @@ export function createEdge(options: EdgeOptions): Edge {
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
   const adminOnly = (route: WebRoute): WebRoute => ({
     ...route,
-    handler: (request, params, url) => route.handler(admitAdmin(request, url, adminGuard), params, url),
+    handler: async (request, params, url) => route.handler(await admitAdmin(request, url, adminGuard), params, url),
   });
   const protectedResource: Handler = async (_request, params, url) => {
     const name = params.name as string;
-    const metadata = await options.authenticator.resourceMetadata(url, name, runtimes.find(name)?.version.spec.authorizer);
+    const metadata = await options.authenticator.resourceMetadata(url, name, (await runtimes.find(name))?.version.spec.authorizer);
     if (!metadata)
       throw new BerthError('not_found', `runtime "${name}" takes no OAuth tokens (its authorizer is not jwt), so it has no protected resource metadata`);
     return jsonResponse(200, metadata);

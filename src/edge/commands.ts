@@ -112,7 +112,7 @@ export function createCommandsEndpoint(options: CommandsEndpointOptions) {
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     try {
-      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
+      const resolved = caller.resolved ?? (await runtimes.resolve(runtime, endpoint));
       sessionId = requiredSession(caller, 'a command');
       const input = parseCommandRequest(await readJsonObject(request, COMMAND_REQUEST_MAX_BYTES));
       lease = await leases.take({ session: sessionId, target: resolved.target, principal });

@@ -46,7 +46,7 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     try {
-      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
+      const resolved = caller.resolved ?? (await runtimes.resolve(runtime, endpoint));
       if (resolved.version.spec.protocol !== 'http') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an http agent: call POST /runtimes/${runtime}/mcp`);
       }

@@ -80,7 +80,7 @@ export class NpmInstaller {
         installed = readInstalled(dir, spec.name, request.bin);
       }, this.#options.maxBytes);
       const { version, bin } = installed as { version: string; bin: PackageBin };
-      this.#store.putArtifact(artifact);
+      await this.#store.putArtifact(artifact);
       return { artifact, package: { name: spec.name, version, bin: bin.name }, command: serverCommand(spec.name, bin, request.args ?? []) };
     } finally {
       this.#running--;

@@ -86,31 +86,35 @@ export interface ApiKeyPosition {
   id: string;
 }
 
+/**
+ * What berth keeps: the embedded SQLite of one node, or the PostgreSQL a cluster shares. Every method may reject
+ * with `store_unavailable` when a cluster's store does not answer.
+ */
 export interface Store {
-  /** Stores `spec` as the next version of runtime `name`, creating the runtime at version 1. Atomic. */
-  putVersion(name: string, spec: RuntimeSpec): VersionRecord;
-  getRuntime(name: string): RuntimeRecord | undefined;
+  /** Stores `spec` as the next version of runtime `name`, creating the runtime at version 1. Atomic, also against other nodes. */
+  putVersion(name: string, spec: RuntimeSpec): Promise<VersionRecord>;
+  getRuntime(name: string): Promise<RuntimeRecord | undefined>;
   /** Runtimes by name; `page` asks for one page of them. */
-  listRuntimes(page?: PageQuery<string>): RuntimeRecord[];
-  getVersion(name: string, version: number): VersionRecord | undefined;
+  listRuntimes(page?: PageQuery<string>): Promise<RuntimeRecord[]>;
+  getVersion(name: string, version: number): Promise<VersionRecord | undefined>;
   /** The runtime's versions, oldest first unless `page` asks for one page newest first. */
-  listVersions(name: string, page?: VersionPageQuery): VersionRecord[];
-  /** Deletes the runtime, its versions and its endpoints; false when there was none. */
-  deleteRuntime(name: string): boolean;
-  getRuntimeById(id: string): RuntimeRecord | undefined;
+  listVersions(name: string, page?: VersionPageQuery): Promise<VersionRecord[]>;
+  /** Deletes the runtime, its versions, its endpoints and its keys; false when there was none. */
+  deleteRuntime(name: string): Promise<boolean>;
+  getRuntimeById(id: string): Promise<RuntimeRecord | undefined>;
   /** Creates or moves an endpoint; `description` undefined keeps the stored one. */
-  putEndpoint(runtime: string, name: string, targetVersion: number, description?: string): EndpointRecord;
-  getEndpoint(runtime: string, name: string): EndpointRecord | undefined;
+  putEndpoint(runtime: string, name: string, targetVersion: number, description?: string): Promise<EndpointRecord>;
+  getEndpoint(runtime: string, name: string): Promise<EndpointRecord | undefined>;
   /** The runtime's stored endpoints by name; `page` asks for one page of them. */
-  listEndpoints(runtime: string, page?: PageQuery<string>): EndpointRecord[];
-  deleteEndpoint(runtime: string, name: string): boolean;
-  putArtifact(record: ArtifactRecord): void;
-  getArtifact(id: string): ArtifactRecord | undefined;
-  putApiKey(record: ApiKeyRecord): void;
-  getApiKey(id: string): ApiKeyRecord | undefined;
+  listEndpoints(runtime: string, page?: PageQuery<string>): Promise<EndpointRecord[]>;
+  deleteEndpoint(runtime: string, name: string): Promise<boolean>;
+  putArtifact(record: ArtifactRecord): Promise<void>;
+  getArtifact(id: string): Promise<ArtifactRecord | undefined>;
+  putApiKey(record: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   /** Keys newest first; `runtime` keeps that runtime's keys, `admin` the admin keys; `page` asks for one page of them. */
-  listApiKeys(filter?: { runtime?: string; admin?: boolean }, page?: PageQuery<ApiKeyPosition>): ApiKeyRecord[];
+  listApiKeys(filter?: { runtime?: string; admin?: boolean }, page?: PageQuery<ApiKeyPosition>): Promise<ApiKeyRecord[]>;
   /** Marks a key revoked at `at`; false when there is no such key or it was already revoked. */
-  revokeApiKey(id: string, at: string): boolean;
-  close(): void;
+  revokeApiKey(id: string, at: string): Promise<boolean>;
+  close(): Promise<void>;
 }

@@ -30,6 +30,11 @@ export interface StartOptions {
   driver?: 'bwrap' | 'gvisor' | 'process';
   env?: Record<string, string>;
   home?: string;
+  /**
+   * The admin key the test uses; unset, the one the node made in its home. A node whose store another node made
+   * (a cluster) makes none: give it a key the cluster holds.
+   */
+  adminKey?: string;
 }
 
 const UID_CLAIMS = join(tmpdir(), 'berth-test-uid-ranges');
@@ -109,7 +114,16 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
     throw error;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const adminKey = readFileSync(join(home, 'keys', 'admin-key'), 'utf8').trim();
+  let adminKey = options.adminKey;
+  try {
+    adminKey ??= readFileSync(join(home, 'keys', 'admin-key'), 'utf8').trim();
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    if (!options.home) rmSync(home, { recursive: true, force: true });
+    releaseUidRange(uidBase);
+    throw new Error(`berth made no admin key in its home (its store has one already?): pass startBerth an adminKey\n${logs}`, { cause: error });
+  }
   return {
     url,
     home,

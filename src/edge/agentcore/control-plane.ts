@@ -49,43 +49,45 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
       }
     },
   });
-  const byId = (params: Params): RuntimeRecord => runtimes.getByIdOrName(params.runtimeId as string);
+  const byId = (params: Params): Promise<RuntimeRecord> => runtimes.getByIdOrName(params.runtimeId as string);
 
   return [
     route('PUT', '/runtimes', (body) =>
       tokens.run('CreateAgentRuntime', body.clientToken, body, async () => {
         const input = parseInput(CreateRuntimeInput, body, 'the request is not valid');
         checkAgentRuntimeName(input.agentRuntimeName);
-        if (runtimes.list().some((r) => r.name === input.agentRuntimeName)) {
+        if (await runtimes.exists(input.agentRuntimeName)) {
           throw new BerthError('conflict', `an agent runtime named ${input.agentRuntimeName} already exists; update it, or delete it first`);
         }
         const deploy = deployInputOf(input);
         if (input.tags !== undefined) (deploy.agentcore as Record<string, unknown>).tags = input.tags;
-        const version = deployFrom(runtimes, input.agentRuntimeName, deploy);
-        const runtime = runtimes.get(input.agentRuntimeName);
+        const version = await deployFrom(runtimes, input.agentRuntimeName, deploy);
+        const runtime = await runtimes.get(input.agentRuntimeName);
         return { status: 202, body: { ...created(identity, runtime, version.version), createdAt: runtime.createdAt, status: 'CREATING' } };
       }),
     ),
-    route('POST', '/runtimes', (_body, _p, url) => {
-      const page = readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query), AGENTCORE_PAGES);
-      const items = page.items.map((runtime) => runtimeSummary(identity, runtime, runtimes.version(runtime.name, runtime.latestVersion)));
+    route('POST', '/runtimes', async (_body, _p, url) => {
+      const page = await readPage(url, RUNTIME_KEYS, (query) => runtimes.list(query), AGENTCORE_PAGES);
+      const items = await Promise.all(
+        page.items.map(async (runtime) => runtimeSummary(identity, runtime, await runtimes.version(runtime.name, runtime.latestVersion))),
+      );
       return { status: 200, body: { agentRuntimes: items, ...nextTokenOf(page.next) } };
     }),
-    route('GET', '/runtimes/:runtimeId', (_body, params, url) => {
-      const runtime = byId(params);
+    route('GET', '/runtimes/:runtimeId', async (_body, params, url) => {
+      const runtime = await byId(params);
       const asked = url.searchParams.get('version');
-      const version = runtimes.version(runtime.name, asked === null ? runtime.latestVersion : versionNumber(asked));
+      const version = await runtimes.version(runtime.name, asked === null ? runtime.latestVersion : versionNumber(asked));
       return { status: 200, body: runtimeView(identity, runtime, version) };
     }),
     route('PUT', '/runtimes/:runtimeId', (body, params) =>
       tokens.run('UpdateAgentRuntime', body.clientToken, { body, params }, async () => {
-        const runtime = byId(params);
+        const runtime = await byId(params);
         const input = parseInput(UpdateRuntimeInput, body, 'the request is not valid');
         const deploy = deployInputOf(input);
-        const previous = runtimes.version(runtime.name, runtime.latestVersion).spec.agentcore?.tags;
+        const previous = (await runtimes.version(runtime.name, runtime.latestVersion)).spec.agentcore?.tags;
         if (previous !== undefined) (deploy.agentcore as Record<string, unknown>).tags = previous;
-        const version = deployFrom(runtimes, runtime.name, deploy);
-        const updated = runtimes.get(runtime.name);
+        const version = await deployFrom(runtimes, runtime.name, deploy);
+        const updated = await runtimes.get(runtime.name);
         return {
           status: 202,
           body: { ...created(identity, updated, version.version), createdAt: updated.createdAt, lastUpdatedAt: version.createdAt, status: 'UPDATING' },
@@ -94,7 +96,7 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
     ),
     route('DELETE', '/runtimes/:runtimeId', (_body, params, url) =>
       tokens.run('DeleteAgentRuntime', url.searchParams.get('clientToken'), params, async () => {
-        const runtime = byId(params);
+        const runtime = await byId(params);
         if (url.searchParams.get('version') !== null) {
           throw new BerthError(
             'validation_failed',
@@ -105,17 +107,17 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
         return { status: 202, body: { status: 'DELETING', agentRuntimeId: runtime.id, agentRuntimeVersion: String(runtime.latestVersion) } };
       }),
     ),
-    route('POST', '/runtimes/:runtimeId/versions', (_body, params, url) => {
-      const runtime = byId(params);
-      const page = readPage(url, NEWEST_VERSION_KEYS, (query) => runtimes.versions(runtime.name, { ...query, newestFirst: true }), AGENTCORE_PAGES);
+    route('POST', '/runtimes/:runtimeId/versions', async (_body, params, url) => {
+      const runtime = await byId(params);
+      const page = await readPage(url, NEWEST_VERSION_KEYS, (query) => runtimes.versions(runtime.name, { ...query, newestFirst: true }), AGENTCORE_PAGES);
       const items = page.items.map((version) => runtimeSummary(identity, runtime, version));
       return { status: 200, body: { agentRuntimes: items, ...nextTokenOf(page.next) } };
     }),
     route('PUT', '/runtimes/:runtimeId/runtime-endpoints', (body, params) =>
       tokens.run('CreateAgentRuntimeEndpoint', body.clientToken, { body, params }, async () => {
-        const runtime = byId(params);
+        const runtime = await byId(params);
         const name = typeof body.name === 'string' ? body.name : '';
-        const endpoint = runtimes.putEndpoint(runtime.name, name, { create: true, ...endpointChanges(body) });
+        const endpoint = await runtimes.putEndpoint(runtime.name, name, { create: true, ...endpointChanges(body) });
         return {
           status: 202,
           body: {
@@ -130,30 +132,30 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
         };
       }),
     ),
-    route('POST', '/runtimes/:runtimeId/runtime-endpoints', (_body, params, url) => {
-      const runtime = byId(params);
-      const page = readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(runtime.name, query), AGENTCORE_PAGES);
+    route('POST', '/runtimes/:runtimeId/runtime-endpoints', async (_body, params, url) => {
+      const runtime = await byId(params);
+      const page = await readPage(url, ENDPOINT_KEYS, (query) => runtimes.endpoints(runtime.name, query), AGENTCORE_PAGES);
       const items = page.items.map((endpoint) => endpointView(identity, runtime, endpoint));
       return { status: 200, body: { runtimeEndpoints: items, ...nextTokenOf(page.next) } };
     }),
-    route('GET', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (_body, params) => {
-      const runtime = byId(params);
-      return { status: 200, body: endpointView(identity, runtime, runtimes.endpoint(runtime.name, params.endpointName as string)) };
+    route('GET', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', async (_body, params) => {
+      const runtime = await byId(params);
+      return { status: 200, body: endpointView(identity, runtime, await runtimes.endpoint(runtime.name, params.endpointName as string)) };
     }),
     route('PUT', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (body, params) =>
       tokens.run('UpdateAgentRuntimeEndpoint', body.clientToken, { body, params }, async () => {
-        const runtime = byId(params);
-        const endpoint = runtimes.putEndpoint(runtime.name, params.endpointName as string, { create: false, ...endpointChanges(body) });
+        const runtime = await byId(params);
+        const endpoint = await runtimes.putEndpoint(runtime.name, params.endpointName as string, { create: false, ...endpointChanges(body) });
         const view = endpointView(identity, runtime, endpoint);
         return { status: 202, body: { ...view, status: 'UPDATING' } };
       }),
     ),
     route('DELETE', '/runtimes/:runtimeId/runtime-endpoints/:endpointName', (_body, params, url) =>
       tokens.run('DeleteAgentRuntimeEndpoint', url.searchParams.get('clientToken'), params, async () => {
-        const runtime = byId(params);
+        const runtime = await byId(params);
         const name = params.endpointName as string;
         if (name === DEFAULT_ENDPOINT) throw new BerthError('validation_failed', `endpoint ${DEFAULT_ENDPOINT} goes only with its runtime`);
-        runtimes.deleteEndpoint(runtime.name, name);
+        await runtimes.deleteEndpoint(runtime.name, name);
         return { status: 202, body: { status: 'DELETING', agentRuntimeId: runtime.id, endpointName: name } };
       }),
     ),
@@ -161,9 +163,9 @@ export function controlPlaneRoutes({ runtimes, identity, auth, logger }: Control
 }
 
 /** A missing artifact is a bad `code.s3` location, which AgentCore reports as a ValidationException. */
-function deployFrom(runtimes: RuntimeService, name: string, deploy: Record<string, unknown>): VersionRecord {
+async function deployFrom(runtimes: RuntimeService, name: string, deploy: Record<string, unknown>): Promise<VersionRecord> {
   try {
-    return runtimes.deploy(name, deploy);
+    return await runtimes.deploy(name, deploy);
   } catch (error) {
     if (isBerthError(error) && error.code === 'artifact_not_found') {
       throw new BerthError(

@@ -104,7 +104,7 @@ export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
         if (typeof body !== 'object' || body === null || Array.isArray(body)) {
           throw new BerthError('validation_failed', 'the request body must be a JSON object: send {"command": "…", "timeout": 300}');
         }
-        const resolved = caller.resolved ?? runtimes.resolve(caller.runtime, caller.endpoint);
+        const resolved = caller.resolved ?? (await runtimes.resolve(caller.runtime, caller.endpoint));
         const stream = await commandEventStream({
           leases: options.leases,
           target: resolved.target,

@@ -13,7 +13,7 @@ export interface AdminGuardOptions {
  * berth's AWS keys. A runtime's data-plane credentials never open it. Answers the request to hand on: a signed one
  * comes back with its body checked against the signature as it streams.
  */
-export function admitAdmin(request: Request, url: URL, options: AdminGuardOptions): Request {
+export async function admitAdmin(request: Request, url: URL, options: AdminGuardOptions): Promise<Request> {
   if (isAwsSigned(request)) {
     // With AWS auth off nothing checks a signature, so one proves nothing here.
     if (options.aws.mode === 'off') {
@@ -33,7 +33,7 @@ export function admitAdmin(request: Request, url: URL, options: AdminGuardOption
       challenge: challenge({ realm: 'berth' }),
     });
   }
-  const record = options.apiKeys.verify(token);
+  const record = await options.apiKeys.verify(token);
   if (record === undefined) {
     throw new BerthError('unauthorized', 'the admin key is unknown or was revoked', {
       challenge: challenge({ realm: 'berth', error: 'invalid_token', error_description: 'the key is unknown or was revoked' }),

@@ -38,7 +38,7 @@ export class Authenticator {
   /** A `sigv4` authorizer is the edge's to check (a signature covers the body, which the edge streams on). */
   async authenticate(request: Request, url: URL, runtime: string, authorizer: Exclude<Authorizer, { type: 'sigv4' }> | undefined): Promise<Principal> {
     if (authorizer === undefined || authorizer.type === 'none') return ANONYMOUS;
-    if (authorizer.type === 'apiKey') return this.#apiKey(request, runtime);
+    if (authorizer.type === 'apiKey') return await this.#apiKey(request, runtime);
     const metadata = resourceMetadataUrl(url, runtime);
     const token = bearerToken(request.headers.get('authorization'));
     if (token === undefined) {
@@ -70,7 +70,7 @@ export class Authenticator {
   }
 
   /** A runtime key of this runtime stands for its user; any other credential is refused alike. */
-  #apiKey(request: Request, runtime: string): Principal {
+  async #apiKey(request: Request, runtime: string): Promise<Principal> {
     const token = bearerToken(request.headers.get('authorization'));
     if (token === undefined) {
       throw new BerthError(
@@ -81,7 +81,7 @@ export class Authenticator {
         },
       );
     }
-    const record = this.#options.apiKeys.verify(token);
+    const record = await this.#options.apiKeys.verify(token);
     if (record?.scope.kind === 'runtime' && record.scope.runtime === runtime) return { key: `apikey:${record.userId}`, userId: record.userId };
     const refusal =
       record === undefined

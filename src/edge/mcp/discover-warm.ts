@@ -37,13 +37,15 @@ export function warmDiscovers(options: DiscoverWarmingOptions): void {
       });
   };
   runtimes.onDeployed(warm);
-  for (const runtime of runtimes.list()) warm(runtimes.version(runtime.name, runtime.latestVersion));
+  void (async () => {
+    for (const runtime of await runtimes.list()) warm(await runtimes.version(runtime.name, runtime.latestVersion));
+  })().catch((error: unknown) => logger.warn('could not list the runtimes to learn what they answer server/discover', { err: error }));
 }
 
 async function ask({ runtimes, sessions, leases, discovers }: DiscoverWarmingOptions, version: VersionRecord): Promise<void> {
   const key = `${version.runtime}@${version.version}`;
   if (discovers.has(key)) return;
-  const resolved = runtimes.resolve(version.runtime);
+  const resolved = await runtimes.resolve(version.runtime);
   if (resolved.version.version !== version.version) return;
   const session = `berth-discover-${randomUUID()}`;
   const lease = await leases.take({ session, target: resolved.target, principal: ANONYMOUS, minted: true });

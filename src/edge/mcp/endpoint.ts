@@ -109,7 +109,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         return new Response(null, { status: 202 });
       }
       // No such runtime or endpoint: resolving again says which, in the registry's words.
-      const resolved = caller.resolved ?? runtimes.resolve(runtime, endpoint);
+      const resolved = caller.resolved ?? (await runtimes.resolve(runtime, endpoint));
       if (resolved.version.spec.protocol !== 'mcp') {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }

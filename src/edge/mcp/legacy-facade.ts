@@ -281,7 +281,7 @@ export class LegacyFacade {
    * ended learns so (404), rather than reaching a fresh sandbox under its old session id.
    */
   async #lease(client: Pick<ClientSession, 'id' | 'session' | 'runtime' | 'endpoint' | 'principal'>, existing: boolean): Promise<Lease> {
-    const resolved = this.#options.runtimes.resolve(client.runtime, client.endpoint);
+    const resolved = await this.#options.runtimes.resolve(client.runtime, client.endpoint);
     try {
       return await this.#options.leases.take({ session: client.session, target: resolved.target, principal: client.principal, existing });
     } catch (error) {

@@ -19,12 +19,14 @@ function admission(
   const resolved = { runtime: { id: 'r-0123456789', name: 'r' }, version: { runtime: 'r', version: 3, spec }, target: {} } as unknown as ResolvedRuntime;
   // SAFETY: admission reaches the runtime service only through these members.
   const runtimes = {
-    find: (name: string) => (name === 'r' && spec ? resolved : undefined),
-    resolve: (name: string) => {
+    // Nothing kept yet: admission asks.
+    resolved: () => undefined,
+    find: async (name: string) => (name === 'r' && spec ? resolved : undefined),
+    resolve: async (name: string) => {
       if (name !== 'r' || !spec) throw Object.assign(new Error('no such runtime'), { code: 'runtime_not_found' });
       return resolved;
     },
-    getByIdOrName: () => resolved.runtime,
+    getByIdOrName: async () => resolved.runtime,
   } as unknown as RuntimeService;
   const authenticator = {
     authenticate: async () => {

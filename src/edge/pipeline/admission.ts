@@ -48,7 +48,8 @@ export class CallerAdmission {
     const { url } = inbound;
     const runtime = params.name as string;
     const endpoint = url.search === '' ? undefined : (url.searchParams.get('endpoint') ?? undefined);
-    const resolved = runtimes.find(runtime, endpoint);
+    // Every request of a warm session is resolved from what this node keeps, with no wait.
+    const resolved = runtimes.resolved(runtime, endpoint) ?? (await runtimes.find(runtime, endpoint));
     const spec = resolved?.version.spec;
     const authorizer = spec && authorizerOf(spec);
     let admitted = inbound;
@@ -72,9 +73,9 @@ export class CallerAdmission {
     const verified = (): Request | Promise<Request> =>
       body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws);
     const checked = signed ? await verified() : request;
-    const record = runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
+    const record = await runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
     const endpoint = url.searchParams.get('qualifier') ?? undefined;
-    const resolved = runtimes.resolve(record.name, endpoint);
+    const resolved = await runtimes.resolve(record.name, endpoint);
     const { spec } = resolved.version;
     const authorizer = authorizerOf(spec);
     const caller = (admitted: Request, principal: Principal): Caller =>

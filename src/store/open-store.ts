@@ -1,0 +1,25 @@
+import { migrate } from './sql/migrate.ts';
+import { SqlStore } from './sql/sql-store.ts';
+import { PostgresDatabase, type PostgresOptions } from './postgres/postgres-database.ts';
+import { MIGRATIONS as POSTGRES_MIGRATIONS } from './postgres/migrations.ts';
+import { SqliteDatabase } from './sqlite/sqlite-database.ts';
+import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/migrations.ts';
+import type { Store } from './store.ts';
+
+/** Where berth keeps its records: an SQLite file of its own, or a cluster's PostgreSQL by URL. */
+export type StoreLocation = { sqlite: string } | { postgresql: string };
+
+/** Opens the store at `location` and brings its schema up to date; rejects, saying why, when it cannot. */
+export async function openStore(location: StoreLocation, options: PostgresOptions = {}): Promise<Store> {
+  const [db, migrations] =
+    'sqlite' in location
+      ? [new SqliteDatabase(location.sqlite), SQLITE_MIGRATIONS]
+      : [await PostgresDatabase.connect(location.postgresql, options), POSTGRES_MIGRATIONS];
+  try {
+    await migrate(db, migrations);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return new SqlStore(db);
+}

@@ -1,0 +1,47 @@
+/**
+ * The cluster store's schema, applied in order and never edited once released: add a new one instead. It holds what
+ * the embedded store's migrations hold (`../sqlite/migrations.ts`), in PostgreSQL's terms: text keys compare by code
+ * point (`COLLATE "C"`), as the store's pages promise, whatever the database's own collation.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runtimes (
+     id TEXT COLLATE "C" NOT NULL UNIQUE,
+     name TEXT COLLATE "C" PRIMARY KEY,
+     latest_version INTEGER NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE runtime_versions (
+     runtime TEXT COLLATE "C" NOT NULL REFERENCES runtimes(name) ON DELETE CASCADE,
+     version INTEGER NOT NULL,
+     spec TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (runtime, version)
+   );
+   CREATE TABLE artifacts (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     bytes BIGINT NOT NULL,
+     files INTEGER NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE runtime_endpoints (
+     runtime TEXT COLLATE "C" NOT NULL REFERENCES runtimes(name) ON DELETE CASCADE,
+     name TEXT COLLATE "C" NOT NULL,
+     id TEXT COLLATE "C" NOT NULL UNIQUE,
+     target_version INTEGER NOT NULL,
+     description TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (runtime, name)
+   );
+   CREATE TABLE api_keys (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     hash TEXT NOT NULL,
+     runtime TEXT COLLATE "C" REFERENCES runtimes(name) ON DELETE CASCADE,
+     user_id TEXT NOT NULL,
+     description TEXT,
+     created_at TEXT COLLATE "C" NOT NULL,
+     revoked_at TEXT
+   );
+   CREATE INDEX api_keys_runtime ON api_keys(runtime);`,
+];
