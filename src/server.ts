@@ -35,6 +35,11 @@ import { availableMemoryBytes } from './sandbox/host-memory.ts';
 import { ArtifactStore } from './store/artifacts.ts';
 import { NpmInstaller } from './store/npm-install.ts';
 import { openStore } from './store/open-store.ts';
+import type { ClusterRecords } from './store/cluster-records.ts';
+import { clusterKeys, type ClusterKeys } from './cluster/cluster-keys.ts';
+import { Membership } from './cluster/membership.ts';
+import { checkAdvertised, nodeHopRoutes } from './cluster/node-hop.ts';
+import { clusterNodes, soloNode } from './cluster/nodes.ts';
 import { KeyFiles } from './store/key-files.ts';
 
 export interface RunningNode {
@@ -57,7 +62,7 @@ export interface NodeParts {
 
 export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
-  const store = await openStore(config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl }, {
+  const { store, cluster } = await openStore(config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl }, {
     onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
   });
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
@@ -70,8 +75,10 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const keys = new KeyFiles(config.home);
   const secrets = new SecretBox(keys.secretKey(config.secretKey));
   keys.checkSecretKey(secrets);
+  const clusterKeysOf = config.clusterKey && clusterKeys(config.clusterKey);
+  if (cluster && clusterKeysOf) await agreeOnKeys(cluster, clusterKeysOf, secrets);
   // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
-  const stateKey = config.requestStateKey ?? keys.sealedKey('request-state.key', secrets);
+  const stateKey = config.requestStateKey ?? clusterKeysOf?.requestState ?? keys.sealedKey('request-state.key', secrets);
   const aws = awsApi(config, logger);
   // Last of what may refuse to start, so that a refusal leaves nothing of the driver's (cgroup parents) behind.
   const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
@@ -112,7 +119,32 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   }
   const apiKeys = new ApiKeyService(store, (name) => runtimes.exists(name));
   await firstAdminKey(keys, apiKeys, logger);
+  const startedAt = new Date().toISOString();
+  let listening = '';
+  const membership =
+    cluster && config.advertiseUrl
+      ? new Membership({
+          records: cluster,
+          url: config.advertiseUrl,
+          capacity: config.maxSessions,
+          load: () => ({ state: sessions.draining ? 'draining' : 'live', sessions: sessions.size }),
+          logger,
+        })
+      : undefined;
+  const nodes =
+    cluster && membership
+      ? clusterNodes(cluster, () => membership.id)
+      : soloNode(() => ({
+          id: 'node_local',
+          url: listening,
+          state: sessions.draining ? 'draining' : 'live',
+          startedAt,
+          capacity: config.maxSessions,
+          sessions: sessions.size,
+        }));
   const edge = createEdge({
+    nodes,
+    ...(membership && clusterKeysOf ? { internalRoutes: nodeHopRoutes(clusterKeysOf, () => ({ id: membership.id, url: membership.url })) } : {}),
     runtimes,
     sessions,
     logger,
@@ -151,6 +183,21 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
   berthPorts.push(address.port);
+  listening = url;
+  if (membership && clusterKeysOf) {
+    try {
+      await checkAdvertised(membership.url, clusterKeysOf, membership.id);
+      await membership.start();
+    } catch (error) {
+      server.close();
+      server.closeAllConnections();
+      await sessions.close();
+      await driver.close();
+      await store.close();
+      throw error;
+    }
+    logger.info('joined the cluster', { node: membership.id, advertised: membership.url });
+  }
   logger.info('edge ready', { url, driver: driver.name, home: config.home });
 
   let closing: Promise<void> | undefined;
@@ -162,6 +209,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await driver.close();
       server.closeAllConnections();
       await closed;
+      await membership?.leave();
       await store.close();
     })());
   const graceSeconds = config.shutdownGraceSeconds;
@@ -191,6 +239,22 @@ function warnOpen(config: Config, logger: Logger, runtime: string): void {
   logger.warn(
     `runtime "${runtime}" has no authorizer and berth listens on ${config.host}, beyond loopback: anyone who reaches the port can open sessions of it and run its code; deploy it with an authorizer (--authorizer apiKey or jwt)`,
   );
+}
+
+/**
+ * Every node of a cluster must hold the cluster's key and its secret key: the first node to start leaves a
+ * fingerprint of the one and a value sealed with the other in the store, and a node given different keys stops at
+ * start, saying which, rather than sealing what the others cannot open.
+ */
+async function agreeOnKeys(cluster: ClusterRecords, keys: ClusterKeys, secrets: SecretBox): Promise<void> {
+  if ((await cluster.agree('cluster-key', keys.fingerprint)) !== keys.fingerprint) {
+    throw new Error('BERTH_CLUSTER_KEY is not the key of the cluster whose store this is: give this node the key its other nodes have');
+  }
+  const context = 'berth/cluster/secret-check';
+  const sealed = await cluster.agree('secret-key', secrets.seal(Buffer.from('berth secret key check'), context));
+  if (secrets.open(sealed, context)?.toString('utf8') !== 'berth secret key check') {
+    throw new Error('BERTH_SECRET_KEY is not the secret key of the cluster whose store this is: give this node the key its other nodes have');
+  }
 }
 
 /**

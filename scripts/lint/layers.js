@@ -10,9 +10,10 @@ const ALLOWED = {
   sandbox: ['core', 'observability'],
   supervisor: ['core', 'mcp'],
   store: ['core'],
-  sessions: ['core', 'observability', 'sandbox', 'store'],
-  control: ['core', 'store', 'sessions'],
-  edge: ['core', 'config', 'observability', 'mcp', 'sandbox', 'supervisor', 'store', 'sessions', 'control'],
+  cluster: ['core', 'observability', 'store'],
+  sessions: ['core', 'observability', 'sandbox', 'store', 'cluster'],
+  control: ['core', 'store', 'sessions', 'cluster'],
+  edge: ['core', 'config', 'observability', 'mcp', 'sandbox', 'supervisor', 'store', 'cluster', 'sessions', 'control'],
   cli: ['core', 'config'],
   server: ['*'],
 };

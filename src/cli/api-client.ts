@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { NodeView } from '../core/node-view.ts';
 import type { DeployRequest, RuntimeSpec } from '../core/runtime-spec.ts';
 
 /** An error answer from berth's API (or no answer), with a message fit to print. */
@@ -109,6 +110,10 @@ export class ApiClient {
 
   sessions(runtime?: string): Promise<SessionView[]> {
     return this.#all<SessionView>('/v1/sessions', 'sessions', runtime === undefined ? {} : { runtime });
+  }
+
+  nodes(): Promise<NodeView[]> {
+    return this.#all<NodeView>('/v1/nodes', 'nodes');
   }
 
   sessionLogs(id: string, tail?: number): Promise<SessionLogs> {

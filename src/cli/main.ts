@@ -36,6 +36,7 @@ const USAGE = `usage: berth <command> [options]
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
   sessions  [--runtime NAME]
+  nodes                the nodes of the cluster (a node alone lists itself), with their leases and load
   stop      SESSION
   logs      SESSION [--tail N]   what the session's server wrote (stderr; stdout too for HTTP servers)
   keys      [--runtime NAME]     lists API keys (never the keys themselves)
@@ -61,6 +62,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
         return await runtimes(rest, env, io);
       case 'sessions':
         return await sessions(rest, env, io);
+      case 'nodes':
+        return await nodes(rest, env, io);
       case 'stop':
         return await stop(rest, env, io);
       case 'logs':
@@ -343,6 +346,21 @@ async function sessions(args: readonly string[], env: Env, io: Io): Promise<numb
   const list = await client(values.url, env).sessions(values.runtime);
   const rows = list.map((s) => [s.id, s.runtime, `v${s.version}`, s.state, String(s.pid ?? '-'), formatBytes(s.memoryBytes), s.createdAt, s.lastActiveAt]);
   io.out(table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE'], rows));
+  return 0;
+}
+
+async function nodes(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values } = parse(args, {}, 0);
+  const list = await client(values.url, env).nodes();
+  const rows = list.map((n) => [
+    `${n.id}${n.self ? ' *' : ''}`,
+    n.url,
+    n.live ? n.state : 'lease lapsed',
+    `${n.sessions}/${n.capacity}`,
+    n.leaseUntil ?? '-',
+    n.startedAt,
+  ]);
+  io.out(table(['NODE (* answered)', 'URL', 'STATE', 'SESSIONS', 'LEASE UNTIL', 'STARTED'], rows));
   return 0;
 }
 

@@ -71,3 +71,32 @@ test('secret keys are 32 bytes of base64, and an error never shows one', () => {
     (error: Error) => /BERTH_SECRET_KEY must be 32 bytes in base64/.test(error.message) && !error.message.includes('c2hvcnQ='),
   );
 });
+
+test('a node of a cluster: its store, where it is reached, and the keys every node shares; none of them without a store', () => {
+  const key = Buffer.alloc(32, 7).toString('base64');
+  const cluster = { BERTH_CLUSTER_KEY: key, BERTH_SECRET_KEY: key };
+  const config = loadServeConfig(['--store', 'postgresql://berth:pw@db:5432/berth', '--advertise-url', 'http://10.0.3.7:8787/'], cluster);
+  assert.equal(config.storeUrl, 'postgresql://berth:pw@db:5432/berth');
+  assert.equal(config.advertiseUrl, 'http://10.0.3.7:8787');
+  assert.equal(config.clusterKey?.length, 32);
+  assert.equal(
+    loadServeConfig([], { ...cluster, BERTH_STORE_URL: 'postgres://db/b', BERTH_ADVERTISE_URL: 'https://n1.example' }).advertiseUrl,
+    'https://n1.example',
+  );
+
+  assert.throws(() => loadServeConfig(['--store', 'sqlite:///x.db'], cluster), /--store must be a PostgreSQL URL, postgresql:\/\/USER/);
+  assert.throws(() => loadServeConfig(['--store', 'postgresql://db'], cluster), /--store must be a PostgreSQL URL/, 'a database is named');
+  assert.throws(
+    () => loadServeConfig(['--store', 'postgresql://u:secret-pw@db/b'], {}),
+    (error: Error) => /needs --advertise-url.*BERTH_CLUSTER_KEY.*BERTH_SECRET_KEY/s.test(error.message) && !error.message.includes('secret-pw'),
+  );
+  for (const bad of ['10.0.3.7:8787', 'http://10.0.3.7:8787/berth', 'ftp://n1', 'http://0.0.0.0:8787']) {
+    assert.throws(() => loadServeConfig(['--store', 'postgresql://db/b', '--advertise-url', bad], cluster), /--advertise-url must be/, bad);
+  }
+  assert.throws(() => loadServeConfig(['--advertise-url', 'http://n1:8787'], {}), /--advertise-url is for the nodes of a cluster/);
+  assert.throws(() => loadServeConfig([], { BERTH_CLUSTER_KEY: key }), /BERTH_CLUSTER_KEY is for the nodes of a cluster/);
+  assert.throws(
+    () => loadServeConfig([], { ...cluster, BERTH_CLUSTER_KEY: 'c2hvcnQ=', BERTH_STORE_URL: 'postgresql://db/b' }),
+    /BERTH_CLUSTER_KEY must be 32 bytes/,
+  );
+});

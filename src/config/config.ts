@@ -25,6 +25,16 @@ export interface Config {
    */
   storeUrl?: string;
   /**
+   * With a store URL: where the other nodes reach this one (`--advertise-url`, `BERTH_ADVERTISE_URL`), such as
+   * `http://10.0.3.7:8787`; berth checks at start that it reaches this very node.
+   */
+  advertiseUrl?: string;
+  /**
+   * With a store URL: the 32 bytes every node of the cluster shares (`BERTH_CLUSTER_KEY`, base64). requestState's
+   * seal and the nodes' own hop derive from it, unless `BERTH_REQUEST_STATE_KEY` sets the first apart.
+   */
+  clusterKey?: Buffer;
+  /**
    * What makes sandboxes unless a runtime asks for another isolating driver. Flag `--driver`, env `BERTH_DRIVER`.
    * Default `bwrap`.
    */
@@ -298,12 +308,14 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     );
   }
   if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
-  const storeUrl = storeUrlOf(source(flags.store, 'BERTH_STORE_URL'));
-  if (storeUrl !== undefined) config.storeUrl = storeUrl;
+  const named = (flag: string | undefined, flagName: string, envName: string): { value: string | undefined; name: string } =>
+    flag !== undefined ? { value: flag, name: flagName } : { value: env[envName], name: envName };
+  const storeUrl = storeUrlOf(named(flags.store, '--store', 'BERTH_STORE_URL'));
   const requestStateKey = keyOf(env, 'BERTH_REQUEST_STATE_KEY');
   if (requestStateKey) config.requestStateKey = requestStateKey;
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
   if (secretKey) config.secretKey = secretKey;
+  Object.assign(config, clusterOf(storeUrl, named(flags.advertiseUrl, '--advertise-url', 'BERTH_ADVERTISE_URL'), env, config.secretKey));
   return config;
 }
 
@@ -380,6 +392,42 @@ function allowedHosts(value: string | undefined, listenHost: string): readonly s
   return names;
 }
 
+/**
+ * What a node of a cluster needs beside its store: an advertise URL, the cluster key, and the secret key every node
+ * shares (a node's own would seal secrets the others cannot open). Without a store none of them means anything.
+ */
+function clusterOf(
+  storeUrl: string | undefined,
+  advertise: { value: string | undefined; name: string },
+  env: Env,
+  secretKey: Buffer | undefined,
+): Pick<Config, 'storeUrl' | 'advertiseUrl' | 'clusterKey'> {
+  const clusterKey = keyOf(env, 'BERTH_CLUSTER_KEY');
+  if (storeUrl === undefined) {
+    const stray = advertise.value !== undefined ? advertise.name : clusterKey !== undefined ? 'BERTH_CLUSTER_KEY' : undefined;
+    if (stray !== undefined)
+      throw new BerthError('validation_failed', `${stray} is for the nodes of a cluster: give the cluster's store too (--store postgresql://…)`);
+    return {};
+  }
+  const missing = [
+    advertise.value === undefined ? '--advertise-url (or BERTH_ADVERTISE_URL), where the other nodes reach this one' : undefined,
+    clusterKey === undefined ? 'BERTH_CLUSTER_KEY, the 32 bytes every node shares (openssl rand -base64 32)' : undefined,
+    secretKey === undefined ? 'BERTH_SECRET_KEY, the same on every node, or secrets one node seals the others cannot open' : undefined,
+  ].filter((line) => line !== undefined);
+  if (missing.length > 0) throw new BerthError('validation_failed', `a node of a cluster (--store) needs ${missing.join('; and ')}`);
+  let url: URL | undefined;
+  try {
+    url = new URL(advertise.value as string);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+    throw invalid(advertise, 'a base URL such as http://10.0.3.7:8787, with no path');
+  }
+  if (url.hostname === '0.0.0.0' || url.hostname === '[::]') throw invalid(advertise, 'an address the other nodes can reach, not a wildcard');
+  return { storeUrl, advertiseUrl: url.origin, clusterKey: clusterKey as Buffer };
+}
+
 /** A PostgreSQL URL, checked for its form here so that a typo stops berth at once, before anything is opened. */
 function storeUrlOf({ value, name }: { value: string | undefined; name: string }): string | undefined {
   if (value === undefined || value === '') return undefined;
@@ -403,7 +451,15 @@ export function defaultHome(): string {
   return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');
 }
 
-function parseFlags(argv: readonly string[]): { host?: string; port?: string; home?: string; driver?: string; awsAuth?: string; store?: string } {
+function parseFlags(argv: readonly string[]): {
+  host?: string;
+  port?: string;
+  home?: string;
+  driver?: string;
+  awsAuth?: string;
+  store?: string;
+  advertiseUrl?: string;
+} {
   try {
     const { values } = parseArgs({
       args: [...argv],
@@ -414,14 +470,18 @@ function parseFlags(argv: readonly string[]): { host?: string; port?: string; ho
         driver: { type: 'string' },
         'aws-auth': { type: 'string' },
         store: { type: 'string' },
+        'advertise-url': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     });
-    const { 'aws-auth': awsAuth, ...rest } = values;
-    return awsAuth === undefined ? rest : { ...rest, awsAuth };
+    const { 'aws-auth': awsAuth, 'advertise-url': advertiseUrl, ...rest } = values;
+    return { ...rest, ...(awsAuth === undefined ? {} : { awsAuth }), ...(advertiseUrl === undefined ? {} : { advertiseUrl }) };
   } catch (error) {
-    throw new BerthError('validation_failed', `${(error as Error).message}; berth serve takes --host, --port, --home, --driver, --store and --aws-auth`);
+    throw new BerthError(
+      'validation_failed',
+      `${(error as Error).message}; berth serve takes --host, --port, --home, --driver, --store, --advertise-url and --aws-auth`,
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import { BerthError } from '../core/errors.ts';
+import type { NodeView } from '../cluster/nodes.ts';
 import type { SessionInfo } from '../sessions/manager.ts';
 import type { ApiKeyPosition, EndpointRecord, PageQuery, RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { ApiKeyView } from './api-keys.ts';
@@ -35,6 +36,7 @@ const TOKEN_MAX = 1024;
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,47}$/;
 const SESSION_ID = /^[\x21-\x7e]{1,256}$/;
 const KEY_ID = /^[a-z2-7]{16}$/;
+const NODE_ID = /^node_[0-9a-f]{16}$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** How much of a refused value an error quotes. */
 const QUOTED_MAX = 40;
@@ -51,6 +53,11 @@ export const SESSION_KEYS: ListKeys<SessionInfo, string> = {
   list: 'sessions',
   keyOf: (session) => session.id,
   isKey: (value): value is string => typeof value === 'string' && SESSION_ID.test(value),
+};
+export const NODE_KEYS: ListKeys<NodeView, string> = {
+  list: 'nodes',
+  keyOf: (node) => node.id,
+  isKey: (value): value is string => typeof value === 'string' && NODE_ID.test(value),
 };
 export const API_KEY_KEYS: ListKeys<ApiKeyView, ApiKeyPosition> = {
   list: 'keys',

@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { WebRoute } from '../core/router.ts';
+import type { NodeDirectory } from '../cluster/nodes.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
@@ -12,7 +13,7 @@ import type { ApiKeyService } from './api-keys.ts';
 import type { NpmInstaller } from '../store/npm-install.ts';
 import { clientSignal } from '../core/client-signal.ts';
 import { parseInput } from './validation.ts';
-import { API_KEY_KEYS, ENDPOINT_KEYS, pageOfList, readPage, RUNTIME_KEYS, SESSION_KEYS, VERSION_KEYS, type Page } from './pages.ts';
+import { API_KEY_KEYS, ENDPOINT_KEYS, NODE_KEYS, pageOfList, readPage, RUNTIME_KEYS, SESSION_KEYS, VERSION_KEYS, type Page } from './pages.ts';
 
 export interface V1Options {
   runtimes: RuntimeService;
@@ -21,6 +22,8 @@ export interface V1Options {
   maxArtifactBytes: number;
   /** Installs published servers from npm into artifacts (`POST /v1/artifacts` with a JSON body). */
   npm: NpmInstaller;
+  /** The nodes of this node's cluster, or this node alone. */
+  nodes: NodeDirectory;
 }
 
 /** `POST /v1/artifacts` with a JSON body: a published package to install from npm, not an upload. */
@@ -35,7 +38,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }: V1Options): WebRoute[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -144,6 +147,14 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm }:
       },
     },
     { method: 'DELETE', pattern: '/v1/keys/:id', handler: async (_r, { id }) => jsonResponse(200, await apiKeys.revoke(id as string)) },
+    {
+      method: 'GET',
+      pattern: '/v1/nodes',
+      handler: async (_r, _p, url) => {
+        const all = await nodes.list();
+        return pageResponse('nodes', await readPage(url, NODE_KEYS, (query) => pageOfList(all, NODE_KEYS.keyOf, query)), (node) => node);
+      },
+    },
     {
       method: 'GET',
       pattern: '/v1/sessions',

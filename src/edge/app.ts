@@ -32,6 +32,7 @@ import { admitAdmin } from './auth/admin.ts';
 import type { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
 import type { NpmInstaller } from '../store/npm-install.ts';
+import type { NodeDirectory } from '../cluster/nodes.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -52,6 +53,10 @@ export interface EdgeOptions {
   scope: SessionScope;
   /** What the edge keeps for a session's legacy clients, at most. */
   perSession: LegacyClientLimits;
+  /** The nodes of this node's cluster, or this node alone (`/v1/nodes`). */
+  nodes: NodeDirectory;
+  /** The routes a node of a cluster serves the other nodes, behind their own check. */
+  internalRoutes?: WebRoute[];
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -173,7 +178,10 @@ export function createEdge(options: EdgeOptions): Edge {
       pattern: '/metrics',
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
-    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes, npm: options.npm }).map(adminOnly),
+    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes, npm: options.npm, nodes: options.nodes }).map(
+      adminOnly,
+    ),
+    ...(options.internalRoutes ?? []),
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );
 

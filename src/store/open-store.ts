@@ -5,12 +5,20 @@ import { MIGRATIONS as POSTGRES_MIGRATIONS } from './postgres/migrations.ts';
 import { SqliteDatabase } from './sqlite/sqlite-database.ts';
 import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/migrations.ts';
 import type { Store } from './store.ts';
+import type { ClusterRecords } from './cluster-records.ts';
+import { PostgresClusterRecords } from './postgres/cluster-records.ts';
 
 /** Where berth keeps its records: an SQLite file of its own, or a cluster's PostgreSQL by URL. */
 export type StoreLocation = { sqlite: string } | { postgresql: string };
 
+/** A node's store, and on PostgreSQL the records of the cluster that shares it. */
+export interface OpenedStore {
+  store: Store;
+  cluster?: ClusterRecords;
+}
+
 /** Opens the store at `location` and brings its schema up to date; rejects, saying why, when it cannot. */
-export async function openStore(location: StoreLocation, options: PostgresOptions = {}): Promise<Store> {
+export async function openStore(location: StoreLocation, options: PostgresOptions = {}): Promise<OpenedStore> {
   const [db, migrations] =
     'sqlite' in location
       ? [new SqliteDatabase(location.sqlite), SQLITE_MIGRATIONS]
@@ -21,5 +29,5 @@ export async function openStore(location: StoreLocation, options: PostgresOption
     await db.close();
     throw error;
   }
-  return new SqlStore(db);
+  return db.dialect === 'postgresql' ? { store: new SqlStore(db), cluster: new PostgresClusterRecords(db) } : { store: new SqlStore(db) };
 }

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/cli/api-client.ts';
 import { packDirectory } from '../../src/cli/pack.ts';
 import type { DeployRequest } from '../../src/core/runtime-spec.ts';
+import { ownCgroupDir } from '../../src/sandbox/cgroups.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/berth', import.meta.url));
 export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
@@ -35,6 +37,8 @@ export interface StartOptions {
    * (a cluster) makes none: give it a key the cluster holds.
    */
   adminKey?: string;
+  /** The port to listen on; unset, a free one the node picks. */
+  port?: number;
 }
 
 const UID_CLAIMS = join(tmpdir(), 'berth-test-uid-ranges');
@@ -76,6 +80,32 @@ function releaseUidRange(base: number): void {
   rmSync(join(UID_CLAIMS, String((base - 300_000) / 1000)), { force: true });
 }
 
+/** The cgroup parents a node on `home` made (bwrap's, and gVisor's), with the empty cgroups of its sandboxes. */
+function removeCgroupParents(home: string): void {
+  // Each driver names its parents after its state directory in the home (src/server.ts).
+  const names = [
+    ['sandboxes', 'berth-'],
+    ['gvisor', 'berth-g'],
+  ]
+    .filter(([dir]) => existsSync(join(home, dir as string)))
+    .map(
+      ([dir, prefix]) =>
+        `${prefix}${createHash('sha256')
+          .update(realpathSync(join(home, dir as string)))
+          .digest('hex')
+          .slice(0, 10)}`,
+    );
+  for (const controller of ['memory', 'pids', 'cpu'] as const) {
+    const own = ownCgroupDir(controller);
+    if (!own) continue;
+    for (const parent of names.map((name) => join(own.dir, name))) {
+      if (!existsSync(parent)) continue;
+      for (const entry of readdirSync(parent, { withFileTypes: true })) if (entry.isDirectory()) rmdirSync(join(parent, entry.name));
+      rmdirSync(parent);
+    }
+  }
+}
+
 /**
  * Starts a real berth node (`bin/berth serve`) on an ephemeral port with its own home and sandbox uid range, and
  * resolves when it logs that it listens.
@@ -84,7 +114,7 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
   const home = options.home ?? mkdtempSync(join(tmpdir(), 'berth-test-'));
   chmodSync(home, 0o711);
   const uidBase = claimUidRange();
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--home', home, '--driver', options.driver ?? 'bwrap'], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(options.port ?? 0), '--home', home, '--driver', options.driver ?? 'bwrap'], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BERTH_SANDBOX_UID_BASE: String(uidBase), BERTH_SANDBOX_UID_COUNT: '1000', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -137,8 +167,10 @@ export async function startBerth(options: StartOptions = {}): Promise<BerthNode>
     process: child,
     logs: () => logs,
     stop: async () => {
-      if (child.exitCode === null) child.kill('SIGINT');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       const code = await exited;
+      // A node killed outright (kill -9) never removed its cgroup parents; a start on its home would.
+      if (child.signalCode === 'SIGKILL') removeCgroupParents(home);
       if (!options.home) rmSync(home, { recursive: true, force: true });
       releaseUidRange(uidBase);
       return code;

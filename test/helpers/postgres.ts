@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from './ports.ts';
 
 const PACKAGE_ROOT = '/usr/lib/postgresql';
 /** The user PostgreSQL runs as when the tests run as root: the one Debian's package makes. */
@@ -50,17 +50,6 @@ function userIds(name: string): { uid: number; gid: number } | undefined {
     if (user === name) return { uid: Number(uid), gid: Number(gid) };
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function run(command: string, args: string[], ids: { uid: number; gid: number } | undefined): Promise<void> {

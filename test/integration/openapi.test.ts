@@ -271,6 +271,12 @@ describe('docs/openapi.json against a live node', () => {
     // A session, live and then ended.
     const sessionId = randomUUID();
     assert.equal((await rawCall(node.url, 'notes', 'tools/call', 'increment', {}, { sessionId })).status, 200);
+    const nodes = await documented(await node.admin('/v1/nodes'), 'GET', '/v1/nodes');
+    assert.deepEqual(
+      (nodes.nodes as Array<{ self: boolean; live: boolean }>).map((n) => [n.self, n.live]),
+      [[true, true]],
+      'a node with no cluster lists itself',
+    );
     const sessions = await documented(await node.admin('/v1/sessions?runtime=notes'), 'GET', '/v1/sessions');
     assert.deepEqual(
       (sessions.sessions as Array<{ id: string }>).map((s) => s.id),

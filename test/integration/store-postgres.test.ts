@@ -1,17 +1,39 @@
 /**
- * berth on PostgreSQL (`--store`): real nodes on one real PostgreSQL keep one control plane. A runtime deployed
- * through one node is served by another, keys made on one open the other, and records outlive every node. A store
- * that is wrong or away stops a node at start with the reason.
+ * berth nodes on one PostgreSQL (`--store`): real nodes on a real PostgreSQL share one control plane and know each
+ * other. A runtime deployed through one node is seen by another at once, keys made or revoked on one hold on all,
+ * records outlive every node, and `/v1/nodes` (and `berth nodes`) lists the members with their leases: a node that
+ * leaves is gone, one killed stops being live when its lease runs out. A node given a wrong store, wrong keys or an
+ * advertise URL that does not reach it stops at start with the reason.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
 import { rawCall } from '../helpers/mcp.ts';
+import { freePort } from '../helpers/ports.ts';
+import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const skip = BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false;
+const BIN = fileURLToPath(new URL('../../bin/berth', import.meta.url));
+
+interface NodeView {
+  id: string;
+  url: string;
+  state: string;
+  live: boolean;
+  self: boolean;
+  sessions: number;
+}
+
+/** The keys every node of one cluster is given. */
+function clusterSecrets(): Record<string, string> {
+  return { BERTH_CLUSTER_KEY: randomBytes(32).toString('base64'), BERTH_SECRET_KEY: randomBytes(32).toString('base64') };
+}
 
 describe('berth nodes on one PostgreSQL store', { skip }, () => {
   let server: Postgres;
@@ -24,26 +46,76 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
     await server.stop();
   });
 
-  test('a bad store URL, or a store that does not answer, stops berth at start and says why', async () => {
-    await assert.rejects(startBerth({ env: { BERTH_STORE_URL: 'mysql://db/berth' } }), /BERTH_STORE_URL must be a PostgreSQL URL/);
-    await assert.rejects(startBerth({ env: { BERTH_STORE_URL: `postgresql://berth:not-shown@127.0.0.1:${server.port + 1}/berth` } }), (error: Error) => {
-      assert.match(error.message, /berth cannot use the store at postgresql:\/\/berth@127\.0\.0\.1:\d+\/berth/);
-      assert.doesNotMatch(error.message, /not-shown/);
-      return true;
+  /** Starts a node of the cluster at `store` on a port of its own, which it advertises. */
+  async function member(store: string, secrets: Record<string, string>, adminKey?: string, env: Record<string, string> = {}): Promise<BerthNode> {
+    const port = await freePort();
+    const node = await startBerth({
+      port,
+      env: { BERTH_STORE_URL: store, BERTH_ADVERTISE_URL: `http://127.0.0.1:${port}`, ...secrets, ...env },
+      ...(adminKey === undefined ? {} : { adminKey }),
     });
+    nodes.push(node);
+    return node;
+  }
+
+  const listNodes = async (node: BerthNode): Promise<NodeView[]> => ((await (await node.admin('/v1/nodes')).json()) as { nodes: NodeView[] }).nodes;
+
+  test('a wrong store, missing keys, or an advertise URL that does not reach the node stop it at start, saying why', async () => {
+    await assert.rejects(startBerth({ env: { BERTH_STORE_URL: 'mysql://db/berth' } }), /BERTH_STORE_URL must be a PostgreSQL URL/);
+    await assert.rejects(startBerth({ env: { BERTH_STORE_URL: await server.database() } }), /needs --advertise-url.*BERTH_CLUSTER_KEY.*BERTH_SECRET_KEY/s);
+    await assert.rejects(startBerth({ env: { BERTH_ADVERTISE_URL: 'http://127.0.0.1:1' } }), /BERTH_ADVERTISE_URL is for the nodes of a cluster/);
+    await assert.rejects(
+      startBerth({
+        env: {
+          BERTH_STORE_URL: `postgresql://berth:not-shown@127.0.0.1:${server.port + 1}/berth`,
+          BERTH_ADVERTISE_URL: 'http://127.0.0.1:1',
+          ...clusterSecrets(),
+        },
+      }),
+      (error: Error) => {
+        assert.match(error.message, /berth cannot use the store at postgresql:\/\/berth@127\.0\.0\.1:\d+\/berth/);
+        assert.doesNotMatch(error.message, /not-shown/);
+        return true;
+      },
+    );
+    const store = await server.database();
+    const unreachable = await freePort();
+    await assert.rejects(
+      startBerth({ env: { BERTH_STORE_URL: store, BERTH_ADVERTISE_URL: `http://127.0.0.1:${unreachable}`, ...clusterSecrets() } }),
+      /--advertise-url http:\/\/127\.0\.0\.1:\d+ does not reach this node, so no other node would/,
+    );
+  });
+
+  test('a node given another cluster key or secret key than its cluster has is refused at start', async () => {
+    const store = await server.database();
+    const secrets = clusterSecrets();
+    const first = await member(store, secrets);
+    await assert.rejects(
+      member(store, { ...secrets, BERTH_CLUSTER_KEY: randomBytes(32).toString('base64') }, first.adminKey),
+      /BERTH_CLUSTER_KEY is not the key of the cluster/,
+    );
+    await assert.rejects(
+      member(store, { ...secrets, BERTH_SECRET_KEY: randomBytes(32).toString('base64') }, first.adminKey),
+      /BERTH_SECRET_KEY is not the secret key of the cluster/,
+    );
+    // Another node's address is not this node's, even in the same cluster.
+    await assert.rejects(
+      startBerth({ env: { BERTH_STORE_URL: store, BERTH_ADVERTISE_URL: first.url, ...secrets }, adminKey: first.adminKey }),
+      /reaches another node of this cluster/,
+    );
+    assert.equal((await listNodes(first)).length, 1, 'no refused node joined');
   });
 
   test('nodes share one control plane and its keys, at once, and the records outlive them', async () => {
-    const url = await server.database();
+    const store = await server.database();
+    const secrets = clusterSecrets();
     const latest = async (node: BerthNode): Promise<number> =>
       ((await (await node.admin('/v1/runtimes/counter')).json()) as { latestVersion: number }).latestVersion;
     // The first node makes the schema and the first admin key; the second joins and makes neither. (Migrations
     // racing between nodes that start together are the store's own test.)
-    const first = await startBerth({ env: { BERTH_STORE_URL: url } });
-    nodes.push(first);
-    const second = await startBerth({ env: { BERTH_STORE_URL: url }, adminKey: first.adminKey });
+    const first = await member(store, secrets);
+    const second = await member(store, secrets, first.adminKey);
     assert.match(second.logs(), /the store already holds a live admin key/);
-    nodes.push(second);
     const counter = await fixtureDir('counter-server');
     // Until artifacts travel between nodes (content-addressed, next), each node is given the code it runs.
     await deploy(first, 'counter', counter);
@@ -63,21 +135,48 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       200,
       'a key made on one node opens every node',
     );
-    const revoked = await second.admin(`/v1/keys/${key.split('_')[1]}`, { method: 'DELETE' });
-    assert.equal(revoked.status, 200);
+    assert.equal((await second.admin(`/v1/keys/${key.split('_')[1]}`, { method: 'DELETE' })).status, 200);
     assert.equal(
       (await fetch(`${first.url}/v1/runtimes`, { headers: { authorization: `Bearer ${key}` } })).status,
       401,
       'revoked on one node, refused on every node',
     );
 
-    const answer = await rawCall(second.url, 'counter', 'tools/call', 'increment', {}, { sessionId: crypto.randomUUID() });
+    const answer = await rawCall(second.url, 'counter', 'tools/call', 'increment', {}, { sessionId: randomUUID() });
     assert.equal(answer.status, 200, JSON.stringify(answer.response));
 
     await Promise.all([first.stop(), second.stop()]);
-    nodes.length = 0;
-    const third = await startBerth({ env: { BERTH_STORE_URL: url }, adminKey: first.adminKey });
-    nodes.push(third);
+    const third = await member(store, secrets, first.adminKey);
     assert.equal(await latest(third), 2, 'the store keeps what the nodes acknowledged');
+  });
+
+  test('/v1/nodes and berth nodes list the members; one that leaves is gone, one killed stops being live when its lease runs out', async () => {
+    const store = await server.database();
+    const secrets = clusterSecrets();
+    const first = await member(store, secrets);
+    const second = await member(store, secrets, first.adminKey);
+    const third = await member(store, secrets, first.adminKey);
+    const seen = await listNodes(second);
+    assert.deepEqual(seen.map((n) => n.url).sort(), [first.url, second.url, third.url].sort());
+    assert.ok(seen.every((n) => n.live && n.state === 'live'));
+    assert.deepEqual(
+      seen.filter((n) => n.self).map((n) => n.url),
+      [second.url],
+      'the node that answered is marked',
+    );
+
+    const printed = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [BIN, 'nodes', '--url', first.url], { env: { PATH: process.env.PATH, BERTH_ADMIN_KEY: first.adminKey } }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    );
+    for (const node of [first, second, third]) assert.ok(printed.includes(node.url), printed);
+
+    await second.stop();
+    assert.deepEqual((await listNodes(first)).map((n) => n.url).sort(), [first.url, third.url].sort(), 'a node that stops leaves');
+
+    third.process.kill('SIGKILL');
+    await waitFor(async () => (await listNodes(first)).some((n) => n.url === third.url && !n.live), 'the killed node to lose its lease', 20_000);
+    assert.ok((await listNodes(first)).find((n) => n.url === first.url)?.live, 'the node that lives keeps its lease');
   });
 });

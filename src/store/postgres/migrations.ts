@@ -44,4 +44,17 @@ export const MIGRATIONS: readonly string[] = [
      revoked_at TEXT
    );
    CREATE INDEX api_keys_runtime ON api_keys(runtime);`,
+  `CREATE TABLE nodes (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     url TEXT NOT NULL,
+     state TEXT NOT NULL,
+     started_at TIMESTAMPTZ NOT NULL,
+     lease_until TIMESTAMPTZ NOT NULL,
+     capacity INTEGER NOT NULL,
+     sessions INTEGER NOT NULL
+   );
+   CREATE TABLE cluster_settings (
+     name TEXT COLLATE "C" PRIMARY KEY,
+     value TEXT NOT NULL
+   );`,
 ];

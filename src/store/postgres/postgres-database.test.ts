@@ -25,7 +25,7 @@ describe('the store on a PostgreSQL that fails', { skip: postgresUnsupportedReas
   });
 
   test('while PostgreSQL is down every call is store_unavailable (503) at once; when it is back the same store answers again', async (t) => {
-    const store = await openStore({ postgresql: await server.database() }, { connectTimeoutMs: 1_000 });
+    const { store } = await openStore({ postgresql: await server.database() }, { connectTimeoutMs: 1_000 });
     t.after(() => store.close());
     await store.putVersion('kept', spec);
     await server.crash();
@@ -47,7 +47,7 @@ describe('the store on a PostgreSQL that fails', { skip: postgresUnsupportedReas
   });
 
   test("text PostgreSQL cannot hold (a NUL) is the sender's error, 400, not the store failing", async (t) => {
-    const store = await openStore({ postgresql: await server.database() });
+    const { store } = await openStore({ postgresql: await server.database() });
     t.after(() => store.close());
     await assert.rejects(store.getRuntime('a\u0000b'), (error: unknown) => {
       assert.ok(isBerthError(error), String(error));

@@ -28,7 +28,7 @@ const sqlite: Dialect = {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     return join(dir, 'berth.db');
   },
-  open: (file) => openStore({ sqlite: file }),
+  open: async (file) => (await openStore({ sqlite: file })).store,
   handles: 1,
 };
 
@@ -40,7 +40,7 @@ const postgresql: Dialect = {
   unsupported: postgresUnsupportedReason(),
   // One server for the file, a database for each test.
   fresh: async () => (server ??= await startPostgres()).database(),
-  open: (url) => openStore({ postgresql: url }),
+  open: async (url) => (await openStore({ postgresql: url })).store,
   handles: 3,
 };
 
@@ -318,7 +318,7 @@ for (const dialect of [sqlite, postgresql]) {
 test('the database and its WAL files are readable by berth alone', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'berth-store-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const store = await openStore({ sqlite: join(dir, 'berth.db') });
+  const { store } = await openStore({ sqlite: join(dir, 'berth.db') });
   t.after(() => store.close());
   await store.putVersion('secretive', spec('node a.js'));
   for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).mode & 0o077, 0, `${name} is owner-only`);
