@@ -7,14 +7,17 @@ import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/migrations.ts';
 import type { Store } from './store.ts';
 import type { ClusterRecords } from './cluster-records.ts';
 import { PostgresClusterRecords } from './postgres/cluster-records.ts';
+import { PostgresSessionDirectory } from './postgres/session-directory.ts';
+import type { SessionDirectoryRecords } from './session-directory.ts';
 
 /** Where berth keeps its records: an SQLite file of its own, or a cluster's PostgreSQL by URL. */
 export type StoreLocation = { sqlite: string } | { postgresql: string };
 
-/** A node's store, and on PostgreSQL the records of the cluster that shares it. */
+/** A node's store, and on PostgreSQL the records of the cluster that shares it: its members and its sessions' owners. */
 export interface OpenedStore {
   store: Store;
   cluster?: ClusterRecords;
+  directory?: SessionDirectoryRecords;
 }
 
 /** Opens the store at `location` and brings its schema up to date; rejects, saying why, when it cannot. */
@@ -29,5 +32,6 @@ export async function openStore(location: StoreLocation, options: PostgresOption
     await db.close();
     throw error;
   }
-  return db.dialect === 'postgresql' ? { store: new SqlStore(db), cluster: new PostgresClusterRecords(db) } : { store: new SqlStore(db) };
+  if (db.dialect === 'sqlite') return { store: new SqlStore(db) };
+  return { store: new SqlStore(db), cluster: new PostgresClusterRecords(db), directory: new PostgresSessionDirectory(db) };
 }

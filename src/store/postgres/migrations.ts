@@ -57,4 +57,12 @@ export const MIGRATIONS: readonly string[] = [
      name TEXT COLLATE "C" PRIMARY KEY,
      value TEXT NOT NULL
    );`,
+  `CREATE TABLE session_owners (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     runtime TEXT COLLATE "C" NOT NULL,
+     owner TEXT COLLATE "C" NOT NULL,
+     epoch BIGINT NOT NULL,
+     claimed_at TIMESTAMPTZ NOT NULL
+   );
+   CREATE INDEX session_owners_owner ON session_owners(owner);`,
 ];
