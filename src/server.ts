@@ -38,7 +38,8 @@ import { openStore } from './store/open-store.ts';
 import type { ClusterRecords } from './store/cluster-records.ts';
 import { clusterKeys, type ClusterKeys } from './cluster/cluster-keys.ts';
 import { Membership } from './cluster/membership.ts';
-import { checkAdvertised, nodeHopRoutes } from './cluster/node-hop.ts';
+import { checkAdvertised, NodeHop, nodeHopRoutes } from './cluster/node-hop.ts';
+import { SessionOwners } from './cluster/session-owners.ts';
 import { clusterNodes, soloNode } from './cluster/nodes.ts';
 import { KeyFiles } from './store/key-files.ts';
 
@@ -62,9 +63,12 @@ export interface NodeParts {
 
 export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
-  const { store, cluster } = await openStore(config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl }, {
-    onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
-  });
+  const { store, cluster, directory } = await openStore(
+    config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl },
+    {
+      onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
+    },
+  );
   const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
   const staged = artifacts.sweepStaging();
   if (staged.count > 0) logger.warn('removed artifact uploads that an unclean stop of berth cut short', { dirs: staged.count, bytes: staged.bytes });
@@ -129,8 +133,14 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           capacity: config.maxSessions,
           load: () => ({ state: sessions.draining ? 'draining' : 'live', sessions: sessions.size }),
           logger,
+          // Taken for dead: the sessions it held are other nodes' now, and their sandboxes here end.
+          onExpelled: () => {
+            for (const id of owners?.expelled() ?? []) void sessions.stop(id).catch(() => {});
+          },
         })
       : undefined;
+  const owners = membership && directory ? new SessionOwners(directory, membership, logger) : undefined;
+  if (owners) sessions.onEnd((ended) => owners.ended(ended.id));
   const nodes =
     cluster && membership
       ? clusterNodes(cluster, () => membership.id)
@@ -145,6 +155,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const edge = createEdge({
     nodes,
     ...(membership && clusterKeysOf ? { internalRoutes: nodeHopRoutes(clusterKeysOf, () => ({ id: membership.id, url: membership.url })) } : {}),
+    ...(owners && clusterKeysOf ? { cluster: { owners, hop: new NodeHop(clusterKeysOf) } } : {}),
     runtimes,
     sessions,
     logger,

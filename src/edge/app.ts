@@ -33,6 +33,9 @@ import type { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
 import type { NpmInstaller } from '../store/npm-install.ts';
 import type { NodeDirectory } from '../cluster/nodes.ts';
+import type { NodeHop } from '../cluster/node-hop.ts';
+import type { SessionOwners } from '../cluster/session-owners.ts';
+import { ownerRoute } from './pipeline/owner-route.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -57,6 +60,8 @@ export interface EdgeOptions {
   nodes: NodeDirectory;
   /** The routes a node of a cluster serves the other nodes, behind their own check. */
   internalRoutes?: WebRoute[];
+  /** On a node of a cluster: where each session is held, and the hop to the node that holds it. */
+  cluster?: { owners: SessionOwners; hop: NodeHop };
 }
 
 /** AgentCore's API: how callers are authenticated, and the region and account its ARNs name. */
@@ -87,7 +92,7 @@ export type Edge = (inbound: Inbound) => Promise<Answer>;
  */
 export function createEdge(options: EdgeOptions): Edge {
   const { runtimes, sessions, logger, metrics } = options;
-  const leases = new SessionLeases(sessions);
+  const leases = new SessionLeases(sessions, options.cluster?.owners);
   const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const discovers = new DiscoverCache();
@@ -113,10 +118,14 @@ export function createEdge(options: EdgeOptions): Edge {
     identity: options.aws.identity,
     limiter: new RateLimiter(),
   });
+  // On a node of a cluster, a request whose session another node holds goes there once admitted, before its door.
+  const toOwner = options.cluster && ownerRoute(options.cluster.owners, options.cluster.hop);
   const admitted =
     (handler: CallerHandler): InboundHandler =>
-    async (inbound, params) =>
-      handler(await admission.native(inbound, params));
+    async (inbound, params) => {
+      const caller = await admission.native(inbound, params);
+      return (toOwner && (await toOwner(caller))) || handler(caller);
+    };
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly =
     (handler: (caller: Caller) => Answer | Promise<Answer>): CallerHandler =>

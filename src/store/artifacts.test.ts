@@ -145,3 +145,24 @@ test('entries that would be written outside the artifact, or a hard link to a ho
   assert.equal(existsSync(join(dir, '..', 'escape')), false);
   assert.equal(existsSync(join(dir, '..', 'escape.js')), false);
 });
+
+test('an upload is named by its bytes: the same archive twice is one artifact, another archive another', async (t) => {
+  const src = tempDir(t);
+  writeFileSync(join(src, 'server.js'), 'console.log(1)');
+  const archive = (): Readable => Readable.from([readFileSync(packed)]);
+  const packed = join(tempDir(t), 'code.tgz');
+  create({ gzip: true, cwd: src, portable: true, file: packed, sync: true }, ['.']);
+  const dir = join(tempDir(t), 'artifacts');
+  const store = new ArtifactStore(dir);
+  const first = await store.receive(archive(), 1 << 20);
+  const again = await store.receive(archive(), 1 << 20);
+  assert.match(first.id, /^art_[a-z2-7]{32}$/);
+  assert.equal(again.id, first.id);
+  assert.equal(readdirSync(dir).filter((name) => name.startsWith('art_')).length, 1, 'kept once, nothing staged left');
+  assert.equal(readFileSync(join(store.path(first.id), 'server.js'), 'utf8'), 'console.log(1)');
+  // The same archive through another node's store is the same artifact there.
+  assert.equal((await new ArtifactStore(join(tempDir(t), 'elsewhere')).receive(archive(), 1 << 20)).id, first.id);
+  writeFileSync(join(src, 'server.js'), 'console.log(2)');
+  const other = await store.receive(create({ gzip: true, cwd: src, portable: true }, ['.']) as unknown as Readable, 1 << 20);
+  assert.notEqual(other.id, first.id);
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { isAbsolute, join, normalize, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -45,9 +46,14 @@ export class ArtifactStore {
     return /^art_[a-z2-7]+$/.test(id) && existsSync(this.path(id));
   }
 
+  /**
+   * Unpacks an uploaded archive into an artifact named by its bytes' digest: the same upload through any node, or
+   * twice, is the same artifact, kept once, so a version deployed through one node names code every node that was
+   * given it has.
+   */
   async receive(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
-    const id = randomId('art', 16);
-    const staging = join(this.#dir, `${STAGING_PREFIX}${id}`);
+    const staging = join(this.#dir, `${STAGING_PREFIX}${randomId('up', 16)}`);
+    const digest = createHash('sha256');
     mkdirSync(staging, { mode: 0o700 });
     let bytes = 0;
     let files = 0;
@@ -60,6 +66,7 @@ export class ArtifactStore {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
+        digest.update(chunk);
         if (bytes > maxBytes) done(new BerthError('body_too_large', `artifact is larger than the ${maxBytes}-byte limit (BERTH_MAX_ARTIFACT_BYTES)`));
         else done(null, chunk);
       },
@@ -92,6 +99,12 @@ export class ArtifactStore {
       );
       if (refused) throw new BerthError('validation_failed', refused);
       for (const link of outwardLinks) placeLink(staging, link.path, link.target);
+      const id = `art_${base32(digest.digest()).slice(0, 32)}`;
+      if (existsSync(this.path(id))) {
+        // Uploaded before: the artifact in place is these very bytes.
+        rmSync(staging, { recursive: true, force: true });
+        return { id, bytes, files, createdAt: new Date().toISOString() };
+      }
       sealTree(staging);
       renameSync(staging, this.path(id));
       chmodSync(this.path(id), 0o555);
@@ -216,4 +229,21 @@ function unsealTree(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) unsealTree(join(dir, entry.name));
   }
+}
+
+/** RFC 4648 base32 in lower case, unpadded: the letters artifact ids are made of. */
+function base32(bytes: Buffer): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return bits > 0 ? out + alphabet[(value << (5 - bits)) & 31] : out;
 }

@@ -100,8 +100,22 @@ function removeCgroupParents(home: string): void {
     if (!own) continue;
     for (const parent of names.map((name) => join(own.dir, name))) {
       if (!existsSync(parent)) continue;
-      for (const entry of readdirSync(parent, { withFileTypes: true })) if (entry.isDirectory()) rmdirSync(join(parent, entry.name));
-      rmdirSync(parent);
+      for (const entry of readdirSync(parent, { withFileTypes: true })) if (entry.isDirectory()) removeCgroup(join(parent, entry.name));
+      removeCgroup(parent);
+    }
+  }
+}
+
+/** Removes an empty cgroup, waiting (at most 5 s) for the processes of a killed sandbox to finish leaving it. */
+function removeCgroup(dir: string): void {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
 }

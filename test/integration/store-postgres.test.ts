@@ -13,7 +13,9 @@ import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { rawCall } from '../helpers/mcp.ts';
+import { rawCall, toolText } from '../helpers/mcp.ts';
+import { startRoundRobin } from '../helpers/round-robin.ts';
+import { packDirectory } from '../../src/cli/pack.ts';
 import { freePort } from '../helpers/ports.ts';
 import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -148,6 +150,50 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
     await Promise.all([first.stop(), second.stop()]);
     const third = await member(store, secrets, first.adminKey);
     assert.equal(await latest(third), 2, 'the store keeps what the nodes acknowledged');
+  });
+
+  test("behind a plain round-robin balancer, a session keeps its state whichever node takes each request, and a killed owner's sessions are answered again", async () => {
+    const store = await server.database();
+    const secrets = clusterSecrets();
+    const first = await member(store, secrets);
+    const members = [first, await member(store, secrets, first.adminKey), await member(store, secrets, first.adminKey)];
+    // The same code uploaded through every node is one artifact, by its bytes, on each.
+    const counter = await fixtureDir('counter-server');
+    const uploaded = await Promise.all(members.map((node) => node.api.uploadArtifact(packDirectory(counter))));
+    assert.equal(new Set(uploaded.map((u) => u.artifactId)).size, 1);
+    await first.api.deploy('counter', { artifactId: uploaded[0]!.artifactId, command: 'node server.js stdio', transport: 'stdio', env: {} });
+    const balancer = await startRoundRobin(members.map((node) => node.url));
+    try {
+      const session = randomUUID();
+      const count = async (): Promise<number> => {
+        const answer = await rawCall(balancer.url, 'counter', 'tools/call', 'increment', {}, { sessionId: session });
+        assert.equal(answer.status, 200, JSON.stringify(answer.response));
+        return (toolText(answer) as { count: number }).count;
+      };
+      const counts: number[] = [];
+      for (let i = 0; i < 9; i++) counts.push(await count());
+      assert.deepEqual(counts, [1, 2, 3, 4, 5, 6, 7, 8, 9], 'one sandbox holds the session, wherever each request landed');
+      const holders = [];
+      for (const node of members)
+        if (((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string }> }).sessions.some((s) => s.id === session))
+          holders.push(node);
+      assert.equal(holders.length, 1, 'exactly one node holds it');
+
+      const owner = holders[0] as BerthNode;
+      owner.process.kill('SIGKILL');
+      const lostAt = Date.now();
+      let again: number | undefined;
+      while (again === undefined && Date.now() - lostAt < 20_000) {
+        const answer = await rawCall(balancer.url, 'counter', 'tools/call', 'increment', {}, { sessionId: session });
+        if (answer.status === 200) again = (toolText(answer) as { count: number }).count;
+        else await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.equal(again, 1, 'a fresh sandbox answers the session again (its state was on the lost node)');
+      assert.ok(Date.now() - lostAt < 15_000, `answered again within 15 s (took ${Date.now() - lostAt} ms)`);
+      assert.equal(await count(), 2, 'and keeps its new state across nodes');
+    } finally {
+      await balancer.close();
+    }
   });
 
   test('/v1/nodes and berth nodes list the members; one that leaves is gone, one killed stops being live when its lease runs out', async () => {

@@ -1,3 +1,5 @@
+import type { SessionOwners } from '../../cluster/session-owners.ts';
+import { BerthError } from '../../core/errors.ts';
 import type { Lease, SessionManager, SessionPrincipal, SessionTarget } from '../../sessions/manager.ts';
 
 /** What a request needs of its session: which session, the runtime version it runs, and whose it is. */
@@ -18,13 +20,24 @@ export interface LeaseRequest {
  */
 export class SessionLeases {
   readonly #sessions: SessionManager;
+  readonly #owners: SessionOwners | undefined;
 
-  constructor(sessions: SessionManager) {
+  /** `owners`, on a node of a cluster: a session this node starts is first claimed for it in the directory. */
+  constructor(sessions: SessionManager, owners?: SessionOwners) {
     this.#sessions = sessions;
+    this.#owners = owners;
   }
 
-  take(request: LeaseRequest): Promise<Lease> {
+  async take(request: LeaseRequest): Promise<Lease> {
     const { session, target, principal, existing, minted } = request;
+    // A request naming its session was sent on to the owner before its door read it (`routeToOwner`); what reaches
+    // here for a session another node holds named it only inside its body (a requestState), and is sent back.
+    if (this.#owners && !this.#sessions.has(session) && !(await this.#owners.placeOf(session, target.runtime)).here) {
+      throw new BerthError(
+        'misdirected',
+        `session ${session} is held by another node of the cluster: send its requests with the session header, and any node passes them on`,
+      );
+    }
     return this.#sessions.acquire(session, target, principal, { existing, minted });
   }
 }

@@ -129,7 +129,13 @@ export class SqlStore implements Store {
   }
 
   async putArtifact(record: ArtifactRecord): Promise<void> {
-    await this.#db.run('INSERT INTO artifacts (id, bytes, files, created_at) VALUES (?, ?, ?, ?)', [record.id, record.bytes, record.files, record.createdAt]);
+    // An uploaded artifact is named by its bytes: the same upload again, through any node, is the record already kept.
+    await this.#db.run('INSERT INTO artifacts (id, bytes, files, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [
+      record.id,
+      record.bytes,
+      record.files,
+      record.createdAt,
+    ]);
   }
 
   async getArtifact(id: string): Promise<ArtifactRecord | undefined> {

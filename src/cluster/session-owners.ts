@@ -1,0 +1,107 @@
+import { BerthError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { DirectoryEntry, SessionDirectoryRecords } from '../store/session-directory.ts';
+import type { Membership } from './membership.ts';
+
+/** Where a session's requests are served: on this node, or on the node at `url` holding it at `epoch`. */
+export type SessionPlace = { here: true } | { here: false; url: string; epoch: number };
+
+/** Remote owners this node remembers, at most; the oldest is forgotten first. */
+const REMEMBERED = 100_000;
+
+/**
+ * Which node serves each session, by the cluster's session directory, with what this node has seen of it kept in
+ * memory: a warm call to a session held here, or to one whose owner is remembered, asks the store nothing. A session
+ * nobody holds is claimed for this node; one whose owner's lease ran out is taken over, one epoch on (a fresh
+ * sandbox, as AgentCore does); one a live node holds is that node's.
+ */
+export class SessionOwners {
+  readonly #directory: SessionDirectoryRecords;
+  readonly #membership: Membership;
+  readonly #logger: Logger;
+  /** The epoch of each session this node holds. */
+  readonly #held = new Map<string, number>();
+  readonly #remote = new Map<string, { url: string; epoch: number }>();
+  /** Releases under way: the session is not claimed again here until its old entry is gone. */
+  readonly #releasing = new Map<string, Promise<unknown>>();
+
+  constructor(directory: SessionDirectoryRecords, membership: Membership, logger: Logger) {
+    this.#directory = directory;
+    this.#membership = membership;
+    this.#logger = logger;
+  }
+
+  /** Where `session` (of `runtime`) is served; `fresh` asks the directory again rather than what was remembered. */
+  async placeOf(session: string, runtime: string, fresh = false): Promise<SessionPlace> {
+    await this.#releasing.get(session);
+    if (this.#held.has(session)) {
+      await this.#membership.confirm();
+      if (this.#held.has(session)) return { here: true };
+    }
+    const remembered = fresh ? undefined : this.#remote.get(session);
+    if (remembered) return { here: false, ...remembered };
+    let entry = await this.#directory.claim(session, runtime, this.#membership.id);
+    if (entry.owner !== this.#membership.id && !entry.ownerLive) {
+      const moved = await this.#directory.takeOver(session, entry, this.#membership.id);
+      if (moved.taken) {
+        this.#logger.warn('took over a session whose node was lost: it starts afresh here', { session, from: entry.owner, epoch: moved.entry.epoch });
+        entry = moved.entry;
+      } else {
+        entry = (await this.#directory.lookup(session)) ?? (await this.#directory.claim(session, runtime, this.#membership.id));
+      }
+    }
+    if (entry.owner === this.#membership.id) {
+      this.#held.set(session, entry.epoch);
+      this.#remote.delete(session);
+      return { here: true };
+    }
+    return this.#remember(entry);
+  }
+
+  #remember(entry: DirectoryEntry): SessionPlace {
+    if (entry.ownerUrl === undefined) {
+      throw new BerthError('sandbox_unavailable', `session ${entry.session} is held by a node that is leaving the cluster; retry in a moment`, {
+        retryAfter: 1,
+      });
+    }
+    if (this.#remote.size >= REMEMBERED) this.#remote.delete(this.#remote.keys().next().value as string);
+    const place = { url: entry.ownerUrl, epoch: entry.epoch };
+    this.#remote.set(entry.session, place);
+    return { here: false, ...place };
+  }
+
+  /** The epoch this node holds `session` at, if it holds it. */
+  heldEpoch(session: string): number | undefined {
+    return this.#held.get(session);
+  }
+
+  /** Forgets where `session` was seen, after its owner did not take a request for it. */
+  forget(session: string): void {
+    this.#remote.delete(session);
+  }
+
+  /** The session ended here: the directory no longer names this node for it. */
+  ended(session: string): void {
+    const epoch = this.#held.get(session);
+    if (epoch === undefined) return;
+    this.#held.delete(session);
+    const releasing = this.#directory
+      .release(session, this.#membership.id, epoch)
+      .catch((error: unknown) => {
+        // Left in the directory, the entry names this node until its lease ends or it releases on a later end.
+        this.#logger.warn('could not release an ended session in the cluster store', { session, err: error });
+      })
+      .finally(() => {
+        if (this.#releasing.get(session) === releasing) this.#releasing.delete(session);
+      });
+    this.#releasing.set(session, releasing);
+  }
+
+  /** This node was taken for dead: nothing it held is its own any more. Answers what it held. */
+  expelled(): string[] {
+    const held = [...this.#held.keys()];
+    this.#held.clear();
+    this.#remote.clear();
+    return held;
+  }
+}
