@@ -139,7 +139,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           },
         })
       : undefined;
-  const owners = membership && directory ? new SessionOwners(directory, membership, logger) : undefined;
+  const owners = membership && directory ? new SessionOwners(directory, membership, logger, (id) => sessions.has(id)) : undefined;
   if (owners) sessions.onEnd((ended) => owners.ended(ended.id));
   const nodes =
     cluster && membership
@@ -220,6 +220,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await driver.close();
       server.closeAllConnections();
       await closed;
+      owners?.close();
       await membership?.leave();
       await store.close();
     })());

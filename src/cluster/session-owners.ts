@@ -8,6 +8,8 @@ export type SessionPlace = { here: true } | { here: false; url: string; epoch: n
 
 /** Remote owners this node remembers, at most; the oldest is forgotten first. */
 const REMEMBERED = 100_000;
+/** How long a claim may stand with no sandbox behind it (a request that failed before its session started). */
+const UNUSED_CLAIM_MS = 60_000;
 
 /**
  * Which node serves each session, by the cluster's session directory, with what this node has seen of it kept in
@@ -19,16 +21,41 @@ export class SessionOwners {
   readonly #directory: SessionDirectoryRecords;
   readonly #membership: Membership;
   readonly #logger: Logger;
-  /** The epoch of each session this node holds. */
-  readonly #held = new Map<string, number>();
+  /** The epoch of each session this node holds, and when it claimed it. */
+  readonly #held = new Map<string, { epoch: number; at: number }>();
+  readonly #isLive: (session: string) => boolean;
+  readonly #sweep: NodeJS.Timeout;
+  readonly #unusedClaimMs: number;
   readonly #remote = new Map<string, { url: string; epoch: number }>();
   /** Releases under way: the session is not claimed again here until its old entry is gone. */
   readonly #releasing = new Map<string, Promise<unknown>>();
 
-  constructor(directory: SessionDirectoryRecords, membership: Membership, logger: Logger) {
+  /** `isLive` says whether a session's sandbox lives on this node. */
+  constructor(
+    directory: SessionDirectoryRecords,
+    membership: Membership,
+    logger: Logger,
+    isLive: (session: string) => boolean,
+    unusedClaimMs = UNUSED_CLAIM_MS,
+  ) {
     this.#directory = directory;
     this.#membership = membership;
     this.#logger = logger;
+    this.#isLive = isLive;
+    // A claim whose request failed before its session started would name this node for nothing, for ever.
+    this.#unusedClaimMs = unusedClaimMs;
+    this.#sweep = setInterval(() => this.#releaseUnused(), unusedClaimMs);
+    this.#sweep.unref();
+  }
+
+  #releaseUnused(): void {
+    const before = performance.now() - this.#unusedClaimMs;
+    for (const [session, { at }] of this.#held) if (at < before && !this.#isLive(session)) this.ended(session);
+  }
+
+  /** Stops the sweep of unused claims. */
+  close(): void {
+    clearInterval(this.#sweep);
   }
 
   /** Where `session` (of `runtime`) is served; `fresh` asks the directory again rather than what was remembered. */
@@ -51,7 +78,7 @@ export class SessionOwners {
       }
     }
     if (entry.owner === this.#membership.id) {
-      this.#held.set(session, entry.epoch);
+      if (this.#held.get(session)?.epoch !== entry.epoch) this.#held.set(session, { epoch: entry.epoch, at: performance.now() });
       this.#remote.delete(session);
       return { here: true };
     }
@@ -72,7 +99,7 @@ export class SessionOwners {
 
   /** The epoch this node holds `session` at, if it holds it. */
   heldEpoch(session: string): number | undefined {
-    return this.#held.get(session);
+    return this.#held.get(session)?.epoch;
   }
 
   /** Forgets where `session` was seen, after its owner did not take a request for it. */
@@ -82,7 +109,7 @@ export class SessionOwners {
 
   /** The session ended here: the directory no longer names this node for it. */
   ended(session: string): void {
-    const epoch = this.#held.get(session);
+    const epoch = this.#held.get(session)?.epoch;
     if (epoch === undefined) return;
     this.#held.delete(session);
     const releasing = this.#directory

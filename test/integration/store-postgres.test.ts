@@ -16,6 +16,7 @@ import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
 import { startRoundRobin } from '../helpers/round-robin.ts';
 import { packDirectory } from '../../src/cli/pack.ts';
+import { openStore } from '../../src/store/open-store.ts';
 import { freePort } from '../helpers/ports.ts';
 import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -173,6 +174,35 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       const counts: number[] = [];
       for (let i = 0; i < 9; i++) counts.push(await count());
       assert.deepEqual(counts, [1, 2, 3, 4, 5, 6, 7, 8, 9], 'one sandbox holds the session, wherever each request landed');
+      // A client claiming to be a node (a made-up hop token and epoch) is a client: refused at the internal route,
+      // passed on as any request elsewhere, and the session goes on.
+      for (const node of members) {
+        assert.equal((await fetch(`${node.url}/internal/v1/node`)).status, 403);
+        assert.equal((await fetch(`${node.url}/internal/v1/node`, { headers: { 'x-berth-hop': 'forged' } })).status, 403);
+        const forged = await rawCall(
+          node.url,
+          'counter',
+          'tools/call',
+          'increment',
+          {},
+          {
+            sessionId: session,
+            headers: { 'x-berth-hop': 'forged', 'x-berth-hop-epoch': '999' },
+          },
+        );
+        assert.equal(forged.status, 200, JSON.stringify(forged.response));
+      }
+      assert.equal(await count(), 13, 'the forged headers changed nothing');
+      // A runtime that does not exist has no session to place: the directory is not touched.
+      const stray = randomUUID();
+      assert.equal((await rawCall(first.url, 'no-such-runtime', 'tools/call', 'increment', {}, { sessionId: stray })).status, 404);
+      const { store: records, directory } = await openStore({ postgresql: store });
+      try {
+        assert.equal(await directory?.lookup(stray), undefined);
+        assert.equal((await directory?.lookup(session))?.epoch, 1);
+      } finally {
+        await records.close();
+      }
       const holders = [];
       for (const node of members)
         if (((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string }> }).sessions.some((s) => s.id === session))

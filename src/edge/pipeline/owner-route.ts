@@ -26,7 +26,8 @@ function sessionInHead(caller: Caller): string | undefined {
  */
 export function ownerRoute(owners: SessionOwners, hop: NodeHop): (caller: Caller) => Promise<Answer | undefined> {
   return async (caller) => {
-    const session = sessionInHead(caller);
+    // A runtime that does not exist has no sessions anywhere: its door says so, and the directory is not touched.
+    const session = caller.resolved === undefined ? undefined : sessionInHead(caller);
     if (session === undefined) return undefined;
     const place = await owners.placeOf(session, caller.runtime, hop.isHop(caller.inbound));
     if (hop.isHop(caller.inbound)) {
