@@ -154,6 +154,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
         }));
   const edge = createEdge({
     nodes,
+    nodeUrl: () => membership?.url ?? listening,
     ...(membership && clusterKeysOf ? { internalRoutes: nodeHopRoutes(clusterKeysOf, () => ({ id: membership.id, url: membership.url })) } : {}),
     ...(owners && clusterKeysOf ? { cluster: { owners, hop: new NodeHop(clusterKeysOf) } } : {}),
     runtimes,

@@ -97,6 +97,12 @@ export class SessionOwners {
     return { here: false, ...place };
   }
 
+  /** Where another live node holds `session`, by the directory (nothing is claimed); undefined when none does. */
+  async holder(session: string): Promise<string | undefined> {
+    const entry = await this.#directory.lookup(session);
+    return entry && entry.owner !== this.#membership.id && entry.ownerLive ? entry.ownerUrl : undefined;
+  }
+
   /** The epoch this node holds `session` at, if it holds it. */
   heldEpoch(session: string): number | undefined {
     return this.#held.get(session)?.epoch;

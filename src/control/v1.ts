@@ -24,6 +24,8 @@ export interface V1Options {
   npm: NpmInstaller;
   /** The nodes of this node's cluster, or this node alone. */
   nodes: NodeDirectory;
+  /** This node's URL as sessions name their holder: its advertised URL in a cluster, else where it listens. */
+  nodeUrl: () => string;
 }
 
 /** `POST /v1/artifacts` with a JSON body: a published package to install from npm, not an upload. */
@@ -38,7 +40,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes }: V1Options): WebRoute[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -161,7 +163,10 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
       handler: async (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
         const all = sessions.list(runtime === undefined ? {} : { runtime });
-        return pageResponse('sessions', await readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => session);
+        return pageResponse('sessions', await readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => ({
+          ...session,
+          node: nodeUrl(),
+        }));
       },
     },
     {
@@ -169,7 +174,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
       pattern: '/v1/sessions/:id',
       handler: (_r, { id }) => {
         const live = sessions.get(id as string);
-        if (live) return jsonResponse(200, live);
+        if (live) return jsonResponse(200, { ...live, node: nodeUrl() });
         const ended = sessions.ended(id as string);
         if (ended) return jsonResponse(200, { ...ended, state: 'ended' });
         throw new BerthError('session_not_found', `no session ${id}`);

@@ -1,4 +1,4 @@
-import type { Answer } from '../core/answer.ts';
+import { toResponse, type Answer } from '../core/answer.ts';
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import { errorResponse, jsonResponse } from '../core/http.ts';
 import { inboundOf, type Inbound } from '../core/inbound.ts';
@@ -60,6 +60,8 @@ export interface EdgeOptions {
   nodes: NodeDirectory;
   /** The routes a node of a cluster serves the other nodes, behind their own check. */
   internalRoutes?: WebRoute[];
+  /** This node's URL as sessions name their holder (`/v1/sessions`). */
+  nodeUrl: () => string;
   /** On a node of a cluster: where each session is held, and the hop to the node that holds it. */
   cluster?: { owners: SessionOwners; hop: NodeHop };
 }
@@ -137,6 +139,19 @@ export function createEdge(options: EdgeOptions): Edge {
       }
     };
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
+  // On a node of a cluster, a session's own /v1 routes answer for a session another node holds by asking that node.
+  const atHolder = (route: WebRoute): WebRoute => {
+    const { cluster } = options;
+    if (!cluster || !route.pattern.startsWith('/v1/sessions/:id')) return route;
+    return {
+      ...route,
+      handler: async (request, params, url) => {
+        const id = params.id as string;
+        const holder = sessions.has(id) || cluster.hop.isHop(request) ? undefined : await cluster.owners.holder(id);
+        return holder === undefined ? route.handler(request, params, url) : toResponse(await cluster.hop.forward(inboundOf(request, url), holder, 0));
+      },
+    };
+  };
   const adminOnly = (route: WebRoute): WebRoute => ({
     ...route,
     handler: async (request, params, url) => route.handler(await admitAdmin(request, url, adminGuard), params, url),
@@ -187,9 +202,17 @@ export function createEdge(options: EdgeOptions): Edge {
       pattern: '/metrics',
       handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
-    ...v1Routes({ runtimes, apiKeys: options.apiKeys, sessions, maxArtifactBytes: options.maxArtifactBytes, npm: options.npm, nodes: options.nodes }).map(
-      adminOnly,
-    ),
+    ...v1Routes({
+      runtimes,
+      apiKeys: options.apiKeys,
+      sessions,
+      maxArtifactBytes: options.maxArtifactBytes,
+      npm: options.npm,
+      nodes: options.nodes,
+      nodeUrl: options.nodeUrl,
+    })
+      .map(atHolder)
+      .map(adminOnly),
     ...(options.internalRoutes ?? []),
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );

@@ -210,6 +210,11 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       assert.equal(holders.length, 1, 'exactly one node holds it');
 
       const owner = holders[0] as BerthNode;
+      // Any node answers for any session, naming the node that holds it.
+      for (const node of members) {
+        const described = (await (await node.admin(`/v1/sessions/${session}`)).json()) as { id: string; node: string };
+        assert.equal(described.node, owner.url, `asked at ${node.url}`);
+      }
       owner.process.kill('SIGKILL');
       const lostAt = Date.now();
       let again: number | undefined;
@@ -221,6 +226,15 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       assert.equal(again, 1, 'a fresh sandbox answers the session again (its state was on the lost node)');
       assert.ok(Date.now() - lostAt < 15_000, `answered again within 15 s (took ${Date.now() - lostAt} ms)`);
       assert.equal(await count(), 2, 'and keeps its new state across nodes');
+      // Stopped through a node that does not hold it, the session ends where it is held.
+      let holder: string | undefined;
+      for (const node of members.filter((n) => n !== owner)) {
+        const live = ((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string }> }).sessions.some((s) => s.id === session);
+        if (live) holder = node.url;
+      }
+      const other = members.find((n) => n !== owner && n.url !== holder) as BerthNode;
+      assert.equal((await other.admin(`/v1/sessions/${session}`, { method: 'DELETE' })).status, 200);
+      assert.equal(await count(), 1, 'the next request starts a fresh sandbox');
     } finally {
       await balancer.close();
     }
