@@ -79,10 +79,10 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const keys = new KeyFiles(config.home);
   const secrets = new SecretBox(keys.secretKey(config.secretKey));
   keys.checkSecretKey(secrets);
-  const clusterKeysOf = config.clusterKey && clusterKeys(config.clusterKey);
-  if (cluster && clusterKeysOf) await agreeOnKeys(cluster, clusterKeysOf, secrets);
+  const derivedKeys = config.clusterKey && clusterKeys(config.clusterKey);
+  if (cluster && derivedKeys) await agreeOnKeys(cluster, derivedKeys, secrets);
   // The requestState key is the secret the nodes of a cluster share; the session scope's key is derived from it.
-  const stateKey = config.requestStateKey ?? clusterKeysOf?.requestState ?? keys.sealedKey('request-state.key', secrets);
+  const stateKey = config.requestStateKey ?? derivedKeys?.requestState ?? keys.sealedKey('request-state.key', secrets);
   const aws = awsApi(config, logger);
   // Last of what may refuse to start, so that a refusal leaves nothing of the driver's (cgroup parents) behind.
   const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
@@ -155,8 +155,8 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const edge = createEdge({
     nodes,
     nodeUrl: () => membership?.url ?? listening,
-    ...(membership && clusterKeysOf ? { internalRoutes: nodeHopRoutes(clusterKeysOf, () => ({ id: membership.id, url: membership.url })) } : {}),
-    ...(owners && clusterKeysOf ? { cluster: { owners, hop: new NodeHop(clusterKeysOf) } } : {}),
+    ...(membership && derivedKeys ? { internalRoutes: nodeHopRoutes(derivedKeys, () => ({ id: membership.id, url: membership.url })) } : {}),
+    ...(owners && derivedKeys ? { cluster: { owners, hop: new NodeHop(derivedKeys) } } : {}),
     runtimes,
     sessions,
     logger,
@@ -196,9 +196,9 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const url = `http://${host}:${address.port}`;
   berthPorts.push(address.port);
   listening = url;
-  if (membership && clusterKeysOf) {
+  if (membership && derivedKeys) {
     try {
-      await checkAdvertised(membership.url, clusterKeysOf, membership.id);
+      await checkAdvertised(membership.url, derivedKeys, membership.id);
       await membership.start();
     } catch (error) {
       server.close();

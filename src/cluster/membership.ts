@@ -51,10 +51,14 @@ export class Membership {
 
   /** Joins the cluster and keeps the lease; rejects when the store cannot take the node in. */
   async start(): Promise<void> {
+    await this.#join();
+    this.#schedule();
+  }
+
+  async #join(): Promise<void> {
     const asked = performance.now();
     await this.#options.records.join({ id: this.id, url: this.#options.url, capacity: this.#options.capacity }, this.#options.leaseMs);
     this.#askedAt = asked;
-    this.#schedule();
   }
 
   /** Whether the lease this node was last granted still runs, by its own clock (no wait). */
@@ -104,9 +108,7 @@ export class Membership {
       this.#options.logger.error(`${why}: what it owned is another node's now; it joins again as a new member`, { node: this.id });
       this.#options.onExpelled?.(why);
       this.id = newNodeId();
-      const rejoined = performance.now();
-      await this.#options.records.join({ id: this.id, url: this.#options.url, capacity: this.#options.capacity }, this.#options.leaseMs);
-      this.#askedAt = rejoined;
+      await this.#join();
     } catch (error) {
       if (!isBerthError(error) || error.code !== 'store_unavailable') throw error;
       if (!this.#storeAway)

@@ -233,8 +233,12 @@ const MIB = 1024 * 1024;
 /** Parses `berth serve` flags and the environment into a validated Config; throws a BerthError naming the bad input. */
 export function loadServeConfig(argv: readonly string[], env: Env, machine: Machine = thisMachine()): Config {
   const flags = parseFlags(argv);
-  const source = (flag: string | undefined, envName: string): { value: string | undefined; name: string } =>
-    flag !== undefined ? { value: flag, name: `--${envName.slice('BERTH_'.length).toLowerCase()}` } : { value: env[envName], name: envName };
+  // A flag is named after its variable (`BERTH_PORT`, `--port`) unless it is given its own name.
+  const source = (
+    flag: string | undefined,
+    envName: string,
+    flagName = `--${envName.slice('BERTH_'.length).toLowerCase()}`,
+  ): { value: string | undefined; name: string } => (flag !== undefined ? { value: flag, name: flagName } : { value: env[envName], name: envName });
 
   const host = text(source(flags.host, 'BERTH_HOST'), '127.0.0.1');
   const config: Config = {
@@ -308,14 +312,12 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     );
   }
   if (env.BERTH_RUNSC !== undefined) config.runscPath = resolve(text({ value: env.BERTH_RUNSC, name: 'BERTH_RUNSC' }, ''));
-  const named = (flag: string | undefined, flagName: string, envName: string): { value: string | undefined; name: string } =>
-    flag !== undefined ? { value: flag, name: flagName } : { value: env[envName], name: envName };
-  const storeUrl = storeUrlOf(named(flags.store, '--store', 'BERTH_STORE_URL'));
+  const storeUrl = storeUrlOf(source(flags.store, 'BERTH_STORE_URL', '--store'));
   const requestStateKey = keyOf(env, 'BERTH_REQUEST_STATE_KEY');
   if (requestStateKey) config.requestStateKey = requestStateKey;
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
   if (secretKey) config.secretKey = secretKey;
-  Object.assign(config, clusterOf(storeUrl, named(flags.advertiseUrl, '--advertise-url', 'BERTH_ADVERTISE_URL'), env, config.secretKey));
+  Object.assign(config, clusterOf(storeUrl, source(flags.advertiseUrl, 'BERTH_ADVERTISE_URL', '--advertise-url'), env, config.secretKey));
   return config;
 }
 

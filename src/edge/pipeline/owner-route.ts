@@ -29,8 +29,9 @@ export function ownerRoute(owners: SessionOwners, hop: NodeHop): (caller: Caller
     // A runtime that does not exist has no sessions anywhere: its door says so, and the directory is not touched.
     const session = caller.resolved === undefined ? undefined : sessionInHead(caller);
     if (session === undefined) return undefined;
-    const place = await owners.placeOf(session, caller.runtime, hop.isHop(caller.inbound));
-    if (hop.isHop(caller.inbound)) {
+    const fromNode = hop.isHop(caller.inbound);
+    const place = await owners.placeOf(session, caller.runtime, fromNode);
+    if (fromNode) {
       const seen = Number(caller.headers.get(HOP_EPOCH_HEADER));
       const held = owners.heldEpoch(session);
       if (!place.here || held === undefined || seen > held) {

@@ -307,7 +307,13 @@ for (const dialect of [sqlite, postgresql]) {
         );
       }
       assert.deepEqual(await store.listApiKeys({}, { limit: 10, after: { createdAt: "' OR ''='", id: "') --" } }), []);
-      assert.deepEqual(await store.listApiKeys({}, { limit: 10, after: { createdAt: '2026\u0000', id: '\u0000' } }), []);
+      // A position with a NUL pages as the text before it: the key made in 2025 comes after "2026…", the 2027 one does not.
+      await store.putApiKey({ id: 'old', hash: 'aa', scope: { kind: 'admin' }, userId: 'admin', createdAt: '2025-01-01T00:00:00.000Z' });
+      await store.putApiKey({ id: 'new', hash: 'aa', scope: { kind: 'admin' }, userId: 'admin', createdAt: '2027-01-01T00:00:00.000Z' });
+      assert.deepEqual(
+        (await store.listApiKeys({}, { limit: 10, after: { createdAt: '2026\u0000', id: '\u0000' } })).map((key) => key.id),
+        ['old'],
+      );
       assert.equal((await store.listRuntimes()).length, 3);
       await assert.rejects(store.listRuntimes({ limit: 0 }), /1 or more/);
       await assert.rejects(store.listRuntimes({ limit: 1.5 }), /1 or more/);
