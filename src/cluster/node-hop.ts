@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { NodeAnswer, type AnswerHeaders } from '../core/answer.ts';
 import { BerthError } from '../core/errors.ts';
-import { jsonResponse } from '../core/http.ts';
+import { HOP_BY_HOP_HEADERS, jsonResponse } from '../core/http.ts';
 import { Http1Client, netConnector } from '../core/http1-client.ts';
 import type { Inbound } from '../core/inbound.ts';
 import type { WebRoute } from '../core/router.ts';
@@ -13,8 +13,31 @@ export const NODE_WHOAMI_PATH = '/internal/v1/node';
 export const HOP_HEADER = 'x-berth-hop';
 /** The epoch of the session's holding the forwarding node saw. */
 export const HOP_EPOCH_HEADER = 'x-berth-hop-epoch';
-/** Headers that belong to one connection, which a hop does not pass on (nor a client's own claim to be a node). */
-const NOT_PASSED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'host', 'proxy-connection', HOP_HEADER, HOP_EPOCH_HEADER]);
+/** Who the forwarding node admitted the request as: the owner takes its word and admits nobody twice. */
+export const HOP_PRINCIPAL_HEADER = 'x-berth-hop-principal';
+/**
+ * Headers that belong to one connection, which a hop does not pass on (nor a client's own claim to be a node). The
+ * Host goes on as the client sent it: the owner checks it as the first node did, and a signature covers it.
+ */
+const NOT_PASSED = new Set<string>([...HOP_BY_HOP_HEADERS, HOP_HEADER, HOP_EPOCH_HEADER, HOP_PRINCIPAL_HEADER]);
+
+/** Who a request is from, as the node that admitted it passes it on. */
+export interface HopPrincipal {
+  key: string;
+  userId: string;
+}
+
+/** What a forwarded request carries besides the client's own request. */
+export interface HopExtras {
+  /** The epoch of the holding the forwarding node saw (0: none in particular). */
+  epoch: number;
+  /** Who the forwarding node admitted the request as; absent for the admin's /v1 routes, which the owner checks. */
+  principal?: HopPrincipal;
+  /** The body, when the forwarding node already read it whole. */
+  body?: Uint8Array;
+  /** Headers to set on the forwarded request (the session a body named). */
+  headers?: Record<string, string>;
+}
 /** How long a connection to another node is kept idle. */
 const IDLE_MS = 30_000;
 
@@ -37,17 +60,38 @@ export class NodeHop {
     return isHopToken(this.#keys, inbound.headers.get(HOP_HEADER));
   }
 
-  async forward(inbound: Inbound, ownerUrl: string, epoch: number): Promise<NodeAnswer> {
+  /**
+   * The principal a node of the cluster admitted `inbound` as, when it came over the hop with one: the request is
+   * not authenticated or counted against a rate limit again. A client's own such header is a client's, and ignored.
+   */
+  principalOf(inbound: Pick<Inbound, 'headers'>): HopPrincipal | undefined {
+    const given = inbound.headers.get(HOP_PRINCIPAL_HEADER);
+    if (given === null || !this.isHop(inbound)) return undefined;
+    try {
+      const parsed = JSON.parse(Buffer.from(given, 'base64url').toString('utf8')) as Partial<HopPrincipal> | null;
+      if (typeof parsed?.key === 'string' && typeof parsed.userId === 'string') return { key: parsed.key, userId: parsed.userId };
+    } catch {
+      // Not what a node sends: the request is admitted as any client's.
+    }
+    return undefined;
+  }
+
+  async forward(inbound: Inbound, ownerUrl: string, extras: HopExtras): Promise<NodeAnswer> {
     const headers: Record<string, string> = {};
     inbound.headers.forEach((value, name) => {
       if (!NOT_PASSED.has(name)) headers[name] = value;
     });
     const owner = new URL(ownerUrl);
-    headers.host = owner.host;
     headers[HOP_HEADER] = this.#keys.hopToken;
-    headers[HOP_EPOCH_HEADER] = String(epoch);
-    const hasBody = inbound.headers.has('content-length') || inbound.headers.has('transfer-encoding');
-    const body = hasBody ? (inbound.nodeBody() ?? (inbound.request.body ? Readable.fromWeb(inbound.request.body as never) : undefined)) : undefined;
+    headers[HOP_EPOCH_HEADER] = String(extras.epoch);
+    if (extras.principal) headers[HOP_PRINCIPAL_HEADER] = Buffer.from(JSON.stringify(extras.principal)).toString('base64url');
+    Object.assign(headers, extras.headers);
+    let body: Readable | Uint8Array | undefined;
+    // The client writes a whole body's own length.
+    if (extras.body) body = extras.body;
+    else if (inbound.headers.has('content-length') || inbound.headers.has('transfer-encoding')) {
+      body = inbound.nodeBody() ?? (inbound.request.body ? Readable.fromWeb(inbound.request.body as never) : undefined);
+    }
     let answer;
     try {
       answer = await this.#client(owner).request({

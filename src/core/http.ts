@@ -96,3 +96,6 @@ export function notJson(error: unknown): string {
   const position = /at position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
   return position === undefined ? 'not valid JSON' : `not valid JSON (at character ${position})`;
 }
+
+/** Headers that belong to one connection (RFC 9110 §7.6.1), which no proxy passes on. */
+export const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-connection'] as const;

@@ -35,7 +35,7 @@ import type { NpmInstaller } from '../store/npm-install.ts';
 import type { NodeDirectory } from '../cluster/nodes.ts';
 import type { NodeHop } from '../cluster/node-hop.ts';
 import type { SessionOwners } from '../cluster/session-owners.ts';
-import { ownerRoute } from './pipeline/owner-route.ts';
+import { OwnerRoute } from './pipeline/owner-route.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -98,6 +98,9 @@ export function createEdge(options: EdgeOptions): Edge {
   const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const discovers = new DiscoverCache();
+  // On a node of a cluster, a request whose session another node holds goes there once admitted, before its door.
+  const { cluster } = options;
+  const owners = cluster && new OwnerRoute(cluster.owners, cluster.hop);
   const mcp = createMcpEndpoint({
     runtimes,
     sessions,
@@ -109,6 +112,7 @@ export function createEdge(options: EdgeOptions): Edge {
     legacy,
     scope,
     discovers,
+    ...(owners ? { toOwner: (caller, session, body) => owners.routeRead(caller, session, body) } : {}),
   });
   warmDiscovers({ runtimes, sessions, leases, discovers, logger });
   // Every route of a runtime goes through admission first: its handler takes the Caller admission makes, so a route
@@ -119,9 +123,9 @@ export function createEdge(options: EdgeOptions): Edge {
     aws: options.aws.auth,
     identity: options.aws.identity,
     limiter: new RateLimiter(),
+    ...(cluster ? { vouched: (inbound: Inbound) => cluster.hop.principalOf(inbound) } : {}),
   });
-  // On a node of a cluster, a request whose session another node holds goes there once admitted, before its door.
-  const toOwner = options.cluster && ownerRoute(options.cluster.owners, options.cluster.hop);
+  const toOwner = owners && ((caller: Caller) => owners.route(caller));
   const admitted =
     (handler: CallerHandler): InboundHandler =>
     async (inbound, params) => {
@@ -141,14 +145,15 @@ export function createEdge(options: EdgeOptions): Edge {
   const adminGuard = { apiKeys: options.apiKeys, aws: options.aws.auth };
   // On a node of a cluster, a session's own /v1 routes answer for a session another node holds by asking that node.
   const atHolder = (route: WebRoute): WebRoute => {
-    const { cluster } = options;
     if (!cluster || !route.pattern.startsWith('/v1/sessions/:id')) return route;
     return {
       ...route,
       handler: async (request, params, url) => {
         const id = params.id as string;
         const holder = sessions.has(id) || cluster.hop.isHop(request) ? undefined : await cluster.owners.holder(id);
-        return holder === undefined ? route.handler(request, params, url) : toResponse(await cluster.hop.forward(inboundOf(request, url), holder, 0));
+        return holder === undefined
+          ? route.handler(request, params, url)
+          : toResponse(await cluster.hop.forward(inboundOf(request, url), holder, { epoch: 0 }));
       },
     };
   };
@@ -183,6 +188,7 @@ export function createEdge(options: EdgeOptions): Edge {
       admission,
       mcp,
       invocations,
+      ...(toOwner ? { toOwner } : {}),
       nativeInvocations: (request, params, url) => nativeInvocations(inboundOf(request, url), params),
     }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', inbound: admitted(createCommandsEndpoint({ runtimes, leases, logger })) },

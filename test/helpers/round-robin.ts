@@ -10,8 +10,9 @@ export interface RoundRobin {
 
 /**
  * A plain load balancer for tests, as any would be in front of a cluster: each request goes whole to the next
- * backend in turn, streamed both ways, with no idea of sessions; a backend that refuses the connection is skipped
- * for the next one (as a balancer's health check would), and only when all refuse does the client get 502.
+ * backend in turn, its Host kept (a SigV4 signature covers it), the answer streamed back, with no idea of
+ * sessions; a backend that refuses the connection is skipped for the next one (as a balancer's health check
+ * would), and only when all refuse does the client get 502.
  */
 export async function startRoundRobin(backends: readonly string[]): Promise<RoundRobin> {
   let next = 0;
@@ -24,13 +25,10 @@ export async function startRoundRobin(backends: readonly string[]): Promise<Roun
       const attempt = (tries: number): void => {
         const backend = new URL(backends[next++ % backends.length] as string);
         sent.set(backend.origin, (sent.get(backend.origin) ?? 0) + 1);
-        const out = request(
-          { host: backend.hostname, port: backend.port, method: req.method, path: req.url, headers: { ...req.headers, host: backend.host } },
-          (answer) => {
-            res.writeHead(answer.statusCode ?? 502, answer.headers);
-            answer.pipe(res);
-          },
-        );
+        const out = request({ host: backend.hostname, port: backend.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
         out.once('error', () => {
           if (tries + 1 < backends.length && !res.headersSent) attempt(tries + 1);
           else if (!res.headersSent) res.writeHead(502).end();

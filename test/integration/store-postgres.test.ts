@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { clusterSecrets, joinCluster } from '../helpers/cluster.ts';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
@@ -33,11 +34,6 @@ interface NodeView {
   sessions: number;
 }
 
-/** The keys every node of one cluster is given. */
-function clusterSecrets(): Record<string, string> {
-  return { BERTH_CLUSTER_KEY: randomBytes(32).toString('base64'), BERTH_SECRET_KEY: randomBytes(32).toString('base64') };
-}
-
 describe('berth nodes on one PostgreSQL store', { skip }, () => {
   let server: Postgres;
   const nodes: BerthNode[] = [];
@@ -51,12 +47,7 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
 
   /** Starts a node of the cluster at `store` on a port of its own, which it advertises. */
   async function member(store: string, secrets: Record<string, string>, adminKey?: string, env: Record<string, string> = {}): Promise<BerthNode> {
-    const port = await freePort();
-    const node = await startBerth({
-      port,
-      env: { BERTH_STORE_URL: store, BERTH_ADVERTISE_URL: `http://127.0.0.1:${port}`, ...secrets, ...env },
-      ...(adminKey === undefined ? {} : { adminKey }),
-    });
+    const node = await joinCluster({ store, secrets, env, ...(adminKey === undefined ? {} : { adminKey }) });
     nodes.push(node);
     return node;
   }

@@ -10,7 +10,7 @@ import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import { isAwsSigned } from './auth.ts';
 import { readBody } from '../../core/http.ts';
 import { MAX_SMALL_BODY, type CallerAdmission } from '../pipeline/admission.ts';
-import type { CallerHandler } from '../pipeline/caller.ts';
+import type { Caller, CallerHandler } from '../pipeline/caller.ts';
 import { requiredSession } from '../pipeline/session-key.ts';
 import { commandEventStream } from './command-stream.ts';
 import { awsErrorResponse } from './errors.ts';
@@ -33,6 +33,8 @@ export interface DataPlaneOptions {
   mcp: CallerHandler;
   invocations: CallerHandler;
   nativeInvocations: Handler;
+  /** On a node of a cluster: the request passed on to the node that holds its session, or undefined to serve it here. */
+  toOwner?: (caller: Caller) => Promise<Answer | undefined>;
 }
 
 /**
@@ -46,7 +48,14 @@ export interface DataPlaneOptions {
  * (or that names an ARN) is AgentCore's; any other is berth's.
  */
 export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
-  const { runtimes, sessions, admission } = options;
+  const { runtimes, sessions } = options;
+  // Every operation is admitted here, then passed on whole to the node holding its session, if another one does:
+  // that node's answer is already in AgentCore's words.
+  const admitted = async (request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<Caller | Answer> => {
+    const caller = await options.admission.agentcore(request, params, url, body);
+    return (await options.toOwner?.(caller)) ?? caller;
+  };
+  const isAnswer = (value: Caller | Answer): value is Answer => 'status' in value;
   const guarded =
     (handler: (request: Request, params: Params, url: URL) => Promise<Answer>): Handler =>
     async (request, params, url) => {
@@ -60,7 +69,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
     };
 
   const invoke = guarded(async (request, params, url) => {
-    const caller = await admission.agentcore(request, params, url, 'streamed');
+    const caller = await admitted(request, params, url, 'streamed');
+    if (isAnswer(caller)) return caller;
     const protocol = caller.resolved?.version.spec.protocol;
     const answer = await (protocol === 'mcp' ? options.mcp : options.invocations)(caller);
     return answer.status < 300 ? answer : agentFailure(toResponse(answer));
@@ -77,7 +87,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
       method: 'POST',
       pattern: '/runtimes/:name/stopruntimesession',
       handler: guarded(async (request, params, url) => {
-        const caller = await admission.agentcore(request, params, url, 'small');
+        const caller = await admitted(request, params, url, 'small');
+        if (isAnswer(caller)) return caller;
         await readBody(caller.request, MAX_SMALL_BODY);
         const id = requiredSession(caller, 'StopRuntimeSession');
         // Another principal's session answers as if there were none.
@@ -91,7 +102,8 @@ export function dataPlaneRoutes(options: DataPlaneOptions): WebRoute[] {
       method: 'POST',
       pattern: '/runtimes/:name/commands',
       handler: guarded(async (request, params, url) => {
-        const caller = await admission.agentcore(request, params, url, 'small');
+        const caller = await admitted(request, params, url, 'small');
+        if (isAnswer(caller)) return caller;
         const raw = await readBody(caller.request, MAX_SMALL_BODY);
         const sessionId = requiredSession(caller, 'InvokeAgentRuntimeCommand');
         let body: unknown;

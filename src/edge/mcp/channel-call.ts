@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { HOP_BY_HOP_HEADERS } from '../../core/http.ts';
 import { CHANNEL_MCP_PATH } from '../../core/channel.ts';
 import type { RequestHeaders } from '../../core/inbound.ts';
 import { readUpTo } from '../../core/read-up-to.ts';
@@ -15,18 +16,7 @@ export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
  * Request headers that describe one hop, or that berth sets itself, and so are not passed to the sandbox. The
  * caller's credentials stay at the edge: the server learns who called from the user id header, never the token.
  */
-const NOT_FORWARDED = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'te',
-  'upgrade',
-  'proxy-connection',
-  'content-length',
-  'expect',
-  'authorization',
-]);
+const NOT_FORWARDED = new Set<string>([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'expect', 'authorization']);
 /** AgentCore's header naming the user a call is for. */
 const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 

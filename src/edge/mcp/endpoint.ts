@@ -40,6 +40,11 @@ export interface McpEndpointOptions {
   scope: SessionScope;
   /** What each version's servers answered `server/discover`, shared with the warming of new versions. */
   discovers: DiscoverCache;
+  /**
+   * On a node of a cluster: a request whose session is named only by its requestState, passed on with the body read
+   * to the node that holds the session; undefined when it is held here.
+   */
+  toOwner?: (caller: Caller, session: string, body: Uint8Array) => Promise<Answer | undefined>;
 }
 
 /**
@@ -79,6 +84,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         const opened = sealer.open(classified.params.requestState);
         checkBinding(opened, bindingOf(classified, runtime, principal.key));
         stateSession = opened.session;
+        const routed = await options.toOwner?.(caller, stateSession, body);
+        if (routed) return routed;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
       if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined && namedSession(caller) === undefined) {

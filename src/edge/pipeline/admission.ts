@@ -17,6 +17,11 @@ export interface CallerAdmissionOptions {
   aws: AwsAuth;
   identity: AwsIdentity;
   limiter: RateLimiter;
+  /**
+   * On a node of a cluster: the principal another node already admitted a forwarded request as. Such a request is
+   * neither authenticated nor counted again (its signature named the first node's Host, its rate was taken there).
+   */
+  vouched?: (inbound: Inbound) => Principal | undefined;
 }
 
 /** A small body AgentCore's data plane reads whole to check its signature (StopRuntimeSession, commands). */
@@ -51,6 +56,8 @@ export class CallerAdmission {
     // Every request of a warm session is resolved from what this node keeps, with no wait.
     const resolved = runtimes.resolved(runtime, endpoint) ?? (await runtimes.find(runtime, endpoint));
     const spec = resolved?.version.spec;
+    const vouched = this.#options.vouched?.(inbound);
+    if (vouched) return admittedCaller({ door: 'berth', inbound, params, runtime, endpoint, principal: vouched, resolved });
     const authorizer = spec && authorizerOf(spec);
     let admitted = inbound;
     let principal: Principal = ANONYMOUS;
@@ -69,10 +76,11 @@ export class CallerAdmission {
    */
   async agentcore(request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<Caller> {
     const { runtimes, authenticator, aws, identity, limiter } = this.#options;
+    const vouched = this.#options.vouched?.(inboundOf(request, url));
     const signed = isAwsSigned(request);
     const verified = (): Request | Promise<Request> =>
       body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws);
-    const checked = signed ? await verified() : request;
+    const checked = signed && !vouched ? await verified() : request;
     const record = await runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
     const endpoint = url.searchParams.get('qualifier') ?? undefined;
     const resolved = await runtimes.resolve(record.name, endpoint);
@@ -88,6 +96,7 @@ export class CallerAdmission {
         principal,
         resolved,
       });
+    if (vouched) return caller(request, vouched);
     if (authorizer === undefined || authorizer.type === 'none' || authorizer.type === 'sigv4') {
       // Unsigned, to a SigV4 runtime: the signature check says what is missing (unless AWS auth is off).
       const admitted = signed ? checked : await verified();

@@ -30,8 +30,8 @@ export class SessionLeases {
 
   async take(request: LeaseRequest): Promise<Lease> {
     const { session, target, principal, existing, minted } = request;
-    // A request naming its session was sent on to the owner before its door read it (`routeToOwner`); what reaches
-    // here for a session another node holds named it only inside its body (a requestState), and is sent back.
+    // A request naming its session, in its head or by its requestState, was sent on to the owner before this step
+    // (owner-route.ts); one that still reaches here for a session another node holds came over a stale hop.
     if (this.#owners && !this.#sessions.has(session) && !(await this.#owners.placeOf(session, target.runtime)).here) {
       throw new BerthError(
         'misdirected',

@@ -3,6 +3,7 @@ import { HOP_EPOCH_HEADER } from '../../cluster/node-hop.ts';
 import type { SessionOwners } from '../../cluster/session-owners.ts';
 import type { Answer } from '../../core/answer.ts';
 import { BerthError, isBerthError } from '../../core/errors.ts';
+import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import type { Caller } from './caller.ts';
 import { namedSession } from './session-key.ts';
 
@@ -20,16 +21,38 @@ function sessionInHead(caller: Caller): string | undefined {
 
 /**
  * The cluster's step of the pipeline, right after admission: a request whose session another node holds is passed
- * on to that node whole, before any door reads it, and its answer passed back; one for a session held here, or
- * nobody's yet (claimed here), goes on to its door. A request that came from another node is served here or
- * refused as misdirected (421), never passed on again: one hop at most.
+ * on to that node whole, before any door reads it, with the principal it was admitted as, and its answer passed
+ * back; one for a session held here, or nobody's yet (claimed here), goes on to its door. A request that came from
+ * another node is served here or refused as misdirected (421), never passed on again: one hop at most.
  */
-export function ownerRoute(owners: SessionOwners, hop: NodeHop): (caller: Caller) => Promise<Answer | undefined> {
-  return async (caller) => {
+export class OwnerRoute {
+  readonly #owners: SessionOwners;
+  readonly #hop: NodeHop;
+
+  constructor(owners: SessionOwners, hop: NodeHop) {
+    this.#owners = owners;
+    this.#hop = hop;
+  }
+
+  /** The step for a request whose head names its session (header, URL, `Mcp-Session-Id`); undefined: go on here. */
+  async route(caller: Caller): Promise<Answer | undefined> {
     // A runtime that does not exist has no sessions anywhere: its door says so, and the directory is not touched.
     const session = caller.resolved === undefined ? undefined : sessionInHead(caller);
-    if (session === undefined) return undefined;
-    const fromNode = hop.isHop(caller.inbound);
+    return session === undefined ? undefined : this.#toOwner(caller, session);
+  }
+
+  /**
+   * The step for a request that names its session only in the body a door read (a requestState): sent on with that
+   * body and the session named in its head. Undefined: the session is served here.
+   */
+  async routeRead(caller: Caller, session: string, body: Uint8Array): Promise<Answer | undefined> {
+    if (sessionInHead(caller) !== undefined) return undefined;
+    return this.#toOwner(caller, session, body);
+  }
+
+  async #toOwner(caller: Caller, session: string, body?: Uint8Array): Promise<Answer | undefined> {
+    const owners = this.#owners;
+    const fromNode = this.#hop.isHop(caller.inbound);
     const place = await owners.placeOf(session, caller.runtime, fromNode);
     if (fromNode) {
       const seen = Number(caller.headers.get(HOP_EPOCH_HEADER));
@@ -43,7 +66,11 @@ export function ownerRoute(owners: SessionOwners, hop: NodeHop): (caller: Caller
     }
     if (place.here) return undefined;
     try {
-      const answer = await hop.forward(caller.inbound, place.url, place.epoch);
+      const answer = await this.#hop.forward(caller.inbound, place.url, {
+        epoch: place.epoch,
+        principal: caller.principal,
+        ...(body ? { body, headers: { [SESSION_HEADER]: session } } : {}),
+      });
       // The owner no longer holds it: the next request looks again.
       if (answer.status === 421) owners.forget(session);
       return answer;
@@ -51,5 +78,5 @@ export function ownerRoute(owners: SessionOwners, hop: NodeHop): (caller: Caller
       owners.forget(session);
       throw isBerthError(error) ? error : new BerthError('sandbox_unavailable', 'the node holding this session could not be reached', { cause: error });
     }
-  };
+  }
 }

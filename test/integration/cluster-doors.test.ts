@@ -1,0 +1,261 @@
+/**
+ * Every door of a runtime through a cluster of three nodes behind a plain round-robin balancer, where no two
+ * requests in a row land on the same node: a legacy client's session (initialize, the server's questions answered
+ * by POSTs that land elsewhere, the GET stream, DELETE), a 2026-07-28 client's input_required rounds whose retries
+ * name their session only by requestState, and AgentCore's data plane through the AWS SDK (invocations, commands,
+ * StopRuntimeSession). State follows each session to the one node that holds it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import {
+  BedrockAgentCoreClient,
+  InvokeAgentRuntimeCommand,
+  InvokeAgentRuntimeCommandCommand,
+  StopRuntimeSessionCommand,
+} from '@aws-sdk/client-bedrock-agentcore';
+import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { SESSION_HEADER } from '../helpers/berth.ts';
+import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { rawCall } from '../helpers/mcp.ts';
+import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
+import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const skip = BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false;
+const ELICIT = { elicitation: { form: {} } };
+
+function text(result: Record<string, unknown>): string {
+  return (result.content as Array<{ text: string }>)[0]?.text ?? '';
+}
+
+/** Which nodes hold `session`, by each node's own list. */
+async function holders(cluster: Cluster, session: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of cluster.nodes) {
+    const { sessions } = (await (await node.admin('/v1/sessions?scope=node')).json()) as { sessions: Array<{ id: string }> };
+    if (sessions.some((s) => s.id === session)) found.push(node.url);
+  }
+  return found;
+}
+
+describe('every door of a runtime through a cluster behind a plain balancer', { skip }, () => {
+  let postgres: Postgres;
+  let cluster: Cluster;
+  let balancer: RoundRobin;
+  before(async () => {
+    postgres = await startPostgres();
+    cluster = await startCluster(postgres, 3, AWS_ENV);
+    const [first] = cluster.nodes;
+    const legacy = await cluster.upload(await fixtureDir('legacy-counter-server'));
+    await first?.api.deploy('legacy', { artifactId: legacy, command: 'node server.js http', transport: 'http', env: {} });
+    const counter = await cluster.upload(await fixtureDir('counter-server'));
+    await first?.api.deploy('keyed', { artifactId: counter, command: 'node server.js stdio', transport: 'stdio', env: {}, authorizer: { type: 'apiKey' } });
+    balancer = await startRoundRobin(cluster.nodes.map((node) => node.url));
+  });
+  after(async () => {
+    await balancer?.close();
+    await cluster?.stop();
+    await postgres?.stop();
+  });
+
+  test("a legacy client's session: the server's questions, its state, the GET stream and DELETE, wherever each request lands", async () => {
+    const asked: string[] = [];
+    const client = new LegacyClient({ name: 'legacy-client', version: '1.0.0' }, { capabilities: { elicitation: {}, sampling: {} } });
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(`elicit:${request.params.message}`);
+      return { action: 'accept', content: { name: 'Ada' } };
+    });
+    client.setRequestHandler(CreateMessageRequestSchema, async () => {
+      asked.push('sample');
+      return { role: 'assistant', content: { type: 'text', text: 'from the client' }, model: 'test', stopReason: 'endTurn' };
+    });
+    const transport = new LegacyTransport(new URL(`${balancer.url}/runtimes/legacy/mcp`));
+    await client.connect(transport);
+    try {
+      // The server asks on the call's stream; the client's answer is a POST of its own, to the next node in turn.
+      assert.equal(text(await client.callTool({ name: 'ask_name', arguments: {} })), '{"action":"accept","name":"Ada"}');
+      assert.equal(text(await client.callTool({ name: 'ask_sample', arguments: {} })), '{"sampled":"from the client"}');
+      assert.deepEqual(asked, ['elicit:What is your name?', 'sample']);
+      const counts: string[] = [];
+      for (let i = 0; i < 4; i++) counts.push(text(await client.callTool({ name: 'increment', arguments: {} })));
+      assert.deepEqual(counts, ['{"count":1}', '{"count":2}', '{"count":3}', '{"count":4}']);
+      const session = (transport.sessionId ?? '').split('.')[0] as string;
+      assert.equal((await holders(cluster, session)).length, 1, 'one node holds the session');
+
+      const updates: string[] = [];
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (notification) => {
+        updates.push(notification.params.uri);
+      });
+      await client.subscribeResource({ uri: 'counter://value' });
+      await waitFor(
+        async () => text(await client.callTool({ name: 'stats', arguments: {} })).includes('counter://value'),
+        "berth to subscribe on the client's behalf",
+      );
+      await client.callTool({ name: 'touch', arguments: { uri: 'counter://value' } });
+      await waitFor(() => updates.length === 1, 'the update on the GET stream, passed on from the node that holds the session');
+
+      await transport.terminateSession();
+      await waitFor(async () => (await holders(cluster, session)).length === 0, 'DELETE, through whichever node, to end the session');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('input_required rounds: each retry names its session by its requestState alone, and reaches it from any node', async () => {
+    const sessionId = randomUUID();
+    const first = await rawCall(balancer.url, 'legacy', 'tools/call', 'ask_twice', {}, { sessionId, capabilities: ELICIT });
+    assert.equal(first.response.result?.resultType, 'input_required', JSON.stringify(first.response));
+    const [key1] = Object.keys(first.response.result?.inputRequests as object);
+    const second = await rawCall(
+      balancer.url,
+      'legacy',
+      'tools/call',
+      'ask_twice',
+      {},
+      {
+        capabilities: ELICIT,
+        params: { inputResponses: { [key1 as string]: { action: 'accept', content: { a: 'one' } } }, requestState: first.response.result?.requestState },
+      },
+    );
+    assert.equal(second.response.result?.resultType, 'input_required', JSON.stringify(second.response));
+    assert.equal(second.headers.get(SESSION_HEADER), sessionId, 'the retry found its session by its requestState alone');
+    const [key2] = Object.keys(second.response.result?.inputRequests as object);
+    const done = await rawCall(
+      balancer.url,
+      'legacy',
+      'tools/call',
+      'ask_twice',
+      {},
+      {
+        capabilities: ELICIT,
+        params: { inputResponses: { [key2 as string]: { action: 'accept', content: { b: 'two' } } }, requestState: second.response.result?.requestState },
+      },
+    );
+    assert.deepEqual(JSON.parse(text(done.response.result ?? {})), { a: 'one', b: 'two' });
+    assert.deepEqual(await holders(cluster, sessionId), [(await holders(cluster, sessionId))[0]], 'the three rounds ran in one sandbox');
+
+    // The official 2026-07-28 client answers the rounds itself, through the balancer.
+    const client = new Client({ name: 'cluster-test', version: '1.0.0' }, { capabilities: ELICIT, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${balancer.url}/runtimes/legacy/mcp`), { requestInit: { headers: { [SESSION_HEADER]: randomUUID() } } }),
+    );
+    try {
+      client.setRequestHandler('elicitation/create', async (request) => ({ action: 'accept', content: { a: `to ${request.params.message}`, b: 'again' } }));
+      assert.deepEqual(JSON.parse(text(await client.callTool({ name: 'ask_twice', arguments: {} }))), { a: 'to First?', b: 'again' });
+      const counts = [];
+      for (let i = 0; i < 3; i++) counts.push(JSON.parse(text(await client.callTool({ name: 'increment', arguments: {} }))));
+      assert.deepEqual(counts, [{ count: 1 }, { count: 2 }, { count: 3 }]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("AgentCore's data plane through the AWS SDK: invocations, commands and StopRuntimeSession reach the session's node", async () => {
+    const config = { endpoint: balancer.url, region: 'us-west-2', credentials: AWS_KEYS, maxAttempts: 1 };
+    const control = new BedrockAgentCoreControlClient(config);
+    const data = new BedrockAgentCoreClient(config);
+    try {
+      const counter = await cluster.upload(await fixtureDir('counter-server'));
+      const created = await control.send(
+        new CreateAgentRuntimeCommand({
+          agentRuntimeName: 'cluster_mcp',
+          agentRuntimeArtifact: {
+            codeConfiguration: { code: { s3: { bucket: 'berth', prefix: counter } }, runtime: 'NODE_22', entryPoint: ['server.js', 'http'] },
+          },
+          roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
+          protocolConfiguration: { serverProtocol: 'MCP' },
+        }),
+      );
+      const arn = created.agentRuntimeArn as string;
+      const session = randomUUID();
+      const call = async (name: string, args: Record<string, unknown> = {}): Promise<unknown> => {
+        const message = {
+          jsonrpc: '2.0',
+          id: randomUUID(),
+          method: 'tools/call',
+          params: {
+            name,
+            arguments: args,
+            _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+          },
+        };
+        const answer = await data.send(
+          new InvokeAgentRuntimeCommand({
+            agentRuntimeArn: arn,
+            runtimeSessionId: session,
+            payload: new TextEncoder().encode(JSON.stringify(message)),
+            contentType: 'application/json',
+            accept: 'application/json, text/event-stream',
+            mcpProtocolVersion: '2026-07-28',
+            mcpMethod: 'tools/call',
+            mcpName: name,
+          }),
+        );
+        const body = (await answer.response?.transformToString()) ?? '';
+        const json = body.startsWith('{')
+          ? body
+          : (body
+              .split('\n')
+              .find((line) => line.startsWith('data:'))
+              ?.slice(5) ?? 'null');
+        return JSON.parse(text((JSON.parse(json) as { result: Record<string, unknown> }).result));
+      };
+      const counts = [];
+      for (let i = 0; i < 4; i++) counts.push(await call('increment'));
+      assert.deepEqual(counts, [{ count: 1 }, { count: 2 }, { count: 3 }, { count: 4 }]);
+      await call('write_file', { name: 'note.txt', content: 'kept on one node' });
+      for (let i = 0; i < 3; i++) {
+        const run = await data.send(
+          new InvokeAgentRuntimeCommandCommand({ agentRuntimeArn: arn, runtimeSessionId: session, body: { command: 'cat "$HOME/note.txt"', timeout: 30 } }),
+        );
+        let stdout = '';
+        for await (const event of run.stream ?? []) stdout += event.chunk?.contentDelta?.stdout ?? '';
+        assert.equal(stdout, 'kept on one node', `command ${i + 1} ran in the session's sandbox`);
+      }
+      assert.equal((await holders(cluster, session)).length, 1);
+      await data.send(new StopRuntimeSessionCommand({ agentRuntimeArn: arn, runtimeSessionId: session }));
+      assert.deepEqual(await holders(cluster, session), [], 'stopped where it was held');
+      assert.deepEqual(await call('increment'), { count: 1 }, 'the next invocation starts afresh');
+    } finally {
+      control.destroy();
+      data.destroy();
+    }
+  });
+
+  test("a key-authorized session is admitted once, where it lands; a client's claim to be a node, or someone, counts for nothing", async () => {
+    const [first] = cluster.nodes;
+    const makeKey = async (user: string): Promise<string> => {
+      const made = await first!.admin('/v1/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ runtime: 'keyed', user }),
+      });
+      assert.equal(made.status, 201);
+      return ((await made.json()) as { key: string }).key;
+    };
+    const alice = await makeKey('alice');
+    const mallory = await makeKey('mallory');
+    const session = randomUUID();
+    const call = (headers: Record<string, string>) => rawCall(balancer.url, 'keyed', 'tools/call', 'increment', {}, { sessionId: session, headers });
+    const counts = [];
+    for (let i = 0; i < 4; i++) counts.push(JSON.parse(text((await call({ authorization: `Bearer ${alice}` })).response.result ?? {})));
+    assert.deepEqual(counts, [{ count: 1 }, { count: 2 }, { count: 3 }, { count: 4 }]);
+    const aliceSaid = Buffer.from(JSON.stringify({ key: `apiKey:keyed:alice`, userId: 'alice' })).toString('base64url');
+    for (let i = 0; i < 3; i++) {
+      // Each of the three nodes in turn: no credential, or another user's, with a forged hop and principal.
+      const bare = await call({ 'x-berth-hop': 'forged', 'x-berth-hop-principal': aliceSaid });
+      assert.equal(bare.status, 401, JSON.stringify(bare.response));
+      const other = await call({ authorization: `Bearer ${mallory}`, 'x-berth-hop': 'forged', 'x-berth-hop-principal': aliceSaid });
+      assert.notEqual(other.status, 200, "another user's key does not open alice's session");
+    }
+    assert.deepEqual(JSON.parse(text((await call({ authorization: `Bearer ${alice}` })).response.result ?? {})), { count: 5 }, 'her session went on');
+  });
+});
