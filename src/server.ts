@@ -39,6 +39,9 @@ import type { ClusterRecords } from './store/cluster-records.ts';
 import { clusterKeys, type ClusterKeys } from './cluster/cluster-keys.ts';
 import { Membership } from './cluster/membership.ts';
 import { checkAdvertised, NodeHop, nodeHopRoutes } from './cluster/node-hop.ts';
+import { clusterSessions, type SessionsQuery } from './cluster/cluster-sessions.ts';
+import { pageOfList } from './control/pages.ts';
+import type { SessionView } from './control/v1.ts';
 import { SessionOwners } from './cluster/session-owners.ts';
 import { clusterNodes, soloNode } from './cluster/nodes.ts';
 import { KeyFiles } from './store/key-files.ts';
@@ -152,11 +155,25 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           capacity: config.maxSessions,
           sessions: sessions.size,
         }));
+  const hop = derivedKeys && new NodeHop(derivedKeys);
+  // One page of this node's own sessions, each naming this node.
+  const ownSessions = ({ runtime, ...page }: SessionsQuery): SessionView[] =>
+    pageOfList(sessions.list(runtime === undefined ? {} : { runtime }), (session) => session.id, page).map((session) => ({
+      ...session,
+      node: membership?.url ?? listening,
+    }));
   const edge = createEdge({
     nodes,
     nodeUrl: () => membership?.url ?? listening,
-    ...(membership && derivedKeys ? { internalRoutes: nodeHopRoutes(derivedKeys, () => ({ id: membership.id, url: membership.url })) } : {}),
-    ...(owners && derivedKeys ? { cluster: { owners, hop: new NodeHop(derivedKeys) } } : {}),
+    ...(membership && derivedKeys
+      ? {
+          internalRoutes: nodeHopRoutes(derivedKeys, {
+            self: () => ({ id: membership.id, url: membership.url }),
+            sessions: (query) => ownSessions(query),
+          }),
+        }
+      : {}),
+    ...(owners && hop ? { cluster: { owners, hop }, listSessions: (query) => clusterSessions(nodes, hop, ownSessions, query) } : {}),
     runtimes,
     sessions,
     logger,

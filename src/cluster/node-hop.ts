@@ -4,7 +4,9 @@ import { BerthError } from '../core/errors.ts';
 import { HOP_BY_HOP_HEADERS, jsonResponse } from '../core/http.ts';
 import { Http1Client, netConnector } from '../core/http1-client.ts';
 import type { Inbound } from '../core/inbound.ts';
+import { readUpTo } from '../core/read-up-to.ts';
 import type { WebRoute } from '../core/router.ts';
+import { NODE_SESSIONS_PATH, sessionsQueryOf, type SessionsQuery } from './cluster-sessions.ts';
 import { isHopToken, type ClusterKeys } from './cluster-keys.ts';
 
 /** Where a node says who it is, to the nodes of its cluster only. */
@@ -40,6 +42,8 @@ export interface HopExtras {
 }
 /** How long a connection to another node is kept idle. */
 const IDLE_MS = 30_000;
+/** The most a node reads of another's answer to one of its internal routes. */
+const MAX_ASKED_BYTES = 64 * 1024 * 1024;
 
 /**
  * The hop from this node to the node that holds a session: the client's request passed on as it came (its body
@@ -117,6 +121,24 @@ export class NodeHop {
     return new NodeAnswer(answer.statusCode, out, answer.whole ?? answer.body);
   }
 
+  /** Asks the node at `nodeUrl` one of its internal routes, and answers the JSON it answers with. */
+  async ask(nodeUrl: string, path: string, timeoutMs: number): Promise<unknown> {
+    const node = new URL(nodeUrl);
+    const answer = await this.#client(node).request({
+      method: 'GET',
+      path,
+      headers: { host: node.host, [HOP_HEADER]: this.#keys.hopToken },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = answer.whole ?? (await readUpTo(answer.body, MAX_ASKED_BYTES));
+    if (!Buffer.isBuffer(body)) {
+      answer.body.destroy();
+      throw body instanceof Error ? body : new Error(`the node at ${node.origin} answered more than ${MAX_ASKED_BYTES} bytes`);
+    }
+    if (answer.statusCode !== 200) throw new Error(`the node at ${node.origin} answered HTTP ${answer.statusCode}`);
+    return JSON.parse(body.toString('utf8'));
+  }
+
   #client(owner: URL): Http1Client {
     let client = this.#clients.get(owner.origin);
     if (!client) {
@@ -128,20 +150,38 @@ export class NodeHop {
   }
 }
 
+/** What a node of a cluster tells the others about itself. */
+export interface NodeSelf {
+  /** Its id and advertised URL. */
+  self: () => { id: string; url: string };
+  /** One page of its own sessions. */
+  sessions: (query: SessionsQuery) => unknown[];
+}
+
 /** The internal routes a node of a cluster serves to the others, each refusing a caller without the hop token. */
-export function nodeHopRoutes(keys: ClusterKeys, self: () => { id: string; url: string }): WebRoute[] {
+export function nodeHopRoutes(keys: ClusterKeys, node: NodeSelf): WebRoute[] {
+  const nodesOnly = (request: Request): void => {
+    if (!isHopToken(keys, request.headers.get(HOP_HEADER))) {
+      throw new BerthError('forbidden', "berth's internal routes are for the nodes of its cluster, which show the hop token derived from BERTH_CLUSTER_KEY");
+    }
+  };
   return [
     {
       method: 'GET',
       pattern: NODE_WHOAMI_PATH,
       handler: (request) => {
-        if (!isHopToken(keys, request.headers.get(HOP_HEADER))) {
-          throw new BerthError(
-            'forbidden',
-            "berth's internal routes are for the nodes of its cluster, which show the hop token derived from BERTH_CLUSTER_KEY",
-          );
-        }
-        return jsonResponse(200, self());
+        nodesOnly(request);
+        return jsonResponse(200, node.self());
+      },
+    },
+    {
+      method: 'GET',
+      pattern: NODE_SESSIONS_PATH,
+      handler: (request, _params, url) => {
+        nodesOnly(request);
+        const query = sessionsQueryOf(url);
+        if (!query) throw new BerthError('validation_failed', `${NODE_SESSIONS_PATH} takes limit (1 to 10000), and runtime and after`);
+        return jsonResponse(200, node.sessions(query));
       },
     },
   ];

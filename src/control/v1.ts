@@ -5,7 +5,8 @@ import { BerthError } from '../core/errors.ts';
 import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { WebRoute } from '../core/router.ts';
 import type { NodeDirectory } from '../cluster/nodes.ts';
-import type { SessionManager } from '../sessions/manager.ts';
+import type { ClusterPage, SessionsQuery } from '../cluster/cluster-sessions.ts';
+import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
 import { publicSpec } from './secret-env.ts';
@@ -26,7 +27,12 @@ export interface V1Options {
   nodes: NodeDirectory;
   /** This node's URL as sessions name their holder: its advertised URL in a cluster, else where it listens. */
   nodeUrl: () => string;
+  /** On a node of a cluster: one page of every live node's sessions; unset, this node's own are the list. */
+  listSessions?: (query: SessionsQuery) => Promise<ClusterPage<SessionView>>;
 }
+
+/** A live session as `/v1` shows it: with the URL of the node that holds it. */
+export type SessionView = SessionInfo & { node: string };
 
 /** `POST /v1/artifacts` with a JSON body: a published package to install from npm, not an upload. */
 const NpmArtifactInput = z.strictObject({
@@ -40,7 +46,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl }: V1Options): WebRoute[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -162,11 +168,20 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
       pattern: '/v1/sessions',
       handler: async (_r, _p, url) => {
         const runtime = url.searchParams.get('runtime') ?? undefined;
-        const all = sessions.list(runtime === undefined ? {} : { runtime });
-        return pageResponse('sessions', await readPage(url, SESSION_KEYS, (query) => pageOfList(all, SESSION_KEYS.keyOf, query)), (session) => ({
-          ...session,
-          node: nodeUrl(),
-        }));
+        const filter = runtime === undefined ? {} : { runtime };
+        let unreachable: ClusterPage<SessionView>['unreachable'] = [];
+        const page = await readPage(url, SESSION_KEYS, async (query): Promise<SessionView[]> => {
+          if (!listSessions) return pageOfList(sessions.list(filter), SESSION_KEYS.keyOf, query).map((session) => ({ ...session, node: nodeUrl() }));
+          const listed = await listSessions({ ...filter, ...query });
+          unreachable = listed.unreachable;
+          return listed.items;
+        });
+        // Live nodes that did not answer are named: their sessions are missing from this page, not ended.
+        return jsonResponse(200, {
+          sessions: page.items,
+          ...(page.next === undefined ? {} : { next: page.next }),
+          ...(unreachable.length > 0 ? { unreachable } : {}),
+        });
       },
     },
     {

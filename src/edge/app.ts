@@ -4,7 +4,7 @@ import { errorResponse, jsonResponse } from '../core/http.ts';
 import { inboundOf, type Inbound } from '../core/inbound.ts';
 import { Router, type Handler, type InboundHandler, type Route, type WebRoute } from '../core/router.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
-import { v1Routes } from '../control/v1.ts';
+import { v1Routes, type V1Options } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SessionManager } from '../sessions/manager.ts';
@@ -62,6 +62,8 @@ export interface EdgeOptions {
   internalRoutes?: WebRoute[];
   /** This node's URL as sessions name their holder (`/v1/sessions`). */
   nodeUrl: () => string;
+  /** On a node of a cluster: one page of the whole cluster's sessions (`GET /v1/sessions`). */
+  listSessions?: V1Options['listSessions'];
   /** On a node of a cluster: where each session is held, and the hop to the node that holds it. */
   cluster?: { owners: SessionOwners; hop: NodeHop };
 }
@@ -216,6 +218,7 @@ export function createEdge(options: EdgeOptions): Edge {
       npm: options.npm,
       nodes: options.nodes,
       nodeUrl: options.nodeUrl,
+      ...(options.listSessions ? { listSessions: options.listSessions } : {}),
     })
       .map(atHolder)
       .map(adminOnly),
@@ -228,7 +231,8 @@ export function createEdge(options: EdgeOptions): Edge {
     let route = 'unmatched';
     let response: Answer;
     try {
-      checkHost(inbound.headers, options.allowedHosts);
+      // A node of the cluster names another by its advertised address, which need not be a name clients use.
+      if (!cluster?.hop.isHop(inbound)) checkHost(inbound.headers, options.allowedHosts);
       const matched = router.match(inbound.method, url.pathname);
       route = matched.pattern;
       response = await matched.run(inbound);

@@ -36,14 +36,15 @@ function text(result: Record<string, unknown>): string {
   return (result.content as Array<{ text: string }>)[0]?.text ?? '';
 }
 
-/** Which nodes hold `session`, by each node's own list. */
+/** Which nodes hold `session`, by the cluster's list as each node answers it: they must agree. */
 async function holders(cluster: Cluster, session: string): Promise<string[]> {
-  const found: string[] = [];
+  const seen = new Set<string>();
   for (const node of cluster.nodes) {
-    const { sessions } = (await (await node.admin('/v1/sessions?scope=node')).json()) as { sessions: Array<{ id: string }> };
-    if (sessions.some((s) => s.id === session)) found.push(node.url);
+    const { sessions } = (await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string; node: string }> };
+    seen.add(JSON.stringify(sessions.filter((s) => s.id === session).map((s) => s.node)));
   }
-  return found;
+  assert.equal(seen.size, 1, `every node lists the same holders of ${session}: ${[...seen].join(' vs ')}`);
+  return JSON.parse([...seen][0] as string) as string[];
 }
 
 describe('every door of a runtime through a cluster behind a plain balancer', { skip }, () => {
@@ -257,5 +258,43 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
       assert.notEqual(other.status, 200, "another user's key does not open alice's session");
     }
     assert.deepEqual(JSON.parse(text((await call({ authorization: `Bearer ${alice}` })).response.result ?? {})), { count: 5 }, 'her session went on');
+  });
+
+  test("GET /v1/sessions from any node pages through the whole cluster's sessions, each once, naming its node", async () => {
+    const [first] = cluster.nodes;
+    const made: string[] = [];
+    // Through the balancer, new sessions land on every node.
+    for (let i = 0; i < 6; i++) {
+      const session = randomUUID();
+      assert.equal((await rawCall(balancer.url, 'legacy', 'tools/call', 'increment', {}, { sessionId: session })).status, 200);
+      made.push(session);
+    }
+    for (const node of cluster.nodes) {
+      const seen: Array<{ id: string; node: string }> = [];
+      let next: string | undefined;
+      do {
+        const page = (await (await node.admin(`/v1/sessions?runtime=legacy&limit=2${next ? `&next=${next}` : ''}`)).json()) as {
+          sessions: Array<{ id: string; node: string }>;
+          next?: string;
+          unreachable?: unknown;
+        };
+        assert.equal(page.unreachable, undefined, 'every node answered');
+        assert.ok(page.sessions.length <= 2);
+        seen.push(...page.sessions);
+        next = page.next;
+      } while (next !== undefined);
+      const ids = seen.map((s) => s.id);
+      assert.deepEqual(ids, [...ids].sort(), 'in order of id');
+      assert.equal(new Set(ids).size, ids.length, 'each once');
+      for (const session of made) assert.ok(ids.includes(session), `${session} listed by ${node.url}`);
+      assert.deepEqual(
+        new Set(seen.filter((s) => made.includes(s.id)).map((s) => s.node)),
+        new Set(cluster.nodes.map((n) => n.url)),
+        'held across the three nodes',
+      );
+    }
+    // The internal list is the nodes' own: a client without the hop token is refused.
+    assert.equal((await fetch(`${first!.url}/internal/v1/sessions?limit=10`)).status, 403);
+    assert.equal((await first!.admin('/internal/v1/sessions?limit=10')).status, 403, 'even with the admin key');
   });
 });

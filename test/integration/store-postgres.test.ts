@@ -194,11 +194,13 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       } finally {
         await records.close();
       }
-      const holders = [];
-      for (const node of members)
-        if (((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string }> }).sessions.some((s) => s.id === session))
-          holders.push(node);
+      // Every node lists the whole cluster's sessions, this one once, on the node that holds it.
+      const listed = await Promise.all(
+        members.map(async (node) => ((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string; node: string }> }).sessions),
+      );
+      const holders = members.filter((node) => listed[0]?.some((s) => s.id === session && s.node === node.url));
       assert.equal(holders.length, 1, 'exactly one node holds it');
+      for (const list of listed) assert.deepEqual(list, listed[0], 'every node answers the same list');
 
       const owner = holders[0] as BerthNode;
       // Any node answers for any session, naming the node that holds it.
@@ -218,11 +220,8 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       assert.ok(Date.now() - lostAt < 15_000, `answered again within 15 s (took ${Date.now() - lostAt} ms)`);
       assert.equal(await count(), 2, 'and keeps its new state across nodes');
       // Stopped through a node that does not hold it, the session ends where it is held.
-      let holder: string | undefined;
-      for (const node of members.filter((n) => n !== owner)) {
-        const live = ((await (await node.admin('/v1/sessions')).json()) as { sessions: Array<{ id: string }> }).sessions.some((s) => s.id === session);
-        if (live) holder = node.url;
-      }
+      const survivor = members.find((n) => n !== owner) as BerthNode;
+      const holder = ((await (await survivor.admin(`/v1/sessions/${session}`)).json()) as { node?: string }).node;
       const other = members.find((n) => n !== owner && n.url !== holder) as BerthNode;
       assert.equal((await other.admin(`/v1/sessions/${session}`, { method: 'DELETE' })).status, 200);
       assert.equal(await count(), 1, 'the next request starts a fresh sandbox');
