@@ -41,6 +41,7 @@ import { Membership } from './cluster/membership.ts';
 import { checkAdvertised, NodeHop, nodeHopRoutes } from './cluster/node-hop.ts';
 import { clusterSessions, type SessionsQuery } from './cluster/cluster-sessions.ts';
 import { pageOfList } from './control/pages.ts';
+import { EndedRecords } from './sessions/ended-records.ts';
 import type { SessionView } from './control/v1.ts';
 import { SessionOwners } from './cluster/session-owners.ts';
 import { clusterNodes, soloNode } from './cluster/nodes.ts';
@@ -142,7 +143,24 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           },
         })
       : undefined;
-  const owners = membership && directory ? new SessionOwners(directory, membership, logger, (id) => sessions.has(id)) : undefined;
+  const endedRecords = new EndedRecords(store, logger);
+  sessions.onEnd((ended) => endedRecords.keep(ended));
+  const owners =
+    membership && directory
+      ? new SessionOwners({
+          directory,
+          membership,
+          logger,
+          isLive: (id) => sessions.has(id),
+          // A session whose node died ends there unseen: the node taking its id over records the loss.
+          // (An entry that does not say what ran, from before the store kept it, leaves no record.)
+          onLost: ({ session, runtime, version, principal, ownerUrl }) => {
+            if (version === undefined || principal === undefined) return;
+            const node = ownerUrl === undefined ? {} : { node: ownerUrl };
+            endedRecords.keep({ id: session, runtime, version, principal, endedAt: new Date().toISOString(), reason: 'node-lost', ...node, limits: [] });
+          },
+        })
+      : undefined;
   if (owners) sessions.onEnd((ended) => owners.ended(ended.id));
   const nodes =
     cluster && membership
@@ -164,6 +182,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     }));
   const edge = createEdge({
     nodes,
+    endedRecords,
     nodeUrl: () => membership?.url ?? listening,
     ...(membership && derivedKeys
       ? {
@@ -205,6 +224,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     // Such as a port in use: what the driver made is removed before berth says why it stops.
     await sessions.close();
     await driver.close();
+    await endedRecords.close();
     await store.close();
     throw error;
   }
@@ -222,6 +242,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       server.closeAllConnections();
       await sessions.close();
       await driver.close();
+      await endedRecords.close();
       await store.close();
       throw error;
     }
@@ -240,6 +261,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await closed;
       owners?.close();
       await membership?.leave();
+      await endedRecords.close();
       await store.close();
     })());
   const graceSeconds = config.shutdownGraceSeconds;

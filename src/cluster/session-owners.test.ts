@@ -9,6 +9,7 @@ import { Membership } from './membership.ts';
 import { SessionOwners } from './session-owners.ts';
 
 const QUIET = createLogger({ level: 'error', format: 'text', write: () => {} });
+const COUNTER = { runtime: 'counter', version: 1, principal: 'anonymous' };
 const S = (n: number): string => `session-${n}-0123456789abcdef0123456789abcdef`;
 
 describe('where a session is served, by the directory', { skip: postgresUnsupportedReason() ?? false }, () => {
@@ -29,7 +30,13 @@ describe('where a session is served, by the directory', { skip: postgresUnsuppor
       logger: QUIET,
     });
     await membership.start();
-    const owners = new SessionOwners(opened.directory as SessionDirectoryRecords, membership, QUIET, (id) => live.has(id), 200);
+    const owners = new SessionOwners({
+      directory: opened.directory as SessionDirectoryRecords,
+      membership,
+      logger: QUIET,
+      isLive: (id) => live.has(id),
+      unusedClaimMs: 200,
+    });
     t.after(async () => {
       owners.close();
       await membership.leave();
@@ -41,20 +48,20 @@ describe('where a session is served, by the directory', { skip: postgresUnsuppor
   test("a session nobody holds is this node's; one another live node holds is served there; nothing is asked again for it", async (t) => {
     const a = await node(t, 'http://a', new Set());
     const b = await node(t, 'http://b', new Set(), a.store);
-    assert.deepEqual(await a.owners.placeOf(S(1), 'counter'), { here: true });
-    assert.deepEqual(await b.owners.placeOf(S(1), 'counter'), { here: false, url: 'http://a', epoch: 1 });
+    assert.deepEqual(await a.owners.placeOf(S(1), COUNTER), { here: true });
+    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1 });
     // Remembered: the directory is not asked again, even once the entry changes under it.
     await a.directory.release(S(1), (await a.directory.lookup(S(1)))!.owner, 1);
-    assert.deepEqual(await b.owners.placeOf(S(1), 'counter'), { here: false, url: 'http://a', epoch: 1 });
+    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1 });
     b.owners.forget(S(1));
-    assert.deepEqual(await b.owners.placeOf(S(1), 'counter'), { here: true }, 'forgotten, it is looked up, found free, and claimed');
+    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: true }, 'forgotten, it is looked up, found free, and claimed');
   });
 
   test('a claim with no sandbox behind it (its request failed first) is released after a while; a live one is kept', async (t) => {
     const live = new Set([S(2)]);
     const a = await node(t, 'http://a', live);
-    await a.owners.placeOf(S(2), 'counter');
-    await a.owners.placeOf(S(3), 'counter');
+    await a.owners.placeOf(S(2), COUNTER);
+    await a.owners.placeOf(S(3), COUNTER);
     await new Promise((resolve) => setTimeout(resolve, 700));
     assert.ok(await a.directory.lookup(S(2)), 'the session with a sandbox stays claimed');
     assert.equal(await a.directory.lookup(S(3)), undefined, 'the unused claim is gone');

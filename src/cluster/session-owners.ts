@@ -1,6 +1,6 @@
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { DirectoryEntry, SessionDirectoryRecords } from '../store/session-directory.ts';
+import type { DirectoryEntry, Holding, SessionDirectoryRecords } from '../store/session-directory.ts';
 import type { Membership } from './membership.ts';
 
 /** Where a session's requests are served: on this node, or on the node at `url` holding it at `epoch`. */
@@ -10,6 +10,17 @@ export type SessionPlace = { here: true } | { here: false; url: string; epoch: n
 const REMEMBERED = 100_000;
 /** How long a claim may stand with no sandbox behind it (a request that failed before its session started). */
 const UNUSED_CLAIM_MS = 60_000;
+
+export interface SessionOwnersOptions {
+  directory: SessionDirectoryRecords;
+  membership: Membership;
+  logger: Logger;
+  /** Whether a session's sandbox lives on this node. */
+  isLive: (session: string) => boolean;
+  unusedClaimMs?: number;
+  /** Told of each session this node took over from a node that was lost: the entry as the lost node held it. */
+  onLost?: (entry: DirectoryEntry) => void;
+}
 
 /**
  * Which node serves each session, by the cluster's session directory, with what this node has seen of it kept in
@@ -30,21 +41,17 @@ export class SessionOwners {
   /** Releases under way: the session is not claimed again here until its old entry is gone. */
   readonly #releasing = new Map<string, Promise<unknown>>();
 
-  /** `isLive` says whether a session's sandbox lives on this node. */
-  constructor(
-    directory: SessionDirectoryRecords,
-    membership: Membership,
-    logger: Logger,
-    isLive: (session: string) => boolean,
-    unusedClaimMs = UNUSED_CLAIM_MS,
-  ) {
-    this.#directory = directory;
-    this.#membership = membership;
-    this.#logger = logger;
-    this.#isLive = isLive;
+  readonly #onLost: ((entry: DirectoryEntry) => void) | undefined;
+
+  constructor(options: SessionOwnersOptions) {
+    this.#directory = options.directory;
+    this.#membership = options.membership;
+    this.#logger = options.logger;
+    this.#isLive = options.isLive;
+    this.#onLost = options.onLost;
     // A claim whose request failed before its session started would name this node for nothing, for ever.
-    this.#unusedClaimMs = unusedClaimMs;
-    this.#sweep = setInterval(() => this.#releaseUnused(), unusedClaimMs);
+    this.#unusedClaimMs = options.unusedClaimMs ?? UNUSED_CLAIM_MS;
+    this.#sweep = setInterval(() => this.#releaseUnused(), this.#unusedClaimMs);
     this.#sweep.unref();
   }
 
@@ -58,8 +65,11 @@ export class SessionOwners {
     clearInterval(this.#sweep);
   }
 
-  /** Where `session` (of `runtime`) is served; `fresh` asks the directory again rather than what was remembered. */
-  async placeOf(session: string, runtime: string, fresh = false): Promise<SessionPlace> {
+  /**
+   * Where `session` is served, claimed for this node with `holding` when nobody holds it; `fresh` asks the directory
+   * again rather than what was remembered.
+   */
+  async placeOf(session: string, holding: Holding, fresh = false): Promise<SessionPlace> {
     await this.#releasing.get(session);
     if (this.#held.has(session)) {
       await this.#membership.confirm();
@@ -67,14 +77,15 @@ export class SessionOwners {
     }
     const remembered = fresh ? undefined : this.#remote.get(session);
     if (remembered) return { here: false, ...remembered };
-    let entry = await this.#directory.claim(session, runtime, this.#membership.id);
+    let entry = await this.#directory.claim(session, holding, this.#membership.id);
     if (entry.owner !== this.#membership.id && !entry.ownerLive) {
-      const moved = await this.#directory.takeOver(session, entry, this.#membership.id);
+      const moved = await this.#directory.takeOver(session, entry, this.#membership.id, holding);
       if (moved.taken) {
         this.#logger.warn('took over a session whose node was lost: it starts afresh here', { session, from: entry.owner, epoch: moved.entry.epoch });
+        this.#onLost?.(entry);
         entry = moved.entry;
       } else {
-        entry = (await this.#directory.lookup(session)) ?? (await this.#directory.claim(session, runtime, this.#membership.id));
+        entry = (await this.#directory.lookup(session)) ?? (await this.#directory.claim(session, holding, this.#membership.id));
       }
     }
     if (entry.owner === this.#membership.id) {

@@ -6,6 +6,7 @@ import { jsonResponse, readJsonObject } from '../core/http.ts';
 import type { WebRoute } from '../core/router.ts';
 import type { NodeDirectory } from '../cluster/nodes.ts';
 import type { ClusterPage, SessionsQuery } from '../cluster/cluster-sessions.ts';
+import type { EndedRecords } from '../sessions/ended-records.ts';
 import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
@@ -27,6 +28,8 @@ export interface V1Options {
   nodes: NodeDirectory;
   /** This node's URL as sessions name their holder: its advertised URL in a cluster, else where it listens. */
   nodeUrl: () => string;
+  /** The ended sessions' records in the store; unset, only what this node remembers of its own. */
+  endedRecords?: EndedRecords;
   /** On a node of a cluster: one page of every live node's sessions; unset, this node's own are the list. */
   listSessions?: (query: SessionsQuery) => Promise<ClusterPage<SessionView>>;
 }
@@ -46,7 +49,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions }: V1Options): WebRoute[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions, endedRecords }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -187,10 +190,11 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
     {
       method: 'GET',
       pattern: '/v1/sessions/:id',
-      handler: (_r, { id }) => {
+      handler: async (_r, { id }) => {
         const live = sessions.get(id as string);
         if (live) return jsonResponse(200, { ...live, node: nodeUrl() });
-        const ended = sessions.ended(id as string);
+        // The store has the last end of the session wherever it was held; this node's memory, if the store is away.
+        const ended = (await endedRecords?.find(id as string).catch(() => undefined)) ?? sessions.ended(id as string);
         if (ended) return jsonResponse(200, { ...ended, state: 'ended' });
         throw new BerthError('session_not_found', `no session ${id}`);
       },

@@ -62,6 +62,8 @@ export interface EdgeOptions {
   internalRoutes?: WebRoute[];
   /** This node's URL as sessions name their holder (`/v1/sessions`). */
   nodeUrl: () => string;
+  /** The ended sessions' records in the store. */
+  endedRecords?: V1Options['endedRecords'];
   /** On a node of a cluster: one page of the whole cluster's sessions (`GET /v1/sessions`). */
   listSessions?: V1Options['listSessions'];
   /** On a node of a cluster: where each session is held, and the hop to the node that holds it. */
@@ -219,6 +221,7 @@ export function createEdge(options: EdgeOptions): Edge {
       nodes: options.nodes,
       nodeUrl: options.nodeUrl,
       ...(options.listSessions ? { listSessions: options.listSessions } : {}),
+      ...(options.endedRecords ? { endedRecords: options.endedRecords } : {}),
     })
       .map(atHolder)
       .map(adminOnly),

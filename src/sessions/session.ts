@@ -18,9 +18,10 @@ export interface SessionPrincipal {
 }
 /**
  * Why a session ended. `unclaimed`: berth made it for a request that named no session, and no later request came back
- * to it within the node's grace. `start-failed`: its sandbox never became ready (`error` says why).
+ * to it within the node's grace. `start-failed`: its sandbox never became ready (`error` says why). `node-lost`: the
+ * node of a cluster that held it died, and another node took its id over with a fresh sandbox.
  */
-export type EndReason = 'stopped' | 'idle' | 'unclaimed' | 'lifetime' | 'sandbox-exit' | 'start-failed' | 'shutdown';
+export type EndReason = 'stopped' | 'idle' | 'unclaimed' | 'lifetime' | 'sandbox-exit' | 'start-failed' | 'shutdown' | 'node-lost';
 
 export interface SessionInfo {
   id: string;
@@ -58,6 +59,8 @@ export interface EndedSession {
   principal: string;
   endedAt: string;
   reason: EndReason;
+  /** The node of a cluster that held it (`node-lost`: the node that died). */
+  node?: string;
   exit?: SandboxExit;
   /** Why its sandbox did not start (reason `start-failed`): the error its first request got. */
   error?: { code: string; message: string };

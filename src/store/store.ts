@@ -86,6 +86,14 @@ export interface ApiKeyPosition {
   id: string;
 }
 
+/** What is kept of a session that ended: the store reads its id, runtime and end; the rest is the record as shown. */
+export interface EndedSessionRecord {
+  id: string;
+  runtime: string;
+  endedAt: string;
+  [field: string]: unknown;
+}
+
 /**
  * What berth keeps: the embedded SQLite of one node, or the PostgreSQL a cluster shares. Every method may reject
  * with `store_unavailable` when a cluster's store does not answer.
@@ -116,5 +124,10 @@ export interface Store {
   listApiKeys(filter?: { runtime?: string; admin?: boolean }, page?: PageQuery<ApiKeyPosition>): Promise<ApiKeyRecord[]>;
   /** Marks a key revoked at `at`; false when there is no such key or it was already revoked. */
   revokeApiKey(id: string, at: string): Promise<boolean>;
+  /** Keeps the record of a session that ended, in place of any earlier one of the same id. */
+  putEndedSession(record: EndedSessionRecord): Promise<void>;
+  getEndedSession(id: string): Promise<EndedSessionRecord | undefined>;
+  /** Forgets the records of sessions that ended before `before`; answers how many. */
+  pruneEndedSessions(before: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -217,6 +217,22 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
         else await new Promise((resolve) => setTimeout(resolve, 250));
       }
       assert.equal(again, 1, 'a fresh sandbox answers the session again (its state was on the lost node)');
+      const { store: kept } = await openStore({ postgresql: store });
+      try {
+        // The node that took the id over recorded the loss, in the background.
+        await waitFor(async () => (await kept.getEndedSession(session))?.reason === 'node-lost', "the lost session's ended record");
+        assert.deepEqual(await kept.getEndedSession(session), {
+          ...((await kept.getEndedSession(session)) as object),
+          id: session,
+          runtime: 'counter',
+          version: 1,
+          principal: 'anonymous',
+          reason: 'node-lost',
+          node: owner.url,
+        });
+      } finally {
+        await kept.close();
+      }
       assert.ok(Date.now() - lostAt < 15_000, `answered again within 15 s (took ${Date.now() - lostAt} ms)`);
       assert.equal(await count(), 2, 'and keeps its new state across nodes');
       // Stopped through a node that does not hold it, the session ends where it is held.
@@ -224,6 +240,11 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
       const holder = ((await (await survivor.admin(`/v1/sessions/${session}`)).json()) as { node?: string }).node;
       const other = members.find((n) => n !== owner && n.url !== holder) as BerthNode;
       assert.equal((await other.admin(`/v1/sessions/${session}`, { method: 'DELETE' })).status, 200);
+      // Its end is the cluster's record, read from the store by a node that never held it.
+      await waitFor(async () => {
+        const view = (await (await other.admin(`/v1/sessions/${session}`)).json()) as { state?: string; reason?: string };
+        return view.state === 'ended' && view.reason === 'stopped';
+      }, 'the ended record through any node');
       assert.equal(await count(), 1, 'the next request starts a fresh sandbox');
     } finally {
       await balancer.close();

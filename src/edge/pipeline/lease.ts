@@ -32,7 +32,11 @@ export class SessionLeases {
     const { session, target, principal, existing, minted } = request;
     // A request naming its session, in its head or by its requestState, was sent on to the owner before this step
     // (owner-route.ts); one that still reaches here for a session another node holds came over a stale hop.
-    if (this.#owners && !this.#sessions.has(session) && !(await this.#owners.placeOf(session, target.runtime)).here) {
+    if (
+      this.#owners &&
+      !this.#sessions.has(session) &&
+      !(await this.#owners.placeOf(session, { runtime: target.runtime, version: target.version, principal: principal.userId })).here
+    ) {
       throw new BerthError(
         'misdirected',
         `session ${session} is held by another node of the cluster: send its requests with the session header, and any node passes them on`,

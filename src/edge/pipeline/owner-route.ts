@@ -53,7 +53,8 @@ export class OwnerRoute {
   async #toOwner(caller: Caller, session: string, body?: Uint8Array): Promise<Answer | undefined> {
     const owners = this.#owners;
     const fromNode = this.#hop.isHop(caller.inbound);
-    const place = await owners.placeOf(session, caller.runtime, fromNode);
+    const holding = { runtime: caller.runtime, principal: caller.principal.userId, ...(caller.resolved ? { version: caller.resolved.version.version } : {}) };
+    const place = await owners.placeOf(session, holding, fromNode);
     if (fromNode) {
       const seen = Number(caller.headers.get(HOP_EPOCH_HEADER));
       const held = owners.heldEpoch(session);

@@ -65,4 +65,13 @@ export const MIGRATIONS: readonly string[] = [
      claimed_at TIMESTAMPTZ NOT NULL
    );
    CREATE INDEX session_owners_owner ON session_owners(owner);`,
+  `CREATE TABLE ended_sessions (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     runtime TEXT COLLATE "C" NOT NULL,
+     ended_at TEXT COLLATE "C" NOT NULL,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX ended_sessions_ended_at ON ended_sessions(ended_at);
+   ALTER TABLE session_owners ADD COLUMN version INTEGER;
+   ALTER TABLE session_owners ADD COLUMN principal TEXT;`,
 ];

@@ -91,6 +91,23 @@ for (const dialect of [sqlite, postgresql]) {
       assert.ok(!(await reopened.deleteRuntime('counter')));
     });
 
+    test("ended sessions' records: the last end of an id is kept, survives reopening, and is forgotten once old", async (t) => {
+      const place = await dialect.fresh(t);
+      const store = await dialect.open(place);
+      const record = (id: string, endedAt: string, reason: string) => ({ id, runtime: 'counter', version: 1, principal: 'alice', endedAt, reason, limits: [] });
+      await store.putEndedSession(record('s-old', '2026-01-01T00:00:00.000Z', 'idle'));
+      await store.putEndedSession(record('s-new', '2026-06-01T00:00:00.000Z', 'stopped'));
+      await store.putEndedSession(record('s-new', '2026-06-02T00:00:00.000Z', 'node-lost'));
+      await store.close();
+      const reopened = await dialect.open(place);
+      t.after(() => reopened.close());
+      assert.deepEqual(await reopened.getEndedSession('s-new'), record('s-new', '2026-06-02T00:00:00.000Z', 'node-lost'), 'the last end wins');
+      assert.equal(await reopened.pruneEndedSessions('2026-03-01T00:00:00.000Z'), 1);
+      assert.equal(await reopened.getEndedSession('s-old'), undefined);
+      assert.equal(await reopened.getEndedSession("' OR 1=1 --"), undefined);
+      assert.equal((await reopened.getEndedSession('s-new'))?.reason, 'node-lost');
+    });
+
     test('endpoints pin versions, move, survive reopening, and go with their runtime; runtimes are found by id', async (t) => {
       const place = await dialect.fresh(t);
       const store = await dialect.open(place);

@@ -4,6 +4,7 @@ import type {
   ApiKeyPosition,
   ApiKeyRecord,
   ArtifactRecord,
+  EndedSessionRecord,
   EndpointRecord,
   PageQuery,
   RuntimeRecord,
@@ -141,6 +142,23 @@ export class SqlStore implements Store {
   async getArtifact(id: string): Promise<ArtifactRecord | undefined> {
     const row = await this.#db.get('SELECT * FROM artifacts WHERE id = ?', [id]);
     return row ? { id: String(row.id), bytes: Number(row.bytes), files: Number(row.files), createdAt: String(row.created_at) } : undefined;
+  }
+
+  async putEndedSession(record: EndedSessionRecord): Promise<void> {
+    await this.#db.run(
+      `INSERT INTO ended_sessions (id, runtime, ended_at, record) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET runtime = excluded.runtime, ended_at = excluded.ended_at, record = excluded.record`,
+      [record.id, record.runtime, record.endedAt, JSON.stringify(record)],
+    );
+  }
+
+  async getEndedSession(id: string): Promise<EndedSessionRecord | undefined> {
+    const row = await this.#db.get('SELECT record FROM ended_sessions WHERE id = ?', [id]);
+    return row ? (JSON.parse(String(row.record)) as EndedSessionRecord) : undefined;
+  }
+
+  async pruneEndedSessions(before: string): Promise<number> {
+    return this.#db.run('DELETE FROM ended_sessions WHERE ended_at < ?', [before]);
   }
 
   async putApiKey(record: ApiKeyRecord): Promise<void> {

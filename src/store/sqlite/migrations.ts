@@ -40,4 +40,11 @@ export const MIGRATIONS: readonly string[] = [
      revoked_at TEXT
    );
    CREATE INDEX api_keys_runtime ON api_keys(runtime);`,
+  `CREATE TABLE ended_sessions (
+     id TEXT PRIMARY KEY,
+     runtime TEXT NOT NULL,
+     ended_at TEXT NOT NULL,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX ended_sessions_ended_at ON ended_sessions(ended_at);`,
 ];
