@@ -146,12 +146,14 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const endedRecords = new EndedRecords(store, logger);
   sessions.onEnd((ended) => endedRecords.keep(ended));
   const owners =
-    membership && directory
+    cluster && membership && directory
       ? new SessionOwners({
           directory,
           membership,
           logger,
           isLive: (id) => sessions.has(id),
+          // A node that is full or draining places new sessions on the member with the most room.
+          hasRoom: () => !sessions.draining && sessions.size < config.maxSessions,
           // A session whose node died ends there unseen: the node taking its id over records the loss.
           // (An entry that does not say what ran, from before the store kept it, leaves no record.)
           onLost: ({ session, runtime, version, principal, ownerUrl }) => {
@@ -259,7 +261,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await driver.close();
       server.closeAllConnections();
       await closed;
-      owners?.close();
+      await owners?.close();
       await membership?.leave();
       await endedRecords.close();
       await store.close();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isBerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ClusterRecords, NodeLoad } from '../store/cluster-records.ts';
+import type { ClusterRecords, NodeLoad, NodeRecord } from '../store/cluster-records.ts';
 
 export interface MembershipOptions {
   records: ClusterRecords;
@@ -40,6 +40,8 @@ export class Membership {
   #renewing: Promise<void> | undefined;
   #storeAway = false;
   #left = false;
+  #view = new Map<string, NodeRecord>();
+  readonly #watches = new Map<string, AbortController>();
 
   constructor(options: MembershipOptions) {
     this.#options = { leaseMs: DEFAULT_LEASE_MS, renewMs: DEFAULT_RENEW_MS, ...options };
@@ -59,6 +61,7 @@ export class Membership {
     const asked = performance.now();
     await this.#options.records.join({ id: this.id, url: this.#options.url, capacity: this.#options.capacity }, this.#options.leaseMs);
     this.#askedAt = asked;
+    await this.#look();
   }
 
   /** Whether the lease this node was last granted still runs, by its own clock (no wait). */
@@ -100,6 +103,7 @@ export class Membership {
       this.#storeAway = false;
       if (member) {
         this.#askedAt = asked;
+        await this.#look();
         return;
       }
       const why = frozen
@@ -115,6 +119,48 @@ export class Membership {
         this.#options.logger.warn('the cluster store does not answer: this node keeps serving its sessions, and starts none', { err: error });
       this.#storeAway = true;
     }
+  }
+
+  /**
+   * Refreshes this node's view of the members: which are live, and their load. A member that is no longer live
+   * (its lease ran out, or it left) aborts the hops waiting on it.
+   */
+  async #look(): Promise<void> {
+    const members = await this.#options.records.nodes();
+    this.#view = new Map(members.map((node) => [node.id, node]));
+    for (const [id, watch] of this.#watches) {
+      if (this.#view.get(id)?.leaseRunning) continue;
+      watch.abort(new Error(`node ${id} is no longer a live member of the cluster`));
+      this.#watches.delete(id);
+    }
+  }
+
+  /**
+   * The members with their load, as of this node's last renewal (a couple of seconds old at most), or as the store
+   * says now (`fresh`).
+   */
+  async members(fresh = false): Promise<NodeRecord[]> {
+    if (fresh) await this.#look();
+    return [...this.#view.values()];
+  }
+
+  /**
+   * Whether `id` is a live member by this node's view; a node not yet in the view (it joined since) counts as live.
+   * The store decides takeovers; this only spares a request a hop to a node already known to be gone.
+   */
+  isLive(id: string): boolean {
+    return this.#view.get(id)?.leaseRunning ?? true;
+  }
+
+  /** Aborts once node `id` is seen to be no live member: whatever waits on it stops waiting. */
+  lostSignal(id: string): AbortSignal {
+    let watch = this.#watches.get(id);
+    if (!watch) {
+      watch = new AbortController();
+      if (this.isLive(id)) this.#watches.set(id, watch);
+      else watch.abort(new Error(`node ${id} is no longer a live member of the cluster`));
+    }
+    return watch.signal;
   }
 
   /** Whether the store answered the last renewal. */

@@ -39,6 +39,8 @@ export interface HopExtras {
   body?: Uint8Array;
   /** Headers to set on the forwarded request (the session a body named). */
   headers?: Record<string, string>;
+  /** Aborts when the node passed to is seen to die: the hop stops waiting on it (a frozen node never answers). */
+  lost?: AbortSignal;
 }
 /** How long a connection to another node is kept idle. */
 const IDLE_MS = 30_000;
@@ -104,9 +106,19 @@ export class NodeHop {
         headers,
         body,
         keepBody: true,
-        signal: inbound.signal,
+        signal: extras.lost ? AbortSignal.any([inbound.signal, extras.lost]) : inbound.signal,
       });
     } catch (error) {
+      if (extras.lost?.aborted) {
+        throw new BerthError(
+          'sandbox_unavailable',
+          `the node holding this session (${ownerUrl}) stopped answering and left the cluster; retry, and a live node takes it over`,
+          {
+            cause: error,
+            retryAfter: 1,
+          },
+        );
+      }
       throw new BerthError(
         'sandbox_unavailable',
         `the node holding this session (${ownerUrl}) does not answer: ${(error as Error).message}; retry in a moment`,

@@ -38,21 +38,21 @@ describe('where a session is served, by the directory', { skip: postgresUnsuppor
       unusedClaimMs: 200,
     });
     t.after(async () => {
-      owners.close();
+      await owners.close();
       await membership.leave();
       await opened.store.close();
     });
-    return { owners, directory: opened.directory as SessionDirectoryRecords, store: location };
+    return { owners, id: membership.id, directory: opened.directory as SessionDirectoryRecords, store: location };
   }
 
   test("a session nobody holds is this node's; one another live node holds is served there; nothing is asked again for it", async (t) => {
     const a = await node(t, 'http://a', new Set());
     const b = await node(t, 'http://b', new Set(), a.store);
     assert.deepEqual(await a.owners.placeOf(S(1), COUNTER), { here: true });
-    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1 });
+    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1, owner: a.id });
     // Remembered: the directory is not asked again, even once the entry changes under it.
     await a.directory.release(S(1), (await a.directory.lookup(S(1)))!.owner, 1);
-    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1 });
+    assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: false, url: 'http://a', epoch: 1, owner: a.id });
     b.owners.forget(S(1));
     assert.deepEqual(await b.owners.placeOf(S(1), COUNTER), { here: true }, 'forgotten, it is looked up, found free, and claimed');
   });

@@ -1,10 +1,11 @@
 import { BerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { NodeRecord } from '../store/cluster-records.ts';
 import type { DirectoryEntry, Holding, SessionDirectoryRecords } from '../store/session-directory.ts';
 import type { Membership } from './membership.ts';
 
 /** Where a session's requests are served: on this node, or on the node at `url` holding it at `epoch`. */
-export type SessionPlace = { here: true } | { here: false; url: string; epoch: number };
+export type SessionPlace = { here: true } | { here: false; url: string; epoch: number; owner: string };
 
 /** Remote owners this node remembers, at most; the oldest is forgotten first. */
 const REMEMBERED = 100_000;
@@ -20,6 +21,16 @@ export interface SessionOwnersOptions {
   unusedClaimMs?: number;
   /** Told of each session this node took over from a node that was lost: the entry as the lost node held it. */
   onLost?: (entry: DirectoryEntry) => void;
+  /** Whether this node takes a new session now (not full, not draining); unset, it always does. */
+  hasRoom?: () => boolean;
+}
+
+/** How a place is looked for. */
+export interface PlaceOptions {
+  /** Ask the directory, not what this node remembers (a request another node passed on). */
+  fresh?: boolean;
+  /** A new session is this node's even when it has no room: its own start refuses it, saying why. */
+  hereOnly?: boolean;
 }
 
 /**
@@ -37,11 +48,12 @@ export class SessionOwners {
   readonly #isLive: (session: string) => boolean;
   readonly #sweep: NodeJS.Timeout;
   readonly #unusedClaimMs: number;
-  readonly #remote = new Map<string, { url: string; epoch: number }>();
+  readonly #remote = new Map<string, { url: string; epoch: number; owner: string }>();
   /** Releases under way: the session is not claimed again here until its old entry is gone. */
   readonly #releasing = new Map<string, Promise<unknown>>();
 
   readonly #onLost: ((entry: DirectoryEntry) => void) | undefined;
+  readonly #hasRoom: (() => boolean) | undefined;
 
   constructor(options: SessionOwnersOptions) {
     this.#directory = options.directory;
@@ -49,6 +61,7 @@ export class SessionOwners {
     this.#logger = options.logger;
     this.#isLive = options.isLive;
     this.#onLost = options.onLost;
+    this.#hasRoom = options.hasRoom;
     // A claim whose request failed before its session started would name this node for nothing, for ever.
     this.#unusedClaimMs = options.unusedClaimMs ?? UNUSED_CLAIM_MS;
     this.#sweep = setInterval(() => this.#releaseUnused(), this.#unusedClaimMs);
@@ -60,24 +73,44 @@ export class SessionOwners {
     for (const [session, { at }] of this.#held) if (at < before && !this.#isLive(session)) this.ended(session);
   }
 
-  /** Stops the sweep of unused claims. */
-  close(): void {
+  /** Stops the sweep of unused claims, and waits for the releases under way. */
+  async close(): Promise<void> {
     clearInterval(this.#sweep);
+    await Promise.allSettled(this.#releasing.values());
+  }
+
+  /** Whether this node takes new sessions now. */
+  get hasRoom(): boolean {
+    return this.#hasRoom?.() ?? true;
   }
 
   /**
-   * Where `session` is served, claimed for this node with `holding` when nobody holds it; `fresh` asks the directory
-   * again rather than what was remembered.
+   * The live member with the most room for new sessions, other than this node; undefined when none has any (or
+   * the store does not say). Loads are as of each node's last renewal, a couple of seconds old at most.
    */
-  async placeOf(session: string, holding: Holding, fresh = false): Promise<SessionPlace> {
+  async roomElsewhere(): Promise<{ id: string; url: string } | undefined> {
+    // The view of the last renewal first; when it shows no room, the store's word now (a member may have joined).
+    const found = mostRoom(await this.#membership.members(), this.#membership.id);
+    if (found) return found;
+    const now = await this.#membership.members(true).catch(() => []);
+    return mostRoom(now, this.#membership.id);
+  }
+
+  /**
+   * Where `session` is served. One nobody holds is claimed with `holding` for this node, or, when this node has no
+   * room (and may place it elsewhere), for the live member with the most room.
+   */
+  async placeOf(session: string, holding: Holding, { fresh = false, hereOnly = false }: PlaceOptions = {}): Promise<SessionPlace> {
     await this.#releasing.get(session);
     if (this.#held.has(session)) {
       await this.#membership.confirm();
       if (this.#held.has(session)) return { here: true };
     }
+    // A remembered owner this node has since seen die is looked up again (and its session taken over).
     const remembered = fresh ? undefined : this.#remote.get(session);
-    if (remembered) return { here: false, ...remembered };
-    let entry = await this.#directory.claim(session, holding, this.#membership.id);
+    if (remembered && this.#membership.isLive(remembered.owner)) return { here: false, ...remembered };
+    const elsewhere = fresh || hereOnly || this.hasRoom ? undefined : await this.roomElsewhere();
+    let entry = await this.#directory.claim(session, holding, elsewhere?.id ?? this.#membership.id);
     if (entry.owner !== this.#membership.id && !entry.ownerLive) {
       const moved = await this.#directory.takeOver(session, entry, this.#membership.id, holding);
       if (moved.taken) {
@@ -103,7 +136,7 @@ export class SessionOwners {
       });
     }
     if (this.#remote.size >= REMEMBERED) this.#remote.delete(this.#remote.keys().next().value as string);
-    const place = { url: entry.ownerUrl, epoch: entry.epoch };
+    const place = { url: entry.ownerUrl, epoch: entry.epoch, owner: entry.owner };
     this.#remote.set(entry.session, place);
     return { here: false, ...place };
   }
@@ -117,6 +150,11 @@ export class SessionOwners {
   /** The epoch this node holds `session` at, if it holds it. */
   heldEpoch(session: string): number | undefined {
     return this.#held.get(session)?.epoch;
+  }
+
+  /** Aborts once `place`'s node is seen to be no live member: a hop to it stops waiting. */
+  lostSignal(owner: string): AbortSignal {
+    return this.#membership.lostSignal(owner);
   }
 
   /** Forgets where `session` was seen, after its owner did not take a request for it. */
@@ -148,4 +186,14 @@ export class SessionOwners {
     this.#remote.clear();
     return held;
   }
+}
+
+/** The live member other than `self` with the most sessions free, if any has one free. */
+function mostRoom(members: readonly NodeRecord[], self: string): { id: string; url: string } | undefined {
+  let best: NodeRecord | undefined;
+  for (const node of members) {
+    if (node.id === self || !node.leaseRunning || node.state !== 'live' || node.sessions >= node.capacity) continue;
+    if (!best || node.capacity - node.sessions > best.capacity - best.sessions) best = node;
+  }
+  return best && { id: best.id, url: best.url };
 }

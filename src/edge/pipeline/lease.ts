@@ -35,7 +35,7 @@ export class SessionLeases {
     if (
       this.#owners &&
       !this.#sessions.has(session) &&
-      !(await this.#owners.placeOf(session, { runtime: target.runtime, version: target.version, principal: principal.userId })).here
+      !(await this.#owners.placeOf(session, { runtime: target.runtime, version: target.version, principal: principal.userId }, { hereOnly: true })).here
     ) {
       throw new BerthError(
         'misdirected',

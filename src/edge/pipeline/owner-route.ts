@@ -1,5 +1,5 @@
 import type { NodeHop } from '../../cluster/node-hop.ts';
-import { HOP_EPOCH_HEADER } from '../../cluster/node-hop.ts';
+import { HOP_EPOCH_HEADER, type HopExtras } from '../../cluster/node-hop.ts';
 import type { SessionOwners } from '../../cluster/session-owners.ts';
 import type { Answer } from '../../core/answer.ts';
 import { BerthError, isBerthError } from '../../core/errors.ts';
@@ -34,11 +34,23 @@ export class OwnerRoute {
     this.#hop = hop;
   }
 
-  /** The step for a request whose head names its session (header, URL, `Mcp-Session-Id`); undefined: go on here. */
+  /**
+   * The step for a request whose head names its session (header, URL, `Mcp-Session-Id`), or that names none and
+   * so may start one; undefined: go on here.
+   */
   async route(caller: Caller): Promise<Answer | undefined> {
     // A runtime that does not exist has no sessions anywhere: its door says so, and the directory is not touched.
-    const session = caller.resolved === undefined ? undefined : sessionInHead(caller);
-    return session === undefined ? undefined : this.#toOwner(caller, session);
+    if (caller.resolved === undefined) return undefined;
+    const session = sessionInHead(caller);
+    return session === undefined ? this.#toRoom(caller) : this.#toOwner(caller, session);
+  }
+
+  /** A request that may start a session on a node with no room goes whole to the member with the most room. */
+  async #toRoom(caller: Caller): Promise<Answer | undefined> {
+    if (this.#owners.hasRoom || this.#hop.isHop(caller.inbound)) return undefined;
+    const room = await this.#owners.roomElsewhere();
+    if (!room) return undefined;
+    return this.#forward(caller, room.url, { epoch: 0, principal: caller.principal, lost: this.#owners.lostSignal(room.id) });
   }
 
   /**
@@ -54,7 +66,7 @@ export class OwnerRoute {
     const owners = this.#owners;
     const fromNode = this.#hop.isHop(caller.inbound);
     const holding = { runtime: caller.runtime, principal: caller.principal.userId, ...(caller.resolved ? { version: caller.resolved.version.version } : {}) };
-    const place = await owners.placeOf(session, holding, fromNode);
+    const place = await owners.placeOf(session, holding, { fresh: fromNode, hereOnly: fromNode });
     if (fromNode) {
       const seen = Number(caller.headers.get(HOP_EPOCH_HEADER));
       const held = owners.heldEpoch(session);
@@ -67,9 +79,10 @@ export class OwnerRoute {
     }
     if (place.here) return undefined;
     try {
-      const answer = await this.#hop.forward(caller.inbound, place.url, {
+      const answer = await this.#forward(caller, place.url, {
         epoch: place.epoch,
         principal: caller.principal,
+        lost: owners.lostSignal(place.owner),
         ...(body ? { body, headers: { [SESSION_HEADER]: session } } : {}),
       });
       // The owner no longer holds it: the next request looks again.
@@ -77,7 +90,15 @@ export class OwnerRoute {
       return answer;
     } catch (error) {
       owners.forget(session);
-      throw isBerthError(error) ? error : new BerthError('sandbox_unavailable', 'the node holding this session could not be reached', { cause: error });
+      throw error;
+    }
+  }
+
+  async #forward(caller: Caller, url: string, extras: HopExtras): Promise<Answer> {
+    try {
+      return await this.#hop.forward(caller.inbound, url, extras);
+    } catch (error) {
+      throw isBerthError(error) ? error : new BerthError('sandbox_unavailable', `the node at ${url} could not be reached`, { cause: error });
     }
   }
 }
