@@ -67,13 +67,13 @@ export interface NodeParts {
 
 export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
-  const { store, cluster, directory } = await openStore(
+  const { store, cluster, directory, archive } = await openStore(
     config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl },
     {
       onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
     },
   );
-  const artifacts = new ArtifactStore(join(config.home, 'artifacts'));
+  const artifacts = new ArtifactStore(join(config.home, 'artifacts'), archive);
   const staged = artifacts.sweepStaging();
   if (staged.count > 0) logger.warn('removed artifact uploads that an unclean stop of berth cut short', { dirs: staged.count, bytes: staged.bytes });
   const supervisorPath = await buildSupervisor(join(config.home, 'cache'));

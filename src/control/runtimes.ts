@@ -70,9 +70,10 @@ export class RuntimeService {
   async deploy(name: string, input: unknown): Promise<VersionRecord> {
     checkRuntimeName(name);
     const value = parseInput(DeployInput, input, `runtime "${name}" was not deployed`);
-    if (!(await this.#store.getArtifact(value.artifactId)) || !this.#artifacts.exists(value.artifactId)) {
+    if (!(await this.#store.getArtifact(value.artifactId))) {
       throw new BerthError('artifact_not_found', `artifact ${value.artifactId} does not exist; upload the code with POST /v1/artifacts first`);
     }
+    await this.#artifacts.ensure(value.artifactId);
     const spec: RuntimeSpec = {
       artifactId: value.artifactId,
       command: value.command,
@@ -231,6 +232,8 @@ export class RuntimeService {
     const generation = this.#generation;
     const runtime = await this.get(name);
     const version = await this.version(name, (await this.endpoint(name, endpoint)).targetVersion);
+    // On a node of a cluster, the code of a version deployed through another node is fetched here the first time.
+    await this.#artifacts.ensure(version.spec.artifactId);
     const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
     // A change stored while this was read may have made it stale: it answers this call, but is not kept.
     if (generation === this.#generation) this.#resolved.set(key, resolved);

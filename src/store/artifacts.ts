@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { isAbsolute, join, normalize, posix } from 'node:path';
+import { chmodSync, closeSync, createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { x as extract, type ReadEntry } from 'tar';
+import { c as pack, x as extract, type ReadEntry } from 'tar';
 import { BerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import { sweepDirectories, type Swept } from '../core/sweep.ts';
+import type { ArtifactArchive } from './artifact-archive.ts';
+import { base32, measureTree, placeLink, pointsOutward, sealTree, unsealTree } from './artifact-tree.ts';
 import type { ArtifactRecord } from './store.ts';
 
 /** Entry types an artifact may hold; devices, fifos and the like are dropped. */
@@ -16,6 +18,12 @@ const MAX_FILES = 200_000;
 const STAGING_PREFIX = '.incoming-';
 /** How much larger than its upload an artifact may unpack to: compressed code rarely shrinks more than this. */
 const MAX_UNPACK_RATIO = 4;
+/** What an artifact id may be: berth's own ids, whose letters are base32's. */
+const ARTIFACT_ID = /^art_[a-z2-7]+$/;
+
+function notFound(id: string): BerthError {
+  return new BerthError('artifact_not_found', `artifact ${id} does not exist; upload the code with POST /v1/artifacts first`);
+}
 
 /**
  * Artifacts: the code directories runtime versions run, unpacked under `<dir>/<id>` and never changed again.
@@ -25,9 +33,14 @@ const MAX_UNPACK_RATIO = 4;
  */
 export class ArtifactStore {
   readonly #dir: string;
+  readonly #archive: ArtifactArchive | undefined;
+  /** Fetches from the cluster's archive under way, by artifact id. */
+  readonly #fetching = new Map<string, Promise<void>>();
 
-  constructor(dir: string) {
+  /** `archive`, on a node of a cluster: where every artifact's archive is kept for the other nodes. */
+  constructor(dir: string, archive?: ArtifactArchive) {
     this.#dir = dir;
+    this.#archive = archive;
     // 0711: sandbox uids may traverse to an artifact they are given, not list the others.
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o711);
@@ -43,22 +56,71 @@ export class ArtifactStore {
   }
 
   exists(id: string): boolean {
-    return /^art_[a-z2-7]+$/.test(id) && existsSync(this.path(id));
+    return ARTIFACT_ID.test(id) && existsSync(this.path(id));
   }
 
   /**
    * Unpacks an uploaded archive into an artifact named by its bytes' digest: the same upload through any node, or
-   * twice, is the same artifact, kept once, so a version deployed through one node names code every node that was
-   * given it has.
+   * twice, is the same artifact, kept once. On a node of a cluster the archive is also kept in the cluster's
+   * store, from where every other node fetches it when it first needs the artifact.
    */
   async receive(body: Readable, maxBytes: number): Promise<ArtifactRecord> {
+    // The bytes as they came are kept in a staging directory of their own (swept at start, like the others).
+    const spoolDir = this.#archive && this.#stagingDir('keep');
+    const spool = spoolDir && join(spoolDir, 'upload');
+    try {
+      const unpacked = await this.#unpack(
+        body,
+        { maxBytes, maxUnpacked: maxBytes * MAX_UNPACK_RATIO, spool },
+        (digest) => `art_${base32(digest).slice(0, 32)}`,
+      );
+      if (spool) await this.#archive?.put(unpacked.record.id, unpacked.sha256, spool);
+      return unpacked.record;
+    } finally {
+      if (spoolDir) rmSync(spoolDir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Makes sure artifact `id` is on this node: unpacked already, or fetched from the cluster's archive, checked
+   * against its digest and unpacked now (once, however many ask at once). `artifact_not_found` when neither has it.
+   */
+  async ensure(id: string): Promise<void> {
+    if (this.exists(id)) return;
+    const archive = this.#archive;
+    if (!archive || !ARTIFACT_ID.test(id)) throw notFound(id);
+    let fetching = this.#fetching.get(id);
+    if (!fetching) {
+      fetching = (async () => {
+        const kept = await archive.get(id);
+        if (!kept) throw notFound(id);
+        // Made by a node of this cluster from an upload it checked, and checked here against its digest: the
+        // upload's limits are not applied again (an installed package unpacks well past four times its archive).
+        await this.#unpack(kept.body, { maxBytes: kept.bytes, maxUnpacked: Infinity, sha256: kept.sha256 }, () => id);
+      })().finally(() => this.#fetching.delete(id));
+      this.#fetching.set(id, fetching);
+    }
+    await fetching;
+  }
+
+  /**
+   * Unpacks a tar stream (gzip optional) into the artifact `name` gives for its bytes' digest, or leaves the one in
+   * place of that name: beside the store first, and moved into place only when whole. `spool` keeps the bytes as
+   * they came; `sha256` is what they must hash to.
+   */
+  async #unpack(
+    body: Readable,
+    limits: { maxBytes: number; maxUnpacked: number; spool?: string | undefined; sha256?: string },
+    name: (digest: Buffer) => string,
+  ): Promise<{ record: ArtifactRecord; sha256: string }> {
+    const { maxBytes, maxUnpacked } = limits;
     const staging = join(this.#dir, `${STAGING_PREFIX}${randomId('up', 16)}`);
     const digest = createHash('sha256');
     mkdirSync(staging, { mode: 0o700 });
+    const spool = limits.spool === undefined ? undefined : openSync(limits.spool, 'w', 0o600);
     let bytes = 0;
     let files = 0;
     let unpacked = 0;
-    const maxUnpacked = maxBytes * MAX_UNPACK_RATIO;
     let refused: string | undefined;
     // Symbolic links that point outside the artifact (`/usr/bin/env`, `../shared`) mean something only inside the
     // sandbox, where they resolve against the sandbox's own root; tar refuses them, so berth makes them itself.
@@ -67,8 +129,12 @@ export class ArtifactStore {
       transform(chunk: Buffer, _encoding, done) {
         bytes += chunk.length;
         digest.update(chunk);
-        if (bytes > maxBytes) done(new BerthError('body_too_large', `artifact is larger than the ${maxBytes}-byte limit (BERTH_MAX_ARTIFACT_BYTES)`));
-        else done(null, chunk);
+        if (bytes > maxBytes) {
+          done(new BerthError('body_too_large', `artifact is larger than the ${maxBytes}-byte limit (BERTH_MAX_ARTIFACT_BYTES)`));
+          return;
+        }
+        if (spool !== undefined) writeSync(spool, chunk);
+        done(null, chunk);
       },
     });
     try {
@@ -98,21 +164,32 @@ export class ArtifactStore {
         }),
       );
       if (refused) throw new BerthError('validation_failed', refused);
+      const hash = digest.digest();
+      const sha256 = hash.toString('hex');
+      if (limits.sha256 !== undefined && sha256 !== limits.sha256) {
+        throw new BerthError(
+          'internal',
+          `the cluster's archive of an artifact does not match its digest (${sha256} is not ${limits.sha256}); deploy its code again`,
+        );
+      }
       for (const link of outwardLinks) placeLink(staging, link.path, link.target);
-      const id = `art_${base32(digest.digest()).slice(0, 32)}`;
+      const id = name(hash);
+      const record = { id, bytes, files, createdAt: new Date().toISOString() };
       if (existsSync(this.path(id))) {
-        // Uploaded before: the artifact in place is these very bytes.
+        // Unpacked before: the artifact in place is these very bytes.
         rmSync(staging, { recursive: true, force: true });
-        return { id, bytes, files, createdAt: new Date().toISOString() };
+        return { record, sha256 };
       }
       sealTree(staging);
       renameSync(staging, this.path(id));
       chmodSync(this.path(id), 0o555);
-      return { id, bytes, files, createdAt: new Date().toISOString() };
+      return { record, sha256 };
     } catch (error) {
       rmSync(staging, { recursive: true, force: true });
       if (error instanceof BerthError) throw error;
       throw new BerthError('validation_failed', `artifact upload is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+    } finally {
+      if (spool !== undefined) closeSync(spool);
     }
   }
 
@@ -133,6 +210,7 @@ export class ArtifactStore {
       sealTree(staging);
       renameSync(staging, this.path(id));
       chmodSync(this.path(id), 0o555);
+      if (this.#archive) await this.#keep(id);
       return { id, bytes, files, createdAt: new Date().toISOString() };
     } catch (error) {
       // Sealing may have begun before the failure: what is read-only is opened again so that all of it goes.
@@ -142,108 +220,36 @@ export class ArtifactStore {
     }
   }
 
+  /** Packs artifact `id` as it lies (a gzipped tar) into the cluster's archive. */
+  async #keep(id: string): Promise<void> {
+    const packDir = this.#stagingDir('pack');
+    const file = join(packDir, 'archive.tgz');
+    try {
+      const digest = createHash('sha256');
+      const hashing = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          digest.update(chunk);
+          done(null, chunk);
+        },
+      });
+      await pipeline(pack({ gzip: true, cwd: this.path(id), portable: true }, ['.']), hashing, createWriteStream(file, { mode: 0o600 }));
+      await this.#archive?.put(id, digest.digest('hex'), file);
+    } finally {
+      rmSync(packDir, { recursive: true, force: true });
+    }
+  }
+
+  /** A fresh staging directory beside the store, which the start-up sweep removes if berth stops meanwhile. */
+  #stagingDir(use: string): string {
+    const dir = join(this.#dir, `${STAGING_PREFIX}${randomId(use, 16)}`);
+    mkdirSync(dir, { mode: 0o700 });
+    return dir;
+  }
+
   remove(id: string): void {
     const path = this.path(id);
     if (!existsSync(path)) return;
     unsealTree(path);
     rmSync(path, { recursive: true, force: true });
   }
-}
-
-/** True when a symbolic link at `path` names something outside the artifact: an absolute path, or one that climbs out. */
-function pointsOutward(path: string, target: string): boolean {
-  if (target.startsWith('/')) return true;
-  const resolved = posix.normalize(posix.join(posix.dirname(posix.normalize(path)), target));
-  return resolved === '..' || resolved.startsWith('../');
-}
-
-/**
- * Makes a symbolic link at `path` inside `root`. The link's own place must be inside the artifact and reached
- * through real directories only (never through another link), as tar checks for the entries it writes; the
- * target is stored as given and never followed here.
- */
-function placeLink(root: string, path: string, target: string): void {
-  const relative = normalize(path).replace(/\/+$/, '');
-  if (relative === '' || relative === '.' || isAbsolute(relative) || relative === '..' || relative.startsWith('../')) {
-    throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} lies outside the artifact; paths must be relative and stay inside it`);
-  }
-  let dir = root;
-  const parts = relative.split('/');
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    if (!existsSync(dir)) mkdirSync(dir, { mode: 0o755 });
-    else if (!lstatSync(dir).isDirectory()) {
-      throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} lies under ${JSON.stringify(part)}, which is not a directory`);
-    }
-  }
-  const place = join(root, relative);
-  if (existsSync(place) || isLink(place)) {
-    if (lstatSync(place).isDirectory()) throw new BerthError('validation_failed', `artifact entry ${JSON.stringify(path)} is both a directory and a link`);
-    rmSync(place);
-  }
-  symlinkSync(target, place);
-}
-
-function isLink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
-  }
-}
-
-/** Directories 0555, files 0444 or 0555 (any execute bit kept): readable by sandbox uids, writable by no one. */
-function sealTree(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isSymbolicLink()) continue;
-    if (entry.isDirectory()) {
-      sealTree(path);
-      chmodSync(path, 0o555);
-    } else {
-      chmodSync(path, lstatSync(path).mode & 0o111 ? 0o555 : 0o444);
-    }
-  }
-}
-
-/** Files (links counted as files) and their bytes under `dir`, links not followed; iterative, as a tree's depth is anyone's. */
-function measureTree(dir: string): { files: number; bytes: number } {
-  let files = 0;
-  let bytes = 0;
-  const pending = [dir];
-  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    for (const entry of readdirSync(next, { withFileTypes: true })) {
-      const path = join(next, entry.name);
-      if (entry.isDirectory()) pending.push(path);
-      else {
-        files++;
-        bytes += lstatSync(path).size;
-      }
-    }
-  }
-  return { files, bytes };
-}
-
-function unsealTree(dir: string): void {
-  chmodSync(dir, 0o755);
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) unsealTree(join(dir, entry.name));
-  }
-}
-
-/** RFC 4648 base32 in lower case, unpadded: the letters artifact ids are made of. */
-function base32(bytes: Buffer): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return bits > 0 ? out + alphabet[(value << (5 - bits)) & 31] : out;
 }

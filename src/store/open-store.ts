@@ -8,6 +8,8 @@ import type { Store } from './store.ts';
 import type { ClusterRecords } from './cluster-records.ts';
 import { PostgresClusterRecords } from './postgres/cluster-records.ts';
 import { PostgresSessionDirectory } from './postgres/session-directory.ts';
+import { PostgresArtifactArchive } from './postgres/artifact-archive.ts';
+import type { ArtifactArchive } from './artifact-archive.ts';
 import type { SessionDirectoryRecords } from './session-directory.ts';
 
 /** Where berth keeps its records: an SQLite file of its own, or a cluster's PostgreSQL by URL. */
@@ -18,6 +20,8 @@ export interface OpenedStore {
   store: Store;
   cluster?: ClusterRecords;
   directory?: SessionDirectoryRecords;
+  /** Where the cluster keeps every artifact's archive for its nodes. */
+  archive?: ArtifactArchive;
 }
 
 /** Opens the store at `location` and brings its schema up to date; rejects, saying why, when it cannot. */
@@ -33,5 +37,10 @@ export async function openStore(location: StoreLocation, options: PostgresOption
     throw error;
   }
   if (db.dialect === 'sqlite') return { store: new SqlStore(db) };
-  return { store: new SqlStore(db), cluster: new PostgresClusterRecords(db), directory: new PostgresSessionDirectory(db) };
+  return {
+    store: new SqlStore(db),
+    cluster: new PostgresClusterRecords(db),
+    directory: new PostgresSessionDirectory(db),
+    archive: new PostgresArtifactArchive(db),
+  };
 }

@@ -33,7 +33,7 @@ export interface Cluster {
   nodes: BerthNode[];
   /** Starts one more node of this cluster. */
   join(env?: Record<string, string>): Promise<BerthNode>;
-  /** Uploads `dir` through every node (one artifact by its bytes) and answers its id. */
+  /** Uploads `dir` through the first node and answers its artifact id: the other nodes fetch it from the cluster. */
   upload(dir: string): Promise<string>;
   stop(): Promise<void>;
 }
@@ -60,10 +60,7 @@ export async function startCluster(postgres: Postgres, size: number, env: Record
     secrets,
     nodes,
     join,
-    upload: async (dir) => {
-      const ids = await Promise.all(nodes.map(async (node) => (await node.api.uploadArtifact(packDirectory(dir))).artifactId));
-      return ids[0] as string;
-    },
+    upload: async (dir) => (await (nodes[0] as BerthNode).api.uploadArtifact(packDirectory(dir))).artifactId,
     stop: async () => {
       await Promise.all(nodes.map((node) => node.stop()));
     },

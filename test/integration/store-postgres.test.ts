@@ -12,7 +12,7 @@ import { clusterSecrets, joinCluster } from '../helpers/cluster.ts';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
 import { startRoundRobin } from '../helpers/round-robin.ts';
@@ -111,10 +111,12 @@ describe('berth nodes on one PostgreSQL store', { skip }, () => {
     const second = await member(store, secrets, first.adminKey);
     assert.match(second.logs(), /the store already holds a live admin key/);
     const counter = await fixtureDir('counter-server');
-    // Until artifacts travel between nodes (content-addressed, next), each node is given the code it runs.
-    await deploy(first, 'counter', counter);
+    // Code uploaded through one node runs on every node: the others fetch it from the cluster's archive.
+    const { artifactId } = await first.api.uploadArtifact(packDirectory(counter));
+    const version = { artifactId, command: 'node server.js stdio', transport: 'stdio', env: {} } as const;
+    await first.api.deploy('counter', version);
     assert.equal(await latest(second), 1, "the second node sees the first node's deploy at once");
-    await deploy(second, 'counter', counter);
+    await second.api.deploy('counter', version);
     assert.equal(await latest(first), 2, 'one numbering of versions across nodes');
 
     const made = await first.admin('/v1/keys', {

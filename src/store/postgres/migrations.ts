@@ -74,4 +74,15 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX ended_sessions_ended_at ON ended_sessions(ended_at);
    ALTER TABLE session_owners ADD COLUMN version INTEGER;
    ALTER TABLE session_owners ADD COLUMN principal TEXT;`,
+  `CREATE TABLE artifact_archives (
+     id TEXT COLLATE "C" PRIMARY KEY,
+     sha256 TEXT NOT NULL,
+     bytes BIGINT NOT NULL
+   );
+   CREATE TABLE artifact_chunks (
+     id TEXT COLLATE "C" NOT NULL REFERENCES artifact_archives(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     data BYTEA NOT NULL,
+     PRIMARY KEY (id, seq)
+   );`,
 ];

@@ -3,8 +3,8 @@
  * Statements are written once, with `?` placeholders; each database turns them into its own.
  */
 
-/** A value bound to a placeholder. */
-export type SqlValue = string | number | null;
+/** A value bound to a placeholder (bytes for a binary column). */
+export type SqlValue = string | number | null | Uint8Array;
 
 /** A row as the database returns it: callers convert each column (PostgreSQL's BIGINT arrives as a string). */
 export type Row = Record<string, unknown>;
