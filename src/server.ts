@@ -40,6 +40,7 @@ import { clusterKeys, type ClusterKeys } from './cluster/cluster-keys.ts';
 import { Membership } from './cluster/membership.ts';
 import { checkAdvertised, NodeHop, nodeHopRoutes } from './cluster/node-hop.ts';
 import { clusterSessions, type SessionsQuery } from './cluster/cluster-sessions.ts';
+import { ControlWatch } from './cluster/control-watch.ts';
 import { pageOfList } from './control/pages.ts';
 import { EndedRecords } from './sessions/ended-records.ts';
 import type { SessionView } from './control/v1.ts';
@@ -126,6 +127,20 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     if (authorizerOf((await runtimes.version(runtime.name, runtime.latestVersion)).spec) === undefined) warnOpen(config, logger, runtime.name);
   }
   const apiKeys = new ApiKeyService(store, (name) => runtimes.exists(name));
+  // A deleted runtime's keys went with it: none this node kept may open a runtime made later under its name.
+  runtimes.onDeleted(() => apiKeys.forgetKept());
+  // On a node of a cluster, what the other nodes change drops what this one kept.
+  const controlWatch =
+    cluster &&
+    new ControlWatch(
+      cluster,
+      () => {
+        runtimes.forgetKept();
+        apiKeys.forgetKept();
+      },
+      logger,
+    );
+  await controlWatch?.start();
   await firstAdminKey(keys, apiKeys, logger);
   const startedAt = new Date().toISOString();
   let listening = '';
@@ -226,6 +241,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     // Such as a port in use: what the driver made is removed before berth says why it stops.
     await sessions.close();
     await driver.close();
+    controlWatch?.stop();
     await endedRecords.close();
     await store.close();
     throw error;
@@ -244,6 +260,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       server.closeAllConnections();
       await sessions.close();
       await driver.close();
+      controlWatch?.stop();
       await endedRecords.close();
       await store.close();
       throw error;
@@ -262,6 +279,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       server.closeAllConnections();
       await closed;
       await owners?.close();
+      controlWatch?.stop();
       await membership?.leave();
       await endedRecords.close();
       await store.close();

@@ -37,10 +37,15 @@ export interface ApiKeyView {
   revokedAt?: string;
 }
 
+/** Keys a node keeps in memory at most; the longest-kept is dropped first. */
+const KEPT_KEYS = 10_000;
+
 /** Issues, checks and revokes berth's API keys: admin keys for the control plane, runtime keys for a data plane. */
 export class ApiKeyService {
   readonly #store: Store;
   readonly #runtimeExists: (name: string) => Promise<boolean>;
+  /** Keys read from the store, by id, so a warm call asks it nothing; dropped on every change (`forgetKept`). */
+  readonly #kept = new Map<string, ApiKeyRecord>();
 
   constructor(store: Store, runtimeExists: (name: string) => Promise<boolean>) {
     this.#store = store;
@@ -78,7 +83,13 @@ export class ApiKeyService {
     if (record.revokedAt !== undefined) return viewOf(record);
     const revokedAt = new Date().toISOString();
     await this.#store.revokeApiKey(id, revokedAt);
+    this.#kept.delete(id);
     return viewOf({ ...record, revokedAt });
+  }
+
+  /** Drops the keys this node kept: one may have been revoked, or its runtime deleted, through another node. */
+  forgetKept(): void {
+    this.#kept.clear();
   }
 
   /** True when no admin key is live: berth then makes the first one at start. */
@@ -90,8 +101,14 @@ export class ApiKeyService {
   async verify(token: string): Promise<ApiKeyRecord | undefined> {
     const match = KEY_FORMAT.exec(token);
     if (!match) return undefined;
-    const record = await this.#store.getApiKey(match[1] as string);
-    if (!record || record.revokedAt !== undefined) return undefined;
+    const id = match[1] as string;
+    let record = this.#kept.get(id);
+    if (!record) {
+      record = await this.#store.getApiKey(id);
+      if (!record || record.revokedAt !== undefined) return undefined;
+      if (this.#kept.size >= KEPT_KEYS) this.#kept.delete(this.#kept.keys().next().value as string);
+      this.#kept.set(id, record);
+    }
     const given = Buffer.from(hashOf(token), 'hex');
     const stored = Buffer.from(record.hash, 'hex');
     return given.length === stored.length && timingSafeEqual(given, stored) ? record : undefined;

@@ -51,6 +51,7 @@ export class RuntimeService {
   /** Raised by every change to what resolutions read, so a resolution read across a change is not kept. */
   #generation = 0;
   readonly #deployedListeners: Array<(version: VersionRecord) => void> = [];
+  readonly #deletedListeners: Array<(name: string) => void> = [];
 
   constructor(store: Store, artifacts: ArtifactStore, sessions: SessionManager, secrets: SecretBox, defaults: RuntimeDefaults) {
     this.#store = store;
@@ -118,6 +119,11 @@ export class RuntimeService {
   /** Hears every new version, once it is stored. */
   onDeployed(listener: (version: VersionRecord) => void): void {
     this.#deployedListeners.push(listener);
+  }
+
+  /** Hears every runtime deleted through this node (its keys went with it). */
+  onDeleted(listener: (name: string) => void): void {
+    this.#deletedListeners.push(listener);
   }
 
   /** A runtime by its id (`name-XXXXXXXXXX`), as AgentCore's API names runtimes. */
@@ -240,6 +246,11 @@ export class RuntimeService {
     return resolved;
   }
 
+  /** Drops the resolutions this node kept: the control plane changed through another node of the cluster. */
+  forgetKept(): void {
+    this.#forgetResolved();
+  }
+
   #forgetResolved(): void {
     this.#generation++;
     this.#resolved.clear();
@@ -275,5 +286,6 @@ export class RuntimeService {
     await Promise.all(this.#sessions.list({ runtime: name }).map((session) => this.#sessions.stop(session.id)));
     await this.#store.deleteRuntime(name);
     this.#forgetResolved();
+    for (const listener of this.#deletedListeners) listener(name);
   }
 }

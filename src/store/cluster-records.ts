@@ -43,4 +43,6 @@ export interface ClusterRecords {
    * and answered as stored ever after.
    */
   agree(name: string, value: string): Promise<string>;
+  /** How many changes the control plane's records (runtimes, versions, endpoints, keys) have seen: it only rises. */
+  controlChanges(): Promise<number>;
 }

@@ -46,6 +46,10 @@ export class PostgresClusterRecords implements ClusterRecords {
     const row = await this.#db.get('SELECT value FROM cluster_settings WHERE name = ?', [name]);
     return String(row?.value);
   }
+
+  async controlChanges(): Promise<number> {
+    return Number((await this.#db.get('SELECT seq FROM control_changes WHERE id = 1'))?.seq);
+  }
 }
 
 function toNode(row: Row): NodeRecord {

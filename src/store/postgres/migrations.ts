@@ -85,4 +85,21 @@ export const MIGRATIONS: readonly string[] = [
      data BYTEA NOT NULL,
      PRIMARY KEY (id, seq)
    );`,
+  // Every write to what nodes keep in memory (runtimes, versions, endpoints, keys) counts one change, which each
+  // node watches to drop what it kept.
+  `CREATE TABLE control_changes (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     seq BIGINT NOT NULL
+   );
+   INSERT INTO control_changes (id, seq) VALUES (1, 0);
+   CREATE FUNCTION berth_control_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     UPDATE control_changes SET seq = seq + 1 WHERE id = 1;
+     RETURN NULL;
+   END
+   $$;
+   CREATE TRIGGER runtimes_changed AFTER INSERT OR UPDATE OR DELETE ON runtimes FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();
+   CREATE TRIGGER runtime_versions_changed AFTER INSERT OR UPDATE OR DELETE ON runtime_versions FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();
+   CREATE TRIGGER runtime_endpoints_changed AFTER INSERT OR UPDATE OR DELETE ON runtime_endpoints FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();
+   CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();`,
 ];
