@@ -41,6 +41,7 @@ import { Membership } from './cluster/membership.ts';
 import { checkAdvertised, NodeHop, nodeHopRoutes } from './cluster/node-hop.ts';
 import { clusterSessions, type SessionsQuery } from './cluster/cluster-sessions.ts';
 import { ControlWatch } from './cluster/control-watch.ts';
+import { ClusterRateShares } from './cluster/rate-shares.ts';
 import { pageOfList } from './control/pages.ts';
 import { EndedRecords } from './sessions/ended-records.ts';
 import type { SessionView } from './control/v1.ts';
@@ -191,6 +192,15 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           sessions: sessions.size,
         }));
   const hop = derivedKeys && new NodeHop(derivedKeys);
+  const rateShares =
+    cluster &&
+    membership &&
+    new ClusterRateShares(
+      cluster,
+      () => membership.id,
+      () => membership.liveCount,
+      logger,
+    );
   // One page of this node's own sessions, each naming this node.
   const ownSessions = ({ runtime, ...page }: SessionsQuery): SessionView[] =>
     pageOfList(sessions.list(runtime === undefined ? {} : { runtime }), (session) => session.id, page).map((session) => ({
@@ -199,6 +209,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     }));
   const edge = createEdge({
     nodes,
+    ...(rateShares ? { rateShares } : {}),
     endedRecords,
     nodeUrl: () => membership?.url ?? listening,
     ...(membership && derivedKeys
@@ -265,6 +276,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await store.close();
       throw error;
     }
+    rateShares?.start();
     logger.info('joined the cluster', { node: membership.id, advertised: membership.url });
   }
   logger.info('edge ready', { url, driver: driver.name, home: config.home });
@@ -280,6 +292,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await closed;
       await owners?.close();
       controlWatch?.stop();
+      rateShares?.stop();
       await membership?.leave();
       await endedRecords.close();
       await store.close();

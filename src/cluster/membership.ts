@@ -144,6 +144,13 @@ export class Membership {
     return [...this.#view.values()];
   }
 
+  /** How many members are live, by this node's view (itself at least). */
+  get liveCount(): number {
+    let live = 0;
+    for (const node of this.#view.values()) if (node.leaseRunning) live++;
+    return Math.max(1, live);
+  }
+
   /**
    * Whether `id` is a live member by this node's view; a node not yet in the view (it joined since) counts as live.
    * The store decides takeovers; this only spares a request a hop to a node already known to be gone.

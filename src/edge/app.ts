@@ -27,7 +27,7 @@ import { dataPlaneRoutes } from './agentcore/data-plane.ts';
 import { awsErrorResponse } from './agentcore/errors.ts';
 import type { RequestStateSealer } from '../mcp/request-state.ts';
 import type { Authenticator } from './auth/authenticator.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { RateLimiter, type RateShares } from './rate-limit.ts';
 import { admitAdmin } from './auth/admin.ts';
 import type { SessionScope } from './auth/session-scope.ts';
 import type { ApiKeyService } from '../control/api-keys.ts';
@@ -66,6 +66,8 @@ export interface EdgeOptions {
   endedRecords?: V1Options['endedRecords'];
   /** On a node of a cluster: one page of the whole cluster's sessions (`GET /v1/sessions`). */
   listSessions?: V1Options['listSessions'];
+  /** On a node of a cluster: this node's share of each rate limit, so that the cluster holds it together. */
+  rateShares?: RateShares;
   /** On a node of a cluster: where each session is held, and the hop to the node that holds it. */
   cluster?: { owners: SessionOwners; hop: NodeHop };
 }
@@ -126,7 +128,7 @@ export function createEdge(options: EdgeOptions): Edge {
     authenticator: options.authenticator,
     aws: options.aws.auth,
     identity: options.aws.identity,
-    limiter: new RateLimiter(),
+    limiter: new RateLimiter(Date.now, options.rateShares),
     ...(cluster ? { vouched: (inbound: Inbound) => cluster.hop.principalOf(inbound) } : {}),
   });
   const toOwner = owners && ((caller: Caller) => owners.route(caller));

@@ -55,3 +55,24 @@ test('no limits, no counting; the burst defaults to one second of tokens', () =>
   for (let i = 0; i < 5; i++) limiter.take('r', limits, 'alice');
   assert.equal(refusal(() => limiter.take('r', limits, 'alice')).code, 'rate_limited');
 });
+
+test('in a cluster each node fills and refills a bucket by its share of the limit, never below one token', () => {
+  let now = 1_000_000;
+  const shares = new Map([['r\0r', 0.25]]);
+  const asked: string[] = [];
+  const limiter = new RateLimiter(() => now, { share: (key) => shares.get(key) ?? 0, demanded: (key) => void asked.push(key) });
+  const limits = { runtime: { perSecond: 8, burst: 8 } };
+  limiter.take('r', limits, 'alice');
+  limiter.take('r', limits, 'alice');
+  const refused = refusal(() => limiter.take('r', limits, 'alice'));
+  assert.equal(refused.code, 'rate_limited', 'a quarter of a burst of 8 is 2');
+  assert.equal(refused.retryAfter, 1, "the retry is timed by the cluster's rate: it may land on any node");
+  assert.equal(asked.length, 3, 'every request counts as demand, refused or not');
+  now += 500;
+  limiter.take('r', limits, 'alice');
+  assert.equal(refusal(() => limiter.take('r', limits, 'alice')).code, 'rate_limited', 'half a second at a quarter of 8 a second is one token');
+  // A node with no share yet still admits one request, and so learns it has demand.
+  shares.set('r\0other', 0);
+  limiter.take('other', limits, 'alice');
+  assert.equal(refusal(() => limiter.take('other', limits, 'alice')).code, 'rate_limited');
+});

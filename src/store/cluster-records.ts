@@ -45,4 +45,9 @@ export interface ClusterRecords {
   agree(name: string, value: string): Promise<string>;
   /** How many changes the control plane's records (runtimes, versions, endpoints, keys) have seen: it only rises. */
   controlChanges(): Promise<number>;
+  /**
+   * Records how many requests a second `node` has lately seen for each rate limit's key, and answers the live
+   * nodes' recent demand for every key, summed: what each node takes its share of a limit from.
+   */
+  shareDemand(node: string, demand: ReadonlyMap<string, number>): Promise<Map<string, number>>;
 }

@@ -31,6 +31,9 @@ import { waitFor } from '../helpers/wait.ts';
 
 const skip = BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false;
 const ELICIT = { elicitation: { form: {} } };
+/** The rate limit of the `limited` runtime: for the cluster, not for each node. */
+const RATE = 2;
+const BURST = 4;
 
 function text(result: Record<string, unknown>): string {
   return (result.content as Array<{ text: string }>)[0]?.text ?? '';
@@ -58,6 +61,13 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     const legacy = await cluster.upload(await fixtureDir('legacy-counter-server'));
     await first?.api.deploy('legacy', { artifactId: legacy, command: 'node server.js http', transport: 'http', env: {} });
     const counter = await cluster.upload(await fixtureDir('counter-server'));
+    await first?.api.deploy('limited', {
+      artifactId: counter,
+      command: 'node server.js stdio',
+      transport: 'stdio',
+      env: {},
+      rateLimits: { runtime: { perSecond: RATE, burst: BURST } },
+    });
     await first?.api.deploy('keyed', { artifactId: counter, command: 'node server.js stdio', transport: 'stdio', env: {}, authorizer: { type: 'apiKey' } });
     balancer = await startRoundRobin(cluster.nodes.map((node) => node.url));
   });
@@ -296,5 +306,27 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     // The internal list is the nodes' own: a client without the hop token is refused.
     assert.equal((await fetch(`${first!.url}/internal/v1/sessions?limit=10`)).status, 403);
     assert.equal((await first!.admin('/internal/v1/sessions?limit=10')).status, 403, 'even with the admin key');
+  });
+
+  test("a runtime's rate limit holds for the cluster behind the balancer, not for each node", async () => {
+    const session = randomUUID();
+    let admitted = 0;
+    let refused = 0;
+    const started = performance.now();
+    while (performance.now() - started < 4_000) {
+      const answer = await rawCall(balancer.url, 'limited', 'tools/call', 'increment', {}, { sessionId: session });
+      if (answer.status === 200) admitted++;
+      else {
+        assert.equal(answer.status, 429, JSON.stringify(answer.response));
+        assert.equal(answer.response.error?.data?.code, 'rate_limited');
+        refused++;
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    // Three nodes each holding the limit alone would admit three times this; shares of one limit admit the limit,
+    // plus at most a token per node while they learn their shares.
+    const nodes = cluster.nodes.length;
+    assert.ok(admitted <= BURST + RATE * seconds + nodes, `admitted ${admitted} in ${seconds.toFixed(1)} s, over the cluster's limit`);
+    assert.ok(admitted >= 2 && refused > 0, `admitted ${admitted}, refused ${refused}`);
   });
 });

@@ -47,6 +47,25 @@ export class PostgresClusterRecords implements ClusterRecords {
     return String(row?.value);
   }
 
+  async shareDemand(node: string, demand: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    const rows = await this.#db.transaction(async (tx) => {
+      for (const [key, perSecond] of demand) {
+        await tx.run(
+          `INSERT INTO rate_demand (key, node, per_second, at) VALUES (?, ?, ?, now())
+           ON CONFLICT (key, node) DO UPDATE SET per_second = excluded.per_second, at = excluded.at`,
+          [key, node, perSecond],
+        );
+      }
+      // Demand older than a few seconds, or of a node whose lease ran out, is nobody's now.
+      await tx.run("DELETE FROM rate_demand WHERE at < now() - interval '10 seconds'");
+      return tx.all(
+        `SELECT r.key, sum(r.per_second) AS total FROM rate_demand r JOIN nodes n ON n.id = r.node AND n.lease_until > now()
+         WHERE r.at > now() - interval '3 seconds' GROUP BY r.key`,
+      );
+    });
+    return new Map(rows.map((row) => [String(row.key), Number(row.total)]));
+  }
+
   async controlChanges(): Promise<number> {
     return Number((await this.#db.get('SELECT seq FROM control_changes WHERE id = 1'))?.seq);
   }

@@ -102,4 +102,12 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TRIGGER runtime_versions_changed AFTER INSERT OR UPDATE OR DELETE ON runtime_versions FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();
    CREATE TRIGGER runtime_endpoints_changed AFTER INSERT OR UPDATE OR DELETE ON runtime_endpoints FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();
    CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION berth_control_changed();`,
+  `CREATE TABLE rate_demand (
+     key TEXT COLLATE "C" NOT NULL,
+     node TEXT COLLATE "C" NOT NULL,
+     per_second DOUBLE PRECISION NOT NULL,
+     at TIMESTAMPTZ NOT NULL,
+     PRIMARY KEY (key, node)
+   );
+   CREATE INDEX rate_demand_at ON rate_demand(at);`,
 ];
