@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.ts';
+import { repeatEvery } from './repeat.ts';
 import type { ClusterRecords } from '../store/cluster-records.ts';
 
 /** How often a node asks whether the control plane changed: the longest another node's change goes unseen here. */
@@ -16,8 +17,7 @@ export class ControlWatch {
   readonly #onChange: () => void;
   readonly #logger: Logger;
   #seen: number | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  #stop: (() => void) | undefined;
 
   constructor(records: ClusterRecords, onChange: () => void, logger: Logger) {
     this.#records = records;
@@ -27,15 +27,7 @@ export class ControlWatch {
 
   async start(intervalMs = CONTROL_WATCH_MS): Promise<void> {
     this.#seen = await this.#records.controlChanges();
-    const tick = (): void => {
-      this.#timer = setTimeout(() => {
-        void this.check().finally(() => {
-          if (!this.#stopped) tick();
-        });
-      }, intervalMs);
-      this.#timer.unref();
-    };
-    tick();
+    this.#stop = repeatEvery(intervalMs, () => this.check());
   }
 
   /** Asks once; drops what the node keeps if the count moved. */
@@ -53,7 +45,6 @@ export class ControlWatch {
   }
 
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#stop?.();
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.ts';
+import { repeatEvery } from './repeat.ts';
 import type { ClusterRecords } from '../store/cluster-records.ts';
 
 /** How often a node tells the cluster its demand and takes its shares anew. */
@@ -24,8 +25,7 @@ export class ClusterRateShares {
   #asked = new Map<string, number>();
   #since = performance.now();
   #shares = new Map<string, number>();
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
+  #stop: (() => void) | undefined;
 
   constructor(records: ClusterRecords, nodeId: () => string, liveNodes: () => number, logger: Logger) {
     this.#records = records;
@@ -43,15 +43,7 @@ export class ClusterRateShares {
   }
 
   start(intervalMs = SHARE_EVERY_MS): void {
-    const tick = (): void => {
-      this.#timer = setTimeout(() => {
-        void this.sync().finally(() => {
-          if (!this.#stopped) tick();
-        });
-      }, intervalMs);
-      this.#timer.unref();
-    };
-    tick();
+    this.#stop = repeatEvery(intervalMs, () => this.sync());
   }
 
   /** Reports the demand seen since the last report, and takes the shares it gives. */
@@ -78,7 +70,6 @@ export class ClusterRateShares {
   }
 
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#stop?.();
   }
 }
