@@ -8,7 +8,7 @@ import { hkdfSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { isLoopbackHost, loadServeConfig, type Config, type Env } from './config/config.ts';
+import { isLoopbackHost, loadServeConfig, loadStoreCopyConfig, type Config, type Env } from './config/config.ts';
 import { isBerthError } from './core/errors.ts';
 import { OutboundPolicy } from './core/outbound-policy.ts';
 import { SecretBox } from './core/secret-box.ts';
@@ -33,6 +33,9 @@ import { SessionManager } from './sessions/manager.ts';
 import { Admission, type ShedReason } from './sessions/admission.ts';
 import { availableMemoryBytes } from './sandbox/host-memory.ts';
 import { ArtifactStore } from './store/artifacts.ts';
+import { copyStore } from './store/copy.ts';
+import type { RuntimeSpec } from './store/store.ts';
+import { SecretEnv } from './control/secret-env.ts';
 import { NpmInstaller } from './store/npm-install.ts';
 import { openStore } from './store/open-store.ts';
 import type { ClusterRecords } from './store/cluster-records.ts';
@@ -335,6 +338,11 @@ async function agreeOnKeys(cluster: ClusterRecords, keys: ClusterKeys, secrets: 
   if ((await cluster.agree('cluster-key', keys.fingerprint)) !== keys.fingerprint) {
     throw new Error('BERTH_CLUSTER_KEY is not the key of the cluster whose store this is: give this node the key its other nodes have');
   }
+  await agreeOnSecretKey(cluster, secrets);
+}
+
+/** The secret-key half of `agreeOnKeys`, which `berth store copy` checks too before it seals anything for the cluster. */
+async function agreeOnSecretKey(cluster: ClusterRecords, secrets: SecretBox): Promise<void> {
   const context = 'berth/cluster/secret-check';
   const sealed = await cluster.agree('secret-key', secrets.seal(Buffer.from('berth secret key check'), context));
   if (secrets.open(sealed, context)?.toString('utf8') !== 'berth secret key check') {
@@ -467,4 +475,57 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
     setTimeout(() => process.exit(1), config.shutdownGraceSeconds * 1000 + CLOSE_TIMEOUT_MS).unref();
     void node.drain().then(() => process.exit(0));
   });
+}
+
+/**
+ * `berth store copy --from HOME --to postgresql://…`: moves a node's records (its SQLite home) into a cluster's
+ * store without loss, its secrets sealed again under the cluster's secret key, its code kept for every node.
+ */
+export async function storeMain(argv: readonly string[], env: Env): Promise<number> {
+  const [command, ...rest] = argv;
+  const fail = (message: string, code: number): number => {
+    process.stderr.write(`berth store${command === undefined ? '' : ` ${command}`}: ${message}\n`);
+    return code;
+  };
+  if (command !== 'copy') return fail('usage: berth store copy --from HOME --to postgresql://USER@HOST:PORT/DB (with BERTH_SECRET_KEY)', 2);
+  let config;
+  try {
+    config = loadStoreCopyConfig(rest, env);
+  } catch (error) {
+    return fail((error as Error).message, 2);
+  }
+  const file = join(config.fromHome, 'berth.db');
+  if (!existsSync(file)) return fail(`${file} does not exist: --from names the home of the berth node whose records to copy`, 2);
+  const source = await openStore({ sqlite: file });
+  try {
+    const target = await openStore({ postgresql: config.toUrl });
+    try {
+      const targetSecrets = new SecretBox(config.secretKey);
+      await agreeOnSecretKey(target.cluster as ClusterRecords, targetSecrets);
+      const sourceKey = config.sourceSecretKey ?? new KeyFiles(config.fromHome).read('secret.key');
+      const report = await copyStore({
+        from: source.database,
+        to: target.database,
+        artifacts: new ArtifactStore(join(config.fromHome, 'artifacts'), target.archive),
+        reseal: (runtime, json) => {
+          const spec = JSON.parse(json) as RuntimeSpec;
+          if (!spec.secretEnv) return json;
+          if (sourceKey === undefined)
+            throw new Error(
+              `runtime "${runtime}" has secrets, and ${config.fromHome}/keys/secret.key is missing: set BERTH_SOURCE_SECRET_KEY to the node's key`,
+            );
+          const opened = new SecretEnv(new SecretBox(sourceKey)).open(runtime, spec.secretEnv);
+          return JSON.stringify({ ...spec, secretEnv: new SecretEnv(targetSecrets).seal(runtime, spec.env ?? {}, opened) });
+        },
+      });
+      for (const [table, { copied, present }] of Object.entries(report)) process.stdout.write(`${table}: ${copied} copied, ${present} already there\n`);
+      return 0;
+    } finally {
+      await target.store.close();
+    }
+  } catch (error) {
+    return fail((error as Error).message, 1);
+  } finally {
+    await source.store.close();
+  }
 }

@@ -43,8 +43,11 @@ const USAGE = `usage: berth <command> [options]
   keys create --runtime NAME [--user USER] [--description TEXT]   a key to the runtime's sessions, as USER
   keys create --admin [--description TEXT]                        a key to this control API
   keys revoke ID
+  store copy --from HOME --to postgresql://USER@HOST:PORT/DB
+                       moves a node's records (runtimes, versions, endpoints, keys, code, ended sessions) from its
+                       home into a cluster's store; BERTH_SECRET_KEY is the cluster's (secrets are sealed again)
 
-Every command but serve takes --url (default http://127.0.0.1:8787, or BERTH_URL). The control API takes an admin
+Every command but serve and store takes --url (default http://127.0.0.1:8787, or BERTH_URL). The control API takes an admin
 key: BERTH_ADMIN_KEY, else the first one berth made, in <home>/keys/admin-key (home: BERTH_HOME or berth's default).
 `;
 

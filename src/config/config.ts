@@ -448,6 +448,35 @@ function storeUrlOf({ value, name }: { value: string | undefined; name: string }
   return value;
 }
 
+/** What `berth store copy` is given: the node's home to copy from, the cluster's store, and their secret keys. */
+export interface StoreCopyConfig {
+  fromHome: string;
+  toUrl: string;
+  /** The cluster's secret key (`BERTH_SECRET_KEY`), which the copied secrets are sealed under. */
+  secretKey: Buffer;
+  /** The node's own, when it ran with `BERTH_SECRET_KEY` (`BERTH_SOURCE_SECRET_KEY`); else its home's key file. */
+  sourceSecretKey?: Buffer;
+}
+
+/** Reads `berth store copy --from HOME --to URL`; a missing or malformed part is a clear error. */
+export function loadStoreCopyConfig(argv: readonly string[], env: Env): StoreCopyConfig {
+  let values: { from?: string | undefined; to?: string | undefined };
+  try {
+    values = parseArgs({ args: [...argv], options: { from: { type: 'string' }, to: { type: 'string' } }, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new BerthError('validation_failed', (error as Error).message);
+  }
+  if (values.from === undefined) throw new BerthError('validation_failed', '--from is required: the home of the berth node whose records to copy');
+  const toUrl = storeUrlOf({ value: values.to, name: '--to' });
+  if (toUrl === undefined) throw new BerthError('validation_failed', "--to is required: the cluster's PostgreSQL URL");
+  const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
+  if (secretKey === undefined) {
+    throw new BerthError('validation_failed', "BERTH_SECRET_KEY is required: the cluster's secret key, which the copied secrets are sealed under");
+  }
+  const sourceSecretKey = keyOf(env, 'BERTH_SOURCE_SECRET_KEY');
+  return { fromHome: resolve(values.from), toUrl, secretKey, ...(sourceSecretKey ? { sourceSecretKey } : {}) };
+}
+
 /** berth's home when neither `--home` nor `BERTH_HOME` names one: `/var/lib/berth` for root, else `~/.berth`. */
 export function defaultHome(): string {
   return process.getuid?.() === 0 ? '/var/lib/berth' : resolve(homedir(), '.berth');

@@ -210,7 +210,7 @@ export class ArtifactStore {
       sealTree(staging);
       renameSync(staging, this.path(id));
       chmodSync(this.path(id), 0o555);
-      if (this.#archive) await this.#keep(id);
+      if (this.#archive) await this.keep(id);
       return { id, bytes, files, createdAt: new Date().toISOString() };
     } catch (error) {
       // Sealing may have begun before the failure: what is read-only is opened again so that all of it goes.
@@ -220,8 +220,9 @@ export class ArtifactStore {
     }
   }
 
-  /** Packs artifact `id` as it lies (a gzipped tar) into the cluster's archive. */
-  async #keep(id: string): Promise<void> {
+  /** Packs artifact `id` as it lies (a gzipped tar) into the cluster's archive (`berth store copy` too). */
+  async keep(id: string): Promise<void> {
+    if (!this.exists(id)) throw notFound(id);
     const packDir = this.#stagingDir('pack');
     const file = join(packDir, 'archive.tgz');
     try {

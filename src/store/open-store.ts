@@ -1,5 +1,6 @@
 import { migrate } from './sql/migrate.ts';
 import { SqlStore } from './sql/sql-store.ts';
+import type { SqlDatabase } from './sql/database.ts';
 import { PostgresDatabase, type PostgresOptions } from './postgres/postgres-database.ts';
 import { MIGRATIONS as POSTGRES_MIGRATIONS } from './postgres/migrations.ts';
 import { SqliteDatabase } from './sqlite/sqlite-database.ts';
@@ -18,6 +19,8 @@ export type StoreLocation = { sqlite: string } | { postgresql: string };
 /** A node's store, and on PostgreSQL the records of the cluster that shares it: its members and its sessions' owners. */
 export interface OpenedStore {
   store: Store;
+  /** The database under the store, for tools that move records whole (`berth store copy`). */
+  database: SqlDatabase;
   cluster?: ClusterRecords;
   directory?: SessionDirectoryRecords;
   /** Where the cluster keeps every artifact's archive for its nodes. */
@@ -36,9 +39,10 @@ export async function openStore(location: StoreLocation, options: PostgresOption
     await db.close();
     throw error;
   }
-  if (db.dialect === 'sqlite') return { store: new SqlStore(db) };
+  if (db.dialect === 'sqlite') return { store: new SqlStore(db), database: db };
   return {
     store: new SqlStore(db),
+    database: db,
     cluster: new PostgresClusterRecords(db),
     directory: new PostgresSessionDirectory(db),
     archive: new PostgresArtifactArchive(db),

@@ -170,7 +170,7 @@ describe("a cluster's nodes as they come and go", { skip }, () => {
       const write = await a.admin('/v1/runtimes/counter/endpoints/pinned', {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ targetVersion: 1 }),
+        body: JSON.stringify({ version: 1 }),
       });
       assert.equal(write.status, 503);
       assert.equal(((await write.json()) as { error: { code: string } }).error.code, 'store_unavailable');
