@@ -23,6 +23,8 @@ import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
+import { CALL_BODY, CALL_HEADERS, META, call, ms, percentile, timed } from './common.ts';
+import { clusterBench } from './cluster.ts';
 import { startFloorProxy } from './floor-proxy.ts';
 import { processCpuMs } from './process-cpu.ts';
 import { startStdioServer, type StdioServer } from './stdio-spread.ts';
@@ -37,36 +39,6 @@ const LIVE_SESSIONS = QUICK ? 20 : 100;
 /** Live sessions a random warm call picks from. */
 const SPREAD_SESSIONS = QUICK ? 50 : 500;
 const BURST = QUICK ? 60 : 300;
-
-const META = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
-const CALL_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'increment', arguments: {}, _meta: META } });
-const CALL_HEADERS = {
-  'content-type': 'application/json',
-  accept: 'application/json, text/event-stream',
-  'mcp-protocol-version': '2026-07-28',
-  'mcp-method': 'tools/call',
-  'mcp-name': 'increment',
-};
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-const ms = (value: number): string => `${value.toFixed(2)} ms`;
-
-async function call(pool: Pool, path: string, sessionId?: string): Promise<void> {
-  const headers: Record<string, string> = sessionId === undefined ? CALL_HEADERS : { ...CALL_HEADERS, [SESSION_HEADER]: sessionId };
-  const { statusCode, body } = await pool.request({ path, method: 'POST', headers, body: CALL_BODY });
-  const text = await body.text();
-  if (statusCode !== 200 || !text.includes('count')) throw new Error(`call failed (${statusCode}): ${text.slice(0, 300)}`);
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 async function newSessionLatency(pool: Pool, node: BerthNode, runtime: string, count = NEW_SESSIONS): Promise<number[]> {
   const samples: number[] = [];
@@ -466,6 +438,8 @@ async function main(): Promise<void> {
       `    served p50 ${ms(figures.servedP50Ms)}   slowest answer ${ms(figures.slowestMs)}   host memory available ${gb(figures.availableBefore)} → lowest ${gb(figures.lowestAvailable)}`,
     );
   }
+
+  await clusterBench(out, { quick: QUICK, warmCalls: WARM_CALLS });
 }
 
 await main();

@@ -72,7 +72,7 @@ export interface NodeParts {
 
 export async function startNode(config: Config, logger: Logger, parts: NodeParts = {}): Promise<RunningNode> {
   mkdirSync(config.home, { recursive: true, mode: 0o711 });
-  const { store, cluster, directory, archive } = await openStore(
+  const { store, database, cluster, directory, archive } = await openStore(
     config.storeUrl === undefined ? { sqlite: join(config.home, 'berth.db') } : { postgresql: config.storeUrl },
     {
       onIdleError: (error) => logger.warn('the store dropped an idle connection; the next statement opens another', { err: error }),
@@ -99,6 +99,12 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const metrics = new Metrics();
   const shed = metrics.counter('berth_load_shed_total', 'Requests and new sessions this node turned away to protect itself, by reason.');
   const onShed = (reason: ShedReason): void => shed({ reason });
+  // What a warm call costs the store is nothing: this shows it (and what the node asks in the background).
+  metrics.counted(
+    'berth_store_statements_total',
+    "Statements this node sent to its store (a transaction's BEGIN and COMMIT count).",
+    () => database.statements,
+  );
   const admission = new Admission({ ...config.admission, availableMemory: () => availableMemoryBytes(), onShed });
   const sessions = new SessionManager({
     driver,

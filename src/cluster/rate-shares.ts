@@ -53,6 +53,8 @@ export class ClusterRateShares {
     const asked = this.#asked;
     this.#asked = new Map();
     this.#since = now;
+    // A node with no rate-limited traffic, now or a moment ago, has nothing to tell and nothing to learn.
+    if (asked.size === 0 && this.#shares.size === 0) return;
     const mine = new Map([...asked].map(([key, count]) => [key, count / seconds]));
     let totals: Map<string, number>;
     try {

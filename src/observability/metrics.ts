@@ -14,7 +14,7 @@ interface Family {
   type: 'counter' | 'gauge';
   help: string;
   series: Map<string, Series>;
-  /** Gauges read at scrape time. */
+  /** Read at scrape time. */
   collect?: () => number;
 }
 
@@ -32,6 +32,12 @@ export class Metrics {
   /** A gauge whose value is read from `collect` whenever metrics are rendered. */
   gauge(name: string, help: string, collect: () => number): void {
     const family = this.#family(name, 'gauge', help);
+    family.collect = collect;
+  }
+
+  /** A counter kept by someone else (a count that only rises), read from `collect` whenever metrics are rendered. */
+  counted(name: string, help: string, collect: () => number): void {
+    const family = this.#family(name, 'counter', help);
     family.collect = collect;
   }
 

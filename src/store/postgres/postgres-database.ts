@@ -26,11 +26,16 @@ export class PostgresDatabase implements SqlDatabase {
   readonly #pool: pg.Pool;
   readonly #where: string;
   readonly #executor: SqlExecutor;
+  readonly #sent = { statements: 0 };
 
   private constructor(pool: pg.Pool, where: string) {
     this.#pool = pool;
     this.#where = where;
-    this.#executor = executorOf(pool, where);
+    this.#executor = executorOf(pool, where, this.#sent);
+  }
+
+  get statements(): number {
+    return this.#sent.statements;
   }
 
   /** Connects to the database at `url`; rejects, saying why, when it cannot. */
@@ -81,8 +86,9 @@ export class PostgresDatabase implements SqlDatabase {
     // A connection that failed part way is closed rather than handed to the next caller.
     let destroy: Error | undefined;
     try {
+      this.#sent.statements += 2;
       await guarded(this.#where, () => client.query(options.exclusive ? `BEGIN; SELECT pg_advisory_xact_lock(${EXCLUSIVE_LOCK})` : 'BEGIN'));
-      const result = await work(executorOf(client, this.#where));
+      const result = await work(executorOf(client, this.#where, this.#sent));
       await guarded(this.#where, () => client.query('COMMIT'));
       return result;
     } catch (error) {
@@ -100,13 +106,17 @@ export class PostgresDatabase implements SqlDatabase {
 }
 
 /** Runs berth's statements on a pool or on one connection. */
-function executorOf(on: pg.Pool | pg.PoolClient, where: string): SqlExecutor {
-  const query = (sql: string, values: readonly SqlValue[] = []): Promise<pg.QueryResult> => guarded(where, () => on.query(numbered(sql), values as SqlValue[]));
+function executorOf(on: pg.Pool | pg.PoolClient, where: string, sent: { statements: number }): SqlExecutor {
+  const query = (sql: string, values: readonly SqlValue[] = []): Promise<pg.QueryResult> => {
+    sent.statements++;
+    return guarded(where, () => on.query(numbered(sql), values as SqlValue[]));
+  };
   return {
     all: async (sql, values) => (await query(sql, values)).rows as Row[],
     get: async (sql, values) => (await query(sql, values)).rows[0] as Row | undefined,
     run: async (sql, values) => (await query(sql, values)).rowCount ?? 0,
     exec: async (sql) => {
+      sent.statements++;
       await guarded(where, () => on.query(sql));
     },
   };

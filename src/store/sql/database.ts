@@ -21,6 +21,8 @@ export interface SqlExecutor {
 
 export interface SqlDatabase extends SqlExecutor {
   readonly dialect: 'sqlite' | 'postgresql';
+  /** Statements sent to the database so far (a transaction's BEGIN and COMMIT each count): what berth asks of it. */
+  readonly statements: number;
   /**
    * Runs `work` in one transaction: committed when it resolves, rolled back when it throws. `exclusive` makes it
    * the only exclusive transaction at a time across every process on the database (migrations, whichever nodes

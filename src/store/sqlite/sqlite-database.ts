@@ -15,11 +15,15 @@ export class SqliteDatabase implements SqlDatabase {
   /** Settles when the last transaction begun so far has ended. */
   #tail: Promise<void> = Promise.resolve();
   #inTransaction = false;
+  #sent = 0;
   readonly #direct: SqlExecutor = {
     all: async (sql, values = []) => this.#prepare(sql).all(...values) as Row[],
     get: async (sql, values = []) => this.#prepare(sql).get(...values) as Row | undefined,
     run: async (sql, values = []) => Number(this.#prepare(sql).run(...values).changes),
-    exec: async (sql) => this.#db.exec(sql),
+    exec: async (sql) => {
+      this.#sent++;
+      this.#db.exec(sql);
+    },
   };
 
   constructor(file: string) {
@@ -34,7 +38,12 @@ export class SqliteDatabase implements SqlDatabase {
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
   }
 
+  get statements(): number {
+    return this.#sent;
+  }
+
   #prepare(sql: string): StatementSync {
+    this.#sent++;
     let statement = this.#statements.get(sql);
     if (!statement) {
       statement = this.#db.prepare(sql);
@@ -75,6 +84,7 @@ export class SqliteDatabase implements SqlDatabase {
     await previous;
     this.#inTransaction = true;
     try {
+      this.#sent += 2;
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         const result = await work(this.#direct);
