@@ -20,11 +20,11 @@ import {
 } from '@aws-sdk/client-bedrock-agentcore';
 import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { SESSION_HEADER } from '../helpers/berth.ts';
+import { SESSION_HEADER, type BerthNode } from '../helpers/berth.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
 import { startCluster, type Cluster } from '../helpers/cluster.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { rawCall } from '../helpers/mcp.ts';
+import { connectSession, rawCall } from '../helpers/mcp.ts';
 import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -61,6 +61,9 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     const legacy = await cluster.upload(await fixtureDir('legacy-counter-server'));
     await first?.api.deploy('legacy', { artifactId: legacy, command: 'node server.js http', transport: 'http', env: {} });
     const counter = await cluster.upload(await fixtureDir('counter-server'));
+    await first?.api.deploy('counter', { artifactId: counter, command: 'node server.js http', transport: 'http', env: {} });
+    const agent = await cluster.upload(await fixtureDir('http-agent'));
+    await first?.api.deploy('agent', { artifactId: agent, command: 'node server.js', protocol: 'http', transport: 'http', port: 8080, env: {} });
     await first?.api.deploy('limited', {
       artifactId: counter,
       command: 'node server.js stdio',
@@ -328,5 +331,44 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     const nodes = cluster.nodes.length;
     assert.ok(admitted <= BURST + RATE * seconds + nodes, `admitted ${admitted} in ${seconds.toFixed(1)} s, over the cluster's limit`);
     assert.ok(admitted >= 2 && refused > 0, `admitted ${admitted}, refused ${refused}`);
+  });
+
+  test("through a node that passes them on: progress streams as it comes, a client's going away cancels the call, and an http agent's invocations reach their session", async () => {
+    const [owner, forwarder, third] = cluster.nodes as [BerthNode, BerthNode, BerthNode];
+    const session = randomUUID();
+    assert.equal((await rawCall(owner.url, 'counter', 'tools/call', 'increment', {}, { sessionId: session })).status, 200);
+    const s = await connectSession(forwarder.url, 'counter', session);
+    try {
+      const seen: number[] = [];
+      await s.client.callTool({ name: 'slow', arguments: { steps: 4, delayMs: 50 } }, { onprogress: (progress) => seen.push(progress.progress) });
+      assert.deepEqual(seen, [1, 2, 3, 4], 'progress through the hop');
+      const controller = new AbortController();
+      const waiting = s.client.callTool({ name: 'wait', arguments: { ms: 120_000 } }, { signal: controller.signal });
+      await waitFor(
+        async () => (await owner.api.sessions('counter')).some((entry) => entry.id === session && entry.inFlight === 1),
+        'the call in flight on the owner',
+      );
+      controller.abort();
+      await assert.rejects(waiting);
+      await waitFor(async () => ((await s.call('stats')) as { cancellations: number }).cancellations === 1, "the owner's server to see the cancellation");
+      assert.equal(((await s.call('increment')) as { count: number }).count, 2, 'one sandbox throughout');
+    } finally {
+      await s.close();
+    }
+
+    const agentSession = randomUUID();
+    const invoke = async (node: BerthNode): Promise<number> => {
+      const response = await fetch(`${node.url}/runtimes/agent/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [SESSION_HEADER]: agentSession },
+        body: JSON.stringify({ action: 'increment' }),
+      });
+      assert.equal(response.status, 200, await response.clone().text());
+      assert.equal(response.headers.get(SESSION_HEADER), agentSession);
+      return ((await response.json()) as { count: number }).count;
+    };
+    const counts = [];
+    for (const node of [owner, forwarder, third, forwarder]) counts.push(await invoke(node));
+    assert.deepEqual(counts, [1, 2, 3, 4]);
   });
 });
