@@ -229,7 +229,12 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           }),
         }
       : {}),
-    ...(owners && hop ? { cluster: { owners, hop }, listSessions: (query) => clusterSessions(nodes, hop, ownSessions, query) } : {}),
+    ...(owners && hop
+      ? {
+          cluster: { owners, hop },
+          listSessions: (query) => clusterSessions(nodes, (url, path, timeoutMs) => hop.ask(url, path, timeoutMs), ownSessions, query),
+        }
+      : {}),
     runtimes,
     sessions,
     logger,

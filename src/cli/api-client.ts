@@ -39,6 +39,8 @@ export interface SessionView {
   memoryBytes?: number;
   inFlight?: number;
   waitingForInput?: number;
+  /** The node holding it: its advertised URL in a cluster, else where it listens. */
+  node: string;
 }
 
 /** `GET /v1/sessions/{id}/logs`. */

@@ -347,8 +347,18 @@ async function runtimes(args: readonly string[], env: Env, io: Io): Promise<numb
 async function sessions(args: readonly string[], env: Env, io: Io): Promise<number> {
   const { values } = parse(args, { runtime: { type: 'string' } }, 0);
   const list = await client(values.url, env).sessions(values.runtime);
-  const rows = list.map((s) => [s.id, s.runtime, `v${s.version}`, s.state, String(s.pid ?? '-'), formatBytes(s.memoryBytes), s.createdAt, s.lastActiveAt]);
-  io.out(table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE'], rows));
+  const rows = list.map((s) => [
+    s.id,
+    s.runtime,
+    `v${s.version}`,
+    s.state,
+    String(s.pid ?? '-'),
+    formatBytes(s.memoryBytes),
+    s.createdAt,
+    s.lastActiveAt,
+    s.node,
+  ]);
+  io.out(table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE', 'NODE'], rows));
   return 0;
 }
 

@@ -1,4 +1,3 @@
-import type { NodeHop } from './node-hop.ts';
 import type { NodeDirectory } from './nodes.ts';
 
 /** Where a node answers the other nodes with its own sessions. */
@@ -40,11 +39,12 @@ export function sessionsQueryOf(url: URL): SessionsQuery | undefined {
  * One page of every live node's sessions, as if they were one list: each node is asked for the same page of its
  * own (this one without a hop), and the answers merged by id; the first `limit` of them are the cluster's page,
  * so paging on from its last id pages on through the whole cluster. A node that does not answer in time is named
- * in `unreachable` rather than failing the list or leaving it out unsaid.
+ * in `unreachable` rather than failing the list or leaving it out unsaid. `ask` asks a node one of its internal
+ * routes (`NodeHop.ask`).
  */
 export async function clusterSessions<T extends { id: string }>(
   nodes: NodeDirectory,
-  hop: NodeHop,
+  ask: (nodeUrl: string, path: string, timeoutMs: number) => Promise<unknown>,
   own: (query: SessionsQuery) => T[],
   query: SessionsQuery,
 ): Promise<ClusterPage<T>> {
@@ -53,7 +53,7 @@ export async function clusterSessions<T extends { id: string }>(
   const answers = await Promise.all(
     others.map(async (node) => {
       try {
-        const items = (await hop.ask(node.url, `${NODE_SESSIONS_PATH}?${sessionsQueryString(query)}`, ASK_TIMEOUT_MS)) as T[];
+        const items = (await ask(node.url, `${NODE_SESSIONS_PATH}?${sessionsQueryString(query)}`, ASK_TIMEOUT_MS)) as T[];
         if (!Array.isArray(items)) throw new Error('not a list of sessions');
         return items;
       } catch {
