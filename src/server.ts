@@ -164,12 +164,22 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           logger,
           // Taken for dead: the sessions it held are other nodes' now, and their sandboxes here end.
           onExpelled: () => {
-            for (const id of owners?.expelled() ?? []) void sessions.stop(id).catch(() => {});
+            for (const id of owners?.expelled() ?? []) {
+              lostHere.add(id);
+              void sessions.stop(id).then(
+                (stopped) => stopped || lostHere.delete(id),
+                () => lostHere.delete(id),
+              );
+            }
           },
         })
       : undefined;
   const endedRecords = new EndedRecords(store, logger);
-  sessions.onEnd((ended) => endedRecords.keep(ended));
+  // Sessions this node ends because it was taken for dead are another node's to record (as node-lost).
+  const lostHere = new Set<string>();
+  sessions.onEnd((ended) => {
+    if (!lostHere.delete(ended.id)) endedRecords.keep(ended);
+  });
   const owners =
     cluster && membership && directory
       ? new SessionOwners({
@@ -181,10 +191,11 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           hasRoom: () => !sessions.draining && sessions.size < config.maxSessions,
           // A session whose node died ends there unseen: the node taking its id over records the loss.
           // (An entry that does not say what ran, from before the store kept it, leaves no record.)
-          onLost: ({ session, runtime, version, principal, ownerUrl }) => {
+          // The lost node's URL, while the store still names it (its first lost session removes it); else its id.
+          onLost: ({ session, runtime, version, principal, owner, ownerUrl }) => {
             if (version === undefined || principal === undefined) return;
-            const node = ownerUrl === undefined ? {} : { node: ownerUrl };
-            endedRecords.keep({ id: session, runtime, version, principal, endedAt: new Date().toISOString(), reason: 'node-lost', ...node, limits: [] });
+            const node = ownerUrl ?? owner;
+            endedRecords.keep({ id: session, runtime, version, principal, endedAt: new Date().toISOString(), reason: 'node-lost', node, limits: [] });
           },
         })
       : undefined;
@@ -507,8 +518,9 @@ export async function storeMain(argv: readonly string[], env: Env): Promise<numb
   }
   const file = join(config.fromHome, 'berth.db');
   if (!existsSync(file)) return fail(`${file} does not exist: --from names the home of the berth node whose records to copy`, 2);
-  const source = await openStore({ sqlite: file });
+  let source: Awaited<ReturnType<typeof openStore>> | undefined;
   try {
+    source = await openStore({ sqlite: file });
     const target = await openStore({ postgresql: config.toUrl });
     try {
       const targetSecrets = new SecretBox(config.secretKey);
@@ -537,6 +549,6 @@ export async function storeMain(argv: readonly string[], env: Env): Promise<numb
   } catch (error) {
     return fail((error as Error).message, 1);
   } finally {
-    await source.store.close();
+    await source?.store.close();
   }
 }

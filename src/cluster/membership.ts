@@ -42,6 +42,11 @@ export class Membership {
   #left = false;
   #view = new Map<string, NodeRecord>();
   readonly #watches = new Map<string, AbortController>();
+  /**
+   * Since when this node has held its lease without a gap, by the monotonic clock. After a gap (the store away, or
+   * the node frozen) every lease may have run out by the store's clock, live nodes' too, until they renew.
+   */
+  #steadySince = -Infinity;
 
   constructor(options: MembershipOptions) {
     this.#options = { leaseMs: DEFAULT_LEASE_MS, renewMs: DEFAULT_RENEW_MS, ...options };
@@ -100,6 +105,8 @@ export class Membership {
     try {
       const member = await this.#options.records.renew(this.id, this.#options.leaseMs, this.#options.load());
       if (this.#storeAway) this.#options.logger.info('the cluster store answers again; this node renewed its lease');
+      // A renewal after a gap begins a new steady spell, in which the others get a lease's time to renew too.
+      if (this.#storeAway || frozen) this.#steadySince = performance.now();
       this.#storeAway = false;
       if (member) {
         this.#askedAt = asked;
@@ -128,6 +135,7 @@ export class Membership {
   async #look(): Promise<void> {
     const members = await this.#options.records.nodes();
     this.#view = new Map(members.map((node) => [node.id, node]));
+    if (!this.judgesOthers) return;
     for (const [id, watch] of this.#watches) {
       if (this.#view.get(id)?.leaseRunning) continue;
       watch.abort(new Error(`node ${id} is no longer a live member of the cluster`));
@@ -152,11 +160,21 @@ export class Membership {
   }
 
   /**
-   * Whether `id` is a live member by this node's view; a node not yet in the view (it joined since) counts as live.
-   * The store decides takeovers; this only spares a request a hop to a node already known to be gone.
+   * Whether this node may take another for dead when the store says its lease ran out: not until this node has
+   * held its own lease without a gap for a whole lease. After the store was away every lease lapsed by the store's
+   * clock, the live nodes' too; they renew within a lease of its return, and only then does a lapse mean death.
+   */
+  get judgesOthers(): boolean {
+    return !this.#storeAway && this.holdsLease && performance.now() - this.#steadySince >= this.#options.leaseMs;
+  }
+
+  /**
+   * Whether `id` is a live member by this node's view; a node not yet in the view (it joined since) counts as live,
+   * and so does every node while this one does not judge others. The store decides takeovers; this only spares a
+   * request a hop to a node already known to be gone.
    */
   isLive(id: string): boolean {
-    return this.#view.get(id)?.leaseRunning ?? true;
+    return !this.judgesOthers || (this.#view.get(id)?.leaseRunning ?? true);
   }
 
   /** Aborts once node `id` is seen to be no live member: whatever waits on it stops waiting. */

@@ -44,6 +44,8 @@ export interface HopExtras {
 }
 /** How long a connection to another node is kept idle. */
 const IDLE_MS = 30_000;
+/** How long a node waits to connect to another: nodes of a cluster are near each other. */
+const CONNECT_TIMEOUT_MS = 3_000;
 /** The most a node reads of another's answer to one of its internal routes. */
 const MAX_ASKED_BYTES = 64 * 1024 * 1024;
 
@@ -98,6 +100,7 @@ export class NodeHop {
     else if (inbound.headers.has('content-length') || inbound.headers.has('transfer-encoding')) {
       body = inbound.nodeBody() ?? (inbound.request.body ? Readable.fromWeb(inbound.request.body as never) : undefined);
     }
+    const { signal, done } = eitherSignal(inbound.signal, extras.lost);
     let answer;
     try {
       answer = await this.#client(owner).request({
@@ -106,9 +109,10 @@ export class NodeHop {
         headers,
         body,
         keepBody: true,
-        signal: extras.lost ? AbortSignal.any([inbound.signal, extras.lost]) : inbound.signal,
+        signal,
       });
     } catch (error) {
+      done();
       if (extras.lost?.aborted) {
         throw new BerthError(
           'sandbox_unavailable',
@@ -130,6 +134,9 @@ export class NodeHop {
     }
     const out: AnswerHeaders = {};
     for (const [name, value] of Object.entries(answer.headers)) if (!NOT_PASSED.has(name) && value !== undefined) out[name] = value;
+    // The node passed to may still die while its answer streams: the watch lasts as long as the answer does.
+    if (answer.whole) done();
+    else answer.body.once('close', done);
     return new NodeAnswer(answer.statusCode, out, answer.whole ?? answer.body);
   }
 
@@ -155,7 +162,7 @@ export class NodeHop {
     let client = this.#clients.get(owner.origin);
     if (!client) {
       const port = Number(owner.port || (owner.protocol === 'https:' ? 443 : 80));
-      client = new Http1Client(netConnector({ host: owner.hostname, port }), { idleMs: IDLE_MS, peer: `node ${owner.origin}` });
+      client = new Http1Client(netConnector({ host: owner.hostname, port }, CONNECT_TIMEOUT_MS), { idleMs: IDLE_MS, peer: `node ${owner.origin}` });
       this.#clients.set(owner.origin, client);
     }
     return client;
@@ -168,6 +175,24 @@ export interface NodeSelf {
   self: () => { id: string; url: string };
   /** One page of its own sessions. */
   sessions: (query: SessionsQuery) => unknown[];
+}
+
+/**
+ * A signal that aborts with either of two, and its end: the listeners it puts on them are taken off by `done`, so a
+ * long-lived `lost` signal (one per node) gathers none from the requests that used it.
+ */
+function eitherSignal(first: AbortSignal, second: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+  if (second === undefined) return { signal: first, done: () => {} };
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  if (first.aborted || second.aborted) abort();
+  first.addEventListener('abort', abort, { once: true });
+  second.addEventListener('abort', abort, { once: true });
+  const done = (): void => {
+    first.removeEventListener('abort', abort);
+    second.removeEventListener('abort', abort);
+  };
+  return { signal: controller.signal, done };
 }
 
 /** The internal routes a node of a cluster serves to the others, each refusing a caller without the hop token. */

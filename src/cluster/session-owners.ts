@@ -111,7 +111,9 @@ export class SessionOwners {
     if (remembered && this.#membership.isLive(remembered.owner)) return { here: false, ...remembered };
     const elsewhere = fresh || hereOnly || this.hasRoom ? undefined : await this.roomElsewhere();
     let entry = await this.#directory.claim(session, holding, elsewhere?.id ?? this.#membership.id);
-    if (entry.owner !== this.#membership.id && !entry.ownerLive) {
+    // Right after this node's own gap, a lapsed lease may be a live node's that has not renewed yet: its
+    // sessions are left to it a little longer (they are passed on to it meanwhile).
+    if (entry.owner !== this.#membership.id && !entry.ownerLive && this.#membership.judgesOthers) {
       const moved = await this.#directory.takeOver(session, entry, this.#membership.id, holding);
       if (moved.taken) {
         this.#logger.warn('took over a session whose node was lost: it starts afresh here', { session, from: entry.owner, epoch: moved.entry.epoch });
@@ -141,10 +143,11 @@ export class SessionOwners {
     return { here: false, ...place };
   }
 
-  /** Where another live node holds `session`, by the directory (nothing is claimed); undefined when none does. */
-  async holder(session: string): Promise<string | undefined> {
+  /** Which other live node holds `session`, and where, by the directory (nothing is claimed); undefined when none does. */
+  async holder(session: string): Promise<{ owner: string; url: string } | undefined> {
     const entry = await this.#directory.lookup(session);
-    return entry && entry.owner !== this.#membership.id && entry.ownerLive ? entry.ownerUrl : undefined;
+    if (!entry || entry.owner === this.#membership.id || !entry.ownerLive || entry.ownerUrl === undefined) return undefined;
+    return { owner: entry.owner, url: entry.ownerUrl };
   }
 
   /** The epoch this node holds `session` at, if it holds it. */

@@ -467,8 +467,9 @@ export function loadStoreCopyConfig(argv: readonly string[], env: Env): StoreCop
     throw new BerthError('validation_failed', (error as Error).message);
   }
   if (values.from === undefined) throw new BerthError('validation_failed', '--from is required: the home of the berth node whose records to copy');
-  const toUrl = storeUrlOf({ value: values.to, name: '--to' });
-  if (toUrl === undefined) throw new BerthError('validation_failed', "--to is required: the cluster's PostgreSQL URL");
+  // The URL may hold a password: BERTH_STORE_URL keeps it off the command line.
+  const toUrl = values.to === undefined ? storeUrlOf({ value: env.BERTH_STORE_URL, name: 'BERTH_STORE_URL' }) : storeUrlOf({ value: values.to, name: '--to' });
+  if (toUrl === undefined) throw new BerthError('validation_failed', "--to (or BERTH_STORE_URL) is required: the cluster's PostgreSQL URL");
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
   if (secretKey === undefined) {
     throw new BerthError('validation_failed', "BERTH_SECRET_KEY is required: the cluster's secret key, which the copied secrets are sealed under");

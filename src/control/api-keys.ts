@@ -46,6 +46,8 @@ export class ApiKeyService {
   readonly #runtimeExists: (name: string) => Promise<boolean>;
   /** Keys read from the store, by id, so a warm call asks it nothing; dropped on every change (`forgetKept`). */
   readonly #kept = new Map<string, ApiKeyRecord>();
+  /** Raised by every revocation and every drop, so that a key read across one is not kept. */
+  #generation = 0;
 
   constructor(store: Store, runtimeExists: (name: string) => Promise<boolean>) {
     this.#store = store;
@@ -83,12 +85,14 @@ export class ApiKeyService {
     if (record.revokedAt !== undefined) return viewOf(record);
     const revokedAt = new Date().toISOString();
     await this.#store.revokeApiKey(id, revokedAt);
+    this.#generation++;
     this.#kept.delete(id);
     return viewOf({ ...record, revokedAt });
   }
 
   /** Drops the keys this node kept: one may have been revoked, or its runtime deleted, through another node. */
   forgetKept(): void {
+    this.#generation++;
     this.#kept.clear();
   }
 
@@ -104,10 +108,14 @@ export class ApiKeyService {
     const id = match[1] as string;
     let record = this.#kept.get(id);
     if (!record) {
+      const generation = this.#generation;
       record = await this.#store.getApiKey(id);
       if (!record || record.revokedAt !== undefined) return undefined;
-      if (this.#kept.size >= KEPT_KEYS) this.#kept.delete(this.#kept.keys().next().value as string);
-      this.#kept.set(id, record);
+      // A revocation or a drop while this was read may have made it stale: it answers this call, but is not kept.
+      if (generation === this.#generation) {
+        if (this.#kept.size >= KEPT_KEYS) this.#kept.delete(this.#kept.keys().next().value as string);
+        this.#kept.set(id, record);
+      }
     }
     const given = Buffer.from(hashOf(token), 'hex');
     const stored = Buffer.from(record.hash, 'hex');

@@ -48,6 +48,8 @@ export class RuntimeService {
    * or deletes (the embedded store has no other writer). Cleared on every such change.
    */
   readonly #resolved = new Map<string, ResolvedRuntime>();
+  /** Resolutions dropped on another node's change, kept for a store that does not answer when they are read again. */
+  readonly #dropped = new Map<string, ResolvedRuntime>();
   /** Raised by every change to what resolutions read, so a resolution read across a change is not kept. */
   #generation = 0;
   readonly #deployedListeners: Array<(version: VersionRecord) => void> = [];
@@ -236,24 +238,42 @@ export class RuntimeService {
     const cached = this.#resolved.get(key);
     if (cached) return cached;
     const generation = this.#generation;
-    const runtime = await this.get(name);
-    const version = await this.version(name, (await this.endpoint(name, endpoint)).targetVersion);
-    // On a node of a cluster, the code of a version deployed through another node is fetched here the first time.
-    await this.#artifacts.ensure(version.spec.artifactId);
-    const resolved = { runtime, version, target: this.#targetFor(runtime, version) };
+    let resolved: ResolvedRuntime;
+    try {
+      const runtime = await this.get(name);
+      const version = await this.version(name, (await this.endpoint(name, endpoint)).targetVersion);
+      // On a node of a cluster, the code of a version deployed through another node is fetched here the first time.
+      await this.#artifacts.ensure(version.spec.artifactId);
+      resolved = { runtime, version, target: this.#targetFor(runtime, version) };
+    } catch (error) {
+      // The cluster's store away just after another node changed something: what this node last knew still serves.
+      const known = this.#dropped.get(key);
+      if (known && error instanceof BerthError && error.code === 'store_unavailable') return known;
+      throw error;
+    }
     // A change stored while this was read may have made it stale: it answers this call, but is not kept.
-    if (generation === this.#generation) this.#resolved.set(key, resolved);
+    if (generation === this.#generation) {
+      this.#resolved.set(key, resolved);
+      this.#dropped.delete(key);
+    }
     return resolved;
   }
 
-  /** Drops the resolutions this node kept: the control plane changed through another node of the cluster. */
+  /**
+   * Drops the resolutions this node kept: the control plane changed through another node of the cluster. Each is
+   * read again when next needed, and serves only if the store does not answer then.
+   */
   forgetKept(): void {
-    this.#forgetResolved();
+    for (const [key, resolved] of this.#resolved) this.#dropped.set(key, resolved);
+    this.#generation++;
+    this.#resolved.clear();
   }
 
+  /** A change made through this node: what was kept is wrong now, and none of it serves again. */
   #forgetResolved(): void {
     this.#generation++;
     this.#resolved.clear();
+    this.#dropped.clear();
   }
 
   /** A resolution this node keeps, if it has one: what a warm call needs, without a wait. */

@@ -444,21 +444,32 @@ export function abortError(signal: AbortSignal): Error {
 }
 
 /** A connector for a TCP address or a Unix socket path. */
-export function netConnector(options: NetConnectOpts): Connector {
+export function netConnector(options: NetConnectOpts, connectTimeoutMs?: number): Connector {
   return (signal) =>
     new Promise<Socket>((resolve, reject) => {
       const socket = connect(options);
+      // A peer that is frozen, or an address that drops packets, would otherwise hold the connect for minutes.
+      const timer =
+        connectTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              socket.destroy();
+              onError(new Error(`no connection within ${connectTimeoutMs} ms`));
+            }, connectTimeoutMs);
       const onAbort = (): void => {
+        clearTimeout(timer);
         socket.destroy();
         reject(abortError(signal));
       };
       const onError = (error: Error): void => {
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         reject(error);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       socket.once('error', onError);
       socket.once('connect', () => {
+        clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         socket.removeListener('error', onError);
         resolve(socket);

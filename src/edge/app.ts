@@ -132,11 +132,12 @@ export function createEdge(options: EdgeOptions): Edge {
     ...(cluster ? { vouched: (inbound: Inbound) => cluster.hop.principalOf(inbound) } : {}),
   });
   const toOwner = owners && ((caller: Caller) => owners.route(caller));
+  // `readsBody`: the door places a request naming no session itself, once it has read the body (the MCP endpoint).
   const admitted =
-    (handler: CallerHandler): InboundHandler =>
+    (handler: CallerHandler, readsBody = false): InboundHandler =>
     async (inbound, params) => {
       const caller = await admission.native(inbound, params);
-      return (toOwner && (await toOwner(caller))) || handler(caller);
+      return (owners && (await owners.route(caller, readsBody))) || handler(caller);
     };
   // GET and DELETE belong to the stateful revisions: a legacy client's notification stream and session end.
   const legacyOnly =
@@ -157,9 +158,8 @@ export function createEdge(options: EdgeOptions): Edge {
       handler: async (request, params, url) => {
         const id = params.id as string;
         const holder = sessions.has(id) || cluster.hop.isHop(request) ? undefined : await cluster.owners.holder(id);
-        return holder === undefined
-          ? route.handler(request, params, url)
-          : toResponse(await cluster.hop.forward(inboundOf(request, url), holder, { epoch: 0 }));
+        if (holder === undefined) return route.handler(request, params, url);
+        return toResponse(await cluster.hop.forward(inboundOf(request, url), holder.url, { epoch: 0, lost: cluster.owners.lostSignal(holder.owner) }));
       },
     };
   };
@@ -179,7 +179,7 @@ export function createEdge(options: EdgeOptions): Edge {
   metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
-    { method: 'POST', pattern, inbound: admitted(mcp) },
+    { method: 'POST', pattern, inbound: admitted(mcp, true) },
     { method: 'GET', pattern, inbound: admitted(legacyOnly((caller) => legacy.get(caller))) },
     { method: 'DELETE', pattern, inbound: admitted(legacyOnly((caller) => legacy.delete(caller))) },
   ]);

@@ -6,10 +6,28 @@ const TABLES = [
   { name: 'runtimes', key: ['name'], columns: ['id', 'name', 'latest_version', 'created_at', 'updated_at'] },
   { name: 'artifacts', key: ['id'], columns: ['id', 'bytes', 'files', 'created_at'] },
   { name: 'runtime_versions', key: ['runtime', 'version'], columns: ['runtime', 'version', 'spec', 'created_at'] },
-  { name: 'runtime_endpoints', key: ['runtime', 'name'], columns: ['runtime', 'name', 'id', 'target_version', 'description', 'created_at', 'updated_at'] },
-  { name: 'api_keys', key: ['id'], columns: ['id', 'hash', 'runtime', 'user_id', 'description', 'created_at', 'revoked_at'] },
-  { name: 'ended_sessions', key: ['id'], columns: ['id', 'runtime', 'ended_at', 'record'] },
-] as const;
+  {
+    name: 'runtime_endpoints',
+    key: ['runtime', 'name'],
+    columns: ['runtime', 'name', 'id', 'target_version', 'description', 'created_at', 'updated_at'],
+    // An endpoint moved on the node since an earlier copy moves in the cluster too, unless moved there later.
+    update: `target_version = excluded.target_version, description = excluded.description, updated_at = excluded.updated_at
+             WHERE runtime_endpoints.id = excluded.id AND runtime_endpoints.updated_at < excluded.updated_at`,
+  },
+  {
+    name: 'api_keys',
+    key: ['id'],
+    columns: ['id', 'hash', 'runtime', 'user_id', 'description', 'created_at', 'revoked_at'],
+    // A key revoked on the node since an earlier copy is revoked in the cluster too.
+    update: 'revoked_at = excluded.revoked_at WHERE api_keys.revoked_at IS NULL AND excluded.revoked_at IS NOT NULL',
+  },
+  {
+    name: 'ended_sessions',
+    key: ['id'],
+    columns: ['id', 'runtime', 'ended_at', 'record'],
+    update: 'runtime = excluded.runtime, ended_at = excluded.ended_at, record = excluded.record WHERE ended_sessions.ended_at < excluded.ended_at',
+  },
+] as const satisfies ReadonlyArray<{ name: string; key: readonly string[]; columns: readonly string[]; update?: string }>;
 
 export interface CopyOptions {
   from: SqlDatabase;
@@ -20,7 +38,7 @@ export interface CopyOptions {
   reseal: (runtime: string, spec: string) => string;
 }
 
-/** How many rows of each table were copied, and how many the target had already. */
+/** How many rows of each table were written (new, or brought up to date), and how many the target had as they are. */
 export type CopyReport = Record<string, { copied: number; present: number }>;
 
 /** Rows of the source that the target holds otherwise: copying would lose one or the other. */
@@ -30,13 +48,18 @@ export class CopyConflict extends Error {}
  * Copies one node's records (an SQLite home) into a cluster's store (PostgreSQL), losing nothing: runtimes with
  * their ids, every version (its secrets sealed again for the cluster), endpoints, artifacts (their archives too,
  * so every node can fetch the code), API keys (the hashes: every key keeps working), and ended sessions' records.
- * It can run again: what the target already holds of the source is left as it is. A record the target holds
- * otherwise (a runtime of the same name made in the cluster, another key under the same id) stops the copy before
+ * It can run again: what the target already holds of the source is left as it is, but for what changed on the
+ * node since (an endpoint moved, a key revoked, a later end); a runtime deleted on the node is not deleted in the
+ * cluster. A record the target holds otherwise (a runtime of the same name made in the cluster, another key under the same id) stops the copy before
  * anything is written, naming each.
  */
 export async function copyStore({ from, to, artifacts, reseal }: CopyOptions): Promise<CopyReport> {
-  const rows = new Map<string, Row[]>();
-  for (const table of TABLES) rows.set(table.name, await from.all(`SELECT ${table.columns.join(', ')} FROM ${table.name}`));
+  // Read in one transaction: one moment of the source, even if a node still writes to it.
+  const rows = await from.transaction(async (tx) => {
+    const read = new Map<string, Row[]>();
+    for (const table of TABLES) read.set(table.name, await tx.all(`SELECT ${table.columns.join(', ')} FROM ${table.name}`));
+    return read;
+  });
   const conflicts = await findConflicts(to, rows);
   if (conflicts.length > 0) throw new CopyConflict(`the target store holds records that differ from the source's:\n  ${conflicts.join('\n  ')}`);
   // The code first: no node of the cluster may see a version whose code it cannot fetch.
@@ -49,7 +72,7 @@ export async function copyStore({ from, to, artifacts, reseal }: CopyOptions): P
       for (const row of all) {
         const values = table.columns.map((column) => (row[column] ?? null) as SqlValue);
         if (table.name === 'runtime_versions') values[2] = reseal(String(row.runtime), String(row.spec));
-        copied += await insert(tx, table.name, table.columns, table.key, values);
+        copied += await insert(tx, table, values);
       }
       report[table.name] = { copied, present: all.length - copied };
     }
@@ -66,9 +89,10 @@ export async function copyStore({ from, to, artifacts, reseal }: CopyOptions): P
   return report;
 }
 
-async function insert(tx: SqlExecutor, table: string, columns: readonly string[], key: readonly string[], values: SqlValue[]): Promise<number> {
-  const placeholders = columns.map(() => '?').join(', ');
-  return tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${placeholders}) ON CONFLICT (${key.join(', ')}) DO NOTHING`, values);
+async function insert(tx: SqlExecutor, table: (typeof TABLES)[number], values: SqlValue[]): Promise<number> {
+  const placeholders = table.columns.map(() => '?').join(', ');
+  const onConflict = 'update' in table ? `DO UPDATE SET ${table.update}` : 'DO NOTHING';
+  return tx.run(`INSERT INTO ${table.name} (${table.columns.join(', ')}) VALUES (${placeholders}) ON CONFLICT (${table.key.join(', ')}) ${onConflict}`, values);
 }
 
 /** Each source row whose key the target holds with other contents that matter (an id, a hash). */

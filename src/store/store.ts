@@ -124,7 +124,7 @@ export interface Store {
   listApiKeys(filter?: { runtime?: string; admin?: boolean }, page?: PageQuery<ApiKeyPosition>): Promise<ApiKeyRecord[]>;
   /** Marks a key revoked at `at`; false when there is no such key or it was already revoked. */
   revokeApiKey(id: string, at: string): Promise<boolean>;
-  /** Keeps the record of a session that ended, in place of any earlier one of the same id. */
+  /** Keeps the record of a session that ended, in place of an earlier end of the same id (never of a later one). */
   putEndedSession(record: EndedSessionRecord): Promise<void>;
   getEndedSession(id: string): Promise<EndedSessionRecord | undefined>;
   /** Forgets the records of sessions that ended before `before`; answers how many. */

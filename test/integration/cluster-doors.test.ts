@@ -271,6 +271,17 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
       assert.notEqual(other.status, 200, "another user's key does not open alice's session");
     }
     assert.deepEqual(JSON.parse(text((await call({ authorization: `Bearer ${alice}` })).response.result ?? {})), { count: 5 }, 'her session went on');
+    // A legacy client's Mcp-Session-Id is a session id like any other: one no id could be is refused before the
+    // directory sees it.
+    for (const node of cluster.nodes) {
+      const junk = await fetch(`${node.url}/runtimes/legacy/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': 'x'.repeat(3000) },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+      });
+      assert.equal(junk.status, 400, await junk.clone().text());
+      assert.equal(((await junk.json()) as { error: { data: { code: string } } }).error.data.code, 'invalid_session_id');
+    }
   });
 
   test("GET /v1/sessions from any node pages through the whole cluster's sessions, each once, naming its node", async () => {

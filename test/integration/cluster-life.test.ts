@@ -200,4 +200,61 @@ describe("a cluster's nodes as they come and go", { skip }, () => {
       assert.deepEqual(counts, [1, 2, 3, 4, 5, 6, 7, 8], 'every request was counted by one sandbox');
     }
   });
+
+  test('PostgreSQL away for longer than a lease: when it is back, no live node is taken for dead, and every session keeps its state', async () => {
+    const [a, b] = await pair();
+    const onA = randomUUID();
+    const onB = randomUUID();
+    assert.equal(await count(a, onA), 1);
+    assert.equal(await count(b, onB), 1);
+    await postgres.crash();
+    try {
+      // Every lease runs out by the store's clock meanwhile; the sessions are served from what the nodes know.
+      await new Promise((resolve) => setTimeout(resolve, 12_000));
+      assert.equal(await count(a, onA), 2);
+      assert.equal(await count(b, onB), 2);
+    } finally {
+      await postgres.restart();
+    }
+    // Asked through the other node as soon as the store is back (before its holder has renewed, perhaps): passed on,
+    // never taken over with a fresh sandbox.
+    const counts: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const answer = await increment(i % 2 === 0 ? b : a, i % 2 === 0 ? onA : onB);
+      if (answer.status === 200) counts.push((toolText(answer) as { count: number }).count);
+      else await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.ok(
+      counts.every((n) => n >= 3),
+      `no session started afresh: ${counts.join(', ')}`,
+    );
+    await waitFor(async () => (await count(b, onA)) > 3 && (await count(a, onB)) > 3, 'both sessions through either node');
+    assert.deepEqual([await holderOf(b, onA), await holderOf(a, onB)], [a.url, b.url], 'each still held where it was');
+  });
+
+  test('a full node still serves the input_required retries of the sessions it holds (their requestState names them)', async () => {
+    const [a, , cluster] = await pair({ BERTH_MAX_SESSIONS: '1' });
+    const artifactId = await cluster.upload(await fixtureDir('legacy-counter-server'));
+    await a.api.deploy('legacy', { artifactId, command: 'node server.js http', transport: 'http', env: {} });
+    const session = randomUUID();
+    const ELICIT = { elicitation: { form: {} } };
+    const first = await rawCall(a.url, 'legacy', 'tools/call', 'ask_twice', {}, { sessionId: session, capabilities: ELICIT });
+    assert.equal(first.response.result?.resultType, 'input_required', JSON.stringify(first.response));
+    const [key] = Object.keys(first.response.result?.inputRequests as object);
+    // a now holds its one session: it has no room, and the retry names no session in its head.
+    const retry = await rawCall(
+      a.url,
+      'legacy',
+      'tools/call',
+      'ask_twice',
+      {},
+      {
+        capabilities: ELICIT,
+        params: { inputResponses: { [key as string]: { action: 'accept', content: { a: 'one' } } }, requestState: first.response.result?.requestState },
+      },
+    );
+    assert.equal(retry.status, 200, JSON.stringify(retry.response));
+    assert.equal(retry.response.result?.resultType, 'input_required', JSON.stringify(retry.response));
+    assert.equal(await holderOf(a, session), a.url);
+  });
 });

@@ -19,6 +19,7 @@ import { runCommand } from '../helpers/commands.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
 import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const skip = BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false;
 
@@ -121,6 +122,41 @@ describe('berth store copy, from a node to a cluster', { skip }, () => {
     const again = await storeCopy(['--from', home, '--to', store], { BERTH_SECRET_KEY: secrets.BERTH_SECRET_KEY as string });
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stdout, /[1-9]\d* copied/, 'a second copy finds everything there');
+
+    // What changes on the node after a copy (a key revoked, an endpoint moved) reaches the cluster with the next one.
+    const back = await startBerth({ home });
+    nodes.push(back);
+    assert.equal((await back.admin(`/v1/keys/${key.split('_')[1]}`, { method: 'DELETE' })).status, 200);
+    const moved = await back.admin('/v1/runtimes/counter/endpoints/pinned', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 2 }),
+    });
+    assert.equal(moved.status, 200, await moved.clone().text());
+    await back.stop();
+    // The store's URL (and its password) may come from BERTH_STORE_URL instead of the command line.
+    const malformed = await storeCopy(['--from', home], { BERTH_SECRET_KEY: secrets.BERTH_SECRET_KEY as string, BERTH_STORE_URL: 'not a url' });
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /BERTH_STORE_URL must be a PostgreSQL URL/);
+    const fourth = await storeCopy(['--from', home], { BERTH_SECRET_KEY: secrets.BERTH_SECRET_KEY as string, BERTH_STORE_URL: store });
+    assert.equal(fourth.code, 0, fourth.stderr);
+    assert.match(fourth.stdout, /^api_keys: 1 copied/m);
+    assert.match(fourth.stdout, /^runtime_endpoints: 1 copied/m);
+    await waitFor(async () => {
+      const answer = await rawCall(
+        member.url,
+        'keyed',
+        'tools/call',
+        'increment',
+        {},
+        { sessionId: randomUUID(), headers: { authorization: `Bearer ${key}` } },
+      );
+      return answer.status === 401;
+    }, 'the revoked key to be refused by the cluster');
+    const { endpoints: after } = (await (await member.admin('/v1/runtimes/counter/endpoints')).json()) as {
+      endpoints: Array<{ name: string; targetVersion: number }>;
+    };
+    assert.equal(after.find((e) => e.name === 'pinned')?.targetVersion, 2);
   });
 
   test('a target holding other records under the same names is refused and left untouched; bad arguments are clear errors', async () => {
@@ -145,7 +181,7 @@ describe('berth store copy, from a node to a cluster', { skip }, () => {
     const env = { BERTH_SECRET_KEY: secrets.BERTH_SECRET_KEY as string };
     for (const [args, message, given] of [
       [['--to', store], /--from is required/, env],
-      [['--from', home], /--to is required/, env],
+      [['--from', home], /--to \(or BERTH_STORE_URL\) is required/, env],
       [['--from', home, '--to', 'mysql://db/berth'], /--to must be a PostgreSQL URL/, env],
       [['--from', home, '--to', store], /BERTH_SECRET_KEY is required/, {}],
       [['--from', join(home, 'nowhere'), '--to', store], /berth\.db does not exist/, env],

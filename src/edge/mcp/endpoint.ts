@@ -41,10 +41,11 @@ export interface McpEndpointOptions {
   /** What each version's servers answered `server/discover`, shared with the warming of new versions. */
   discovers: DiscoverCache;
   /**
-   * On a node of a cluster: a request whose session is named only by its requestState, passed on with the body read
-   * to the node that holds the session; undefined when it is held here.
+   * On a node of a cluster, for a request whose head names no session: passed on with the body read to the node
+   * holding the session its requestState names (`session`), or, naming none, to a member with room when this node
+   * has none; undefined when it is served here.
    */
-  toOwner?: (caller: Caller, session: string, body: Uint8Array) => Promise<Answer | undefined>;
+  toOwner?: (caller: Caller, session: string | undefined, body: Uint8Array) => Promise<Answer | undefined>;
 }
 
 /**
@@ -73,7 +74,11 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const message = parseMessage(body);
       if ('id' in message && message.id !== undefined) rpcId = message.id;
       const classified = classify(requestHeaders, message);
-      if (classified.era === 'legacy') return await legacy.post(caller, message);
+      if (classified.era === 'legacy') {
+        // One that names no session starts one: on another member when this node has no room.
+        const routed = await options.toOwner?.(caller, undefined, body);
+        return routed ?? (await legacy.post(caller, message));
+      }
 
       let forwarded: Uint8Array | string = body;
       let stateSession: string | undefined;
@@ -84,10 +89,11 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         const opened = sealer.open(classified.params.requestState);
         checkBinding(opened, bindingOf(classified, runtime, principal.key));
         stateSession = opened.session;
-        const routed = await options.toOwner?.(caller, stateSession, body);
-        if (routed) return routed;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
       }
+      // The session its requestState names may be held elsewhere; one naming none may start on another member.
+      const routed = await options.toOwner?.(caller, stateSession, body);
+      if (routed) return routed;
       if (classified.era === 'modern' && classified.method === 'server/discover' && stateSession === undefined && namedSession(caller) === undefined) {
         const found = caller.resolved?.version;
         if (found) {

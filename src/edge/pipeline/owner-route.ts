@@ -5,6 +5,7 @@ import type { Answer } from '../../core/answer.ts';
 import { BerthError, isBerthError } from '../../core/errors.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import type { Caller } from './caller.ts';
+import { checkSessionId } from '../../core/ids.ts';
 import { namedSession } from './session-key.ts';
 
 /** A legacy client's `Mcp-Session-Id`: its session's id, or that id and a suffix of its own (another window). */
@@ -16,7 +17,7 @@ function sessionInHead(caller: Caller): string | undefined {
   if (named !== undefined) return named;
   const legacy = caller.headers.get('mcp-session-id');
   if (legacy === null) return undefined;
-  return LEGACY_CLIENT_ID.exec(legacy)?.[1] ?? legacy;
+  return checkSessionId(LEGACY_CLIENT_ID.exec(legacy)?.[1] ?? legacy);
 }
 
 /**
@@ -36,30 +37,33 @@ export class OwnerRoute {
 
   /**
    * The step for a request whose head names its session (header, URL, `Mcp-Session-Id`), or that names none and
-   * so may start one; undefined: go on here.
+   * so may start one; undefined: go on here. A door that reads the body first (`readsBody`: the MCP endpoint, where a
+   * requestState may name the session) places a request that names none itself, through `routeRead`.
    */
-  async route(caller: Caller): Promise<Answer | undefined> {
+  async route(caller: Caller, readsBody = false): Promise<Answer | undefined> {
     // A runtime that does not exist has no sessions anywhere: its door says so, and the directory is not touched.
     if (caller.resolved === undefined) return undefined;
     const session = sessionInHead(caller);
-    return session === undefined ? this.#toRoom(caller) : this.#toOwner(caller, session);
-  }
-
-  /** A request that may start a session on a node with no room goes whole to the member with the most room. */
-  async #toRoom(caller: Caller): Promise<Answer | undefined> {
-    if (this.#owners.hasRoom || this.#hop.isHop(caller.inbound)) return undefined;
-    const room = await this.#owners.roomElsewhere();
-    if (!room) return undefined;
-    return this.#forward(caller, room.url, { epoch: 0, principal: caller.principal, lost: this.#owners.lostSignal(room.id) });
+    if (session !== undefined) return this.#toOwner(caller, session);
+    return readsBody ? undefined : this.#toRoom(caller);
   }
 
   /**
-   * The step for a request that names its session only in the body a door read (a requestState): sent on with that
-   * body and the session named in its head. Undefined: the session is served here.
+   * The step for a request whose head names no session, once its door has read the body: passed on with that body to
+   * the node holding the session its requestState names, or, naming none and so starting one, to the member with
+   * the most room when this node has none. Undefined: it is served here.
    */
-  async routeRead(caller: Caller, session: string, body: Uint8Array): Promise<Answer | undefined> {
-    if (sessionInHead(caller) !== undefined) return undefined;
-    return this.#toOwner(caller, session, body);
+  async routeRead(caller: Caller, session: string | undefined, body: Uint8Array): Promise<Answer | undefined> {
+    if (caller.resolved === undefined || sessionInHead(caller) !== undefined) return undefined;
+    return session === undefined ? this.#toRoom(caller, body) : this.#toOwner(caller, session, body);
+  }
+
+  /** A request that may start a session on a node with no room goes whole to the member with the most room. */
+  async #toRoom(caller: Caller, body?: Uint8Array): Promise<Answer | undefined> {
+    if (this.#owners.hasRoom || this.#hop.isHop(caller.inbound)) return undefined;
+    const room = await this.#owners.roomElsewhere();
+    if (!room) return undefined;
+    return this.#forward(caller, room.url, { epoch: 0, principal: caller.principal, lost: this.#owners.lostSignal(room.id), ...(body ? { body } : {}) });
   }
 
   async #toOwner(caller: Caller, session: string, body?: Uint8Array): Promise<Answer | undefined> {

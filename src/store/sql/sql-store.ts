@@ -147,7 +147,8 @@ export class SqlStore implements Store {
   async putEndedSession(record: EndedSessionRecord): Promise<void> {
     await this.#db.run(
       `INSERT INTO ended_sessions (id, runtime, ended_at, record) VALUES (?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET runtime = excluded.runtime, ended_at = excluded.ended_at, record = excluded.record`,
+       ON CONFLICT (id) DO UPDATE SET runtime = excluded.runtime, ended_at = excluded.ended_at, record = excluded.record
+       WHERE ended_sessions.ended_at <= excluded.ended_at`,
       [record.id, record.runtime, record.endedAt, JSON.stringify(record)],
     );
   }
