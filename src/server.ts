@@ -47,6 +47,7 @@ import { ControlWatch } from './cluster/control-watch.ts';
 import { ClusterRateShares } from './cluster/rate-shares.ts';
 import { pageOfList } from './control/pages.ts';
 import { EndedRecords } from './sessions/ended-records.ts';
+import { WarmPools } from './sessions/warm-pool.ts';
 import type { SessionView } from './control/v1.ts';
 import { SessionOwners } from './cluster/session-owners.ts';
 import { clusterNodes, soloNode } from './cluster/nodes.ts';
@@ -106,9 +107,16 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     () => database.statements,
   );
   const admission = new Admission({ ...config.admission, availableMemory: () => availableMemoryBytes(), onShed });
+  // Sandboxes started ahead of sessions, within the node's start limits and never past its session cap.
+  const pools: WarmPools = new WarmPools({
+    start: (spec) => admission.start(() => driver.start(spec)),
+    room: () => config.maxSessions - sessions.size - pools.size,
+    logger,
+  });
   const sessions = new SessionManager({
     driver,
     logger,
+    pools,
     maxSessions: config.maxSessions,
     unclaimedTimeoutSeconds: config.lifecycle.unclaimedTimeoutSeconds,
     admission,
@@ -139,6 +147,10 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const apiKeys = new ApiKeyService(store, (name) => runtimes.exists(name));
   // A deleted runtime's keys went with it: none this node kept may open a runtime made later under its name.
   runtimes.onDeleted(() => apiKeys.forgetKept());
+  // Each runtime's warm pool follows its current version: at start, and after every change to the control plane.
+  const syncPools = (): void => void keepPools(runtimes, pools, logger);
+  runtimes.onDeployed(syncPools);
+  runtimes.onDeleted(syncPools);
   // On a node of a cluster, what the other nodes change drops what this one kept.
   const controlWatch =
     cluster &&
@@ -147,6 +159,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       () => {
         runtimes.forgetKept();
         apiKeys.forgetKept();
+        syncPools();
       },
       logger,
     );
@@ -231,6 +244,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     nodes,
     ...(rateShares ? { rateShares } : {}),
     endedRecords,
+    warmPools: pools,
     nodeUrl: () => membership?.url ?? listening,
     ...(membership && derivedKeys
       ? {
@@ -275,6 +289,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     });
   } catch (error) {
     // Such as a port in use: what the driver made is removed before berth says why it stops.
+    await pools.close();
     await sessions.close();
     await driver.close();
     controlWatch?.stop();
@@ -294,6 +309,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     } catch (error) {
       server.close();
       server.closeAllConnections();
+      await pools.close();
       await sessions.close();
       await driver.close();
       controlWatch?.stop();
@@ -305,12 +321,14 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     logger.info('joined the cluster', { node: membership.id, advertised: membership.url });
   }
   logger.info('edge ready', { url, driver: driver.name, home: config.home });
+  syncPools();
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      await pools.close();
       await sessions.close();
       await driver.close();
       server.closeAllConnections();
@@ -326,6 +344,8 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   return {
     url,
     drain: async () => {
+      // A node that takes no new sessions has no use for sandboxes started ahead of them.
+      void pools.close();
       logger.info('berth draining: no new sessions; the work under way has the shutdown grace to finish', {
         graceSeconds,
         sessions: sessions.size,
@@ -550,5 +570,20 @@ export async function storeMain(argv: readonly string[], env: Env): Promise<numb
     return fail((error as Error).message, 1);
   } finally {
     await source?.store.close();
+  }
+}
+
+/** Brings every runtime's warm pool to its current version and size (none for a runtime that keeps none, or is gone). */
+async function keepPools(runtimes: RuntimeService, pools: WarmPools, logger: Logger): Promise<void> {
+  try {
+    const names = new Set<string>();
+    for (const runtime of await runtimes.list()) {
+      names.add(runtime.name);
+      const resolved = await runtimes.find(runtime.name);
+      if (resolved) pools.set(resolved.target, resolved.version.spec.warmPool?.size ?? 0);
+    }
+    for (const name of pools.runtimes()) if (!names.has(name)) pools.retire(name);
+  } catch (error) {
+    logger.warn('could not bring the warm pools up to date; they follow at the next change', { err: error });
   }
 }

@@ -32,6 +32,7 @@ const USAGE = `usage: berth <command> [options]
             [--sessionless-clients stateful|stateless]   (stateless: a client naming no session may speak 2026-07-28
                                                           without one; stateful, the default, steers it to initialize)
             [--rate-limit PER_SECOND] [--caller-rate-limit PER_SECOND]   (for the runtime, and for each caller)
+            [--warm-pool N]   (N sandboxes of the current version kept started on each node: a new session takes one)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
@@ -155,6 +156,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       'secret-env': { type: 'string', multiple: true },
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
+      'warm-pool': { type: 'string' },
       'memory-mb': { type: 'string' },
       pids: { type: 'string' },
       cpus: { type: 'string' },
@@ -235,6 +237,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     sessionScope: oneOfFlag(values['session-scope'], '--session-scope', ['session', 'principal'] as const),
     sessionlessClients: oneOfFlag(values['sessionless-clients'], '--sessionless-clients', ['stateful', 'stateless'] as const),
     rateLimits: rateLimitFlags(values['rate-limit'], values['caller-rate-limit']),
+    ...(values['warm-pool'] === undefined ? {} : { warmPool: { size: integerFlag(values['warm-pool'], '--warm-pool', 0, 1000) as number } }),
   };
   const api = client(values.url, env);
   if (spec !== undefined) {

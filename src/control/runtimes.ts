@@ -111,6 +111,7 @@ export class RuntimeService {
       spec.sessionScope = 'principal';
     }
     if (value.sessionlessClients === 'stateless') spec.sessionlessClients = 'stateless';
+    if (value.warmPool !== undefined && value.warmPool.size > 0) spec.warmPool = value.warmPool;
     const version = await this.#store.putVersion(name, spec);
     this.#forgetResolved();
     if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);

@@ -7,6 +7,7 @@ import type { WebRoute } from '../core/router.ts';
 import type { NodeDirectory } from '../cluster/nodes.ts';
 import type { ClusterPage, SessionsQuery } from '../cluster/cluster-sessions.ts';
 import type { EndedRecords } from '../sessions/ended-records.ts';
+import type { WarmPools } from '../sessions/warm-pool.ts';
 import type { SessionInfo, SessionManager } from '../sessions/manager.ts';
 import type { RuntimeRecord, VersionRecord } from '../store/store.ts';
 import type { RuntimeService } from './runtimes.ts';
@@ -28,6 +29,8 @@ export interface V1Options {
   nodes: NodeDirectory;
   /** This node's URL as sessions name their holder: its advertised URL in a cluster, else where it listens. */
   nodeUrl: () => string;
+  /** The node's warm pools, shown with their runtimes. */
+  warmPools?: Pick<WarmPools, 'describe'>;
   /** The ended sessions' records in the store; unset, only what this node remembers of its own. */
   endedRecords?: EndedRecords;
   /** On a node of a cluster: one page of every live node's sessions; unset, this node's own are the list. */
@@ -49,7 +52,7 @@ const NpmArtifactInput = z.strictObject({
  * 100 unless asked, at most 1000) under its own field, with `next`, the token of the following page (`?next=`), when
  * more remain.
  */
-export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions, endedRecords }: V1Options): WebRoute[] {
+export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions, endedRecords, warmPools }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
     return {
@@ -60,6 +63,8 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
       updatedAt: runtime.updatedAt,
       spec: publicSpec(latest.spec),
       liveSessions,
+      // This node's pool of the runtime's current version, if it keeps one.
+      ...(warmPools?.describe(runtime.name) ? { warmPool: warmPools.describe(runtime.name) } : {}),
     };
   };
   const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version, spec: publicSpec(version.spec) });

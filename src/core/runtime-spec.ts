@@ -136,6 +136,8 @@ export const DeployInput = z.strictObject({
   sessionlessClients: z.enum(['stateful', 'stateless']).optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
+  /** Sandboxes of the current version each node keeps started and ready, so a new session starts at once. */
+  warmPool: z.strictObject({ size: z.number().int().min(0).max(1000) }).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */
   agentcore: z
     .record(z.string(), z.unknown())

@@ -64,6 +64,8 @@ export interface EdgeOptions {
   nodeUrl: () => string;
   /** The ended sessions' records in the store. */
   endedRecords?: V1Options['endedRecords'];
+  /** The node's warm pools, shown with their runtimes. */
+  warmPools?: V1Options['warmPools'];
   /** On a node of a cluster: one page of the whole cluster's sessions (`GET /v1/sessions`). */
   listSessions?: V1Options['listSessions'];
   /** On a node of a cluster: this node's share of each rate limit, so that the cluster holds it together. */
@@ -224,6 +226,7 @@ export function createEdge(options: EdgeOptions): Edge {
       nodeUrl: options.nodeUrl,
       ...(options.listSessions ? { listSessions: options.listSessions } : {}),
       ...(options.endedRecords ? { endedRecords: options.endedRecords } : {}),
+      ...(options.warmPools ? { warmPools: options.warmPools } : {}),
     })
       .map(atHolder)
       .map(adminOnly),

@@ -3,6 +3,7 @@ import { randomId } from '../core/ids.ts';
 import type { SandboxDriver } from '../sandbox/driver.ts';
 import type { Admission, ShedReason } from './admission.ts';
 import type { Session, SessionPrincipal, SessionTarget } from './session.ts';
+import type { WarmPools } from './warm-pool.ts';
 
 export interface SessionStarterOptions {
   driver: SandboxDriver;
@@ -12,6 +13,8 @@ export interface SessionStarterOptions {
   admission: Admission;
   /** Hears a new session refused for the node's session cap (the admission's own refusals it reports itself). */
   onShed?: (reason: ShedReason) => void;
+  /** Sandboxes started ahead of sessions: a new session takes a ready one of its version when there is one. */
+  pools?: WarmPools;
 }
 
 const CAPACITY_RETRY_AFTER_SECONDS = 10;
@@ -66,8 +69,27 @@ export class SessionStarter {
         },
       );
     }
-    this.#options.admission.checkMemory();
     const now = Date.now();
+    // A pooled sandbox is ready now: no memory check or start slot is needed for what already runs.
+    const pooled = this.#options.pools?.take(target);
+    if (pooled) {
+      return {
+        id,
+        principal,
+        target,
+        sandboxId: pooled.id,
+        state: 'starting',
+        createdAt: now,
+        lastActiveAt: now,
+        inFlight: 0,
+        unclaimed: minted,
+        ready: Promise.resolve(pooled),
+      };
+    }
+    // Sessions come before pools: a session that starts cold on a node at its cap with pooled sandboxes takes one's room.
+    const pools = this.#options.pools;
+    if (pools && live + pools.size >= this.#options.maxSessions) pools.shrink();
+    this.#options.admission.checkMemory();
     const sandboxId = randomId('sbx');
     const versionKey = `${target.runtime}@${target.version}`;
     const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;

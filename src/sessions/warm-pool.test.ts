@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createLogger } from '../observability/logger.ts';
+import type { Sandbox, SandboxSpec } from '../sandbox/driver.ts';
+import type { SessionTarget } from './session.ts';
+import { WarmPools } from './warm-pool.ts';
+
+const QUIET = createLogger({ level: 'error', format: 'text', write: () => {} });
+
+interface Started {
+  spec: SandboxSpec;
+  stopped: boolean;
+  die: () => void;
+}
+
+/** Pools whose sandboxes are records the test can stop or kill; `room` and failures as the test sets them. */
+function pools(options: { room?: () => number; fail?: () => boolean } = {}) {
+  const started: Started[] = [];
+  const pool = new WarmPools({
+    room: options.room ?? (() => 100),
+    logger: QUIET,
+    retryMs: 50,
+    start: async (spec) => {
+      if (options.fail?.()) throw new Error('the server exited at start');
+      let die = (): void => {};
+      const closing = new Promise<void>((resolve) => (die = resolve));
+      const record: Started = { spec, stopped: false, die };
+      started.push(record);
+      return {
+        id: spec.id,
+        closing,
+        exited: closing.then(() => ({ reason: 'stopped' })),
+        stop: async () => {
+          record.stopped = true;
+          die();
+        },
+      } as unknown as Sandbox;
+    },
+  });
+  return { pool, started };
+}
+
+function target(version = 1, command = 'node server.js'): SessionTarget {
+  return { runtime: 'rt', version, idleTimeoutSeconds: 60, maxLifetimeSeconds: 3600, sandbox: { command } as SessionTarget['sandbox'] };
+}
+
+const settle = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('a pool fills, hands each sandbox out once, and fills again', async () => {
+  const { pool, started } = pools();
+  const v1 = target();
+  pool.set(v1, 2);
+  await settle();
+  assert.deepEqual(pool.describe('rt'), { size: 2, ready: 2, version: 1 });
+  const first = pool.take(v1);
+  const second = pool.take(v1);
+  assert.ok(first && second && first !== second);
+  assert.equal(pool.take(v1), undefined, 'none ready until the pool fills again');
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 2);
+  assert.equal(new Set(started.map((s) => s.spec.id)).size, 4, 'every sandbox a fresh start');
+  assert.ok(!started.some((s) => s.stopped), "what was handed out is the sessions' to stop, not the pool's");
+});
+
+test("only a session of exactly the pool's version and start spec takes from it; a new version replaces the pool", async () => {
+  const { pool, started } = pools();
+  pool.set(target(1), 1);
+  await settle();
+  assert.equal(pool.take(target(2)), undefined);
+  assert.equal(pool.take(target(1, 'node other.js')), undefined, 'a runtime made again under its name, with other code');
+  pool.set(target(2), 1);
+  await settle();
+  assert.equal(started[0]?.stopped, true, "the old version's sandbox stops");
+  assert.deepEqual(pool.describe('rt'), { size: 1, ready: 1, version: 2 });
+  pool.set(target(2), 0);
+  assert.equal(pool.describe('rt'), undefined);
+  assert.equal(started[1]?.stopped, true);
+});
+
+test('a pool fills only into the room the node has, gives way to a cold session, and loses a sandbox that dies', async () => {
+  let room = 1;
+  const { pool, started } = pools({ room: () => room - pool.size });
+  pool.set(target(), 3);
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 1, 'one sandbox of room');
+  assert.equal(pool.shrink(), true);
+  assert.equal(started[0]?.stopped, true);
+  assert.equal(pool.shrink(), false, 'nothing ready to give');
+  room = 2;
+  pool.set(target(), 3);
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 2);
+  started[1]?.die();
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 2, 'a sandbox whose server died leaves the pool, and another starts');
+  assert.equal(started.length, 4);
+});
+
+test('a start that fails is tried again after a pause, not at once; closing stops everything', async () => {
+  let failing = true;
+  const { pool, started } = pools({ fail: () => failing });
+  pool.set(target(), 2);
+  await settle(10);
+  assert.equal(pool.describe('rt')?.ready, 0);
+  failing = false;
+  await settle(120);
+  assert.equal(pool.describe('rt')?.ready, 2, 'filled after the pause');
+  await pool.close();
+  assert.ok(started.every((s) => s.stopped));
+  pool.set(target(3), 1);
+  assert.equal(pool.describe('rt'), undefined, 'a closed pool fills no more');
+});

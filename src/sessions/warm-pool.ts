@@ -1,0 +1,184 @@
+import { randomId } from '../core/ids.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Sandbox, SandboxSpec } from '../sandbox/driver.ts';
+import type { SessionTarget } from './session.ts';
+
+export interface WarmPoolsOptions {
+  /** Starts a sandbox as a new session's would be, through the node's start limits. */
+  start: (spec: SandboxSpec) => Promise<Sandbox>;
+  /** How many more sandboxes the node may hold now (its session cap, less its live sessions and pooled sandboxes). */
+  room: () => number;
+  logger: Logger;
+  /** How long a pool waits before it starts again after a start failed. */
+  retryMs?: number;
+}
+
+interface Pool {
+  target: SessionTarget;
+  /** What the pool's sandboxes were started as: a session is handed one only if it would be started the same. */
+  fingerprint: string;
+  size: number;
+  ready: Sandbox[];
+  starting: number;
+  retired: boolean;
+  /** Set while the pool waits after a failed start. */
+  pause?: NodeJS.Timeout;
+}
+
+const DEFAULT_RETRY_MS = 5_000;
+
+/** Each target's fingerprint, made once: targets are kept per resolution, and asked on every new session. */
+const fingerprints = new WeakMap<SessionTarget, string>();
+
+/**
+ * A target's version and everything its sandbox is started with (code, command, environment, limits): a runtime
+ * deleted and made again under its name numbers its versions from 1 again, and must not get the old one's sandboxes.
+ */
+function fingerprintOf(target: SessionTarget): string {
+  let fingerprint = fingerprints.get(target);
+  if (fingerprint === undefined) {
+    fingerprint = JSON.stringify([target.runtime, target.version, target.sandbox]);
+    fingerprints.set(target, fingerprint);
+  }
+  return fingerprint;
+}
+
+/**
+ * Warm pools: per runtime, sandboxes of its current version started ahead of any session, server and all, so that a
+ * new session takes one that is ready rather than waiting for a start. A pooled sandbox is handed to one session
+ * and never back: the pool starts another in its place. A runtime has one pool, of one version: a new version
+ * replaces it, and the old version's sandboxes stop. Nothing of a session reaches a sandbox before it is handed
+ * over (a request carries its session and user ids), so a pooled sandbox is as fresh as one started for the session.
+ * Pools fill within the node's start limits and never past its session cap.
+ */
+export class WarmPools {
+  readonly #options: WarmPoolsOptions;
+  /** By runtime name. */
+  readonly #pools = new Map<string, Pool>();
+  #closed = false;
+
+  constructor(options: WarmPoolsOptions) {
+    this.#options = options;
+  }
+
+  /** Sandboxes ready in pools, all runtimes together. */
+  get size(): number {
+    let count = 0;
+    for (const pool of this.#pools.values()) count += pool.ready.length + pool.starting;
+    return count;
+  }
+
+  /** The runtime's pool: its size and how many of its sandboxes are ready, or undefined when it has none. */
+  describe(runtime: string): { size: number; ready: number; version: number } | undefined {
+    const pool = this.#pools.get(runtime);
+    return pool && { size: pool.size, ready: pool.ready.length, version: pool.target.version };
+  }
+
+  /**
+   * Keeps `size` sandboxes of `target` ready for its runtime: a pool of another version (or another start spec) is
+   * retired and its sandboxes stopped; a size of 0 retires the runtime's pool.
+   */
+  set(target: SessionTarget, size: number): void {
+    if (this.#closed) return;
+    const current = this.#pools.get(target.runtime);
+    const fingerprint = fingerprintOf(target);
+    if (current && current.fingerprint === fingerprint) {
+      current.size = size;
+      if (size === 0) this.retire(target.runtime);
+      else this.#fill(current);
+      return;
+    }
+    if (current) this.retire(target.runtime);
+    if (size <= 0) return;
+    const pool: Pool = { target, fingerprint, size, ready: [], starting: 0, retired: false };
+    this.#pools.set(target.runtime, pool);
+    this.#fill(pool);
+  }
+
+  /** Ends the runtime's pool: its ready sandboxes stop, and those still starting stop once started. */
+  retire(runtime: string): void {
+    const pool = this.#pools.get(runtime);
+    if (!pool) return;
+    this.#pools.delete(runtime);
+    pool.retired = true;
+    clearTimeout(pool.pause);
+    for (const sandbox of pool.ready.splice(0)) void sandbox.stop().catch(() => {});
+  }
+
+  /** The runtimes that have a pool. */
+  runtimes(): string[] {
+    return [...this.#pools.keys()];
+  }
+
+  /**
+   * A ready sandbox of exactly `target`'s version, taken out of its pool for one new session (the pool starts
+   * another), or undefined when none is ready.
+   */
+  take(target: SessionTarget): Sandbox | undefined {
+    const pool = this.#pools.get(target.runtime);
+    if (!pool || pool.fingerprint !== fingerprintOf(target)) return undefined;
+    const sandbox = pool.ready.shift();
+    if (sandbox) this.#fill(pool);
+    return sandbox;
+  }
+
+  /**
+   * Gives up one ready sandbox (from the pool with the most), to make room for a session that must start cold;
+   * false when none is ready. The pool fills again when the node has room.
+   */
+  shrink(): boolean {
+    let largest: Pool | undefined;
+    for (const pool of this.#pools.values()) if (pool.ready.length > (largest?.ready.length ?? 0)) largest = pool;
+    const sandbox = largest?.ready.pop();
+    if (!sandbox) return false;
+    void sandbox.stop().catch(() => {});
+    return true;
+  }
+
+  /** Stops every pooled sandbox; no pool fills again. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const ready = [...this.#pools.values()].flatMap((pool) => pool.ready);
+    for (const runtime of [...this.#pools.keys()]) this.retire(runtime);
+    await Promise.all(ready.map((sandbox) => sandbox.exited.catch(() => undefined)));
+  }
+
+  #fill(pool: Pool): void {
+    while (!pool.retired && !this.#closed && pool.pause === undefined && pool.ready.length + pool.starting < pool.size && this.#options.room() > 0) {
+      pool.starting++;
+      void this.#startOne(pool);
+    }
+  }
+
+  async #startOne(pool: Pool): Promise<void> {
+    let sandbox: Sandbox;
+    try {
+      sandbox = await this.#options.start({ ...pool.target.sandbox, id: randomId('sbx') });
+    } catch (error) {
+      pool.starting--;
+      if (pool.retired || this.#closed) return;
+      // A start that fails (a server that crashes at start, the node out of start slots or memory) is tried again
+      // later, not at once: a pool must not spin.
+      this.#options.logger.warn('a warm pool could not start a sandbox; it tries again shortly', { runtime: pool.target.runtime, err: error });
+      pool.pause = setTimeout(() => {
+        pool.pause = undefined;
+        this.#fill(pool);
+      }, this.#options.retryMs ?? DEFAULT_RETRY_MS);
+      pool.pause.unref();
+      return;
+    }
+    pool.starting--;
+    if (pool.retired || this.#closed) {
+      void sandbox.stop().catch(() => {});
+      return;
+    }
+    pool.ready.push(sandbox);
+    // A pooled sandbox whose server dies is no longer ready: it leaves the pool, which starts another.
+    void sandbox.closing.then(() => {
+      const at = pool.ready.indexOf(sandbox);
+      if (at === -1) return;
+      pool.ready.splice(at, 1);
+      this.#fill(pool);
+    });
+  }
+}

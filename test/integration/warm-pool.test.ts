@@ -1,0 +1,102 @@
+/**
+ * Warm pools (issue 17): a runtime deployed with `warmPool: {size: N}` keeps N sandboxes of its current version
+ * started on the node. A new session takes a ready one, which no other session is ever handed and which carries
+ * nothing of any earlier session; the pool fills again; a new version replaces it; it stays within the node's
+ * session cap; and it is shown with its runtime.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
+import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import { fixtureDir } from '../helpers/fixtures.ts';
+import { rawCall, toolText } from '../helpers/mcp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+interface PoolView {
+  size: number;
+  ready: number;
+  version: number;
+}
+
+describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
+  let node: BerthNode;
+  let counter: string;
+  before(async () => {
+    node = await startBerth({ env: { BERTH_MAX_SESSIONS: '4' } });
+    counter = await fixtureDir('counter-server');
+  });
+  after(async () => {
+    await node?.stop();
+  });
+
+  const pool = async (runtime: string): Promise<PoolView | undefined> =>
+    ((await (await node.admin(`/v1/runtimes/${runtime}`)).json()) as { warmPool?: PoolView }).warmPool;
+  const call = async (runtime: string, session: string, tool: string, args: Record<string, unknown> = {}): Promise<unknown> => {
+    const answer = await rawCall(node.url, runtime, 'tools/call', tool, args, { sessionId: session });
+    assert.equal(answer.status, 200, JSON.stringify(answer.response));
+    return toolText(answer);
+  };
+
+  test('a new session takes a ready sandbox, each once, fresh, and the pool fills again', async () => {
+    await deploy(node, 'pooled', counter, { transport: 'stdio', warmPool: { size: 2 } });
+    await waitFor(async () => (await pool('pooled'))?.ready === 2, 'the pool to fill');
+    assert.deepEqual(await pool('pooled'), { size: 2, ready: 2, version: 1 });
+
+    const first = randomUUID();
+    const second = randomUUID();
+    // The server a new session reaches was running before the session's first request: it came from the pool.
+    const asked = Date.now();
+    const { startedAt } = (await call('pooled', randomUUID(), 'stats')) as { startedAt: number };
+    assert.ok(startedAt < asked, `the server started ${asked - startedAt} ms before the session asked`);
+    await waitFor(async () => (await pool('pooled'))?.ready === 2, 'the pool to fill again');
+    const [a, b] = await Promise.all([call('pooled', first, 'write_file', { name: 'mine.txt', content: 'first' }), call('pooled', second, 'increment')]);
+    assert.ok(a && b);
+    assert.deepEqual(await call('pooled', first, 'list_files'), { ok: true, value: ['mine.txt'] });
+    assert.deepEqual(await call('pooled', second, 'list_files'), { ok: true, value: [] }, "two sessions, two sandboxes: one's files are not the other's");
+    assert.deepEqual(await call('pooled', second, 'increment'), { count: 2 }, 'the session keeps its own state');
+    await waitFor(async () => (await pool('pooled'))?.ready === 2, 'the pool to fill again');
+
+    // A session that ends takes its sandbox with it: the next one is another, with nothing of the first.
+    assert.equal((await node.admin(`/v1/sessions/${first}`, { method: 'DELETE' })).status, 200);
+    const third = randomUUID();
+    assert.deepEqual(await call('pooled', third, 'list_files'), { ok: true, value: [] });
+    assert.deepEqual(await call('pooled', third, 'increment'), { count: 1 });
+    for (const session of [second, third]) await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
+    await deploy(node, 'pooled', counter, { transport: 'stdio', warmPool: { size: 0 } });
+    await waitFor(async () => (await pool('pooled')) === undefined, 'the pool to go with a version that keeps none');
+  });
+
+  test('a new version replaces the pool; the pool never holds the node past its session cap', async () => {
+    await deploy(node, 'replaced', counter, { transport: 'stdio', warmPool: { size: 1 } });
+    await waitFor(async () => (await pool('replaced'))?.ready === 1, 'the first pool');
+    await deploy(node, 'replaced', counter, { transport: 'stdio', warmPool: { size: 1 }, env: { VERSION_MARK: 'two' } });
+    await waitFor(async () => (await pool('replaced'))?.version === 2 && (await pool('replaced'))?.ready === 1, 'the pool of version 2');
+    const session = randomUUID();
+    await call('replaced', session, 'increment');
+    assert.equal(((await (await node.admin(`/v1/sessions/${session}`)).json()) as { version: number }).version, 2);
+
+    // The node holds 4 sandboxes at most (its session cap): pools fill only into the room left.
+    await deploy(node, 'greedy', counter, { transport: 'stdio', warmPool: { size: 10 } });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const live = (await node.api.sessions()).length;
+    const pooled = ((await pool('pooled'))?.ready ?? 0) + ((await pool('replaced'))?.ready ?? 0) + ((await pool('greedy'))?.ready ?? 0);
+    assert.ok(live + pooled <= 4, `${live} sessions and ${pooled} pooled sandboxes within the cap of 4`);
+    assert.ok(((await pool('greedy'))?.ready ?? 0) >= 1, 'the pool took the room there was');
+    // Dropping a pool (size 0) stops its sandboxes.
+    await deploy(node, 'greedy', counter, { transport: 'stdio', warmPool: { size: 0 } });
+    await waitFor(async () => (await pool('greedy')) === undefined, 'the pool to go');
+  });
+
+  test('a warm pool size is checked at deploy', async () => {
+    for (const size of [-1, 1.5, 1001, '2']) {
+      const refused = await node.admin('/v1/runtimes/bad-pool', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ artifactId: 'art_aaaa', command: 'node server.js', warmPool: { size } }),
+      });
+      assert.equal(refused.status, 400, String(size));
+      assert.match(((await refused.json()) as { error: { message: string } }).error.message, /warmPool\.size/);
+    }
+  });
+});
