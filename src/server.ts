@@ -48,6 +48,7 @@ import { ClusterRateShares } from './cluster/rate-shares.ts';
 import { pageOfList } from './control/pages.ts';
 import { EndedRecords } from './sessions/ended-records.ts';
 import { WarmPools } from './sessions/warm-pool.ts';
+import { POOL_MEMORY_MARGIN } from './sessions/session-start.ts';
 import type { SessionView } from './control/v1.ts';
 import { SessionOwners } from './cluster/session-owners.ts';
 import { clusterNodes, soloNode } from './cluster/nodes.ts';
@@ -111,6 +112,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const pools: WarmPools = new WarmPools({
     start: (spec) => admission.start(() => driver.start(spec)),
     room: () => config.maxSessions - sessions.size - pools.size,
+    mayGrow: () => (admission.spareMemory() ?? Infinity) >= POOL_MEMORY_MARGIN,
     logger,
   });
   const sessions = new SessionManager({
@@ -192,6 +194,8 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const lostHere = new Set<string>();
   sessions.onEnd((ended) => {
     if (!lostHere.delete(ended.id)) endedRecords.keep(ended);
+    // A session's end frees room a pool that gave way may fill again.
+    pools.refill();
   });
   const owners =
     cluster && membership && directory

@@ -52,6 +52,15 @@ export class Admission {
     return { starting: this.#starting, waiting: this.#queue.length };
   }
 
+  /**
+   * The memory the host has beyond the floor berth keeps free, less what the starts under way are expected to take;
+   * undefined when the host's memory cannot be read.
+   */
+  spareMemory(): number | undefined {
+    const available = this.#available();
+    return available === undefined ? undefined : available - this.#starting * START_MEMORY_ESTIMATE - this.#options.minFreeMemoryBytes;
+  }
+
   /** Refuses a new session at once when the host is already short of memory; cheap enough for every new session. */
   checkMemory(): void {
     const available = this.#available();

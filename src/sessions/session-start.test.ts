@@ -4,12 +4,14 @@ import { isBerthError } from '../core/errors.ts';
 import type { Sandbox, SandboxDriver, SandboxSpec } from '../sandbox/driver.ts';
 import { Admission, type ShedReason } from './admission.ts';
 import type { SessionTarget } from './session.ts';
-import { SessionStarter } from './session-start.ts';
+import { POOL_MEMORY_MARGIN, SessionStarter } from './session-start.ts';
+import { WarmPools } from './warm-pool.ts';
+import { createLogger } from '../observability/logger.ts';
 
 const ALICE = { key: 'k-alice', userId: 'alice' };
 
 /** A driver whose sandboxes report the era the test sets, and which remembers what it was asked to start. */
-function starter(options: { maxSessions?: number; era?: 'modern' | 'legacy'; availableMemory?: number } = {}) {
+function starter(options: { maxSessions?: number; era?: 'modern' | 'legacy'; availableMemory?: number; pools?: WarmPools } = {}) {
   const specs: SandboxSpec[] = [];
   const shed: ShedReason[] = [];
   const driver = {
@@ -29,7 +31,13 @@ function starter(options: { maxSessions?: number; era?: 'modern' | 'legacy'; ava
     availableMemory: () => options.availableMemory,
     onShed: (reason) => shed.push(reason),
   });
-  const sessions = new SessionStarter({ driver, admission, maxSessions: options.maxSessions ?? 10, onShed: (reason) => shed.push(reason) });
+  const sessions = new SessionStarter({
+    driver,
+    admission,
+    maxSessions: options.maxSessions ?? 10,
+    onShed: (reason) => shed.push(reason),
+    ...(options.pools ? { pools: options.pools } : {}),
+  });
   return { sessions, specs, shed };
 }
 
@@ -98,4 +106,25 @@ test('once a sandbox of a version answered as a modern server, the next ones of 
     legacy.specs.map((spec) => spec.era),
     ['auto', 'auto'],
   );
+});
+
+test("a session that starts cold on a node short of memory, or at its cap, takes a pooled sandbox's room", async () => {
+  const stopped: string[] = [];
+  const pools = new WarmPools({
+    room: () => 10,
+    logger: createLogger({ level: 'error', format: 'text', write: () => {} }),
+    start: async (spec) => ({ id: spec.id, closing: new Promise(() => {}), stop: async () => void stopped.push(spec.id) }) as unknown as Sandbox,
+  });
+  const other: SessionTarget = { ...target(), runtime: 'other' };
+  pools.set(other, 2);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const roomy = starter({ availableMemory: POOL_MEMORY_MARGIN * 4, pools });
+  await roomy.sessions.start('ses_1', target(), ALICE, false, 0).ready;
+  assert.deepEqual(stopped, [], 'memory to spare and room: the pool keeps its sandboxes');
+  const short = starter({ availableMemory: POOL_MEMORY_MARGIN / 2, pools });
+  await short.sessions.start('ses_2', target(), ALICE, false, 0).ready;
+  assert.equal(stopped.length, 1, 'short of memory: a pooled sandbox gives way');
+  const full = starter({ availableMemory: POOL_MEMORY_MARGIN * 4, pools, maxSessions: 2 });
+  await full.sessions.start('ses_3', target(), ALICE, false, 1).ready;
+  assert.equal(stopped.length, 2, 'at the cap with a pooled sandbox: it gives way');
 });

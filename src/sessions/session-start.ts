@@ -18,6 +18,8 @@ export interface SessionStarterOptions {
 }
 
 const CAPACITY_RETRY_AFTER_SECONDS = 10;
+/** Memory beyond the node's floor that pools leave to sessions: pools neither grow into it nor keep sandboxes in it. */
+export const POOL_MEMORY_MARGIN = 512 * 1024 * 1024;
 /** Soon enough for a client to find another node once the load balancer, told by `/healthz`, stops sending here. */
 const DRAINING_RETRY_AFTER_SECONDS = 2;
 
@@ -86,9 +88,10 @@ export class SessionStarter {
         ready: Promise.resolve(pooled),
       };
     }
-    // Sessions come before pools: a session that starts cold on a node at its cap with pooled sandboxes takes one's room.
+    // Sessions come before pools: a session that starts cold on a node at its cap, or short of memory, with pooled
+    // sandboxes takes one's room (and its memory, once it has stopped) rather than being refused.
     const pools = this.#options.pools;
-    if (pools && live + pools.size >= this.#options.maxSessions) pools.shrink();
+    if (pools && (live + pools.size >= this.#options.maxSessions || (this.#options.admission.spareMemory() ?? Infinity) < POOL_MEMORY_MARGIN)) pools.shrink();
     this.#options.admission.checkMemory();
     const sandboxId = randomId('sbx');
     const versionKey = `${target.runtime}@${target.version}`;

@@ -14,10 +14,11 @@ interface Started {
 }
 
 /** Pools whose sandboxes are records the test can stop or kill; `room` and failures as the test sets them. */
-function pools(options: { room?: () => number; fail?: () => boolean } = {}) {
+function pools(options: { room?: () => number; fail?: () => boolean; mayGrow?: () => boolean } = {}) {
   const started: Started[] = [];
   const pool = new WarmPools({
     room: options.room ?? (() => 100),
+    ...(options.mayGrow ? { mayGrow: options.mayGrow } : {}),
     logger: QUIET,
     retryMs: 50,
     start: async (spec) => {
@@ -87,7 +88,7 @@ test('a pool fills only into the room the node has, gives way to a cold session,
   assert.equal(started[0]?.stopped, true);
   assert.equal(pool.shrink(), false, 'nothing ready to give');
   room = 2;
-  pool.set(target(), 3);
+  pool.refill();
   await settle();
   assert.equal(pool.describe('rt')?.ready, 2);
   started[1]?.die();
@@ -109,4 +110,16 @@ test('a start that fails is tried again after a pause, not at once; closing stop
   assert.ok(started.every((s) => s.stopped));
   pool.set(target(3), 1);
   assert.equal(pool.describe('rt'), undefined, 'a closed pool fills no more');
+});
+
+test('a pool grows only while the host has memory to spare beyond what sessions may need', async () => {
+  let spare = false;
+  const { pool } = pools({ mayGrow: () => spare });
+  pool.set(target(), 2);
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 0);
+  spare = true;
+  pool.set(target(), 2);
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 2);
 });

@@ -8,6 +8,8 @@ export interface WarmPoolsOptions {
   start: (spec: SandboxSpec) => Promise<Sandbox>;
   /** How many more sandboxes the node may hold now (its session cap, less its live sessions and pooled sandboxes). */
   room: () => number;
+  /** Whether the host's memory leaves room for more pooled sandboxes beside what sessions may need; unset, it does. */
+  mayGrow?: () => boolean;
   logger: Logger;
   /** How long a pool waits before it starts again after a start failed. */
   retryMs?: number;
@@ -49,7 +51,8 @@ function fingerprintOf(target: SessionTarget): string {
  * and never back: the pool starts another in its place. A runtime has one pool, of one version: a new version
  * replaces it, and the old version's sandboxes stop. Nothing of a session reaches a sandbox before it is handed
  * over (a request carries its session and user ids), so a pooled sandbox is as fresh as one started for the session.
- * Pools fill within the node's start limits and never past its session cap.
+ * Pools fill within the node's start limits and never past its session cap, and only while the host's memory
+ * leaves a margin beyond what berth keeps free; inside that margin they give sandboxes up to sessions.
  */
 export class WarmPools {
   readonly #options: WarmPoolsOptions;
@@ -118,8 +121,14 @@ export class WarmPools {
     const pool = this.#pools.get(target.runtime);
     if (!pool || pool.fingerprint !== fingerprintOf(target)) return undefined;
     const sandbox = pool.ready.shift();
-    if (sandbox) this.#fill(pool);
+    // Taken or not, the pool fills again if it can: one that gave way to sessions refills once there is room.
+    this.#fill(pool);
     return sandbox;
+  }
+
+  /** Fills every pool that is short, as far as the node's room and memory allow (a session ended: room freed). */
+  refill(): void {
+    for (const pool of this.#pools.values()) this.#fill(pool);
   }
 
   /**
@@ -144,7 +153,14 @@ export class WarmPools {
   }
 
   #fill(pool: Pool): void {
-    while (!pool.retired && !this.#closed && pool.pause === undefined && pool.ready.length + pool.starting < pool.size && this.#options.room() > 0) {
+    while (
+      !pool.retired &&
+      !this.#closed &&
+      pool.pause === undefined &&
+      pool.ready.length + pool.starting < pool.size &&
+      this.#options.room() > 0 &&
+      (this.#options.mayGrow?.() ?? true)
+    ) {
       pool.starting++;
       void this.#startOne(pool);
     }

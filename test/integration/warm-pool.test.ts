@@ -88,6 +88,43 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
     await waitFor(async () => (await pool('greedy')) === undefined, 'the pool to go');
   });
 
+  test("a pooled http agent is told each request's session and user, as one started for the session is", async () => {
+    await deploy(node, 'pooled-agent', await fixtureDir('http-agent'), {
+      protocol: 'http',
+      transport: 'http',
+      port: 8080,
+      command: 'node server.js',
+      authorizer: { type: 'apiKey' },
+      warmPool: { size: 1 },
+    });
+    await waitFor(async () => (await pool('pooled-agent'))?.ready === 1, 'the pool to fill');
+    const made = await node.admin('/v1/keys', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ runtime: 'pooled-agent', user: 'carol' }),
+    });
+    const { key } = (await made.json()) as { key: string };
+    const session = randomUUID();
+    const response = await fetch(`${node.url}/runtimes/pooled-agent/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-amzn-bedrock-agentcore-runtime-session-id': session },
+      body: JSON.stringify({ action: 'echo' }),
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    const { headers } = (await response.json()) as { headers: Record<string, string> };
+    assert.equal(headers['x-amzn-bedrock-agentcore-runtime-session-id'], session);
+    assert.equal(headers['x-amzn-bedrock-agentcore-runtime-user-id'], 'carol');
+    assert.equal(headers.authorization, undefined, "the caller's credentials stay at the edge");
+    await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
+    await deploy(node, 'pooled-agent', await fixtureDir('http-agent'), {
+      protocol: 'http',
+      transport: 'http',
+      port: 8080,
+      command: 'node server.js',
+      authorizer: { type: 'apiKey' },
+    });
+  });
+
   test('a warm pool size is checked at deploy', async () => {
     for (const size of [-1, 1.5, 1001, '2']) {
       const refused = await node.admin('/v1/runtimes/bad-pool', {
