@@ -89,14 +89,9 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
   });
 
   test("a pooled http agent is told each request's session and user, as one started for the session is", async () => {
-    await deploy(node, 'pooled-agent', await fixtureDir('http-agent'), {
-      protocol: 'http',
-      transport: 'http',
-      port: 8080,
-      command: 'node server.js',
-      authorizer: { type: 'apiKey' },
-      warmPool: { size: 1 },
-    });
+    const agent = await fixtureDir('http-agent');
+    const spec = { protocol: 'http', transport: 'http', port: 8080, command: 'node server.js', authorizer: { type: 'apiKey' } } as const;
+    await deploy(node, 'pooled-agent', agent, { ...spec, warmPool: { size: 1 } });
     await waitFor(async () => (await pool('pooled-agent'))?.ready === 1, 'the pool to fill');
     const made = await node.admin('/v1/keys', {
       method: 'POST',
@@ -116,13 +111,7 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
     assert.equal(headers['x-amzn-bedrock-agentcore-runtime-user-id'], 'carol');
     assert.equal(headers.authorization, undefined, "the caller's credentials stay at the edge");
     await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
-    await deploy(node, 'pooled-agent', await fixtureDir('http-agent'), {
-      protocol: 'http',
-      transport: 'http',
-      port: 8080,
-      command: 'node server.js',
-      authorizer: { type: 'apiKey' },
-    });
+    await deploy(node, 'pooled-agent', agent, spec);
   });
 
   test('a warm pool size is checked at deploy', async () => {
