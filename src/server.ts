@@ -110,7 +110,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   const admission = new Admission({ ...config.admission, availableMemory: () => availableMemoryBytes(), onShed });
   // Sandboxes started ahead of sessions, within the node's start limits and never past its session cap.
   const pools: WarmPools = new WarmPools({
-    start: (spec) => admission.start(() => driver.start(spec)),
+    start: (spec) => admission.startSpare(() => driver.start(spec)),
     room: () => config.maxSessions - sessions.size - pools.size,
     mayGrow: () => (admission.spareMemory() ?? Infinity) >= POOL_MEMORY_MARGIN,
     logger,

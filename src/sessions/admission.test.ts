@@ -129,3 +129,29 @@ test('an unreadable memory figure checks nothing', () => {
   const { gate } = admission({ availableMemory: () => undefined });
   gate.checkMemory();
 });
+
+test('work that may wait takes a start slot only when one is free and no session waits for one', async () => {
+  const { gate, shed } = admission();
+  const first = pendingStart();
+  const second = pendingStart();
+  const spare = gate.startSpare(first.run);
+  assert.ok(spare && first.started(), 'a free slot: it runs');
+  const busy = gate.start(second.run);
+  const queued = pendingStart();
+  const waiting = gate.start(queued.run);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(second.started() && !queued.started(), 'both slots taken; a session waits');
+  assert.equal(
+    gate.startSpare(() => Promise.resolve('never')),
+    undefined,
+    'no slot, and a session waits: nothing runs',
+  );
+  first.finish('pooled');
+  assert.equal(await spare, 'pooled');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(queued.started(), "the spare work's slot went to the waiting session");
+  second.finish('a');
+  queued.finish('b');
+  assert.deepEqual(await Promise.all([busy, waiting]), ['a', 'b']);
+  assert.deepEqual(shed, [], 'none of it is load shed');
+});

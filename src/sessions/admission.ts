@@ -87,6 +87,16 @@ export class Admission {
     }
   }
 
+  /**
+   * Runs `start` in a start slot that is free now with no session waiting for one, for work that may wait (a warm
+   * pool filling): undefined, and nothing run, when there is none. Sessions never queue behind such work.
+   */
+  startSpare<T>(start: () => Promise<T>): Promise<T> | undefined {
+    if (this.#starting >= this.#options.maxStarting || this.#queue.length > 0) return undefined;
+    this.#starting++;
+    return start().finally(() => this.#leave());
+  }
+
   #enter(): Promise<void> | undefined {
     if (this.#starting < this.#options.maxStarting) {
       this.#starting++;

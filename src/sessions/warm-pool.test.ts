@@ -14,30 +14,31 @@ interface Started {
 }
 
 /** Pools whose sandboxes are records the test can stop or kill; `room` and failures as the test sets them. */
-function pools(options: { room?: () => number; fail?: () => boolean; mayGrow?: () => boolean } = {}) {
+function pools(options: { room?: () => number; fail?: () => boolean; mayGrow?: () => boolean; busy?: () => boolean } = {}) {
   const started: Started[] = [];
   const pool = new WarmPools({
     room: options.room ?? (() => 100),
     ...(options.mayGrow ? { mayGrow: options.mayGrow } : {}),
     logger: QUIET,
     retryMs: 50,
-    start: async (spec) => {
-      if (options.fail?.()) throw new Error('the server exited at start');
-      let die = (): void => {};
-      const closing = new Promise<void>((resolve) => (die = resolve));
-      const record: Started = { spec, stopped: false, die };
-      started.push(record);
-      return {
-        id: spec.id,
-        closing,
-        exited: closing.then(() => ({ reason: 'stopped' })),
-        stop: async () => {
-          record.stopped = true;
-          die();
-        },
-      } as unknown as Sandbox;
-    },
+    start: (spec) => (options.busy?.() ? undefined : startOne(spec)),
   });
+  async function startOne(spec: SandboxSpec): Promise<Sandbox> {
+    if (options.fail?.()) throw new Error('the server exited at start');
+    let die = (): void => {};
+    const closing = new Promise<void>((resolve) => (die = resolve));
+    const record: Started = { spec, stopped: false, die };
+    started.push(record);
+    return {
+      id: spec.id,
+      closing,
+      exited: closing.then(() => ({ reason: 'stopped' })),
+      stop: async () => {
+        record.stopped = true;
+        die();
+      },
+    } as unknown as Sandbox;
+  }
   return { pool, started };
 }
 
@@ -122,4 +123,15 @@ test('a pool grows only while the host has memory to spare beyond what sessions 
   pool.set(target(), 2);
   await settle();
   assert.equal(pool.describe('rt')?.ready, 2);
+});
+
+test('a pool waits its turn for a start slot, and takes one once the sessions leave one free', async () => {
+  let busy = true;
+  const { pool } = pools({ busy: () => busy });
+  pool.set(target(), 1);
+  await settle(20);
+  assert.equal(pool.describe('rt')?.ready, 0);
+  busy = false;
+  await settle(400);
+  assert.equal(pool.describe('rt')?.ready, 1);
 });

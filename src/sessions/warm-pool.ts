@@ -4,8 +4,11 @@ import type { Sandbox, SandboxSpec } from '../sandbox/driver.ts';
 import type { SessionTarget } from './session.ts';
 
 export interface WarmPoolsOptions {
-  /** Starts a sandbox as a new session's would be, through the node's start limits. */
-  start: (spec: SandboxSpec) => Promise<Sandbox>;
+  /**
+   * Starts a sandbox as a new session's would be, in a start slot no session waits for; undefined when none is free
+   * now (the pool tries again shortly).
+   */
+  start: (spec: SandboxSpec) => Promise<Sandbox> | undefined;
   /** How many more sandboxes the node may hold now (its session cap, less its live sessions and pooled sandboxes). */
   room: () => number;
   /** Whether the host's memory leaves room for more pooled sandboxes beside what sessions may need; unset, it does. */
@@ -28,6 +31,8 @@ interface Pool {
 }
 
 const DEFAULT_RETRY_MS = 5_000;
+/** How long a pool waits for a start slot to come free when sessions hold them all. */
+const BUSY_RETRY_MS = 250;
 
 /** Each target's fingerprint, made once: targets are kept per resolution, and asked on every new session. */
 const fingerprints = new WeakMap<SessionTarget, string>();
@@ -51,7 +56,7 @@ function fingerprintOf(target: SessionTarget): string {
  * and never back: the pool starts another in its place. A runtime has one pool, of one version: a new version
  * replaces it, and the old version's sandboxes stop. Nothing of a session reaches a sandbox before it is handed
  * over (a request carries its session and user ids), so a pooled sandbox is as fresh as one started for the session.
- * Pools fill within the node's start limits and never past its session cap, and only while the host's memory
+ * Pools fill in start slots no session waits for, never past the node's session cap, and only while the host's memory
  * leaves a margin beyond what berth keeps free; inside that margin they give sandboxes up to sessions.
  */
 export class WarmPools {
@@ -166,21 +171,32 @@ export class WarmPools {
     }
   }
 
+  #pause(pool: Pool, ms: number): void {
+    pool.pause = setTimeout(() => {
+      pool.pause = undefined;
+      this.#fill(pool);
+    }, ms);
+    pool.pause.unref();
+  }
+
   async #startOne(pool: Pool): Promise<void> {
     let sandbox: Sandbox;
     try {
-      sandbox = await this.#options.start({ ...pool.target.sandbox, id: randomId('sbx') });
+      const starting = this.#options.start({ ...pool.target.sandbox, id: randomId('sbx') });
+      if (starting === undefined) {
+        // Every start slot is the sessions' now: the pool waits its turn rather than queue in front of them.
+        pool.starting--;
+        if (!pool.retired && !this.#closed && pool.pause === undefined) this.#pause(pool, BUSY_RETRY_MS);
+        return;
+      }
+      sandbox = await starting;
     } catch (error) {
       pool.starting--;
       if (pool.retired || this.#closed) return;
       // A start that fails (a server that crashes at start, the node out of start slots or memory) is tried again
       // later, not at once: a pool must not spin.
       this.#options.logger.warn('a warm pool could not start a sandbox; it tries again shortly', { runtime: pool.target.runtime, err: error });
-      pool.pause = setTimeout(() => {
-        pool.pause = undefined;
-        this.#fill(pool);
-      }, this.#options.retryMs ?? DEFAULT_RETRY_MS);
-      pool.pause.unref();
+      if (pool.pause === undefined) this.#pause(pool, this.#options.retryMs ?? DEFAULT_RETRY_MS);
       return;
     }
     pool.starting--;
