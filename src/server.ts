@@ -113,6 +113,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     start: (spec) => admission.startSpare(() => driver.start(spec)),
     room: () => config.maxSessions - sessions.size - pools.size,
     mayGrow: () => (admission.spareMemory() ?? Infinity) >= POOL_MEMORY_MARGIN,
+    specOf: (target) => sessions.sandboxSpecOf(target),
     logger,
   });
   const sessions = new SessionManager({
@@ -150,7 +151,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   // A deleted runtime's keys went with it: none this node kept may open a runtime made later under its name.
   runtimes.onDeleted(() => apiKeys.forgetKept());
   // Each runtime's warm pool follows its current version: at start, and after every change to the control plane.
-  const syncPools = (): void => void keepPools(runtimes, pools, logger);
+  const syncPools = oneAtATime(() => keepPools(runtimes, pools, logger));
   runtimes.onDeployed(syncPools);
   runtimes.onDeleted(syncPools);
   // On a node of a cluster, what the other nodes change drops what this one kept.
@@ -577,17 +578,51 @@ export async function storeMain(argv: readonly string[], env: Env): Promise<numb
   }
 }
 
-/** Brings every runtime's warm pool to its current version and size (none for a runtime that keeps none, or is gone). */
-async function keepPools(runtimes: RuntimeService, pools: WarmPools, logger: Logger): Promise<void> {
+/**
+ * Runs `pass` when asked, one run at a time: asked while one runs, it runs once more after (whatever was asked
+ * meanwhile), so the last run always sees the last change. A run that fails is tried again a little later.
+ */
+function oneAtATime(pass: () => Promise<boolean>): () => void {
+  let running = false;
+  let again = false;
+  const run = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    again = false;
+    void pass().then((done) => {
+      running = false;
+      if (again) run();
+      else if (!done) setTimeout(run, POOL_SYNC_RETRY_MS).unref();
+    });
+  };
+  return run;
+}
+
+/** How long berth waits to bring the warm pools up to date again after it could not. */
+const POOL_SYNC_RETRY_MS = 10_000;
+
+/**
+ * Brings every runtime's warm pool to its current version and size: none for a runtime that keeps none, or is gone.
+ * Only a runtime whose current version asks for a pool, or that has one, is resolved. False when it could not.
+ */
+async function keepPools(runtimes: RuntimeService, pools: WarmPools, logger: Logger): Promise<boolean> {
   try {
     const names = new Set<string>();
+    const pooled = new Set(pools.runtimes());
     for (const runtime of await runtimes.list()) {
       names.add(runtime.name);
+      const latest = await runtimes.version(runtime.name, runtime.latestVersion);
+      if (!latest.spec.warmPool && !pooled.has(runtime.name)) continue;
       const resolved = await runtimes.find(runtime.name);
       if (resolved) pools.set(resolved.target, resolved.version.spec.warmPool?.size ?? 0);
     }
     for (const name of pools.runtimes()) if (!names.has(name)) pools.retire(name);
+    return true;
   } catch (error) {
-    logger.warn('could not bring the warm pools up to date; they follow at the next change', { err: error });
+    logger.warn('could not bring the warm pools up to date; trying again shortly', { err: error });
+    return false;
   }
 }

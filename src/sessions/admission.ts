@@ -89,10 +89,13 @@ export class Admission {
 
   /**
    * Runs `start` in a start slot that is free now with no session waiting for one, for work that may wait (a warm
-   * pool filling): undefined, and nothing run, when there is none. Sessions never queue behind such work.
+   * pool filling): undefined, and nothing run, when there is none. Such work never takes the last free slot.
    */
   startSpare<T>(start: () => Promise<T>): Promise<T> | undefined {
-    if (this.#starting >= this.#options.maxStarting || this.#queue.length > 0) return undefined;
+    // One slot is always left to sessions (unless there is only one, and it is free): a slow start of spare work
+    // must not make a session wait its whole length.
+    const spare = Math.max(1, this.#options.maxStarting - 1);
+    if (this.#starting >= spare || this.#queue.length > 0) return undefined;
     this.#starting++;
     return start().finally(() => this.#leave());
   }
@@ -135,6 +138,11 @@ export class Admission {
     return new BerthError('overloaded', `this berth node is starting as many new sessions as it can: ${why}; retry shortly`, {
       retryAfter: QUEUE_RETRY_AFTER_SECONDS,
     });
+  }
+
+  /** Reads the host's memory afresh at the next check (memory was just given back). */
+  forgetMemoryReading(): void {
+    this.#reading = { at: -Infinity, bytes: undefined };
   }
 
   #available(): number | undefined {

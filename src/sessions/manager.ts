@@ -1,6 +1,6 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { LimitEvent, Sandbox, SandboxExit } from '../sandbox/driver.ts';
+import type { LimitEvent, Sandbox, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
 import type { OutputLine } from '../sandbox/output-log.ts';
 import { SandboxStartError } from '../sandbox/start-error.ts';
 import { EndedSessions } from './ended-sessions.ts';
@@ -72,6 +72,11 @@ export class SessionManager {
   /** Whether the node drains before it stops: no new session starts, live sessions go on serving until `close`. */
   get draining(): boolean {
     return this.#starter.draining;
+  }
+
+  /** What a sandbox of `target` is started with (a warm pool's too): under a fresh id, in the era learned for it. */
+  sandboxSpecOf(target: SessionTarget): SandboxSpec {
+    return this.#starter.specOf(target);
   }
 
   /** Starts draining: from now on a request that would make a session gets 503 `draining`. */

@@ -1,6 +1,6 @@
 import { BerthError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
-import type { SandboxDriver } from '../sandbox/driver.ts';
+import type { Sandbox, SandboxDriver, SandboxSpec } from '../sandbox/driver.ts';
 import type { Admission, ShedReason } from './admission.ts';
 import type { Session, SessionPrincipal, SessionTarget } from './session.ts';
 import type { WarmPools } from './warm-pool.ts';
@@ -51,6 +51,20 @@ export class SessionStarter {
     this.#draining = true;
   }
 
+  /** What a sandbox of `target` is started with, under a fresh id: the era the version's servers were found to speak. */
+  specOf(target: SessionTarget): SandboxSpec {
+    const era = target.sandbox.era === 'auto' && this.#modernVersions.has(`${target.runtime}@${target.version}`) ? 'modern' : target.sandbox.era;
+    return { ...target.sandbox, era, id: randomId('sbx') };
+  }
+
+  /**
+   * Only a server that answered `server/discover` is known to be modern; `legacy` is what a failed probe concludes,
+   * which one slow or unlucky start must not fix for every later sandbox.
+   */
+  #learnEra(target: SessionTarget, sandbox: Sandbox): void {
+    if (target.sandbox.era === 'auto' && sandbox.era === 'modern') this.#modernVersions.add(`${target.runtime}@${target.version}`);
+  }
+
   /**
    * The record of a new session whose sandbox is starting, for a node that holds `live` sessions; refuses when the
    * node takes no more. `minted`: berth made the id, for a request that named no session.
@@ -75,38 +89,32 @@ export class SessionStarter {
     // A pooled sandbox is ready now: no memory check or start slot is needed for what already runs.
     const pooled = this.#options.pools?.take(target);
     if (pooled) {
-      return {
-        id,
-        principal,
-        target,
-        sandboxId: pooled.id,
-        state: 'starting',
-        createdAt: now,
-        lastActiveAt: now,
-        inFlight: 0,
-        unclaimed: minted,
-        ready: Promise.resolve(pooled),
-      };
+      this.#learnEra(target, pooled);
+      const ready = Promise.resolve(pooled);
+      return { id, principal, target, sandboxId: pooled.id, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready };
     }
     // Sessions come before pools: a session that starts cold on a node at its cap, or short of memory, with pooled
-    // sandboxes takes one's room (and its memory, once it has stopped) rather than being refused.
+    // sandboxes takes one's room, and starts once that sandbox has stopped (so its memory counts as free).
     const pools = this.#options.pools;
-    if (pools && (live + pools.size >= this.#options.maxSessions || (this.#options.admission.spareMemory() ?? Infinity) < POOL_MEMORY_MARGIN)) pools.shrink();
-    this.#options.admission.checkMemory();
-    const sandboxId = randomId('sbx');
-    const versionKey = `${target.runtime}@${target.version}`;
-    const era = target.sandbox.era === 'auto' && this.#modernVersions.has(versionKey) ? 'modern' : target.sandbox.era;
-    const ready = this.#options.admission.start(() => this.#options.driver.start({ ...target.sandbox, era, id: sandboxId }));
+    const admission = this.#options.admission;
+    const gaveWay =
+      pools && (live + pools.size >= this.#options.maxSessions || (admission.spareMemory() ?? Infinity) < POOL_MEMORY_MARGIN) ? pools.shrink() : false;
+    if (!gaveWay) admission.checkMemory();
+    const spec = this.specOf(target);
+    const launch = (): Promise<Sandbox> => admission.start(() => this.#options.driver.start(spec));
+    const ready = gaveWay
+      ? gaveWay.then(() => {
+          admission.forgetMemoryReading();
+          return launch();
+        })
+      : launch();
     ready.then(
-      (sandbox) => {
-        // Only a server that answered `server/discover` is known to be modern; `legacy` is what a failed probe
-        // concludes, which one slow or unlucky start must not fix for every later sandbox.
-        if (target.sandbox.era === 'auto' && sandbox.era === 'modern') this.#modernVersions.add(versionKey);
-      },
+      (sandbox) => this.#learnEra(target, sandbox),
       () => {
         // the manager hears the failure
       },
     );
+    const sandboxId = spec.id;
     return { id, principal, target, sandboxId, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready };
   }
 }

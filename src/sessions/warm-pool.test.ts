@@ -58,7 +58,9 @@ test('a pool fills, hands each sandbox out once, and fills again', async () => {
   const second = pool.take(v1);
   assert.ok(first && second && first !== second);
   assert.equal(pool.take(v1), undefined, 'none ready until the pool fills again');
-  await settle();
+  await settle(50);
+  assert.equal(pool.describe('rt')?.ready, 0, 'not at once: the sessions just handed sandboxes have the CPU first');
+  await settle(300);
   assert.equal(pool.describe('rt')?.ready, 2);
   assert.equal(new Set(started.map((s) => s.spec.id)).size, 4, 'every sandbox a fresh start');
   assert.ok(!started.some((s) => s.stopped), "what was handed out is the sessions' to stop, not the pool's");
@@ -85,7 +87,7 @@ test('a pool fills only into the room the node has, gives way to a cold session,
   pool.set(target(), 3);
   await settle();
   assert.equal(pool.describe('rt')?.ready, 1, 'one sandbox of room');
-  assert.equal(pool.shrink(), true);
+  assert.ok(pool.shrink());
   assert.equal(started[0]?.stopped, true);
   assert.equal(pool.shrink(), false, 'nothing ready to give');
   room = 2;
@@ -134,4 +136,51 @@ test('a pool waits its turn for a start slot, and takes one once the sessions le
   busy = false;
   await settle(400);
   assert.equal(pool.describe('rt')?.ready, 1);
+});
+
+test('a pool that gives way while its sandboxes still start stops one once started; a smaller size gives back the rest', async () => {
+  let release = (): void => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const started: Array<{ id: string; stopped: boolean }> = [];
+  const pool = new WarmPools({
+    room: () => 10,
+    logger: QUIET,
+    start: async (spec) => {
+      await gate;
+      const record = { id: spec.id, stopped: false };
+      started.push(record);
+      return { id: spec.id, closing: new Promise(() => {}), stop: async () => void (record.stopped = true) } as unknown as Sandbox;
+    },
+  });
+  pool.set(target(), 3);
+  assert.equal(pool.size, 3);
+  assert.ok(pool.shrink(), 'one still starting gives way');
+  assert.equal(pool.size, 2, 'and no longer counts against the node');
+  release();
+  await settle();
+  assert.equal(pool.describe('rt')?.ready, 2);
+  assert.equal(started.filter((s) => s.stopped).length, 1, 'the one that gave way stopped once started');
+  pool.set(target(), 1);
+  assert.equal(pool.describe('rt')?.ready, 1);
+  assert.equal(started.filter((s) => s.stopped).length, 2);
+});
+
+test('each failed start makes the pool wait longer before it tries again', async () => {
+  const attempts: number[] = [];
+  const pool = new WarmPools({
+    room: () => 10,
+    logger: QUIET,
+    retryMs: 20,
+    start: async () => {
+      attempts.push(performance.now());
+      throw new Error('the server exited at start');
+    },
+  });
+  pool.set(target(), 1);
+  for (let waited = 0; attempts.length < 4 && waited < 5_000; waited += 10) await settle(10);
+  await pool.close();
+  // The waits between tries are at least 20, 40 and 80 ms: each twice the last (a timer never fires early).
+  const gaps = attempts.slice(1, 4).map((at, i) => at - (attempts[i] as number));
+  assert.equal(gaps.length, 3);
+  gaps.forEach((gap, i) => assert.ok(gap >= 20 * 2 ** i - 2, `wait ${i + 1}: ${gap.toFixed(1)} ms`));
 });

@@ -13,6 +13,8 @@ export interface WarmPoolsOptions {
   room: () => number;
   /** Whether the host's memory leaves room for more pooled sandboxes beside what sessions may need; unset, it does. */
   mayGrow?: () => boolean;
+  /** The spec a target's sandbox is started with, as a cold session's would be (its era as learned); unset, the target's. */
+  specOf?: (target: SessionTarget) => SandboxSpec;
   logger: Logger;
   /** How long a pool waits before it starts again after a start failed. */
   retryMs?: number;
@@ -25,12 +27,20 @@ interface Pool {
   size: number;
   ready: Sandbox[];
   starting: number;
+  /** Starts under way that are to stop once started: they gave way to sessions before they were ready. */
+  excess: number;
   retired: boolean;
-  /** Set while the pool waits after a failed start. */
+  /** Set while the pool waits: for a start slot, or after a failed start. */
   pause?: NodeJS.Timeout;
+  /** How long the pool waits after its next failed start: doubled by each failure, reset by a success. */
+  backoffMs: number;
 }
 
 const DEFAULT_RETRY_MS = 5_000;
+/** The longest a pool waits after failed starts. */
+const MAX_BACKOFF_MS = 5 * 60_000;
+/** How long a pool waits, after handing a sandbox out, before it starts the next. */
+const REFILL_DELAY_MS = 200;
 /** How long a pool waits for a start slot to come free when sessions hold them all. */
 const BUSY_RETRY_MS = 250;
 
@@ -72,7 +82,7 @@ export class WarmPools {
   /** Sandboxes ready in pools, all runtimes together. */
   get size(): number {
     let count = 0;
-    for (const pool of this.#pools.values()) count += pool.ready.length + pool.starting;
+    for (const pool of this.#pools.values()) count += pool.ready.length + pool.starting - pool.excess;
     return count;
   }
 
@@ -93,12 +103,17 @@ export class WarmPools {
     if (current && current.fingerprint === fingerprint) {
       current.size = size;
       if (size === 0) this.retire(target.runtime);
-      else this.#fill(current);
+      else {
+        // A smaller pool gives back what it holds beyond its new size.
+        for (const sandbox of current.ready.splice(size)) void sandbox.stop().catch(() => {});
+        this.#fill(current);
+      }
       return;
     }
     if (current) this.retire(target.runtime);
     if (size <= 0) return;
-    const pool: Pool = { target, fingerprint, size, ready: [], starting: 0, retired: false };
+    const retryMs = this.#options.retryMs ?? DEFAULT_RETRY_MS;
+    const pool: Pool = { target, fingerprint, size, ready: [], starting: 0, excess: 0, retired: false, backoffMs: retryMs };
     this.#pools.set(target.runtime, pool);
     this.#fill(pool);
   }
@@ -126,8 +141,9 @@ export class WarmPools {
     const pool = this.#pools.get(target.runtime);
     if (!pool || pool.fingerprint !== fingerprintOf(target)) return undefined;
     const sandbox = pool.ready.shift();
-    // Taken or not, the pool fills again if it can: one that gave way to sessions refills once there is room.
-    this.#fill(pool);
+    // Taken or not, the pool fills again if it can: a moment later, so that the start of its next sandbox does not
+    // take the CPU from the first requests of the session just handed one (and once that session is counted).
+    setTimeout(() => this.#fill(pool), REFILL_DELAY_MS).unref();
     return sandbox;
   }
 
@@ -137,16 +153,22 @@ export class WarmPools {
   }
 
   /**
-   * Gives up one ready sandbox (from the pool with the most), to make room for a session that must start cold;
-   * false when none is ready. The pool fills again when the node has room.
+   * Gives up one pooled sandbox, to make room for a session that must start cold: a ready one (from the pool with
+   * the most), answering its stop; else one still starting, which stops once started (answering at once). False
+   * when the pools hold none.
    */
-  shrink(): boolean {
+  shrink(): Promise<void> | false {
     let largest: Pool | undefined;
     for (const pool of this.#pools.values()) if (pool.ready.length > (largest?.ready.length ?? 0)) largest = pool;
     const sandbox = largest?.ready.pop();
-    if (!sandbox) return false;
-    void sandbox.stop().catch(() => {});
-    return true;
+    if (sandbox) return sandbox.stop().catch(() => {});
+    for (const pool of this.#pools.values()) {
+      if (pool.starting > pool.excess) {
+        pool.excess++;
+        return Promise.resolve();
+      }
+    }
+    return false;
   }
 
   /** Stops every pooled sandbox; no pool fills again. */
@@ -162,7 +184,7 @@ export class WarmPools {
       !pool.retired &&
       !this.#closed &&
       pool.pause === undefined &&
-      pool.ready.length + pool.starting < pool.size &&
+      pool.ready.length + pool.starting - pool.excess < pool.size &&
       this.#options.room() > 0 &&
       (this.#options.mayGrow?.() ?? true)
     ) {
@@ -172,6 +194,7 @@ export class WarmPools {
   }
 
   #pause(pool: Pool, ms: number): void {
+    clearTimeout(pool.pause);
     pool.pause = setTimeout(() => {
       pool.pause = undefined;
       this.#fill(pool);
@@ -182,9 +205,10 @@ export class WarmPools {
   async #startOne(pool: Pool): Promise<void> {
     let sandbox: Sandbox;
     try {
-      const starting = this.#options.start({ ...pool.target.sandbox, id: randomId('sbx') });
+      const spec = this.#options.specOf?.(pool.target) ?? { ...pool.target.sandbox, id: randomId('sbx') };
+      const starting = this.#options.start(spec);
       if (starting === undefined) {
-        // Every start slot is the sessions' now: the pool waits its turn rather than queue in front of them.
+        // Start slots are the sessions' now: the pool waits its turn rather than queue in front of them.
         pool.starting--;
         if (!pool.retired && !this.#closed && pool.pause === undefined) this.#pause(pool, BUSY_RETRY_MS);
         return;
@@ -192,15 +216,23 @@ export class WarmPools {
       sandbox = await starting;
     } catch (error) {
       pool.starting--;
+      if (pool.excess > 0) pool.excess--;
       if (pool.retired || this.#closed) return;
-      // A start that fails (a server that crashes at start, the node out of start slots or memory) is tried again
-      // later, not at once: a pool must not spin.
-      this.#options.logger.warn('a warm pool could not start a sandbox; it tries again shortly', { runtime: pool.target.runtime, err: error });
-      if (pool.pause === undefined) this.#pause(pool, this.#options.retryMs ?? DEFAULT_RETRY_MS);
+      // A start that fails (a server that crashes at start, the node out of memory) is tried again later, each
+      // time later still: a pool must not spin on a server that cannot start.
+      this.#options.logger.warn('a warm pool could not start a sandbox; it tries again later', {
+        runtime: pool.target.runtime,
+        retryInMs: pool.backoffMs,
+        err: error,
+      });
+      this.#pause(pool, pool.backoffMs);
+      pool.backoffMs = Math.min(MAX_BACKOFF_MS, pool.backoffMs * 2);
       return;
     }
     pool.starting--;
-    if (pool.retired || this.#closed) {
+    pool.backoffMs = this.#options.retryMs ?? DEFAULT_RETRY_MS;
+    if (pool.retired || this.#closed || pool.excess > 0) {
+      if (pool.excess > 0) pool.excess--;
       void sandbox.stop().catch(() => {});
       return;
     }
