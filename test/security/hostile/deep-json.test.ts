@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -87,8 +87,11 @@ if (process.argv[2] === 'stdio') {
 }
 `;
 
+/** Where the hostile server's code is written; removed when the suite ends. */
+const HOSTILE_DIR = join(tmpdir(), `berth-hostile-json-${process.pid}`);
+
 function hostileDir(): string {
-  const dir = join(tmpdir(), `berth-hostile-json-${process.pid}`);
+  const dir = HOSTILE_DIR;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'server.js'), HOSTILE_SERVER);
   return dir;
@@ -137,7 +140,10 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
       bystanderCount = (toolText(await rawCall(node.url, 'counter', 'tools/call', 'increment', {}, { sessionId: bystander })) as { count: number }).count;
     assert.equal(bystanderCount, 2);
   });
-  after(() => node?.stop());
+  after(async () => {
+    await node?.stop();
+    rmSync(HOSTILE_DIR, { recursive: true, force: true });
+  });
 
   /** The node answers, and the bystander's sandbox still counts on from where it was. */
   async function bystanderUnharmed(): Promise<void> {
