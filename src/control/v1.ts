@@ -55,6 +55,8 @@ const NpmArtifactInput = z.strictObject({
 export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, nodes, nodeUrl, listSessions, endedRecords, warmPools }: V1Options): WebRoute[] {
   const runtimeView = async (runtime: RuntimeRecord, liveSessions = sessions.list({ runtime: runtime.name }).length): Promise<Record<string, unknown>> => {
     const latest = await runtimes.version(runtime.name, runtime.latestVersion);
+    // This node's pool of the runtime's current version, if it keeps one.
+    const warmPool = warmPools?.describe(runtime.name);
     return {
       name: runtime.name,
       id: runtime.id,
@@ -63,8 +65,7 @@ export function v1Routes({ runtimes, apiKeys, sessions, maxArtifactBytes, npm, n
       updatedAt: runtime.updatedAt,
       spec: publicSpec(latest.spec),
       liveSessions,
-      // This node's pool of the runtime's current version, if it keeps one.
-      ...(warmPools?.describe(runtime.name) ? { warmPool: warmPools.describe(runtime.name) } : {}),
+      ...(warmPool ? { warmPool } : {}),
     };
   };
   const versionView = (version: VersionRecord): Record<string, unknown> => ({ ...version, spec: publicSpec(version.spec) });
