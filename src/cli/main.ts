@@ -33,6 +33,7 @@ const USAGE = `usage: berth <command> [options]
                                                           without one; stateful, the default, steers it to initialize)
             [--rate-limit PER_SECOND] [--caller-rate-limit PER_SECOND]   (for the runtime, and for each caller)
             [--warm-pool N]   (N sandboxes of the current version kept started on each node: a new session takes one)
+            [--warmup /PATH[:PORT]]   (a POST each sandbox's server must answer 2xx before it takes a session)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
@@ -157,6 +158,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
       'warm-pool': { type: 'string' },
+      warmup: { type: 'string' },
       'memory-mb': { type: 'string' },
       pids: { type: 'string' },
       cpus: { type: 'string' },
@@ -238,6 +240,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     sessionlessClients: oneOfFlag(values['sessionless-clients'], '--sessionless-clients', ['stateful', 'stateless'] as const),
     rateLimits: rateLimitFlags(values['rate-limit'], values['caller-rate-limit']),
     ...(values['warm-pool'] === undefined ? {} : { warmPool: { size: integerFlag(values['warm-pool'], '--warm-pool', 0, 1000) as number } }),
+    ...(values.warmup === undefined ? {} : { warmup: warmupFlag(values.warmup) }),
   };
   const api = client(values.url, env);
   if (spec !== undefined) {
@@ -264,6 +267,14 @@ const DOWNLOADERS = /^\s*(npx|npm\s+exec|pnpm\s+dlx|yarn\s+dlx|bunx|uvx)(\s|$)/;
  * A warning for a command that downloads its server when it starts (`npx -y PKG`): a sandbox without network
  * cannot, and the server never starts. For npx, the published-server deploy that does the same.
  */
+/** `--warmup /PATH[:PORT]`: the hook's path, and its port when not the server's. */
+function warmupFlag(value: string): { path: string; port?: number } {
+  const match = /^(\/[^:]*)(?::(\d+))?$/.exec(value);
+  if (!match) throw new UsageError(`--warmup ${value}: give the hook's path, and its port when not the server's: /warmup or /warmup:8080`);
+  const port = integerFlag(match[2], '--warmup port', 1, 65535);
+  return { path: match[1] as string, ...(port === undefined ? {} : { port }) };
+}
+
 function downloadHint(command: string, name: string, network: unknown): string | undefined {
   const downloader = DOWNLOADERS.exec(command)?.[1];
   if (downloader === undefined || (network !== undefined && (network as { mode: string }).mode !== 'none')) return undefined;

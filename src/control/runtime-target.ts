@@ -45,6 +45,7 @@ export function sessionTarget(version: VersionRecord, onNode: VersionOnNode, def
       ...(secrets ? { secrets: Object.values(secrets) } : {}),
       limits: limitsOf(spec.limits, defaults.limits),
       startTimeoutMs: defaults.startTimeoutMs,
+      ...(spec.warmup ? { warmup: { path: spec.warmup.path, port: spec.warmup.port ?? spec.port } } : {}),
       era: spec.serverEra,
       inputTimeoutMs: defaults.inputTimeoutMs,
       perSession: defaults.perSession,

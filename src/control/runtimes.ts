@@ -112,6 +112,7 @@ export class RuntimeService {
     }
     if (value.sessionlessClients === 'stateless') spec.sessionlessClients = 'stateless';
     if (value.warmPool !== undefined && value.warmPool.size > 0) spec.warmPool = value.warmPool;
+    if (value.warmup !== undefined) spec.warmup = value.warmup;
     const version = await this.#store.putVersion(name, spec);
     this.#forgetResolved();
     if (spec.authorizer === undefined) this.#defaults.onOpenVersion?.(name);

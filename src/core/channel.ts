@@ -61,6 +61,11 @@ export interface SupervisorSpec {
   exitStatusPath?: string;
   /** How long the server has to become ready before the supervisor gives up. */
   startTimeoutMs: number;
+  /**
+   * The runtime's warmup hook: a `POST` to `path` on `port` inside the sandbox, answered 2xx, before the sandbox is
+   * ready (AgentCore's `hooksConfiguration.build.warmup`).
+   */
+  warmup?: { path: string; port: number };
   /** Which MCP revision the server speaks; `auto` asks it (`server/discover`). */
   era: 'auto' | 'modern' | 'legacy';
   /** How long a call waits for its client to answer the server's questions before berth cancels it. */
@@ -84,6 +89,9 @@ export interface SessionClientLimits {
   /** Calls waiting on their clients' answers at once (`BERTH_SESSION_MAX_PENDING_INPUT`). */
   pendingInputs: number;
 }
+
+/** AgentCore's limit for a warmup hook, which berth keeps: the hook's `POST` has this long to answer. */
+export const WARMUP_TIMEOUT_MS = 120_000;
 
 export type SupervisorStatus =
   | { type: 'ready'; serverPid: number; era: 'modern' | 'legacy' }

@@ -11,6 +11,9 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No string a sandbox is started with may hold NUL: the kernel cuts arguments and variables there. */
 const NO_NUL = { message: 'must not contain NUL characters' };
 
+/** A path the server answers HTTP requests on inside its sandbox. */
+const RequestPath = z.string().regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII');
+
 /** A token bucket: `perSecond` sustained, up to `burst` at once (default: one second's worth). */
 const RateLimitInput = z.strictObject({ perSecond: z.number().min(0.001).max(1_000_000), burst: z.number().int().min(1).max(1_000_000).optional() });
 
@@ -105,10 +108,7 @@ export const DeployInput = z.strictObject({
   /** How the server speaks MCP: over stdin/stdout, or HTTP on `port` and `path` inside the sandbox. */
   transport: z.enum(['stdio', 'http']).default('http'),
   port: z.number().int().min(1).max(65535).default(8000),
-  path: z
-    .string()
-    .regex(/^\/[\x21-\x7e]{0,255}$/, 'must start with "/" and hold only visible ASCII')
-    .default('/mcp'),
+  path: RequestPath.default('/mcp'),
   /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
   protocol: z.enum(['mcp', 'http']).default('mcp'),
   /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */
@@ -136,6 +136,17 @@ export const DeployInput = z.strictObject({
   sessionlessClients: z.enum(['stateful', 'stateless']).optional(),
   /** The isolating driver this runtime's sandboxes need (`gvisor` for a user-space kernel); unset, the node's default. */
   driver: z.enum(['bwrap', 'gvisor']).optional(),
+  /**
+   * A `POST` to `path` (on `port`, by default the server's) that each sandbox's server must answer 2xx, within
+   * 120 s, before the sandbox takes its session: pooled ones before they count as ready (AgentCore's
+   * `hooksConfiguration.build.warmup`).
+   */
+  warmup: z
+    .strictObject({
+      path: RequestPath,
+      port: z.number().int().min(1).max(65535).optional(),
+    })
+    .optional(),
   /** Sandboxes of the current version each node keeps started and ready, so a new session starts at once. */
   warmPool: z.strictObject({ size: z.number().int().min(0).max(1000) }).optional(),
   /** How the AgentCore-compatible API described this version (role, artifact, protocol…), kept to be shown back. */

@@ -45,6 +45,8 @@ export interface SandboxSpec {
   secrets?: readonly string[];
   limits: SandboxLimits;
   startTimeoutMs: number;
+  /** A `POST` the sandbox's server must answer 2xx before the sandbox is ready (the runtime's warmup hook). */
+  warmup?: { path: string; port: number };
   /** Which MCP revision the server speaks; `auto` lets the supervisor ask it. */
   era: 'auto' | 'modern' | 'legacy';
   /** How long a bridged call waits for its client's answers before it is cancelled. */

@@ -80,6 +80,7 @@ export function supervisorSpecFor(
     ...runPaths(runDir),
     channel,
     startTimeoutMs: spec.startTimeoutMs,
+    ...(spec.warmup ? { warmup: spec.warmup } : {}),
     era: spec.era,
     inputTimeoutMs: spec.inputTimeoutMs,
     // Named one by one: the node's settings hold more than the supervisor is told.

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { parseSupervisorStatus, type SupervisorStatus } from '../core/channel.ts';
+import { parseSupervisorStatus, WARMUP_TIMEOUT_MS, type SupervisorStatus } from '../core/channel.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ChannelEndpoint, LimitEvent, LimitRecord, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
 import { LimitLog } from './limit-log.ts';
@@ -144,7 +144,7 @@ export class SupervisedSandbox implements Sandbox {
       if (this.#lastStatus) resolve(this.#lastStatus);
       this.#onStatus = resolve;
       void this.exited.then(() => resolve('exited'));
-      timer = setTimeout(() => resolve('timeout'), spec.startTimeoutMs + READY_GRACE_MS);
+      timer = setTimeout(() => resolve('timeout'), spec.startTimeoutMs + (spec.warmup ? WARMUP_TIMEOUT_MS : 0) + READY_GRACE_MS);
     });
     clearTimeout(timer);
     this.#onStatus = undefined;

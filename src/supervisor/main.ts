@@ -27,6 +27,7 @@ import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
 import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
+import { runWarmup } from './warmup.ts';
 import type { SamplingPace } from '../core/sampling-pace.ts';
 
 type Handler = (req: Http1ServerRequest, res: Http1ServerResponse) => void;
@@ -156,6 +157,7 @@ async function main(): Promise<void> {
     if (spec.egress) await forwardEgress(spec.egress);
     server = await attachServer(spec, pid);
     served = await serve(spec, server);
+    if (spec.warmup) await unlessExited(spec, server.exited, runWarmup(spec.warmup, server.host), 'answered its warmup hook');
     const routes = new Map([
       [`POST ${served.path}`, served.handler],
       [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],

@@ -18,6 +18,8 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (value.egress !== undefined && (typeof value.egress?.socket !== 'string' || !Number.isInteger(value.egress?.port))) problems.push('egress');
   if (value.exitStatusPath !== undefined && typeof value.exitStatusPath !== 'string') problems.push('exitStatusPath');
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
+  if (value.warmup !== undefined && (typeof value.warmup?.path !== 'string' || !value.warmup.path.startsWith('/') || !Number.isInteger(value.warmup?.port)))
+    problems.push('warmup');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
   if (!validLimits(value.perSession)) problems.push('perSession');

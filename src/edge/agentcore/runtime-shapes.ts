@@ -64,6 +64,7 @@ const RuntimeInput = z
     filesystemConfigurations: z.array(z.unknown()).max(5).optional(),
     metadataConfiguration: z.record(z.string(), z.unknown()).optional(),
     platformVersion: z.string().optional(),
+    hooksConfiguration: z.record(z.string(), z.unknown()).optional(),
     clientToken: z.string().optional(),
   })
   .loose();
@@ -82,6 +83,7 @@ const KEPT = [
   'agentRuntimeArtifact',
   'protocolConfiguration',
   'authorizerConfiguration',
+  'hooksConfiguration',
 ];
 
 export function checkAgentRuntimeName(name: string): void {
@@ -116,7 +118,33 @@ export function deployInputOf(input: RuntimeInputValue): Record<string, unknown>
   };
   if (input.description !== undefined) deploy.description = input.description;
   deploy.authorizer = authorizerOf(input.authorizerConfiguration);
+  const warmup = warmupOf(input.hooksConfiguration);
+  if (warmup) deploy.warmup = warmup;
   return deploy;
+}
+
+/** `hooksConfiguration`: one hook phase (build) with one hook (warmup) and one action (httpPost). */
+const HooksConfiguration = z.strictObject({
+  build: z
+    .strictObject({
+      warmup: z
+        .strictObject({
+          action: z.strictObject({
+            httpPost: z.strictObject({ path: z.string().min(1).max(256), port: z.number().int().min(1).max(65535).optional() }),
+          }),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+
+/** The warmup hook as berth's `warmup`: it runs in each of the runtime's sandboxes before the sandbox takes a session. */
+function warmupOf(configuration: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (configuration === undefined) return undefined;
+  const hooks = parseInput(HooksConfiguration, configuration, 'hooksConfiguration is not valid: berth runs build.warmup with an httpPost action');
+  const post = hooks.build?.warmup?.action.httpPost;
+  if (!post) return undefined;
+  return { path: post.path, ...(post.port !== undefined ? { port: post.port } : {}) };
 }
 
 /**
@@ -230,7 +258,7 @@ export function runtimeView(identity: AwsIdentity, runtime: RuntimeRecord, versi
     environmentVariables: spec.env,
   };
   if (spec.description !== undefined) view.description = spec.description;
-  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'authorizerConfiguration'])
+  for (const key of ['requestHeaderConfiguration', 'metadataConfiguration', 'platformVersion', 'authorizerConfiguration', 'hooksConfiguration'])
     if (kept[key] !== undefined) view[key] = kept[key];
   return view;
 }

@@ -57,7 +57,16 @@ export class ProcessDriver implements SandboxDriver {
       channel = await openChannelSocket(dirs.channelSocket);
       // Without a network namespace every server shares the host's ports: each gets a free one through PORT.
       const port = spec.transport === 'http' ? await freePort() : spec.port;
-      const supervisorSpec = supervisorSpecFor(spec, dirs.run, { fd: CHANNEL_FD }, { port });
+      const supervisorSpec = supervisorSpecFor(
+        spec,
+        dirs.run,
+        { fd: CHANNEL_FD },
+        {
+          port,
+          // The server's port moved to a free one on the host; a hook on that port moves with it.
+          ...(spec.warmup ? { warmup: { path: spec.warmup.path, port: spec.warmup.port === spec.port ? port : spec.warmup.port } } : {}),
+        },
+      );
       const [shell, ...args] = launcherArgv(
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
         supervisorSpec,
