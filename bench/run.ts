@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: berth's figures beside DESIGN.md's budgets. It starts a real berth node (bwrap driver) and prints
- *   - new session → first tools/call answer (no pool), p50 and p95;
+ *   - new session → first tools/call answer (no pool, and from a warm pool), p50 and p95, beside the floor: the same
+ *     server started in a bare bwrap sandbox (bench/floor-start.ts);
  *   - warm tools/call latency through berth and straight to the same server, and their difference;
  *   - requests per second both ways under concurrent load, and their ratio, and the edge's CPU per warm call, one at a
  *     time and 16 at once, beside a plain Node proxy's in front of the same server (bench/floor-proxy.ts, the floor);
@@ -9,6 +10,8 @@
  *   - a warm call to a random one of 500 live sessions beside a call to one hot session, and the same for the server's
  *     own processes driven straight over stdio (the floor: a process that has not run lately is slower by itself);
  *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions;
+ *   - density (bench/density.ts): creation rate as the node fills, memory at 100 and 1 000 live, idle CPU, the most
+ *     sessions one node holds, and the same for gVisor at 50;
  *   - load shedding: a burst of 300 new sessions at once on a fresh node with its default admission limits, beside
  *     the same burst on a node whose admission is opened wide (what berth did before it shed load): how many were
  *     served and shed, the slowest answer, and the host's lowest available memory.
@@ -25,8 +28,11 @@ import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/help
 import { fixtureDir } from '../test/helpers/fixtures.ts';
 import { CALL_BODY, CALL_HEADERS, META, call, ms, percentile, timed } from './common.ts';
 import { clusterBench } from './cluster.ts';
+import { densityBench } from './density.ts';
+import { bwrapNodeFloor } from './floor-start.ts';
 import { startFloorProxy } from './floor-proxy.ts';
 import { processCpuMs } from './process-cpu.ts';
+import { bwrapSandbox, mb, pss } from './processes.ts';
 import { startStdioServer, type StdioServer } from './stdio-spread.ts';
 import { gatewayCall, openGatewaySession, startSupergateway } from './supergateway.ts';
 
@@ -114,31 +120,6 @@ async function straightServer(dir: string): Promise<{ url: string; stop: () => v
     }
   }
   return { url, stop: () => child.kill('SIGKILL') };
-}
-
-function pss(pid: number): number {
-  try {
-    const match = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** berth's processes of one sandbox: outer bwrap → inner bwrap → supervisor; the server below them is the user's. */
-function sandboxProcesses(outer: number): { berth: number[]; server: number[] } {
-  const inner = children(outer);
-  const supervisor = inner.flatMap(children);
-  const server = supervisor.flatMap(children);
-  return { berth: [outer, ...inner, ...supervisor], server };
 }
 
 function memAvailable(): number {
@@ -257,6 +238,10 @@ async function main(): Promise<void> {
     );
     out();
     out('new session → first tools/call answer, no pool (budget p50 ≤ 60 ms; issue 17: cold p50 ≤ 50 ms)');
+    const floor = await bwrapNodeFloor(minimal, NEW_SESSIONS);
+    out(
+      `  ${'the floor'.padEnd(14)} p50 ${ms(percentile(floor, 50)).padStart(10)}   p95 ${ms(percentile(floor, 95)).padStart(10)}   (the minimal server started in a bare bwrap and asked over stdio: no berth, no cgroups)`,
+    );
     for (const runtime of ['minimal-stdio', 'minimal-http', 'sdk-stdio', 'sdk-http']) {
       const samples = await newSessionLatency(pool, node, runtime);
       out(`  ${runtime.padEnd(14)} p50 ${ms(percentile(samples, 50)).padStart(10)}   p95 ${ms(percentile(samples, 95)).padStart(10)}`);
@@ -401,13 +386,12 @@ async function main(): Promise<void> {
     let supervisorPss = 0;
     let serverPss = 0;
     for (const session of sessions) {
-      const { berth, server } = sandboxProcesses(session.pid as number);
+      const { berth, server } = bwrapSandbox(session.pid as number);
       supervisorPss += berth.reduce((sum, pid) => sum + pss(pid), 0);
       serverPss += server.reduce((sum, pid) => sum + pss(pid), 0);
     }
     const berthGrowth = pss(node.process.pid as number) - berthBefore;
     const perSession = (supervisorPss + Math.max(0, berthGrowth)) / sessions.length;
-    const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
     out(`  live sessions ${sessions.length}`);
     out(
       `  supervisor + bwrap PSS per session ${mb(supervisorPss / sessions.length)}   berth bookkeeping per session ${mb(Math.max(0, berthGrowth) / sessions.length)}`,
@@ -456,6 +440,7 @@ async function main(): Promise<void> {
     );
   }
 
+  await densityBench(out, { quick: QUICK });
   await clusterBench(out, { quick: QUICK, warmCalls: WARM_CALLS });
 }
 

@@ -13,8 +13,10 @@ export interface StdioServer {
   stop(): void;
 }
 
-export function startStdioServer(dir: string): StdioServer {
-  const child: ChildProcess = spawn(process.execPath, ['server.js', 'stdio'], {
+/** Starts `server.js stdio` in `dir`, or `argv` (a sandbox around it, say). */
+export function startStdioServer(dir: string, argv: [string, ...string[]] = [process.execPath, 'server.js', 'stdio']): StdioServer {
+  const [file, ...args] = argv;
+  const child: ChildProcess = spawn(file, args, {
     cwd: dir,
     env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
     stdio: ['pipe', 'pipe', 'ignore'],

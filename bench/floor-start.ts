@@ -1,0 +1,70 @@
+/**
+ * The floor under a new session's first answer: the same Node server started inside a bare bwrap sandbox (every
+ * namespace, read-only /usr, the artifact at /app, a cleared environment) and asked one tools/call over stdio,
+ * with no berth, no cgroups and no supervisor. What berth adds to a cold start is measured beside it.
+ */
+import { CALL_BODY } from './common.ts';
+import { startStdioServer } from './stdio-spread.ts';
+
+const NODE_INSIDE = '/opt/node/bin/node';
+
+/** bwrap around the server, with `dir` at /app. */
+function bwrapAround(dir: string): string[] {
+  return [
+    '/usr/bin/bwrap',
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    process.execPath,
+    NODE_INSIDE,
+    '--ro-bind',
+    dir,
+    '/app',
+    '--chdir',
+    '/app',
+    '--clearenv',
+    '--setenv',
+    'PATH',
+    '/usr/bin:/bin',
+    '--',
+    NODE_INSIDE,
+    'server.js',
+    'stdio',
+  ];
+}
+
+/** `count` cold starts: spawn → the first tools/call's answer, in ms. */
+export async function bwrapNodeFloor(dir: string, count: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const begun = performance.now();
+    const server = startStdioServer(dir, bwrapAround(dir) as [string, ...string[]]);
+    try {
+      const answer = await server.call(CALL_BODY);
+      if (!answer.includes('count')) throw new Error(`the floor's server did not answer its call: ${answer.slice(0, 300)}`);
+      samples.push(performance.now() - begun);
+    } finally {
+      server.stop();
+    }
+  }
+  return samples;
+}
