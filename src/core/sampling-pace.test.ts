@@ -2,25 +2,25 @@ import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { SamplingPace } from './sampling-pace.ts';
 
-test('samples at the busy pace while in use, at the idle pace once quiet, and at the busy pace again when used', () => {
+/** One step at a time: a mock tick moves the clock to its end before it runs the timers it passes. */
+const advance = (ms: number): void => {
+  for (let i = 0; i < ms / 500; i++) mock.timers.tick(500);
+};
+
+test('samples at the busy pace while in use and for a while after, once more later, then not at all until used again', () => {
   mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   try {
     const at: number[] = [];
-    // One step at a time: a mock tick moves the clock to its end before it runs the timers it passes.
-    const advance = (ms: number): void => {
-      for (let i = 0; i < ms / 500; i++) mock.timers.tick(500);
-    };
-    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, idleMs: 15_000, quietMs: 10_000 });
+    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, trailingMs: 15_000, quietMs: 10_000 });
     advance(10_000);
     assert.deepEqual(at, [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10_000]);
     at.length = 0;
-    advance(40_000);
-    assert.deepEqual(at, [25_000, 40_000], 'quiet: every 15 s');
+    advance(600_000);
+    assert.deepEqual(at, [15_000], 'quiet: one trailing sample, then no wakeup at all');
     at.length = 0;
-    advance(1000);
     pace.active();
     advance(3000);
-    assert.deepEqual(at, [52_000, 53_000, 54_000], 'used again: every second at once');
+    assert.deepEqual(at, [611_000, 612_000, 613_000], 'used again: every second at once');
     pace.stop();
     at.length = 0;
     advance(60_000);
@@ -30,16 +30,13 @@ test('samples at the busy pace while in use, at the idle pace once quiet, and at
   }
 });
 
-test('a lasting use keeps the busy pace while it lasts; at its end a due sample is taken at once and the pace goes idle', async () => {
+test('a lasting use keeps the busy pace while it lasts; at its end a due sample is taken at once, one trails it, and then none', () => {
   mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'] });
   try {
     const at: number[] = [];
-    const advance = (ms: number): void => {
-      for (let i = 0; i < ms / 500; i++) mock.timers.tick(500);
-    };
-    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, idleMs: 15_000, quietMs: 0 });
+    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, trailingMs: 15_000, quietMs: 0 });
     advance(20_000);
-    assert.deepEqual(at, [15_000], 'never used: the idle pace');
+    assert.deepEqual(at, [15_000], 'never used: the trailing sample of its start');
     at.length = 0;
     // A call of 3.5 s: sampled every second while it runs; its end, half a second after a sample, a second after it.
     const end = pace.begin();
@@ -53,7 +50,7 @@ test('a lasting use keeps the busy pace while it lasts; at its end a due sample 
     assert.deepEqual(at, [21_000, 22_000, 23_000, 24_000], "the call's end is seen");
     at.length = 0;
     advance(9500);
-    assert.deepEqual(at, [], 'between calls: nothing until the idle pace is due');
+    assert.deepEqual(at, [], 'between calls: nothing until the trailing sample is due');
     // Short calls now and then: each is sampled as it ends (at most once a second), and nothing wakes in between.
     for (let i = 0; i < 3; i++) {
       pace.begin()();
@@ -66,6 +63,9 @@ test('a lasting use keeps the busy pace while it lasts; at its end a due sample 
     pace.begin()();
     mock.timers.tick(0);
     assert.deepEqual(at, [42_500], 'two calls within a second: one sample');
+    at.length = 0;
+    advance(300_000);
+    assert.deepEqual(at, [43_500, 57_500], "the second call's end, a second after the last sample; the trailing sample; then nothing");
     pace.stop();
   } finally {
     mock.timers.reset();

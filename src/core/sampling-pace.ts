@@ -1,15 +1,17 @@
 export interface SamplingPaceOptions {
   /** Between samples while the thing sampled is in use. */
   busyMs: number;
-  /** Between samples once it has been quiet for `quietMs`. */
-  idleMs: number;
+  /** How long the busy pace lasts after the last use. */
   quietMs: number;
+  /** One last sample this long after the last use (what a use set off in the background shows by then); then none. */
+  trailingMs: number;
 }
 
 /**
- * Runs `sample` every `busyMs` while what it samples is in use (`active` says so), and every `idleMs` once it has
- * been quiet for `quietMs`: a thousand idle sandboxes then wake a few times a minute instead of a thousand times a
- * second, and a busy one is still seen within a second. Its timer never keeps the process alive.
+ * Runs `sample` every `busyMs` while what it samples is in use (`active`, `begin` say so) and for `quietMs` after,
+ * once more `trailingMs` after the last use, and then not at all until it is used again: an idle sandbox costs no
+ * wakeup, however many there are, and a busy one is still seen within a second. Its timer never keeps the process
+ * alive.
  */
 export class SamplingPace {
   readonly #sample: () => void;
@@ -38,8 +40,8 @@ export class SamplingPace {
   /**
    * A use that lasts until the function returned is called (a call the sandbox is answering): the pace stays busy
    * meanwhile. At its end, a sample that is due is taken at once, while the process is awake anyway (else one a
-   * second after the last), and the next waits for the idle pace unless another use begins: a sandbox called now
-   * and then is sampled with its calls rather than woken every second for a while after each.
+   * second after the last), and the next waits for the trailing sample unless another use begins: a sandbox called
+   * now and then is sampled with its calls rather than woken every second for a while after each.
    */
   begin(): () => void {
     this.#inUse++;
@@ -71,8 +73,18 @@ export class SamplingPace {
   #schedule(after?: number): void {
     clearTimeout(this.#timer);
     const now = Date.now();
-    const quiet = this.#inUse === 0 && now - this.#lastActive >= this.#options.quietMs;
-    const delay = after ?? (quiet ? this.#options.idleMs : this.#options.busyMs);
+    const { busyMs, quietMs, trailingMs } = this.#options;
+    let delay = after;
+    if (delay === undefined) {
+      const trailingAt = this.#lastActive + trailingMs;
+      if (this.#inUse > 0 || now - this.#lastActive < quietMs) delay = busyMs;
+      else if (this.#lastSample < trailingAt) delay = Math.max(0, trailingAt - now);
+      else {
+        // Nothing more to see until the next use.
+        this.#dueAt = Number.POSITIVE_INFINITY;
+        return;
+      }
+    }
     this.#dueAt = now + delay;
     this.#timer = setTimeout(() => {
       this.#take();

@@ -36,6 +36,7 @@ before(async () => {
     exited,
     closing: new Promise<never>(() => {}),
     limitReached: () => undefined,
+    using: () => () => {},
     retire: () => {},
   } as unknown as Sandbox;
   lease = { sessionId: 's'.repeat(36), sandbox, principal: { key: 'anonymous', userId: 'anonymous' }, created: false, release: () => {} };

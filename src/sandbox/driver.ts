@@ -137,9 +137,15 @@ export interface Sandbox {
   limits(): LimitRecord[];
   /**
    * Hears each new episode of a limit the sandbox runs into (not every sample of one still going on). Limits are
-   * sampled about once a second, so one crossed and left between two samples may go unheard.
+   * sampled about once a second while the sandbox is used (see `using`), so one crossed and left between two
+   * samples, or crossed and left while the sandbox is idle, may go unheard.
    */
   onLimit(listener: (event: LimitEvent) => void): void;
+  /**
+   * A request to the sandbox is under way until the function returned is called: its limits are watched closely
+   * meanwhile and for a while after, and not at all once it has been idle a while.
+   */
+  using(): () => void;
   /**
    * Someone learned the sandbox's server is gone before the supervisor said so (a call answered `server_crashed`):
    * it takes no new requests from now on (`closing` settles) and is ended shortly, once answers in flight are out.

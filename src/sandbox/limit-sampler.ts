@@ -11,10 +11,12 @@ export interface LimitCounters {
 }
 
 /**
- * How often a sandbox's counters are read: every second while they move (cheap, two small cgroup files, and soon
- * enough for a person looking), every 15 s once they have not for 10 s, so idle sandboxes cost the node little.
+ * How often a sandbox's counters are read: every second while they move or the sandbox answers requests (cheap, two
+ * small cgroup files, and soon enough for a person looking), once more 15 s after that, and then not until the
+ * sandbox is used again, so idle sandboxes cost the node nothing. (cgroup v1's event files raise no inotify event,
+ * so the kernel cannot be asked to say when a counter moves.)
  */
-const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 10_000 };
+const PACE = { busyMs: 1000, trailingMs: 15_000, quietMs: 10_000 };
 
 /** Reads a sandbox's limit counters and reports each one that grew since the last reading. */
 export class LimitSampler {
@@ -29,6 +31,11 @@ export class LimitSampler {
     this.#read = read;
     this.#emit = emit;
     this.#pace = new SamplingPace(() => this.#sample(), PACE);
+  }
+
+  /** A request to the sandbox is under way until the function returned is called (see SamplingPace.begin). */
+  begin(): () => void {
+    return this.#pace.begin();
   }
 
   /** Takes a last reading and stops. */

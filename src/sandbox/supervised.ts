@@ -57,6 +57,8 @@ export class SupervisedSandbox implements Sandbox {
   #lastStatus: SupervisorStatus | undefined;
   #onStatus: ((status: SupervisorStatus) => void) | undefined;
 
+  readonly #sampler: LimitSampler | undefined;
+
   constructor(options: SupervisedOptions) {
     this.#options = options;
     this.output = new OutputLog(options.spec.logBytes, options.spec.secrets);
@@ -67,6 +69,7 @@ export class SupervisedSandbox implements Sandbox {
     // Each limit the sandbox runs into is also a line in its log, where `berth logs` shows it beside the server's output.
     this.#limits.listen((event) => this.output.push(`berth: ${event.detail}`));
     const sampler = options.limitCounters ? new LimitSampler(options.spec.limits, options.limitCounters, (event) => this.#limits.add(event)) : undefined;
+    this.#sampler = sampler;
     let markClosing = (): void => {};
     this.closing = new Promise<void>((resolve) => (markClosing = resolve));
     this.#markClosing = markClosing;
@@ -172,6 +175,10 @@ export class SupervisedSandbox implements Sandbox {
     this.#activityListeners.push(listener);
   }
 
+  using(): () => void {
+    return this.#sampler?.begin() ?? noop;
+  }
+
   retire(): void {
     if (this.#retired) return;
     this.#retired = true;
@@ -223,3 +230,5 @@ export class SupervisedSandbox implements Sandbox {
     return limit ? { ...base, limit } : base;
   }
 }
+
+function noop(): void {}

@@ -138,6 +138,7 @@ export class SessionManager {
     }
     let released = false;
     const claimed = session;
+    const used = sandbox.using();
     return {
       sessionId,
       sandbox,
@@ -146,6 +147,7 @@ export class SessionManager {
       release: () => {
         if (released) return;
         released = true;
+        used();
         claimed.inFlight--;
         this.#timers.released(claimed);
       },

@@ -6,7 +6,7 @@ import { SamplingPace } from '../core/sampling-pace.ts';
  * Sampled every second while the sandbox answers calls (with a call's end, while it is awake anyway, at most once a
  * second), and every 15 s between calls.
  */
-const PACE = { busyMs: 1000, idleMs: 15_000, quietMs: 0 };
+const PACE = { busyMs: 1000, trailingMs: 15_000, quietMs: 0 };
 /** A workspace with less than this free is full: a write that failed for space leaves less than a block or two. */
 const FULL_BELOW_BYTES = 64 * 1024;
 

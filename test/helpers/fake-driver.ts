@@ -100,6 +100,7 @@ export class FakeDriver implements SandboxDriver {
       exited,
       stats: () => ({}),
       limitReached: () => undefined,
+      using: () => () => {},
       limits: () => [],
       onLimit: () => {},
       retire: () => void stop(),

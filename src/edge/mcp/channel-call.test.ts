@@ -32,6 +32,7 @@ async function droppingSandbox(t: { after: (fn: () => void) => void }, ending: S
     closing: ending === 'stays' ? never : Promise.resolve(),
     exited: ending === 'stays' ? never : Promise.resolve(ending),
     limitReached: () => undefined,
+    using: () => () => {},
     retire: () => {},
   };
   return { sessionId: 'session-under-test-0000000000000000000', sandbox: sandbox as Sandbox, principal: ANONYMOUS, created: false, release: () => {} };
