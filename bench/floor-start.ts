@@ -8,47 +8,17 @@ import { startStdioServer } from './stdio-spread.ts';
 
 const NODE_INSIDE = '/opt/node/bin/node';
 
-/** bwrap around the server, with `dir` at /app. */
+/** A bare sandbox: every namespace, the system read-only, a private /proc, /dev and /tmp, and nothing of berth's. */
+const BARE =
+  '--unshare-all --die-with-parent --new-session --ro-bind /usr /usr --symlink usr/lib /lib --symlink usr/lib64 /lib64 --symlink usr/bin /bin --proc /proc --dev /dev --tmpfs /tmp';
+
+/** bwrap around the server, with `dir` at /app and this process's Node inside. */
 function bwrapAround(dir: string): string[] {
   return [
     '/usr/bin/bwrap',
-    '--unshare-all',
-    '--die-with-parent',
-    '--new-session',
-    '--ro-bind',
-    '/usr',
-    '/usr',
-    '--symlink',
-    'usr/lib',
-    '/lib',
-    '--symlink',
-    'usr/lib64',
-    '/lib64',
-    '--symlink',
-    'usr/bin',
-    '/bin',
-    '--proc',
-    '/proc',
-    '--dev',
-    '/dev',
-    '--tmpfs',
-    '/tmp',
-    '--ro-bind',
-    process.execPath,
-    NODE_INSIDE,
-    '--ro-bind',
-    dir,
-    '/app',
-    '--chdir',
-    '/app',
-    '--clearenv',
-    '--setenv',
-    'PATH',
-    '/usr/bin:/bin',
-    '--',
-    NODE_INSIDE,
-    'server.js',
-    'stdio',
+    ...BARE.split(' '),
+    ...['--ro-bind', process.execPath, NODE_INSIDE, '--ro-bind', dir, '/app', '--chdir', '/app', '--clearenv', '--setenv', 'PATH', '/usr/bin:/bin'],
+    ...['--', NODE_INSIDE, 'server.js', 'stdio'],
   ];
 }
 

@@ -144,9 +144,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       openFiles: config.sandbox.openFiles,
     },
   });
-  for (const runtime of await runtimes.list()) {
-    if (authorizerOf((await runtimes.version(runtime.name, runtime.latestVersion)).spec) === undefined) warnOpen(config, logger, runtime.name);
-  }
+  const endedRecords = new EndedRecords(store, logger);
   const apiKeys = new ApiKeyService(store, (name) => runtimes.exists(name));
   // A deleted runtime's keys went with it: none this node kept may open a runtime made later under its name.
   runtimes.onDeleted(() => apiKeys.forgetKept());
@@ -166,8 +164,25 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       },
       logger,
     );
-  await controlWatch?.start();
-  await firstAdminKey(keys, apiKeys, logger);
+  /** Undoes a start that fails once the driver is made, so that it leaves nothing of the driver's (cgroups, launchers). */
+  const undo = async (): Promise<void> => {
+    await pools.close();
+    await sessions.close();
+    await driver.close();
+    controlWatch?.stop();
+    await endedRecords.close();
+    await store.close();
+  };
+  try {
+    for (const runtime of await runtimes.list()) {
+      if (authorizerOf((await runtimes.version(runtime.name, runtime.latestVersion)).spec) === undefined) warnOpen(config, logger, runtime.name);
+    }
+    await controlWatch?.start();
+    await firstAdminKey(keys, apiKeys, logger);
+  } catch (error) {
+    await undo();
+    throw error;
+  }
   const startedAt = new Date().toISOString();
   let listening = '';
   const membership =
@@ -190,7 +205,6 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           },
         })
       : undefined;
-  const endedRecords = new EndedRecords(store, logger);
   // Sessions this node ends because it was taken for dead are another node's to record (as node-lost).
   const lostHere = new Set<string>();
   sessions.onEnd((ended) => {
@@ -294,12 +308,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     });
   } catch (error) {
     // Such as a port in use: what the driver made is removed before berth says why it stops.
-    await pools.close();
-    await sessions.close();
-    await driver.close();
-    controlWatch?.stop();
-    await endedRecords.close();
-    await store.close();
+    await undo();
     throw error;
   }
   const address = server.address() as AddressInfo;
@@ -314,12 +323,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     } catch (error) {
       server.close();
       server.closeAllConnections();
-      await pools.close();
-      await sessions.close();
-      await driver.close();
-      controlWatch?.stop();
-      await endedRecords.close();
-      await store.close();
+      await undo();
       throw error;
     }
     rateShares?.start();

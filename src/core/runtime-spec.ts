@@ -31,6 +31,8 @@ const Environment = z
       .refine((v) => !v.includes('\0'), NO_NUL),
   )
   .refine((env) => Object.keys(env).length <= 200, 'at most 200 environment variables')
+  // The sandbox's launcher reads its own instructions from these and unsets them before the server starts.
+  .refine((env) => !Object.keys(env).some((name) => name.startsWith('BERTH_LAUNCH_')), "names starting with BERTH_LAUNCH_ are berth's own")
   .refine((env) => Object.entries(env).reduce((sum, [k, v]) => sum + k.length + v.length, 0) <= 256 * 1024, 'at most 256 KiB of environment in all');
 
 /** One claim a token must carry: equal to a string, or (for a list claim) containing one value or any of several. */

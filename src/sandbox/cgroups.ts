@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LimitCounters } from './limit-sampler.ts';
 
@@ -120,14 +120,27 @@ export class CgroupRoot {
     return new CgroupRoot(2, name, { memory: parent, pids: parent, cpu: parent });
   }
 
-  /** Creates a sandbox's cgroups with their limits; `uid` may then join them (it writes its own pid). */
-  create(id: string, limits: CgroupLimits, uid: number): SandboxCgroups {
+  /**
+   * Creates a sandbox's cgroups, with their limits unless they come later (applyLimits, before anything but berth's
+   * own launcher runs there); `uid` may then join them (it writes its own pid).
+   */
+  create(id: string, limits: CgroupLimits | undefined, uid: number): SandboxCgroups {
     const dirs = this.#dirsOf(id);
     for (const dir of dirs) mkdirSync(dir);
     const cgroups = this.adopt(id);
-    cgroups.applyLimits(limits);
+    if (limits) cgroups.applyLimits(limits);
     for (const dir of dirs) chownSync(join(dir, 'cgroup.procs'), uid, uid);
     return cgroups;
+  }
+
+  /**
+   * Gives sandbox `from`'s cgroups the name `to`, processes and limits kept, and returns them. cgroup v2 refuses to
+   * rename a cgroup: there they keep their name, which the caller logs.
+   */
+  rename(from: string, to: string): { cgroups: SandboxCgroups; renamed: boolean } {
+    if (this.version === 2) return { cgroups: this.adopt(from), renamed: false };
+    for (const parent of this.#uniqueDirs()) renameSync(join(parent, from), join(parent, to));
+    return { cgroups: this.adopt(to), renamed: true };
   }
 
   /**

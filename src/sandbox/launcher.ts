@@ -5,32 +5,50 @@ import { CHANNEL_FD } from './channel-socket.ts';
 import type { SandboxSpec } from './driver.ts';
 import { ENV_FILE_NAME } from './layout.ts';
 
+/** The launcher's own variables; a runtime's environment may not use the prefix (core/runtime-spec.ts). */
+const LAUNCH_VARIABLES = [
+  'BERTH_LAUNCH_RUN',
+  'BERTH_LAUNCH_TRANSPORT',
+  'BERTH_LAUNCH_PLAIN',
+  'BERTH_LAUNCH_COMMAND',
+  'BERTH_LAUNCH_NODE',
+  'BERTH_LAUNCH_SUPERVISOR',
+  'BERTH_LAUNCH_SPEC',
+  'BERTH_LAUNCH_OPEN_FILES',
+  'BERTH_LAUNCH_EXIT_STATUS',
+] as const;
+
 /**
  * A sandbox's first program: a few lines of sh that start the runtime's server in the background and then become
  * berth's supervisor, so the two boot side by side instead of one after the other (each is a Node start, about
- * 20 ms). A stdio server's stdin and stdout are FIFOs, opened read-write for the server (stdout first, so a
- * supervisor that finds stdin open finds stdout open too), so neither side waits for the other. The server inherits the launcher's environment, which the
- * driver sets to exactly the server's (sh's own PWD is removed), but not the channel's listening socket
- * (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts with an empty environment, so nothing
- * the runtime declares (NODE_OPTIONS, say) reaches it, and learns the server's pid from its arguments; the
- * commands it runs for clients get the server's environment from a file the driver writes (`envPath`). Where the
- * sandbox's kernel keeps no exit status in /proc (gVisor), a shell waits for the server and writes its status to
- * `exitStatusPath`.
+ * 20 ms). Its command line is the same for every sandbox; what it starts is in its environment (`BERTH_LAUNCH_*`,
+ * see launchEnv), which it reads and unsets first, so a driver can start a sandbox's processes before it knows
+ * what they will run. A stdio server's stdin and stdout are FIFOs, opened read-write for the server (stdout first,
+ * so a supervisor that finds stdin open finds stdout open too), so neither side waits for the other. The server
+ * inherits the launcher's environment, which the driver sets to exactly the server's (sh's own PWD is removed),
+ * but not the channel's listening socket (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts
+ * with an empty environment, so nothing the runtime declares (NODE_OPTIONS, say) reaches it, and learns the
+ * server's pid from its arguments; the commands it runs for clients get the server's environment from a file the
+ * driver writes (`envPath`). Where the sandbox's kernel keeps no exit status in /proc (gVisor), a shell waits for
+ * the server and writes its status to `exitStatusPath`.
  */
 const SCRIPT = `unset PWD
-ulimit -n "$8" || exit 92
-if [ "$2" = stdio ]; then
-  mkfifo -m 600 "$1/in" "$1/out" || exit 91
+r=$BERTH_LAUNCH_RUN t=$BERTH_LAUNCH_TRANSPORT p=$BERTH_LAUNCH_PLAIN c=$BERTH_LAUNCH_COMMAND n=$BERTH_LAUNCH_NODE
+s=$BERTH_LAUNCH_SUPERVISOR j=$BERTH_LAUNCH_SPEC f=$BERTH_LAUNCH_OPEN_FILES x=$BERTH_LAUNCH_EXIT_STATUS
+unset ${LAUNCH_VARIABLES.join(' ')}
+ulimit -n "$f" || exit 92
+if [ "$t" = stdio ]; then
+  mkfifo -m 600 "$r/in" "$r/out" || exit 91
 fi
-if [ -n "$9" ]; then
-  if [ "$2" = stdio ]; then { if [ "$3" = plain ]; then $4; else /bin/sh -c "$4"; fi; echo $? > "$9"; } 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- &
-  else { if [ "$3" = plain ]; then $4; else /bin/sh -c "$4"; fi; echo $? > "$9"; } </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
-elif [ "$2" = stdio ]; then
-  if [ "$3" = plain ]; then $4 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- & else /bin/sh -c "$4" 1<>"$1/out" 0<>"$1/in" ${CHANNEL_FD}>&- & fi
+if [ -n "$x" ]; then
+  if [ "$t" = stdio ]; then { if [ "$p" = plain ]; then $c; else /bin/sh -c "$c"; fi; echo $? > "$x"; } 1<>"$r/out" 0<>"$r/in" ${CHANNEL_FD}>&- &
+  else { if [ "$p" = plain ]; then $c; else /bin/sh -c "$c"; fi; echo $? > "$x"; } </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
+elif [ "$t" = stdio ]; then
+  if [ "$p" = plain ]; then $c 1<>"$r/out" 0<>"$r/in" ${CHANNEL_FD}>&- & else /bin/sh -c "$c" 1<>"$r/out" 0<>"$r/in" ${CHANNEL_FD}>&- & fi
 else
-  if [ "$3" = plain ]; then $4 </dev/null 1>&2 ${CHANNEL_FD}>&- & else /bin/sh -c "$4" </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
+  if [ "$p" = plain ]; then $c </dev/null 1>&2 ${CHANNEL_FD}>&- & else /bin/sh -c "$c" </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
 fi
-exec /usr/bin/env -i "$5" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$6" "$7" "$!"`;
+exec /usr/bin/env -i "$n" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$s" "$j" "$!"`;
 
 /** Where things are for the launcher; the driver starts it in the server's working directory (its artifact). */
 export interface LaunchPaths {
@@ -40,24 +58,22 @@ export interface LaunchPaths {
   supervisor: string;
 }
 
-/** argv for the launcher: `/bin/sh -c SCRIPT …`. */
-export function launcherArgv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: number): string[] {
-  const plain = isPlainCommand(spec.command) ? 'plain' : 'shell';
-  return [
-    '/bin/sh',
-    '-c',
-    SCRIPT,
-    'berth-launch',
-    paths.runDir,
-    spec.transport,
-    plain,
-    spec.command.trim(),
-    paths.node,
-    paths.supervisor,
-    JSON.stringify(spec),
-    String(openFiles),
-    spec.exitStatusPath ?? '',
-  ];
+/** argv for the launcher: the same for every sandbox (what differs is in launchEnv). */
+export const LAUNCHER_ARGV: readonly string[] = ['/bin/sh', '-c', SCRIPT, 'berth-launch'];
+
+/** The launcher's own variables, beside the server's: what to start, and how. The launcher unsets them first. */
+export function launchEnv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: number): Record<(typeof LAUNCH_VARIABLES)[number], string> {
+  return {
+    BERTH_LAUNCH_RUN: paths.runDir,
+    BERTH_LAUNCH_TRANSPORT: spec.transport,
+    BERTH_LAUNCH_PLAIN: isPlainCommand(spec.command) ? 'plain' : 'shell',
+    BERTH_LAUNCH_COMMAND: spec.command.trim(),
+    BERTH_LAUNCH_NODE: paths.node,
+    BERTH_LAUNCH_SUPERVISOR: paths.supervisor,
+    BERTH_LAUNCH_SPEC: JSON.stringify(spec),
+    BERTH_LAUNCH_OPEN_FILES: String(openFiles),
+    BERTH_LAUNCH_EXIT_STATUS: spec.exitStatusPath ?? '',
+  };
 }
 
 /**

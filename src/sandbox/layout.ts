@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -13,7 +13,10 @@ export class SandboxDirs {
   readonly channelSocket: string;
   #owner: { uid: number; gid: number } | undefined;
 
+  readonly #stateDir: string;
+
   constructor(stateDir: string, id: string) {
+    this.#stateDir = stateDir;
     this.root = join(stateDir, id);
     this.home = join(this.root, 'home');
     this.run = join(this.root, 'run');
@@ -41,6 +44,14 @@ export class SandboxDirs {
     const path = join(this.run, ENV_FILE_NAME);
     writeFileSync(path, JSON.stringify(env), { mode: 0o600 });
     if (this.#owner) chownSync(path, this.#owner.uid, this.#owner.gid);
+  }
+
+  /** The same directories under sandbox `id`'s name (a socket bound in them stays reachable at its new path). */
+  renamed(id: string): SandboxDirs {
+    const moved = new SandboxDirs(this.#stateDir, id);
+    renameSync(this.root, moved.root);
+    moved.#owner = this.#owner;
+    return moved;
   }
 
   remove(): void {

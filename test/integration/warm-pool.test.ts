@@ -117,17 +117,17 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
   test('the warmup hook runs once in each sandbox before it takes a session, pooled or not; one that fails keeps the sandbox from any session', async () => {
     const agent = await fixtureDir('http-agent');
     const spec = { protocol: 'http', transport: 'http', port: 8080, command: 'node server.js', warmup: { path: '/warmup' } } as const;
-    const stats = async (runtime: string, session: string): Promise<Response> =>
+    const warmups = async (runtime: string, session: string): Promise<Response> =>
       fetch(`${node.url}/runtimes/${runtime}/invocations`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-amzn-bedrock-agentcore-runtime-session-id': session },
-        body: JSON.stringify({ action: 'stats' }),
+        body: JSON.stringify({ action: 'warmups' }),
       });
     await deploy(node, 'warmed', agent, { ...spec, env: { WARMUP_MS: '300' }, warmPool: { size: 1 } });
     await waitFor(async () => (await pool('warmed'))?.ready === 1, 'the pool to fill');
     const pooled = randomUUID();
     const asked = Date.now();
-    const answer = await stats('warmed', pooled);
+    const answer = await warmups('warmed', pooled);
     assert.equal(answer.status, 200, await answer.clone().text());
     const seen = (await answer.json()) as { warmups: number; warmedAt: number; startedAt: number };
     assert.equal(seen.warmups, 1, 'the hook ran once in the pooled sandbox');
@@ -138,13 +138,13 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
     await deploy(node, 'warmed', agent, { ...spec, env: { WARMUP_MS: '300' } });
     await waitFor(async () => (await pool('warmed')) === undefined, 'the pool to go');
     const cold = randomUUID();
-    const first = (await (await stats('warmed', cold)).json()) as { warmups: number };
+    const first = (await (await warmups('warmed', cold)).json()) as { warmups: number };
     assert.equal(first.warmups, 1);
-    assert.equal(((await (await stats('warmed', cold)).json()) as { warmups: number }).warmups, 1, 'once per sandbox, not per request');
+    assert.equal(((await (await warmups('warmed', cold)).json()) as { warmups: number }).warmups, 1, 'once per sandbox, not per request');
 
     // A hook answered 503 fails the start, saying so; the pool keeps no sandbox that failed it.
     await deploy(node, 'cold-hook', agent, { ...spec, env: { WARMUP_STATUS: '503' }, warmPool: { size: 1 } });
-    const refused = await stats('cold-hook', randomUUID());
+    const refused = await warmups('cold-hook', randomUUID());
     assert.equal(refused.status, 502);
     assert.match(await refused.text(), /warmup hook \(POST \/warmup on port 8080\) answered 503/);
     assert.equal((await pool('cold-hook'))?.ready, 0);

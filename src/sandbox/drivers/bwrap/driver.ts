@@ -1,22 +1,21 @@
-import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
-import { SANDBOX_DIR_PREFIX, SandboxDirs } from '../../layout.ts';
+import { SANDBOX_DIR_PREFIX, type SandboxDirs } from '../../layout.ts';
 import { sweepDirectories } from '../../../core/sweep.ts';
-import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
+import { CHANNEL_FD } from '../../channel-socket.ts';
 import { closeInheritedFds } from '../../inherited-fds.ts';
 import { untraversableAncestor } from '../../host-paths.ts';
-import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
+import { launchEnv, supervisorSpecFor } from '../../launcher.ts';
 import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
+import { ENV_FD, LaunchSlots, type LaunchSlot } from './launch-slots.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { UidPool } from './uids.ts';
 
@@ -29,8 +28,7 @@ export interface BwrapDriverOptions extends IsolatingDriverOptions {
   bwrapPath?: string;
 }
 
-/** The pipe bwrap copies the server's environment from, and where it puts it in the sandbox's root. */
-const ENV_FD = 6;
+/** Where bwrap puts the server's environment (from ENV_FD) in the sandbox's root. */
 const ENV_INSIDE = '/opt/berth/env.json';
 
 /**
@@ -43,7 +41,6 @@ export class BwrapDriver implements SandboxDriver {
   readonly name = 'bwrap';
   readonly isolated = true;
   readonly #options: BwrapDriverOptions;
-  readonly #bwrap: string;
   readonly #uids: UidPool;
   readonly #cgroups: CgroupRoot;
   readonly #seccompPath: string;
@@ -51,10 +48,10 @@ export class BwrapDriver implements SandboxDriver {
   readonly #nodePath: string;
   readonly #supervisorPath: string;
   readonly #sandboxes = new DriverSandboxes();
+  readonly #slots: LaunchSlots;
 
   private constructor(options: BwrapDriverOptions, bwrap: string, cgroups: CgroupRoot) {
     this.#options = options;
-    this.#bwrap = bwrap;
     this.#cgroups = cgroups;
     this.#uids = new UidPool(options.uidBase, options.uidCount);
     this.#seccompPath = join(options.stateDir, 'seccomp.bpf');
@@ -63,6 +60,15 @@ export class BwrapDriver implements SandboxDriver {
     this.#etcDir = files.etc;
     this.#nodePath = files.node;
     this.#supervisorPath = files.supervisor;
+    this.#slots = new LaunchSlots({
+      stateDir: options.stateDir,
+      bwrap,
+      seccompPath: this.#seccompPath,
+      uids: this.#uids,
+      cgroups,
+      logger: options.logger,
+      release: (uid, dirs, sandboxCgroups) => this.#release(uid, dirs, sandboxCgroups),
+    });
   }
 
   /** Checks this host can run bwrap sandboxes; throws an Error whose message says exactly what is missing. */
@@ -103,20 +109,16 @@ export class BwrapDriver implements SandboxDriver {
     const { logger } = this.#options;
     const blocked = untraversableAncestor(spec.artifactDir);
     if (blocked) throw new BerthError('sandbox_failed', unreachableMessage(spec.artifactDir, blocked));
-    const uid = this.#uids.take();
-    const dirs = new SandboxDirs(this.#options.stateDir, spec.id);
-    let cgroups: SandboxCgroups | undefined;
+    let slot: LaunchSlot | undefined;
     let launched = false;
-    let seccompFd: number | undefined;
-    let channel: ChannelSocket | undefined;
     let egress: Awaited<ReturnType<typeof openEgress>>;
     let report = (line: string): void => logger.info(line, { sandbox: spec.id });
     try {
-      dirs.create({ uid, gid: uid });
-      channel = await openChannelSocket(dirs.channelSocket);
+      slot = await this.#slots.take();
+      const { uid } = slot;
+      const { dirs, cgroups, channelPath } = await slot.become(spec.id);
+      cgroups.applyLimits(spec.limits);
       egress = await openEgress(spec, join(dirs.root, 'egress'), { uid, gid: uid }, this.#options.berthPorts ?? [], (line) => report(line));
-      cgroups = this.#cgroups.create(spec.id, spec.limits, uid);
-      seccompFd = openSync(this.#seccompPath, 'r');
       const supervisorSpec = supervisorSpecFor(
         spec,
         INSIDE.run,
@@ -128,115 +130,27 @@ export class BwrapDriver implements SandboxDriver {
         },
       );
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
-      const args = [
-        '--unshare-all',
-        '--unshare-user',
-        '--disable-userns',
-        '--die-with-parent',
-        '--new-session',
-        '--uid',
-        String(INSIDE.uid),
-        '--gid',
-        String(INSIDE.uid),
-        '--hostname',
-        'sandbox',
-        '--seccomp',
-        '3',
-        '--ro-bind',
-        '/usr',
-        '/usr',
-        '--symlink',
-        'usr/lib',
-        '/lib',
-        '--symlink',
-        'usr/lib64',
-        '/lib64',
-        '--symlink',
-        'usr/bin',
-        '/bin',
-        '--symlink',
-        'usr/sbin',
-        '/sbin',
-        '--proc',
-        '/proc',
-        '--dev',
-        '/dev',
-        '--size',
-        String(spec.limits.tmpBytes),
-        '--tmpfs',
-        '/tmp',
-        '--ro-bind',
-        this.#etcDir,
-        '/etc',
-        '--ro-bind',
-        this.#nodePath,
-        INSIDE.node,
-        '--ro-bind',
-        this.#supervisorPath,
-        INSIDE.supervisor,
-        '--ro-bind',
-        spec.artifactDir,
-        INSIDE.app,
-        '--perms',
-        '0700',
-        '--size',
-        String(spec.limits.workspaceBytes),
-        '--tmpfs',
-        INSIDE.home,
-        '--bind',
-        dirs.run,
-        INSIDE.run,
-        ...networkArgs(spec, join(dirs.root, 'egress')),
-        // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
-        // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
-        // The server's environment (its secrets too) for the supervisor, from a pipe into the sandbox's own root:
-        // it never rests on the host's disk, and the root turns read-only with it.
-        '--perms',
-        '0400',
-        '--file',
-        String(ENV_FD),
-        ENV_INSIDE,
-        '--remount-ro',
-        '/',
-        '--chdir',
-        INSIDE.app,
-        '--clearenv',
-        ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
-      ];
+      const launch = launchEnv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
+      const args = this.#bwrapArgs(spec, dirs, { ...env, ...launch });
       // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
       if (args.some((arg) => arg.includes('\0')))
         throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
-      const command = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
-      // bwrap reads its options from fd 4, so the sandbox's /proc/1/cmdline shows no host paths and a large
-      // environment cannot overflow the argument list; only the in-sandbox command stays on the command line.
-      const child = spawn('/bin/sh', ['-c', launcherScript(cgroups.procsFiles, this.#bwrap), 'berth-sandbox', '--args', '4', '--', ...command], {
-        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe'],
-        uid,
-        gid: uid,
-        env: {},
-      });
-      const argsPipe = child.stdio[4] as Writable;
-      argsPipe.on('error', () => {});
-      argsPipe.end(`${args.join('\0')}\0`);
-      const envPipe = (child.stdio as ReadonlyArray<Readable | Writable | null | undefined>)[ENV_FD] as Writable;
-      envPipe.on('error', () => {});
-      envPipe.end(JSON.stringify(env));
-      closeSync(seccompFd);
-      seccompFd = undefined;
-      channel.release();
-      const ownCgroups = cgroups;
+      // bwrap reads its options from a pipe, so the sandbox's /proc/1/cmdline shows no host paths and a large
+      // environment cannot overflow the argument list; only the launcher's fixed command stays on the command line.
+      slot.launch(args, JSON.stringify(env));
+      const own = slot;
       const sandbox = new SupervisedSandbox({
         spec,
-        child,
-        channel: { socketPath: channel.path },
+        child: own.child,
+        channel: { socketPath: channelPath },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
-        stats: () => ({ memoryBytes: ownCgroups.memoryBytes() }),
-        limitCounters: () => ownCgroups.limitCounters(),
-        kill: () => killSandbox(child.pid),
-        limitHit: () => (ownCgroups.oomKills() > 0 ? 'memory' : ownCgroups.pidsLimitHit() ? 'pids' : undefined),
+        stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
+        limitCounters: () => cgroups.limitCounters(),
+        kill: () => killSandbox(own.child.pid),
+        limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
         cleanup: async () => {
           egress?.proxy.close();
-          await this.#release(uid, dirs, ownCgroups);
+          await this.#release(uid, dirs, cgroups);
         },
       });
       report = (line) => sandbox.output.push(`berth: ${line}`);
@@ -245,12 +159,10 @@ export class BwrapDriver implements SandboxDriver {
       await sandbox.ready();
       return sandbox;
     } catch (error) {
-      if (seccompFd !== undefined) closeSync(seccompFd);
-      channel?.release();
       if (!launched) {
         egress?.proxy.close();
-        // A launched sandbox cleans up after itself; otherwise undo what this call created.
-        await this.#release(uid, dirs, cgroups);
+        // A launched sandbox cleans up after itself; otherwise undo what this call took.
+        await slot?.discard();
       }
       throw error instanceof BerthError
         ? error
@@ -258,7 +170,87 @@ export class BwrapDriver implements SandboxDriver {
     }
   }
 
+  /** bwrap's options for one sandbox (see the class's description). */
+  #bwrapArgs(spec: SandboxSpec, dirs: SandboxDirs, env: Record<string, string>): string[] {
+    return [
+      '--unshare-all',
+      '--unshare-user',
+      '--disable-userns',
+      '--die-with-parent',
+      '--new-session',
+      '--uid',
+      String(INSIDE.uid),
+      '--gid',
+      String(INSIDE.uid),
+      '--hostname',
+      'sandbox',
+      '--seccomp',
+      '3',
+      '--ro-bind',
+      '/usr',
+      '/usr',
+      '--symlink',
+      'usr/lib',
+      '/lib',
+      '--symlink',
+      'usr/lib64',
+      '/lib64',
+      '--symlink',
+      'usr/bin',
+      '/bin',
+      '--symlink',
+      'usr/sbin',
+      '/sbin',
+      '--proc',
+      '/proc',
+      '--dev',
+      '/dev',
+      '--size',
+      String(spec.limits.tmpBytes),
+      '--tmpfs',
+      '/tmp',
+      '--ro-bind',
+      this.#etcDir,
+      '/etc',
+      '--ro-bind',
+      this.#nodePath,
+      INSIDE.node,
+      '--ro-bind',
+      this.#supervisorPath,
+      INSIDE.supervisor,
+      '--ro-bind',
+      spec.artifactDir,
+      INSIDE.app,
+      '--perms',
+      '0700',
+      '--size',
+      String(spec.limits.workspaceBytes),
+      '--tmpfs',
+      INSIDE.home,
+      '--bind',
+      dirs.run,
+      INSIDE.run,
+      ...networkArgs(spec, join(dirs.root, 'egress')),
+      // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The
+      // workspace is a tmpfs of its own: bounded, and gone with the sandbox.
+      // The server's environment (its secrets too) for the supervisor, from a pipe into the sandbox's own root:
+      // it never rests on the host's disk, and the root turns read-only with it.
+      '--perms',
+      '0400',
+      '--file',
+      String(ENV_FD),
+      ENV_INSIDE,
+      '--remount-ro',
+      '/',
+      '--chdir',
+      INSIDE.app,
+      '--clearenv',
+      ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value]),
+    ];
+  }
+
   async close(): Promise<void> {
+    await this.#slots.close();
     await this.#sandboxes.close();
     this.#cgroups.removeParents();
   }
@@ -278,15 +270,6 @@ export class BwrapDriver implements SandboxDriver {
     dirs.remove();
     if (emptied) this.#uids.release(uid);
   }
-}
-
-/**
- * The first program of a sandbox, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks,
- * then becomes bwrap.
- */
-function launcherScript(procsFiles: string[], bwrap: string): string {
-  const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
-  return [...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`), `exec ${quote(bwrap)} "$@"`].join('\n');
 }
 
 /**

@@ -9,7 +9,7 @@ import { DialInChannel } from '../../channel-dialin.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
-import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
+import { LAUNCHER_ARGV, launchEnv, supervisorSpecFor } from '../../launcher.ts';
 import { ENV_FILE_NAME, SANDBOX_DIR_PREFIX } from '../../layout.ts';
 import { sweepDirectories } from '../../../core/sweep.ts';
 import { serverEnv } from '../../server-env.ts';
@@ -131,7 +131,7 @@ export class GvisorDriver implements SandboxDriver {
           ...(egress ? { egress: egress.supervisor } : {}),
         },
       );
-      const args = launcherArgv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
+      const launch = launchEnv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
       const config = ociConfig({
         paths: {
           rootfs: this.#rootfs,
@@ -142,8 +142,8 @@ export class GvisorDriver implements SandboxDriver {
           channelDir,
           ...(egress ? { egressDir } : {}),
         },
-        args,
-        env,
+        args: [...LAUNCHER_ARGV],
+        env: { ...env, ...launch },
         limits: spec.limits,
         cgroupsPath: `${this.#cgroups.name}/${spec.id}`,
         capSwap: this.#cgroups.accountsSwap,

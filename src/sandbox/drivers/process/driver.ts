@@ -8,7 +8,7 @@ import type { DriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../d
 import { SANDBOX_DIR_PREFIX, SandboxDirs } from '../../layout.ts';
 import { sweepDirectories } from '../../../core/sweep.ts';
 import { CHANNEL_FD, openChannelSocket, type ChannelSocket } from '../../channel-socket.ts';
-import { launcherArgv, supervisorSpecFor } from '../../launcher.ts';
+import { LAUNCHER_ARGV, launchEnv, supervisorSpecFor } from '../../launcher.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { serverEnv } from '../../server-env.ts';
 
@@ -67,15 +67,16 @@ export class ProcessDriver implements SandboxDriver {
           ...(spec.warmup ? { warmup: { path: spec.warmup.path, port: spec.warmup.port === spec.port ? port : spec.warmup.port } } : {}),
         },
       );
-      const [shell, ...args] = launcherArgv(
+      const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }, false);
+      dirs.writeServerEnv(env);
+      const launch = launchEnv(
         { runDir: dirs.run, node: this.#options.nodePath, supervisor: this.#options.supervisorPath },
         supervisorSpec,
         spec.limits.openFiles,
       );
-      const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }, false);
-      dirs.writeServerEnv(env);
-      const child = spawn(shell as string, args, {
-        env,
+      const [shell, ...args] = LAUNCHER_ARGV as [string, ...string[]];
+      const child = spawn(shell, args, {
+        env: { ...env, ...launch },
         cwd: spec.artifactDir,
         stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', channel.fd],
         detached: true,

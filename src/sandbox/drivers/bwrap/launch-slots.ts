@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { randomId } from '../../../core/ids.ts';
+import type { Logger } from '../../../observability/logger.ts';
+import type { CgroupRoot, SandboxCgroups } from '../../cgroups.ts';
+import { openChannelSocket } from '../../channel-socket.ts';
+import { SandboxDirs } from '../../layout.ts';
+import { LAUNCHER_ARGV } from '../../launcher.ts';
+import type { UidPool } from './uids.ts';
+
+/** Launchers kept waiting; more starts than this at once make theirs as they go, as before there were any. */
+const SPARE_SLOTS = 2;
+/** A taken slot is replaced this long after, so the sandbox that took it has the CPU for its own start first. */
+const REFILL_DELAY_MS = 100;
+/** After a slot could not be made, the next try waits this long. */
+const RETRY_MS = 1_000;
+
+/** The descriptors the launcher's shell finds: bwrap's options (ARGS_FD), the env file (ENV_FD), and the go line. */
+export const ARGS_FD = 4;
+export const ENV_FD = 6;
+const GO_FD = 7;
+/** Where the shell says it has joined its cgroups (a line, then the pipe's end). */
+const JOINED_FD = 8;
+
+/**
+ * A sandbox's first process, started before its sandbox is asked for: its uid taken, its private directories,
+ * channel socket and cgroups made, and its shell already in those cgroups, waiting to be told what to run. The
+ * first write to a cgroup's `cgroup.procs` after a quiet spell waits for the kernel (an RCU grace period, some
+ * 10–30 ms), and a fork of berth's large process costs a few ms more: a slot has paid both before a session
+ * arrives. The sandbox it becomes keeps its id, directories and cgroups.
+ */
+export interface LaunchSlot {
+  /** The slot's own sandbox id, until `become` gives it the sandbox's. */
+  readonly id: string;
+  readonly uid: number;
+  /** The shell, which becomes the outer bwrap. */
+  readonly child: ChildProcess;
+  /**
+   * Makes the slot sandbox `id`'s: its directories and cgroups take the sandbox's name (where cgroups cannot be
+   * renamed, cgroup v2, they keep the slot's), so what an operator finds on the host is named by the sandbox.
+   */
+  become(id: string): Promise<{ dirs: SandboxDirs; cgroups: SandboxCgroups; channelPath: string }>;
+  /** Hands the shell bwrap's options and the server's environment file, and lets it become bwrap. */
+  launch(bwrapArgs: string[], envJson: string): void;
+  /** Kills the shell (if it has not launched) and gives back what the slot took. */
+  discard(): Promise<void>;
+}
+
+export interface LaunchSlotOptions {
+  stateDir: string;
+  bwrap: string;
+  seccompPath: string;
+  uids: UidPool;
+  cgroups: CgroupRoot;
+  logger: Logger;
+  /** Gives back a sandbox's uid, directories and cgroups (the driver's, which retires a uid whose cgroups stay). */
+  release: (uid: number, dirs: SandboxDirs, cgroups: SandboxCgroups | undefined) => Promise<void>;
+}
+
+/** Makes one slot now. */
+export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<LaunchSlot> {
+  const id = randomId('sbx');
+  const uid = options.uids.take();
+  const dirs = new SandboxDirs(options.stateDir, id);
+  let cgroups: SandboxCgroups | undefined;
+  let seccompFd: number | undefined;
+  let channel: Awaited<ReturnType<typeof openChannelSocket>> | undefined;
+  try {
+    dirs.create({ uid, gid: uid });
+    channel = await openChannelSocket(dirs.channelSocket);
+    // Limits come with the sandbox's spec; until then the cgroups hold only berth's waiting shell.
+    cgroups = options.cgroups.create(id, undefined, uid);
+    seccompFd = openSync(options.seccompPath, 'r');
+    const child = spawn('/bin/sh', ['-c', slotScript(cgroups.procsFiles, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV], {
+      stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
+      uid,
+      gid: uid,
+      env: {},
+    });
+    const pipes = child.stdio as ReadonlyArray<Readable | Writable | null | undefined>;
+    const [args, env, go] = [ARGS_FD, ENV_FD, GO_FD].map((fd) => {
+      const pipe = pipes[fd] as Writable;
+      pipe.on('error', () => {});
+      return pipe;
+    }) as [Writable, Writable, Writable];
+    // Renaming its cgroups before the shell wrote itself into them would leave it no path to write to.
+    const joined = new Promise<void>((resolve, reject) => {
+      const said = pipes[JOINED_FD] as Readable;
+      said.once('data', () => resolve());
+      said.on('error', () => {});
+      child.once('exit', (code, signal) => reject(new Error(`the sandbox's launcher ended before it joined its cgroups (${signal ?? `exit code ${code}`})`)));
+    });
+    joined.catch(() => {});
+    let own = { dirs, cgroups, channelPath: channel.path };
+    let launched = false;
+    return {
+      id,
+      uid,
+      child,
+      async become(sandboxId) {
+        await joined;
+        const moved = options.cgroups.rename(id, sandboxId);
+        if (!moved.renamed) options.logger.info('the sandbox runs in the cgroups of the launcher made for it ahead', { sandbox: sandboxId, cgroups: id });
+        const movedDirs = own.dirs.renamed(sandboxId);
+        own = { dirs: movedDirs, cgroups: moved.cgroups, channelPath: movedDirs.channelSocket };
+        return own;
+      },
+      launch(bwrapArgs, envJson) {
+        launched = true;
+        args.end(`${bwrapArgs.join('\0')}\0`);
+        env.end(envJson);
+        go.end('go\n');
+      },
+      async discard() {
+        if (!launched && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await options.release(uid, own.dirs, own.cgroups);
+      },
+    };
+  } catch (error) {
+    await options.release(uid, dirs, cgroups);
+    throw error;
+  } finally {
+    if (seccompFd !== undefined) closeSync(seccompFd);
+    channel?.release();
+  }
+}
+
+/**
+ * Keeps SPARE_SLOTS launch slots ready. A start takes one if one is ready and makes its own otherwise; each taken
+ * slot is replaced shortly after, one at a time.
+ */
+export class LaunchSlots {
+  readonly #options: LaunchSlotOptions;
+  readonly #ready: LaunchSlot[] = [];
+  #making = false;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: LaunchSlotOptions) {
+    this.#options = options;
+    this.#refill(0);
+  }
+
+  /** A ready slot, or a new one made now. */
+  async take(): Promise<LaunchSlot> {
+    let slot = this.#ready.shift();
+    // A shell that died while it waited (killed from outside) is of no use.
+    while (slot && !waiting(slot.child)) {
+      void slot.discard();
+      slot = this.#ready.shift();
+    }
+    this.#refill(REFILL_DELAY_MS);
+    return slot ?? makeLaunchSlot(this.#options);
+  }
+
+  /** How many are ready now. */
+  get ready(): number {
+    return this.#ready.length;
+  }
+
+  /** Discards the ready slots and makes no more. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    while (this.#making) await new Promise((resolve) => setTimeout(resolve, 5));
+    await Promise.all(this.#ready.splice(0).map((slot) => slot.discard()));
+  }
+
+  #refill(delay: number): void {
+    if (this.#closed || this.#making || this.#timer !== undefined || this.#ready.length >= SPARE_SLOTS) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#making = true;
+      makeLaunchSlot(this.#options).then(
+        (slot) => {
+          this.#making = false;
+          if (this.#closed) {
+            void slot.discard();
+            return;
+          }
+          this.#ready.push(slot);
+          this.#refill(0);
+        },
+        (error: unknown) => {
+          this.#making = false;
+          this.#options.logger.warn('a sandbox launcher could not be made ahead; sandboxes start without one', { err: error });
+          this.#refill(RETRY_MS);
+        },
+      );
+    }, delay);
+    this.#timer.unref();
+  }
+}
+
+/** Whether a slot's shell still waits: not exited, and not a zombie Node has yet to reap. */
+function waiting(child: ChildProcess): boolean {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, says so, waits
+ * for its go line, and becomes bwrap, which reads its options from ARGS_FD.
+ */
+function slotScript(procsFiles: string[], bwrap: string): string {
+  const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+  return [
+    ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
+    `echo joined >&${JOINED_FD}`,
+    `exec ${JOINED_FD}>&-`,
+    `read -r go <&${GO_FD} || exit 96`,
+    `exec ${GO_FD}<&-`,
+    `exec ${quote(bwrap)} "$@"`,
+  ].join('\n');
+}
