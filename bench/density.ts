@@ -4,8 +4,8 @@
  *     (several start at once, as a busy node's clients would);
  *   - memory per live session at 100 and at 1 000 live (or as many as the node takes): berth's share (its bwrap
  *     processes and supervisor, and what berth's own process grew by) and the user's server's, as PSS;
- *   - idle CPU per sandbox at the most sessions reached: what berth's processes and the servers used over a quiet
- *     spell, per sandbox and second;
+ *   - idle CPU per sandbox at the most sessions reached, once every sandbox has been left alone 20 s: what berth's
+ *     processes (its own included) and the servers used over a quiet spell, per sandbox and second;
  *   - how many live sessions the node holds (goal ≥ 1 200), and why it stopped short if it did;
  *   - the same creation, memory and idle figures for 50 gVisor sessions, where runsc runs here.
  * It prints figures; it never fails on them.
@@ -19,6 +19,8 @@ import { CALL_BODY, CALL_HEADERS } from './common.ts';
 import { bwrapSandbox, cpuMs, descendants, mb, pss, sumPss } from './processes.ts';
 
 const PATH = '/runtimes/density/mcp';
+/** How long every sandbox has been left alone before its idle CPU is measured. */
+const IDLE_AFTER_MS = 20_000;
 /** Sessions started at once while the node fills. */
 const AT_ONCE = 8;
 
@@ -73,8 +75,9 @@ class Filling {
 
 /** CPU over `seconds` of quiet, per sandbox and second, for each group of processes. */
 async function idleCpu(seconds: number, sandboxes: number, groups: Record<string, () => number[]>): Promise<Record<string, number>> {
-  // The last starts' work (a session's first answer, the node's bookkeeping) settles first.
-  await new Promise((resolve) => setTimeout(resolve, 5_000));
+  // Idle means idle a while: past the last starts' work and the one limit reading that trails a sandbox's last use
+  // by 15 s (core/sampling-pace.ts), which is not a cost of idling.
+  await new Promise((resolve) => setTimeout(resolve, IDLE_AFTER_MS));
   const pids = Object.fromEntries(Object.entries(groups).map(([name, list]) => [name, list()]));
   const before = Object.fromEntries(Object.entries(pids).map(([name, list]) => [name, cpuMs(list)]));
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));

@@ -22,6 +22,7 @@ import { createNodeServer } from './edge/node-adapter.ts';
 import { RequestStateSealer } from './mcp/request-state.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { primeChannel } from './sandbox/channel-client.ts';
 import type { SandboxDriver } from './sandbox/driver.ts';
 import { BwrapDriver } from './sandbox/drivers/bwrap/driver.ts';
 import { DriverChoice } from './sandbox/drivers/choice.ts';
@@ -114,6 +115,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     room: () => config.maxSessions - sessions.size - pools.size,
     mayGrow: () => (admission.spareMemory() ?? Infinity) >= POOL_MEMORY_MARGIN,
     specOf: (target) => sessions.sandboxSpecOf(target),
+    prime: primeChannel,
     logger,
   });
   const sessions = new SessionManager({

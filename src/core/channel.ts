@@ -66,6 +66,8 @@ export interface SupervisorSpec {
    * ready (AgentCore's `hooksConfiguration.build.warmup`).
    */
   warmup?: { path: string; port: number };
+  /** Asks a modern server one `server/discover` before ready, even when its revision is known (a pooled sandbox). */
+  prime?: boolean;
   /** Which MCP revision the server speaks; `auto` asks it (`server/discover`). */
   era: 'auto' | 'modern' | 'legacy';
   /** How long a call waits for its client to answer the server's questions before berth cancels it. */

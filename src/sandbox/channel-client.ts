@@ -1,4 +1,4 @@
-import { CHANNEL_IDLE_MS } from '../core/channel.ts';
+import { CHANNEL_HEALTH_PATH, CHANNEL_IDLE_MS } from '../core/channel.ts';
 import { abortError, Http1Client, netConnector, type Connector } from '../core/http1-client.ts';
 import type { ChannelEndpoint, Sandbox } from './driver.ts';
 
@@ -18,6 +18,20 @@ export function channelClient(sandbox: Sandbox): Http1Client {
     void sandbox.exited.then(() => created.close('the sandbox has ended'));
   }
   return client;
+}
+
+/**
+ * Opens a keep-alive connection to a sandbox's channel and asks its health, so the connection waits in the pool for
+ * the sandbox's first real request (a pooled sandbox's session skips the connect and the supervisor's first
+ * exchange). A failure is the sandbox's own to report when it is used; it is not thrown here.
+ */
+export async function primeChannel(sandbox: Sandbox): Promise<void> {
+  try {
+    const answer = await channelClient(sandbox).request({ method: 'GET', path: CHANNEL_HEALTH_PATH, headers: {} });
+    if (!answer.whole) answer.body.resume();
+  } catch {
+    // reported by the sandbox itself when a session uses it
+  }
 }
 
 function connectorOf(channel: ChannelEndpoint): Connector {

@@ -45,6 +45,11 @@ export interface SandboxSpec {
   secrets?: readonly string[];
   limits: SandboxLimits;
   startTimeoutMs: number;
+  /**
+   * Started ahead for a warm pool: the server is asked one read-only `server/discover` before the sandbox is ready,
+   * so the first request of the session that takes it finds the server's and the supervisor's paths warm.
+   */
+  prime?: boolean;
   /** A `POST` the sandbox's server must answer 2xx before the sandbox is ready (the runtime's warmup hook). */
   warmup?: { path: string; port: number };
   /** Which MCP revision the server speaks; `auto` lets the supervisor ask it. */

@@ -98,6 +98,7 @@ export function supervisorSpecFor(
     startTimeoutMs: spec.startTimeoutMs,
     ...(spec.warmup ? { warmup: spec.warmup } : {}),
     era: spec.era,
+    ...(spec.prime ? { prime: true } : {}),
     inputTimeoutMs: spec.inputTimeoutMs,
     // Named one by one: the node's settings hold more than the supervisor is told.
     perSession: { subscriptions: spec.perSession.subscriptions, listeners: spec.perSession.listeners, pendingInputs: spec.perSession.pendingInputs },

@@ -15,6 +15,11 @@ export interface WarmPoolsOptions {
   mayGrow?: () => boolean;
   /** The spec a target's sandbox is started with, as a cold session's would be (its era as learned); unset, the target's. */
   specOf?: (target: SessionTarget) => SandboxSpec;
+  /**
+   * Readies a started sandbox's channel before it counts as ready (a connection opened and kept), so a session's
+   * first request skips that; it never throws.
+   */
+  prime?: (sandbox: Sandbox) => Promise<void>;
   logger: Logger;
   /** How long a pool waits before it starts again after a start failed. */
   retryMs?: number;
@@ -205,7 +210,7 @@ export class WarmPools {
   async #startOne(pool: Pool): Promise<void> {
     let sandbox: Sandbox;
     try {
-      const spec = this.#options.specOf?.(pool.target) ?? { ...pool.target.sandbox, id: randomId('sbx') };
+      const spec = { ...(this.#options.specOf?.(pool.target) ?? { ...pool.target.sandbox, id: randomId('sbx') }), prime: true };
       const starting = this.#options.start(spec);
       if (starting === undefined) {
         // Start slots are the sessions' now: the pool waits its turn rather than queue in front of them.
@@ -214,6 +219,7 @@ export class WarmPools {
         return;
       }
       sandbox = await starting;
+      await this.#options.prime?.(sandbox);
     } catch (error) {
       pool.starting--;
       if (pool.excess > 0) pool.excess--;

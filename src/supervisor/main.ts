@@ -57,18 +57,34 @@ function bridgeOptions(spec: SupervisorSpec, server: AttachedServer): Omit<Bridg
   };
 }
 
+/**
+ * Whether the server is asked `server/discover`: to learn its revision (`auto`), or, for a pooled sandbox of a modern
+ * server, to warm the server's request path and the supervisor's before a session's first request takes it.
+ */
+function asks(spec: SupervisorSpec): boolean {
+  return spec.era === 'auto' || (spec.prime === true && spec.era === 'modern');
+}
+
+/** The revision served: the one the server answered with when it was asked to find out, else the one known. */
+function eraOf(spec: SupervisorSpec, answered: Era | undefined): Era {
+  // Silence to the probe is a legacy server that ignores what it does not know (see era.ts).
+  return spec.era === 'auto' ? (answered ?? 'legacy') : spec.era;
+}
+
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
   const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), onOutput);
-  const era =
-    spec.era === 'auto'
-      ? await unlessExited(
+  const era = eraOf(
+    spec,
+    await (asks(spec)
+      ? unlessExited(
           spec,
           server.exited,
           probeStdio((method, params, timeout) => peer.call(method, params, timeout), PROBE_TIMEOUT_MS),
           'answered server/discover',
         )
-      : spec.era;
+      : undefined),
+  );
   if (era === 'modern') {
     const upstream = new StdioUpstream({
       runtime: spec.runtime,
@@ -93,10 +109,12 @@ async function serveStdio(spec: SupervisorSpec, server: AttachedServer): Promise
 }
 
 async function serveHttp(spec: SupervisorSpec, server: AttachedServer): Promise<{ handler: Handler; era: Era }> {
-  const era =
-    spec.era === 'auto'
-      ? await unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover')
-      : spec.era;
+  const era = eraOf(
+    spec,
+    await (asks(spec)
+      ? unlessExited(spec, server.exited, probeHttp(server.host, spec.port, spec.path, PROBE_TIMEOUT_MS), 'answered server/discover')
+      : undefined),
+  );
   if (era === 'modern')
     return { handler: limitListeners(createHttpUpstream(spec, server.host, server.exited), new ListenerSlots(spec.perSession.listeners)), era };
   let route: (message: JsonRpcMessage) => void = () => {};

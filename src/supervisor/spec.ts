@@ -20,6 +20,7 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   if (!Number.isInteger(value.startTimeoutMs)) problems.push('startTimeoutMs');
   if (value.warmup !== undefined && (typeof value.warmup?.path !== 'string' || !value.warmup.path.startsWith('/') || !Number.isInteger(value.warmup?.port)))
     problems.push('warmup');
+  if (value.prime !== undefined && typeof value.prime !== 'boolean') problems.push('prime');
   if (value.era !== 'auto' && value.era !== 'modern' && value.era !== 'legacy') problems.push('era');
   if (!Number.isInteger(value.inputTimeoutMs)) problems.push('inputTimeoutMs');
   if (!validLimits(value.perSession)) problems.push('perSession');

@@ -152,6 +152,21 @@ describe('warm pools', { skip: BwrapDriver.unsupportedReason() ?? false }, () =>
     await deploy(node, 'cold-hook', agent, spec);
   });
 
+  test("a pooled sandbox's server has answered one server/discover before its session's first request, though its revision is known", async () => {
+    const minimal = await fixtureDir('minimal-server');
+    const spec = { transport: 'stdio', serverEra: 'modern', command: 'node server.js stdio' } as const;
+    await deploy(node, 'primed', minimal, { ...spec, warmPool: { size: 1 } });
+    await waitFor(async () => (await pool('primed'))?.ready === 1, 'the pool to fill');
+    const pooled = randomUUID();
+    assert.deepEqual(await call('primed', pooled, 'discovers'), { discovers: 1 });
+    // A sandbox started for its session asks nothing it need not: the revision is known.
+    await deploy(node, 'primed', minimal, spec);
+    await waitFor(async () => (await pool('primed')) === undefined, 'the pool to go');
+    const cold = randomUUID();
+    assert.deepEqual(await call('primed', cold, 'discovers'), { discovers: 0 });
+    for (const session of [pooled, cold]) await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
+  });
+
   test('a warmup hook is checked at deploy', async () => {
     for (const warmup of [{ path: 'warmup' }, { path: '/warmup', port: 0 }, { path: '/warmup', method: 'GET' }, { path: '/warm up' }]) {
       const refused = await node.admin('/v1/runtimes/bad-hook', {
