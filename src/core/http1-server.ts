@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { STATUS_CODES } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { EMPTY, Http1Reader } from './http1-reader.ts';
@@ -188,7 +187,7 @@ export class Http1ServerResponse extends EventEmitter {
         fields = `transfer-encoding: chunked\r\n${fields}`;
       }
     }
-    const head = answerHead(status, STATUS_CODES[status] ?? '', headers, fields);
+    const head = answerHead(status, reasonPhrase(status), headers, fields);
     this.#head = head;
     return head;
   }
@@ -366,4 +365,12 @@ class ServerConnection extends Http1Reader {
     if (!request.done) request.stream?.destroy(new Error('the client closed the connection before the request was complete'));
     request.response.closed();
   }
+}
+
+let reasons: Record<number, string | undefined> | undefined;
+
+/** node:http only for its reason phrases, loaded at the first answer rather than when a sandbox's supervisor starts. */
+function reasonPhrase(status: number): string {
+  reasons ??= process.getBuiltinModule('node:http').STATUS_CODES;
+  return reasons[status] ?? '';
 }

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { SupervisorSpec } from '../core/channel.ts';
 import type { ChannelHandler } from './channel-server.ts';
 import { createHttpUpstream } from './http-upstream.ts';
 import { PingWatcher } from './ping.ts';
 import type { ServerExit } from './server-process.ts';
+import { lazy } from './lazy-builtin.ts';
 
 /** Where an http agent serves invocations, by AgentCore's HTTP contract. */
 const AGENT_INVOCATIONS_PATH = '/invocations';
@@ -21,7 +21,8 @@ export function serveAgent(spec: SupervisorSpec, host: string, exited: Promise<S
   ping.start();
   return createHttpUpstream(spec, host, exited, {
     path: AGENT_INVOCATIONS_PATH,
-    addHeaders: (req): Record<string, string> => (typeof req.headers[REQUEST_ID_HEADER] === 'string' ? {} : { [REQUEST_ID_HEADER]: randomUUID() }),
+    addHeaders: (req): Record<string, string> =>
+      typeof req.headers[REQUEST_ID_HEADER] === 'string' ? {} : { [REQUEST_ID_HEADER]: lazy('node:crypto').randomUUID() },
     onDone: () => ping.pollNow(),
   });
 }

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { lazy } from './lazy-builtin.ts';
 import { META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN_VERSION } from '../mcp/classify.ts';
 import { BERTH_CLIENT_INFO } from '../mcp/legacy.ts';
 import { SseParser } from '../mcp/sse.ts';
@@ -34,7 +34,7 @@ export async function probeStdio(
 export function probeHttp(host: string, port: number, path: string, timeoutMs: number): Promise<Era> {
   const body = JSON.stringify({ jsonrpc: '2.0', id: 'berth-discover-probe', method: 'server/discover', params: DISCOVER_PARAMS });
   return new Promise((resolve) => {
-    const req = request(
+    const req = lazy('node:http').request(
       {
         host,
         port,

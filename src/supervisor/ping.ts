@@ -1,4 +1,5 @@
-import { Agent, request } from 'node:http';
+import type { Agent } from 'node:http';
+import { lazy } from './lazy-builtin.ts';
 
 const PING_PATH = '/ping';
 /** How often AgentCore asks an agent whether it is busy. */
@@ -21,7 +22,7 @@ export interface PingWatcherOptions {
  */
 export class PingWatcher {
   readonly #options: PingWatcherOptions;
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  readonly #agent: Agent = new (lazy('node:http').Agent)({ keepAlive: true, maxSockets: 1 });
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
   #again = false;
@@ -70,7 +71,7 @@ export class PingWatcher {
   #ping(): Promise<boolean> {
     const { host, port } = this.#options;
     return new Promise((resolve) => {
-      const ping = request({ host, port, path: PING_PATH, method: 'GET', agent: this.#agent, headers: { accept: 'application/json' } });
+      const ping = lazy('node:http').request({ host, port, path: PING_PATH, method: 'GET', agent: this.#agent, headers: { accept: 'application/json' } });
       // One deadline for all of it: connecting, the status, the body.
       const timer = setTimeout(() => ping.destroy(), PING_TIMEOUT_MS);
       const settle = (busy: boolean): void => {

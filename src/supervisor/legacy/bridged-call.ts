@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { lazy } from '../lazy-builtin.ts';
 import { RPC } from '../../core/rpc-codes.ts';
 import { META_CLIENT_CAPABILITIES, META_LOG_LEVEL } from '../../mcp/classify.ts';
 import { type InitializeResult, logLevelPasses, missingCapability, toModernError, toModernResult } from '../../mcp/legacy.ts';
@@ -92,7 +92,7 @@ export interface CallOwner {
  */
 export class BridgedCall implements BridgeSink {
   /** The continuation id: berth's inner requestState for this call. */
-  readonly id = `c_${randomBytes(12).toString('base64url')}`;
+  readonly id = `c_${lazy('node:crypto').randomBytes(12).toString('base64url')}`;
   readonly method: string;
   readonly startedAt = Date.now();
   readonly #owner: CallOwner;
