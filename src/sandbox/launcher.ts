@@ -16,6 +16,7 @@ const LAUNCH_VARIABLES = [
   'BERTH_LAUNCH_SPEC',
   'BERTH_LAUNCH_OPEN_FILES',
   'BERTH_LAUNCH_EXIT_STATUS',
+  'BERTH_LAUNCH_COMPILE_CACHE',
 ] as const;
 
 /**
@@ -34,7 +35,7 @@ const LAUNCH_VARIABLES = [
  */
 const SCRIPT = `unset PWD
 r=$BERTH_LAUNCH_RUN t=$BERTH_LAUNCH_TRANSPORT p=$BERTH_LAUNCH_PLAIN c=$BERTH_LAUNCH_COMMAND n=$BERTH_LAUNCH_NODE
-s=$BERTH_LAUNCH_SUPERVISOR j=$BERTH_LAUNCH_SPEC f=$BERTH_LAUNCH_OPEN_FILES x=$BERTH_LAUNCH_EXIT_STATUS
+s=$BERTH_LAUNCH_SUPERVISOR j=$BERTH_LAUNCH_SPEC f=$BERTH_LAUNCH_OPEN_FILES x=$BERTH_LAUNCH_EXIT_STATUS k=$BERTH_LAUNCH_COMPILE_CACHE
 unset ${LAUNCH_VARIABLES.join(' ')}
 ulimit -n "$f" || exit 92
 if [ "$t" = stdio ]; then
@@ -48,7 +49,7 @@ elif [ "$t" = stdio ]; then
 else
   if [ "$p" = plain ]; then $c </dev/null 1>&2 ${CHANNEL_FD}>&- & else /bin/sh -c "$c" </dev/null 1>&2 ${CHANNEL_FD}>&- & fi
 fi
-exec /usr/bin/env -i "$n" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$s" "$j" "$!"`;
+exec /usr/bin/env -i \${k:+"NODE_COMPILE_CACHE=$k"} "$n" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$s" "$j" "$!"`;
 
 /** Where things are for the launcher; the driver starts it in the server's working directory (its artifact). */
 export interface LaunchPaths {
@@ -56,6 +57,8 @@ export interface LaunchPaths {
   runDir: string;
   node: string;
   supervisor: string;
+  /** A directory of V8's compiled code for the supervisor, read-only (see drivers/bwrap/compile-cache.ts). */
+  compileCache?: string;
 }
 
 /** argv for the launcher: the same for every sandbox (what differs is in launchEnv). */
@@ -73,6 +76,7 @@ export function launchEnv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: n
     BERTH_LAUNCH_SPEC: JSON.stringify(spec),
     BERTH_LAUNCH_OPEN_FILES: String(openFiles),
     BERTH_LAUNCH_EXIT_STATUS: spec.exitStatusPath ?? '',
+    BERTH_LAUNCH_COMPILE_CACHE: paths.compileCache ?? '',
   };
 }
 

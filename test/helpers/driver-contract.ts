@@ -54,7 +54,7 @@ export async function callTool(sandbox: Sandbox, name: string, args: Record<stri
   return JSON.parse(message.result.content[0]?.text ?? 'null');
 }
 
-function spec(dir: string, transport: 'stdio' | 'http', overrides: Partial<SandboxSpec> = {}): SandboxSpec {
+export function contractSpec(dir: string, transport: 'stdio' | 'http', overrides: Partial<SandboxSpec> = {}): SandboxSpec {
   return {
     id: randomId('sbx'),
     runtime: 'contract',
@@ -93,7 +93,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
 
     for (const transport of ['stdio', 'http'] as const) {
       test(`${transport}: serves calls through the channel and keeps state across them`, async () => {
-        const sandbox = await driver.start(spec(dir, transport));
+        const sandbox = await driver.start(contractSpec(dir, transport));
         try {
           assert.ok(sandbox.pid > 0);
           for (let i = 1; i <= 5; i++) assert.deepEqual(await callTool(sandbox, 'increment'), { count: i });
@@ -107,7 +107,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     }
 
     test('the server sees only the declared environment, a writable HOME and its artifact as working directory', async () => {
-      const sandbox = await driver.start(spec(dir, 'http'));
+      const sandbox = await driver.start(contractSpec(dir, 'http'));
       try {
         const me = (await callTool(sandbox, 'whoami')) as { env: Record<string, string>; cwd: string; home: string };
         assert.deepEqual(Object.keys(me.env).sort(), ['CONTRACT_VAR', 'HOME', 'PATH', 'PORT']);
@@ -126,7 +126,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     });
 
     test('a command runs beside the server with its environment and working directory', async () => {
-      const sandbox = await driver.start(spec(dir, 'stdio'));
+      const sandbox = await driver.start(contractSpec(dir, 'stdio'));
       try {
         const me = (await callTool(sandbox, 'whoami')) as { cwd: string; home: string };
         const answer = await channelClient(sandbox).request({
@@ -150,7 +150,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     });
 
     test('stop ends every process of the sandbox and is idempotent', async () => {
-      const sandbox = await driver.start(spec(dir, 'stdio'));
+      const sandbox = await driver.start(contractSpec(dir, 'stdio'));
       const { started } = (await callTool(sandbox, 'fork_bomb', { n: 3 })) as { started: number };
       assert.equal(started, 3);
       await Promise.all([sandbox.stop(), sandbox.stop()]);
@@ -159,7 +159,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     });
 
     test('a server that exits ends its sandbox, with its exit code', async () => {
-      const sandbox = await driver.start(spec(dir, 'stdio'));
+      const sandbox = await driver.start(contractSpec(dir, 'stdio'));
       await assert.rejects(callTool(sandbox, 'crash', { code: 7 }));
       const exit = await sandbox.exited;
       assert.equal(exit.reason, 'server-exit');
@@ -169,7 +169,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     test('a server that never listens fails the start with an error naming the runtime', async () => {
       const never = await options.neverListensDir();
       await assert.rejects(
-        driver.start(spec(never, 'http', { runtime: 'stuck', startTimeoutMs: 800 })),
+        driver.start(contractSpec(never, 'http', { runtime: 'stuck', startTimeoutMs: 800 })),
         (error) =>
           isBerthError(error) && error.code === 'server_start_timeout' && /runtime "stuck"/.test(error.message) && /listen on port \d+/.test(error.message),
       );
@@ -177,7 +177,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
 
     test('a command that does not exist fails the start with a clear error', async () => {
       await assert.rejects(
-        driver.start(spec(dir, 'stdio', { runtime: 'typo', command: 'nodee server.js' })),
+        driver.start(contractSpec(dir, 'stdio', { runtime: 'typo', command: 'nodee server.js' })),
         (error) => isBerthError(error) && error.code === 'sandbox_failed' && /runtime "typo"/.test(error.message) && /nodee/.test(error.message),
       );
     });
@@ -188,8 +188,8 @@ export function runDriverContract(name: string, options: ContractOptions): void 
           t.skip(`driver "${driver.name}" does not isolate`);
           return;
         }
-        const a = await driver.start(spec(dir, 'stdio'));
-        const b = await driver.start(spec(dir, 'http'));
+        const a = await driver.start(contractSpec(dir, 'stdio'));
+        const b = await driver.start(contractSpec(dir, 'http'));
         try {
           await callTool(a, 'write_file', { name: 'secret.txt', content: 'a-only' });
           assert.deepEqual(await callTool(b, 'list_files'), { ok: true, value: [] });
@@ -207,13 +207,13 @@ export function runDriverContract(name: string, options: ContractOptions): void 
     test('close ends sandboxes that ended on their own or were still starting, and waits until each is cleaned up', async () => {
       // Regressions: a sandbox left the driver's books when its cleanup began, and a start under way was on none,
       // so a close meanwhile removed the parents of cgroups not yet gone, and left them behind.
-      const sandbox = await driver.start(spec(dir, 'stdio'));
+      const sandbox = await driver.start(contractSpec(dir, 'stdio'));
       let cleaned = false;
       void sandbox.exited.then(() => (cleaned = true));
       process.kill(sandbox.pid, 'SIGKILL');
       await sandbox.closing;
       let lateCleaned = false;
-      const starting = driver.start(spec(dir, 'stdio')).then(
+      const starting = driver.start(contractSpec(dir, 'stdio')).then(
         (late) => {
           void late.exited.then(() => (lateCleaned = true));
         },
@@ -223,7 +223,7 @@ export function runDriverContract(name: string, options: ContractOptions): void 
       await starting;
       assert.ok(cleaned, 'close returned before the sandbox that ended on its own was cleaned up');
       assert.ok(lateCleaned, 'close returned before the sandbox being started was cleaned up');
-      await assert.rejects(driver.start(spec(dir, 'stdio')), /starts no more sandboxes/);
+      await assert.rejects(driver.start(contractSpec(dir, 'stdio')), /starts no more sandboxes/);
     });
   });
 }

@@ -15,6 +15,7 @@ import { serverEnv } from '../../server-env.ts';
 import { SupervisedSandbox } from '../../supervised.ts';
 import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
+import { COMPILE_CACHE_INSIDE, makeCompileCache } from './compile-cache.ts';
 import { ENV_FD, LaunchSlots, type LaunchSlot } from './launch-slots.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { UidPool } from './uids.ts';
@@ -49,6 +50,8 @@ export class BwrapDriver implements SandboxDriver {
   readonly #supervisorPath: string;
   readonly #sandboxes = new DriverSandboxes();
   readonly #slots: LaunchSlots;
+  /** The supervisor's compiled code for sandboxes to start from; undefined when it could not be made. */
+  readonly #compileCache: string | undefined;
 
   private constructor(options: BwrapDriverOptions, bwrap: string, cgroups: CgroupRoot) {
     this.#options = options;
@@ -60,6 +63,7 @@ export class BwrapDriver implements SandboxDriver {
     this.#etcDir = files.etc;
     this.#nodePath = files.node;
     this.#supervisorPath = files.supervisor;
+    this.#compileCache = makeCompileCache(options.stateDir, bwrap, files, options.logger);
     this.#slots = new LaunchSlots({
       stateDir: options.stateDir,
       bwrap,
@@ -130,7 +134,11 @@ export class BwrapDriver implements SandboxDriver {
         },
       );
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
-      const launch = launchEnv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
+      const launch = launchEnv(
+        { runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor, ...(this.#compileCache ? { compileCache: COMPILE_CACHE_INSIDE } : {}) },
+        supervisorSpec,
+        spec.limits.openFiles,
+      );
       const args = this.#bwrapArgs(spec, dirs, { ...env, ...launch });
       // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
       if (args.some((arg) => arg.includes('\0')))
@@ -218,6 +226,7 @@ export class BwrapDriver implements SandboxDriver {
       '--ro-bind',
       this.#supervisorPath,
       INSIDE.supervisor,
+      ...(this.#compileCache ? ['--ro-bind', this.#compileCache, COMPILE_CACHE_INSIDE] : []),
       '--ro-bind',
       spec.artifactDir,
       INSIDE.app,
