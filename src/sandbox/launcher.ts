@@ -24,8 +24,9 @@ const LAUNCH_VARIABLES = [
  * berth's supervisor, so the two boot side by side instead of one after the other (each is a Node start, about
  * 20 ms). Its command line is the same for every sandbox; what it starts is in its environment (`BERTH_LAUNCH_*`,
  * see launchEnv), which it reads and unsets first, so a driver can start a sandbox's processes before it knows
- * what they will run. A stdio server's stdin and stdout are FIFOs, opened read-write for the server (stdout first,
- * so a supervisor that finds stdin open finds stdout open too), so neither side waits for the other. The server
+ * what they will run. A stdio server's stdin and stdout are FIFOs (made here unless the driver made them ahead),
+ * opened read-write for the server (stdout first, so a supervisor that finds stdin open finds stdout open too), so
+ * neither side waits for the other. The server
  * inherits the launcher's environment, which the driver sets to exactly the server's (sh's own PWD is removed),
  * but not the channel's listening socket (CHANNEL_FD), which only the supervisor accepts on. The supervisor starts
  * with an empty environment, so nothing the runtime declares (NODE_OPTIONS, say) reaches it, and learns the
@@ -38,7 +39,7 @@ r=$BERTH_LAUNCH_RUN t=$BERTH_LAUNCH_TRANSPORT p=$BERTH_LAUNCH_PLAIN c=$BERTH_LAU
 s=$BERTH_LAUNCH_SUPERVISOR j=$BERTH_LAUNCH_SPEC f=$BERTH_LAUNCH_OPEN_FILES x=$BERTH_LAUNCH_EXIT_STATUS k=$BERTH_LAUNCH_COMPILE_CACHE
 unset ${LAUNCH_VARIABLES.join(' ')}
 ulimit -n "$f" || exit 92
-if [ "$t" = stdio ]; then
+if [ "$t" = stdio ] && ! [ -p "$r/in" -a -p "$r/out" ]; then
   mkfifo -m 600 "$r/in" "$r/out" || exit 91
 fi
 if [ -n "$x" ]; then

@@ -5,7 +5,7 @@
  * and discarding or closing leaves no process, cgroup, directory or uid behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -36,6 +36,8 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
 
   before(() => {
     state = mkdtempSync(join(tmpdir(), 'berth-slots-'));
+    // Sandbox uids reach their run directories by path, as under the driver's state directory.
+    chmodSync(state, 0o711);
     cgroups = CgroupRoot.open(`slots-${process.pid}`);
     const seccompPath = join(state, 'seccomp.bpf');
     writeFileSync(seccompPath, buildSeccompFilter());
@@ -67,6 +69,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
     await waitFor(() => before.pids().includes(pid), 'the shell to join its cgroups');
     assert.ok(alive(pid), 'it waits to be told what to run');
     const { dirs, cgroups: own, channelPath } = await slot.become('sbx_renamedone');
+    for (const fifo of ['in', 'out']) assert.ok(statSync(join(dirs.run, fifo)).isFIFO(), `a stdio server's ${fifo} FIFO is made ahead too`);
     assert.equal(dirs.root, join(state, 'sbx_renamedone'));
     assert.ok(existsSync(channelPath), 'its channel socket moved with its directory');
     assert.ok(!existsSync(join(state, slot.id)));

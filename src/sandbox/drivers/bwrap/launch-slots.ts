@@ -72,12 +72,16 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
     // Limits come with the sandbox's spec; until then the cgroups hold only berth's waiting shell.
     cgroups = options.cgroups.create(id, undefined, uid);
     seccompFd = openSync(options.seccompPath, 'r');
-    const child = spawn('/bin/sh', ['-c', slotScript(cgroups.procsFiles, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV], {
-      stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
-      uid,
-      gid: uid,
-      env: {},
-    });
+    const child = spawn(
+      '/bin/sh',
+      ['-c', slotScript(cgroups.procsFiles, dirs.run, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
+        uid,
+        gid: uid,
+        env: {},
+      },
+    );
     const pipes = child.stdio as ReadonlyArray<Readable | Writable | null | undefined>;
     const [args, env, go] = [ARGS_FD, ENV_FD, GO_FD].map((fd) => {
       const pipe = pipes[fd] as Writable;
@@ -89,7 +93,11 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
       const said = pipes[JOINED_FD] as Readable;
       said.once('data', () => resolve());
       said.on('error', () => {});
-      child.once('exit', (code, signal) => reject(new Error(`the sandbox's launcher ended before it joined its cgroups (${signal ?? `exit code ${code}`})`)));
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`the sandbox's launcher ended before it was ready (it joins its cgroups and makes its FIFOs first) (${signal ?? `exit code ${code}`})`),
+        ),
+      );
     });
     joined.catch(() => {});
     let own = { dirs, cgroups, channelPath: channel.path };
@@ -205,13 +213,16 @@ function waiting(child: ChildProcess): boolean {
 }
 
 /**
- * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, says so, waits
- * for its go line, and becomes bwrap, which reads its options from ARGS_FD.
+ * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, makes a stdio
+ * server's FIFOs in its run directory, says so, waits for its go line, and becomes bwrap, which reads its options
+ * from ARGS_FD.
  */
-function slotScript(procsFiles: string[], bwrap: string): string {
+function slotScript(procsFiles: string[], runDir: string, bwrap: string): string {
   const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
   return [
     ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
+    // A stdio server's FIFOs, made while nothing waits (a program of its own to run); unused by an HTTP server.
+    `mkfifo -m 600 ${quote(`${runDir}/in`)} ${quote(`${runDir}/out`)} || exit 91`,
     `echo joined >&${JOINED_FD}`,
     `exec ${JOINED_FD}>&-`,
     `read -r go <&${GO_FD} || exit 96`,
