@@ -94,9 +94,7 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
       said.once('data', () => resolve());
       said.on('error', () => {});
       child.once('exit', (code, signal) =>
-        reject(
-          new Error(`the sandbox's launcher ended before it was ready (it joins its cgroups and makes its FIFOs first) (${signal ?? `exit code ${code}`})`),
-        ),
+        reject(new Error(`the sandbox's launcher ended (${signal ?? `exit code ${code}`}) before it had joined its cgroups and made its FIFOs`)),
       );
     });
     joined.catch(() => {});
@@ -110,6 +108,8 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
         await joined;
         const moved = options.cgroups.rename(id, sandboxId);
         if (!moved.renamed) options.logger.info('the sandbox runs in the cgroups of the launcher made for it ahead', { sandbox: sandboxId, cgroups: id });
+        // Kept as it goes, so that a discard after a rename that failed half way finds what is there.
+        own = { ...own, cgroups: moved.cgroups };
         const movedDirs = own.dirs.renamed(sandboxId);
         own = { dirs: movedDirs, cgroups: moved.cgroups, channelPath: movedDirs.channelSocket };
         return own;
