@@ -14,7 +14,7 @@ import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import type { SandboxDirs } from '../../layout.ts';
 import { waitFor } from '../../../../test/helpers/wait.ts';
 import { BwrapDriver } from './driver.ts';
-import { LaunchSlots, makeLaunchSlot, type LaunchSlotOptions } from './launch-slots.ts';
+import { LaunchSlots, makeLaunchSlot, type LaunchSlot, type LaunchSlotOptions } from './launch-slots.ts';
 import { buildSeccompFilter } from './seccomp.ts';
 import { UidPool } from './uids.ts';
 
@@ -32,6 +32,8 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
   let options: LaunchSlotOptions;
   let cgroups: CgroupRoot;
   const released: number[] = [];
+  /** Slots a test took, discarded however it ends. */
+  const held: LaunchSlot[] = [];
   const uids = new UidPool(260_000 + (process.pid % 1000) * 20, 20);
 
   before(() => {
@@ -64,27 +66,34 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
   test("a ready slot's shell sits in each of its cgroups, waiting; made a sandbox's, all of it takes the sandbox's name; discarded, nothing is left", async () => {
     const slot = await makeLaunchSlot(options);
     const pid = slot.child.pid as number;
-    // The shell writes itself into its cgroups first, then waits for its go line.
-    const before = cgroups.adopt(slot.id);
-    await waitFor(() => before.pids().includes(pid), 'the shell to join its cgroups');
-    assert.ok(alive(pid), 'it waits to be told what to run');
-    const { dirs, cgroups: own, channelPath } = await slot.become('sbx_renamedone');
-    for (const fifo of ['in', 'out']) assert.ok(statSync(join(dirs.run, fifo)).isFIFO(), `a stdio server's ${fifo} FIFO is made ahead too`);
-    assert.equal(dirs.root, join(state, 'sbx_renamedone'));
-    assert.ok(existsSync(channelPath), 'its channel socket moved with its directory');
-    assert.ok(!existsSync(join(state, slot.id)));
-    if (cgroups.version === 1) {
-      assert.ok(own.procsFiles.every((file) => file.includes('/sbx_renamedone/')));
-      for (const file of own.procsFiles) assert.ok(readFileSync(file, 'utf8').split('\n').includes(String(pid)), `${file} still holds the shell`);
+    let discarded = false;
+    try {
+      // The shell writes itself into its cgroups first, then waits for its go line.
+      const before = cgroups.adopt(slot.id);
+      await waitFor(() => before.pids().includes(pid), 'the shell to join its cgroups');
+      assert.ok(alive(pid), 'it waits to be told what to run');
+      const { dirs, cgroups: own, channelPath } = await slot.become('sbx_renamedone');
+      for (const fifo of ['in', 'out']) assert.ok(statSync(join(dirs.run, fifo)).isFIFO(), `a stdio server's ${fifo} FIFO is made ahead too`);
+      assert.equal(dirs.root, join(state, 'sbx_renamedone'));
+      assert.ok(existsSync(channelPath), 'its channel socket moved with its directory');
+      assert.ok(!existsSync(join(state, slot.id)));
+      if (cgroups.version === 1) {
+        assert.ok(own.procsFiles.every((file) => file.includes('/sbx_renamedone/')));
+        for (const file of own.procsFiles) assert.ok(readFileSync(file, 'utf8').split('\n').includes(String(pid)), `${file} still holds the shell`);
+      }
+      discarded = true;
+      await slot.discard();
+      assert.ok(!alive(pid));
+      assert.ok(!existsSync(dirs.root), 'its directories are gone');
+      assert.ok(
+        own.procsFiles.every((file) => !existsSync(file)),
+        'its cgroups are gone',
+      );
+      assert.ok(released.includes(slot.uid), 'its uid is given back');
+    } finally {
+      // A failed assertion must not leave the slot's shell and cgroups behind.
+      if (!discarded) await slot.discard();
     }
-    await slot.discard();
-    assert.ok(!alive(pid));
-    assert.ok(!existsSync(dirs.root), 'its directories are gone');
-    assert.ok(
-      own.procsFiles.every((file) => !existsSync(file)),
-      'its cgroups are gone',
-    );
-    assert.ok(released.includes(slot.uid), 'its uid is given back');
   });
 
   test('a start takes a slot made ahead, which is then replaced; close ends every waiting shell', async () => {
@@ -95,10 +104,11 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       waiting = waitingShells();
       assert.equal(waiting.length, 2);
       const taken = await slots.take();
+      held.push(taken);
       assert.ok(waiting.includes(taken.child.pid as number), 'the start got a shell that was waiting before it asked');
       await waitFor(() => slots.ready === 2, 'the taken slot to be replaced');
-      await taken.discard();
     } finally {
+      await Promise.all(held.splice(0).map((slot) => slot.discard()));
       await slots.close();
     }
     assert.deepEqual(waitingShells(), [], 'no shell outlives close');
@@ -112,9 +122,10 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       for (const pid of killed) process.kill(pid, 'SIGKILL');
       await waitFor(() => waitingShells().length === 0, 'the shells to die');
       const given = await slots.take();
+      held.push(given);
       assert.ok(alive(given.child.pid) && !killed.includes(given.child.pid as number), 'a live shell of a new slot');
-      await given.discard();
     } finally {
+      await Promise.all(held.splice(0).map((slot) => slot.discard()));
       await slots.close();
     }
   });
