@@ -18,6 +18,13 @@ test('a deploy is strict: an unknown field, a NUL in what a sandbox starts with,
   assert.equal(DeployInput.safeParse({ ...BASE, network: { mode: 'egress', allow: ['http://example.com/'] } }).success, false);
 });
 
+test("a runtime may not declare the launcher's own variables (it unsets them before the server starts)", () => {
+  const refused = DeployInput.safeParse({ ...BASE, env: { BERTH_LAUNCH_COMMAND: 'sh -c evil' } });
+  assert.equal(refused.success, false);
+  assert.match(refused.error?.issues[0]?.message ?? '', /BERTH_LAUNCH_ are berth's own/);
+  assert.equal(DeployInput.safeParse({ ...BASE, env: { BERTH_LAUNCHER: 'mine' } }).success, true, "only the prefix is berth's");
+});
+
 test('a claim rule takes a list of values for containsAny and one value otherwise', () => {
   const jwt = (value: string | string[], operator: string) => ({
     ...BASE,

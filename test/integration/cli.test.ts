@@ -137,6 +137,12 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     assert.match(allowHost.stderr, /--allow goes with --network egress, not --network host/);
     const sessionless = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--sessionless-clients', 'sometimes');
     assert.match(sessionless.stderr, /--sessionless-clients must be one of stateful, stateless, got "sometimes"/);
+    const warmupPath = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--warmup', 'warmup');
+    assert.equal(warmupPath.code, 2);
+    assert.match(warmupPath.stderr, /--warmup warmup: give the hook's path, and its port when not the server's: \/warmup or \/warmup:8080/);
+    const warmupPort = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--warmup', '/warmup:99999');
+    assert.equal(warmupPort.code, 2);
+    assert.match(warmupPort.stderr, /--warmup port/);
     const badEnv = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--env', 'NOEQUALS');
     assert.match(badEnv.stderr, /--env takes K=V/);
     const unreachable = await berth('deploy', dir, '--name', 'x', '--command', 'node s.js', '--url', 'http://127.0.0.1:9');
