@@ -32,16 +32,37 @@ export function descendants(pid: number): number[] {
 }
 
 /**
- * A bwrap sandbox's processes: berth's (outer bwrap → inner bwrap → supervisor) and the user's server below them
- * (with anything it started).
+ * A bwrap sandbox's processes: berth's and the user's server below them (with anything it started). Berth's are
+ * the outer and inner bwrap and the launcher, which is either the supervisor (a supervised sandbox) or a shell
+ * (a hosted one, whose server berth supervises from its own process); a hosted launcher's forked shell waiting on
+ * the server, and its command runner once a command has run, are berth's too.
  */
 export function bwrapSandbox(outer: number): { berth: number[]; server: number[] } {
   const inner = children(outer);
-  const supervisor = inner.flatMap(children);
-  const server = supervisor.flatMap(children).flatMap(descendants);
-  return { berth: [outer, ...inner, ...supervisor], server };
+  const launchers = inner.flatMap(children);
+  const berth = [outer, ...inner, ...launchers];
+  const server: number[] = [];
+  for (const launcher of launchers) {
+    const launcherLine = cmdline(launcher);
+    for (const child of children(launcher)) {
+      const line = cmdline(child);
+      if (line === launcherLine) {
+        berth.push(child);
+        server.push(...children(child).flatMap(descendants));
+      } else if (line.includes('/opt/berth/supervisor.cjs')) berth.push(child);
+      else server.push(...descendants(child));
+    }
+  }
+  return { berth, server };
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 export const sumPss = (pids: number[]): number => pids.reduce((sum, pid) => sum + pss(pid), 0);
 
 /** CPU time the processes used so far, in ms; a process gone counts nothing. */

@@ -25,6 +25,7 @@ import { Metrics } from './observability/metrics.ts';
 import { primeChannel } from './sandbox/channel-client.ts';
 import type { SandboxDriver } from './sandbox/driver.ts';
 import { BwrapDriver } from './sandbox/drivers/bwrap/driver.ts';
+import { superviseOnHost } from './supervisor/host.ts';
 import { DriverChoice } from './sandbox/drivers/choice.ts';
 import { GvisorDriver } from './sandbox/drivers/gvisor/driver.ts';
 import { ProcessDriver } from './sandbox/drivers/process/driver.ts';
@@ -463,7 +464,7 @@ async function createDriver(config: Config, supervisorPath: string, logger: Logg
         mkdirSync(stateDir, { recursive: true });
         chmodSync(stateDir, 0o711);
         const { uidBase, uidCount } = config.sandbox;
-        return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger, berthPorts });
+        return BwrapDriver.create({ stateDir, supervisorPath, nodePath, uidBase, uidCount, logger, berthPorts, superviseOnHost });
       },
     ],
     [

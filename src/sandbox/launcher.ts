@@ -7,6 +7,7 @@ import { ENV_FILE_NAME } from './layout.ts';
 
 /** The launcher's own variables; a runtime's environment may not use the prefix (core/runtime-spec.ts). */
 const LAUNCH_VARIABLES = [
+  'BERTH_LAUNCH_MODE',
   'BERTH_LAUNCH_RUN',
   'BERTH_LAUNCH_TRANSPORT',
   'BERTH_LAUNCH_PLAIN',
@@ -18,6 +19,16 @@ const LAUNCH_VARIABLES = [
   'BERTH_LAUNCH_EXIT_STATUS',
   'BERTH_LAUNCH_COMPILE_CACHE',
 ] as const;
+
+/**
+ * Descriptors a hosted sandbox's launcher finds open (see SCRIPT): berth's lines to it (GO_FD, whose first line
+ * let the slot's shell go on to bwrap), and its lines to berth (STATUS_FD, whose first said the shell had joined
+ * its cgroups; then the server's exit status).
+ */
+export const GO_FD = 7;
+export const STATUS_FD = 8;
+/** sh gives a job in the background /dev/null for stdin: the server's is kept here across the fork. */
+const STDIN_COPY_FD = 6;
 
 /**
  * A sandbox's first program: a few lines of sh that start the runtime's server in the background and then become
@@ -33,12 +44,33 @@ const LAUNCH_VARIABLES = [
  * server's pid from its arguments; the commands it runs for clients get the server's environment from a file the
  * driver writes (`envPath`). Where the sandbox's kernel keeps no exit status in /proc (gVisor), a shell waits for
  * the server and writes its status to `exitStatusPath`.
+ *
+ * A hosted sandbox (mode `hosted`: a stdio server berth supervises from its own process, see
+ * src/supervisor/host.ts) runs no supervisor. The server's stdin and stdout are the launcher's own, pipes from berth;
+ * a shell waits for the server and writes its status on STATUS_FD; the launcher then waits on GO_FD, and for each
+ * line berth sends there starts the command runner (the supervisor in its `commands` mode) unless it runs already.
+ * The sandbox ends when berth closes GO_FD or kills it. Other sandboxes close both descriptors first.
  */
 const SCRIPT = `unset PWD
-r=$BERTH_LAUNCH_RUN t=$BERTH_LAUNCH_TRANSPORT p=$BERTH_LAUNCH_PLAIN c=$BERTH_LAUNCH_COMMAND n=$BERTH_LAUNCH_NODE
+m=$BERTH_LAUNCH_MODE r=$BERTH_LAUNCH_RUN t=$BERTH_LAUNCH_TRANSPORT p=$BERTH_LAUNCH_PLAIN c=$BERTH_LAUNCH_COMMAND n=$BERTH_LAUNCH_NODE
 s=$BERTH_LAUNCH_SUPERVISOR j=$BERTH_LAUNCH_SPEC f=$BERTH_LAUNCH_OPEN_FILES x=$BERTH_LAUNCH_EXIT_STATUS k=$BERTH_LAUNCH_COMPILE_CACHE
 unset ${LAUNCH_VARIABLES.join(' ')}
 ulimit -n "$f" || exit 92
+if [ "$m" = hosted ]; then
+  exec ${STDIN_COPY_FD}<&0
+  { if [ "$p" = plain ]; then $c 0<&${STDIN_COPY_FD} ${STDIN_COPY_FD}<&- ${STATUS_FD}>&-; else /bin/sh -c "$c" 0<&${STDIN_COPY_FD} ${STDIN_COPY_FD}<&- ${STATUS_FD}>&-; fi
+    echo "$?" >&${STATUS_FD}; } ${CHANNEL_FD}>&- ${GO_FD}<&- &
+  exec 0</dev/null 1>/dev/null ${STDIN_COPY_FD}<&- ${STATUS_FD}>&-
+  q=
+  while read -r _ <&${GO_FD}; do
+    if [ -z "$q" ] || ! kill -0 "$q" 2>/dev/null; then
+      /usr/bin/env -i \${k:+"NODE_COMPILE_CACHE=$k"} "$n" ${SUPERVISOR_NODE_FLAGS.join(' ')} "$s" "$j" commands ${GO_FD}<&- &
+      q=$!
+    fi
+  done
+  exit 0
+fi
+exec ${GO_FD}<&- ${STATUS_FD}>&-
 if [ "$t" = stdio ] && ! [ -p "$r/in" -a -p "$r/out" ]; then
   mkfifo -m 600 "$r/in" "$r/out" || exit 91
 fi
@@ -66,8 +98,14 @@ export interface LaunchPaths {
 export const LAUNCHER_ARGV: readonly string[] = ['/bin/sh', '-c', SCRIPT, 'berth-launch'];
 
 /** The launcher's own variables, beside the server's: what to start, and how. The launcher unsets them first. */
-export function launchEnv(paths: LaunchPaths, spec: SupervisorSpec, openFiles: number): Record<(typeof LAUNCH_VARIABLES)[number], string> {
+export function launchEnv(
+  paths: LaunchPaths,
+  spec: SupervisorSpec,
+  openFiles: number,
+  mode: 'supervised' | 'hosted' = 'supervised',
+): Record<(typeof LAUNCH_VARIABLES)[number], string> {
   return {
+    BERTH_LAUNCH_MODE: mode,
     BERTH_LAUNCH_RUN: paths.runDir,
     BERTH_LAUNCH_TRANSPORT: spec.transport,
     BERTH_LAUNCH_PLAIN: isPlainCommand(spec.command) ? 'plain' : 'shell',

@@ -33,6 +33,11 @@ export interface SupervisedOptions {
   limitCounters?: () => LimitCounters;
   /** How to kill the sandbox's processes; defaults to SIGKILL on the child. */
   kill?: () => void;
+  /**
+   * Where the supervisor's reports come from when it runs in berth's own process (a hosted server): it is handed
+   * the function to deliver them to. Unset, they are the JSON lines of the child's stdout.
+   */
+  statuses?: (deliver: (status: SupervisorStatus) => void) => void;
 }
 
 /**
@@ -73,33 +78,11 @@ export class SupervisedSandbox implements Sandbox {
     let markClosing = (): void => {};
     this.closing = new Promise<void>((resolve) => (markClosing = resolve));
     this.#markClosing = markClosing;
-    if (child.stdout) {
+    if (options.statuses) options.statuses((status) => this.#hear(status));
+    else if (child.stdout) {
       onLines(child.stdout, MAX_STATUS_LINE, (line, cut) => {
         const status = cut ? undefined : parseSupervisorStatus(line);
-        if (!status) return;
-        if (status.type === 'activity') {
-          const activity = { waiting: status.waiting, busy: status.busy };
-          this.activity = activity;
-          for (const listener of this.#activityListeners) listener(activity);
-          return;
-        }
-        if (status.type === 'limit') {
-          this.#limits.add(limitEventOf(status, options.spec.limits));
-          return;
-        }
-        if (status.type === 'ready') this.era = status.era;
-        if (status.type === 'failed' && this.#lastStatus?.type === 'ready') {
-          // After start nobody waits on this report; berth's log is where it says why the sandbox is about to end.
-          // The message passes through the output log first, which hides the runtime's secrets.
-          logger.warn('sandbox supervisor failed', {
-            runtime: options.spec.runtime,
-            sandbox: options.spec.id,
-            reason: this.output.push(`berth: ${status.message}`),
-          });
-        }
-        this.#lastStatus = status;
-        this.#onStatus?.(status);
-        if (status.type === 'server-exit') this.retire();
+        if (status) this.#hear(status);
       });
     }
     if (child.stderr) {
@@ -137,6 +120,30 @@ export class SupervisedSandbox implements Sandbox {
       }
       return exit;
     });
+  }
+
+  /** One report of the supervisor's. */
+  #hear(status: SupervisorStatus): void {
+    const { spec, logger } = this.#options;
+    if (status.type === 'activity') {
+      const activity = { waiting: status.waiting, busy: status.busy };
+      this.activity = activity;
+      for (const listener of this.#activityListeners) listener(activity);
+      return;
+    }
+    if (status.type === 'limit') {
+      this.#limits.add(limitEventOf(status, spec.limits));
+      return;
+    }
+    if (status.type === 'ready') this.era = status.era;
+    if (status.type === 'failed' && this.#lastStatus?.type === 'ready') {
+      // After start nobody waits on this report; berth's log is where it says why the sandbox is about to end.
+      // The message passes through the output log first, which hides the runtime's secrets.
+      logger.warn('sandbox supervisor failed', { runtime: spec.runtime, sandbox: spec.id, reason: this.output.push(`berth: ${status.message}`) });
+    }
+    this.#lastStatus = status;
+    this.#onStatus?.(status);
+    if (status.type === 'server-exit') this.retire();
   }
 
   /** Resolves when the supervisor reports its server ready; rejects (and stops the sandbox) otherwise. */

@@ -19,23 +19,40 @@ const REDIAL_DELAY_MS = 50;
  * begins, and the function it returns when that request's answer is over.
  */
 export async function serveChannel(
-  channel: SupervisorSpec['channel'],
+  channel: SupervisorSpec['channel'] | HostChannel,
   routes: ChannelRoutes,
   health: () => Record<string, unknown>,
   log: (line: string) => void,
   onRequest: () => () => void = () => () => {},
-): Promise<void> {
+): Promise<{ close(): void }> {
   const handler = channelHandler(routes, health, log, onRequest);
-  if ('fd' in channel) {
+  if ('fd' in channel || 'path' in channel) {
     const server = http1Server(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 30_000 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ fd: channel.fd }, () => resolve());
+      server.listen('fd' in channel ? { fd: channel.fd } : { path: channel.path }, () => resolve());
     });
-    return;
+    const open = new Set<Socket>();
+    server.on('connection', (socket: Socket) => {
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
+    });
+    return {
+      close: () => {
+        server.close();
+        for (const socket of open) socket.destroy();
+      },
+    };
   }
   // A dialled connection waits unused until the host needs one, however long that is: no headers timeout.
-  await new DialledChannel(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 0 }, channel.dial, channel.spares).start();
+  const dialled = new DialledChannel(handler, { idleMs: CHANNEL_SERVER_IDLE_MS, headersTimeoutMs: 0 }, channel.dial, channel.spares);
+  await dialled.start();
+  return { close: () => dialled.close() };
+}
+
+/** A channel served from berth's own process (host.ts): a Unix socket at `path`, which only berth reaches. */
+export interface HostChannel {
+  path: string;
 }
 
 function channelHandler(
@@ -80,6 +97,8 @@ class DialledChannel {
   readonly #path: string;
   readonly #spares: number;
   readonly #unused = new Set<Socket>();
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
 
   constructor(handler: ChannelHandler, options: Http1ServerOptions, path: string, spares: number) {
     this.#handler = (req: Http1ServerRequest, res) => {
@@ -101,9 +120,15 @@ class DialledChannel {
     this.#topUp();
   }
 
+  /** Dials no more and closes the connections. */
+  close(): void {
+    this.#closed = true;
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
   #topUp(): void {
-    while (this.#unused.size < this.#spares) {
-      this.#dial().catch(() => setTimeout(() => this.#topUp(), REDIAL_DELAY_MS));
+    while (!this.#closed && this.#unused.size < this.#spares) {
+      this.#dial().catch(() => setTimeout(() => this.#topUp(), REDIAL_DELAY_MS).unref());
       // #dial adds the socket at once; a failed one removes itself and schedules the next attempt.
     }
   }
@@ -112,6 +137,8 @@ class DialledChannel {
     return new Promise((resolve, reject) => {
       const socket = connect(this.#path);
       this.#unused.add(socket);
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
       socket.once('error', (error) => {
         if (this.#unused.delete(socket)) reject(error);
       });

@@ -19,7 +19,11 @@ type Watched = Extract<SupervisorStatus, { type: 'limit' }>['limit'];
  * reported when it is reached (again only after it was left), so a limit crossed and left between two samples
  * goes unreported; the process that hit it got its error either way. Tell the pace returned of each call (`begin`).
  */
-export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report: (status: SupervisorStatus) => void): SamplingPace {
+export function watchLimits(
+  watch: NonNullable<SupervisorSpec['watch']>,
+  report: (status: SupervisorStatus) => void,
+  places: WatchPlaces = INSIDE_THE_SANDBOX,
+): SamplingPace {
   const reached = new Set<Watched>();
   const judge = (limit: Watched, used: number, max: number, atLimit: boolean): void => {
     if (atLimit && !reached.has(limit)) report({ type: 'limit', limit, used, max });
@@ -28,14 +32,14 @@ export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report:
   };
   const sample = (): void => {
     if (watch.workspace !== undefined) {
-      const space = workspaceSpace(watch.workspace);
+      const path = places.workspace(watch.workspace);
+      const space = path === undefined ? undefined : workspaceSpace(path);
       if (space) judge('workspace', space.size - space.free, space.size, space.free < FULL_BELOW_BYTES);
     }
     if (watch.openFiles === undefined && watch.pids === undefined) return;
     let mostFiles = 0;
     let tasks = 0;
-    for (const pid of readdirSync('/proc')) {
-      if (!/^\d+$/.test(pid)) continue;
+    for (const pid of places.processes()) {
       if (watch.openFiles !== undefined) mostFiles = Math.max(mostFiles, entries(`/proc/${pid}/fd`));
       if (watch.pids !== undefined) tasks += entries(`/proc/${pid}/task`);
     }
@@ -44,6 +48,22 @@ export function watchLimits(watch: NonNullable<SupervisorSpec['watch']>, report:
   };
   return new SamplingPace(sample, PACE);
 }
+
+/**
+ * Where the watched things are: as the supervisor inside the sandbox sees them, or as berth sees a sandbox from the
+ * host (its processes' host pids, and its workspace through one of them).
+ */
+export interface WatchPlaces {
+  /** The workspace's path as the watcher reaches it, given its path inside the sandbox; undefined once unreachable. */
+  workspace: (inside: string) => string | undefined;
+  /** The pids of the sandbox's processes, as /proc names them for the watcher. */
+  processes: () => Iterable<string>;
+}
+
+const INSIDE_THE_SANDBOX: WatchPlaces = {
+  workspace: (inside) => inside,
+  processes: () => readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)),
+};
 
 function workspaceSpace(path: string): { size: number; free: number } | undefined {
   try {

@@ -1,19 +1,18 @@
 import { constants, openSync, readFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import type { SupervisorSpec } from '../core/channel.ts';
+import type { ServerExit } from '../core/hosted-server.ts';
 
-export interface ServerExit {
-  exitCode: number | null;
-  signal: string | null;
-}
+export type { ServerExit } from '../core/hosted-server.ts';
 
 export interface AttachedServer {
   pid: number;
   /** For `http`: the address that accepted the readiness probe. */
   host: string;
   /** For `stdio`: the server's stdin and stdout. */
-  stdin?: Socket;
-  stdout?: Socket;
+  stdin?: Writable;
+  stdout?: Readable;
   exited: Promise<ServerExit>;
 }
 
@@ -119,13 +118,17 @@ const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT'
 
 /** The status the launcher's shell wrote down (see SupervisorSpec.exitStatusPath); none when the shell itself was killed. */
 function writtenStatus(path: string): ServerExit {
-  let status: number;
   try {
-    status = Number(readFileSync(path, 'utf8').trim());
+    return shellStatus(readFileSync(path, 'utf8'));
   } catch {
     return { exitCode: null, signal: 'SIGKILL' };
   }
-  if (!Number.isInteger(status)) return { exitCode: null, signal: 'unknown' };
+}
+
+/** A server's exit as a shell's `$?` says it: 128 + N for signal N. */
+export function shellStatus(text: string): ServerExit {
+  const status = Number(text.trim());
+  if (text.trim() === '' || !Number.isInteger(status)) return { exitCode: null, signal: 'unknown' };
   return status > 128 && status < 160 ? { exitCode: null, signal: SIGNALS[status - 128] ?? `signal ${status - 128}` } : { exitCode: status, signal: null };
 }
 

@@ -49,20 +49,36 @@ export class StdioPeer {
    * `onOutput` hears what the server prints that is not JSON-RPC, and berth's own notes on messages it would not
    * relay (each prefixed `berth:`): both belong in the session's log.
    */
-  constructor(stdin: Writable, stdout: Readable, onServerMessage: (message: JsonRpcMessage) => void, onOutput: (line: string) => void) {
+  constructor(
+    stdin: Writable,
+    stdout: Readable,
+    onServerMessage: (message: JsonRpcMessage) => void,
+    onOutput: (line: string) => void,
+    onFault?: (error: unknown) => void,
+  ) {
     this.#stdin = stdin;
     this.#onServerMessage = onServerMessage;
     this.#onOutput = onOutput;
     stdin.on('error', () => {});
     stdout.on('error', () => {});
+    // Where the peer runs in berth's own process, a fault on the server's output must end that sandbox, not berth.
+    const guarded = (work: () => void): void => {
+      if (!onFault) return work();
+      try {
+        work();
+      } catch (error) {
+        onFault(error);
+      }
+    };
     splitServerLines(stdout, MAX_SERVER_MESSAGE_BYTES, {
-      line: (line) => this.#fromLine(line),
-      overlong: (head, tail, bytes) => {
-        const why = `the server sent a message of ${bytes} bytes, over the ${MAX_SERVER_MESSAGE_BYTES} berth reads whole`;
-        this.#onOutput(`berth: ${why}; it was dropped`);
-        const id = idOfCutMessage(head, tail);
-        if (id !== undefined) this.#failCall(id, why);
-      },
+      line: (line) => guarded(() => this.#fromLine(line)),
+      overlong: (head, tail, bytes) =>
+        guarded(() => {
+          const why = `the server sent a message of ${bytes} bytes, over the ${MAX_SERVER_MESSAGE_BYTES} berth reads whole`;
+          this.#onOutput(`berth: ${why}; it was dropped`);
+          const id = idOfCutMessage(head, tail);
+          if (id !== undefined) this.#failCall(id, why);
+        }),
     });
   }
 

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -224,7 +224,9 @@ describe('deep JSON does not cost a session its state', { skip: BwrapDriver.unsu
       const sessionId = randomUUID();
       assert.equal(await increment(runtime, sessionId), 1);
       const sandbox = await sandboxOf(runtime, sessionId);
-      const socket = join(node.home, 'sandboxes', sandbox as string, 'c.sock');
+      // The channel of a sandbox whose server berth supervises from its own process (a stdio server's) is berth's.
+      const dir = join(node.home, 'sandboxes', sandbox as string);
+      const socket = existsSync(join(dir, 'h.sock')) ? join(dir, 'h.sock') : join(dir, 'c.sock');
       const body = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"increment",${MODERN_META},"arguments":{"deep":${nested(DEPTH)}}}}`;
       const answer = await toSupervisor(socket, body, {
         accept: 'application/json, text/event-stream',

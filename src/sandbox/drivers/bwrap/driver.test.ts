@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import { runDriverContract } from '../../../../test/helpers/driver-contract.ts';
 import { fixtureDir } from '../../../../test/helpers/fixtures.ts';
+import { superviseOnHost } from '../../../../test/helpers/host-supervision.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { buildSupervisor } from '../../supervisor-program.ts';
 import { BwrapDriver } from './driver.ts';
@@ -22,6 +23,7 @@ runDriverContract('bwrap', {
       uidBase: 250_000 + (process.pid % 1000) * 50,
       uidCount: 50,
       logger: silentLogger,
+      superviseOnHost,
     }),
   fixtureDir: () => fixtureDir('counter-server'),
   neverListensDir: () => fixtureDir('never-listens'),

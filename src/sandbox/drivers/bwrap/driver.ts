@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError } from '../../../core/errors.ts';
+import type { SupervisorStatus } from '../../../core/channel.ts';
+import type { SuperviseOnHost } from '../../../core/hosted-server.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
@@ -27,7 +29,15 @@ export interface BwrapDriverOptions extends IsolatingDriverOptions {
   uidCount: number;
   /** Path of the bwrap binary; found on PATH when not given. */
   bwrapPath?: string;
+  /**
+   * Supervises a stdio MCP server from berth's own process (supervisor/host.ts), so its sandbox runs no supervisor;
+   * unset, every sandbox runs its own.
+   */
+  superviseOnHost?: SuperviseOnHost;
 }
+
+/** The socket berth serves a hosted sandbox's channel on, in the sandbox's host directory (out of the sandbox's sight). */
+const HOST_CHANNEL_NAME = 'h.sock';
 
 /** Where bwrap puts the server's environment (from ENV_FD) in the sandbox's root. */
 const ENV_INSIDE = '/opt/berth/env.json';
@@ -134,10 +144,12 @@ export class BwrapDriver implements SandboxDriver {
         },
       );
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
+      const hosted = this.#hosts(spec);
       const launch = launchEnv(
         { runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor, ...(this.#compileCache ? { compileCache: COMPILE_CACHE_INSIDE } : {}) },
         supervisorSpec,
         spec.limits.openFiles,
+        hosted ? 'hosted' : 'supervised',
       );
       const args = this.#bwrapArgs(spec, dirs, { ...env, ...launch });
       // bwrap reads NUL-separated options: a NUL inside one would smuggle in options of its own.
@@ -145,21 +157,43 @@ export class BwrapDriver implements SandboxDriver {
         throw new BerthError('sandbox_failed', `runtime "${spec.runtime}" has a NUL character in its environment or paths`);
       // bwrap reads its options from a pipe, so the sandbox's /proc/1/cmdline shows no host paths and a large
       // environment cannot overflow the argument list; only the launcher's fixed command stays on the command line.
-      slot.launch(args, JSON.stringify(env));
+      slot.launch(args, JSON.stringify(env), hosted !== undefined);
       const own = slot;
+      const hostChannel = join(dirs.root, HOST_CHANNEL_NAME);
+      let deliver: (status: SupervisorStatus) => void = () => {};
       const sandbox = new SupervisedSandbox({
         spec,
         child: own.child,
-        channel: { socketPath: channelPath },
+        channel: { socketPath: hosted ? hostChannel : channelPath },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
         stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
         limitCounters: () => cgroups.limitCounters(),
         kill: () => killSandbox(own.child.pid),
         limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),
+        ...(hosted ? { statuses: (to: typeof deliver) => (deliver = to) } : {}),
         cleanup: async () => {
+          supervision?.close();
           egress?.proxy.close();
           await this.#release(uid, dirs, cgroups);
         },
+      });
+      const supervision = hosted?.({
+        spec: supervisorSpec,
+        stdin: own.child.stdin!,
+        stdout: own.child.stdout!,
+        exitStatus: own.said,
+        pid: own.child.pid ?? -1,
+        channelPath: hostChannel,
+        commandsPath: channelPath,
+        startCommands: () => own.tell('commands'),
+        workspace: (inside) => {
+          const init = firstChild(own.child.pid);
+          return init === undefined ? undefined : `/proc/${init}/root${inside}`;
+        },
+        processes: () => cgroups.pids().map(String),
+        report: (status) => deliver(status),
+        log: (line) => sandbox.output.push(line),
+        end: () => killSandbox(own.child.pid),
       });
       report = (line) => sandbox.output.push(`berth: ${line}`);
       launched = true;
@@ -176,6 +210,16 @@ export class BwrapDriver implements SandboxDriver {
         ? error
         : new BerthError('sandbox_failed', `runtime "${spec.runtime}" could not get a sandbox: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * The supervision of a sandbox berth supervises from its own process: a stdio MCP server's. A sandbox with egress
+   * keeps its supervisor, which relays the server's connections to berth's proxy from inside its network; so does
+   * one with a warmup hook, which the supervisor sends inside it.
+   */
+  #hosts(spec: SandboxSpec): SuperviseOnHost | undefined {
+    const hostable = spec.protocol === 'mcp' && spec.transport === 'stdio' && spec.network?.mode !== 'egress' && spec.warmup === undefined;
+    return hostable ? this.#options.superviseOnHost : undefined;
   }
 
   /** bwrap's options for one sandbox (see the class's description). */
@@ -288,17 +332,22 @@ export class BwrapDriver implements SandboxDriver {
  */
 function killSandbox(outer: number | undefined): void {
   if (outer === undefined) return;
-  let target = outer;
   try {
-    const inner = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
-    if (Number.isInteger(inner) && inner > 0) target = inner;
-  } catch {
-    // the outer bwrap is gone or has no child yet
-  }
-  try {
-    process.kill(target, 'SIGKILL');
+    process.kill(firstChild(outer) ?? outer, 'SIGKILL');
   } catch {
     // already gone
+  }
+}
+
+/** The outer bwrap's child: the sandbox's pid-namespace init, inside its mounts; undefined when there is none (yet). */
+function firstChild(outer: number | undefined): number | undefined {
+  if (outer === undefined) return undefined;
+  try {
+    const inner = Number(readFileSync(`/proc/${outer}/task/${outer}/children`, 'utf8').trim().split(' ')[0]);
+    return Number.isInteger(inner) && inner > 0 ? inner : undefined;
+  } catch {
+    // the outer bwrap is gone or has no child yet
+    return undefined;
   }
 }
 

@@ -6,7 +6,8 @@ import type { Logger } from '../../../observability/logger.ts';
 import type { CgroupRoot, SandboxCgroups } from '../../cgroups.ts';
 import { openChannelSocket } from '../../channel-socket.ts';
 import { SandboxDirs } from '../../layout.ts';
-import { LAUNCHER_ARGV } from '../../launcher.ts';
+import { GO_FD, LAUNCHER_ARGV, STATUS_FD } from '../../launcher.ts';
+import { onLines } from '../../lines.ts';
 import type { UidPool } from './uids.ts';
 
 /** Launchers kept waiting; more starts than this at once make theirs as they go, as before there were any. */
@@ -16,12 +17,15 @@ const REFILL_DELAY_MS = 100;
 /** After a slot could not be made, the next try waits this long. */
 const RETRY_MS = 1_000;
 
-/** The descriptors the launcher's shell finds: bwrap's options (ARGS_FD), the env file (ENV_FD), and the go line. */
+/**
+ * The descriptors the launcher's shell finds: bwrap's options (ARGS_FD), the env file (ENV_FD), berth's lines to it
+ * (GO_FD: the first lets it go on) and its lines to berth (STATUS_FD: the first says it has joined its cgroups).
+ * GO_FD and STATUS_FD stay open into the sandbox, for a hosted server's launcher (see launcher.ts).
+ */
 export const ARGS_FD = 4;
 export const ENV_FD = 6;
-const GO_FD = 7;
-/** Where the shell says it has joined its cgroups (a line, then the pipe's end). */
-const JOINED_FD = 8;
+/** The longest line the launcher writes berth: a word, or an exit status. */
+const MAX_STATUS_LINE = 64;
 
 /**
  * A sandbox's first process, started before its sandbox is asked for: its uid taken, its private directories,
@@ -41,8 +45,15 @@ export interface LaunchSlot {
    * renamed, cgroup v2, they keep the slot's), so what an operator finds on the host is named by the sandbox.
    */
   become(id: string): Promise<{ dirs: SandboxDirs; cgroups: SandboxCgroups; channelPath: string }>;
-  /** Hands the shell bwrap's options and the server's environment file, and lets it become bwrap. */
-  launch(bwrapArgs: string[], envJson: string): void;
+  /**
+   * Hands the shell bwrap's options and the server's environment file, and lets it become bwrap. `talk` keeps
+   * GO_FD open for `tell` (a hosted server's launcher reads it); otherwise it is closed.
+   */
+  launch(bwrapArgs: string[], envJson: string, talk?: boolean): void;
+  /** Sends the launcher a line on GO_FD (after `launch` with `talk`). */
+  tell(line: string): void;
+  /** The launcher's next line after it joined its cgroups (a hosted server's exit status); undefined if none comes. */
+  readonly said: Promise<string | undefined>;
   /** Kills the shell (if it has not launched) and gives back what the slot took. */
   discard(): Promise<void>;
 }
@@ -76,7 +87,8 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
       '/bin/sh',
       ['-c', slotScript(cgroups.procsFiles, dirs.run, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV],
       {
-        stdio: ['ignore', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
+        // stdin and stdout are a hosted stdio server's; a supervised sandbox's supervisor reports on stdout.
+        stdio: ['pipe', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
         uid,
         gid: uid,
         env: {},
@@ -89,10 +101,18 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
       return pipe;
     }) as [Writable, Writable, Writable];
     // Renaming its cgroups before the shell wrote itself into them would leave it no path to write to.
+    let heard: (line: string | undefined) => void = () => {};
+    const said = new Promise<string | undefined>((resolve) => (heard = resolve));
     const joined = new Promise<void>((resolve, reject) => {
-      const said = pipes[JOINED_FD] as Readable;
-      said.once('data', () => resolve());
-      said.on('error', () => {});
+      const lines = pipes[STATUS_FD] as Readable;
+      let first = true;
+      onLines(lines, MAX_STATUS_LINE, (line) => {
+        if (first) resolve();
+        else heard(line);
+        first = false;
+      });
+      lines.on('error', () => {});
+      lines.once('close', () => heard(undefined));
       child.once('exit', (code, signal) =>
         reject(new Error(`the sandbox's launcher ended (${signal ?? `exit code ${code}`}) before it had joined its cgroups and made its FIFOs`)),
       );
@@ -114,11 +134,16 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
         own = { dirs: movedDirs, cgroups: moved.cgroups, channelPath: movedDirs.channelSocket };
         return own;
       },
-      launch(bwrapArgs, envJson) {
+      said,
+      launch(bwrapArgs, envJson, talk = false) {
         launched = true;
         args.end(`${bwrapArgs.join('\0')}\0`);
         env.end(envJson);
-        go.end('go\n');
+        if (talk) go.write('go\n');
+        else go.end('go\n');
+      },
+      tell(line) {
+        if (go.writable) go.write(`${line}\n`);
       },
       async discard() {
         if (!launched && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -215,7 +240,7 @@ function waiting(child: ChildProcess): boolean {
 /**
  * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, makes a stdio
  * server's FIFOs in its run directory, says so, waits for its go line, and becomes bwrap, which reads its options
- * from ARGS_FD.
+ * from ARGS_FD. GO_FD and STATUS_FD stay open for the launcher (see launcher.ts).
  */
 function slotScript(procsFiles: string[], runDir: string, bwrap: string): string {
   const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -223,10 +248,8 @@ function slotScript(procsFiles: string[], runDir: string, bwrap: string): string
     ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
     // A stdio server's FIFOs, made while nothing waits (a program of its own to run); unused by an HTTP server.
     `mkfifo -m 600 ${quote(`${runDir}/in`)} ${quote(`${runDir}/out`)} || exit 91`,
-    `echo joined >&${JOINED_FD}`,
-    `exec ${JOINED_FD}>&-`,
+    `echo joined >&${STATUS_FD}`,
     `read -r go <&${GO_FD} || exit 96`,
-    `exec ${GO_FD}<&-`,
     `exec ${quote(bwrap)} "$@"`,
   ].join('\n');
 }
