@@ -7,10 +7,17 @@ import { serveChannel, type ChannelHandler } from './channel-server.ts';
 import { watchLimits } from './limit-watch.ts';
 import { BERTH_ERROR_HEADER, forwardableHeaders, replyError } from './reply.ts';
 import { serve, type Served } from './serve.ts';
+import { MAX_SERVER_MESSAGE_BYTES, ReadBudget } from './server-messages.ts';
 import { shellStatus, StartTimeout, type AttachedServer, type ServerExit } from './server-process.ts';
 
 /** After its server exits, a hosted sandbox lets in-flight answers flush their "server exited" errors this long. */
 const EXIT_FLUSH_MS = 100;
+
+/**
+ * What hosted servers' unfinished lines may hold of berth's memory together: sixteen of the largest messages berth
+ * reads (MAX_SERVER_MESSAGE_BYTES). A supervisor inside a sandbox holds its server's in the sandbox's own memory.
+ */
+const HOSTED_READ_BYTES = 16 * MAX_SERVER_MESSAGE_BYTES;
 
 /**
  * Supervises a stdio server from berth's own process: the same work as the supervisor inside a sandbox (serve.ts),
@@ -20,7 +27,14 @@ const EXIT_FLUSH_MS = 100;
  * passes them through. What the in-sandbox supervisor would report arrives through `report`; a fault while
  * handling what the server sent fails that sandbox and never reaches berth.
  */
-export const superviseOnHost: SuperviseOnHost = (hosted) => {
+export function hostSupervision({ readBudget = new ReadBudget(HOSTED_READ_BYTES) }: { readBudget?: ReadBudget } = {}): SuperviseOnHost {
+  return (hosted) => supervise(hosted, readBudget);
+}
+
+/** The node's supervision of its hosted servers, with one read budget for them all. */
+export const superviseOnHost: SuperviseOnHost = hostSupervision();
+
+function supervise(hosted: HostedServer, readBudget: ReadBudget): { close(): void } {
   const { spec, report, log } = hosted;
   const activity = new ActivityReporter(report);
   let channel: { close(): void } | undefined;
@@ -55,7 +69,7 @@ export const superviseOnHost: SuperviseOnHost = (hosted) => {
   const run = async (): Promise<void> => {
     let served: Served;
     try {
-      served = await serve(spec, server, { log, activity, endServer: hosted.end, onFault });
+      served = await serve(spec, server, { log, activity, endServer: hosted.end, onFault, readBudget });
       if (over) return;
       const routes = new Map<string, ChannelHandler>([
         [`POST ${served.path}`, served.handler],
@@ -94,7 +108,7 @@ export const superviseOnHost: SuperviseOnHost = (hosted) => {
       commands.close();
     },
   };
-};
+}
 
 /**
  * `POST /commands`, passed to the sandbox's command runner: started at the first command (the launcher's shell

@@ -16,6 +16,7 @@ import { LegacyBridge, type BridgeOptions } from './legacy/bridge.ts';
 import { HttpLegacyPeer } from './legacy/http-peer.ts';
 import { settled } from './legacy/settle.ts';
 import { crashMessage, unlessExited, type AttachedServer } from './server-process.ts';
+import type { ReadBudget } from './server-messages.ts';
 import { failOnExit, StdioPeer } from './stdio-peer.ts';
 import { StdioUpstream } from './stdio-upstream.ts';
 
@@ -36,6 +37,8 @@ export interface ServeHooks {
    * sandbox ends. Unset, the fault is thrown (the in-sandbox supervisor dies of it, which ends the sandbox too).
    */
   onFault?: (error: unknown) => void;
+  /** Shared with other servers read in the same process: what their unfinished lines may hold together. */
+  readBudget?: ReadBudget;
 }
 
 export interface Served {
@@ -72,7 +75,10 @@ function eraOf(spec: SupervisorSpec, answered: Era | undefined): Era {
 
 async function serveStdio(spec: SupervisorSpec, server: AttachedServer, hooks: ServeHooks): Promise<{ handler: Handler; era: Era }> {
   let route: (message: JsonRpcMessage) => void = () => {};
-  const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), hooks.log, hooks.onFault);
+  const peer = new StdioPeer(server.stdin!, server.stdout!, (message) => route(message), hooks.log, {
+    ...(hooks.onFault ? { onFault: hooks.onFault } : {}),
+    ...(hooks.readBudget ? { budget: hooks.readBudget } : {}),
+  });
   const era = eraOf(
     spec,
     await (asks(spec)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { MAX_SERVER_JSON_DEPTH } from '../mcp/jsonrpc.ts';
-import { idOfCutMessage, parseServerMessage, splitServerLines } from './server-messages.ts';
+import { idOfCutMessage, parseServerMessage, ReadBudget, splitServerLines } from './server-messages.ts';
 
 function nested(levels: number): string {
   return `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
@@ -65,4 +65,34 @@ test('a server message nested deeper than berth relays is refused, saying whose 
   assert.ok('message' in parseServerMessage(`{"jsonrpc":"2.0","id":5,"result":${nested(MAX_SERVER_JSON_DEPTH - 2)}}`));
   assert.deepEqual(parseServerMessage('a log line'), { output: 'a log line' });
   assert.deepEqual(parseServerMessage('{"not":"json-rpc"}'), { output: '{"not":"json-rpc"}' });
+});
+
+test('servers read in one process share a budget: a line it cannot hold is given up, and what lines held comes back', async () => {
+  const budget = new ReadBudget(256 * 1024);
+  const big = 'x'.repeat(200 * 1024);
+  const seen: string[] = [];
+  const reader = (name: string): PassThrough => {
+    const stream = new PassThrough();
+    splitServerLines(
+      stream,
+      1024 * 1024,
+      { line: (text) => seen.push(`${name} line ${text.length}`), overlong: (_head, _tail, bytes, why) => seen.push(`${name} ${why} ${bytes}`) },
+      budget,
+    );
+    return stream;
+  };
+  const [one, two] = [reader('one'), reader('two')];
+  // One's unfinished line takes 136 KiB of the budget (its first 64 KiB are free); two's cannot get 136 KiB more.
+  one.write(big);
+  two.write(`${big}\n`);
+  one.write('\n');
+  // With one's line over, its bytes are back, and two's next line of the same size fits.
+  two.write(`${big}\n`);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(seen, [`two budget ${big.length}`, `one line ${big.length}`, `two line ${big.length}`]);
+  // A stream that closes mid-line gives its bytes back too.
+  one.write(big);
+  one.destroy();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(budget.take(256 * 1024), true, 'the whole budget is free again');
 });

@@ -47,19 +47,57 @@ export function idOfCutMessage(head: string, tail: string): number | undefined {
 
 export interface ServerLineHandlers {
   line(text: string): void;
-  /** A line longer than `maxBytes`: its first and last few KiB, and its whole length. */
-  overlong(head: string, tail: string, bytes: number): void;
+  /**
+   * A line longer than `maxBytes`, or one that would take more than the budget has left: its first and last few KiB,
+   * its whole length, and which it was.
+   */
+  overlong(head: string, tail: string, bytes: number, why: 'size' | 'budget'): void;
 }
+
+/**
+ * Bytes of servers' unfinished lines that many readers share: where berth reads servers in its own process
+ * (host.ts), their lines together may hold this much of berth's memory, and no more, however many servers write
+ * large messages at once.
+ */
+export class ReadBudget {
+  readonly bytes: number;
+  #free: number;
+
+  constructor(bytes: number) {
+    this.bytes = bytes;
+    this.#free = bytes;
+  }
+
+  take(bytes: number): boolean {
+    if (bytes > this.#free) return false;
+    this.#free -= bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.#free = Math.min(this.bytes, this.#free + bytes);
+  }
+}
+
+/** A line's first bytes come free of the budget: a small message costs no bookkeeping. */
+const UNBUDGETED_BYTES = 64 * 1024;
 
 /**
  * Splits what a stdio server writes into lines without trusting it: a line is held up to `maxBytes`; past that it is
  * given up (berth keeps its two ends only) and the rest of it is dropped as it comes, so a server that never writes a
- * newline costs a bounded amount of memory.
+ * newline costs a bounded amount of memory. With a `budget`, a line's bytes past its first 64 KiB are taken from it,
+ * and a line the budget cannot hold is given up the same way.
  */
-export function splitServerLines(stream: Readable, maxBytes: number, handlers: ServerLineHandlers): void {
+export function splitServerLines(stream: Readable, maxBytes: number, handlers: ServerLineHandlers, budget?: ReadBudget): void {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
-  let cut: { head: Buffer; tail: Buffer; bytes: number } | undefined;
+  /** Bytes of the line held that were taken from the budget. */
+  let taken = 0;
+  let cut: { head: Buffer; tail: Buffer; bytes: number; why: 'size' | 'budget' } | undefined;
+  const giveBack = (): void => {
+    budget?.give(taken);
+    taken = 0;
+  };
   const take = (part: Buffer): void => {
     if (part.length === 0) return;
     if (cut) {
@@ -67,25 +105,30 @@ export function splitServerLines(stream: Readable, maxBytes: number, handlers: S
       cut.tail = lastBytes([cut.tail, part]);
       return;
     }
-    if (pendingBytes + part.length <= maxBytes) {
+    const owed = budget ? Math.max(0, pendingBytes + part.length - UNBUDGETED_BYTES) - taken : 0;
+    const fits = pendingBytes + part.length <= maxBytes;
+    if (fits && (owed <= 0 || budget?.take(owed))) {
+      taken += Math.max(0, owed);
       pending.push(part);
       pendingBytes += part.length;
       return;
     }
     const whole = Buffer.concat([...pending, part]);
-    cut = { head: Buffer.from(whole.subarray(0, KEPT_EDGE_BYTES)), tail: lastBytes([whole]), bytes: whole.length };
+    cut = { head: Buffer.from(whole.subarray(0, KEPT_EDGE_BYTES)), tail: lastBytes([whole]), bytes: whole.length, why: fits ? 'budget' : 'size' };
     pending = [];
     pendingBytes = 0;
+    giveBack();
   };
   const end = (): void => {
     if (cut) {
-      handlers.overlong(withoutCr(cut.head.toString('utf8')), withoutCr(cut.tail.toString('utf8')), cut.bytes);
+      handlers.overlong(withoutCr(cut.head.toString('utf8')), withoutCr(cut.tail.toString('utf8')), cut.bytes, cut.why);
       cut = undefined;
       return;
     }
     const text = Buffer.concat(pending, pendingBytes).toString('utf8');
     pending = [];
     pendingBytes = 0;
+    giveBack();
     handlers.line(withoutCr(text));
   };
   stream.on('data', (chunk: Buffer) => {
@@ -99,6 +142,12 @@ export function splitServerLines(stream: Readable, maxBytes: number, handlers: S
   });
   stream.on('end', () => {
     if (pendingBytes > 0 || cut) end();
+  });
+  // A stream that breaks mid-line gives back what its line took.
+  stream.once('close', () => {
+    pending = [];
+    pendingBytes = 0;
+    giveBack();
   });
 }
 

@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { MAX_PENDING_REQUESTS } from './id-map.ts';
+import { ReadBudget } from './server-messages.ts';
 import { StdioPeer, type PeerCall, type PeerFailure } from './stdio-peer.ts';
 
 /** A call that records what reaches it. */
@@ -66,4 +67,32 @@ test('past its bound of waiting requests, the peer fails the call at once and se
   await tick();
   assert.notEqual(peer.request({ jsonrpc: '2.0', id: 'next', method: 'tools/list' }, recorder()), 0);
   assert.equal(peer.drain().length, MAX_PENDING_REQUESTS);
+});
+
+test("read in berth's own process, a fault on the server's output goes to onFault, never up the stream, and a call over the read budget fails alone", async () => {
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const faults: unknown[] = [];
+  let outputs = 0;
+  const peer = new StdioPeer(
+    stdin,
+    stdout,
+    () => {},
+    (line) => {
+      outputs++;
+      if (line === 'not json-rpc') throw new Error('the log broke');
+    },
+    { onFault: (error) => faults.push(error), budget: new ReadBudget(1024) },
+  );
+  stdout.write('not json-rpc\n');
+  await tick();
+  assert.equal(outputs, 1);
+  assert.equal((faults[0] as Error | undefined)?.message, 'the log broke', 'the fault reached onFault, and the stream lives');
+  const call = recorder();
+  const id = peer.request({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'big' } }, call);
+  stdout.write(`{"jsonrpc":"2.0","id":${id},"result":{"text":"${'x'.repeat(80 * 1024)}"}}\n`);
+  await tick();
+  assert.equal(call.responses.length, 0);
+  assert.match(call.failures[0]?.[0] ?? '', /set(s)? aside for them/);
+  assert.equal(call.failures[0]?.[1], 'sandbox_failed');
 });

@@ -11,7 +11,7 @@ import {
   type JsonRpcResponse,
 } from '../mcp/jsonrpc.ts';
 import { IdMap, tooManyPending } from './id-map.ts';
-import { idOfCutMessage, MAX_SERVER_MESSAGE_BYTES, parseServerMessage, splitServerLines } from './server-messages.ts';
+import { idOfCutMessage, MAX_SERVER_MESSAGE_BYTES, parseServerMessage, splitServerLines, type ReadBudget } from './server-messages.ts';
 import type { ServerExit } from './server-process.ts';
 
 /** Where the peer delivers what belongs to one request it sent. */
@@ -54,7 +54,7 @@ export class StdioPeer {
     stdout: Readable,
     onServerMessage: (message: JsonRpcMessage) => void,
     onOutput: (line: string) => void,
-    onFault?: (error: unknown) => void,
+    { onFault, budget }: { onFault?: (error: unknown) => void; budget?: ReadBudget } = {},
   ) {
     this.#stdin = stdin;
     this.#onServerMessage = onServerMessage;
@@ -70,16 +70,24 @@ export class StdioPeer {
         onFault(error);
       }
     };
-    splitServerLines(stdout, MAX_SERVER_MESSAGE_BYTES, {
-      line: (line) => guarded(() => this.#fromLine(line)),
-      overlong: (head, tail, bytes) =>
-        guarded(() => {
-          const why = `the server sent a message of ${bytes} bytes, over the ${MAX_SERVER_MESSAGE_BYTES} berth reads whole`;
-          this.#onOutput(`berth: ${why}; it was dropped`);
-          const id = idOfCutMessage(head, tail);
-          if (id !== undefined) this.#failCall(id, why);
-        }),
-    });
+    splitServerLines(
+      stdout,
+      MAX_SERVER_MESSAGE_BYTES,
+      {
+        line: (line) => guarded(() => this.#fromLine(line)),
+        overlong: (head, tail, bytes, over) =>
+          guarded(() => {
+            const why =
+              over === 'size'
+                ? `the server sent a message of ${bytes} bytes, over the ${MAX_SERVER_MESSAGE_BYTES} berth reads whole`
+                : `the server sent a message of ${bytes} bytes or more while berth's servers' unread messages already held the ${budget?.bytes} bytes it sets aside for them`;
+            this.#onOutput(`berth: ${why}; it was dropped`);
+            const id = idOfCutMessage(head, tail);
+            if (id !== undefined) this.#failCall(id, why);
+          }),
+      },
+      budget,
+    );
   }
 
   /**
