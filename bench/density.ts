@@ -84,6 +84,9 @@ async function idleCpu(seconds: number, sandboxes: number, groups: Record<string
   return Object.fromEntries(Object.entries(pids).map(([name, list]) => [name, (cpuMs(list) - (before[name] ?? 0)) / sandboxes / seconds]));
 }
 
+/** Above the ranges test/helpers/berth.ts hands out (300 000 up to 10 300 000). */
+const DENSITY_UID_BASE = 20_000_000;
+
 export async function densityBench(out: (line?: string) => void, { quick }: Options): Promise<void> {
   const most = quick ? 120 : 1300;
   const checkpoints = quick ? [20, 50, 100] : [100, 250, 500];
@@ -92,7 +95,15 @@ export async function densityBench(out: (line?: string) => void, { quick }: Opti
   const minimal = await fixtureDir('minimal-server');
   out();
   out(`density: sessions of the minimal stdio server on one node, ${AT_ONCE} started at once (issue 17)`);
-  const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'error', BERTH_MAX_SESSIONS: String(most) } });
+  // More sessions than the uids the test helper claims for a node: a range of its own, above every test's.
+  const node = await startBerth({
+    env: {
+      BERTH_LOG_LEVEL: 'error',
+      BERTH_MAX_SESSIONS: String(most),
+      BERTH_SANDBOX_UID_BASE: String(DENSITY_UID_BASE),
+      BERTH_SANDBOX_UID_COUNT: String(most + 100),
+    },
+  });
   const pool = new Pool(node.url, { connections: AT_ONCE * 2 });
   try {
     await deploy(node, 'density', minimal, { transport: 'stdio' });

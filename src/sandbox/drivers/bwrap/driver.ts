@@ -81,6 +81,7 @@ export class BwrapDriver implements SandboxDriver {
       uids: this.#uids,
       cgroups,
       logger: options.logger,
+      fifos: options.superviseOnHost === undefined,
       release: (uid, dirs, sandboxCgroups) => this.#release(uid, dirs, sandboxCgroups),
     });
   }

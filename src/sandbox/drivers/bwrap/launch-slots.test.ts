@@ -5,7 +5,7 @@
  * and discarding or closing leaves no process, cgroup, directory or uid behind.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -50,6 +50,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       uids,
       cgroups,
       logger: silentLogger,
+      fifos: true,
       release: async (uid: number, dirs: SandboxDirs, own: SandboxCgroups | undefined) => {
         await own?.destroy();
         dirs.remove();
@@ -74,6 +75,10 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       assert.ok(alive(pid), 'it waits to be told what to run');
       const { dirs, cgroups: own, channelPath } = await slot.become('sbx_renamedone');
       for (const fifo of ['in', 'out']) assert.ok(statSync(join(dirs.run, fifo)).isFIFO(), `a stdio server's ${fifo} FIFO is made ahead too`);
+      const hostedSlot = await makeLaunchSlot({ ...options, fifos: false });
+      held.push(hostedSlot);
+      const hosted = await hostedSlot.become('sbx_renamedtwo');
+      assert.deepEqual(readdirSync(hosted.dirs.run), [], "where stdio servers are hosted, no FIFOs: a server's stdio is the slot's pipes");
       assert.equal(dirs.root, join(state, 'sbx_renamedone'));
       assert.ok(existsSync(channelPath), 'its channel socket moved with its directory');
       assert.ok(!existsSync(join(state, slot.id)));
@@ -93,6 +98,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
     } finally {
       // A failed assertion must not leave the slot's shell and cgroups behind.
       if (!discarded) await slot.discard();
+      await Promise.all(held.splice(0).map((other) => other.discard()));
     }
   });
 

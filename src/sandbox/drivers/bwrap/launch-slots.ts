@@ -65,6 +65,12 @@ export interface LaunchSlotOptions {
   uids: UidPool;
   cgroups: CgroupRoot;
   logger: Logger;
+  /**
+   * Makes a stdio server's FIFOs ahead (a program of its own to run), for a driver whose stdio servers have a
+   * supervisor in their sandbox; a hosted server's stdio is the slot's own pipes, and the rare supervised stdio
+   * server's launcher makes its FIFOs itself.
+   */
+  fifos: boolean;
   /** Gives back a sandbox's uid, directories and cgroups (the driver's, which retires a uid whose cgroups stay). */
   release: (uid: number, dirs: SandboxDirs, cgroups: SandboxCgroups | undefined) => Promise<void>;
 }
@@ -85,7 +91,15 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
     seccompFd = openSync(options.seccompPath, 'r');
     const child = spawn(
       '/bin/sh',
-      ['-c', slotScript(cgroups.procsFiles, dirs.run, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV],
+      [
+        '-c',
+        slotScript(cgroups.procsFiles, options.fifos ? dirs.run : undefined, options.bwrap),
+        'berth-sandbox',
+        '--args',
+        String(ARGS_FD),
+        '--',
+        ...LAUNCHER_ARGV,
+      ],
       {
         // stdin and stdout are a hosted stdio server's; a supervised sandbox's supervisor reports on stdout.
         stdio: ['pipe', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
@@ -242,12 +256,12 @@ function waiting(child: ChildProcess): boolean {
  * server's FIFOs in its run directory, says so, waits for its go line, and becomes bwrap, which reads its options
  * from ARGS_FD. GO_FD and STATUS_FD stay open for the launcher (see launcher.ts).
  */
-function slotScript(procsFiles: string[], runDir: string, bwrap: string): string {
+function slotScript(procsFiles: string[], fifosIn: string | undefined, bwrap: string): string {
   const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
   return [
     ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
     // A stdio server's FIFOs, made while nothing waits (a program of its own to run); unused by an HTTP server.
-    `mkfifo -m 600 ${quote(`${runDir}/in`)} ${quote(`${runDir}/out`)} || exit 91`,
+    ...(fifosIn ? [`mkfifo -m 600 ${quote(`${fifosIn}/in`)} ${quote(`${fifosIn}/out`)} || exit 91`] : []),
     `echo joined >&${STATUS_FD}`,
     `read -r go <&${GO_FD} || exit 96`,
     `exec ${quote(bwrap)} "$@"`,
