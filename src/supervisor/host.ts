@@ -6,6 +6,7 @@ import { ActivityReporter } from './activity.ts';
 import { serveChannel, type ChannelHandler } from './channel-server.ts';
 import { watchLimits } from './limit-watch.ts';
 import { BERTH_ERROR_HEADER, forwardableHeaders, replyError } from './reply.ts';
+import { paceReads } from './read-pace.ts';
 import { serve, type Served } from './serve.ts';
 import { MAX_SERVER_MESSAGE_BYTES, ReadBudget } from './server-messages.ts';
 import { shellStatus, StartTimeout, type AttachedServer, type ServerExit } from './server-process.ts';
@@ -18,6 +19,12 @@ const EXIT_FLUSH_MS = 100;
  * reads (MAX_SERVER_MESSAGE_BYTES). A supervisor inside a sandbox holds its server's in the sandbox's own memory.
  */
 const HOSTED_READ_BYTES = 16 * MAX_SERVER_MESSAGE_BYTES;
+
+/**
+ * How fast a hosted server's stdout is read, sustained: a server that floods it is parsed at this pace on berth's CPU
+ * (a fraction of a core), and waits on its full pipe for the rest. Two of the largest messages pass at once.
+ */
+const READ_PACE = { burstBytes: 2 * MAX_SERVER_MESSAGE_BYTES, bytesPerSecond: 16 * 1024 * 1024 };
 
 /**
  * Supervises a stdio server from berth's own process: the same work as the supervisor inside a sandbox (serve.ts),
@@ -54,6 +61,9 @@ function supervise(hosted: HostedServer, readBudget: ReadBudget): { close(): voi
   });
   const server: AttachedServer = { pid: hosted.pid, host: '', stdin: hosted.stdin, stdout: hosted.stdout, exited };
   const commands = commandsProxy(hosted);
+  // Its reads start flowing on the next turn of the loop, by when the peer (made in run's first synchronous steps)
+  // reads them too.
+  paceReads(hosted.stdout, READ_PACE);
   const fail = (code: 'sandbox_failed' | 'server_start_timeout', message: string): void => {
     if (over) return;
     over = true;
