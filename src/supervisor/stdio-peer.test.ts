@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../mcp/jsonrpc.ts';
 import { MAX_PENDING_REQUESTS } from './id-map.ts';
 import { ReadBudget } from './server-messages.ts';
-import { StdioPeer, type PeerCall, type PeerFailure } from './stdio-peer.ts';
+import { MAX_UNREAD_STDIN_BYTES, StdioPeer, type PeerCall, type PeerFailure } from './stdio-peer.ts';
 
 /** A call that records what reaches it. */
 function recorder(): PeerCall & { responses: JsonRpcResponse[]; notes: JsonRpcNotification[]; failures: Array<[string, PeerFailure | undefined]> } {
@@ -95,4 +95,30 @@ test("read in berth's own process, a fault on the server's output goes to onFaul
   assert.equal(call.responses.length, 0);
   assert.match(call.failures[0]?.[0] ?? '', /set(s)? aside for them/);
   assert.equal(call.failures[0]?.[1], 'sandbox_failed');
+});
+
+test('a server that stops reading its stdin gets no more requests past a bound; what it was sent waits, and it may read on', async () => {
+  const stdin = new PassThrough({ highWaterMark: 1024 });
+  const stdout = new PassThrough();
+  const peer = new StdioPeer(
+    stdin,
+    stdout,
+    () => {},
+    () => {},
+  );
+  const big = 'x'.repeat(1024 * 1024);
+  const calls = Array.from({ length: 20 }, () => recorder());
+  for (const call of calls) peer.request({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write', arguments: { big } } }, call);
+  const refused = calls.filter((call) => call.failures.length > 0);
+  assert.ok(refused.length > 0 && refused.length < 20, `some were sent (${20 - refused.length}), the rest refused`);
+  for (const call of refused) {
+    assert.equal(call.failures[0]?.[1], 'sandbox_unavailable');
+    assert.match(call.failures[0]?.[0] ?? '', /has not read the \d+ bytes already sent to it/);
+  }
+  assert.ok(stdin.writableLength <= MAX_UNREAD_STDIN_BYTES + big.length + 1024, 'what is held stays near the bound');
+  stdin.resume();
+  await new Promise((resolve) => stdin.once('drain', resolve));
+  const after = recorder();
+  assert.ok(peer.request({ jsonrpc: '2.0', id: 2, method: 'ping' }, after) > 0, 'once it reads again, requests go through');
+  assert.deepEqual(after.failures, []);
 });

@@ -14,6 +14,12 @@ import { IdMap, tooManyPending } from './id-map.ts';
 import { idOfCutMessage, MAX_SERVER_MESSAGE_BYTES, parseServerMessage, splitServerLines, type ReadBudget } from './server-messages.ts';
 import type { ServerExit } from './server-process.ts';
 
+/**
+ * What a server may leave unread on its stdin before its next request is refused: berth holds the rest in its memory
+ * (berth's own, where the server is hosted), so a server that stops reading must not make it hold without bound.
+ */
+export const MAX_UNREAD_STDIN_BYTES = 16 * 1024 * 1024;
+
 /** Where the peer delivers what belongs to one request it sent. */
 export interface PeerCall {
   /** A notification naming this request: progress (token restored), or a listen-stream message. */
@@ -92,9 +98,15 @@ export class StdioPeer {
 
   /**
    * Sends `message` (a client request) under a fresh id; returns that id, for `cancel`. At the map's bound the call
-   * fails at once (`limit_exceeded`) and 0, which names no request, comes back.
+   * fails at once (`limit_exceeded`) and 0, which names no request, comes back; so it does (`sandbox_unavailable`)
+   * while the server leaves more than MAX_UNREAD_STDIN_BYTES of what it was sent unread.
    */
   request(message: JsonRpcRequest, call: PeerCall): number {
+    const unread = this.#stdin.writableLength;
+    if (unread > MAX_UNREAD_STDIN_BYTES) {
+      failCall(call, message.id, `the server has not read the ${unread} bytes already sent to it; try again once it does`, 'sandbox_unavailable');
+      return 0;
+    }
     const sent = this.#ids.allocate(message, call);
     if (!sent) {
       failCall(call, message.id, tooManyPending(this.#ids.max), 'limit_exceeded');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../../observability/logger.ts';
 import { INSIDE } from '../../inside.ts';
 import { SUPERVISOR_NODE_FLAGS } from '../../supervisor-program.ts';
+import { SYSTEM_VIEW_ARGS } from './system-view.ts';
 
 /** Where sandboxes find the supervisor's compile cache, read-only. */
 export const COMPILE_CACHE_INSIDE = '/opt/berth/cache';
@@ -24,8 +25,8 @@ export function makeCompileCache(stateDir: string, bwrap: string, files: { node:
     bwrap,
     [
       ...['--unshare-all', '--die-with-parent', '--new-session', '--uid', String(INSIDE.uid), '--gid', String(INSIDE.uid)],
-      ...['--ro-bind', '/usr', '/usr', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/bin', '/bin'],
-      ...['--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp'],
+      ...SYSTEM_VIEW_ARGS,
+      ...['--tmpfs', '/tmp'],
       ...['--ro-bind', files.node, INSIDE.node, '--ro-bind', files.supervisor, INSIDE.supervisor, '--bind', dir, COMPILE_CACHE_INSIDE],
       ...['--clearenv', '--', '/usr/bin/env', '-i', `NODE_COMPILE_CACHE=${COMPILE_CACHE_INSIDE}`, INSIDE.node, ...SUPERVISOR_NODE_FLAGS, INSIDE.supervisor],
     ],

@@ -20,6 +20,7 @@ import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { COMPILE_CACHE_INSIDE, makeCompileCache } from './compile-cache.ts';
 import { ENV_FD, LaunchSlots, type LaunchSlot } from './launch-slots.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
+import { SYSTEM_VIEW_ARGS } from './system-view.ts';
 import { UidPool } from './uids.ts';
 
 /** `stateDir` holds sandboxes' private directories, cgroup tags and the shared `/etc`. */
@@ -239,25 +240,7 @@ export class BwrapDriver implements SandboxDriver {
       'sandbox',
       '--seccomp',
       '3',
-      '--ro-bind',
-      '/usr',
-      '/usr',
-      '--symlink',
-      'usr/lib',
-      '/lib',
-      '--symlink',
-      'usr/lib64',
-      '/lib64',
-      '--symlink',
-      'usr/bin',
-      '/bin',
-      '--symlink',
-      'usr/sbin',
-      '/sbin',
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
+      ...SYSTEM_VIEW_ARGS,
       '--size',
       String(spec.limits.tmpBytes),
       '--tmpfs',
