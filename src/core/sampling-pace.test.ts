@@ -71,3 +71,38 @@ test('a lasting use keeps the busy pace while it lasts; at its end a due sample 
     mock.timers.reset();
   }
 });
+
+test('calls ending many times a second keep the one timer already due, and are still sampled once a second', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'] });
+  const set = mock.fn();
+  const cleared = mock.fn();
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  try {
+    const at: number[] = [];
+    const pace = new SamplingPace(() => at.push(Date.now()), { busyMs: 1000, trailingMs: 15_000, quietMs: 0 });
+    pace.begin()();
+    mock.timers.tick(0);
+    mock.timers.tick(10);
+    pace.begin()();
+    // From here on, count the timers set and cleared: ninety more calls in the same second reuse the timer due.
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => (set(), realSet(...args))) as typeof setTimeout;
+    globalThis.clearTimeout = ((...args: Parameters<typeof clearTimeout>) => (cleared(), realClear(...args))) as typeof clearTimeout;
+    for (let i = 0; i < 90; i++) {
+      mock.timers.tick(10);
+      pace.begin()();
+    }
+    assert.equal(set.mock.callCount(), 0, 'no timer set per call');
+    assert.equal(cleared.mock.callCount(), 0, 'none cleared either');
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+    mock.timers.tick(100);
+    // The mock clock stands at the tick's end when the timer due at 1 000 runs.
+    assert.deepEqual(at, [1010], 'one sample, a second after the last, for all those calls');
+    pace.stop();
+  } finally {
+    globalThis.setTimeout = realSet;
+    globalThis.clearTimeout = realClear;
+    mock.timers.reset();
+  }
+});

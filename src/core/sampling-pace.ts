@@ -1,3 +1,6 @@
+/** Due times this close count as the same: a timer due within it of a new one is kept. */
+const SAME_DUE_MS = 20;
+
 export interface SamplingPaceOptions {
   /** Between samples while the thing sampled is in use. */
   busyMs: number;
@@ -68,10 +71,10 @@ export class SamplingPace {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   #schedule(after?: number): void {
-    clearTimeout(this.#timer);
     const now = Date.now();
     const { busyMs, quietMs, trailingMs } = this.#options;
     let delay = after;
@@ -81,12 +84,18 @@ export class SamplingPace {
       else if (this.#lastSample < trailingAt) delay = Math.max(0, trailingAt - now);
       else {
         // Nothing more to see until the next use.
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
         this.#dueAt = Number.POSITIVE_INFINITY;
         return;
       }
     }
+    // A call's end usually asks for the sample already due: the timer set for it stands (no timer churn per call).
+    if (this.#timer !== undefined && this.#dueAt !== Number.POSITIVE_INFINITY && Math.abs(now + delay - this.#dueAt) < SAME_DUE_MS) return;
+    clearTimeout(this.#timer);
     this.#dueAt = now + delay;
     this.#timer = setTimeout(() => {
+      this.#timer = undefined;
       this.#take();
       if (!this.#stopped) this.#schedule();
     }, delay);
