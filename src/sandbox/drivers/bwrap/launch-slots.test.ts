@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../../observability/logger.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
@@ -134,5 +134,42 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       await Promise.all(held.splice(0).map((slot) => slot.discard()));
       await slots.close();
     }
+  });
+
+  test('close waits for the discard of a slot that was still being made as it closed, so no sandbox cgroup outlives it', async () => {
+    let slots: LaunchSlots | undefined;
+    let closing: Promise<void> | undefined;
+    // Close from inside the slot's making (as its cgroups are made), and let the discard that follows take its time.
+    const hooked = new Proxy(cgroups, {
+      get(target, property) {
+        if (property === 'create')
+          return (...args: Parameters<CgroupRoot['create']>) => {
+            const made = target.create(...args);
+            closing ??= slots?.close();
+            return made;
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    slots = new LaunchSlots({
+      ...options,
+      cgroups: hooked,
+      release: async (...args) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await options.release(...args);
+      },
+    });
+    await waitFor(() => closing !== undefined, 'close to be called while the slot is made');
+    await closing;
+    // A sandbox's cgroup.procs files name their parents: <parent>/<id>/cgroup.procs.
+    for (const parent of new Set(cgroups.adopt('sbx_none').procsFiles.map((file) => dirname(dirname(file))))) {
+      assert.deepEqual(
+        readdirSync(parent).filter((name) => name.startsWith('sbx_')),
+        [],
+        `${parent} holds no sandbox cgroup once close is over`,
+      );
+    }
+    assert.deepEqual(waitingShells(), []);
   });
 });

@@ -183,6 +183,7 @@ export class LaunchSlots {
   #making = false;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #discarding = new Set<Promise<void>>();
 
   constructor(options: LaunchSlotOptions) {
     this.#options = options;
@@ -194,7 +195,7 @@ export class LaunchSlots {
     let slot = this.#ready.shift();
     // A shell that died while it waited (killed from outside) is of no use.
     while (slot && !waiting(slot.child)) {
-      void slot.discard();
+      this.#discard(slot);
       slot = this.#ready.shift();
     }
     this.#refill(REFILL_DELAY_MS);
@@ -211,7 +212,18 @@ export class LaunchSlots {
     this.#closed = true;
     clearTimeout(this.#timer);
     while (this.#making) await new Promise((resolve) => setTimeout(resolve, 5));
-    await Promise.all(this.#ready.splice(0).map((slot) => slot.discard()));
+    for (const slot of this.#ready.splice(0)) this.#discard(slot);
+    // Discards under way too: the driver removes its cgroup parents next, which a slot's cgroups would keep.
+    await Promise.all(this.#discarding);
+  }
+
+  /** Discards a slot in the background; `close` waits for every such discard. */
+  #discard(slot: LaunchSlot): void {
+    const done = slot
+      .discard()
+      .catch((error: unknown) => this.#options.logger.warn('a sandbox launcher made ahead could not be discarded', { err: error }))
+      .finally(() => this.#discarding.delete(done));
+    this.#discarding.add(done);
   }
 
   #refill(delay: number): void {
@@ -223,7 +235,7 @@ export class LaunchSlots {
         (slot) => {
           this.#making = false;
           if (this.#closed) {
-            void slot.discard();
+            this.#discard(slot);
             return;
           }
           this.#ready.push(slot);
