@@ -137,7 +137,6 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
   });
 
   test('close waits for the discard of a slot that was still being made as it closed, so no sandbox cgroup outlives it', async () => {
-    let slots: LaunchSlots | undefined;
     let closing: Promise<void> | undefined;
     // Close from inside the slot's making (as its cgroups are made), and let the discard that follows take its time.
     const hooked = new Proxy(cgroups, {
@@ -145,14 +144,15 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
         if (property === 'create')
           return (...args: Parameters<CgroupRoot['create']>) => {
             const made = target.create(...args);
-            closing ??= slots?.close();
+            // The slot is made from the refill's timer, after the constructor below has returned.
+            closing ??= slots.close();
             return made;
           };
         const value: unknown = Reflect.get(target, property, target);
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
-    slots = new LaunchSlots({
+    const slots: LaunchSlots = new LaunchSlots({
       ...options,
       cgroups: hooked,
       release: async (...args) => {
