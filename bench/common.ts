@@ -32,3 +32,13 @@ export async function timed(fn: () => Promise<void>): Promise<number> {
   await fn();
   return performance.now() - start;
 }
+
+/**
+ * Starts a second over the `span` starts that brought the count to `live`, from each start's arrival time (ms, in
+ * order); undefined if there were not that many.
+ */
+export function rateBefore(arrivals: readonly number[], live: number, span = Math.min(50, Math.floor(live / 2))): number | undefined {
+  const last = arrivals[live - 1];
+  const first = arrivals[live - 1 - span];
+  return last === undefined || first === undefined ? undefined : (span * 1000) / (last - first);
+}

@@ -15,7 +15,8 @@ import { Pool } from 'undici';
 import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
-import { CALL_BODY, CALL_HEADERS } from './common.ts';
+import { CALL_BODY, CALL_HEADERS, rateBefore } from './common.ts';
+import { bwrapNodeFloorRates } from './floor-start.ts';
 import { bwrapSandbox, cpuMs, descendants, mb, pss, sumPss } from './processes.ts';
 
 const PATH = '/runtimes/density/mcp';
@@ -61,10 +62,8 @@ class Filling {
   }
 
   /** Sessions a second over the `span` sessions that brought the node to `live`; undefined if it never got there. */
-  rateBefore(live: number, span = Math.min(50, Math.floor(live / 2))): number | undefined {
-    const last = this.#arrivals[live - 1];
-    const first = this.#arrivals[live - 1 - span];
-    return last === undefined || first === undefined ? undefined : (span * 1000) / (last - first);
+  rateBefore(live: number, span?: number): number | undefined {
+    return rateBefore(this.#arrivals, live, span);
   }
 
   async outerPids(runtime: string): Promise<number[]> {
@@ -95,6 +94,8 @@ export async function densityBench(out: (line?: string) => void, { quick }: Opti
   const minimal = await fixtureDir('minimal-server');
   out();
   out(`density: sessions of the minimal stdio server on one node, ${AT_ONCE} started at once (issue 17)`);
+  // The floor first, on a quiet machine, and gone before berth's node fills it again.
+  const floorRates = await bwrapNodeFloorRates(minimal, checkpoints, AT_ONCE);
   // More sessions than the uids the test helper claims for a node: a range of its own, above every test's.
   const node = await startBerth({
     env: {
@@ -124,7 +125,9 @@ export async function densityBench(out: (line?: string) => void, { quick }: Opti
       await filling.to(target);
       if (filling.ids.length < target) break;
       if (checkpoints.includes(target)) {
-        out(`  creation rate up to ${String(target).padStart(4)} live: ${(filling.rateBefore(target) ?? Number.NaN).toFixed(1)} new sessions/s (goal ≥ 25)`);
+        out(
+          `  creation rate up to ${String(target).padStart(4)} live: ${(filling.rateBefore(target) ?? Number.NaN).toFixed(1)} new sessions/s (goal ≥ 25)   floor (bare bwrap + Node, no berth) ${(floorRates.get(target) ?? Number.NaN).toFixed(1)}/s`,
+        );
       }
       if (memoryAt.includes(target)) await memoryLine();
     }

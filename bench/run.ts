@@ -206,7 +206,7 @@ async function straightSpread(dir: string): Promise<{ hot: number[]; random: num
     }
     return { hot, random };
   } finally {
-    for (const server of servers) server.stop();
+    await Promise.all(servers.map((server) => server.stop()));
   }
 }
 

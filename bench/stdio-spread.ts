@@ -10,7 +10,8 @@ import { dirname } from 'node:path';
 export interface StdioServer {
   /** Sends one line and resolves with the next line the server writes. */
   call(line: string): Promise<string>;
-  stop(): void;
+  /** Kills it; resolves once it has exited. */
+  stop(): Promise<void>;
 }
 
 /** Starts `server.js stdio` in `dir`, or `argv` (a sandbox around it, say). */
@@ -42,6 +43,11 @@ export function startStdioServer(dir: string, argv: [string, ...string[]] = [pro
         waiting.push(resolve);
         child.stdin?.write(`${line}\n`);
       }),
-    stop: () => child.kill('SIGKILL'),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { parseSupervisorStatus, WARMUP_TIMEOUT_MS, type SupervisorStatus } from '../core/channel.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ChannelEndpoint, LimitEvent, LimitRecord, Sandbox, SandboxActivity, SandboxExit, SandboxSpec, SandboxStats } from './driver.ts';
@@ -18,10 +18,22 @@ const OUTPUT_TAIL_LINES = 20;
 /** After its server exits the supervisor ends the sandbox itself; past this, berth kills it. */
 const EXIT_GRACE_MS = 2_000;
 
+/** What a SupervisedSandbox needs of the sandbox's outermost host process: a ChildProcess, or a slot factory's shell. */
+export interface SandboxProcess {
+  readonly pid?: number | undefined;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+}
+
 export interface SupervisedOptions {
   spec: SandboxSpec;
   /** The sandbox's outermost host process; killing it ends the sandbox. */
-  child: ChildProcess;
+  child: SandboxProcess;
   channel: ChannelEndpoint;
   logger: Logger;
   /** Kills what may be left and removes the sandbox's private state. Runs once, after the child exits. */

@@ -19,6 +19,7 @@ import { DriverSandboxes } from '../driver-sandboxes.ts';
 import { CgroupRoot, type SandboxCgroups } from '../../cgroups.ts';
 import { COMPILE_CACHE_INSIDE, makeCompileCache } from './compile-cache.ts';
 import { ENV_FD, LaunchSlots, type LaunchSlot } from './launch-slots.ts';
+import { SlotFactory } from './slot-factory.ts';
 import { buildSeccompFilter, seccompUnsupportedReason } from './seccomp.ts';
 import { SYSTEM_VIEW_ARGS } from './system-view.ts';
 import { UidPool } from './uids.ts';
@@ -61,6 +62,7 @@ export class BwrapDriver implements SandboxDriver {
   readonly #supervisorPath: string;
   readonly #sandboxes = new DriverSandboxes();
   readonly #slots: LaunchSlots;
+  readonly #factory: SlotFactory;
   /** The supervisor's compiled code for sandboxes to start from; undefined when it could not be made. */
   readonly #compileCache: string | undefined;
 
@@ -75,12 +77,14 @@ export class BwrapDriver implements SandboxDriver {
     this.#nodePath = files.node;
     this.#supervisorPath = files.supervisor;
     this.#compileCache = makeCompileCache(options.stateDir, bwrap, files, options.logger);
+    this.#factory = new SlotFactory(options.logger);
     this.#slots = new LaunchSlots({
       stateDir: options.stateDir,
       bwrap,
       seccompPath: this.#seccompPath,
       uids: this.#uids,
       cgroups,
+      factory: this.#factory,
       logger: options.logger,
       fifos: options.superviseOnHost === undefined,
       release: (uid, dirs, sandboxCgroups) => this.#release(uid, dirs, sandboxCgroups),
@@ -289,6 +293,7 @@ export class BwrapDriver implements SandboxDriver {
   async close(): Promise<void> {
     await this.#slots.close();
     await this.#sandboxes.close();
+    await this.#factory.close();
     this.#cgroups.removeParents();
   }
 

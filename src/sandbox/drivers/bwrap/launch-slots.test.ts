@@ -16,12 +16,16 @@ import { waitFor } from '../../../../test/helpers/wait.ts';
 import { BwrapDriver } from './driver.ts';
 import { LaunchSlots, makeLaunchSlot, type LaunchSlot, type LaunchSlotOptions } from './launch-slots.ts';
 import { buildSeccompFilter } from './seccomp.ts';
+import { SlotFactory } from './slot-factory.ts';
 import { UidPool } from './uids.ts';
 
-/** This process's children that are launch slots' shells, still alive and waiting. */
-function waitingShells(): number[] {
-  const children = readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  return children.filter((pid) => alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berth-sandbox'));
+/** The slot factory's children that are launch slots' shells, still alive and waiting. */
+function waitingShells(factory: SlotFactory): number[] {
+  const pid = factory.pid as number;
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+  );
+  return children.filter((child) => alive(child) && readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('berth-sandbox'));
 }
 
 const alive = (pid: number | undefined): boolean =>
@@ -31,6 +35,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
   let state: string;
   let options: LaunchSlotOptions;
   let cgroups: CgroupRoot;
+  const factory = new SlotFactory(silentLogger);
   const released: number[] = [];
   /** Slots a test took, discarded however it ends. */
   const held: LaunchSlot[] = [];
@@ -49,6 +54,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       seccompPath,
       uids,
       cgroups,
+      factory,
       logger: silentLogger,
       fifos: true,
       release: async (uid: number, dirs: SandboxDirs, own: SandboxCgroups | undefined) => {
@@ -59,7 +65,8 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       },
     };
   });
-  after(() => {
+  after(async () => {
+    await factory.close();
     cgroups?.removeParents();
     rmSync(state, { recursive: true, force: true });
   });
@@ -107,7 +114,7 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
     let waiting: number[] = [];
     try {
       await waitFor(() => slots.ready === 2, 'two slots to be ready');
-      waiting = waitingShells();
+      waiting = waitingShells(factory);
       assert.equal(waiting.length, 2);
       const taken = await slots.take();
       held.push(taken);
@@ -117,16 +124,16 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
       await Promise.all(held.splice(0).map((slot) => slot.discard()));
       await slots.close();
     }
-    assert.deepEqual(waitingShells(), [], 'no shell outlives close');
+    assert.deepEqual(waitingShells(factory), [], 'no shell outlives close');
   });
 
   test('slots whose shells died while they waited are never handed out', async () => {
     const slots = new LaunchSlots(options);
     try {
       await waitFor(() => slots.ready === 2, 'two slots to be ready');
-      const killed = waitingShells();
+      const killed = waitingShells(factory);
       for (const pid of killed) process.kill(pid, 'SIGKILL');
-      await waitFor(() => waitingShells().length === 0, 'the shells to die');
+      await waitFor(() => waitingShells(factory).length === 0, 'the shells to die');
       const given = await slots.take();
       held.push(given);
       assert.ok(alive(given.child.pid) && !killed.includes(given.child.pid as number), 'a live shell of a new slot');
@@ -170,6 +177,6 @@ describe('launch slots', { skip: BwrapDriver.unsupportedReason() ?? false }, () 
         `${parent} holds no sandbox cgroup once close is over`,
       );
     }
-    assert.deepEqual(waitingShells(), []);
+    assert.deepEqual(waitingShells(factory), []);
   });
 });

@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { readFileSync } from 'node:fs';
 import { randomId } from '../../../core/ids.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import type { CgroupRoot, SandboxCgroups } from '../../cgroups.ts';
-import { openChannelSocket } from '../../channel-socket.ts';
 import { SandboxDirs } from '../../layout.ts';
 import { GO_FD, LAUNCHER_ARGV, STATUS_FD } from '../../launcher.ts';
-import { onLines } from '../../lines.ts';
+import type { FactoryShell, SlotFactory } from './slot-factory.ts';
 import type { UidPool } from './uids.ts';
 
 /** Launchers kept waiting; more starts than this at once make theirs as they go, as before there were any. */
@@ -24,8 +21,6 @@ const RETRY_MS = 1_000;
  */
 export const ARGS_FD = 4;
 export const ENV_FD = 6;
-/** The longest line the launcher writes berth: a word, or an exit status. */
-const MAX_STATUS_LINE = 64;
 
 /**
  * A sandbox's first process, started before its sandbox is asked for: its uid taken, its private directories,
@@ -39,7 +34,7 @@ export interface LaunchSlot {
   readonly id: string;
   readonly uid: number;
   /** The shell, which becomes the outer bwrap. */
-  readonly child: ChildProcess;
+  readonly child: FactoryShell;
   /**
    * Makes the slot sandbox `id`'s: its directories and cgroups take the sandbox's name (where cgroups cannot be
    * renamed, cgroup v2, they keep the slot's), so what an operator finds on the host is named by the sandbox.
@@ -64,6 +59,8 @@ export interface LaunchSlotOptions {
   seccompPath: string;
   uids: UidPool;
   cgroups: CgroupRoot;
+  /** Starts the shells (see slot-factory.ts). */
+  factory: SlotFactory;
   logger: Logger;
   /**
    * Makes a stdio server's FIFOs ahead (a program of its own to run), for a driver whose stdio servers have a
@@ -81,65 +78,53 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
   const uid = options.uids.take();
   const dirs = new SandboxDirs(options.stateDir, id);
   let cgroups: SandboxCgroups | undefined;
-  let seccompFd: number | undefined;
-  let channel: Awaited<ReturnType<typeof openChannelSocket>> | undefined;
   try {
     dirs.create({ uid, gid: uid });
-    channel = await openChannelSocket(dirs.channelSocket);
     // Limits come with the sandbox's spec; until then the cgroups hold only berth's waiting shell.
     cgroups = options.cgroups.create(id, undefined, uid);
-    seccompFd = openSync(options.seccompPath, 'r');
-    const child = spawn(
-      '/bin/sh',
-      [
-        '-c',
-        slotScript(cgroups.procsFiles, options.fifos ? dirs.run : undefined, options.bwrap),
-        'berth-sandbox',
-        '--args',
-        String(ARGS_FD),
-        '--',
-        ...LAUNCHER_ARGV,
-      ],
-      {
-        // stdin and stdout are a hosted stdio server's; a supervised sandbox's supervisor reports on stdout.
-        stdio: ['pipe', 'pipe', 'pipe', seccompFd, 'pipe', channel.fd, 'pipe', 'pipe', 'pipe'],
-        uid,
-        gid: uid,
-        env: {},
-      },
-    );
-    const pipes = child.stdio as ReadonlyArray<Readable | Writable | null | undefined>;
-    const [args, env, go] = [ARGS_FD, ENV_FD, GO_FD].map((fd) => {
-      const pipe = pipes[fd] as Writable;
-      pipe.on('error', () => {});
-      return pipe;
-    }) as [Writable, Writable, Writable];
     // Renaming its cgroups before the shell wrote itself into them would leave it no path to write to.
+    let joined: () => void = () => {};
     let heard: (line: string | undefined) => void = () => {};
+    const hasJoined = new Promise<void>((resolve) => (joined = resolve));
     const said = new Promise<string | undefined>((resolve) => (heard = resolve));
-    const joined = new Promise<void>((resolve, reject) => {
-      const lines = pipes[STATUS_FD] as Readable;
-      let first = true;
-      onLines(lines, MAX_STATUS_LINE, (line) => {
-        if (first) resolve();
+    let first = true;
+    const child = await options.factory.start(
+      {
+        uid,
+        argv: [
+          '/bin/sh',
+          '-c',
+          slotScript(cgroups.procsFiles, options.fifos ? dirs.run : undefined, options.bwrap),
+          'berth-sandbox',
+          '--args',
+          String(ARGS_FD),
+          '--',
+          ...LAUNCHER_ARGV,
+        ],
+        seccompPath: options.seccompPath,
+        channelPath: dirs.channelSocket,
+      },
+      (line) => {
+        if (line === undefined) heard(undefined);
+        else if (first) joined();
         else heard(line);
         first = false;
-      });
-      lines.on('error', () => {});
-      lines.once('close', () => heard(undefined));
-      child.once('exit', (code, signal) =>
+      },
+    );
+    const ended = new Promise<never>((_, reject) =>
+      child.once('exit', (code: number | null, signal: string | null) =>
         reject(new Error(`the sandbox's launcher ended (${signal ?? `exit code ${code}`}) before it had joined its cgroups and made its FIFOs`)),
-      );
-    });
-    joined.catch(() => {});
-    let own = { dirs, cgroups, channelPath: channel.path };
+      ),
+    );
+    ended.catch(() => {});
+    let own = { dirs, cgroups, channelPath: dirs.channelSocket };
     let launched = false;
     return {
       id,
       uid,
       child,
       async become(sandboxId) {
-        await joined;
+        await Promise.race([hasJoined, ended]);
         const moved = options.cgroups.rename(id, sandboxId);
         if (!moved.renamed) options.logger.info('the sandbox runs in the cgroups of the launcher made for it ahead', { sandbox: sandboxId, cgroups: id });
         // Kept as it goes, so that a discard after a rename that failed half way finds what is there.
@@ -151,25 +136,24 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
       said,
       launch(bwrapArgs, envJson, talk = false) {
         launched = true;
-        args.end(`${bwrapArgs.join('\0')}\0`);
-        env.end(envJson);
-        if (talk) go.write('go\n');
-        else go.end('go\n');
+        child.launch(`${bwrapArgs.join('\0')}\0`, envJson, talk);
       },
       tell(line) {
-        if (go.writable) go.write(`${line}\n`);
+        child.tell(line);
       },
       async discard() {
-        if (!launched && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        if (!launched && child.exitCode === null && child.signalCode === null) {
+          const gone = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGKILL');
+          // Its cgroups can only go once the shell has left them.
+          await gone;
+        }
         await options.release(uid, own.dirs, own.cgroups);
       },
     };
   } catch (error) {
     await options.release(uid, dirs, cgroups);
     throw error;
-  } finally {
-    if (seccompFd !== undefined) closeSync(seccompFd);
-    channel?.release();
   }
 }
 
@@ -253,8 +237,8 @@ export class LaunchSlots {
 }
 
 /** Whether a slot's shell still waits: not exited, and not a zombie Node has yet to reap. */
-function waiting(child: ChildProcess): boolean {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
+function waiting(child: FactoryShell): boolean {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
   try {
     const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
     return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
