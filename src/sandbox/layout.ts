@@ -23,14 +23,19 @@ export class SandboxDirs {
     this.channelSocket = join(this.root, CHANNEL_SOCKET_NAME);
   }
 
-  /** With an owner, `root` is left traversable (0711) so the owner's bwrap can reach `home` and `run` by path. */
-  create(owner?: { uid: number; gid: number }): void {
+  /**
+   * With an owner, `root` is left traversable (0711) so the owner's bwrap can reach what is in it by path. A driver
+   * whose sandboxes keep their workspace and run directory inside (bwrap's are bounded tmpfs mounts) asks for `root`
+   * alone (`only root`): nothing of the sandbox's own then lands on the host's disk.
+   */
+  create(owner?: { uid: number; gid: number }, only?: 'only root'): void {
     mkdirSync(this.root, { mode: 0o700 });
+    this.#owner = owner;
+    if (owner) chmodSync(this.root, 0o711);
+    if (only) return;
     mkdirSync(this.home, { mode: 0o700 });
     mkdirSync(this.run, { mode: 0o700 });
-    this.#owner = owner;
     if (owner) {
-      chmodSync(this.root, 0o711);
       chownSync(this.home, owner.uid, owner.gid);
       chownSync(this.run, owner.uid, owner.gid);
     }

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
@@ -113,6 +115,23 @@ for (const driver of DRIVERS)
       assert.equal(still.stdout, 'small\n', 'the session goes on once space is freed');
       const roomy = await runCommand(node.url, 'roomy', randomUUID(), 'df -k "$HOME" | tail -1 | tr -s " " | cut -d" " -f2');
       assert.equal(roomy.stdout, String(32 * 1024) + '\n');
+    });
+
+    test("berth's run directory inside the sandbox is a small private tmpfs: filling it fails the write, and nothing reaches the host's disk", async () => {
+      const session = randomUUID();
+      const fill = await runCommand(
+        node.url,
+        'small',
+        session,
+        'df -k /run/berth | tail -1 | tr -s " " | cut -d" " -f2; dd if=/dev/zero of=/run/berth/big bs=1M count=64 2>&1; echo "exit $?"',
+      );
+      assert.match(fill.stdout, /^1024\n/, 'a 1 MB tmpfs');
+      assert.match(fill.stdout, /No space left on device/);
+      assert.match(fill.stdout, /exit 1\n$/);
+      const listed = (await node.admin(`/v1/sessions/${session}`).then((r) => r.json())) as { sandboxId?: string };
+      const hostDirs = driver.name === 'bwrap' ? join(node.home, 'sandboxes', listed.sandboxId ?? '') : undefined;
+      if (hostDirs) assert.ok(!existsSync(join(hostDirs, 'run', 'big')), "the file is not on the host's disk");
+      assert.equal((await runCommand(node.url, 'small', session, 'rm /run/berth/big && echo on')).stdout, 'on\n');
     });
 
     test("memory: the runtime's limit ends only that session, which says why", async () => {

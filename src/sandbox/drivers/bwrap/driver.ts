@@ -41,6 +41,9 @@ export interface BwrapDriverOptions extends IsolatingDriverOptions {
 /** The socket berth serves a hosted sandbox's channel on, in the sandbox's host directory (out of the sandbox's sight). */
 const HOST_CHANNEL_NAME = 'h.sock';
 
+/** Size of the sandbox's private `/run/berth`, which holds only a supervised stdio server's two FIFOs. */
+const RUN_BYTES = 1024 * 1024;
+
 /** Where bwrap puts the server's environment (from ENV_FD) in the sandbox's root. */
 const ENV_INSIDE = '/opt/berth/env.json';
 
@@ -86,7 +89,6 @@ export class BwrapDriver implements SandboxDriver {
       cgroups,
       factory: this.#factory,
       logger: options.logger,
-      fifos: options.superviseOnHost === undefined,
       release: (uid, dirs, sandboxCgroups) => this.#release(uid, dirs, sandboxCgroups),
     });
   }
@@ -268,8 +270,12 @@ export class BwrapDriver implements SandboxDriver {
       String(spec.limits.workspaceBytes),
       '--tmpfs',
       INSIDE.home,
-      '--bind',
-      dirs.run,
+      // berth's run directory (a supervised stdio server's FIFOs): small, private, and nothing on the host's disk.
+      '--perms',
+      '0700',
+      '--size',
+      String(RUN_BYTES),
+      '--tmpfs',
       INSIDE.run,
       ...networkArgs(spec, join(dirs.root, 'egress')),
       // The sandbox's root is a private tmpfs; read-only, so only /tmp, the workspace and the channel are writable. The

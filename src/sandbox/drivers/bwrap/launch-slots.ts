@@ -62,12 +62,6 @@ export interface LaunchSlotOptions {
   /** Starts the shells (see slot-factory.ts). */
   factory: SlotFactory;
   logger: Logger;
-  /**
-   * Makes a stdio server's FIFOs ahead (a program of its own to run), for a driver whose stdio servers have a
-   * supervisor in their sandbox; a hosted server's stdio is the slot's own pipes, and the rare supervised stdio
-   * server's launcher makes its FIFOs itself.
-   */
-  fifos: boolean;
   /** Gives back a sandbox's uid, directories and cgroups (the driver's, which retires a uid whose cgroups stay). */
   release: (uid: number, dirs: SandboxDirs, cgroups: SandboxCgroups | undefined) => Promise<void>;
 }
@@ -79,7 +73,8 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
   const dirs = new SandboxDirs(options.stateDir, id);
   let cgroups: SandboxCgroups | undefined;
   try {
-    dirs.create({ uid, gid: uid });
+    // The sandbox's workspace and run directory are tmpfs mounts inside it: only berth's part is on the host.
+    dirs.create({ uid, gid: uid }, 'only root');
     // Limits come with the sandbox's spec; until then the cgroups hold only berth's waiting shell.
     cgroups = options.cgroups.create(id, undefined, uid);
     // Renaming its cgroups before the shell wrote itself into them would leave it no path to write to.
@@ -91,16 +86,7 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
     const child = await options.factory.start(
       {
         uid,
-        argv: [
-          '/bin/sh',
-          '-c',
-          slotScript(cgroups.procsFiles, options.fifos ? dirs.run : undefined, options.bwrap),
-          'berth-sandbox',
-          '--args',
-          String(ARGS_FD),
-          '--',
-          ...LAUNCHER_ARGV,
-        ],
+        argv: ['/bin/sh', '-c', slotScript(cgroups.procsFiles, options.bwrap), 'berth-sandbox', '--args', String(ARGS_FD), '--', ...LAUNCHER_ARGV],
         seccompPath: options.seccompPath,
         channelPath: dirs.channelSocket,
       },
@@ -113,7 +99,7 @@ export async function makeLaunchSlot(options: LaunchSlotOptions): Promise<Launch
     );
     const ended = new Promise<never>((_, reject) =>
       child.once('exit', (code: number | null, signal: string | null) =>
-        reject(new Error(`the sandbox's launcher ended (${signal ?? `exit code ${code}`}) before it had joined its cgroups and made its FIFOs`)),
+        reject(new Error(`the sandbox's launcher ended (${signal ?? `exit code ${code}`}) before it had joined its cgroups`)),
       ),
     );
     ended.catch(() => {});
@@ -248,16 +234,14 @@ function waiting(child: FactoryShell): boolean {
 }
 
 /**
- * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, makes a stdio
- * server's FIFOs in its run directory, says so, waits for its go line, and becomes bwrap, which reads its options
- * from ARGS_FD. GO_FD and STATUS_FD stay open for the launcher (see launcher.ts).
+ * The slot's shell, run as the sandbox's uid: it joins the sandbox's cgroups before anything forks, says so, waits
+ * for its go line, and becomes bwrap, which reads its options from ARGS_FD. GO_FD and STATUS_FD stay open for the
+ * launcher (see launcher.ts).
  */
-function slotScript(procsFiles: string[], fifosIn: string | undefined, bwrap: string): string {
+function slotScript(procsFiles: string[], bwrap: string): string {
   const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
   return [
     ...procsFiles.map((file) => `echo $$ > ${quote(file)} || exit 97`),
-    // A stdio server's FIFOs, made while nothing waits (a program of its own to run); unused by an HTTP server.
-    ...(fifosIn ? [`mkfifo -m 600 ${quote(`${fifosIn}/in`)} ${quote(`${fifosIn}/out`)} || exit 91`] : []),
     `echo joined >&${STATUS_FD}`,
     `read -r go <&${GO_FD} || exit 96`,
     `exec ${quote(bwrap)} "$@"`,
