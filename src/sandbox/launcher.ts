@@ -35,7 +35,7 @@ const STDIN_COPY_FD = 6;
  * berth's supervisor, so the two boot side by side instead of one after the other (each is a Node start, about
  * 20 ms). Its command line is the same for every sandbox; what it starts is in its environment (`BERTH_LAUNCH_*`,
  * see launchEnv), which it reads and unsets first, so a driver can start a sandbox's processes before it knows
- * what they will run. A stdio server's stdin and stdout are FIFOs (made here unless the driver made them ahead),
+ * what they will run. A stdio server's stdin and stdout are FIFOs (made here, in the run directory),
  * opened read-write for the server (stdout first, so a supervisor that finds stdin open finds stdout open too), so
  * neither side waits for the other. The server
  * inherits the launcher's environment, which the driver sets to exactly the server's (sh's own PWD is removed),
@@ -71,7 +71,7 @@ if [ "$m" = hosted ]; then
   exit 0
 fi
 exec ${GO_FD}<&- ${STATUS_FD}>&-
-if [ "$t" = stdio ] && ! [ -p "$r/in" -a -p "$r/out" ]; then
+if [ "$t" = stdio ]; then
   mkfifo -m 600 "$r/in" "$r/out" || exit 91
 fi
 if [ -n "$x" ]; then

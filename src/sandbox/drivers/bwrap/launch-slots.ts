@@ -26,8 +26,8 @@ export const ENV_FD = 6;
  * A sandbox's first process, started before its sandbox is asked for: its uid taken, its private directories,
  * channel socket and cgroups made, and its shell already in those cgroups, waiting to be told what to run. The
  * first write to a cgroup's `cgroup.procs` after a quiet spell waits for the kernel (an RCU grace period, some
- * 10–30 ms), and a fork of berth's large process costs a few ms more: a slot has paid both before a session
- * arrives. The sandbox it becomes keeps its id, directories and cgroups.
+ * 10–30 ms), and the slot factory's fork of the shell costs a little more: a slot has paid both before a session
+ * arrives. The sandbox it becomes keeps its id, directory and cgroups.
  */
 export interface LaunchSlot {
   /** The slot's own sandbox id, until `become` gives it the sandbox's. */
