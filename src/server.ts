@@ -22,6 +22,10 @@ import { createNodeServer } from './edge/node-adapter.ts';
 import { RequestStateSealer } from './mcp/request-state.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { BerthMetrics } from './observability/berth-metrics.ts';
+import { noTracing, type Tracing } from './observability/tracing.ts';
+import { startOtelTracing } from './observability/otel-tracing.ts';
+import { watchSessions } from './sessions/session-metrics.ts';
 import { primeChannel } from './sandbox/channel-client.ts';
 import type { SandboxDriver } from './sandbox/driver.ts';
 import { BwrapDriver } from './sandbox/drivers/bwrap/driver.ts';
@@ -100,11 +104,14 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
   // Last of what may refuse to start, so that a refusal leaves nothing of the driver's (cgroup parents) behind.
   const driver = parts.driver ?? (await createDriver(config, supervisorPath, logger, berthPorts));
   const scope = new SessionScope(Buffer.from(hkdfSync('sha256', stateKey, Buffer.alloc(0), 'berth session scope', 32)));
-  const metrics = new Metrics();
-  const shed = metrics.counter('berth_load_shed_total', 'Requests and new sessions this node turned away to protect itself, by reason.');
+  const metrics = new BerthMetrics(new Metrics());
+  // Off unless an OTLP endpoint is set: then, and only then, OpenTelemetry's SDK is loaded.
+  const tracing: Tracing = config.tracing ? await startOtelTracing(config.tracing, logger) : noTracing;
+  if (config.tracing) logger.info('tracing: spans go to an OTLP collector', { url: config.tracing.url, protocol: config.tracing.protocol });
+  const shed = metrics.registry.counter('berth_load_shed_total', 'Requests and new sessions this node turned away to protect itself, by reason.');
   const onShed = (reason: ShedReason): void => shed({ reason });
   // What a warm call costs the store is nothing: this shows it (and what the node asks in the background).
-  metrics.counted(
+  metrics.registry.counted(
     'berth_store_statements_total',
     "Statements this node sent to its store (a transaction's BEGIN and COMMIT count).",
     () => database.statements,
@@ -128,7 +135,10 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     admission,
     onShed,
     mayCreate: (id, runtime, principal) => scope.mayCreate(id, runtime, principal),
+    metrics,
+    tracing,
   });
+  watchSessions(metrics, sessions, config.maxSessions);
   const runtimes = new RuntimeService(store, artifacts, sessions, secrets, {
     idleTimeoutSeconds: config.lifecycle.idleTimeoutSeconds,
     maxLifetimeSeconds: config.lifecycle.maxLifetimeSeconds,
@@ -175,6 +185,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     controlWatch?.stop();
     await endedRecords.close();
     await store.close();
+    await tracing.shutdown();
   };
   try {
     for (const runtime of await runtimes.list()) {
@@ -246,7 +257,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           capacity: config.maxSessions,
           sessions: sessions.size,
         }));
-  const hop = derivedKeys && new NodeHop(derivedKeys);
+  const hop = derivedKeys && new NodeHop(derivedKeys, tracing);
   const rateShares =
     cluster &&
     membership &&
@@ -286,6 +297,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     sessions,
     logger,
     metrics,
+    tracing,
     maxBodyBytes: config.maxBodyBytes,
     maxArtifactBytes: config.maxArtifactBytes,
     npm: new NpmInstaller(store, artifacts, {
@@ -351,6 +363,8 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
       await membership?.leave();
       await endedRecords.close();
       await store.close();
+      // The spans of the node's last requests go out before it stops.
+      await tracing.shutdown();
     })());
   const graceSeconds = config.shutdownGraceSeconds;
   return {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { NodeAnswer, type AnswerHeaders } from '../core/answer.ts';
+import { noTracing, type Tracing } from '../observability/tracing.ts';
 import { BerthError } from '../core/errors.ts';
 import { HOP_BY_HOP_HEADERS, jsonResponse } from '../core/http.ts';
 import { Http1Client, netConnector } from '../core/http1-client.ts';
@@ -58,9 +59,11 @@ const MAX_ASKED_BYTES = 64 * 1024 * 1024;
 export class NodeHop {
   readonly #keys: ClusterKeys;
   readonly #clients = new Map<string, Http1Client>();
+  readonly #tracing: Tracing;
 
-  constructor(keys: ClusterKeys) {
+  constructor(keys: ClusterKeys, tracing: Tracing = noTracing) {
     this.#keys = keys;
+    this.#tracing = tracing;
   }
 
   /** Whether `inbound` came from another node of the cluster: it is served here, never passed on again. */
@@ -94,6 +97,9 @@ export class NodeHop {
     headers[HOP_EPOCH_HEADER] = String(extras.epoch);
     if (extras.principal) headers[HOP_PRINCIPAL_HEADER] = Buffer.from(JSON.stringify(extras.principal)).toString('base64url');
     Object.assign(headers, extras.headers);
+    // The owner's spans of the request continue the trace as children of the hop.
+    const span = this.#tracing.start('berth.node.hop', { 'server.address': owner.host, 'http.request.method': inbound.method }, { kind: 'client' });
+    if (this.#tracing.enabled) Object.assign(headers, span.propagation());
     let body: Readable | Uint8Array | undefined;
     // The client writes a whole body's own length.
     if (extras.body) body = extras.body;
@@ -113,6 +119,8 @@ export class NodeHop {
       });
     } catch (error) {
       done();
+      span.fail(error);
+      span.end();
       if (extras.lost?.aborted) {
         throw new BerthError(
           'sandbox_unavailable',
@@ -135,8 +143,13 @@ export class NodeHop {
     const out: AnswerHeaders = {};
     for (const [name, value] of Object.entries(answer.headers)) if (!NOT_PASSED.has(name) && value !== undefined) out[name] = value;
     // The node passed to may still die while its answer streams: the watch lasts as long as the answer does.
-    if (answer.whole) done();
-    else answer.body.once('close', done);
+    span.set({ 'http.response.status_code': answer.statusCode });
+    const over = (): void => {
+      done();
+      span.end();
+    };
+    if (answer.whole) over();
+    else answer.body.once('close', over);
     return new NodeAnswer(answer.statusCode, out, answer.whole ?? answer.body);
   }
 

@@ -3,6 +3,11 @@ import { availableParallelism, homedir, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BerthError } from '../core/errors.ts';
+import { decimal, integer, invalid, list, oneOf, text, type Env } from './values.ts';
+import { tracingConfig } from './tracing-config.ts';
+import type { TraceExport } from '../core/trace-export.ts';
+
+export type { Env } from './values.ts';
 
 /**
  * berth's one configuration. It is built once at start from `berth serve` flags, then `BERTH_*` environment
@@ -111,6 +116,8 @@ export interface Config {
   outboundAllow: readonly string[];
   /** How berth installs published servers (`berth deploy npm:…`, `POST /v1/artifacts` with `{"npm": …}`). */
   npm: NpmSettings;
+  /** Where berth exports its traces (OTLP/HTTP); unset, tracing is off. See tracing-config.ts. */
+  tracing?: TraceExport;
 }
 
 export interface NpmSettings {
@@ -226,8 +233,6 @@ export interface SandboxDefaults {
   uidCount: number;
 }
 
-export type Env = Readonly<Record<string, string | undefined>>;
-
 const MIB = 1024 * 1024;
 
 /** Parses `berth serve` flags and the environment into a validated Config; throws a BerthError naming the bad input. */
@@ -317,6 +322,8 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
   if (requestStateKey) config.requestStateKey = requestStateKey;
   const secretKey = keyOf(env, 'BERTH_SECRET_KEY');
   if (secretKey) config.secretKey = secretKey;
+  const tracing = tracingConfig(env);
+  if (tracing) config.tracing = tracing;
   Object.assign(config, clusterOf(storeUrl, source(flags.advertiseUrl, 'BERTH_ADVERTISE_URL', '--advertise-url'), env, config.secretKey));
   return config;
 }
@@ -515,51 +522,4 @@ function parseFlags(argv: readonly string[]): {
       `${(error as Error).message}; berth serve takes --host, --port, --home, --driver, --store, --advertise-url and --aws-auth`,
     );
   }
-}
-
-/** A comma-separated list; unset or empty is none. */
-function list(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean);
-}
-
-interface Source {
-  value: string | undefined;
-  name: string;
-}
-
-function invalid(source: Source, expected: string): BerthError {
-  return new BerthError('validation_failed', `${source.name} must be ${expected}, got ${JSON.stringify(source.value)}`, {
-    details: { setting: source.name },
-  });
-}
-
-function text(source: Source, fallback: string): string {
-  if (source.value === undefined) return fallback;
-  if (source.value.trim() === '') throw invalid(source, 'a non-empty string');
-  return source.value;
-}
-
-function integer(source: Source, fallback: number, min: number, max: number): number {
-  if (source.value === undefined) return fallback;
-  const value = /^-?\d+$/.test(source.value.trim()) ? Number(source.value) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw invalid(source, `an integer from ${min} to ${max}`);
-  return value;
-}
-
-function decimal(source: Source, fallback: number, min: number, max: number): number {
-  if (source.value === undefined) return fallback;
-  const value = Number(source.value);
-  if (source.value.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw invalid(source, `a number from ${min} to ${max}`);
-  }
-  return value;
-}
-
-function oneOf<const T extends string>(source: Source, fallback: T, allowed: readonly T[]): T {
-  if (source.value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(source.value)) throw invalid(source, `one of ${allowed.join(', ')}`);
-  return source.value as T;
 }

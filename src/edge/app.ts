@@ -6,7 +6,10 @@ import { Router, type Handler, type InboundHandler, type Route, type WebRoute } 
 import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes, type V1Options } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { BerthMetrics } from '../observability/berth-metrics.ts';
+import { notes } from '../observability/request-scope.ts';
+import type { Tracing } from '../observability/tracing.ts';
+import { observeRequest } from './observe-request.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint } from './mcp/endpoint.ts';
 import { rpcErrorResponse } from './mcp/rpc-errors.ts';
@@ -41,7 +44,9 @@ export interface EdgeOptions {
   runtimes: RuntimeService;
   sessions: SessionManager;
   logger: Logger;
-  metrics: Metrics;
+  metrics: BerthMetrics;
+  /** Spans of every request and the steps under it; `noTracing` when tracing is off. */
+  tracing: Tracing;
   maxBodyBytes: number;
   maxArtifactBytes: number;
   /** Installs published servers from npm into artifacts, for `/v1`. */
@@ -101,8 +106,8 @@ export type Edge = (inbound: Inbound) => Promise<Answer>;
  * Every failure leaves here in the wire shape its endpoint speaks (JSON-RPC for MCP, the REST error otherwise).
  */
 export function createEdge(options: EdgeOptions): Edge {
-  const { runtimes, sessions, logger, metrics } = options;
-  const leases = new SessionLeases(sessions, options.cluster?.owners);
+  const { runtimes, sessions, logger, metrics, tracing } = options;
+  const leases = new SessionLeases(sessions, tracing, options.cluster?.owners);
   const { scope } = options;
   const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
   const discovers = new DiscoverCache();
@@ -120,6 +125,8 @@ export function createEdge(options: EdgeOptions): Edge {
     legacy,
     scope,
     discovers,
+    tracing,
+    metrics,
     ...(owners ? { toOwner: (caller, session, body) => owners.routeRead(caller, session, body) } : {}),
   });
   warmDiscovers({ runtimes, sessions, leases, discovers, logger });
@@ -145,6 +152,7 @@ export function createEdge(options: EdgeOptions): Edge {
   const legacyOnly =
     (handler: (caller: Caller) => Answer | Promise<Answer>): CallerHandler =>
     async (caller) => {
+      notes().door = 'mcp';
       try {
         return await legacyStreamOr405(caller, () => handler(caller));
       } catch (error) {
@@ -177,8 +185,8 @@ export function createEdge(options: EdgeOptions): Edge {
     return jsonResponse(200, metadata);
   };
   const invocations = createInvocationsEndpoint({ runtimes, leases, maxBodyBytes: options.maxBodyBytes, logger, scope });
-  const requests = metrics.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
-  metrics.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
+  const requests = metrics.registry.counter('berth_http_requests_total', 'HTTP requests answered by the edge, by route and status.');
+  metrics.registry.gauge('berth_sessions_live', 'Live sessions on this node.', () => sessions.size);
 
   const mcpRoutes: Route[] = MCP_PATHS.flatMap((pattern) => [
     { method: 'POST', pattern, inbound: admitted(mcp, true) },
@@ -214,7 +222,7 @@ export function createEdge(options: EdgeOptions): Edge {
     {
       method: 'GET',
       pattern: '/metrics',
-      handler: () => new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
+      handler: () => new Response(metrics.registry.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
     ...v1Routes({
       runtimes,
@@ -234,7 +242,7 @@ export function createEdge(options: EdgeOptions): Edge {
     ...controlPlaneRoutes({ runtimes, identity: options.aws.identity, auth: options.aws.auth, logger }),
   );
 
-  return async (inbound) => {
+  const route = async (inbound: Inbound): Promise<{ route: string; answer: Answer }> => {
     const { url } = inbound;
     let route = 'unmatched';
     let response: Answer;
@@ -246,6 +254,7 @@ export function createEdge(options: EdgeOptions): Edge {
       response = await matched.run(inbound);
     } catch (error) {
       if (!isBerthError(error)) logger.error('request failed', { method: inbound.method, path: url.pathname, err: error });
+      notes().error ??= toBerthError(error).code;
       // MCP endpoints answer in JSON-RPC even when the request never reached one (whatever its Authorization claims);
       // AWS SDK callers get AgentCore's errors.
       const mcpPath = url.pathname.startsWith('/runtimes/') && url.pathname.endsWith('/mcp');
@@ -257,6 +266,7 @@ export function createEdge(options: EdgeOptions): Edge {
             : errorResponse(error);
     }
     requests({ route, status: String(response.status) });
-    return response;
+    return { route, answer: response };
   };
+  return (inbound) => observeRequest({ tracing, metrics }, inbound, () => route(inbound));
 }

@@ -21,6 +21,7 @@ import { callChannel, SESSION_HEADER, unansweredError } from './mcp/channel-call
 import type { Caller } from './pipeline/caller.ts';
 import { doorError } from './pipeline/door-errors.ts';
 import { requiredSession } from './pipeline/session-key.ts';
+import { notes } from '../observability/request-scope.ts';
 
 export type { CommandEvent, CommandRequest } from '../core/channel-commands.ts';
 
@@ -108,6 +109,7 @@ export interface CommandsEndpointOptions {
 export function createCommandsEndpoint(options: CommandsEndpointOptions) {
   const { runtimes, leases, logger } = options;
   return async (caller: Caller): Promise<Answer> => {
+    notes().door = 'commands';
     const { request, runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;

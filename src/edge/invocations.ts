@@ -14,6 +14,7 @@ import type { Caller } from './pipeline/caller.ts';
 import { doorError } from './pipeline/door-errors.ts';
 import { sessionKey } from './pipeline/session-key.ts';
 import type { SessionScope } from './auth/session-scope.ts';
+import { notes } from '../observability/request-scope.ts';
 
 /** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
 export const REQUEST_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-request-id';
@@ -42,6 +43,7 @@ export interface InvocationsEndpointOptions {
 export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
   const { runtimes, leases, maxBodyBytes, logger, scope } = options;
   return async (caller: Caller): Promise<Answer> => {
+    notes().door = 'invocations';
     const { runtime, endpoint, principal } = caller;
     let sessionId: string | undefined;
     let lease: Lease | undefined;

@@ -1,3 +1,5 @@
+import { currentScope } from './request-scope.ts';
+
 /**
  * The logger every part of berth receives from its caller. Nothing constructs its own; tests pass a collecting or
  * silent logger. A line is `time level message key=value…` (text) or one JSON object (json).
@@ -28,7 +30,10 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
   const min = RANK[options.level];
   const emit = (level: LogLevel, message: string, fields?: LogFields): void => {
     if (RANK[level] < min) return;
-    const all = fields === undefined ? bound : { ...bound, ...fields };
+    const scope = currentScope();
+    // A line about a request names it, its trace and its session, whoever logs it.
+    const about = scope && { request: scope.notes.requestId, trace: scope.traceIds?.traceId, session: scope.notes.session };
+    const all = about ? { ...about, ...bound, ...fields } : fields === undefined ? bound : { ...bound, ...fields };
     options.write(options.format === 'json' ? jsonLine(level, message, all) : textLine(level, message, all));
   };
   return {

@@ -251,6 +251,17 @@ export class SandboxCgroups {
     return readNumber(file);
   }
 
+  /** CPU time the sandbox's processes have used, in seconds (cgroup v1: the cpuacct controller mounted with cpu). */
+  cpuSeconds(): number | undefined {
+    const cpu = this.#byController.cpu;
+    if (this.#version === 1) {
+      const nanos = readNumber(join(cpu, 'cpuacct.usage'));
+      return nanos === undefined ? undefined : nanos / 1e9;
+    }
+    const micros = counter(join(cpu, 'cpu.stat'), 'usage_usec');
+    return micros === undefined ? undefined : micros / 1e6;
+  }
+
   /** How many times the kernel's OOM killer ended a process of this sandbox. */
   oomKills(): number {
     return counter(join(this.#byController.memory, this.#version === 1 ? 'memory.oom_control' : 'memory.events'), 'oom_kill') ?? 0;

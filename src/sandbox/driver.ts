@@ -104,6 +104,8 @@ export interface LimitRecord extends LimitEvent {
 export interface SandboxStats {
   /** Memory charged to the sandbox (cgroup usage, or the process tree's RSS where there is no cgroup). */
   memoryBytes?: number;
+  /** CPU time its processes have used, in seconds, where a cgroup counts it; after its exit, the last count. */
+  cpuSeconds?: number;
 }
 
 /** Work going on in a sandbox that no request in flight shows; while any is, its session is not idle. */

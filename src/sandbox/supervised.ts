@@ -58,6 +58,8 @@ export interface SupervisedOptions {
  */
 export class SupervisedSandbox implements Sandbox {
   readonly id: string;
+  /** The stats read as the sandbox exited, once its cgroups are gone. */
+  #finalStats: SandboxStats | undefined;
   readonly pid: number;
   readonly channel: ChannelEndpoint;
   readonly exited: Promise<SandboxExit>;
@@ -125,6 +127,8 @@ export class SupervisedSandbox implements Sandbox {
           detail: `the kernel ended the sandbox at its memory limit of ${Math.round(options.spec.limits.memoryBytes / 2 ** 20)} MB`,
         });
       }
+      // What it used in all, while its cgroups still count it.
+      this.#finalStats = options.stats();
       try {
         await options.cleanup();
       } catch (error) {
@@ -206,7 +210,7 @@ export class SupervisedSandbox implements Sandbox {
   }
 
   stats(): SandboxStats {
-    return this.#options.stats();
+    return this.#finalStats ?? this.#options.stats();
   }
 
   limitReached(): SandboxExit['limit'] {

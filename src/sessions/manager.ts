@@ -1,5 +1,7 @@
 import { BerthError, isBerthError, toBerthError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { BerthMetrics } from '../observability/berth-metrics.ts';
+import { noTracing, type Tracing } from '../observability/tracing.ts';
 import type { LimitEvent, Sandbox, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
 import type { OutputLine } from '../sandbox/output-log.ts';
 import { SandboxStartError } from '../sandbox/start-error.ts';
@@ -35,6 +37,10 @@ export interface SessionManagerOptions extends SessionStarterOptions {
    * Ids that belong to someone (a principal's own session) are theirs to make alone.
    */
   mayCreate?: (id: string, runtime: string, principal: SessionPrincipal) => boolean;
+  /** Starts and limit hits, counted by runtime. */
+  metrics?: BerthMetrics;
+  /** A first request's span of its sandbox's start. */
+  tracing?: Tracing;
 }
 
 /**
@@ -50,6 +56,8 @@ export class SessionManager {
   readonly #timers: SessionTimers;
   readonly #starter: SessionStarter;
   readonly #endListeners: Array<(ended: EndedSession) => void> = [];
+  /** CPU seconds the ended sessions' sandboxes used, by runtime: with the live ones', a count that never falls. */
+  readonly #endedCpu = new Map<string, number>();
   #closed = false;
 
   constructor(options: SessionManagerOptions) {
@@ -131,7 +139,16 @@ export class SessionManager {
     this.#timers.claimed(session);
     let sandbox: Sandbox;
     try {
-      sandbox = await session.ready;
+      const tracing = this.#options.tracing ?? noTracing;
+      const starting = session;
+      sandbox =
+        created && tracing.enabled
+          ? await tracing.around(
+              'berth.sandbox.start',
+              { 'berth.sandbox.pooled': starting.pooled, 'berth.sandbox.id': starting.sandboxId },
+              () => starting.ready,
+            )
+          : await session.ready;
     } catch (error) {
       session.inFlight--;
       throw error;
@@ -159,8 +176,13 @@ export class SessionManager {
     const session = this.#starter.start(id, target, principal, minted, this.#sessions.size);
     this.#sessions.set(id, session);
     const log = this.#options.logger.child({ session: id, runtime: target.runtime, sandbox: session.sandboxId });
+    const began = performance.now();
+    const kind = session.pooled ? 'pooled' : 'cold';
     session.ready.then(
-      (sandbox) => this.#started(session, sandbox, log),
+      (sandbox) => {
+        this.#options.metrics?.sessionStarted(target.runtime, kind, (performance.now() - began) / 1000);
+        this.#started(session, sandbox, log);
+      },
       (error: unknown) => {
         // Shed load is counted in metrics; a line each would flood the log in the very burst that caused it.
         if (isBerthError(error) && error.code === 'overloaded') {
@@ -169,6 +191,7 @@ export class SessionManager {
           return;
         }
         log.warn('session failed to start', { err: error });
+        this.#options.metrics?.sessionStartFailed(target.runtime, kind);
         // A start the session's own end cut short is recorded by that end; any other failure is the session's end.
         if (session.state === 'stopping') return;
         const failure = toBerthError(error);
@@ -185,7 +208,10 @@ export class SessionManager {
     if (session.state === 'starting') session.state = 'ready';
     this.#timers.started(session, sandbox);
     // Limits met while the sandbox started (a CPU share throttling a slow start) are said now, later ones as they come.
-    const reached = (event: LimitEvent): void => log.warn('session reached a limit', { limit: event.limit, effect: event.effect, detail: event.detail });
+    const reached = (event: LimitEvent): void => {
+      this.#options.metrics?.limitHit(session.target.runtime, event.limit, event.effect);
+      log.warn('session reached a limit', { limit: event.limit, effect: event.effect, detail: event.detail });
+    };
     for (const record of sandbox.limits()) reached(record);
     sandbox.onLimit(reached);
     log.info('session started', { version: session.target.version, pid: sandbox.pid, era: sandbox.era });
@@ -238,6 +264,19 @@ export class SessionManager {
     return out;
   }
 
+  /** Each live session's runtime, state as metrics tell it, and its sandbox's memory and CPU. */
+  *census(): Generator<SessionCensus> {
+    for (const session of this.#sessions.values()) {
+      const stats = session.sandbox?.stats();
+      yield { runtime: session.target.runtime, state: censusState(session), memoryBytes: stats?.memoryBytes ?? 0, cpuSeconds: stats?.cpuSeconds ?? 0 };
+    }
+  }
+
+  /** CPU seconds used by the sandboxes of sessions that have ended, by runtime. */
+  endedCpuSeconds(): ReadonlyMap<string, number> {
+    return this.#endedCpu;
+  }
+
   /** Ends every session; new requests are refused from now on. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -268,7 +307,25 @@ export class SessionManager {
   #forget(session: Session, reason: EndReason, exit: SandboxExit | undefined, error?: EndedSession['error']): void {
     this.#timers.stop(session);
     if (this.#sessions.get(session.id) === session) this.#sessions.delete(session.id);
+    const cpu = session.sandbox?.stats().cpuSeconds;
+    if (cpu !== undefined) this.#endedCpu.set(session.target.runtime, (this.#endedCpu.get(session.target.runtime) ?? 0) + cpu);
     const record = this.#ended.add(session, reason, exit, error);
     for (const listener of this.#endListeners) listener(record);
   }
+}
+
+/** A live session as metrics count it. */
+export interface SessionCensus {
+  runtime: string;
+  state: 'starting' | 'idle' | 'active' | 'waiting_for_input' | 'busy' | 'stopping';
+  memoryBytes: number;
+  cpuSeconds: number;
+}
+
+function censusState(session: Session): SessionCensus['state'] {
+  if (session.state !== 'ready') return session.state;
+  const activity = session.sandbox?.activity;
+  if (activity !== undefined && activity.waiting > 0) return 'waiting_for_input';
+  if (session.inFlight > 0) return 'active';
+  return activity?.busy ? 'busy' : 'idle';
 }

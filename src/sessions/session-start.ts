@@ -91,7 +91,19 @@ export class SessionStarter {
     if (pooled) {
       this.#learnEra(target, pooled);
       const ready = Promise.resolve(pooled);
-      return { id, principal, target, sandboxId: pooled.id, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready };
+      return {
+        id,
+        principal,
+        target,
+        sandboxId: pooled.id,
+        state: 'starting',
+        createdAt: now,
+        lastActiveAt: now,
+        inFlight: 0,
+        unclaimed: minted,
+        ready,
+        pooled: true,
+      };
     }
     // Sessions come before pools: a session that starts cold on a node at its cap, or short of memory, with pooled
     // sandboxes takes one's room, and starts once that sandbox has stopped (so its memory counts as free).
@@ -115,6 +127,6 @@ export class SessionStarter {
       },
     );
     const sandboxId = spec.id;
-    return { id, principal, target, sandboxId, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready };
+    return { id, principal, target, sandboxId, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready, pooled: false };
   }
 }

@@ -96,6 +96,8 @@ export interface Session {
   sandbox?: Sandbox;
   /** The sandbox's start, which concurrent first requests share. */
   ready: Promise<Sandbox>;
+  /** Its sandbox came from a warm pool, started before the session. */
+  pooled: boolean;
   idleTimer?: NodeJS.Timeout;
   lifetimeTimer?: NodeJS.Timeout;
   ending?: Promise<void>;

@@ -15,6 +15,7 @@ import { CallerAdmission } from '../pipeline/admission.ts';
 import type { CallerHandler } from '../pipeline/caller.ts';
 import { RateLimiter } from '../rate-limit.ts';
 import { dataPlaneRoutes } from './data-plane.ts';
+import { noTracing } from '../../observability/tracing.ts';
 
 test('a command body that is a bare JSON value (null, a number, a string, an array) is a ValidationException, and no session is made', async () => {
   const lines: string[] = [];
@@ -47,7 +48,7 @@ test('a command body that is a bare JSON value (null, a number, a string, an arr
   const routes = dataPlaneRoutes({
     runtimes,
     sessions,
-    leases: new SessionLeases(sessions),
+    leases: new SessionLeases(sessions, noTracing),
     admission,
     logger: createLogger({ level: 'debug', format: 'text', write: (line) => lines.push(line) }),
     mcp: unreached,

@@ -80,6 +80,20 @@ export async function callChannel(
   };
 }
 
+/** `base` with `extra`'s headers in place of its own of the same names (lower-case). */
+export function overlaidHeaders(base: RequestHeaders, extra: Readonly<Record<string, string>>): RequestHeaders {
+  return {
+    get: (name) => extra[name.toLowerCase()] ?? base.get(name),
+    has: (name) => name.toLowerCase() in extra || base.has(name),
+    forEach: (callback) => {
+      base.forEach((value, name) => {
+        if (!(name in extra)) callback(value, name);
+      });
+      for (const [name, value] of Object.entries(extra)) callback(value, name);
+    },
+  };
+}
+
 /** How long a failed call waits for its sandbox to close before it asks why. */
 const CLOSE_WAIT_MS = 1_000;
 /** How long a failed call whose sandbox is closing waits to learn how it ended (its cleanup comes first). */

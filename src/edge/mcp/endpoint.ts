@@ -6,11 +6,14 @@ import { classify, INPUT_CAPABLE_METHODS, type ModernRequest } from '../../mcp/c
 import { isNotification, readClientMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.ts';
 import { argumentsDigest, checkBinding, type RequestStateSealer, type StateBinding } from '../../mcp/request-state.ts';
 import type { Logger } from '../../observability/logger.ts';
+import type { BerthMetrics } from '../../observability/berth-metrics.ts';
+import { notes } from '../../observability/request-scope.ts';
+import { NO_SPAN, type TraceSpan, type Tracing } from '../../observability/tracing.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import type { SessionLeases } from '../pipeline/lease.ts';
 import { jsonResponse } from '../../core/http.ts';
 import { readRequestBody } from '../node-bodies.ts';
-import { callChannel, readAnswerUpTo, relayAnswer, relayWhole, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
+import { callChannel, overlaidHeaders, readAnswerUpTo, relayAnswer, relayWhole, SESSION_HEADER, type ChannelAnswer } from './channel-call.ts';
 import { InFlightCalls } from './in-flight.ts';
 import { listenHeaders } from './listen-accept.ts';
 import { ToolHeaderIndex } from './tool-headers.ts';
@@ -40,6 +43,8 @@ export interface McpEndpointOptions {
   scope: SessionScope;
   /** What each version's servers answered `server/discover`, shared with the warming of new versions. */
   discovers: DiscoverCache;
+  tracing: Tracing;
+  metrics: BerthMetrics;
   /**
    * On a node of a cluster, for a request whose head names no session: passed on with the body read to the node
    * holding the session its requestState names (`session`), or, naming none, to a member with room when this node
@@ -55,7 +60,7 @@ export interface McpEndpointOptions {
  * with its requestState sealed. Legacy traffic goes to the legacy facade. Answers stream as they come.
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
-  const { runtimes, sessions, leases, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope, discovers } = options;
+  const { runtimes, sessions, leases, maxBodyBytes, sealer, inputTimeoutMs, legacy, scope, discovers, tracing, metrics } = options;
   const inFlight = new InFlightCalls();
   const toolHeaders = new ToolHeaderIndex();
 
@@ -65,6 +70,10 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     let sessionId: string | undefined;
     let lease: Lease | undefined;
     let tracked: ReturnType<InFlightCalls['track']> | undefined;
+    /** The call in the sandbox, from its sending to its answer's end. */
+    let call: TraceSpan = NO_SPAN;
+    const noted = notes();
+    noted.door = 'mcp';
     try {
       const type = requestHeaders.get('content-type') ?? '';
       if (!type.includes('application/json')) {
@@ -74,6 +83,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const message = parseMessage(body);
       if ('id' in message && message.id !== undefined) rpcId = message.id;
       const classified = classify(requestHeaders, message);
+      noted.method = 'method' in message ? message.method : 'response';
+      if (classified.era === 'modern' && classified.method === 'tools/call') noted.tool = classified.name;
       if (classified.era === 'legacy') {
         // One that names no session starts one: on another member when this node has no room.
         const routed = await options.toOwner?.(caller, undefined, body);
@@ -90,6 +101,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         checkBinding(opened, bindingOf(classified, runtime, principal.key));
         stateSession = opened.session;
         forwarded = JSON.stringify(withRequestState(message, opened.inner));
+        // The round this request answers: from its input_required answer leaving to the client's answers arriving.
+        if (tracing.enabled) tracing.start('mcp.input_round', { 'mcp.method.name': classified.method }, { startTime: opened.expiresAt - inputTimeoutMs }).end();
       }
       // The session its requestState names may be held elsewhere; one naming none may start on another member.
       const routed = await options.toOwner?.(caller, stateSession, body);
@@ -112,6 +125,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
           return fresh;
         },
       });
+      noted.session = sessionId;
       if (classified.era === 'modern-notification' && classified.method === 'notifications/cancelled' && isNotification(message)) {
         inFlight.cancel(sessionId, message.params?.requestId);
         return new Response(null, { status: 202 });
@@ -127,12 +141,27 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         throw new BerthError('invalid_request', `runtime "${runtime}" is an http agent: call POST /runtimes/${runtime}/invocations`);
       }
       const version = `${runtime}@${resolved.version.version}`;
+      noted.runtime = runtime;
+      noted.version = resolved.version.version;
       if (classified.era === 'modern' && classified.method === 'tools/call')
         toolHeaders.check(version, classified.name, requestHeaders, classified.params.arguments);
       const headers = classified.era === 'modern' && classified.method === 'subscriptions/listen' ? listenHeaders(requestHeaders) : requestHeaders;
       lease = await leases.take({ session: sessionId, target: resolved.target, principal, minted });
       tracked = rpcId === null ? undefined : inFlight.track(sessionId, rpcId, caller.signal);
-      let answer = await callChannel(lease, headers, forwarded, tracked?.signal ?? caller.signal);
+      let sent = headers;
+      if (tracing.enabled) {
+        // The server's own spans join the trace as children of this call: W3C context in `_meta` (SEP-414), read by
+        // any server, and in the headers an HTTP server gets.
+        call = tracing.start(
+          'berth.sandbox.call',
+          { 'mcp.method.name': noted.method, 'gen_ai.tool.name': noted.tool, 'mcp.session.id': sessionId },
+          { kind: 'client' },
+        );
+        const context = call.propagation();
+        sent = overlaidHeaders(headers, context);
+        forwarded = JSON.stringify(withTraceContext(typeof forwarded === 'string' ? (JSON.parse(forwarded) as JsonRpcMessage) : message, context));
+      }
+      let answer = await callChannel(lease, sent, forwarded, tracked?.signal ?? caller.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
         answer = {
           status: answer.status,
@@ -150,7 +179,15 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       const boundSession = sessionId;
       const sealing =
         classified.era === 'modern' && INPUT_CAPABLE_METHODS.has(classified.method)
-          ? { sealer, binding: () => ({ ...bindingOf(classified, runtime, principal.key), session: boundSession }), ttlMs: inputTimeoutMs }
+          ? {
+              sealer,
+              binding: () => ({ ...bindingOf(classified, runtime, principal.key), session: boundSession }),
+              ttlMs: inputTimeoutMs,
+              issued: () => {
+                metrics.inputRound(runtime);
+                call.event('mcp.input_required');
+              },
+            }
           : undefined;
       // A JSON answer to seal is read whole anyway (its requestState may change its length): it leaves with its
       // length, head and body in one write. One too long to be an input_required result streams on untouched.
@@ -159,14 +196,18 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         if (Buffer.isBuffer(read)) {
           lease.release();
           tracked?.done();
-          return relayWhole(answer, lease.sessionId, sealJson(read, sealing));
+          const sealed = sealJson(read, sealing);
+          call.end();
+          return relayWhole(answer, lease.sessionId, sealed);
         }
-        return answerResponse({ status: answer.status, headers: answer.headers, body: read }, lease, undefined, tracked?.done);
+        return answerResponse({ status: answer.status, headers: answer.headers, body: read }, lease, undefined, callDone(call, tracked));
       }
-      return answerResponse(answer, lease, sealing, tracked?.done);
+      return answerResponse(answer, lease, sealing, callDone(call, tracked));
     } catch (error) {
       lease?.release();
       tracked?.done();
+      call.fail(error);
+      call.end();
       return doorError(caller, error, (berth) => rpcErrorResponse(berth, rpcId, sessionId));
     }
   };
@@ -177,6 +218,22 @@ const UTF8 = new TextDecoder();
 
 function parseMessage(body: Uint8Array): JsonRpcMessage {
   return readClientMessage(UTF8.decode(body));
+}
+
+/** What ends when a call's answer is over: its in-flight record and its span. */
+function callDone(call: TraceSpan, tracked: { done(): void } | undefined): () => void {
+  return () => {
+    tracked?.done();
+    call.end();
+  };
+}
+
+/** The message with the W3C trace context (`traceparent`, `tracestate`, `baggage`) of the call in its `_meta`. */
+function withTraceContext(message: JsonRpcMessage, context: Record<string, string>): JsonRpcMessage {
+  if (!('method' in message)) return message;
+  const params = { ...(message.params ?? {}) };
+  params._meta = { ...((params._meta as Record<string, unknown> | undefined) ?? {}), ...context };
+  return { ...message, params } as JsonRpcMessage;
 }
 
 /** What a requestState of this request is bound to, but the session. */

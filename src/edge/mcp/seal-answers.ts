@@ -14,6 +14,8 @@ export interface Sealing {
   /** Made only when an answer needs sealing: its digest of the arguments is not free. */
   binding: () => StateBinding;
   ttlMs: number;
+  /** Hears each input_required answer sealed: a round in which the server waits for its client. */
+  issued?: () => void;
 }
 
 /**
@@ -45,6 +47,7 @@ function sealMessage(text: string, sealing: Sealing): string | undefined {
   if (result.resultType !== 'input_required') return undefined;
   const inner = typeof result.requestState === 'string' ? result.requestState : undefined;
   const requestState = sealing.sealer.seal(sealing.binding(), inner, sealing.ttlMs);
+  sealing.issued?.();
   return JSON.stringify({ ...message, result: { ...result, requestState } });
 }
 

@@ -3,6 +3,7 @@ import type { Inbound, RequestHeaders } from '../../core/inbound.ts';
 import type { Params } from '../../core/router.ts';
 import type { ResolvedRuntime } from '../../control/runtimes.ts';
 import type { Principal } from '../auth/principal.ts';
+import { notes } from '../../observability/request-scope.ts';
 
 /** Only admission (./admission.ts) makes a Caller: a handler that takes one cannot be reached without it. */
 declare const admitted: unique symbol;
@@ -69,6 +70,14 @@ class AdmittedCaller implements Caller {
     this.endpoint = fields.endpoint;
     this.principal = fields.principal;
     this.resolved = fields.resolved;
+    // What the request's metrics and span say of it: the runtime only once it exists, so labels name real ones.
+    const noted = notes();
+    noted.user = fields.principal.userId;
+    if (fields.endpoint !== undefined) noted.endpoint = fields.endpoint;
+    if (fields.resolved) {
+      noted.runtime = fields.runtime;
+      noted.version = fields.resolved.version.version;
+    }
   }
 
   get request(): Request {

@@ -1,5 +1,6 @@
 import { toBerthError, type BerthError } from '../../core/errors.ts';
 import type { Caller } from './caller.ts';
+import { notes } from '../../observability/request-scope.ts';
 
 /**
  * A failure as the caller's door answers it. berth's own doors answer in the wire shape of the endpoint called
@@ -7,6 +8,8 @@ import type { Caller } from './caller.ts';
  * goes on up, to leave as AgentCore's typed exception from its door, told apart from an agent's own failed answer.
  */
 export function doorError(caller: Caller, error: unknown, own: (error: BerthError) => Response): Response {
-  if (caller.door === 'agentcore') throw toBerthError(error);
-  return own(toBerthError(error));
+  const berth = toBerthError(error);
+  notes().error = berth.code;
+  if (caller.door === 'agentcore') throw berth;
+  return own(berth);
 }

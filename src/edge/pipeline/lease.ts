@@ -1,6 +1,7 @@
 import type { SessionOwners } from '../../cluster/session-owners.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Lease, SessionManager, SessionPrincipal, SessionTarget } from '../../sessions/manager.ts';
+import type { Tracing } from '../../observability/tracing.ts';
 
 /** What a request needs of its session: which session, the runtime version it runs, and whose it is. */
 export interface LeaseRequest {
@@ -21,14 +22,24 @@ export interface LeaseRequest {
 export class SessionLeases {
   readonly #sessions: SessionManager;
   readonly #owners: SessionOwners | undefined;
+  readonly #tracing: Tracing;
 
   /** `owners`, on a node of a cluster: a session this node starts is first claimed for it in the directory. */
-  constructor(sessions: SessionManager, owners?: SessionOwners) {
+  constructor(sessions: SessionManager, tracing: Tracing, owners?: SessionOwners) {
     this.#sessions = sessions;
+    this.#tracing = tracing;
     this.#owners = owners;
   }
 
-  async take(request: LeaseRequest): Promise<Lease> {
+  /** The session's sandbox for one request (a span of its own: a first request's includes the sandbox's start). */
+  take(request: LeaseRequest): Promise<Lease> {
+    if (!this.#tracing.enabled) return this.#take(request);
+    return this.#tracing.around('berth.session.lease', { 'mcp.session.id': request.session, 'berth.runtime': request.target.runtime }, () =>
+      this.#take(request),
+    );
+  }
+
+  async #take(request: LeaseRequest): Promise<Lease> {
     const { session, target, principal, existing, minted } = request;
     // A request naming its session, in its head or by its requestState, was sent on to the owner before this step
     // (owner-route.ts); one that still reaches here for a session another node holds came over a stale hop.

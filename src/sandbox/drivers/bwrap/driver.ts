@@ -174,7 +174,7 @@ export class BwrapDriver implements SandboxDriver {
         child: own.child,
         channel: { socketPath: hosted ? hostChannel : channelPath },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
-        stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
+        stats: () => ({ memoryBytes: cgroups.memoryBytes(), cpuSeconds: cgroups.cpuSeconds() }),
         limitCounters: () => cgroups.limitCounters(),
         kill: () => killSandbox(own.child.pid),
         limitHit: () => (cgroups.oomKills() > 0 ? 'memory' : cgroups.pidsLimitHit() ? 'pids' : undefined),

@@ -172,7 +172,7 @@ export class GvisorDriver implements SandboxDriver {
         child,
         channel: { connect: ownChannel.connect },
         logger: logger.child({ sandbox: spec.id, runtime: spec.runtime }),
-        stats: () => ({ memoryBytes: cgroups.memoryBytes() }),
+        stats: () => ({ memoryBytes: cgroups.memoryBytes(), cpuSeconds: cgroups.cpuSeconds() }),
         limitCounters: () => cgroups.limitCounters(),
         kill: () => {
           void runscCommand(this.#runsc, this.#runscRoot, ['kill', spec.id, 'KILL']).then(({ ok }) => {
