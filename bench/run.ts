@@ -26,6 +26,7 @@ import { BwrapDriver } from '../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../src/sandbox/drivers/gvisor/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
 import { fixtureDir } from '../test/helpers/fixtures.ts';
+import { OtlpReceiver } from '../test/helpers/otlp-receiver.ts';
 import { CALL_BODY, CALL_HEADERS, META, call, ms, percentile, timed } from './common.ts';
 import { clusterBench } from './cluster.ts';
 import { densityBench } from './density.ts';
@@ -216,6 +217,8 @@ async function main(): Promise<void> {
     process.stdout.write(`bench: the bwrap driver cannot run here (${unsupported}); nothing measured\n`);
     return;
   }
+  // What a node with tracing on exports goes here (bench/tracing section), as to a collector.
+  const receiver = await OtlpReceiver.start();
   const node = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_MAX_SESSIONS: String(Math.max(LIVE_SESSIONS, SPREAD_SESSIONS) + 50) } });
   const pool = new Pool(node.url, { connections: CONCURRENCY * 2 });
   const out = (line = ''): boolean => process.stdout.write(`${line}\n`);
@@ -341,6 +344,34 @@ async function main(): Promise<void> {
     }
 
     out();
+    out('tracing (issue 18): warm tools/call, one session, on a node with tracing off (the default) and one exporting every span over OTLP');
+    {
+      const traced = await startBerth({ env: { BERTH_LOG_LEVEL: 'warn', BERTH_OTLP_ENDPOINT: receiver.url } });
+      const tracedPool = new Pool(traced.url, { connections: CONCURRENCY * 2 });
+      const session = randomUUID();
+      try {
+        await deploy(traced, 'minimal-http', minimal, { transport: 'http' });
+        const offCpu = cpuPerCall(node.process.pid as number);
+        const off = await sequential(pool, '/runtimes/minimal-http/mcp', session);
+        const offCallCpu = offCpu(off.length + 50);
+        const onCpu = cpuPerCall(traced.process.pid as number);
+        const on = await sequential(tracedPool, '/runtimes/minimal-http/mcp', session);
+        const onCallCpu = onCpu(on.length + 50);
+        const offRps = await throughput(pool, '/runtimes/minimal-http/mcp', session);
+        const onRps = await throughput(tracedPool, '/runtimes/minimal-http/mcp', session);
+        out(
+          `    latency   off p50 ${ms(percentile(off, 50))} p95 ${ms(percentile(off, 95))}   on p50 ${ms(percentile(on, 50))} p95 ${ms(percentile(on, 95))}   overhead p50 +${ms(percentile(on, 50) - percentile(off, 50))}`,
+        );
+        out(`    requests/s off ${offRps.toFixed(0)}   on ${onRps.toFixed(0)}   ratio ${(onRps / offRps).toFixed(2)}×`);
+        out(`    edge CPU per call, one at a time: off ${offCallCpu.toFixed(0)} µs, on ${onCallCpu.toFixed(0)} µs   (${receiver.spans.length} spans received)`);
+      } finally {
+        await tracedPool.close();
+        await traced.stop();
+        await node.admin(`/v1/sessions/${session}`, { method: 'DELETE' });
+      }
+    }
+
+    out();
     out('warm tools/call on the minimal stdio server, one session: berth vs supergateway 4.0.0 (stdio → Streamable HTTP, stateful, no isolation)');
     out(`  (goal: berth ≥ 1.5× supergateway's requests/s at ${CONCURRENCY} at once)`);
     {
@@ -418,6 +449,7 @@ async function main(): Promise<void> {
   } finally {
     await pool.close();
     await node.stop();
+    await receiver.close();
   }
 
   // Measured once berth's sessions are gone, so that the two sets of processes do not share the machine's memory.

@@ -21,7 +21,7 @@ function aptInstall(what: string, pkg: string): void {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!updated) execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   updated = true;
-  execFileSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkg.split(' ')], { stdio: 'inherit', env });
 }
 
 const bwrap = ['/usr/bin/bwrap', '/usr/local/bin/bwrap'].some((path) => existsSync(path));
@@ -49,6 +49,12 @@ if (!existsSync(runsc) && process.getuid?.() === 0 && existsSync('/usr/bin/apt-g
 }
 
 const postgres = existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/postgres`));
+// The metrics test reads /metrics with Prometheus' own text-format parser (its Python client) and promtool's lint.
+if (process.argv.includes('--tests') && !existsSync('/usr/bin/promtool')) {
+  if (canApt) aptInstall("Prometheus' promtool and Python client (the metrics test)", 'prometheus python3-prometheus-client');
+  else
+    process.stderr.write('the metrics test needs: sudo apt-get install -y prometheus python3-prometheus-client; without them it is skipped with that reason\n');
+}
 if (process.argv.includes('--tests') && !postgres) {
   if (canApt) aptInstall('PostgreSQL (the cluster tests start their own server)', 'postgresql');
   else process.stderr.write("the cluster tests need PostgreSQL's server: sudo apt-get install -y postgresql; without it they are skipped with that reason\n");

@@ -23,6 +23,8 @@ export interface RuntimeView {
   liveSessions: number;
   /** The version's spec as `/v1` shows it (secret values hidden). */
   spec: RuntimeSpec;
+  /** This node's pool of the current version, when the runtime keeps one. */
+  warmPool?: { size: number; ready: number; version: number };
 }
 
 export interface SessionView {
@@ -104,6 +106,10 @@ export class ApiClient {
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
     });
+  }
+
+  runtime(name: string): Promise<RuntimeView> {
+    return this.#call('GET', `/v1/runtimes/${encodeURIComponent(name)}`);
   }
 
   runtimes(): Promise<RuntimeView[]> {

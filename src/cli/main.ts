@@ -7,14 +7,12 @@ import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Env } from '../config/config.ts';
 import { adminKey, adminKeyFile } from './admin-key.ts';
-import { ApiClient, ApiError } from './api-client.ts';
+import { ApiClient, ApiError, type SessionView } from './api-client.ts';
 import { packDirectory } from './pack.ts';
-import type { DeployRequest } from '../core/runtime-spec.ts';
+import { counted, progress, timedWork, type Io, type Progress } from './progress.ts';
 
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+export type { Io } from './progress.ts';
+import type { DeployRequest } from '../core/runtime-spec.ts';
 
 const USAGE = `usage: berth <command> [options]
 
@@ -33,11 +31,12 @@ const USAGE = `usage: berth <command> [options]
                                                           without one; stateful, the default, steers it to initialize)
             [--rate-limit PER_SECOND] [--caller-rate-limit PER_SECOND]   (for the runtime, and for each caller)
             [--warm-pool N]   (N sandboxes of the current version kept started on each node: a new session takes one)
+            [--pool-wait S]   (how long deploy shows the pool filling, default 120; 0 returns at once)
             [--warmup /PATH[:PORT]]   (a POST each sandbox's server must answer 2xx before it takes a session)
   push      DIR        uploads DIR as an artifact and prints its id (for AgentCore's
                        codeConfiguration: code.s3 = {bucket: "berth", prefix: ID})
   runtimes
-  sessions  [--runtime NAME]
+  sessions  [--runtime NAME] [--watch [--interval S]]   (--watch: the list again every S seconds, 2 by default)
   nodes                the nodes of the cluster (a node alone lists itself), with their leases and load
   stop      SESSION
   logs      SESSION [--tail N]   what the session's server wrote (stderr; stdout too for HTTP servers)
@@ -100,7 +99,7 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
 }
 
 function defaultIo(): Io {
-  return { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+  return { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text), tty: process.stderr.isTTY === true };
 }
 
 function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, positionals: number) {
@@ -158,6 +157,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
       'idle-timeout': { type: 'string' },
       'max-lifetime': { type: 'string' },
       'warm-pool': { type: 'string' },
+      'pool-wait': { type: 'string' },
       warmup: { type: 'string' },
       'memory-mb': { type: 'string' },
       pids: { type: 'string' },
@@ -242,20 +242,43 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     ...(values['warm-pool'] === undefined ? {} : { warmPool: { size: integerFlag(values['warm-pool'], '--warm-pool', 0, 1000) as number } }),
     ...(values.warmup === undefined ? {} : { warmup: warmupFlag(values.warmup) }),
   };
+  const poolWait = integerFlag(values['pool-wait'], '--pool-wait', 0, 3600) ?? 120;
   const api = client(values.url, env);
+  const line = progress(io);
   if (spec !== undefined) {
-    const installed = await api.installPackage({ npm: spec, args: serverArgs ?? [], ...(values.bin === undefined ? {} : { bin: values.bin }) });
+    const installed = await timedWork(
+      line,
+      `installing npm:${spec} on the node`,
+      api.installPackage({ npm: spec, args: serverArgs ?? [], ...(values.bin === undefined ? {} : { bin: values.bin }) }),
+    );
     io.err(`installed ${installed.package.name}@${installed.package.version} (${installed.artifactId}): ${installed.command}\n`);
     body.command = installed.command;
     body.artifactId = installed.artifactId;
   } else {
     const hint = downloadHint(values.command as string, values.name, body.network);
     if (hint !== undefined) io.err(`berth deploy: ${hint}\n`);
-    body.artifactId = (await api.uploadArtifact(packDirectory(dir as string))).artifactId;
+    body.artifactId = (await api.uploadArtifact(counted(packDirectory(dir as string), `uploading ${dir}`, line))).artifactId;
   }
   const version = await api.deploy(values.name, body);
+  if (body.warmPool && body.warmPool.size > 0 && poolWait > 0) await waitForPool(api, values.name, body.warmPool.size, poolWait, line);
   io.out(`${version.runtime} v${version.version}\n`);
   return 0;
+}
+
+/** Shows a new version's warm pool filling, for up to `seconds`; a pool still filling then goes on filling on its own. */
+async function waitForPool(api: ApiClient, name: string, size: number, seconds: number, line: Progress): Promise<void> {
+  const deadline = performance.now() + seconds * 1000;
+  let ready = 0;
+  while (performance.now() < deadline) {
+    ready = (await api.runtime(name)).warmPool?.ready ?? 0;
+    if (ready >= size) {
+      line.done(`warm pool of ${name}: ${size}/${size} ready`);
+      return;
+    }
+    line.update(`warm pool of ${name}: ${ready}/${size} ready`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  line.done(`warm pool of ${name}: ${ready}/${size} ready after ${seconds} s; it goes on filling (berth runtimes shows it)`);
 }
 
 const NPM_PREFIX = 'npm:';
@@ -332,7 +355,7 @@ function rateLimitFlags(runtime: string | undefined, caller: string | undefined)
 async function push(args: readonly string[], env: Env, io: Io): Promise<number> {
   const { values, positionals } = parse(args, {}, 1);
   const dir = codeDirectory(positionals[0], 'berth push DIR');
-  const artifact = await client(values.url, env).uploadArtifact(packDirectory(dir));
+  const artifact = await client(values.url, env).uploadArtifact(counted(packDirectory(dir), `uploading ${dir}`, progress(io)));
   io.out(`${artifact.artifactId}\n`);
   return 0;
 }
@@ -359,8 +382,36 @@ async function runtimes(args: readonly string[], env: Env, io: Io): Promise<numb
 }
 
 async function sessions(args: readonly string[], env: Env, io: Io): Promise<number> {
-  const { values } = parse(args, { runtime: { type: 'string' } }, 0);
-  const list = await client(values.url, env).sessions(values.runtime);
+  const { values } = parse(args, { runtime: { type: 'string' }, watch: { type: 'boolean' }, interval: { type: 'string' } }, 0);
+  const api = client(values.url, env);
+  if (!values.watch) {
+    io.out(sessionsTable(await api.sessions(values.runtime)));
+    return 0;
+  }
+  const seconds = decimalFlag(values.interval, '--interval', 0.5, 3600) ?? 2;
+  // Until interrupted: the table again every interval, over the last one on a terminal, after a rule elsewhere.
+  const stop = new AbortController();
+  const interrupted = (): void => stop.abort();
+  process.once('SIGINT', interrupted);
+  try {
+    while (!stop.signal.aborted) {
+      const table = sessionsTable(await api.sessions(values.runtime));
+      io.out(io.tty ? `\x1b[H\x1b[2J${new Date().toISOString()}  every ${seconds} s, Ctrl-C to stop\n${table}` : `--- ${new Date().toISOString()}\n${table}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, seconds * 1000);
+        stop.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  } finally {
+    process.off('SIGINT', interrupted);
+  }
+  return 0;
+}
+
+function sessionsTable(list: SessionView[]): string {
   const rows = list.map((s) => [
     s.id,
     s.runtime,
@@ -372,8 +423,7 @@ async function sessions(args: readonly string[], env: Env, io: Io): Promise<numb
     s.lastActiveAt,
     s.node,
   ]);
-  io.out(table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE', 'NODE'], rows));
-  return 0;
+  return table(['SESSION', 'RUNTIME', 'VERSION', 'STATE', 'PID', 'MEMORY', 'CREATED', 'LAST ACTIVE', 'NODE'], rows);
 }
 
 async function nodes(args: readonly string[], env: Env, io: Io): Promise<number> {

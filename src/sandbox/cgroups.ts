@@ -10,7 +10,11 @@ import type { LimitCounters } from './limit-sampler.ts';
  */
 
 const CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
-type Controller = (typeof CONTROLLERS)[number];
+/**
+ * What berth reads besides: CPU time. cgroup v2 counts it in `cpu.stat`; v1 in the cpuacct controller, often mounted
+ * with cpu (the same directory) and sometimes on its own (a directory more, joined like the others).
+ */
+type Controller = (typeof CONTROLLERS)[number] | 'cpuacct';
 
 export interface CgroupLimits {
   memoryBytes: number;
@@ -71,7 +75,7 @@ export class CgroupRoot {
   readonly version: 1 | 2;
   /** The parents' directory name, under berth's own cgroup in each hierarchy. */
   readonly name: string;
-  /** v1: one parent per controller; v2: the same directory three times. */
+  /** v1: one parent per controller (cpuacct may share cpu's); v2: the same directory for each. */
   readonly #parents: Record<Controller, string>;
 
   private constructor(version: 1 | 2, name: string, parents: Record<Controller, string>) {
@@ -86,12 +90,12 @@ export class CgroupRoot {
     const own = readOwnPaths();
     const name = `berth-${nodeTag}`;
     const v1: Partial<Record<Controller, string>> = {};
-    for (const controller of CONTROLLERS) {
+    for (const controller of [...CONTROLLERS, 'cpuacct'] as const) {
       const mount = mounts.find((m) => m.fstype === 'cgroup' && m.options.includes(controller));
       if (mount) v1[controller] = join(under(mount, own.get(controller) ?? '/'), name);
     }
     if (v1.memory && v1.pids && v1.cpu) {
-      const parents = v1 as Record<Controller, string>;
+      const parents = { ...v1, cpuacct: v1.cpuacct ?? v1.cpu } as Record<Controller, string>;
       for (const dir of Object.values(parents)) mkdirSync(dir, { recursive: true });
       return new CgroupRoot(1, name, parents);
     }
@@ -117,7 +121,7 @@ export class CgroupRoot {
         `cgroup v2: cannot enable memory, pids and cpu under ${base} (${(error as NodeJS.ErrnoException).code}); berth needs a delegated cgroup of its own whose processes sit in a leaf`,
       );
     }
-    return new CgroupRoot(2, name, { memory: parent, pids: parent, cpu: parent });
+    return new CgroupRoot(2, name, { memory: parent, pids: parent, cpu: parent, cpuacct: parent });
   }
 
   /**
@@ -152,6 +156,7 @@ export class CgroupRoot {
       memory: join(this.#parents.memory, id),
       pids: join(this.#parents.pids, id),
       cpu: join(this.#parents.cpu, id),
+      cpuacct: join(this.#parents.cpuacct, id),
     });
   }
 
@@ -251,14 +256,13 @@ export class SandboxCgroups {
     return readNumber(file);
   }
 
-  /** CPU time the sandbox's processes have used, in seconds (cgroup v1: the cpuacct controller mounted with cpu). */
+  /** CPU time the sandbox's processes have used, in seconds. */
   cpuSeconds(): number | undefined {
-    const cpu = this.#byController.cpu;
     if (this.#version === 1) {
-      const nanos = readNumber(join(cpu, 'cpuacct.usage'));
+      const nanos = readNumber(join(this.#byController.cpuacct, 'cpuacct.usage'));
       return nanos === undefined ? undefined : nanos / 1e9;
     }
-    const micros = counter(join(cpu, 'cpu.stat'), 'usage_usec');
+    const micros = counter(join(this.#byController.cpu, 'cpu.stat'), 'usage_usec');
     return micros === undefined ? undefined : micros / 1e6;
   }
 

@@ -3,7 +3,7 @@
  * runtimes surviving a restart of berth on the same home.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { BIN, startBerth } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession } from '../helpers/mcp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface Run {
   code: number;
@@ -111,6 +112,53 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
       const session = await connectSession(node.url, 'cli-counter');
       assert.deepEqual(await session.call('increment'), { count: 1 });
       await session.close();
+    } finally {
+      await node.stop();
+    }
+  });
+
+  test('deploy waits for a warm pool to fill; sessions --watch shows the list again until interrupted', async () => {
+    const node = await startBerth({ home });
+    try {
+      const dir = await fixtureDir('counter-server');
+      const deployed = await berth(
+        'deploy',
+        dir,
+        '--name',
+        'pooled',
+        '--command',
+        'node server.js stdio',
+        '--transport',
+        'stdio',
+        '--warm-pool',
+        '1',
+        '--url',
+        node.url,
+      );
+      assert.equal(deployed.code, 0, deployed.stderr);
+      assert.equal(deployed.stdout, 'pooled v1\n');
+      const view = (await (await node.admin('/v1/runtimes/pooled')).json()) as { warmPool?: { ready: number } };
+      assert.equal(view.warmPool?.ready, 1, 'deploy returned once the pool was ready');
+
+      const session = await connectSession(node.url, 'pooled');
+      try {
+        await session.call('increment');
+        const watch = spawn(process.execPath, [BIN, 'sessions', '--watch', '--interval', '0.5', '--url', node.url], {
+          env: { PATH: process.env.PATH, BERTH_HOME: home },
+        });
+        let stdout = '';
+        watch.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        const exited = new Promise<number | null>((resolve) => watch.once('exit', (code) => resolve(code)));
+        await waitFor(() => (stdout.match(/^--- /gm) ?? []).length >= 2, 'two frames of the watched list');
+        assert.equal((stdout.match(new RegExp(session.sessionId, 'g')) ?? []).length >= 2, true, stdout);
+        watch.kill('SIGINT');
+        assert.equal(await exited, 0);
+      } finally {
+        await session.close();
+      }
+      const badInterval = await berth('sessions', '--watch', '--interval', '0', '--url', node.url);
+      assert.equal(badInterval.code, 2);
+      assert.match(badInterval.stderr, /--interval must be a number from 0.5 to 3600/);
     } finally {
       await node.stop();
     }
