@@ -7,7 +7,7 @@ export default tseslint.config(
   { ignores: ['node_modules/**', '**/*.mjs', '.scratch/**'] },
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { berth: { rules: { layers } } },
     rules: {

@@ -55,6 +55,11 @@ if (process.argv.includes('--tests') && !existsSync('/usr/bin/promtool')) {
   else
     process.stderr.write('the metrics test needs: sudo apt-get install -y prometheus python3-prometheus-client; without them it is skipped with that reason\n');
 }
+// The console's tests drive Debian's chromium (puppeteer-core downloads no browser).
+if (process.argv.includes('--tests') && !existsSync('/usr/bin/chromium')) {
+  if (canApt) aptInstall("chromium (the console's browser tests)", 'chromium');
+  else process.stderr.write("the console's tests need: sudo apt-get install -y chromium; without it they are skipped with that reason\n");
+}
 if (process.argv.includes('--tests') && !postgres) {
   if (canApt) aptInstall('PostgreSQL (the cluster tests start their own server)', 'postgresql');
   else process.stderr.write("the cluster tests need PostgreSQL's server: sudo apt-get install -y postgresql; without it they are skipped with that reason\n");

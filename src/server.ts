@@ -219,6 +219,10 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
           },
         })
       : undefined;
+  if (membership) {
+    metrics.registry.gauge('berth_cluster_nodes_live', 'Nodes of the cluster whose lease runs, as this node last saw them.', () => membership.liveCount);
+    metrics.registry.gauge('berth_node_lease_held', "1 while this node holds its lease in the cluster's store, else 0.", () => (membership.holdsLease ? 1 : 0));
+  }
   // Sessions this node ends because it was taken for dead are another node's to record (as node-lost).
   const lostHere = new Set<string>();
   sessions.onEnd((ended) => {

@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import type { NodeView } from '../core/node-view.ts';
-import type { DeployRequest, RuntimeSpec } from '../core/runtime-spec.ts';
+import type { ApiKeyView } from '../core/api-key-view.ts';
+import type { DeployRequest } from '../core/runtime-spec.ts';
+import type { RuntimeView } from '../core/runtime-view.ts';
 
 /** An error answer from berth's API (or no answer), with a message fit to print. */
 export class ApiError extends Error {
@@ -14,18 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-export interface RuntimeView {
-  name: string;
-  id: string;
-  latestVersion: number;
-  createdAt: string;
-  updatedAt: string;
-  liveSessions: number;
-  /** The version's spec as `/v1` shows it (secret values hidden). */
-  spec: RuntimeSpec;
-  /** This node's pool of the current version, when the runtime keeps one. */
-  warmPool?: { size: number; ready: number; version: number };
-}
+export type { RuntimeView } from '../core/runtime-view.ts';
 
 export interface SessionView {
   id: string;
@@ -55,16 +46,7 @@ export interface SessionLogs {
 }
 
 /** A key as `/v1/keys` shows it; `key` only in the answer that made it. */
-export interface KeyView {
-  id: string;
-  admin: boolean;
-  runtime?: string;
-  user?: string;
-  description?: string;
-  createdAt: string;
-  revokedAt?: string;
-  key?: string;
-}
+export type KeyView = ApiKeyView & { key?: string };
 
 /** A package the node installed from npm: its artifact, and the command that starts its bin with the given args. */
 export interface InstalledPackage {

@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { BerthError } from '../core/errors.ts';
 import type { ApiKeyPosition, ApiKeyRecord, PageQuery, Store } from '../store/store.ts';
 import { parseInput } from './validation.ts';
+import type { ApiKeyView } from '../core/api-key-view.ts';
 
 /**
  * A key is `berth_<id>_<secret>`: the id finds the record, the SHA-256 of the whole key is checked against the stored
@@ -26,16 +27,7 @@ const KeyInput = z
   .refine((input) => (input.admin === true) !== (input.runtime !== undefined), 'give either "runtime" (a key to that runtime) or "admin": true')
   .refine((input) => !(input.admin === true && input.user !== undefined), 'an admin key stands for no user: leave out "user"');
 
-/** A key as `/v1` shows it: never the key, never its hash. */
-export interface ApiKeyView {
-  id: string;
-  admin: boolean;
-  runtime?: string;
-  user?: string;
-  description?: string;
-  createdAt: string;
-  revokedAt?: string;
-}
+export type { ApiKeyView } from '../core/api-key-view.ts';
 
 /** Keys a node keeps in memory at most; the longest-kept is dropped first. */
 const KEPT_KEYS = 10_000;

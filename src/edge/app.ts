@@ -7,9 +7,11 @@ import type { RuntimeService } from '../control/runtimes.ts';
 import { v1Routes, type V1Options } from '../control/v1.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BerthMetrics } from '../observability/berth-metrics.ts';
-import { notes } from '../observability/request-scope.ts';
+import { notes, type RequestNotes } from '../observability/request-scope.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import { observeRequest } from './observe-request.ts';
+import { consoleRoutes } from './console/console-assets.ts';
+import { consoleSessionRoutes } from './console/console-session.ts';
 import type { SessionManager } from '../sessions/manager.ts';
 import { createMcpEndpoint } from './mcp/endpoint.ts';
 import { rpcErrorResponse } from './mcp/rpc-errors.ts';
@@ -109,7 +111,7 @@ export function createEdge(options: EdgeOptions): Edge {
   const { runtimes, sessions, logger, metrics, tracing } = options;
   const leases = new SessionLeases(sessions, tracing, options.cluster?.owners);
   const { scope } = options;
-  const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession });
+  const legacy = new LegacyFacade({ runtimes, sessions, leases, logger, inputTimeoutMs: options.inputTimeoutMs, scope, limits: options.perSession, tracing });
   const discovers = new DiscoverCache();
   // On a node of a cluster, a request whose session another node holds goes there once admitted, before its door.
   const { cluster } = options;
@@ -224,6 +226,8 @@ export function createEdge(options: EdgeOptions): Edge {
       pattern: '/metrics',
       handler: () => new Response(metrics.registry.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } }),
     },
+    ...consoleRoutes(),
+    ...consoleSessionRoutes(options.apiKeys),
     ...v1Routes({
       runtimes,
       apiKeys: options.apiKeys,
@@ -268,5 +272,19 @@ export function createEdge(options: EdgeOptions): Edge {
     requests({ route, status: String(response.status) });
     return { route, answer: response };
   };
-  return (inbound) => observeRequest({ tracing, metrics }, inbound, () => route(inbound));
+  const observer = {
+    tracing,
+    metrics,
+    over: (notes: RequestNotes, status: number, seconds: number, startedAt: number): void => {
+      if (notes.session === undefined) return;
+      sessions.noteRequest(notes.session, {
+        at: new Date(startedAt).toISOString(),
+        method: notes.method ?? notes.door ?? '',
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        ...(notes.error === undefined ? {} : { error: notes.error }),
+      });
+    },
+  };
+  return (inbound) => observeRequest(observer, inbound, () => route(inbound));
 }

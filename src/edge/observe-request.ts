@@ -8,6 +8,8 @@ import type { TraceSpan, Tracing } from '../observability/tracing.ts';
 export interface RequestObserver {
   tracing: Tracing;
   metrics: BerthMetrics;
+  /** Hears each request once its answer is over (a session's record of its requests). */
+  over?: (notes: RequestNotes, status: number, seconds: number, startedAt: number) => void;
 }
 
 /** What the edge made of a request: the route it matched and its answer. */
@@ -25,9 +27,13 @@ export async function observeRequest(observer: RequestObserver, inbound: Inbound
   const { tracing } = observer;
   return tracing.serve(inbound.method, inbound.headers, notes, async (span) => {
     const started = performance.now();
+    const startedAt = Date.now();
     const { route, answer } = await handle();
     const over = (): void => {
-      observer.metrics.request(notes, (performance.now() - started) / 1000);
+      notes.over = true;
+      const seconds = (performance.now() - started) / 1000;
+      observer.metrics.request(notes, seconds);
+      observer.over?.(notes, answer.status, seconds, startedAt);
       if (tracing.enabled) endServerSpan(span, inbound, route, answer.status, notes);
     };
     const body = answer instanceof NodeAnswer ? answer.body : null;

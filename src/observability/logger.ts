@@ -32,7 +32,7 @@ export function createLogger(options: LoggerOptions, bound: LogFields = {}): Log
     if (RANK[level] < min) return;
     const scope = currentScope();
     // A line about a request names it, its trace and its session, whoever logs it.
-    const about = scope && { request: scope.notes.requestId, trace: scope.traceIds?.traceId, session: scope.notes.session };
+    const about = scope && !scope.notes.over && { request: scope.notes.requestId, trace: scope.traceIds?.traceId, session: scope.notes.session };
     const all = about ? { ...about, ...bound, ...fields } : fields === undefined ? bound : { ...bound, ...fields };
     options.write(options.format === 'json' ? jsonLine(level, message, all) : textLine(level, message, all));
   };

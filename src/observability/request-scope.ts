@@ -22,6 +22,11 @@ export interface RequestNotes {
   user?: string;
   /** The error code of a failed request (core/errors.ts). */
   error?: string;
+  /**
+   * The answer is over. Work the request started that goes on after (timers, background starts) still runs in its
+   * scope, but is no longer about it: its log lines name no request, and what it notes goes nowhere.
+   */
+  over?: boolean;
 }
 
 /** One request's scope: its notes, and whatever the tracer keeps for its current span (opaque here). */
@@ -47,7 +52,13 @@ export function inScope<T>(scope: RequestScope, fn: () => T): T {
 
 /** The notes of the current request; a throwaway record outside one, so a step may note without asking. */
 export function notes(): RequestNotes {
-  return storage.getStore()?.notes ?? { requestId: '' };
+  const found = storage.getStore()?.notes;
+  return found && !found.over ? found : { requestId: '' };
+}
+
+/** Runs `fn` outside any request's scope: background work a request sets off but that is not about it. */
+export function outsideRequest<T>(fn: () => T): T {
+  return storage.exit(fn);
 }
 
 // Ids are a per-process prefix and a counter: unique across a node's restarts and cheap on the hot path.

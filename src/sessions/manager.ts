@@ -7,6 +7,8 @@ import type { OutputLine } from '../sandbox/output-log.ts';
 import { SandboxStartError } from '../sandbox/start-error.ts';
 import { EndedSessions } from './ended-sessions.ts';
 import {
+  RECENT_REQUESTS,
+  type RequestRecord,
   describeSession,
   isQuiet,
   type EndedSession,
@@ -262,6 +264,14 @@ export class SessionManager {
       if (filter.runtime === undefined || session.target.runtime === filter.runtime) out.push(describeSession(session, this.#options.driver.name));
     }
     return out;
+  }
+
+  /** Records a request the live session served (the console charts its latest). */
+  noteRequest(sessionId: string, record: RequestRecord): void {
+    const session = this.#sessions.get(sessionId);
+    if (!session) return;
+    session.requests[session.requestCount % RECENT_REQUESTS] = record;
+    session.requestCount++;
   }
 
   /** Each live session's runtime, state as metrics tell it, and its sandbox's memory and CPU. */

@@ -86,24 +86,26 @@ export class SessionStarter {
       );
     }
     const now = Date.now();
+    const session = (sandboxId: string, ready: Promise<Sandbox>, pooled: boolean): Session => ({
+      id,
+      principal,
+      target,
+      sandboxId,
+      state: 'starting',
+      createdAt: now,
+      lastActiveAt: now,
+      inFlight: 0,
+      unclaimed: minted,
+      ready,
+      pooled,
+      requestCount: 0,
+      requests: [],
+    });
     // A pooled sandbox is ready now: no memory check or start slot is needed for what already runs.
     const pooled = this.#options.pools?.take(target);
     if (pooled) {
       this.#learnEra(target, pooled);
-      const ready = Promise.resolve(pooled);
-      return {
-        id,
-        principal,
-        target,
-        sandboxId: pooled.id,
-        state: 'starting',
-        createdAt: now,
-        lastActiveAt: now,
-        inFlight: 0,
-        unclaimed: minted,
-        ready,
-        pooled: true,
-      };
+      return session(pooled.id, Promise.resolve(pooled), true);
     }
     // Sessions come before pools: a session that starts cold on a node at its cap, or short of memory, with pooled
     // sandboxes takes one's room, and starts once that sandbox has stopped (so its memory counts as free).
@@ -126,7 +128,6 @@ export class SessionStarter {
         // the manager hears the failure
       },
     );
-    const sandboxId = spec.id;
-    return { id, principal, target, sandboxId, state: 'starting', createdAt: now, lastActiveAt: now, inFlight: 0, unclaimed: minted, ready, pooled: false };
+    return session(spec.id, ready, false);
   }
 }

@@ -1,4 +1,5 @@
 import type { LimitRecord, Sandbox, SandboxExit, SandboxSpec } from '../sandbox/driver.ts';
+import type { RequestRecord } from '../core/request-record.ts';
 
 /** What a session runs: one runtime version, how to start its sandbox, and its lifecycle. */
 export interface SessionTarget {
@@ -48,9 +49,20 @@ export interface SessionInfo {
   /** Host pid of the sandbox's outermost process. */
   pid?: number;
   memoryBytes?: number;
+  /** CPU time its sandbox has used, in seconds, where the driver counts it. */
+  cpuSeconds?: number;
   /** The limits the session's sandbox has run into, once each: what it did (ended, throttled, refused), when, how often. */
   limits: LimitRecord[];
+  /** Requests it has served. */
+  requestCount: number;
+  /** Its latest requests, oldest first (at most RECENT_REQUESTS). */
+  recentRequests: RequestRecord[];
 }
+
+export type { RequestRecord } from '../core/request-record.ts';
+
+/** How many of a session's latest requests it keeps for the console. */
+export const RECENT_REQUESTS = 100;
 
 export interface EndedSession {
   id: string;
@@ -93,6 +105,9 @@ export interface Session {
   inFlight: number;
   /** See SessionInfo.unclaimed. */
   unclaimed: boolean;
+  requestCount: number;
+  /** A ring of the latest requests: `requests[(requestCount - 1) % RECENT_REQUESTS]` is the newest. */
+  requests: RequestRecord[];
   sandbox?: Sandbox;
   /** The sandbox's start, which concurrent first requests share. */
   ready: Promise<Sandbox>;
@@ -129,11 +144,17 @@ export function describeSession(session: Session, defaultDriver: string): Sessio
     sandboxId: session.sandboxId,
     driver: target.sandbox.driver ?? defaultDriver,
     limits: sandbox?.limits() ?? [],
+    requestCount: session.requestCount,
+    recentRequests:
+      session.requestCount <= RECENT_REQUESTS
+        ? [...session.requests]
+        : [...session.requests.slice(session.requestCount % RECENT_REQUESTS), ...session.requests.slice(0, session.requestCount % RECENT_REQUESTS)],
   };
   if (sandbox) {
     info.pid = sandbox.pid;
-    const memory = sandbox.stats().memoryBytes;
-    if (memory !== undefined) info.memoryBytes = memory;
+    const { memoryBytes, cpuSeconds } = sandbox.stats();
+    if (memoryBytes !== undefined) info.memoryBytes = memoryBytes;
+    if (cpuSeconds !== undefined) info.cpuSeconds = cpuSeconds;
   }
   return info;
 }

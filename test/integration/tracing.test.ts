@@ -8,10 +8,18 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { BedrockAgentCoreClient, InvokeAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { rawCall } from '../helpers/mcp.ts';
+import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { rawCall, toolText as toolResult } from '../helpers/mcp.ts';
+import { startCluster, type Cluster } from '../helpers/cluster.ts';
+import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
+import { parseMetrics, prometheusToolsMissing } from '../helpers/prometheus.ts';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -24,7 +32,7 @@ describe('tracing', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   const secret = `s3cret-${randomUUID()}`;
   before(async () => {
     receiver = await OtlpReceiver.start();
-    node = await startBerth({ env: { BERTH_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'berth-under-test' } });
+    node = await startBerth({ env: { ...AWS_ENV, BERTH_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_SERVICE_NAME: 'berth-under-test' } });
     await deploy(node, 'traced', await fixtureDir('traced-legacy-server'), {
       transport: 'stdio',
       command: 'node server.js',
@@ -64,7 +72,7 @@ describe('tracing', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const named = (name: string): ReceivedSpan[] => receiver.trace(traceId).filter((span) => span.name === name);
     const edge = (): ReceivedSpan[] => named('POST /runtimes/:name/mcp').filter((span) => span.attributes['mcp.method.name'] === 'tools/call');
     await waitFor(
-      () => edge().length === 2 && named('book a table').length === 1 && named('mcp.input_round').length === 1,
+      () => edge().length === 2 && named('book a table').length === 1 && named('mcp.input_round').length === 1 && named('berth.sandbox.call').length >= 2,
       "the call's spans at the receiver",
       15_000,
     );
@@ -127,6 +135,61 @@ describe('tracing', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     assert.ok(!/authorization|bearer/i.test(everything));
   });
 
+  test("a legacy client's call is traced too: its question round, and the server's span under the call that reached it", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const client = new LegacyClient({ name: 'legacy-trace-test', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { ok: true } }));
+    await client.connect(
+      new LegacyTransport(new URL(`${node.url}/runtimes/traced/mcp`), {
+        requestInit: { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } },
+      }),
+    );
+    try {
+      const result = await client.callTool({ name: 'book', arguments: {} });
+      assert.deepEqual(JSON.parse((result.content as Array<{ text: string }>)[0]?.text ?? 'null'), { booked: true, trace: traceId });
+    } finally {
+      await client.close();
+    }
+    const named = (name: string): ReceivedSpan[] => receiver.trace(traceId).filter((span) => span.name === name);
+    const calls = (): ReceivedSpan[] => named('berth.sandbox.call').filter((span) => span.attributes['mcp.method.name'] === 'tools/call');
+    // The call, and the call again with the answers.
+    await waitFor(() => named('book a table').length === 1 && named('mcp.input_round').length === 1 && calls().length === 2, "the legacy call's spans", 15_000);
+    assert.ok(calls().some((call) => call.spanId === named('book a table')[0]?.parentSpanId));
+    const [round] = named('mcp.input_round');
+    assert.ok(round && receiver.trace(traceId).some((span) => span.kind === SERVER && span.spanId === round.parentSpanId));
+  });
+
+  test("AgentCore's X-Amzn-Trace-Id (the AWS SDK's traceId) is continued", async () => {
+    const root = randomBytes(16).toString('hex');
+    const parent = randomBytes(8).toString('hex');
+    const { id } = (await (await node.admin('/v1/runtimes/traced')).json()) as { id: string };
+    const client = new BedrockAgentCoreClient({ endpoint: node.url, region: 'us-east-1', credentials: AWS_KEYS });
+    const message = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/list',
+      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+    };
+    const answer = await client.send(
+      new InvokeAgentRuntimeCommand({
+        agentRuntimeArn: id,
+        runtimeSessionId: randomUUID(),
+        payload: new TextEncoder().encode(JSON.stringify(message)),
+        contentType: 'application/json',
+        accept: 'application/json, text/event-stream',
+        mcpProtocolVersion: '2026-07-28',
+        mcpMethod: 'tools/list',
+        traceId: `Root=1-${root.slice(0, 8)}-${root.slice(8)};Parent=${parent};Sampled=1`,
+      }),
+    );
+    assert.match((await answer.response?.transformToString()) ?? '', /book/);
+    client.destroy();
+    await waitFor(() => receiver.trace(root).some((span) => span.kind === SERVER), "the request's span in the AWS trace", 15_000);
+    const edgeSpan = receiver.trace(root).find((span) => span.kind === SERVER);
+    assert.equal(edgeSpan?.parentSpanId, parent);
+    assert.equal(edgeSpan?.attributes['mcp.method.name'], 'tools/list');
+  });
+
   test('a failed request has its span too, saying why, and names no runtime that does not exist', async () => {
     const traceId = randomBytes(16).toString('hex');
     const answer = await rawCall(node.url, 'no-such-runtime', 'tools/list', undefined, undefined, {
@@ -137,5 +200,62 @@ describe('tracing', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const [span] = receiver.trace(traceId);
     assert.equal(span?.attributes['error.type'], 'runtime_not_found');
     assert.equal(span?.attributes['berth.runtime'], undefined, 'no runtime is named that does not exist');
+  });
+});
+
+describe('tracing across a cluster', { skip: BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false }, () => {
+  let receiver: OtlpReceiver;
+  let postgres: Postgres;
+  let cluster: Cluster;
+  before(async () => {
+    receiver = await OtlpReceiver.start();
+    postgres = await startPostgres();
+    cluster = await startCluster(postgres, 2, { BERTH_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' });
+    const artifactId = await cluster.upload(await fixtureDir('counter-server'));
+    await cluster.nodes[0]?.api.deploy('counter', { artifactId, command: 'node server.js stdio', transport: 'stdio', env: {} });
+  });
+  after(async () => {
+    await cluster?.stop();
+    await postgres?.stop();
+    await receiver?.close();
+  });
+
+  test("a request to the node that does not hold its session: the hop is a span, and the holder's spans are its children", async () => {
+    const [holder, other] = cluster.nodes as [BerthNode, BerthNode];
+    const session = randomUUID();
+    assert.deepEqual(toolResult(await rawCall(holder.url, 'counter', 'tools/call', 'increment', {}, { sessionId: session })), { count: 1 });
+    const traceId = randomBytes(16).toString('hex');
+    const answer = await rawCall(
+      other.url,
+      'counter',
+      'tools/call',
+      'increment',
+      {},
+      {
+        sessionId: session,
+        headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+      },
+    );
+    assert.deepEqual(toolResult(answer), { count: 2 });
+    const named = (name: string): ReceivedSpan[] => receiver.trace(traceId).filter((span) => span.name === name);
+    await waitFor(() => named('berth.node.hop').length === 1 && named('berth.sandbox.call').length === 1, 'the hop and the call', 15_000);
+    const [hop] = named('berth.node.hop');
+    const servers = receiver.trace(traceId).filter((span) => span.kind === SERVER);
+    assert.equal(servers.length, 2, 'a server span on each node');
+    const first = servers.find((span) => span.spanId === hop?.parentSpanId);
+    const second = servers.find((span) => span.parentSpanId === hop?.spanId);
+    assert.ok(first, "the hop is the first node's");
+    assert.ok(second, "the holder's span continues the hop");
+    assert.equal(hop?.kind, CLIENT);
+    assert.equal(named('berth.sandbox.call')[0]?.parentSpanId, second.spanId);
+  });
+
+  test("each node's /metrics says how many nodes are live and whether it holds its lease", { skip: prometheusToolsMissing() ?? false }, async () => {
+    for (const node of cluster.nodes) {
+      const scraped = parseMetrics(await (await fetch(`${node.url}/metrics`)).text());
+      assert.equal(scraped.value('berth_cluster_nodes_live'), 2);
+      assert.equal(scraped.value('berth_node_lease_held'), 1);
+      assert.equal(scraped.value('berth_node_session_capacity'), 2000);
+    }
   });
 });

@@ -2,6 +2,7 @@ import { BerthError } from '../../core/errors.ts';
 import type { ApiKeyService } from '../../control/api-keys.ts';
 import { isAwsSigned, streamVerified, type AwsAuth } from '../agentcore/auth.ts';
 import { bearerToken, challenge } from './bearer.ts';
+import { consoleKey } from '../console/console-session.ts';
 
 export interface AdminGuardOptions {
   apiKeys: ApiKeyService;
@@ -27,7 +28,8 @@ export async function admitAdmin(request: Request, url: URL, options: AdminGuard
     }
     return streamVerified(request, url, options.aws);
   }
-  const token = bearerToken(request.headers.get('authorization'));
+  // The console's requests carry the admin key in its cookie (console-session.ts), a bearer's in the header.
+  const token = bearerToken(request.headers.get('authorization')) ?? consoleKey(request.headers);
   if (token === undefined) {
     throw new BerthError('unauthorized', "berth's control API needs an admin key (Authorization: Bearer berth_…); berth serve says where the first one is", {
       challenge: challenge({ realm: 'berth' }),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN_VERSION } from '../../mcp/classify.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { outsideRequest } from '../../observability/request-scope.ts';
 import type { SessionManager } from '../../sessions/manager.ts';
 import type { SessionLeases } from '../pipeline/lease.ts';
 import type { VersionRecord } from '../../store/store.ts';
@@ -30,11 +31,14 @@ export function warmDiscovers(options: DiscoverWarmingOptions): void {
   let queue = Promise.resolve();
   const warm = (version: VersionRecord): void => {
     if (version.spec.sessionlessClients !== 'stateless' || version.spec.protocol !== 'mcp') return;
-    queue = queue
-      .then(() => ask(options, version))
-      .catch((error: unknown) => {
-        logger.warn('could not learn what the runtime answers server/discover', { runtime: version.runtime, version: version.version, err: error });
-      });
+    // The deploy that set it off is not what this work is about.
+    outsideRequest(() => {
+      queue = queue
+        .then(() => ask(options, version))
+        .catch((error: unknown) => {
+          logger.warn('could not learn what the runtime answers server/discover', { runtime: version.runtime, version: version.version, err: error });
+        });
+    });
   };
   runtimes.onDeployed(warm);
   void (async () => {

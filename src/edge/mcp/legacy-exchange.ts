@@ -7,6 +7,7 @@ import { callChannel, SESSION_HEADER, unansweredError } from './channel-call.ts'
 import type { ClientSession } from './legacy-clients.ts';
 import { headerNameOf } from './legacy-kept.ts';
 import type { SseOut } from './sse-out.ts';
+import { noTracing, type Tracing } from '../../observability/tracing.ts';
 
 /** One 2026-07-28 exchange with the session's sandbox, on behalf of a legacy client. */
 export async function modernCall(
@@ -15,6 +16,7 @@ export async function modernCall(
   call: JsonRpcRequest,
   signal: AbortSignal,
   onNotification: (message: JsonRpcMessage) => void | Promise<void>,
+  tracing: Tracing = noTracing,
 ): Promise<JsonRpcResponse> {
   const params = call.params ?? {};
   const meta: Record<string, unknown> = {
@@ -24,6 +26,10 @@ export async function modernCall(
   };
   if (client.clientInfo !== undefined) meta[META_CLIENT_INFO] = client.clientInfo;
   if (client.logLevel !== undefined) meta[META_LOG_LEVEL] = client.logLevel;
+  // As for a 2026-07-28 client's call (endpoint.ts): the server's spans join the trace under this call's.
+  const span = tracing.start('berth.sandbox.call', { 'mcp.method.name': call.method, 'mcp.session.id': client.session }, { kind: 'client' });
+  const context = tracing.enabled ? span.propagation() : undefined;
+  if (context) Object.assign(meta, context);
   const body: JsonRpcRequest = { jsonrpc: '2.0', id: call.id, method: call.method, params: { ...params, _meta: meta } };
   const headers = new Headers({
     'content-type': 'application/json',
@@ -34,14 +40,22 @@ export async function modernCall(
   });
   const name = params.name ?? params.uri;
   if (typeof name === 'string') headers.set('mcp-name', headerNameOf(name));
-  const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
+  for (const [header, value] of Object.entries(context ?? {})) headers.set(header, value);
   try {
-    return await readAnswer(answer, onNotification);
+    const answer = await callChannel(lease, headers, JSON.stringify(body), signal);
+    try {
+      return await readAnswer(answer, onNotification);
+    } catch (error) {
+      // An answer cut part way through is the sandbox going (stopped, crashed, at a limit), told as callChannel tells it.
+      if (isBerthError(error)) throw error;
+      if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
+      throw await unansweredError(lease, error);
+    }
   } catch (error) {
-    // An answer cut part way through is the sandbox going (stopped, crashed, at a limit), told as callChannel tells it.
-    if (isBerthError(error)) throw error;
-    if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
-    throw await unansweredError(lease, error);
+    span.fail(error);
+    throw error;
+  } finally {
+    span.end();
   }
 }
 

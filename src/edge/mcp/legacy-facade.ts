@@ -20,6 +20,7 @@ import type { SessionScope } from '../auth/session-scope.ts';
 import type { Lease, SessionManager } from '../../sessions/manager.ts';
 import type { SessionLeases } from '../pipeline/lease.ts';
 import { callChannel, SESSION_HEADER } from './channel-call.ts';
+import { noTracing, type Tracing } from '../../observability/tracing.ts';
 import { LegacyClients, type ClientSession } from './legacy-clients.ts';
 import { askClient, modernCall } from './legacy-exchange.ts';
 import { checkCap, declarationOf, logLevelOf, uriOf, type LegacyClientLimits } from './legacy-kept.ts';
@@ -42,6 +43,8 @@ export interface LegacyFacadeOptions {
   /** The session an `initialize` that names none opens. */
   scope: SessionScope;
   limits: LegacyClientLimits;
+  /** Spans of each call into the sandbox and each round of questions the client answers. */
+  tracing?: Tracing;
 }
 
 /**
@@ -213,6 +216,7 @@ export class LegacyFacade {
    * so the session is busy (never idle) while its client thinks about an answer.
    */
   async #relay(client: ClientSession, call: JsonRpcRequest, clientGone: AbortSignal): Promise<Response> {
+    const tracing = this.#options.tracing ?? noTracing;
     const lease = await this.#lease(client, true);
     const controller = new AbortController();
     const onClientGone = (): void => controller.abort();
@@ -225,8 +229,13 @@ export class LegacyFacade {
       try {
         let params = original;
         for (let round = 1; ; round++) {
-          const response = await modernCall(lease, client, { ...call, params }, controller.signal, (note) =>
-            isNotification(note) ? out.send(note) : undefined,
+          const response = await modernCall(
+            lease,
+            client,
+            { ...call, params },
+            controller.signal,
+            (note) => (isNotification(note) ? out.send(note) : undefined),
+            tracing,
           );
           const result = response.result;
           if (!result || result.resultType !== 'input_required') {
@@ -244,6 +253,8 @@ export class LegacyFacade {
           checkCap(this.#options.limits, 'pendingInputs', this.#clients.waitingIn(client.session));
           client.waitingInputs++;
           let inputResponses: Record<string, unknown>;
+          // The round: from the questions sent on the client's stream to its last answer.
+          const asking = tracing.start('mcp.input_round', { 'mcp.method.name': call.method, 'berth.round': round });
           try {
             inputResponses = await askClient(
               client,
@@ -252,7 +263,11 @@ export class LegacyFacade {
               controller.signal,
               this.#options.inputTimeoutMs,
             );
+          } catch (error) {
+            asking.fail(error);
+            throw error;
           } finally {
+            asking.end();
             client.waitingInputs--;
           }
           params = { ...original, inputResponses };

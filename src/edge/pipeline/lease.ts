@@ -2,6 +2,7 @@ import type { SessionOwners } from '../../cluster/session-owners.ts';
 import { BerthError } from '../../core/errors.ts';
 import type { Lease, SessionManager, SessionPrincipal, SessionTarget } from '../../sessions/manager.ts';
 import type { Tracing } from '../../observability/tracing.ts';
+import { notes } from '../../observability/request-scope.ts';
 
 /** What a request needs of its session: which session, the runtime version it runs, and whose it is. */
 export interface LeaseRequest {
@@ -33,6 +34,7 @@ export class SessionLeases {
 
   /** The session's sandbox for one request (a span of its own: a first request's includes the sandbox's start). */
   take(request: LeaseRequest): Promise<Lease> {
+    notes().session = request.session;
     if (!this.#tracing.enabled) return this.#take(request);
     return this.#tracing.around('berth.session.lease', { 'mcp.session.id': request.session, 'berth.runtime': request.target.runtime }, () =>
       this.#take(request),
