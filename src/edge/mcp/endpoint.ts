@@ -91,7 +91,9 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         return routed ?? (await legacy.post(caller, message));
       }
 
-      let forwarded: Uint8Array | string = body;
+      // What goes to the sandbox: the body as it came, unless berth changes the message (its requestState opened,
+      // its trace context added); then the message as changed, serialized once.
+      let outgoing: JsonRpcMessage | undefined;
       let stateSession: string | undefined;
       if (classified.era === 'modern' && classified.params.requestState !== undefined) {
         if (typeof classified.params.requestState !== 'string') {
@@ -100,7 +102,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         const opened = sealer.open(classified.params.requestState);
         checkBinding(opened, bindingOf(classified, runtime, principal.key));
         stateSession = opened.session;
-        forwarded = JSON.stringify(withRequestState(message, opened.inner));
+        outgoing = withRequestState(message, opened.inner);
         // The round this request answers: from its input_required answer leaving to the client's answers arriving.
         if (tracing.enabled) tracing.start('mcp.input_round', { 'mcp.method.name': classified.method }, { startTime: opened.expiresAt - inputTimeoutMs }).end();
       }
@@ -159,9 +161,9 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         );
         const context = call.propagation();
         sent = overlaidHeaders(headers, context);
-        forwarded = JSON.stringify(withTraceContext(typeof forwarded === 'string' ? (JSON.parse(forwarded) as JsonRpcMessage) : message, context));
+        outgoing = withTraceContext(outgoing ?? message, context);
       }
-      let answer = await callChannel(lease, sent, forwarded, tracked?.signal ?? caller.signal);
+      let answer = await callChannel(lease, sent, outgoing ? JSON.stringify(outgoing) : body, tracked?.signal ?? caller.signal);
       if (classified.era === 'modern' && classified.method === 'tools/list') {
         answer = {
           status: answer.status,
