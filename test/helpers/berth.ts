@@ -95,7 +95,7 @@ function removeCgroupParents(home: string): void {
           .digest('hex')
           .slice(0, 10)}`,
     );
-  for (const controller of ['memory', 'pids', 'cpu'] as const) {
+  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct'] as const) {
     const own = ownCgroupDir(controller);
     if (!own) continue;
     for (const parent of names.map((name) => join(own.dir, name))) {
