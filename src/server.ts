@@ -303,6 +303,7 @@ export async function startNode(config: Config, logger: Logger, parts: NodeParts
     metrics,
     tracing,
     maxBodyBytes: config.maxBodyBytes,
+    webSocket: config.webSocket,
     maxArtifactBytes: config.maxArtifactBytes,
     npm: new NpmInstaller(store, artifacts, {
       ...config.npm,

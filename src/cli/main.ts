@@ -21,7 +21,7 @@ const USAGE = `usage: berth <command> [options]
             a published server: the node installs it with its dependencies (nothing is fetched in the
             sandbox) and runs its bin over stdio unless --transport says otherwise; ARGS are the server's
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
-            [--protocol mcp|http] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+            [--protocol mcp|http|a2a|agui] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
             [--secret-env K]...   (a secret variable, its value from this command's environment; stored encrypted)
             [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
@@ -221,7 +221,7 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const) ?? (spec === undefined ? undefined : 'stdio'),
     port: integerFlag(values.port, '--port', 1, 65535),
     path: values.path,
-    protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http'] as const),
+    protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http', 'a2a', 'agui'] as const),
     serverEra: oneOfFlag(values['server-era'], '--server-era', ['auto', 'modern', 'legacy'] as const),
     env: variables,
     idleTimeoutSeconds: integerFlag(values['idle-timeout'], '--idle-timeout', 1, 28_800),

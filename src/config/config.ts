@@ -52,6 +52,13 @@ export interface Config {
   logFormat: 'text' | 'json';
   /** Largest MCP request body accepted, in bytes (`BERTH_MAX_BODY_BYTES`, default 4 MiB); larger gets 413. */
   maxBodyBytes: number;
+  /**
+   * What a WebSocket client may send through berth (an agent's `/ws`, a shell): its largest message, all frames
+   * together (`BERTH_WS_MAX_MESSAGE_BYTES`, default 16 MiB; larger closes the connection with 1009), and its frames a
+   * second (`BERTH_WS_FRAMES_PER_SECOND`, default 1000; a client sending faster is read more slowly). Both are
+   * above AgentCore's (32 KB frames, 250 frames a second).
+   */
+  webSocket: { maxMessageBytes: number; framesPerSecond: number };
   /** Largest artifact upload, in bytes (`BERTH_MAX_ARTIFACT_BYTES`, default 1 GiB); it may unpack to 4 times that. */
   maxArtifactBytes: number;
   /**
@@ -255,6 +262,10 @@ export function loadServeConfig(argv: readonly string[], env: Env, machine: Mach
     logLevel: oneOf({ value: env.BERTH_LOG_LEVEL, name: 'BERTH_LOG_LEVEL' }, 'info', ['debug', 'info', 'warn', 'error'] as const),
     logFormat: oneOf({ value: env.BERTH_LOG_FORMAT, name: 'BERTH_LOG_FORMAT' }, 'text', ['text', 'json'] as const),
     maxBodyBytes: integer({ value: env.BERTH_MAX_BODY_BYTES, name: 'BERTH_MAX_BODY_BYTES' }, 4 * MIB, 1024, 1024 * MIB),
+    webSocket: {
+      maxMessageBytes: integer({ value: env.BERTH_WS_MAX_MESSAGE_BYTES, name: 'BERTH_WS_MAX_MESSAGE_BYTES' }, 16 * MIB, 1024, 1024 * MIB),
+      framesPerSecond: integer({ value: env.BERTH_WS_FRAMES_PER_SECOND, name: 'BERTH_WS_FRAMES_PER_SECOND' }, 1000, 1, 1_000_000),
+    },
     maxArtifactBytes: integer({ value: env.BERTH_MAX_ARTIFACT_BYTES, name: 'BERTH_MAX_ARTIFACT_BYTES' }, 1024 * MIB, MIB, 64 * 1024 * MIB),
     maxSessions: integer({ value: env.BERTH_MAX_SESSIONS, name: 'BERTH_MAX_SESSIONS' }, 2000, 1, 1_000_000),
     startTimeoutMs: integer({ value: env.BERTH_START_TIMEOUT_MS, name: 'BERTH_START_TIMEOUT_MS' }, 30_000, 100, 600_000),

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { lazyWebStream } from './web-stream.ts';
 
@@ -18,6 +19,22 @@ export class NodeAnswer {
     this.status = status;
     this.headers = headers;
     this.body = body;
+  }
+}
+
+/**
+ * An upgrade agreed to (101): the Node adapter writes nothing itself, and hands the client's connection, with the
+ * bytes that followed its request, to `take`, which writes the 101 and speaks the new protocol from then on. An
+ * answer that never reaches a connection (the client left first) is `abandon`ed, which frees what it holds.
+ */
+export class UpgradeAnswer extends NodeAnswer {
+  readonly take: (socket: Socket, head: Buffer) => void;
+  readonly abandon: () => void;
+
+  constructor(headers: AnswerHeaders, take: (socket: Socket, head: Buffer) => void, abandon: () => void) {
+    super(101, headers, null);
+    this.take = take;
+    this.abandon = abandon;
   }
 }
 

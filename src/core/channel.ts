@@ -9,6 +9,8 @@ export const CHANNEL_MCP_PATH = '/mcp';
 export const CHANNEL_INVOCATIONS_PATH = '/invocations';
 /** Runs a shell command in the sandbox (see channel-commands.ts); every runtime serves it. */
 export const CHANNEL_COMMANDS_PATH = '/commands';
+/** A shell's WebSocket (`?id=SHELL`), upgraded on the channel. */
+export const CHANNEL_SHELL_PATH = '/shell';
 /** Liveness of the supervisor and the server it runs. */
 export const CHANNEL_HEALTH_PATH = '/health';
 
@@ -28,8 +30,11 @@ export interface SupervisorSpec {
   runtime: string;
   /** The runtime's start command, for messages. */
   command: string;
-  /** `mcp`: an MCP server; `http`: an agent serving AgentCore's HTTP contract (`/invocations`, `/ping`) on `port`. */
-  protocol: 'mcp' | 'http';
+  /**
+   * `mcp`: an MCP server; `http` and `agui`: an agent serving AgentCore's HTTP contract (`/invocations`, `/ping`,
+   * `/ws`) on `port`; `a2a`: an A2A agent (JSON-RPC at `/`, its card at `/.well-known/agent-card.json`).
+   */
+  protocol: 'mcp' | 'http' | 'a2a' | 'agui';
   transport: 'stdio' | 'http';
   /** For `http`: where the server listens inside the sandbox. */
   port: number;
@@ -59,6 +64,8 @@ export interface SupervisorSpec {
    * here when it exits, as a shell reports it (128 + N for signal N).
    */
   exitStatusPath?: string;
+  /** Where node-pty is, as the supervisor requires it; without it the sandbox has no shells. */
+  pty?: string;
   /** How long the server has to become ready before the supervisor gives up. */
   startTimeoutMs: number;
   /**

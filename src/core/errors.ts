@@ -55,6 +55,8 @@ export const ERROR_KINDS = {
   artifact_not_found: { status: 404, rpc: RPC.NOT_FOUND, aws: 'ResourceNotFoundException' },
   method_not_allowed: { status: 405, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
   not_acceptable: { status: 406, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  /** A WebSocket door reached without a WebSocket handshake (426 Upgrade Required). */
+  upgrade_required: { status: 426, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
   /** A request reached a node of the cluster that does not hold its session (421 Misdirected Request); retry it. */
   misdirected: { status: 421, rpc: RPC.INVALID_REQUEST, aws: 'ConflictException' },
   conflict: { status: 409, rpc: RPC.INVALID_REQUEST, aws: 'ConflictException' },

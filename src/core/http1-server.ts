@@ -16,7 +16,8 @@ export type Http1Handler = (req: Http1ServerRequest, res: Http1ServerResponse) =
 
 /**
  * A lean HTTP/1.1 server for one peer berth talks to on every call (the supervisor's side of a sandbox's channel):
- * one request at a time per connection, no pipelining, no upgrades. It does less per request than node:http, which
+ * one request at a time per connection, no pipelining; an upgrade's handler takes the connection over
+ * (`Http1ServerRequest.takeOver`). It does less per request than node:http, which
  * matters most in a sandbox that has not run for a while (its memory is no longer in the CPU's caches): a head is
  * parsed once from the bytes it came in, a short body that arrives with its head is handed over as a Buffer, and a
  * whole answer goes out with its head in one write. What breaks HTTP gets a 400 and closes that connection.
@@ -41,6 +42,7 @@ export class Http1ServerRequest {
   /** The whole body, when it arrived with the head (no body: empty); otherwise `body()` streams it. */
   readonly whole: Buffer | undefined;
   readonly #stream: Readable | undefined;
+  #takeOver: (() => Upgraded) | undefined;
 
   constructor(method: string, url: string, headers: Http1Headers, socket: Socket, body: Buffer | Readable) {
     this.method = method;
@@ -49,6 +51,28 @@ export class Http1ServerRequest {
     this.socket = socket;
     if (body instanceof Readable) this.#stream = body;
     else this.whole = body;
+  }
+
+  /** A request to upgrade the connection (it carries `Upgrade`); its handler may take the connection over. */
+  get upgrade(): boolean {
+    return this.#takeOver !== undefined;
+  }
+
+  /**
+   * The connection, taken over from HTTP for an upgrade: nothing more is read or written as HTTP on it, and `head`
+   * holds the bytes that came after the request's head. Only an upgrade request's handler may call it, once, before
+   * answering; a handler that answers instead closes the connection with that answer.
+   */
+  takeOver(): Upgraded {
+    const takeOver = this.#takeOver;
+    if (!takeOver) throw new Error('only an upgrade request, not yet answered, hands its connection over');
+    this.#takeOver = undefined;
+    return takeOver();
+  }
+
+  /** @internal the connection's part in an upgrade. */
+  offerConnection(takeOver: () => Upgraded): void {
+    this.#takeOver = takeOver;
   }
 
   /** The body as a stream (one made of `whole` when it came whole). */
@@ -82,6 +106,12 @@ export class Http1ServerRequest {
   discard(): void {
     this.#stream?.resume();
   }
+}
+
+/** A connection taken over for an upgrade, with the bytes that followed its request's head. */
+export interface Upgraded {
+  socket: Socket;
+  head: Buffer;
 }
 
 /**
@@ -237,20 +267,47 @@ class ServerConnection extends Http1Reader {
     this.socket = socket;
     this.#handler = handler;
     this.#options = options;
-    socket.on('data', (chunk: Buffer) => {
-      if (this.#closing) return;
-      if (this.#request === undefined && this.#headTimer === undefined && options.headersTimeoutMs > 0) {
-        this.#headTimer = setTimeout(() => socket.destroy(), options.headersTimeoutMs);
-      }
-      this.read(chunk);
-    });
-    socket.on('drain', () => this.#request?.response.emit('drain'));
+    socket.on('data', this.#onData);
+    socket.on('drain', this.#onDrain);
     socket.on('error', () => {});
-    socket.on('timeout', () => {
-      if (this.#request === undefined || this.#closing) socket.destroy();
-    });
-    socket.once('close', () => this.#closed());
+    socket.on('timeout', this.#onTimeout);
+    socket.once('close', this.#onClose);
     this.expectHead();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#closing) return;
+    if (this.#request === undefined && this.#headTimer === undefined && this.#options.headersTimeoutMs > 0) {
+      this.#headTimer = setTimeout(() => this.socket.destroy(), this.#options.headersTimeoutMs);
+    }
+    this.read(chunk);
+  };
+
+  readonly #onDrain = (): void => {
+    this.#request?.response.emit('drain');
+  };
+
+  readonly #onTimeout = (): void => {
+    if (this.#request === undefined || this.#closing) this.socket.destroy();
+  };
+
+  readonly #onClose = (): void => {
+    this.#closed();
+  };
+
+  /** Hands the socket over for an upgrade: this connection reads, writes and times nothing more. */
+  #detach(rest: Buffer): Upgraded {
+    this.stop();
+    this.#closing = true;
+    this.#request = undefined;
+    clearTimeout(this.#headTimer);
+    const { socket } = this;
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('drain', this.#onDrain);
+    socket.removeListener('timeout', this.#onTimeout);
+    socket.removeListener('close', this.#onClose);
+    socket.setTimeout(0);
+    return { socket, head: rest };
   }
 
   /** The head's fields for the connection: whether it carries another request, and for how long it waits. */
@@ -311,6 +368,16 @@ class ServerConnection extends Http1Reader {
     this.#keepAlive = head.keepAlive;
     const response = new Http1ServerResponse(this, head.method === 'HEAD');
     const { framing } = head;
+    if (head.headers.upgrade !== undefined && framing === 0) {
+      // An upgrade the handler declines is answered, and the connection closes after: its bytes are not HTTP's.
+      this.#keepAlive = false;
+      const request = new Http1ServerRequest(head.method, head.path, head.headers, this.socket, EMPTY);
+      request.offerConnection(() => this.#detach(rest));
+      this.#request = { stream: undefined, done: true, response, discarding: false };
+      this.stop();
+      this.#handler(request, response);
+      return undefined;
+    }
     if (typeof framing === 'number' && rest.length >= framing) {
       const request = new Http1ServerRequest(head.method, head.path, head.headers, this.socket, rest.subarray(0, framing));
       this.#request = { stream: undefined, done: false, response, discarding: false };

@@ -27,6 +27,8 @@ export interface Inbound {
   readonly request: Request;
   /** The body as the Node stream it arrives on, while nothing has read it as a web stream; undefined otherwise. */
   nodeBody(): Readable | undefined;
+  /** The request asks to upgrade its connection, and the adapter it came through can hand the connection over. */
+  readonly upgrade?: boolean;
 }
 
 /** A web-standard Request as an Inbound. */

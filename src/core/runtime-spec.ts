@@ -111,8 +111,12 @@ export const DeployInput = z.strictObject({
   transport: z.enum(['stdio', 'http']).default('http'),
   port: z.number().int().min(1).max(65535).default(8000),
   path: RequestPath.default('/mcp'),
-  /** `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` (AgentCore's contract). */
-  protocol: z.enum(['mcp', 'http']).default('mcp'),
+  /**
+   * `mcp`: an MCP server behind `/mcp`; `http`: an agent behind `/invocations` and `/ws` (AgentCore's HTTP contract);
+   * `a2a`: an A2A agent, JSON-RPC at `/` and its card at `/.well-known/agent-card.json`; `agui`: an AG-UI agent,
+   * served as an http agent is.
+   */
+  protocol: z.enum(['mcp', 'http', 'a2a', 'agui']).default('mcp'),
   /** The MCP revision the server speaks: `modern` (2026-07-28), `legacy` (2025-11-25 and earlier), or `auto`. */
   serverEra: z.enum(['auto', 'modern', 'legacy']).default('auto'),
   env: Environment.default({}),

@@ -41,6 +41,10 @@ import type { NodeDirectory } from '../cluster/nodes.ts';
 import type { NodeHop } from '../cluster/node-hop.ts';
 import type { SessionOwners } from '../cluster/session-owners.ts';
 import { OwnerRoute } from './pipeline/owner-route.ts';
+import { createAgentCardDoor } from './agent-card.ts';
+import type { FrameLimits } from './ws/frame-gate.ts';
+import { createWebSocketDoor } from './ws/websocket-door.ts';
+import { agentRoutes } from './ws/ws-routes.ts';
 
 export interface EdgeOptions {
   runtimes: RuntimeService;
@@ -50,6 +54,8 @@ export interface EdgeOptions {
   /** Spans of every request and the steps under it; `noTracing` when tracing is off. */
   tracing: Tracing;
   maxBodyBytes: number;
+  /** What each WebSocket client may send through berth. */
+  webSocket: FrameLimits;
   maxArtifactBytes: number;
   /** Installs published servers from npm into artifacts, for `/v1`. */
   npm: NpmInstaller;
@@ -196,6 +202,21 @@ export function createEdge(options: EdgeOptions): Edge {
     { method: 'DELETE', pattern, inbound: admitted(legacyOnly((caller) => legacy.delete(caller))) },
   ]);
   const nativeInvocations = admitted(invocations);
+  const frames = metrics.registry.counter('berth_websocket_frames_total', 'WebSocket frames through the edge, by door and direction.');
+  const violations = metrics.registry.counter('berth_websocket_closed_total', 'WebSocket connections berth closed for a rule their client broke, by door.');
+  const webSocket = createWebSocketDoor({
+    runtimes,
+    leases,
+    scope,
+    limits: options.webSocket,
+    logger,
+    onEnd: (door, framesIn, framesOut, violation) => {
+      frames({ door, direction: 'in' }, framesIn);
+      frames({ door, direction: 'out' }, framesOut);
+      if (violation !== undefined) violations({ door });
+    },
+  });
+  const agentCard = createAgentCardDoor({ runtimes, leases, scope, logger });
   const router = new Router().add(
     ...mcpRoutes,
     ...dataPlaneRoutes({
@@ -209,6 +230,7 @@ export function createEdge(options: EdgeOptions): Edge {
       ...(toOwner ? { toOwner } : {}),
       nativeInvocations: (request, params, url) => nativeInvocations(inboundOf(request, url), params),
     }),
+    ...agentRoutes({ admission, webSocket, agentCard }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', inbound: admitted(createCommandsEndpoint({ runtimes, leases, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },

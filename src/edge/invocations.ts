@@ -35,7 +35,8 @@ export interface InvocationsEndpointOptions {
 }
 
 /**
- * `POST /runtimes/{name}/invocations` (`?endpoint=NAME`): an http agent's invocation, AgentCore's HTTP contract.
+ * `POST /runtimes/{name}/invocations` (`?endpoint=NAME`): an agent's invocation, AgentCore's HTTP contract (an A2A
+ * agent's JSON-RPC, an AG-UI agent's run).
  * The session is the one the session header names, or a new one, returned in that header. The body streams to
  * the session's agent as it arrives and the agent's answer (JSON, SSE, anything) streams back with its status and
  * type; the session's lease is held until the answer is over. Errors are REST errors.
@@ -49,8 +50,8 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
     let lease: Lease | undefined;
     try {
       const resolved = caller.resolved ?? (await runtimes.resolve(runtime, endpoint));
-      if (resolved.version.spec.protocol !== 'http') {
-        throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an http agent: call POST /runtimes/${runtime}/mcp`);
+      if (resolved.version.spec.protocol === 'mcp') {
+        throw new BerthError('invalid_request', `runtime "${runtime}" is an MCP server, not an agent: call POST /runtimes/${runtime}/mcp`);
       }
       // A session berth makes for a request that names none is the caller's only if it comes back to it.
       let minted = false;
@@ -80,6 +81,11 @@ export function createInvocationsEndpoint(options: InvocationsEndpointOptions) {
  * front end that invokes agents (the native endpoint, AgentCore's InvokeAgentRuntime).
  */
 export function invokeAgent(lease: Lease, callerHeaders: RequestHeaders, body: ChannelBody, signal: AbortSignal): Promise<ChannelAnswer> {
+  return callChannel(lease, agentHeaders(lease, callerHeaders), body, signal, CHANNEL_INVOCATIONS_PATH);
+}
+
+/** What an agent hears of a request to it: the caller's headers an agent may see, the session's id and a fresh request id. */
+export function agentHeaders(lease: Lease, callerHeaders: RequestHeaders): Headers {
   const headers = new Headers();
   for (const name of PASSED_TO_AGENT) {
     const value = callerHeaders.get(name);
@@ -90,7 +96,7 @@ export function invokeAgent(lease: Lease, callerHeaders: RequestHeaders, body: C
   });
   headers.set(SESSION_HEADER, lease.sessionId);
   headers.set(REQUEST_ID_HEADER, randomUUID());
-  return callChannel(lease, headers, body, signal, CHANNEL_INVOCATIONS_PATH);
+  return headers;
 }
 
 /** A REST error that still names the session it concerns, unless the session id itself was what was wrong. */

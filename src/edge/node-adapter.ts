@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { NodeAnswer, type Answer, type AnswerHeaders } from '../core/answer.ts';
+import { NodeAnswer, UpgradeAnswer, type Answer, type AnswerHeaders } from '../core/answer.ts';
 import { BerthError } from '../core/errors.ts';
 import { errorResponse } from '../core/http.ts';
 import type { Inbound } from '../core/inbound.ts';
 import { guardConnections } from './connection-guard.ts';
 import { PLAIN_HOST } from './host-check.ts';
 import { NodeInbound } from './node-inbound.ts';
+import { serveUpgrade } from './node-upgrade.ts';
 
 /** What the adapter hands each request to: the edge (app.ts), or a test's handler. */
 export type InboundHandler = (inbound: Inbound) => Promise<Answer>;
@@ -70,6 +71,12 @@ export function createNodeServer(handler: InboundHandler, onError: (error: unkno
     },
   );
   const guard = guardConnections(server, limits.maxConnections, () => options.onShed?.('connections'));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    serveUpgrade(handler, req, socket, head).catch((error: unknown) => {
+      onError(error);
+      socket.destroy();
+    });
+  });
   return server;
 }
 
@@ -104,6 +111,11 @@ async function serve(handler: InboundHandler, req: IncomingMessage, res: ServerR
   const answer = hostless
     ? errorResponse(new BerthError('invalid_request', 'an HTTP/1.1 request must carry a Host header naming the host it is for'))
     : await handler(inbound);
+  if (answer instanceof UpgradeAnswer) {
+    // Only a request that asked for an upgrade, through node:http's upgrade event, can be given one.
+    answer.abandon();
+    throw new Error('a handler agreed to an upgrade the request did not ask for');
+  }
   const { status, headers, body } = answer instanceof NodeAnswer ? answer : fromResponse(answer);
   // The client is gone, or a stalled body was already answered 408: the answer has nowhere to go.
   if (res.headersSent || res.destroyed) {

@@ -14,12 +14,14 @@ export class NodeInbound implements Inbound {
   readonly url: URL;
   readonly headers: RequestHeaders;
   readonly signal: AbortSignal;
+  readonly upgrade: boolean;
   readonly #req: IncomingMessage;
   readonly #hasBody: boolean;
   #request: Request | undefined;
 
-  constructor(req: IncomingMessage, method: string, url: URL, signal: AbortSignal, hasBody: boolean) {
+  constructor(req: IncomingMessage, method: string, url: URL, signal: AbortSignal, hasBody: boolean, upgrade = false) {
     this.#req = req;
+    this.upgrade = upgrade;
     this.method = method;
     this.url = url;
     this.signal = signal;

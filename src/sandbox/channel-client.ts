@@ -1,5 +1,7 @@
 import { CHANNEL_HEALTH_PATH, CHANNEL_IDLE_MS } from '../core/channel.ts';
 import { abortError, Http1Client, netConnector, type Connector } from '../core/http1-client.ts';
+import type { Http1Headers } from '../core/http1-wire.ts';
+import { openTunnel, type TunnelAnswer } from '../core/tunnel.ts';
 import type { ChannelEndpoint, Sandbox } from './driver.ts';
 
 const clients = new WeakMap<Sandbox, Http1Client>();
@@ -32,6 +34,19 @@ export async function primeChannel(sandbox: Sandbox): Promise<void> {
   } catch {
     // reported by the sandbox itself when a session uses it
   }
+}
+
+/**
+ * Asks the sandbox's channel for an upgrade at `path` on a connection of its own (never one of the pool's), which
+ * becomes the tunnel's for as long as it lasts; see core/tunnel.ts.
+ */
+export function channelTunnel(
+  sandbox: Sandbox,
+  request: { path: string; headers: Http1Headers },
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<TunnelAnswer> {
+  return openTunnel(connectorOf(sandbox.channel), request, signal, timeoutMs);
 }
 
 function connectorOf(channel: ChannelEndpoint): Connector {

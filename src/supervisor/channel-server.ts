@@ -64,7 +64,9 @@ function channelHandler(
   const served = [...routes.keys(), `GET ${CHANNEL_HEALTH_PATH}`].join(', ');
   return (req, res) => {
     res.once('close', onRequest());
-    const path = req.url;
+    // Routes are by path; a query is the handler's to read.
+    const query = req.url.indexOf('?');
+    const path = query === -1 ? req.url : req.url.slice(0, query);
     const handler = routes.get(`${req.method} ${path}`);
     if (handler) {
       try {

@@ -8,7 +8,7 @@
  * `supervisor SPEC_JSON commands` is the command runner of a sandbox whose server berth supervises from its own
  * process (see host.ts): it serves only `POST /commands` on the channel's socket, and is started at the first command.
  */
-import { CHANNEL_COMMANDS_PATH, type SupervisorSpec, type SupervisorStatus } from '../core/channel.ts';
+import { CHANNEL_COMMANDS_PATH, CHANNEL_SHELL_PATH, type SupervisorSpec, type SupervisorStatus } from '../core/channel.ts';
 import type { SamplingPace } from '../core/sampling-pace.ts';
 import { ActivityReporter } from './activity.ts';
 import { serveChannel } from './channel-server.ts';
@@ -20,6 +20,7 @@ import { attachServer, kill, StartTimeout, unlessExited, type AttachedServer } f
 import { loadServerEnv } from './server-env.ts';
 import { parseSpec } from './spec.ts';
 import { runWarmup } from './warmup.ts';
+import { createShells } from './shells.ts';
 
 function report(status: SupervisorStatus): void {
   process.stdout.write(`${JSON.stringify(status)}\n`);
@@ -36,8 +37,14 @@ let limits: SamplingPace | undefined;
 
 /** Serves commands only, for as long as the sandbox lives; a failure to start is said on stderr, the session's log. */
 async function runCommands(spec: SupervisorSpec): Promise<void> {
-  const commands = createCommandRunner({ env: loadServerEnv(spec.envPath), cwd: process.cwd() });
-  await serveChannel(spec.channel, new Map([[`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle]]), () => ({ ok: true }), onOutput);
+  const env = loadServerEnv(spec.envPath);
+  const commands = createCommandRunner({ env, cwd: process.cwd() });
+  const shells = createShells({ pty: spec.pty, env, cwd: process.cwd() });
+  const routes = new Map([
+    [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
+    [`GET ${CHANNEL_SHELL_PATH}`, shells.handle],
+  ]);
+  await serveChannel(spec.channel, routes, () => ({ ok: true }), onOutput);
 }
 
 async function main(): Promise<void> {
@@ -48,11 +55,14 @@ async function main(): Promise<void> {
   let served: Served;
   let server: AttachedServer;
   let commands: CommandRunner;
+  let shells: ReturnType<typeof createShells>;
   try {
     if (spec.protocol === 'http' && spec.transport !== 'http') {
       throw new Error('an http agent serves /invocations on a port: deploy it with transport http');
     }
-    commands = createCommandRunner({ env: loadServerEnv(spec.envPath), cwd: process.cwd() });
+    const env = loadServerEnv(spec.envPath);
+    commands = createCommandRunner({ env, cwd: process.cwd() });
+    shells = createShells({ pty: spec.pty, env, cwd: process.cwd() });
     if (spec.egress) await forwardEgress(spec.egress);
     server = await attachServer(spec, pid);
     served = await serve(spec, server, { log: onOutput, activity, endServer: () => kill(pid) });
@@ -60,6 +70,8 @@ async function main(): Promise<void> {
     const routes = new Map([
       [`POST ${served.path}`, served.handler],
       [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
+      [`GET ${CHANNEL_SHELL_PATH}`, shells.handle],
+      ...(served.routes ?? []),
     ]);
     await serveChannel(
       spec.channel,
@@ -79,6 +91,7 @@ async function main(): Promise<void> {
   report({ type: 'server-exit', exitCode: exit.exitCode, signal: exit.signal });
   // Commands run in process groups of their own; the sandbox's end must take them too, whatever the driver.
   commands.killAll();
+  shells.killAll();
   // Give in-flight answers a moment to flush their "server exited" errors, then end the sandbox.
   setTimeout(() => process.exit(0), 100);
 }

@@ -46,6 +46,8 @@ export interface Served {
   path: string;
   handler: Handler;
   era: Era;
+  /** The channel's other routes for this server, by `METHOD /path` (an agent's WebSocket, its card). */
+  routes?: Array<[string, Handler]>;
 }
 
 function bridgeOptions(spec: SupervisorSpec, server: AttachedServer, hooks: ServeHooks): Omit<BridgeOptions, 'peer' | 'attributesServerRequests'> {
@@ -155,12 +157,9 @@ async function serveHttp(spec: SupervisorSpec, server: AttachedServer, hooks: Se
 
 /** An http agent speaks no MCP, so it has no revision; `modern` stands for "nothing to bridge". */
 export async function serve(spec: SupervisorSpec, server: AttachedServer, hooks: ServeHooks): Promise<Served> {
-  if (spec.protocol === 'http') {
-    return {
-      path: CHANNEL_INVOCATIONS_PATH,
-      handler: serveAgent(spec, server.host, server.exited, (busy) => hooks.activity.setBusy(busy)),
-      era: 'modern',
-    };
+  if (spec.protocol !== 'mcp') {
+    const agent = serveAgent(spec, server.host, server.exited, (busy) => hooks.activity.setBusy(busy));
+    return { path: CHANNEL_INVOCATIONS_PATH, handler: agent.invocations, era: 'modern', routes: agent.routes };
   }
   const served = spec.transport === 'stdio' ? await serveStdio(spec, server, hooks) : await serveHttp(spec, server, hooks);
   return { path: CHANNEL_MCP_PATH, ...served };

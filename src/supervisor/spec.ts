@@ -7,7 +7,7 @@ export function parseSpec(json: string | undefined): SupervisorSpec {
   const problems: string[] = [];
   if (typeof value.runtime !== 'string') problems.push('runtime');
   if (typeof value.command !== 'string' || value.command.trim() === '') problems.push('command');
-  if (value.protocol !== 'mcp' && value.protocol !== 'http') problems.push('protocol');
+  if (!['mcp', 'http', 'a2a', 'agui'].includes(value.protocol as string)) problems.push('protocol');
   if (value.transport !== 'stdio' && value.transport !== 'http') problems.push('transport');
   if (!Number.isInteger(value.port)) problems.push('port');
   if (typeof value.path !== 'string' || !value.path.startsWith('/')) problems.push('path');

@@ -36,6 +36,39 @@ export function fixtureDir(name: string): Promise<string> {
   return dir;
 }
 
+/**
+ * A deployable directory for a fixture whose dependencies load packages at run time by a `require` a bundle cannot
+ * follow (`bedrock-agentcore`'s app requires its fastify plugins through `createRequire(import.meta.url)`): the
+ * fixture bundled as an ES module, `server.mjs` (with a real `require` for the CommonJS it bundles), beside
+ * `node_modules` holding `packages` and what they need at run time. Start it with `node server.mjs`.
+ */
+export function fixtureDirWith(name: string, packages: readonly string[]): Promise<string> {
+  const key = `${name}+${packages.join(',')}`;
+  let dir = built.get(key);
+  if (!dir) {
+    dir = (async () => {
+      const out = join(root, `${name}-with-packages`);
+      mkdirSync(out, { recursive: true });
+      await build({
+        entryPoints: [fileURLToPath(new URL(`../fixtures/${name}.ts`, import.meta.url))],
+        outfile: join(out, 'server.mjs'),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node24',
+        logLevel: 'silent',
+        banner: { js: "import { createRequire as __fixtureRequire } from 'node:module'; const require = __fixtureRequire(import.meta.url);" },
+      });
+      // Peers are the bundle's to provide (a plugin's fastify is the one bundled): only what the packages depend on is copied.
+      for (const pkg of packages)
+        for (const found of runtimeClosure(join(REPO, 'node_modules', pkg), false)) copyPackage(found, join(out, relative(REPO, found)));
+      return out;
+    })();
+    built.set(key, dir);
+  }
+  return dir;
+}
+
 const EVERYTHING = '@modelcontextprotocol/server-everything';
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const packages = new Map<string, Promise<string>>();
@@ -78,7 +111,7 @@ interface PackageJson {
  * nearest `node_modules/<name>` walking up from the directory of the package that needs it. Copied to the same paths
  * relative to the repository, they resolve to each other in the artifact as they do here.
  */
-function runtimeClosure(pkg: string): string[] {
+function runtimeClosure(pkg: string, peers = true): string[] {
   const found = new Set<string>();
   const pending = [pkg];
   while (pending.length > 0) {
@@ -87,7 +120,7 @@ function runtimeClosure(pkg: string): string[] {
     found.add(dir);
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as PackageJson;
     const needed = new Map<string, boolean>();
-    for (const name of Object.keys(manifest.peerDependencies ?? {})) needed.set(name, manifest.peerDependenciesMeta?.[name]?.optional === true);
+    if (peers) for (const name of Object.keys(manifest.peerDependencies ?? {})) needed.set(name, manifest.peerDependenciesMeta?.[name]?.optional === true);
     for (const name of Object.keys(manifest.dependencies ?? {})) needed.set(name, false);
     for (const name of Object.keys(manifest.optionalDependencies ?? {})) needed.set(name, true);
     for (const [name, optional] of needed) {

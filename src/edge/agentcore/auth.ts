@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { clientSignal, withClientSignal } from '../../core/client-signal.ts';
 import { BerthError } from '../../core/errors.ts';
 import { readBody } from '../../core/http.ts';
-import { sha256Hex, UNSIGNED_PAYLOAD, verifySigV4 } from './sigv4.ts';
+import { EMPTY_SHA256, sha256Hex, UNSIGNED_PAYLOAD, verifyPresignedSigV4, verifySigV4, type SignedRequest } from './sigv4.ts';
 
 /** How AgentCore's API authenticates callers: SigV4 against these keys, or (local development only) not at all. */
 export interface AwsAuth {
@@ -15,6 +15,35 @@ export interface AwsAuth {
 /** True when the request carries a SigV4 signature: it comes from an AWS SDK, and speaks AgentCore's API. */
 export function isAwsSigned(request: { readonly headers: RequestHeaders }): boolean {
   return request.headers.get('authorization')?.startsWith('AWS4-HMAC-SHA256 ') === true;
+}
+
+/** True when the URL is presigned: its signature is in its query (AgentCore's WebSocket URLs for browsers). */
+export function isPresigned(url: URL): boolean {
+  return url.searchParams.has('X-Amz-Signature');
+}
+
+/**
+ * Checks the signature of a request without a body (a WebSocket handshake): in its headers, or in its query when
+ * the URL is presigned (valid for at most 300 s). AgentCore's WebSocket clients sign the host without a port, as
+ * AWS's endpoints have none; a signature that fails over the Host berth was reached at is checked once more over
+ * that host without its port.
+ */
+export function verifyWithoutBody(request: Request, url: URL, auth: AwsAuth): void {
+  if (auth.mode === 'off') return;
+  const presigned = isPresigned(url);
+  const check = (headers: SignedRequest['headers']): void => {
+    const signed: SignedRequest = { method: request.method, path: url.pathname, query: url.search.slice(1), headers };
+    if (presigned) verifyPresignedSigV4(signed, auth.secrets);
+    else verifySigV4({ ...signed, payloadHash: headers.get('x-amz-content-sha256') ?? EMPTY_SHA256 }, auth.secrets);
+  };
+  try {
+    check(request.headers);
+  } catch (error) {
+    const host = request.headers.get('host');
+    const bare = host?.replace(/:\d{1,5}$/, '');
+    if (bare === undefined || bare === host) throw error;
+    check({ get: (name) => (name.toLowerCase() === 'host' ? bare : request.headers.get(name)) });
+  }
 }
 
 /**

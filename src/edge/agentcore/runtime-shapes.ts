@@ -7,7 +7,7 @@ import { endpointArn, runtimeArn, workloadIdentityArn, type AwsIdentity } from '
 /**
  * AgentCore's runtime shapes and how they map onto berth's: a `codeConfiguration` whose `code.s3` names berth's own
  * artifact store (`{bucket: "berth", prefix: ARTIFACT_ID}`), run as `node ENTRYPOINT` on berth's Node; the
- * protocol picks the container contract (MCP on 8000 `/mcp`, HTTP on 8080 `/invocations`); environment and
+ * protocol picks the container contract (MCP on 8000 `/mcp`, HTTP and AGUI on 8080 `/invocations`, A2A on 9000 `/`); environment and
  * lifecycle map field for field. Everything else AgentCore accepts is kept and shown back as it was given.
  */
 
@@ -105,7 +105,7 @@ export function deployInputOf(input: RuntimeInputValue): Record<string, unknown>
   }
   const protocol = input.protocolConfiguration?.serverProtocol ?? 'HTTP';
   const contract = CONTRACTS[protocol];
-  if (!contract) throw new BerthError('validation_failed', `serverProtocol ${protocol} is not supported: berth runs MCP and HTTP agents`);
+  if (!contract) throw new BerthError('validation_failed', `serverProtocol ${protocol} is not supported: berth runs MCP, HTTP, A2A and AGUI runtimes`);
   const agentcore: Record<string, unknown> = {};
   for (const key of KEPT) if ((input as Record<string, unknown>)[key] !== undefined) agentcore[key] = (input as Record<string, unknown>)[key];
   const deploy: Record<string, unknown> = {
@@ -190,7 +190,11 @@ function claimRuleOf(claim: z.infer<typeof ClaimMatch>): Record<string, unknown>
 const CONTRACTS: Record<string, Record<string, unknown>> = {
   MCP: { protocol: 'mcp', transport: 'http', port: 8000, path: '/mcp' },
   HTTP: { protocol: 'http', transport: 'http', port: 8080, path: '/invocations' },
+  A2A: { protocol: 'a2a', transport: 'http', port: 9000, path: '/' },
+  AGUI: { protocol: 'agui', transport: 'http', port: 8080, path: '/invocations' },
 };
+/** The serverProtocol of each of berth's protocols, for a runtime made through berth's own API. */
+const SERVER_PROTOCOLS = { mcp: 'MCP', http: 'HTTP', a2a: 'A2A', agui: 'AGUI' } as const;
 
 function codeOf(artifact: Record<string, unknown>): { artifactId: string; entryPoint: string[] } {
   const kinds = Object.keys(artifact);
@@ -254,7 +258,7 @@ export function runtimeView(identity: AwsIdentity, runtime: RuntimeRecord, versi
     agentRuntimeArtifact: kept.agentRuntimeArtifact ?? {
       codeConfiguration: { code: { s3: { bucket: ARTIFACT_BUCKET, prefix: spec.artifactId } }, runtime: 'NODE_22', entryPoint: [spec.command] },
     },
-    protocolConfiguration: kept.protocolConfiguration ?? { serverProtocol: spec.protocol === 'mcp' ? 'MCP' : 'HTTP' },
+    protocolConfiguration: kept.protocolConfiguration ?? { serverProtocol: SERVER_PROTOCOLS[spec.protocol] },
     environmentVariables: spec.env,
   };
   if (spec.description !== undefined) view.description = spec.description;

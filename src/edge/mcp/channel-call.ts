@@ -18,7 +18,7 @@ export const SESSION_HEADER = 'x-amzn-bedrock-agentcore-runtime-session-id';
  */
 const NOT_FORWARDED = new Set<string>([...HOP_BY_HOP_HEADERS, 'host', 'content-length', 'expect', 'authorization']);
 /** AgentCore's header naming the user a call is for. */
-const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
+export const USER_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-user-id';
 
 export interface ChannelAnswer {
   status: number;
@@ -44,6 +44,7 @@ export async function callChannel(
   body: ChannelBody,
   signal: AbortSignal,
   path: string = CHANNEL_MCP_PATH,
+  method = 'POST',
 ): Promise<ChannelAnswer> {
   const out: Record<string, string | string[]> = {};
   headers.forEach((value, name) => {
@@ -54,7 +55,7 @@ export async function callChannel(
   if (lease.principal.key !== ANONYMOUS.key) out[USER_ID_HEADER] = lease.principal.userId;
   let answer;
   try {
-    answer = await channelClient(lease.sandbox).request({ path, headers: out, body, signal });
+    answer = await channelClient(lease.sandbox).request({ method, path, headers: out, body: method === 'GET' ? undefined : body, signal });
   } catch (error) {
     if (signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
     // The body's own failure, such as a streamed body past its limit.
@@ -179,7 +180,8 @@ async function readCapped(body: Readable, max: number): Promise<string> {
   return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
-function supervisorError(code: string, text: string): BerthError {
+/** The error a supervisor reported for itself (`x-berth-error: CODE`, its REST error body in `text`). */
+export function supervisorError(code: string, text: string): BerthError {
   let message = 'the sandbox reported an error';
   try {
     const parsed = JSON.parse(text) as { error?: { message?: unknown } };

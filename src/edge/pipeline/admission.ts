@@ -5,7 +5,7 @@ import type { Params } from '../../core/router.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
 import { authorizerOf } from '../../core/runtime-spec.ts';
 import { runtimeIdOf, type AwsIdentity } from '../agentcore/arn.ts';
-import { bufferedVerified, isAwsSigned, signedOnly, streamVerified, type AwsAuth } from '../agentcore/auth.ts';
+import { bufferedVerified, isAwsSigned, isPresigned, signedOnly, streamVerified, verifyWithoutBody, type AwsAuth } from '../agentcore/auth.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { ANONYMOUS, type Principal } from '../auth/principal.ts';
 import type { RateLimiter } from '../rate-limit.ts';
@@ -74,12 +74,17 @@ export class CallerAdmission {
    * anonymous principal. The request handed back carries its body checked against the signature, as it streams or
    * (`small`) read whole.
    */
-  async agentcore(request: Request, params: Params, url: URL, body: 'streamed' | 'small'): Promise<Caller> {
+  async agentcore(request: Request, params: Params, url: URL, body: 'streamed' | 'small' | 'none', upgrade?: Inbound): Promise<Caller> {
     const { runtimes, authenticator, aws, identity, limiter } = this.#options;
     const vouched = this.#options.vouched?.(inboundOf(request, url));
-    const signed = isAwsSigned(request);
-    const verified = (): Request | Promise<Request> =>
-      body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws);
+    const signed = isAwsSigned(request) || (body === 'none' && isPresigned(url));
+    const verified = (): Request | Promise<Request> => {
+      if (body === 'none') {
+        verifyWithoutBody(request, url, aws);
+        return request;
+      }
+      return body === 'small' ? bufferedVerified(request, url, aws, MAX_SMALL_BODY) : streamVerified(request, url, aws);
+    };
     const checked = signed && !vouched ? await verified() : request;
     const record = await runtimes.getByIdOrName(runtimeIdOf(identity, params.name as string, url.searchParams.get('accountId')));
     const endpoint = url.searchParams.get('qualifier') ?? undefined;
@@ -89,7 +94,8 @@ export class CallerAdmission {
     const caller = (admitted: Request, principal: Principal): Caller =>
       admittedCaller({
         door: 'agentcore',
-        inbound: inboundOf(admitted, url, clientSignal(request)),
+        // A WebSocket handshake keeps its connection's signal, and that it can be upgraded.
+        inbound: upgrade ? { ...inboundOf(admitted, url, upgrade.signal), upgrade: upgrade.upgrade === true } : inboundOf(admitted, url, clientSignal(request)),
         params: { name: record.name },
         runtime: record.name,
         endpoint,

@@ -7,6 +7,7 @@ import type { SuperviseOnHost } from '../../../core/hosted-server.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE, openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
+import { placePtyModule, PTY_INSIDE, ptyRequirePath } from '../../pty-module.ts';
 import { SANDBOX_DIR_PREFIX, type SandboxDirs } from '../../layout.ts';
 import { sweepDirectories } from '../../../core/sweep.ts';
 import { CHANNEL_FD } from '../../channel-socket.ts';
@@ -63,6 +64,8 @@ export class BwrapDriver implements SandboxDriver {
   readonly #etcDir: string;
   readonly #nodePath: string;
   readonly #supervisorPath: string;
+  /** node-pty for the sandboxes' shells, when this platform has it. */
+  readonly #pty: string | undefined;
   readonly #sandboxes = new DriverSandboxes();
   readonly #slots: LaunchSlots;
   readonly #factory: SlotFactory;
@@ -79,6 +82,7 @@ export class BwrapDriver implements SandboxDriver {
     this.#etcDir = files.etc;
     this.#nodePath = files.node;
     this.#supervisorPath = files.supervisor;
+    this.#pty = placePtyModule(options.stateDir);
     this.#compileCache = makeCompileCache(options.stateDir, bwrap, files, options.logger);
     this.#factory = new SlotFactory(options.logger);
     this.#slots = new LaunchSlots({
@@ -149,6 +153,7 @@ export class BwrapDriver implements SandboxDriver {
           envPath: ENV_INSIDE,
           watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles },
           ...(egress ? { egress: egress.supervisor } : {}),
+          ...(this.#pty ? { pty: ptyRequirePath(PTY_INSIDE) } : {}),
         },
       );
       const env = serverEnv(spec, { PATH: INSIDE.path, HOME: INSIDE.home }, true);
@@ -261,6 +266,7 @@ export class BwrapDriver implements SandboxDriver {
       this.#supervisorPath,
       INSIDE.supervisor,
       ...(this.#compileCache ? ['--ro-bind', this.#compileCache, COMPILE_CACHE_INSIDE] : []),
+      ...(this.#pty ? ['--ro-bind', this.#pty, PTY_INSIDE] : []),
       '--ro-bind',
       spec.artifactDir,
       INSIDE.app,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { SandboxLimits } from '../../driver.ts';
 import { EGRESS_DIR_INSIDE } from '../../egress/open.ts';
 import { INSIDE } from '../../inside.ts';
+import { PTY_INSIDE } from '../../pty-module.ts';
 
 /** Where the supervisor finds the host's end of the channel (read-only: it may connect, never replace). */
 export const CHANNEL_DIR_INSIDE = '/run/berth-channel';
@@ -49,6 +50,8 @@ export interface BundlePaths {
   channelDir: string;
   /** The host directory holding the egress proxy's socket, under an egress policy. */
   egressDir?: string;
+  /** node-pty for the shells, when this platform has it. */
+  pty?: string;
 }
 
 /**
@@ -56,7 +59,21 @@ export interface BundlePaths {
  * everything with content is mounted over it.
  */
 export function writeRootfs(dir: string): void {
-  for (const sub of ['app', 'dev', 'etc', 'proc', 'sys', 'tmp', 'usr', 'workspace', 'run/berth', 'run/berth-channel', 'run/berth-egress', 'opt/berth/bin']) {
+  for (const sub of [
+    'app',
+    'dev',
+    'etc',
+    'proc',
+    'sys',
+    'tmp',
+    'usr',
+    'workspace',
+    'run/berth',
+    'run/berth-channel',
+    'run/berth-egress',
+    'opt/berth/bin',
+    'opt/berth/pty',
+  ]) {
     mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
   }
   for (const file of [INSIDE.node, INSIDE.supervisor]) {
@@ -118,6 +135,7 @@ export function ociConfig(options: {
       { destination: INSIDE.app, type: 'bind', source: paths.artifact, options: readOnly },
       { destination: CHANNEL_DIR_INSIDE, type: 'bind', source: paths.channelDir, options: readOnly },
       ...(paths.egressDir ? [{ destination: EGRESS_DIR_INSIDE, type: 'bind', source: paths.egressDir, options: readOnly }] : []),
+      ...(paths.pty ? [{ destination: PTY_INSIDE, type: 'bind', source: paths.pty, options: readOnly }] : []),
       ...(options.hostNetwork ? [{ destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: readOnly }] : []),
       tmpfs(INSIDE.run, '0700', RUN_BYTES),
       tmpfs(INSIDE.home, '0700', limits.workspaceBytes),

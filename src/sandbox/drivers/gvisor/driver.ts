@@ -9,6 +9,7 @@ import { DialInChannel } from '../../channel-dialin.ts';
 import type { IsolatingDriverOptions, Sandbox, SandboxDriver, SandboxSpec } from '../../driver.ts';
 import { openEgress } from '../../egress/open.ts';
 import { INSIDE, placeSandboxFiles } from '../../inside.ts';
+import { placePtyModule, PTY_INSIDE, ptyRequirePath } from '../../pty-module.ts';
 import { LAUNCHER_ARGV, launchEnv, supervisorSpecFor } from '../../launcher.ts';
 import { ENV_FILE_NAME, SANDBOX_DIR_PREFIX } from '../../layout.ts';
 import { sweepDirectories } from '../../../core/sweep.ts';
@@ -57,6 +58,8 @@ export class GvisorDriver implements SandboxDriver {
   readonly #etcDir: string;
   readonly #nodePath: string;
   readonly #supervisorPath: string;
+  /** node-pty for the sandboxes' shells, when this platform has it. */
+  readonly #pty: string | undefined;
   readonly #cgroups: CgroupRoot;
   readonly #sandboxes = new DriverSandboxes();
 
@@ -70,6 +73,7 @@ export class GvisorDriver implements SandboxDriver {
     this.#rootfs = join(options.stateDir, 'rootfs');
     writeRootfs(this.#rootfs);
     const files = placeSandboxFiles(options.stateDir, options.nodePath, options.supervisorPath);
+    this.#pty = placePtyModule(options.stateDir);
     this.#etcDir = files.etc;
     this.#nodePath = files.node;
     this.#supervisorPath = files.supervisor;
@@ -129,6 +133,7 @@ export class GvisorDriver implements SandboxDriver {
           // gVisor's tasks are its own kernel's: no host cgroup counts them, so the supervisor watches the pids limit too.
           watch: { workspace: INSIDE.home, openFiles: spec.limits.openFiles, pids: spec.limits.pids },
           ...(egress ? { egress: egress.supervisor } : {}),
+          ...(this.#pty ? { pty: ptyRequirePath(PTY_INSIDE) } : {}),
         },
       );
       const launch = launchEnv({ runDir: INSIDE.run, node: INSIDE.node, supervisor: INSIDE.supervisor }, supervisorSpec, spec.limits.openFiles);
@@ -141,6 +146,7 @@ export class GvisorDriver implements SandboxDriver {
           artifact: spec.artifactDir,
           channelDir,
           ...(egress ? { egressDir } : {}),
+          ...(this.#pty ? { pty: this.#pty } : {}),
         },
         args: [...LAUNCHER_ARGV],
         env: { ...env, ...launch },

@@ -1,4 +1,5 @@
 import { DriverSandboxes } from '../driver-sandboxes.ts';
+import { hostPtyPath } from '../../pty-module.ts';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -29,6 +30,8 @@ export class ProcessDriver implements SandboxDriver {
   readonly isolated = false;
   readonly #options: ProcessDriverOptions;
   readonly #sandboxes = new DriverSandboxes();
+  /** node-pty for the sandboxes' shells, when this platform has it. */
+  readonly #pty = hostPtyPath();
 
   constructor(options: ProcessDriverOptions) {
     this.#options = options;
@@ -65,6 +68,7 @@ export class ProcessDriver implements SandboxDriver {
           port,
           // The server's port moved to a free one on the host; a hook on that port moves with it.
           ...(spec.warmup ? { warmup: { path: spec.warmup.path, port: spec.warmup.port === spec.port ? port : spec.warmup.port } } : {}),
+          ...(this.#pty ? { pty: this.#pty } : {}),
         },
       );
       const env = serverEnv({ ...spec, port }, { PATH: `${dirname(this.#options.nodePath)}:/usr/local/bin:/usr/bin:/bin`, HOME: dirs.home }, false);
