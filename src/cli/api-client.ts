@@ -106,6 +106,15 @@ export class ApiClient {
     return this.#all<NodeView>('/v1/nodes', 'nodes');
   }
 
+  session(id: string): Promise<SessionView> {
+    return this.#call('GET', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /** The base URL and admin key this client calls with, for what is not a `/v1` request (a shell's WebSocket). */
+  get endpoint(): { url: string; key: string | undefined } {
+    return { url: this.#base, key: this.#adminKey };
+  }
+
   sessionLogs(id: string, tail?: number): Promise<SessionLogs> {
     const query = tail === undefined ? '' : `?tail=${tail}`;
     return this.#call('GET', `/v1/sessions/${encodeURIComponent(id)}/logs${query}`);

@@ -9,6 +9,7 @@ import type { Env } from '../config/config.ts';
 import { adminKey, adminKeyFile } from './admin-key.ts';
 import { ApiClient, ApiError, type SessionView } from './api-client.ts';
 import { packDirectory } from './pack.ts';
+import { runShell, type ShellTerminal } from './shell.ts';
 import { counted, progress, timedWork, type Io, type Progress } from './progress.ts';
 
 export type { Io } from './progress.ts';
@@ -40,6 +41,8 @@ const USAGE = `usage: berth <command> [options]
   nodes                the nodes of the cluster (a node alone lists itself), with their leases and load
   stop      SESSION
   logs      SESSION [--tail N]   what the session's server wrote (stderr; stdout too for HTTP servers)
+  shell     SESSION [--shell-id ID]   an interactive shell in the session's sandbox (exit ends it; the same
+                       --shell-id reattaches to a shell left open, with what it printed meanwhile)
   keys      [--runtime NAME]     lists API keys (never the keys themselves)
   keys create --runtime NAME [--user USER] [--description TEXT]   a key to the runtime's sessions, as USER
   keys create --admin [--description TEXT]                        a key to this control API
@@ -72,6 +75,8 @@ export async function main(argv: readonly string[], env: Env, io: Io = defaultIo
         return await stop(rest, env, io);
       case 'logs':
         return await logs(rest, env, io);
+      case 'shell':
+        return await shell(rest, env, io);
       case 'keys':
         return await keys(rest, env, io);
       case undefined:
@@ -460,6 +465,35 @@ async function logs(args: readonly string[], env: Env, io: Io): Promise<number> 
   for (const { at, line } of result.lines) io.out(`${at} ${line}\n`);
   if (!result.live) io.out('(the session has ended)\n');
   return 0;
+}
+
+/** `berth shell SESSION [--shell-id ID]`: a shell in a live session's sandbox, on this terminal; exits with the shell's status. */
+async function shell(args: readonly string[], env: Env, io: Io): Promise<number> {
+  const { values, positionals } = parse(args, { 'shell-id': { type: 'string' } }, 1);
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError('name the session to open a shell in: berth shell SESSION');
+  const shellId = values['shell-id'];
+  if (shellId !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(shellId)) {
+    throw new UsageError('a --shell-id is 1 to 128 letters, digits and . _ : -, starting with a letter or digit');
+  }
+  const api = client(values.url, env);
+  // Asked first so that a session that is not there is said plainly (a refused WebSocket says only that it was).
+  await api.session(id);
+  const { url, key } = api.endpoint;
+  return runShell(url, key, id, io.terminal ?? processTerminal(), shellId);
+}
+
+function processTerminal(): ShellTerminal {
+  return {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    size: () => (process.stdout.isTTY ? { columns: process.stdout.columns, rows: process.stdout.rows } : undefined),
+    onResize: (listener) => {
+      process.on('SIGWINCH', listener);
+      return () => process.off('SIGWINCH', listener);
+    },
+  };
 }
 
 /** `berth keys [create|revoke]`: API keys, made (the key printed once, alone on stdout), listed or revoked. */

@@ -1,3 +1,4 @@
+import type { ShellTerminal } from './shell.ts';
 import { Transform, type Readable } from 'node:stream';
 
 /** Where the CLI writes: what it answers (stdout), what it says along the way (stderr), and whether stderr is a terminal. */
@@ -6,6 +7,8 @@ export interface Io {
   err: (text: string) => void;
   /** stderr is a terminal: progress redraws one line in place instead of adding lines. */
   tty?: boolean;
+  /** Where `berth shell` reads keystrokes and writes output; the process's own terminal when unset. */
+  terminal?: ShellTerminal;
 }
 
 /**

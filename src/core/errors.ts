@@ -69,6 +69,8 @@ export const ERROR_KINDS = {
   rate_limited: { status: 429, rpc: RPC.BUSY, aws: 'ThrottlingException' },
   /** Something a client keeps in berth (subscriptions, listeners, questions waiting) is at its per-session bound. */
   limit_exceeded: { status: 429, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
+  /** A session has as many shells open as it may (AgentCore's 10; its upgrade answers 429 too). */
+  shell_limit: { status: 429, rpc: RPC.BUSY, aws: 'ThrottlingException' },
   request_timeout: { status: 408, rpc: RPC.INVALID_REQUEST, aws: 'ValidationException' },
   /** The node sheds load (start queue full, memory low, too many connections); retry after `Retry-After`, maybe elsewhere. */
   overloaded: { status: 503, rpc: RPC.BUSY, aws: 'ThrottlingException' },

@@ -43,7 +43,7 @@ export function createAgentCardDoor(options: AgentCardOptions) {
     try {
       const resolved = caller.resolved ?? (await runtimes.resolve(caller.runtime, caller.endpoint));
       if (resolved.version.spec.protocol !== 'a2a') {
-        throw new BerthError('not_found', `runtime "${caller.runtime}" is a ${resolved.version.spec.protocol} runtime: only A2A agents have an agent card`);
+        throw new BerthError('not_found', `runtime "${caller.runtime}" speaks ${resolved.version.spec.protocol}: only A2A agents have an agent card`);
       }
       let minted = false;
       sessionId = sessionKey(caller, {

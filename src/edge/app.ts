@@ -43,7 +43,8 @@ import type { SessionOwners } from '../cluster/session-owners.ts';
 import { OwnerRoute } from './pipeline/owner-route.ts';
 import { createAgentCardDoor } from './agent-card.ts';
 import type { FrameLimits } from './ws/frame-gate.ts';
-import { createWebSocketDoor } from './ws/websocket-door.ts';
+import { createWebSocketDoor, sandboxSockets } from './ws/websocket-door.ts';
+import { operatorShellRoute } from './ws/operator-shell.ts';
 import { agentRoutes } from './ws/ws-routes.ts';
 
 export interface EdgeOptions {
@@ -204,18 +205,15 @@ export function createEdge(options: EdgeOptions): Edge {
   const nativeInvocations = admitted(invocations);
   const frames = metrics.registry.counter('berth_websocket_frames_total', 'WebSocket frames through the edge, by door and direction.');
   const violations = metrics.registry.counter('berth_websocket_closed_total', 'WebSocket connections berth closed for a rule their client broke, by door.');
-  const webSocket = createWebSocketDoor({
-    runtimes,
-    leases,
-    scope,
+  const socketOptions = {
     limits: options.webSocket,
-    logger,
-    onEnd: (door, framesIn, framesOut, violation) => {
+    onEnd: (door: 'ws' | 'shell', framesIn: number, framesOut: number, violation: string | undefined) => {
       frames({ door, direction: 'in' }, framesIn);
       frames({ door, direction: 'out' }, framesOut);
       if (violation !== undefined) violations({ door });
     },
-  });
+  };
+  const webSocket = createWebSocketDoor({ runtimes, leases, scope, logger, ...socketOptions });
   const agentCard = createAgentCardDoor({ runtimes, leases, scope, logger });
   const router = new Router().add(
     ...mcpRoutes,
@@ -231,6 +229,7 @@ export function createEdge(options: EdgeOptions): Edge {
       nativeInvocations: (request, params, url) => nativeInvocations(inboundOf(request, url), params),
     }),
     ...agentRoutes({ admission, webSocket, agentCard }),
+    operatorShellRoute({ sessions, guard: adminGuard, sockets: sandboxSockets(socketOptions) }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', inbound: admitted(createCommandsEndpoint({ runtimes, leases, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name/mcp', handler: protectedResource },

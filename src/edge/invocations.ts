@@ -18,8 +18,11 @@ import { notes } from '../observability/request-scope.ts';
 
 /** A fresh id for each invocation, which the agent gets as AgentCore's agents do. */
 export const REQUEST_ID_HEADER = 'x-amzn-bedrock-agentcore-runtime-request-id';
-/** The caller's headers an agent gets, as AgentCore passes them; the rest stay at the edge. */
-const PASSED_TO_AGENT = ['content-type', 'accept', 'traceparent', 'tracestate', 'baggage', 'x-amzn-trace-id'];
+/**
+ * The caller's headers an agent gets, as AgentCore passes them (and A2A's, which an A2A server reads its protocol
+ * version and extensions from: AgentCore is a transparent proxy for A2A); the rest stay at the edge.
+ */
+const PASSED_TO_AGENT = ['content-type', 'accept', 'traceparent', 'tracestate', 'baggage', 'x-amzn-trace-id', 'a2a-version', 'a2a-extensions'];
 /** AgentCore's prefix for headers a caller means for the agent itself. */
 const CUSTOM_HEADER_PREFIX = 'x-amzn-bedrock-agentcore-runtime-custom-';
 

@@ -110,6 +110,21 @@ export class SessionManager {
    * Claims the session's sandbox for one request, making the session (and its sandbox) when it has none, unless
    * `existing` says the caller speaks for a session that must still be live.
    */
+  /**
+   * A lease on a live session of this node for its operator (an admin's shell): as the session's own principal, on
+   * the version it runs, never starting a session.
+   */
+  async acquireAsOwner(sessionId: string): Promise<Lease> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) {
+      throw new BerthError(
+        'session_not_found',
+        `session ${sessionId} is not live on this node: it has ended, or another node of the cluster holds it (berth sessions names it; use that node's --url)`,
+      );
+    }
+    return this.acquire(sessionId, session.target, session.principal, { existing: true });
+  }
+
   async acquire(sessionId: string, target: SessionTarget, principal: SessionPrincipal, options: { existing?: boolean; minted?: boolean } = {}): Promise<Lease> {
     if (this.#closed) throw new BerthError('shutting_down', 'berth is shutting down; retry against another node');
     let session = this.#sessions.get(sessionId);

@@ -1,4 +1,6 @@
-import { CHANNEL_COMMANDS_PATH, CHANNEL_IDLE_MS } from '../core/channel.ts';
+import { connect } from 'node:net';
+import { CHANNEL_COMMANDS_PATH, CHANNEL_IDLE_MS, CHANNEL_SHELL_PATH } from '../core/channel.ts';
+import { upgradeProxy } from './ws-upstream.ts';
 import type { HostedServer, SuperviseOnHost } from '../core/hosted-server.ts';
 import { Http1Client, netConnector } from '../core/http1-client.ts';
 import type { SamplingPace } from '../core/sampling-pace.ts';
@@ -84,6 +86,19 @@ function supervise(hosted: HostedServer, readBudget: ReadBudget): { close(): voi
       const routes = new Map<string, ChannelHandler>([
         [`POST ${served.path}`, served.handler],
         [`POST ${CHANNEL_COMMANDS_PATH}`, commands.handle],
+        // Shells run where commands do, inside the sandbox, by the same runner.
+        [
+          `GET ${CHANNEL_SHELL_PATH}`,
+          upgradeProxy(
+            () => {
+              hosted.startCommands();
+              return connect({ path: hosted.commandsPath });
+            },
+            (url) => url,
+            'localhost',
+            "the sandbox's command runner takes no connection",
+          ),
+        ],
       ]);
       channel = await serveChannel(
         { path: hosted.channelPath },

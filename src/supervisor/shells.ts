@@ -80,7 +80,7 @@ export function createShells(options: ShellOptions): { handle: ChannelHandler; k
     }
     let shell = shells.get(id);
     if (!shell && [...shells.values()].filter((one) => one.exit === undefined).length >= MAX_SHELLS) {
-      replyError(res, 'limit_exceeded', `a session has at most ${MAX_SHELLS} shells at once: close one (or let it exit) first`);
+      replyError(res, 'shell_limit', `a session has at most ${MAX_SHELLS} shells at once: close one (or let it exit) first`);
       return;
     }
     if (!shell) {

@@ -7,30 +7,42 @@ import { forwardableHeaders, replyError } from './reply.ts';
 const AGENT_WS_PATH = '/ws';
 
 /**
- * `GET /ws` with an upgrade: the channel connection becomes the agent's WebSocket. The request goes on to the agent's
- * `/ws` on `port` as it came (the host already checked the client's handshake and frames), and from then on bytes
- * pass both ways untouched: the agent's 101 or refusal, then frames. The host parses what it needs; the supervisor
- * only joins the two connections, so either one's end ends the other.
+ * `GET /ws` with an upgrade: the channel connection becomes the agent's WebSocket on `port`. The host already
+ * checked the client's handshake and checks its frames; see `upgradeProxy`.
  */
 export function createWsUpstream(host: string, port: number): ChannelHandler {
+  return upgradeProxy(
+    () => connect({ host, port }),
+    () => AGENT_WS_PATH,
+    authorityOf(host, port),
+    `the agent takes no connection on port ${port}`,
+  );
+}
+
+/**
+ * An upgrade passed on to the peer `open` connects to, at the path `pathOf` gives for the request: the request goes
+ * on as it came, and from then on bytes pass both ways untouched (the peer's 101 or refusal, then frames). The
+ * host parses what it needs; this side only joins the two connections, so either one's end ends the other.
+ */
+export function upgradeProxy(open: () => Socket, pathOf: (url: string) => string, authority: string, unreachable: string): ChannelHandler {
   return (req, res) => {
     if (!req.upgrade) {
       req.discard();
-      replyError(res, 'invalid_request', `${AGENT_WS_PATH} is a WebSocket: ask for an upgrade`);
+      replyError(res, 'invalid_request', `${pathOf(req.url)} is a WebSocket: ask for an upgrade`);
       return;
     }
-    const agent = connect({ host, port });
+    const peer = open();
     let taken = false;
-    agent.once('connect', () => {
+    peer.once('connect', () => {
       taken = true;
       const { socket, head } = req.takeOver();
-      const headers = { ...forwardableHeaders(req.headers), host: authorityOf(host, port), connection: 'Upgrade', upgrade: String(req.headers.upgrade) };
-      agent.write(requestHead({ method: 'GET', path: AGENT_WS_PATH, headers }), 'latin1');
-      if (head.length > 0) agent.write(head);
-      join(socket, agent);
+      const headers = { ...forwardableHeaders(req.headers), host: authority, connection: 'Upgrade', upgrade: String(req.headers.upgrade) };
+      peer.write(requestHead({ method: 'GET', path: pathOf(req.url), headers }), 'latin1');
+      if (head.length > 0) peer.write(head);
+      join(socket, peer);
     });
-    agent.once('error', (error) => {
-      if (!taken && !res.destroyed) replyError(res, 'sandbox_unavailable', `the agent takes no connection on port ${port}: ${error.message}`);
+    peer.once('error', (error) => {
+      if (!taken && !res.destroyed) replyError(res, 'sandbox_unavailable', `${unreachable}: ${error.message}`);
     });
   };
 }

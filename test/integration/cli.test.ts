@@ -297,6 +297,52 @@ describe('the berth command', { skip: BwrapDriver.unsupportedReason() ?? false }
     }
   });
 
+  test('shell: a shell in a live session from the command line, its output, and its exit status', async () => {
+    const node = await startBerth({ home });
+    try {
+      const deployed = await berth(
+        'deploy',
+        await fixtureDir('http-agent'),
+        '--name',
+        'cli-agent',
+        '--command',
+        'node server.js',
+        '--transport',
+        'http',
+        '--protocol',
+        'http',
+        '--port',
+        '8080',
+        '--url',
+        node.url,
+      );
+      assert.equal(deployed.code, 0, deployed.stderr);
+      const invoked = await fetch(`${node.url}/runtimes/cli-agent/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'write_file', name: 'left.txt', content: 'by-the-agent' }),
+      });
+      const sessionId = invoked.headers.get('x-amzn-bedrock-agentcore-runtime-session-id') as string;
+      assert.equal(invoked.status, 200);
+      const shell = spawn(process.execPath, [BIN, 'shell', sessionId, '--url', node.url], { env: { PATH: process.env.PATH, BERTH_HOME: home } });
+      let stdout = '';
+      shell.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => shell.once('exit', (code) => resolve(code)));
+      shell.stdin.write('echo from-cli-$((3*3)) $(cat $HOME/left.txt); exit 5\n');
+      assert.equal(await exited, 5);
+      assert.match(stdout, /from-cli-9 by-the-agent/);
+
+      const missing = await berth('shell', 'no-such-session-00000000000000000000000', '--url', node.url);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /session/);
+      const badId = await berth('shell', sessionId, '--shell-id', '../x', '--url', node.url);
+      assert.equal(badId.code, 2);
+      assert.match(badId.stderr, /--shell-id is 1 to 128 letters/);
+    } finally {
+      await node.stop();
+    }
+  });
+
   test('berth serve refuses bad flags before doing anything', async () => {
     const run = await berth('serve', '--port', 'eighty');
     assert.equal(run.code, 2);

@@ -159,6 +159,7 @@ const SUPERVISOR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'validation_failed',
   'request_state_expired',
   'limit_exceeded',
+  'shell_limit',
   'invalid_params',
 ]);
 /** A supervisor's error body is one short JSON-RPC error; berth reads no more of it than this. */

@@ -5,6 +5,7 @@ import { BerthError, isBerthError } from '../../core/errors.ts';
 import { answerHead, type Http1Headers } from '../../core/http1-wire.ts';
 import { CHANNEL_SHELL_PATH } from '../../core/channel.ts';
 import { checkSessionId } from '../../core/ids.ts';
+import type { Inbound, RequestHeaders } from '../../core/inbound.ts';
 import { TunnelError } from '../../core/tunnel.ts';
 import { isWebSocketKey } from '../../core/websocket.ts';
 import type { RuntimeService } from '../../control/runtimes.ts';
@@ -54,17 +55,17 @@ export interface WebSocketDoorOptions {
  * Closing the connection ends nothing else. Errors before the 101 are plain HTTP answers in the door's format.
  */
 export function createWebSocketDoor(options: WebSocketDoorOptions) {
-  const { runtimes, leases, scope, limits, logger } = options;
+  const { runtimes, leases, scope, logger } = options;
+  const sockets = sandboxSockets(options);
   return async (caller: Caller, door: 'ws' | 'shell'): Promise<Answer> => {
     notes().door = door;
     let sessionId: string | undefined;
-    let lease: Lease | undefined;
     try {
-      checkHandshake(caller);
+      checkHandshake(caller.inbound);
       const resolved = caller.resolved ?? (await runtimes.resolve(caller.runtime, caller.endpoint));
       const { protocol } = resolved.version.spec;
       if (door === 'ws' && protocol !== 'http' && protocol !== 'agui') {
-        throw new BerthError('invalid_request', `runtime "${caller.runtime}" is a ${protocol} runtime: only http and AG-UI agents serve /ws`);
+        throw new BerthError('invalid_request', `runtime "${caller.runtime}" speaks ${protocol}: only http and AG-UI agents serve /ws`);
       }
       const shellId = door === 'shell' ? shellIdOf(caller.url) : undefined;
       // A session berth makes for a request that names none is the caller's only if it comes back to it.
@@ -74,32 +75,51 @@ export function createWebSocketDoor(options: WebSocketDoorOptions) {
         minted = !scope.isOwn(fresh);
         return fresh;
       };
-      sessionId = sessionOf(caller) ?? mint();
-      lease = await leases.take({ session: sessionId, target: resolved.target, principal: caller.principal, minted });
-      const taken = lease;
-      const headers = tunnelHeaders(taken, caller);
+      const session = sessionOf(caller) ?? mint();
+      sessionId = session;
+      return await sockets(caller.inbound, shellId, () => leases.take({ session, target: resolved.target, principal: caller.principal, minted }));
+    } catch (error) {
+      if (!isBerthError(error)) logger.error('websocket failed', { runtime: caller.runtime, session: sessionId, err: error });
+      const session = sessionId;
+      return doorError(caller, error, (berth) => restErrorWithSession(berth, session));
+    }
+  };
+}
+
+/**
+ * The part every WebSocket to a sandbox shares, whoever opens it (a runtime's caller, an operator's shell): takes the
+ * lease, asks the sandbox for the upgrade (the agent's `/ws`, or the shell `shellId`) and, once it agrees, answers
+ * 101 and relays. The lease is held until the connection closes. Throws BerthErrors before the 101.
+ */
+export function sandboxSockets(options: Pick<WebSocketDoorOptions, 'limits' | 'onEnd'>) {
+  const { limits } = options;
+  return async (inbound: Inbound, shellId: string | undefined, take: () => Promise<Lease>): Promise<UpgradeAnswer> => {
+    const door = shellId === undefined ? 'ws' : 'shell';
+    const lease = await take();
+    try {
+      const headers = tunnelHeaders(lease, inbound.headers);
       let tunnel;
       try {
         tunnel = await channelTunnel(
-          taken.sandbox,
-          { path: door === 'ws' ? '/ws' : `${CHANNEL_SHELL_PATH}?id=${encodeURIComponent(shellId as string)}`, headers },
-          caller.signal,
+          lease.sandbox,
+          { path: shellId === undefined ? '/ws' : `${CHANNEL_SHELL_PATH}?id=${encodeURIComponent(shellId)}`, headers },
+          inbound.signal,
           UPGRADE_TIMEOUT_MS,
         );
       } catch (error) {
-        if (caller.signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
-        throw error instanceof TunnelError ? await unansweredError(taken, error) : error;
+        if (inbound.signal.aborted) throw new BerthError('invalid_request', 'the client went away', { cause: error });
+        throw error instanceof TunnelError ? await unansweredError(lease, error) : error;
       }
       if (!tunnel.upgraded) throw refusal(tunnel, door);
       const upstream = tunnel.socket;
       const upstreamHead = tunnel.head;
-      const answer: AnswerHeaders = { upgrade: 'websocket', [SESSION_HEADER]: taken.sessionId };
+      const answer: AnswerHeaders = { upgrade: 'websocket', [SESSION_HEADER]: lease.sessionId };
       for (const name of ANSWER_HEADERS) {
         const value = tunnel.headers[name];
         if (typeof value === 'string') answer[name] = value;
       }
       // A client that sent its token as a subprotocol is answered with the marker protocol, which its library expects back.
-      if (answer['sec-websocket-protocol'] === undefined && offeredProtocols(caller.headers).includes(BEARER_PROTOCOL)) {
+      if (answer['sec-websocket-protocol'] === undefined && offeredProtocols(inbound.headers).includes(BEARER_PROTOCOL)) {
         answer['sec-websocket-protocol'] = BEARER_PROTOCOL;
       }
       if (shellId !== undefined) answer[SHELL_ID_HEADER] = shellId;
@@ -108,7 +128,7 @@ export function createWebSocketDoor(options: WebSocketDoorOptions) {
       const release = (): void => {
         if (released) return;
         released = true;
-        taken.release();
+        lease.release();
       };
       return new UpgradeAnswer(
         answer,
@@ -130,18 +150,16 @@ export function createWebSocketDoor(options: WebSocketDoorOptions) {
         },
       );
     } catch (error) {
-      lease?.release();
-      if (!isBerthError(error)) logger.error('websocket failed', { runtime: caller.runtime, session: sessionId, err: error });
-      const session = sessionId;
-      return doorError(caller, error, (berth) => restErrorWithSession(berth, session));
+      lease.release();
+      throw error;
     }
   };
 }
 
 /** A WebSocket handshake (RFC 6455 section 4.2.1) through an adapter that can hand the connection over. */
-function checkHandshake(caller: Caller): void {
-  const { headers } = caller;
-  if (!caller.inbound.upgrade || headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+export function checkHandshake(inbound: Inbound): void {
+  const { headers } = inbound;
+  if (!inbound.upgrade || headers.get('upgrade')?.toLowerCase() !== 'websocket') {
     throw new BerthError('upgrade_required', 'this is a WebSocket endpoint: connect with a WebSocket client (GET with Upgrade: websocket)');
   }
   if (headers.get('sec-websocket-version') !== '13') throw new BerthError('upgrade_required', 'berth speaks WebSocket version 13 (RFC 6455)');
@@ -160,21 +178,21 @@ function sessionOf(caller: Caller): string | undefined {
   return named ?? (inQuery === null ? undefined : checkSessionId(inQuery));
 }
 
-function shellIdOf(url: URL): string {
+export function shellIdOf(url: URL): string {
   const id = url.searchParams.get('shellId');
   if (id === null) throw new BerthError('validation_failed', 'a shell needs a shellId query parameter naming it (reconnecting with the same id reattaches)');
   if (!SHELL_ID.test(id)) throw new BerthError('validation_failed', 'a shellId is 1 to 128 letters, digits and . _ : -, starting with a letter or digit');
   return id;
 }
 
-function tunnelHeaders(lease: Lease, caller: Caller): Http1Headers {
+function tunnelHeaders(lease: Lease, callerHeaders: RequestHeaders): Http1Headers {
   const out: Http1Headers = {};
-  agentHeaders(lease, caller.headers).forEach((value, name) => (out[name] = value));
+  agentHeaders(lease, callerHeaders).forEach((value, name) => (out[name] = value));
   for (const name of HANDSHAKE_HEADERS) {
-    const value = caller.headers.get(name);
+    const value = callerHeaders.get(name);
     if (value !== null) out[name] = value;
   }
-  const protocols = offeredProtocols(caller.headers).filter((protocol) => !protocol.startsWith(BEARER_PROTOCOL));
+  const protocols = offeredProtocols(callerHeaders).filter((protocol) => !protocol.startsWith(BEARER_PROTOCOL));
   if (protocols.length > 0) out['sec-websocket-protocol'] = protocols.join(', ');
   if (lease.principal.key !== ANONYMOUS.key) out[USER_ID_HEADER] = lease.principal.userId;
   return out;
