@@ -1,3 +1,4 @@
+import { openTunnel, type TunnelAnswer } from '../core/tunnel.ts';
 import { Readable } from 'node:stream';
 import { NodeAnswer, type AnswerHeaders } from '../core/answer.ts';
 import { noTracing, type Tracing } from '../observability/tracing.ts';
@@ -47,6 +48,8 @@ export interface HopExtras {
 const IDLE_MS = 30_000;
 /** How long a node waits to connect to another: nodes of a cluster are near each other. */
 const CONNECT_TIMEOUT_MS = 3_000;
+/** How long the owner has to answer an upgrade passed on to it (its sandbox may be starting). */
+const UPGRADE_TIMEOUT_MS = 60_000;
 /** The most a node reads of another's answer to one of its internal routes. */
 const MAX_ASKED_BYTES = 64 * 1024 * 1024;
 
@@ -88,15 +91,8 @@ export class NodeHop {
   }
 
   async forward(inbound: Inbound, ownerUrl: string, extras: HopExtras): Promise<NodeAnswer> {
-    const headers: Record<string, string> = {};
-    inbound.headers.forEach((value, name) => {
-      if (!NOT_PASSED.has(name)) headers[name] = value;
-    });
+    const headers = this.#hopHeaders(inbound, extras);
     const owner = new URL(ownerUrl);
-    headers[HOP_HEADER] = this.#keys.hopToken;
-    headers[HOP_EPOCH_HEADER] = String(extras.epoch);
-    if (extras.principal) headers[HOP_PRINCIPAL_HEADER] = Buffer.from(JSON.stringify(extras.principal)).toString('base64url');
-    Object.assign(headers, extras.headers);
     // The owner's spans of the request continue the trace as children of the hop.
     const span = this.#tracing.start('berth.node.hop', { 'server.address': owner.host, 'http.request.method': inbound.method }, { kind: 'client' });
     if (this.#tracing.enabled) Object.assign(headers, span.propagation());
@@ -169,6 +165,42 @@ export class NodeHop {
     }
     if (answer.statusCode !== 200) throw new Error(`the node at ${node.origin} answered HTTP ${answer.statusCode}`);
     return JSON.parse(body.toString('utf8'));
+  }
+
+  /**
+   * An upgrade (a WebSocket) passed on to the owner on a connection of its own, which becomes the client's once the
+   * owner agrees: resolves with the owner's 101 and its connection, or its refusal. The owner checks the client's
+   * frames; this node only joins the connections.
+   */
+  async upgrade(inbound: Inbound, ownerUrl: string, extras: HopExtras): Promise<TunnelAnswer> {
+    const headers = this.#hopHeaders(inbound, extras);
+    headers.upgrade = inbound.headers.get('upgrade') ?? 'websocket';
+    const owner = new URL(ownerUrl);
+    const port = Number(owner.port || (owner.protocol === 'https:' ? 443 : 80));
+    const { signal, done } = eitherSignal(inbound.signal, extras.lost);
+    try {
+      return await openTunnel(netConnector({ host: owner.hostname, port }, CONNECT_TIMEOUT_MS), { path: `${inbound.url.pathname}${inbound.url.search}`, headers }, signal, UPGRADE_TIMEOUT_MS);
+    } catch (error) {
+      throw new BerthError('sandbox_unavailable', `the node holding this session (${ownerUrl}) did not take the connection: ${(error as Error).message}; retry in a moment`, {
+        cause: error,
+        retryAfter: 1,
+      });
+    } finally {
+      done();
+    }
+  }
+
+  /** The client's headers as a hop passes them on, with the hop's own. */
+  #hopHeaders(inbound: Inbound, extras: HopExtras): Record<string, string> {
+    const headers: Record<string, string> = {};
+    inbound.headers.forEach((value, name) => {
+      if (!NOT_PASSED.has(name)) headers[name] = value;
+    });
+    headers[HOP_HEADER] = this.#keys.hopToken;
+    headers[HOP_EPOCH_HEADER] = String(extras.epoch);
+    if (extras.principal) headers[HOP_PRINCIPAL_HEADER] = Buffer.from(JSON.stringify(extras.principal)).toString('base64url');
+    Object.assign(headers, extras.headers);
+    return headers;
   }
 
   #client(owner: URL): Http1Client {

@@ -97,3 +97,17 @@ export async function openTunnel(
     }
   });
 }
+
+/** Joins two connections: bytes pass both ways as fast as each side takes them, and either one's end ends both. */
+export function joinSockets(a: Socket, b: Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  const end = (): void => {
+    a.destroy();
+    b.destroy();
+  };
+  a.once('close', end);
+  b.once('close', end);
+  a.on('error', end);
+  b.on('error', end);
+}

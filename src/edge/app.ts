@@ -228,7 +228,7 @@ export function createEdge(options: EdgeOptions): Edge {
       ...(toOwner ? { toOwner } : {}),
       nativeInvocations: (request, params, url) => nativeInvocations(inboundOf(request, url), params),
     }),
-    ...agentRoutes({ admission, webSocket, agentCard }),
+    ...agentRoutes({ admission, webSocket, agentCard, ...(toOwner ? { toOwner } : {}) }),
     operatorShellRoute({ sessions, guard: adminGuard, sockets: sandboxSockets(socketOptions) }),
     { method: 'POST', pattern: '/runtimes/:name/sessions/:sessionId/commands', inbound: admitted(createCommandsEndpoint({ runtimes, leases, logger })) },
     { method: 'GET', pattern: '/.well-known/oauth-protected-resource/runtimes/:name', handler: protectedResource },

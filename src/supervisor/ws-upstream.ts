@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { authorityOf, requestHead } from '../core/http1-wire.ts';
 import type { ChannelHandler } from './channel-server.ts';
+import { joinSockets } from '../core/tunnel.ts';
 import { forwardableHeaders, replyError } from './reply.ts';
 
 /** Where an agent serves WebSockets, by AgentCore's HTTP and AG-UI contracts. */
@@ -39,24 +40,10 @@ export function upgradeProxy(open: () => Socket, pathOf: (url: string) => string
       const headers = { ...forwardableHeaders(req.headers), host: authority, connection: 'Upgrade', upgrade: String(req.headers.upgrade) };
       peer.write(requestHead({ method: 'GET', path: pathOf(req.url), headers }), 'latin1');
       if (head.length > 0) peer.write(head);
-      join(socket, peer);
+      joinSockets(socket, peer);
     });
     peer.once('error', (error) => {
       if (!taken && !res.destroyed) replyError(res, 'sandbox_unavailable', `${unreachable}: ${error.message}`);
     });
   };
-}
-
-/** Joins two connections: bytes pass both ways as fast as each side takes them, and either one's end ends both. */
-export function join(a: Socket, b: Socket): void {
-  a.pipe(b);
-  b.pipe(a);
-  const end = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.once('close', end);
-  b.once('close', end);
-  a.on('error', end);
-  b.on('error', end);
 }

@@ -19,6 +19,7 @@ import {
   StopRuntimeSessionCommand,
 } from '@aws-sdk/client-bedrock-agentcore';
 import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import WebSocket from 'ws';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { SESSION_HEADER, type BerthNode } from '../helpers/berth.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
@@ -64,6 +65,8 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     await first?.api.deploy('counter', { artifactId: counter, command: 'node server.js http', transport: 'http', env: {} });
     const agent = await cluster.upload(await fixtureDir('http-agent'));
     await first?.api.deploy('agent', { artifactId: agent, command: 'node server.js', protocol: 'http', transport: 'http', port: 8080, env: {} });
+    const agui = await cluster.upload(await fixtureDir('agui-agent'));
+    await first?.api.deploy('agui', { artifactId: agui, command: 'node server.js', protocol: 'agui', transport: 'http', port: 8080, env: {} });
     await first?.api.deploy('limited', {
       artifactId: counter,
       command: 'node server.js stdio',
@@ -381,5 +384,49 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     const counts = [];
     for (const node of [owner, forwarder, third, forwarder]) counts.push(await invoke(node));
     assert.deepEqual(counts, [1, 2, 3, 4]);
+  });
+
+  test("a WebSocket and a shell reach their session's node from any node: the connection is joined to the holder's", async () => {
+    const [owner, forwarder, third] = cluster.nodes as [BerthNode, BerthNode, BerthNode];
+    const session = randomUUID();
+    const run = (text: string) => ({
+      threadId: randomUUID(),
+      runId: randomUUID(),
+      messages: [{ id: randomUUID(), role: 'user', content: text }],
+      tools: [],
+      context: [],
+      state: {},
+    });
+    const started = await fetch(`${owner.url}/runtimes/agui/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', [SESSION_HEADER]: session },
+      body: JSON.stringify(run('first')),
+    });
+    assert.equal(started.status, 200);
+    assert.match(await started.text(), /run 1/);
+    const ws = new WebSocket(`${forwarder.url.replace(/^http/, 'ws')}/runtimes/agui/ws`, { headers: { [SESSION_HEADER]: session } });
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    let text = '';
+    await new Promise<void>((resolve) => {
+      ws.on('message', (message) => {
+        const event = JSON.parse(message.toString()) as { type: string; delta?: string };
+        if (event.type === 'TEXT_MESSAGE_CONTENT') text += event.delta ?? '';
+        if (event.type === 'RUN_FINISHED') resolve();
+      });
+      ws.send(JSON.stringify(run('over the hop')));
+    });
+    ws.close();
+    assert.equal(text, 'run 2: over the hop', "the forwarding node joined the WebSocket to the owner's sandbox");
+
+    const shell = new WebSocket(`${third.url.replace(/^http/, 'ws')}/runtimes/agui/ws/shells?shellId=hop`, { headers: { [SESSION_HEADER]: session } });
+    let output = '';
+    shell.on('message', (message: Buffer) => {
+      if (message[0] === 1) output += message.subarray(1).toString();
+    });
+    await new Promise<void>((resolve, reject) => shell.once('open', () => resolve()).once('error', reject));
+    shell.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo hop-$((40+2)); exit\n')]));
+    await new Promise((resolve) => shell.once('close', resolve));
+    assert.match(output, /hop-42/);
+    assert.deepEqual(await holders(cluster, session), [owner.url], 'one sandbox, on the node that started it');
   });
 });

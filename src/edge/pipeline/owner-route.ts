@@ -1,12 +1,40 @@
 import type { NodeHop } from '../../cluster/node-hop.ts';
 import { HOP_EPOCH_HEADER, type HopExtras } from '../../cluster/node-hop.ts';
 import type { SessionOwners } from '../../cluster/session-owners.ts';
-import type { Answer } from '../../core/answer.ts';
+import { NodeAnswer, UpgradeAnswer, type Answer, type AnswerHeaders } from '../../core/answer.ts';
+import { HOP_BY_HOP_HEADERS } from '../../core/http.ts';
+import { answerHead } from '../../core/http1-wire.ts';
+import { joinSockets, type TunnelAnswer } from '../../core/tunnel.ts';
 import { BerthError, isBerthError } from '../../core/errors.ts';
 import { SESSION_HEADER } from '../mcp/channel-call.ts';
 import type { Caller } from './caller.ts';
 import { checkSessionId } from '../../core/ids.ts';
 import { namedSession } from './session-key.ts';
+
+/**
+ * The owner's answer to an upgrade passed on to it, as this node's: its 101, after which the client's connection is
+ * joined to the owner's byte for byte, or its refusal as it came.
+ */
+function hopAnswer(answer: TunnelAnswer): Answer {
+  if (!answer.upgraded) {
+    const headers: AnswerHeaders = {};
+    for (const [name, value] of Object.entries(answer.headers)) if (!HOP_BY_HOP_HEADERS.includes(name as never) && name !== 'content-length') headers[name] = value;
+    return new NodeAnswer(answer.status, headers, answer.body);
+  }
+  const { socket: owner, head: ownerHead } = answer;
+  const headers: AnswerHeaders = {};
+  for (const [name, value] of Object.entries(answer.headers)) if (name !== 'connection') headers[name] = value;
+  return new UpgradeAnswer(
+    headers,
+    (client, clientHead) => {
+      client.write(answerHead(101, 'Switching Protocols', headers, 'connection: Upgrade\r\n'), 'latin1');
+      if (ownerHead.length > 0) client.write(ownerHead);
+      if (clientHead.length > 0) owner.write(clientHead);
+      joinSockets(client, owner);
+    },
+    () => owner.destroy(),
+  );
+}
 
 /** A legacy client's `Mcp-Session-Id`: its session's id, or that id and a suffix of its own (another window). */
 const LEGACY_CLIENT_ID = /^(.+)\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -100,6 +128,7 @@ export class OwnerRoute {
 
   async #forward(caller: Caller, url: string, extras: HopExtras): Promise<Answer> {
     try {
+      if (caller.inbound.upgrade) return hopAnswer(await this.#hop.upgrade(caller.inbound, url, extras));
       return await this.#hop.forward(caller.inbound, url, extras);
     } catch (error) {
       throw isBerthError(error) ? error : new BerthError('sandbox_unavailable', `the node at ${url} could not be reached`, { cause: error });

@@ -14,6 +14,8 @@ export interface AgentRoutesOptions {
   webSocket: (caller: Caller, door: 'ws' | 'shell') => Promise<Answer>;
   /** The agent card door (../agent-card.ts). */
   agentCard: (caller: Caller) => Promise<Answer>;
+  /** On a node of a cluster: the request passed on to the node that holds its session, or undefined to serve it here. */
+  toOwner?: (caller: Caller) => Promise<Answer | undefined>;
 }
 
 /**
@@ -21,7 +23,8 @@ export interface AgentRoutesOptions {
  * WebSocket), `/runtimes/{x}/ws/shells` (a shell) and `/runtimes/{x}/invocations/.well-known/agent-card.json` (an
  * A2A agent's card; in the model, as GetAgentCard). A request signed for AWS (in its headers or, presigned, its
  * query) or naming a runtime by ARN is AgentCore's and admitted by its rules; any other is berth's own. A token may
- * come as a WebSocket subprotocol, for clients that cannot set headers.
+ * come as a WebSocket subprotocol, for clients that cannot set headers. In a cluster, a request whose session another
+ * node holds goes there once admitted, a WebSocket's connection joined to that node's.
  */
 export function agentRoutes(options: AgentRoutesOptions): Route[] {
   const { admission } = options;
@@ -32,7 +35,7 @@ export function agentRoutes(options: AgentRoutesOptions): Route[] {
       const aws = isAwsSigned(inbound) || isPresigned(inbound.url) || (params.name as string).startsWith('arn:');
       try {
         const caller = aws ? await admission.agentcore(inbound.request, params, inbound.url, 'none', inbound) : await admission.native(inbound, params);
-        return await serve(caller);
+        return (await options.toOwner?.(caller)) ?? (await serve(caller));
       } catch (error) {
         // Refused before any door: in the API's own error shape.
         return aws ? awsErrorResponse(error) : errorResponse(error);
