@@ -12,6 +12,8 @@
  *   - berth's own memory per live session (supervisor + bwrap processes, and berth's bookkeeping) at 100 sessions;
  *   - density (bench/density.ts): creation rate as the node fills, memory at 100 and 1 000 live, idle CPU, the most
  *     sessions one node holds, and the same for gVisor at 50;
+ *   - WebSockets (bench/websocket.ts): a round trip to an agent's /ws through berth and straight to it, and echoes a
+ *     second both ways;
  *   - load shedding: a burst of 300 new sessions at once on a fresh node with its default admission limits, beside
  *     the same burst on a node whose admission is opened wide (what berth did before it shed load): how many were
  *     served and shed, the slowest answer, and the host's lowest available memory.
@@ -30,6 +32,7 @@ import { OtlpReceiver } from '../test/helpers/otlp-receiver.ts';
 import { CALL_BODY, CALL_HEADERS, META, call, ms, percentile, timed } from './common.ts';
 import { clusterBench } from './cluster.ts';
 import { densityBench } from './density.ts';
+import { websocketBench } from './websocket.ts';
 import { bwrapNodeFloor } from './floor-start.ts';
 import { startFloorProxy } from './floor-proxy.ts';
 import { processCpuMs } from './process-cpu.ts';
@@ -475,6 +478,7 @@ async function main(): Promise<void> {
     );
   }
 
+  await websocketBench(out, { quick: QUICK });
   await densityBench(out, { quick: QUICK });
   await clusterBench(out, { quick: QUICK, warmCalls: WARM_CALLS });
 }

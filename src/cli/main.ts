@@ -23,6 +23,7 @@ const USAGE = `usage: berth <command> [options]
             sandbox) and runs its bin over stdio unless --transport says otherwise; ARGS are the server's
   deploy    DIR --name NAME --command CMD [--transport stdio|http] [--port 8000] [--path /mcp]
             [--protocol mcp|http|a2a|agui] [--server-era auto|modern|legacy] [--env K=V]... [--idle-timeout S] [--max-lifetime S]
+            (an a2a agent listens on port 9000 at /, an agui one on 8080, as AgentCore's contracts say, unless given)
             [--secret-env K]...   (a secret variable, its value from this command's environment; stored encrypted)
             [--memory-mb N] [--pids N] [--cpus N] [--workspace-mb N] [--open-files N] [--driver bwrap|gvisor]
             [--network none|egress|host] [--allow HOST|*.DOMAIN|CIDR]...   (--allow alone means egress)
@@ -56,6 +57,10 @@ key: BERTH_ADMIN_KEY, else the first one berth made, in <home>/keys/admin-key (h
 `;
 
 class UsageError extends Error {}
+
+/** Where AgentCore's contracts have A2A and AG-UI agents listen, for a deploy that does not say. */
+const CONTRACT_PORTS: Record<string, number | undefined> = { a2a: 9000, agui: 8080 };
+const CONTRACT_PATHS: Record<string, string | undefined> = { a2a: '/', agui: '/invocations' };
 
 export async function main(argv: readonly string[], env: Env, io: Io = defaultIo()): Promise<number> {
   const [command, ...rest] = argv;
@@ -224,8 +229,8 @@ async function deploy(args: readonly string[], env: Env, io: Io): Promise<number
     ...(Object.keys(secrets).length > 0 ? { secretEnv: secrets } : {}),
     // Published MCP servers speak stdio unless told otherwise; /v1's own default is AgentCore's, HTTP.
     transport: oneOfFlag(values.transport, '--transport', ['stdio', 'http'] as const) ?? (spec === undefined ? undefined : 'stdio'),
-    port: integerFlag(values.port, '--port', 1, 65535),
-    path: values.path,
+    port: integerFlag(values.port, '--port', 1, 65535) ?? CONTRACT_PORTS[values.protocol ?? ''],
+    path: values.path ?? CONTRACT_PATHS[values.protocol ?? ''],
     protocol: oneOfFlag(values.protocol, '--protocol', ['mcp', 'http', 'a2a', 'agui'] as const),
     serverEra: oneOfFlag(values['server-era'], '--server-era', ['auto', 'modern', 'legacy'] as const),
     env: variables,

@@ -179,12 +179,21 @@ export class NodeHop {
     const port = Number(owner.port || (owner.protocol === 'https:' ? 443 : 80));
     const { signal, done } = eitherSignal(inbound.signal, extras.lost);
     try {
-      return await openTunnel(netConnector({ host: owner.hostname, port }, CONNECT_TIMEOUT_MS), { path: `${inbound.url.pathname}${inbound.url.search}`, headers }, signal, UPGRADE_TIMEOUT_MS);
+      return await openTunnel(
+        netConnector({ host: owner.hostname, port }, CONNECT_TIMEOUT_MS),
+        { path: `${inbound.url.pathname}${inbound.url.search}`, headers },
+        signal,
+        UPGRADE_TIMEOUT_MS,
+      );
     } catch (error) {
-      throw new BerthError('sandbox_unavailable', `the node holding this session (${ownerUrl}) did not take the connection: ${(error as Error).message}; retry in a moment`, {
-        cause: error,
-        retryAfter: 1,
-      });
+      throw new BerthError(
+        'sandbox_unavailable',
+        `the node holding this session (${ownerUrl}) did not take the connection: ${(error as Error).message}; retry in a moment`,
+        {
+          cause: error,
+          retryAfter: 1,
+        },
+      );
     } finally {
       done();
     }

@@ -18,7 +18,8 @@ import { namedSession } from './session-key.ts';
 function hopAnswer(answer: TunnelAnswer): Answer {
   if (!answer.upgraded) {
     const headers: AnswerHeaders = {};
-    for (const [name, value] of Object.entries(answer.headers)) if (!HOP_BY_HOP_HEADERS.includes(name as never) && name !== 'content-length') headers[name] = value;
+    for (const [name, value] of Object.entries(answer.headers))
+      if (!HOP_BY_HOP_HEADERS.includes(name as never) && name !== 'content-length') headers[name] = value;
     return new NodeAnswer(answer.status, headers, answer.body);
   }
   const { socket: owner, head: ownerHead } = answer;
