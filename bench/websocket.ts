@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import WebSocket from 'ws';
-import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../test/helpers/berth.ts';
+import { deploy, SESSION_HEADER, startBerth } from '../test/helpers/berth.ts';
 import { fixtureDirWith } from '../test/helpers/fixtures.ts';
 import { ms, percentile } from './common.ts';
 
