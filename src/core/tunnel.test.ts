@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { netConnector } from './http1-client.ts';
 import { http1Server } from './http1-server.ts';
-import { openTunnel } from './tunnel.ts';
+import { openTunnel, TunnelError } from './tunnel.ts';
 
 test("an upgrade on berth's own HTTP/1.1 server: the handler takes the connection over, bytes then pass both ways", async () => {
   const server = http1Server(
@@ -60,5 +60,25 @@ test('a peer that never answers the upgrade fails it at the timeout; an abort cl
     await assert.rejects(pending);
   } finally {
     server.close();
+  }
+});
+
+test('a peer whose answer breaks HTTP, or that closes before answering, fails the upgrade with a TunnelError', async () => {
+  for (const reply of ['NOT HTTP AT ALL\r\n\r\n', '']) {
+    const server = createServer((socket) => {
+      socket.once('data', () => (reply === '' ? socket.destroy() : socket.end(reply)));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const connect = netConnector({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+    try {
+      await assert.rejects(openTunnel(connect, { path: '/x', headers: { upgrade: 'x' } }, new AbortController().signal, 5000), (error: Error) => {
+        assert.ok(error instanceof TunnelError);
+        assert.match(error.message, reply === '' ? /closed before an answer/ : /breaks HTTP\/1\.1/);
+        return true;
+      });
+    } finally {
+      server.close();
+    }
   }
 });

@@ -18,6 +18,7 @@ import { packDirectory } from '../../src/cli/pack.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir, fixtureDirWith } from '../helpers/fixtures.ts';
 import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { RuntimeClient } from 'bedrock-agentcore/runtime';
 
 const SDK_PACKAGES = ['@fastify/sse', '@fastify/websocket'];
@@ -210,6 +211,55 @@ describe('WebSockets to agents', { skip: BwrapDriver.unsupportedReason() ?? fals
       'sec-websocket-version': '13',
     });
     assert.equal(wrong.status, 401);
+  });
+
+  test('an open WebSocket keeps its session from idling; closed, the session idles out as any other; another principal cannot reach it; the rate limit counts handshakes', async () => {
+    const dir = await fixtureDirWith('agentcore-ws-agent', SDK_PACKAGES);
+    await deploy(node, 'idle-ws', dir, { protocol: 'http', transport: 'http', port: 8080, command: 'node server.mjs', idleTimeoutSeconds: 1 });
+    const sessionId = randomUUID();
+    const url = `${node.url.replace('http:', 'ws:')}/runtimes/idle-ws/ws`;
+    const ws = new WebSocket(url, { headers: { [SESSION_HEADER]: sessionId } });
+    await opened(ws);
+    assert.deepEqual(await ask(ws, { action: 'increment' }), { count: 1 });
+    // Three idle timeouts pass with the connection open and quiet.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.deepEqual(await ask(ws, { action: 'increment' }), { count: 2 }, 'the same sandbox: the open connection kept it');
+    ws.close();
+    await waitFor(async () => !(await node.api.sessions('idle-ws')).some((session) => session.id === sessionId), 'the session to idle out once closed');
+    const again = new WebSocket(url, { headers: { [SESSION_HEADER]: sessionId } });
+    await opened(again);
+    assert.deepEqual(await ask(again, { action: 'increment' }), { count: 1 }, 'a fresh sandbox for the same id');
+    again.close();
+
+    await deploy(node, 'bound-ws', dir, { protocol: 'http', transport: 'http', port: 8080, command: 'node server.mjs', authorizer: { type: 'apiKey' } });
+    const alice = (await node.api.createKey({ runtime: 'bound-ws', user: 'alice' })).key;
+    const bob = (await node.api.createKey({ runtime: 'bound-ws', user: 'bob' })).key;
+    const bound = randomUUID();
+    const hers = new WebSocket(`${node.url.replace('http:', 'ws:')}/runtimes/bound-ws/ws`, {
+      headers: { authorization: `Bearer ${alice}`, [SESSION_HEADER]: bound },
+    });
+    await opened(hers);
+    assert.equal((await ask(hers, { action: 'echo' })).sessionId, bound);
+    const his = await refused(`${node.url}/runtimes/bound-ws/ws`, {
+      authorization: `Bearer ${bob}`,
+      [SESSION_HEADER]: bound,
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13',
+    });
+    assert.equal(his.status, 404, "another principal's session answers as if there were none");
+    hers.close();
+
+    await deploy(node, 'limited-ws', dir, {
+      protocol: 'http',
+      transport: 'http',
+      port: 8080,
+      command: 'node server.mjs',
+      rateLimits: { runtime: { perSecond: 0.1, burst: 2 } },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await refused(`${node.url}/runtimes/limited-ws/ws`, { 'sec-websocket-key': 'bad', 'sec-websocket-version': '13' })).status);
+    assert.deepEqual(statuses, [400, 400, 429, 429], 'each handshake takes from the rate limit before anything else');
   });
 
   test('bad handshakes are refused with a clear error: no upgrade, a bad key or version, an MCP runtime, an agent without /ws', async () => {

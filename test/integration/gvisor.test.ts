@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
-import { deploy, startBerth, type BerthNode } from '../helpers/berth.ts';
+import WebSocket from 'ws';
+import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { runCommand } from '../helpers/commands.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession } from '../helpers/mcp.ts';
@@ -50,6 +51,27 @@ describe('a runtime chooses gVisor', { skip: BwrapDriver.unsupportedReason() ?? 
       assert.equal(own.stdout.trim(), HOST_KERNEL);
     } finally {
       await Promise.allSettled([strong.close(), plain.close()]);
+    }
+  });
+
+  test("a gVisor session's shell runs a PTY on gVisor's kernel", async () => {
+    const session = await connectSession(node.url, 'strong', randomUUID());
+    try {
+      await session.call('increment');
+      const shell = new WebSocket(`${node.url.replace('http:', 'ws:')}/runtimes/strong/ws/shells?shellId=g`, {
+        headers: { [SESSION_HEADER]: session.sessionId },
+      });
+      let output = '';
+      shell.on('message', (message: Buffer) => {
+        if (message[0] === 1) output += message.subarray(1).toString();
+      });
+      await new Promise<void>((resolve, reject) => shell.once('open', () => resolve()).once('error', reject));
+      shell.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo tty=$(tty); cat /proc/version; exit\n')]));
+      await new Promise((resolve) => shell.once('close', resolve));
+      assert.match(output, /tty=\/dev\/pts\//);
+      assert.ok(!output.includes(HOST_KERNEL), "the shell's kernel is gVisor's");
+    } finally {
+      await session.close();
     }
   });
 
