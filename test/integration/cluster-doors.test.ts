@@ -29,6 +29,7 @@ import { connectSession, rawCall } from '../helpers/mcp.ts';
 import { postgresUnsupportedReason, startPostgres, type Postgres } from '../helpers/postgres.ts';
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { RawShell } from '../helpers/shell-client.ts';
 
 const skip = BwrapDriver.unsupportedReason() ?? postgresUnsupportedReason() ?? false;
 const ELICIT = { elicitation: { form: {} } };
@@ -418,14 +419,11 @@ describe('every door of a runtime through a cluster behind a plain balancer', { 
     ws.close();
     assert.equal(text, 'run 2: over the hop', "the forwarding node joined the WebSocket to the owner's sandbox");
 
-    const shell = new WebSocket(`${third.url.replace(/^http/, 'ws')}/runtimes/agui/ws/shells?shellId=hop`, { headers: { [SESSION_HEADER]: session } });
-    let output = '';
-    shell.on('message', (message: Buffer) => {
-      if (message[0] === 1) output += message.subarray(1).toString();
-    });
-    await new Promise<void>((resolve, reject) => shell.once('open', () => resolve()).once('error', reject));
-    shell.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo hop-$((40+2)); exit\n')]));
-    await new Promise((resolve) => shell.once('close', resolve));
+    const shell = new RawShell(`${third.url.replace(/^http/, 'ws')}/runtimes/agui/ws/shells?shellId=hop`, { [SESSION_HEADER]: session });
+    await shell.opened();
+    shell.type('echo hop-$((40+2)); exit\n');
+    await shell.closed;
+    const { output } = shell;
     assert.match(output, /hop-42/);
     assert.deepEqual(await holders(cluster, session), [owner.url], 'one sandbox, on the node that started it');
   });

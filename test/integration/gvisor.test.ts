@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
 import { GvisorDriver } from '../../src/sandbox/drivers/gvisor/driver.ts';
-import WebSocket from 'ws';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { runCommand } from '../helpers/commands.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
 import { connectSession } from '../helpers/mcp.ts';
+import { RawShell } from '../helpers/shell-client.ts';
 
 const HOST_KERNEL = readFileSync('/proc/version', 'utf8').trim();
 
@@ -58,16 +58,11 @@ describe('a runtime chooses gVisor', { skip: BwrapDriver.unsupportedReason() ?? 
     const session = await connectSession(node.url, 'strong', randomUUID());
     try {
       await session.call('increment');
-      const shell = new WebSocket(`${node.url.replace('http:', 'ws:')}/runtimes/strong/ws/shells?shellId=g`, {
-        headers: { [SESSION_HEADER]: session.sessionId },
-      });
-      let output = '';
-      shell.on('message', (message: Buffer) => {
-        if (message[0] === 1) output += message.subarray(1).toString();
-      });
-      await new Promise<void>((resolve, reject) => shell.once('open', () => resolve()).once('error', reject));
-      shell.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo tty=$(tty); cat /proc/version; exit\n')]));
-      await new Promise((resolve) => shell.once('close', resolve));
+      const shell = new RawShell(`${node.url.replace('http:', 'ws:')}/runtimes/strong/ws/shells?shellId=g`, { [SESSION_HEADER]: session.sessionId });
+      await shell.opened();
+      shell.type('echo tty=$(tty); cat /proc/version; exit\n');
+      await shell.closed;
+      const { output } = shell;
       assert.match(output, /tty=\/dev\/pts\//);
       assert.ok(!output.includes(HOST_KERNEL), "the shell's kernel is gVisor's");
     } finally {
