@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import type * as Crypto from 'node:crypto';
 
 /**
  * WebSocket (RFC 6455) as berth reads and writes it: the handshake's accept key, frame heads parsed from bytes as
@@ -20,9 +20,14 @@ export const CLOSE = {
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** node:crypto, loaded at first use: the supervisor, which every sandbox starts, imports this file and rarely needs it. */
+function crypto(): typeof Crypto {
+  return process.getBuiltinModule('node:crypto');
+}
+
 /** `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`. */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(`${key}${GUID}`).digest('base64');
+  return crypto().createHash('sha1').update(`${key}${GUID}`).digest('base64');
 }
 
 /** A `Sec-WebSocket-Key` is 16 bytes in base64 (RFC 6455 section 4.1). */
@@ -104,7 +109,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, masked = false)
   else if (extra === 8) frame.writeBigUInt64BE(BigInt(length), 2);
   frame.set(payload, headLength);
   if (masked) {
-    const mask = randomBytes(4);
+    const mask = crypto().randomBytes(4);
     mask.copy(frame, 2 + extra);
     applyMask(frame.subarray(headLength), mask);
   }

@@ -54,7 +54,7 @@ export function checkHost(headers: RequestHeaders, allowed: readonly string[] | 
   if (name === undefined || !allowed.includes(name)) {
     throw new BerthError(
       'forbidden',
-      `requests to this berth must be addressed to ${allowed.join(', ')}; Host was ${quote(host)} (BERTH_ALLOWED_HOSTS adds names)`,
+      `requests to this berth must be addressed to ${allowed.join(', ')}; Host was ${quote(host)} (BERTH_ALLOWED_HOSTS sets the names, comma-separated; it replaces the loopback defaults, so list those too)`,
     );
   }
   const origin = headers.get('origin');
@@ -66,7 +66,7 @@ export function checkHost(headers: RequestHeaders, allowed: readonly string[] | 
     throw new BerthError('forbidden', `the Origin header ${quote(origin)} is not a URL`);
   }
   if (!allowed.includes(originHost))
-    throw new BerthError('forbidden', `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS adds names)`);
+    throw new BerthError('forbidden', `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS sets the names allowed; it replaces the defaults)`);
 }
 
 function quote(value: string | null): string {

@@ -79,6 +79,7 @@ export function createShells(options: ShellOptions): { handle: ChannelHandler; k
       return;
     }
     let shell = shells.get(id);
+    const reattached = shell !== undefined;
     if (!shell && [...shells.values()].filter((one) => one.exit === undefined).length >= MAX_SHELLS) {
       replyError(res, 'shell_limit', `a session has at most ${MAX_SHELLS} shells at once: close one (or let it exit) first`);
       return;
@@ -91,7 +92,7 @@ export function createShells(options: ShellOptions): { handle: ChannelHandler; k
         return;
       }
     }
-    attach(shell, req, key);
+    attach(shell, req, key, reattached);
   };
 
   const start = (id: string, spawnPty: Spawn): Shell => {
@@ -149,10 +150,9 @@ export function createShells(options: ShellOptions): { handle: ChannelHandler; k
     }
   };
 
-  const attach = (shell: Shell, req: ChannelRequest, key: string): void => {
+  const attach = (shell: Shell, req: ChannelRequest, key: string, reconnected: boolean): void => {
     const { socket, head } = req.takeOver();
     const previous = shell.client;
-    const reconnected = previous !== undefined || shell.pending.length > 0 || shell.dropped > 0;
     if (previous) {
       detach(shell, previous);
       previous.end(closeFrame(TAKEN_OVER, 'another client took the shell'));

@@ -166,6 +166,24 @@ describe('shells', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
       await shell.waitFor('inside-1000 sandbox');
       await shell.closed;
       assert.equal(shell.statuses.at(-1)?.status, 'Success');
+
+      // A client that names no shell (AgentCore's CLI, at first) gets a new one, its id in the 101 and the status;
+      // coming back with that id reattaches, even with nothing printed meanwhile.
+      const base = `${node.url.replace('http:', 'ws:')}/runtimes/stdio-counter/ws/shells`;
+      const unnamed = new RawShell(base, { [SESSION_HEADER]: session.sessionId });
+      const header = new Promise<string | undefined>((resolve) =>
+        unnamed.ws.once('upgrade', (res) => resolve(res.headers['x-amzn-bedrock-agentcore-shell-id'] as string)),
+      );
+      await unnamed.opened();
+      const minted = await header;
+      assert.match(minted ?? '', /^[0-9a-f-]{36}$/);
+      assert.deepEqual(unnamed.statuses[0]?.metadata, { shellId: minted, reconnected: false });
+      unnamed.ws.close();
+      await unnamed.closed;
+      const back = new RawShell(`${base}?shellId=${minted}`, { [SESSION_HEADER]: session.sessionId });
+      await back.opened();
+      assert.deepEqual(back.statuses[0]?.metadata, { shellId: minted, reconnected: true });
+      back.ws.close();
     } finally {
       await session.close();
     }

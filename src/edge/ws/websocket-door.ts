@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { UpgradeAnswer, type Answer, type AnswerHeaders } from '../../core/answer.ts';
@@ -178,9 +179,10 @@ function sessionOf(caller: Caller): string | undefined {
   return named ?? (inQuery === null ? undefined : checkSessionId(inQuery));
 }
 
+/** The shell a request names (`shellId`), or a new one's id, which the 101 returns (AgentCore's CLI names none at first). */
 export function shellIdOf(url: URL): string {
   const id = url.searchParams.get('shellId');
-  if (id === null) throw new BerthError('validation_failed', 'a shell needs a shellId query parameter naming it (reconnecting with the same id reattaches)');
+  if (id === null) return randomUUID();
   if (!SHELL_ID.test(id)) throw new BerthError('validation_failed', 'a shellId is 1 to 128 letters, digits and . _ : -, starting with a letter or digit');
   return id;
 }
