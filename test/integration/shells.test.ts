@@ -207,5 +207,19 @@ describe('shells', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const health = await fetch(`${node.url}/healthz`);
     assert.equal(health.status, 200);
     greedy.terminate();
+
+    // A frame over the shell's 64 KB closes that connection with 1009; the shell stays for a client that behaves.
+    const big = await signed('big', sessionId);
+    const oversized = new RawShell(big.url, big.headers);
+    await oversized.opened();
+    oversized.ws.send(Buffer.concat([Buffer.from([STDIN]), Buffer.alloc(70 * 1024, 0x61)]));
+    await oversized.closed;
+    assert.equal(oversized.closedWith?.code, 1009);
+    const again = await signed('big', sessionId);
+    const behaved = new RawShell(again.url, again.headers);
+    await behaved.opened();
+    behaved.type('echo still-here\n');
+    await behaved.waitFor('still-here');
+    behaved.ws.close();
   });
 });
