@@ -66,7 +66,10 @@ export function checkHost(headers: RequestHeaders, allowed: readonly string[] | 
     throw new BerthError('forbidden', `the Origin header ${quote(origin)} is not a URL`);
   }
   if (!allowed.includes(originHost))
-    throw new BerthError('forbidden', `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS sets the names allowed; it replaces the defaults)`);
+    throw new BerthError(
+      'forbidden',
+      `requests from origin ${quote(origin)} are not allowed (BERTH_ALLOWED_HOSTS sets the names allowed; it replaces the defaults)`,
+    );
 }
 
 function quote(value: string | null): string {
