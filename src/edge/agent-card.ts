@@ -1,4 +1,4 @@
-import type { Answer } from '../core/answer.ts';
+import { NodeAnswer, type Answer } from '../core/answer.ts';
 import { BerthError, isBerthError } from '../core/errors.ts';
 import { readUpTo } from '../core/read-up-to.ts';
 import type { RuntimeService } from '../control/runtimes.ts';
@@ -11,7 +11,7 @@ import { callChannel, relayWhole } from './mcp/channel-call.ts';
 import type { Caller } from './pipeline/caller.ts';
 import { doorError } from './pipeline/door-errors.ts';
 import type { SessionLeases } from './pipeline/lease.ts';
-import { sessionKey } from './pipeline/session-key.ts';
+import { namedSession, sessionKey } from './pipeline/session-key.ts';
 
 /** Where an A2A agent serves its card, and the channel's route to it. */
 export const AGENT_CARD_PATH = '/.well-known/agent-card.json';
@@ -25,7 +25,12 @@ export interface AgentCardOptions {
   leases: SessionLeases;
   scope: SessionScope;
   logger: Logger;
+  /** Whether this node holds a live session of that id. */
+  isLive: (sessionId: string) => boolean;
 }
+
+/** How many runtime versions' cards are kept; the oldest kept goes first. */
+const MAX_CARDS = 256;
 
 /**
  * `GET /runtimes/{name}/invocations/.well-known/agent-card.json` (AgentCore's GetAgentCard, and berth's own route
@@ -33,9 +38,14 @@ export interface AgentCardOptions {
  * the session header). An agent names itself at its address inside the sandbox; every such URL in the card
  * (`url`, `additionalInterfaces`, `supportedInterfaces`) is replaced with the runtime's URL at berth, where its
  * JSON-RPC is served (`POST /runtimes/{name}/invocations`), so a client that reads the card calls berth.
+ *
+ * A card is its runtime version's, not a session's: once a version's agent has served it, a request for it that
+ * names no live session (a client reading the card before it starts a session; AgentCore's SDK names a fresh id
+ * each time) is answered from what was kept, without starting a sandbox.
  */
 export function createAgentCardDoor(options: AgentCardOptions) {
-  const { runtimes, leases, scope, logger } = options;
+  const { runtimes, leases, scope, logger, isLive } = options;
+  const cards = new Map<string, { body: Buffer; type: string }>();
   return async (caller: Caller): Promise<Answer> => {
     notes().door = 'agent-card';
     let sessionId: string | undefined;
@@ -44,6 +54,13 @@ export function createAgentCardDoor(options: AgentCardOptions) {
       const resolved = caller.resolved ?? (await runtimes.resolve(caller.runtime, caller.endpoint));
       if (resolved.version.spec.protocol !== 'a2a') {
         throw new BerthError('not_found', `runtime "${caller.runtime}" speaks ${resolved.version.spec.protocol}: only A2A agents have an agent card`);
+      }
+      const version = `${caller.runtime}@${resolved.version.version}`;
+      const named = namedSession(caller);
+      const kept = cards.get(version);
+      if (kept && (named === undefined || !isLive(named))) {
+        const body = rewriteCard(kept.body, runtimeUrl(caller));
+        return new NodeAnswer(200, { 'content-type': kept.type, 'content-length': String(body.length) }, body);
       }
       let minted = false;
       sessionId = sessionKey(caller, {
@@ -58,6 +75,10 @@ export function createAgentCardDoor(options: AgentCardOptions) {
       const read = answer.whole ?? (await readUpTo(answer.body, MAX_CARD_BYTES));
       if (read instanceof Error) throw new BerthError('sandbox_failed', `the agent's card could not be read: ${read.message}`);
       if (Array.isArray(read)) throw new BerthError('sandbox_failed', `the agent's card is over ${MAX_CARD_BYTES} bytes`);
+      if (answer.status === 200) {
+        if (cards.size >= MAX_CARDS) cards.delete(cards.keys().next().value as string);
+        cards.set(version, { body: read, type: String(answer.headers['content-type'] ?? 'application/json') });
+      }
       const body = answer.status === 200 ? rewriteCard(read, runtimeUrl(caller)) : read;
       return relayWhole({ ...answer, headers: { ...answer.headers, 'content-length': String(body.length) } }, lease.sessionId, body);
     } catch (error) {

@@ -214,7 +214,7 @@ export function createEdge(options: EdgeOptions): Edge {
     },
   };
   const webSocket = createWebSocketDoor({ runtimes, leases, scope, logger, ...socketOptions });
-  const agentCard = createAgentCardDoor({ runtimes, leases, scope, logger });
+  const agentCard = createAgentCardDoor({ runtimes, leases, scope, logger, isLive: (id) => sessions.has(id) });
   const router = new Router().add(
     ...mcpRoutes,
     ...dataPlaneRoutes({

@@ -184,6 +184,16 @@ describe('A2A and AG-UI agents', { skip: BwrapDriver.unsupportedReason() ?? fals
     );
     const client = await a2aClient(session);
     assert.equal((await client.getAgentCard()).supportedInterfaces[0]?.url, `${node.url}/runtimes/a2a/invocations`);
+
+    // The card is the version's: asked again naming no live session, it comes from what berth kept, and no sandbox starts.
+    const before = (await node.api.sessions('a2a')).length;
+    const kept = await fetch(`${node.url}/runtimes/a2a/invocations/.well-known/agent-card.json`);
+    assert.equal(kept.status, 200);
+    assert.equal(kept.headers.get(SESSION_HEADER), null);
+    assert.deepEqual(((await kept.json()) as AgentCard).supportedInterfaces[0]?.url, `${node.url}/runtimes/a2a/invocations`);
+    const fresh = await fetch(`${node.url}/runtimes/a2a/invocations/.well-known/agent-card.json`, { headers: { [SESSION_HEADER]: randomUUID() } });
+    assert.equal(fresh.status, 200);
+    assert.equal((await node.api.sessions('a2a')).length, before, 'no session was started for a card');
   });
 
   test("@a2a-js/sdk's client: messages count per session, and a stream arrives event by event", async () => {

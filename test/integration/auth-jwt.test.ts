@@ -13,6 +13,7 @@ import { fixtureDir } from '../helpers/fixtures.ts';
 import { rawCall, toolText } from '../helpers/mcp.ts';
 import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { TestIssuer } from '../helpers/oidc-issuer.ts';
+import { RuntimeClient, ShellChannel } from 'bedrock-agentcore/runtime';
 
 describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
@@ -205,6 +206,24 @@ describe('a runtime with a jwt authorizer', { skip: BwrapDriver.unsupportedReaso
     );
     assert.equal(retry.status, 400);
     assert.equal(retry.response.error?.data?.code, 'request_state_mismatch');
+  });
+
+  test("AgentCore's shell door takes a jwt runtime's token as a WebSocket subprotocol (the SDK's oauth mode); a bad one is refused", async () => {
+    process.env.BEDROCK_AGENTCORE_DATA_PLANE_ENDPOINT = node.url;
+    const runtimes = new RuntimeClient({ region: 'us-east-1' });
+    const runtimeArn = 'arn:aws:bedrock-agentcore:us-east-1:000000000000:runtime/secure-agent';
+    const shell = await runtimes.openShell({ runtimeArn, auth: { type: 'oauth', bearerToken: await issuer.token({ sub: 'dora' }) }, keepaliveIntervalMs: 0 });
+    let out = '';
+    const reading = (async () => {
+      for await (const frame of shell) if (frame.channel === ShellChannel.STDOUT) out += frame.text;
+    })();
+    await shell.send('echo as-$((2*21)); exit 0\n');
+    await reading;
+    assert.match(out, /as-42/);
+    assert.equal(shell.exitCode, 0);
+    const sessions = (await (await node.admin('/v1/sessions?runtime=secure-agent')).json()) as { sessions: Array<{ id: string; principal: string }> };
+    assert.equal(sessions.sessions.find((session) => session.id === shell.sessionId)?.principal, 'dora', "the shell's session is the token's principal's");
+    await assert.rejects(runtimes.openShell({ runtimeArn, auth: { type: 'oauth', bearerToken: 'not-a-token' }, keepaliveIntervalMs: 0 }), /401/);
   });
 
   test('the server learns who called from the user id header, whatever the caller claims, and never sees the token', async () => {
