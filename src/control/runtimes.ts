@@ -52,6 +52,8 @@ export class RuntimeService {
   readonly #dropped = new Map<string, ResolvedRuntime>();
   /** Raised by every change to what resolutions read, so a resolution read across a change is not kept. */
   #generation = 0;
+  /** Raised by this node's own changes only, after which nothing read before serves again. */
+  #ownChanges = 0;
   readonly #deployedListeners: Array<(version: VersionRecord) => void> = [];
   readonly #deletedListeners: Array<(name: string) => void> = [];
 
@@ -240,6 +242,7 @@ export class RuntimeService {
     const cached = this.#resolved.get(key);
     if (cached) return cached;
     const generation = this.#generation;
+    const ownChanges = this.#ownChanges;
     let resolved: ResolvedRuntime;
     try {
       const runtime = await this.get(name);
@@ -253,11 +256,13 @@ export class RuntimeService {
       if (known && error instanceof BerthError && error.code === 'store_unavailable') return known;
       throw error;
     }
-    // A change stored while this was read may have made it stale: it answers this call, but is not kept.
+    // A change stored while this was read may have made it stale: it answers this call, but is not kept. Read
+    // across another node's change, it is still what this node last knew, should the store go away before the next
+    // read (a node's first request racing the change that deployed what it asks for).
     if (generation === this.#generation) {
       this.#resolved.set(key, resolved);
       this.#dropped.delete(key);
-    }
+    } else if (ownChanges === this.#ownChanges) this.#dropped.set(key, resolved);
     return resolved;
   }
 
@@ -274,6 +279,7 @@ export class RuntimeService {
   /** A change made through this node: what was kept is wrong now, and none of it serves again. */
   #forgetResolved(): void {
     this.#generation++;
+    this.#ownChanges++;
     this.#resolved.clear();
     this.#dropped.clear();
   }
