@@ -96,16 +96,21 @@ function commandsSuite(driver: 'bwrap' | 'process', skip: string | false): void 
     test('output streams as it is produced: the first line arrives while the command waits to print the second', async () => {
       const s = randomUUID();
       const gate = `/tmp/gate-${randomUUID()}`;
-      const response = await post('cmd-stdio', s, { command: `echo first; while [ ! -e ${gate} ]; do sleep 0.05; done; echo second` });
-      assert.equal(response.status, 200);
-      const events = ndjson(response.body as AsyncIterable<Uint8Array>);
-      // The command prints its second line only once the gate file exists, and only this test, having seen the
-      // first line, makes it: if berth held the output back, this would never finish.
-      assert.deepEqual((await events.next()).value, { stdout: 'first\n' });
-      assert.deepEqual((await run('cmd-stdio', s, `touch ${gate}`)).exit, { exitCode: 0, status: 'COMPLETED' });
-      const rest: Event[] = [];
-      for (let next = await events.next(); !next.done; next = await events.next()) rest.push(next.value);
-      assert.deepEqual(rest, [{ stdout: 'second\n' }, { exit: { exitCode: 0, status: 'COMPLETED' } }]);
+      // On the process driver the sandbox's /tmp is the host's: the gate file is removed when the test ends.
+      try {
+        const response = await post('cmd-stdio', s, { command: `echo first; while [ ! -e ${gate} ]; do sleep 0.05; done; echo second` });
+        assert.equal(response.status, 200);
+        const events = ndjson(response.body as AsyncIterable<Uint8Array>);
+        // The command prints its second line only once the gate file exists, and only this test, having seen the
+        // first line, makes it: if berth held the output back, this would never finish.
+        assert.deepEqual((await events.next()).value, { stdout: 'first\n' });
+        assert.deepEqual((await run('cmd-stdio', s, `touch ${gate}`)).exit, { exitCode: 0, status: 'COMPLETED' });
+        const rest: Event[] = [];
+        for (let next = await events.next(); !next.done; next = await events.next()) rest.push(next.value);
+        assert.deepEqual(rest, [{ stdout: 'second\n' }, { exit: { exitCode: 0, status: 'COMPLETED' } }]);
+      } finally {
+        rmSync(gate, { force: true });
+      }
     });
 
     test("exit codes: the command's own, and 128 + the signal that ended it", async () => {
