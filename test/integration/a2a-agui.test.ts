@@ -14,12 +14,11 @@ import { type AgentCard, type Message, Role, type SendMessageRequest } from '@a2
 import { ClientFactory, ClientFactoryOptions, createAuthenticatingFetchWithRetry, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { HttpAgent, type BaseEvent } from '@ag-ui/client';
 import { BedrockAgentCoreClient, GetAgentCardCommand, InvokeAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore';
-import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import { BedrockAgentCoreControlClient } from '@aws-sdk/client-bedrock-agentcore-control';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { packDirectory } from '../../src/cli/pack.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { AWS_ENV, AWS_KEYS, createCodeRuntime } from '../helpers/aws.ts';
 
 /** A2A's version header, which the SDK's client sends and its server requires (absent, it means 0.3: refused). */
 const A2A_VERSION = { 'A2A-Version': '1.0' };
@@ -154,16 +153,7 @@ describe('A2A and AG-UI agents', { skip: BwrapDriver.unsupportedReason() ?? fals
     data = new BedrockAgentCoreClient(clientConfig);
     await deploy(node, 'a2a', await fixtureDir('a2a-agent'), { protocol: 'a2a', transport: 'http', port: 9000, command: 'node server.js' });
     await deploy(node, 'agui', await fixtureDir('agui-agent'), { protocol: 'agui', transport: 'http', port: 8080, command: 'node server.js' });
-    const { artifactId } = await node.api.uploadArtifact(packDirectory(await fixtureDir('a2a-agent')));
-    const created = await control.send(
-      new CreateAgentRuntimeCommand({
-        agentRuntimeName: 'a2a_agent',
-        agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: artifactId } }, runtime: 'NODE_22', entryPoint: ['server.js'] } },
-        roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
-        protocolConfiguration: { serverProtocol: 'A2A' },
-      }),
-    );
-    arn = created.agentRuntimeArn as string;
+    arn = await createCodeRuntime(node, control, await fixtureDir('a2a-agent'), 'a2a_agent', 'server.js', 'A2A');
   });
   after(async () => {
     control?.destroy();

@@ -12,14 +12,13 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { BedrockAgentCoreClient, InvokeAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore';
-import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import { BedrockAgentCoreControlClient } from '@aws-sdk/client-bedrock-agentcore-control';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { packDirectory } from '../../src/cli/pack.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { fixtureDir, fixtureDirWith } from '../helpers/fixtures.ts';
-import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { AWS_ENV, AWS_KEYS, createCodeRuntime, runtimeClientFor } from '../helpers/aws.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { RuntimeClient } from 'bedrock-agentcore/runtime';
+import type { RuntimeClient } from 'bedrock-agentcore/runtime';
 
 const SDK_PACKAGES = ['@fastify/sse', '@fastify/websocket'];
 
@@ -85,21 +84,8 @@ describe('WebSockets to agents', { skip: BwrapDriver.unsupportedReason() ?? fals
     control = new BedrockAgentCoreControlClient(clientConfig);
     data = new BedrockAgentCoreClient(clientConfig);
     const dir = await fixtureDirWith('agentcore-ws-agent', SDK_PACKAGES);
-    const { artifactId } = await node.api.uploadArtifact(packDirectory(dir));
-    const created = await control.send(
-      new CreateAgentRuntimeCommand({
-        agentRuntimeName: 'ws_agent',
-        agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: artifactId } }, runtime: 'NODE_22', entryPoint: ['server.mjs'] } },
-        roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
-        protocolConfiguration: { serverProtocol: 'HTTP' },
-      }),
-    );
-    arn = created.agentRuntimeArn as string;
-    // The SDK reads its endpoint and credentials from the environment, as it would on AWS.
-    process.env.BEDROCK_AGENTCORE_DATA_PLANE_ENDPOINT = node.url;
-    process.env.AWS_ACCESS_KEY_ID = AWS_KEYS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = AWS_KEYS.secretAccessKey;
-    runtimes = new RuntimeClient({ region: 'us-west-2' });
+    arn = await createCodeRuntime(node, control, dir, 'ws_agent', 'server.mjs', 'HTTP');
+    runtimes = runtimeClientFor(node);
   });
   after(async () => {
     control?.destroy();

@@ -9,16 +9,16 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { RuntimeClient, ShellChannel } from 'bedrock-agentcore/runtime';
+import type { RuntimeClient } from 'bedrock-agentcore/runtime';
+import { ShellChannel } from 'bedrock-agentcore/runtime';
 import { BedrockAgentCoreClient, InvokeAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore';
-import { BedrockAgentCoreControlClient, CreateAgentRuntimeCommand } from '@aws-sdk/client-bedrock-agentcore-control';
+import { BedrockAgentCoreControlClient } from '@aws-sdk/client-bedrock-agentcore-control';
 import { BwrapDriver } from '../../src/sandbox/drivers/bwrap/driver.ts';
-import { packDirectory } from '../../src/cli/pack.ts';
 import { deploy, SESSION_HEADER, startBerth, type BerthNode } from '../helpers/berth.ts';
 import { connectSession } from '../helpers/mcp.ts';
 import { RawShell, STDIN } from '../helpers/shell-client.ts';
 import { fixtureDir } from '../helpers/fixtures.ts';
-import { AWS_ENV, AWS_KEYS } from '../helpers/aws.ts';
+import { AWS_ENV, AWS_KEYS, createCodeRuntime, runtimeClientFor } from '../helpers/aws.ts';
 
 describe('shells', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
   let node: BerthNode;
@@ -35,20 +35,8 @@ describe('shells', { skip: BwrapDriver.unsupportedReason() ?? false }, () => {
     const clientConfig = { endpoint: node.url, region: 'us-west-2', credentials: AWS_KEYS, maxAttempts: 1 };
     control = new BedrockAgentCoreControlClient(clientConfig);
     data = new BedrockAgentCoreClient(clientConfig);
-    const { artifactId } = await node.api.uploadArtifact(packDirectory(await fixtureDir('http-agent')));
-    const created = await control.send(
-      new CreateAgentRuntimeCommand({
-        agentRuntimeName: 'shell_agent',
-        agentRuntimeArtifact: { codeConfiguration: { code: { s3: { bucket: 'berth', prefix: artifactId } }, runtime: 'NODE_22', entryPoint: ['server.js'] } },
-        roleArn: 'arn:aws:iam::123456789012:role/AgentRole',
-        protocolConfiguration: { serverProtocol: 'HTTP' },
-      }),
-    );
-    arn = created.agentRuntimeArn as string;
-    process.env.BEDROCK_AGENTCORE_DATA_PLANE_ENDPOINT = node.url;
-    process.env.AWS_ACCESS_KEY_ID = AWS_KEYS.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = AWS_KEYS.secretAccessKey;
-    runtimes = new RuntimeClient({ region: 'us-west-2' });
+    arn = await createCodeRuntime(node, control, await fixtureDir('http-agent'), 'shell_agent', 'server.js', 'HTTP');
+    runtimes = runtimeClientFor(node);
   });
   after(async () => {
     control?.destroy();
